@@ -1,0 +1,1 @@
+//! The Gatehouse data plane.

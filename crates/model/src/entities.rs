@@ -1,0 +1,348 @@
+//! The entities of one gateway configuration.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything one gateway serves: the declarative document a user writes for
+/// `gatehouse gateway --config`, and what the control plane holds for a gateway.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Configuration {
+    /// Global policy document (`<policies>` XML), applied to every API. `<base/>` in an
+    /// API, product or operation policy marks where this one runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Named values, referenced as `{{name}}` in policies.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub named_values: Vec<NamedValue>,
+    /// Backends that APIs and `set-backend-service backend-id` can refer to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backends: Vec<Backend>,
+    /// The APIs served.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub apis: Vec<Api>,
+    /// Products group APIs for subscriptions and carry their own policy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<Product>,
+    /// Subscriptions and their keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<Subscription>,
+}
+
+/// An API: a URL suffix (and optionally hostnames) under which a set of operations is
+/// served from one backend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Api {
+    /// Unique id (letters, digits, `-`, `_`, `.`).
+    pub id: String,
+    /// Human-readable name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// URL suffix under which the API is served, without leading or trailing `/`
+    /// (`echo`, `v1/users`). Empty serves the API at the root.
+    #[serde(default)]
+    pub path: String,
+    /// Host names this API answers on (exact, or `*.example.com`). Empty: any host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hostnames: Vec<String>,
+    /// Protocols the API accepts from clients. Default: both.
+    #[serde(default = "default_protocols")]
+    pub protocols: Vec<Protocol>,
+    /// Backend base URL requests are forwarded to (`http://orders.internal:8080/api`).
+    /// Exactly one of `serviceUrl` and `backendId` is needed unless every operation's
+    /// policy sets the backend itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_url: Option<String>,
+    /// Id of a [`Backend`] to forward to, instead of `serviceUrl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_id: Option<String>,
+    /// Whether a subscription key is required (APIM's default: yes).
+    #[serde(default = "default_true")]
+    pub subscription_required: bool,
+    /// Where the subscription key is read from.
+    #[serde(default)]
+    pub subscription_key_parameter_names: SubscriptionKeyParameterNames,
+    /// API-scope policy document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// The operations of this API. A request matching no operation gets 404.
+    #[serde(default)]
+    pub operations: Vec<Operation>,
+}
+
+/// A protocol clients may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// Cleartext HTTP/1.1 or h2c.
+    Http,
+    /// HTTP over TLS.
+    Https,
+}
+
+fn default_protocols() -> Vec<Protocol> {
+    vec![Protocol::Http, Protocol::Https]
+}
+
+const fn default_true() -> bool {
+    true
+}
+
+/// Header and query parameter names that carry the subscription key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscriptionKeyParameterNames {
+    /// Request header name (default `Ocp-Apim-Subscription-Key`).
+    #[serde(default = "default_key_header")]
+    pub header: String,
+    /// Query parameter name (default `subscription-key`).
+    #[serde(default = "default_key_query")]
+    pub query: String,
+}
+
+/// APIM's default subscription key header.
+pub const DEFAULT_SUBSCRIPTION_KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
+/// APIM's default subscription key query parameter.
+pub const DEFAULT_SUBSCRIPTION_KEY_QUERY: &str = "subscription-key";
+
+fn default_key_header() -> String {
+    DEFAULT_SUBSCRIPTION_KEY_HEADER.to_owned()
+}
+
+fn default_key_query() -> String {
+    DEFAULT_SUBSCRIPTION_KEY_QUERY.to_owned()
+}
+
+impl Default for SubscriptionKeyParameterNames {
+    fn default() -> Self {
+        Self {
+            header: default_key_header(),
+            query: default_key_query(),
+        }
+    }
+}
+
+/// One operation of an API: an HTTP method and a URL template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Operation {
+    /// Id, unique within the API.
+    pub id: String,
+    /// Human-readable name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// HTTP method (`GET`, `POST`, …) or `*` for any.
+    pub method: String,
+    /// URL template relative to the API path: `/users/{id}`, `/files/{*path}`, `/*`.
+    pub url_template: String,
+    /// Operation-scope policy document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// Documented responses; `mock-response` answers with their examples.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub responses: Vec<OperationResponse>,
+}
+
+/// A documented response of an operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OperationResponse {
+    /// HTTP status code.
+    pub status_code: u16,
+    /// Representations by content type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub representations: Vec<Representation>,
+}
+
+/// One representation of a documented response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Representation {
+    /// Media type, e.g. `application/json`.
+    pub content_type: String,
+    /// Example body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+}
+
+/// A backend service, referenced by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Backend {
+    /// Unique id.
+    pub id: String,
+    /// Base URL (`http://` or `https://`).
+    pub url: String,
+    /// Time allowed to establish a connection (default 5s).
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Time allowed between sending the request and receiving the response head
+    /// (default 300s, APIM's `forward-request` default). `forward-request timeout`
+    /// overrides it per request.
+    #[serde(default = "default_response_timeout", with = "humantime_serde")]
+    pub response_timeout: Duration,
+}
+
+/// Default backend connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default backend response timeout (APIM's `forward-request` default).
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(300);
+
+const fn default_connect_timeout() -> Duration {
+    DEFAULT_CONNECT_TIMEOUT
+}
+
+const fn default_response_timeout() -> Duration {
+    DEFAULT_RESPONSE_TIMEOUT
+}
+
+/// A product: a set of APIs offered together, with its own policy and subscriptions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Product {
+    /// Unique id.
+    pub id: String,
+    /// Human-readable name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Ids of the APIs in this product.
+    #[serde(default)]
+    pub apis: Vec<String>,
+    /// Whether calls through this product need a subscription key (default: yes).
+    #[serde(default = "default_true")]
+    pub subscription_required: bool,
+    /// Product-scope policy document; runs for requests made with a subscription to
+    /// this product.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
+/// A subscription: a pair of keys granting access to a scope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Subscription {
+    /// Unique id.
+    pub id: String,
+    /// Human-readable name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// What the keys give access to, in APIM's notation: `/products/{id}`,
+    /// `/apis/{id}`, or `/apis` for every API.
+    pub scope: SubscriptionScope,
+    /// Primary key.
+    pub primary_key: String,
+    /// Secondary key (for rotation without downtime).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_key: Option<String>,
+    /// Active or suspended.
+    #[serde(default)]
+    pub state: SubscriptionState,
+}
+
+/// What a subscription grants access to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SubscriptionScope {
+    /// Every API of one product.
+    Product(String),
+    /// One API.
+    Api(String),
+    /// Every API.
+    AllApis,
+}
+
+impl SubscriptionScope {
+    /// Parses APIM's scope notation.
+    ///
+    /// # Errors
+    ///
+    /// A message naming the accepted forms.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim_end_matches('/');
+        if trimmed == "/apis" {
+            return Ok(Self::AllApis);
+        }
+        let (kind, id) = trimmed
+            .strip_prefix('/')
+            .and_then(|rest| rest.split_once('/'))
+            .ok_or_else(|| scope_error(text))?;
+        if id.is_empty() || id.contains('/') {
+            return Err(scope_error(text));
+        }
+        match kind {
+            "products" => Ok(Self::Product(id.to_owned())),
+            "apis" => Ok(Self::Api(id.to_owned())),
+            _ => Err(scope_error(text)),
+        }
+    }
+}
+
+fn scope_error(text: &str) -> String {
+    format!(
+        "invalid subscription scope `{text}`: expected `/products/<id>`, `/apis/<id>` or `/apis`"
+    )
+}
+
+impl std::fmt::Display for SubscriptionScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Product(id) => write!(f, "/products/{id}"),
+            Self::Api(id) => write!(f, "/apis/{id}"),
+            Self::AllApis => f.write_str("/apis"),
+        }
+    }
+}
+
+impl Serialize for SubscriptionScope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SubscriptionScope {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Whether a subscription's keys are accepted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriptionState {
+    /// Keys are accepted.
+    #[default]
+    Active,
+    /// Keys are recognised but refused with 403.
+    Suspended,
+}
+
+/// A named value, substituted for `{{name}}` in policy documents when they are compiled.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NamedValue {
+    /// Name (letters, digits, `-`, `_`, `.`), case-insensitive as in APIM.
+    pub name: String,
+    /// The value.
+    pub value: String,
+    /// Secret values are never logged or shown.
+    #[serde(default)]
+    pub secret: bool,
+}
+
+impl std::fmt::Debug for NamedValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A secret must not leak through `{:?}` in a log line or a panic message.
+        let value: &dyn std::fmt::Debug = if self.secret {
+            &"<secret>"
+        } else {
+            &self.value
+        };
+        f.debug_struct("NamedValue")
+            .field("name", &self.name)
+            .field("value", value)
+            .field("secret", &self.secret)
+            .finish()
+    }
+}

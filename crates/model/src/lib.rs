@@ -1,0 +1,60 @@
+//! Gatehouse's configuration entities, as a user writes them and as the control plane
+//! stores them: APIs and their operations, backends, products, subscriptions, named values
+//! and policy documents (kept here as XML text; the `gatehouse-policy` crate compiles them).
+//!
+//! This crate is pure data: serde types, parsing of the declarative YAML document, and
+//! [`Configuration::validate`], which checks everything that can be checked without
+//! compiling policies (unique ids, references, URLs, templates). It does no I/O; callers
+//! read files and hand the text in, so errors name the origin they were given.
+//!
+//! Field names follow APIM where APIM has one (`serviceUrl`, `subscriptionRequired`,
+//! `subscriptionKeyParameterNames`, `urlTemplate`), so a migrating user recognises them.
+
+mod entities;
+mod error;
+mod validate;
+
+pub use entities::*;
+pub use error::{ConfigError, ValidationError, ValidationErrors};
+
+#[cfg(test)]
+#[path = "lib_tests.rs"]
+mod tests;
+
+impl Configuration {
+    /// Parses a declarative YAML document.
+    ///
+    /// `origin` names where the text came from (a file path, usually) and is carried in
+    /// every error. Unknown fields are rejected, with line and column, so a typo never
+    /// silently drops a setting.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Yaml`] when the text is not valid YAML or does not match the format.
+    pub fn from_yaml(origin: &str, text: &str) -> Result<Self, ConfigError> {
+        serde_yaml_ng::from_str(text).map_err(|source| {
+            let location = source.location();
+            ConfigError::Yaml {
+                origin: origin.to_owned(),
+                line: location.as_ref().map(serde_yaml_ng::Location::line),
+                column: location.as_ref().map(serde_yaml_ng::Location::column),
+                message: source.to_string(),
+            }
+        })
+    }
+
+    /// Parses and validates a declarative YAML document in one step.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Yaml`] for syntax or format errors, [`ConfigError::Invalid`] with
+    /// every validation problem found (not just the first).
+    pub fn load(origin: &str, text: &str) -> Result<Self, ConfigError> {
+        let config = Self::from_yaml(origin, text)?;
+        config.validate().map_err(|errors| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            errors,
+        })?;
+        Ok(config)
+    }
+}

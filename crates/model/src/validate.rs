@@ -1,0 +1,234 @@
+//! Checks that need the whole document: unique ids, references, URLs and templates.
+//! Policy documents are checked by the `gatehouse-policy` compiler, not here.
+
+use std::collections::HashSet;
+
+use crate::{Api, Configuration, SubscriptionScope, ValidationErrors};
+
+impl Configuration {
+    /// Checks the document for consistency and returns every problem found.
+    ///
+    /// # Errors
+    ///
+    /// Every problem found, each naming where it is.
+    pub fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::default();
+
+        let mut names = HashSet::new();
+        for value in &self.named_values {
+            let path = format!("namedValues[{}]", value.name);
+            check_id(&mut errors, &path, "name", &value.name);
+            if !names.insert(value.name.to_ascii_lowercase()) {
+                errors.push(&path, "duplicate named value (names are case-insensitive)");
+            }
+        }
+
+        let mut backend_ids = HashSet::new();
+        for backend in &self.backends {
+            let path = format!("backends[{}]", backend.id);
+            check_id(&mut errors, &path, "id", &backend.id);
+            if !backend_ids.insert(backend.id.as_str()) {
+                errors.push(&path, "duplicate backend id");
+            }
+            check_backend_url(&mut errors, &format!("{path}.url"), &backend.url);
+        }
+
+        let mut api_ids = HashSet::new();
+        let mut api_routes = HashSet::new();
+        for api in &self.apis {
+            let path = format!("apis[{}]", api.id);
+            check_id(&mut errors, &path, "id", &api.id);
+            if !api_ids.insert(api.id.as_str()) {
+                errors.push(&path, "duplicate API id");
+            }
+            validate_api(&mut errors, &path, api, &backend_ids);
+            let mut hosts: Vec<&str> = api.hostnames.iter().map(String::as_str).collect();
+            if hosts.is_empty() {
+                hosts.push("*");
+            }
+            for host in hosts {
+                let key = (
+                    host.to_ascii_lowercase(),
+                    api.path.trim_matches('/').to_owned(),
+                );
+                if !api_routes.insert(key) {
+                    errors.push(
+                        format!("{path}.path"),
+                        format!(
+                            "another API already serves path `/{}` on host `{host}`; give each API its own path or hostname",
+                            api.path.trim_matches('/')
+                        ),
+                    );
+                }
+            }
+        }
+
+        let mut product_ids = HashSet::new();
+        for product in &self.products {
+            let path = format!("products[{}]", product.id);
+            check_id(&mut errors, &path, "id", &product.id);
+            if !product_ids.insert(product.id.as_str()) {
+                errors.push(&path, "duplicate product id");
+            }
+            for api in &product.apis {
+                if !api_ids.contains(api.as_str()) {
+                    errors.push(
+                        format!("{path}.apis"),
+                        format!("unknown API `{api}`; it must be listed under `apis`"),
+                    );
+                }
+            }
+        }
+
+        let mut subscription_ids = HashSet::new();
+        let mut keys = HashSet::new();
+        for subscription in &self.subscriptions {
+            let path = format!("subscriptions[{}]", subscription.id);
+            check_id(&mut errors, &path, "id", &subscription.id);
+            if !subscription_ids.insert(subscription.id.as_str()) {
+                errors.push(&path, "duplicate subscription id");
+            }
+            match &subscription.scope {
+                SubscriptionScope::Product(id) if !product_ids.contains(id.as_str()) => {
+                    errors.push(format!("{path}.scope"), format!("unknown product `{id}`"));
+                }
+                SubscriptionScope::Api(id) if !api_ids.contains(id.as_str()) => {
+                    errors.push(format!("{path}.scope"), format!("unknown API `{id}`"));
+                }
+                _ => {}
+            }
+            for (field, key) in [
+                ("primaryKey", Some(&subscription.primary_key)),
+                ("secondaryKey", subscription.secondary_key.as_ref()),
+            ] {
+                let Some(key) = key else { continue };
+                if key.len() < 8 || key.len() > 256 {
+                    errors.push(
+                        format!("{path}.{field}"),
+                        "a key must be 8 to 256 characters long",
+                    );
+                } else if !keys.insert(key.as_str()) {
+                    // Keys identify the subscription; a shared key would make the caller
+                    // ambiguous. The message does not echo the key.
+                    errors.push(
+                        format!("{path}.{field}"),
+                        "this key is already used by another subscription or key slot",
+                    );
+                }
+            }
+        }
+
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn validate_api(errors: &mut ValidationErrors, path: &str, api: &Api, backend_ids: &HashSet<&str>) {
+    if api
+        .path
+        .split('/')
+        .any(|s| s.contains(['{', '}', '*', '?', '#']))
+    {
+        errors.push(
+            format!("{path}.path"),
+            "an API path is a fixed prefix: no `{}`, `*`, `?` or `#`; put parameters in operation URL templates",
+        );
+    }
+    for host in &api.hostnames {
+        if host.is_empty() || host.contains(['/', ' ', ':']) {
+            errors.push(
+                format!("{path}.hostnames"),
+                format!("invalid hostname `{host}`: expected `example.com` or `*.example.com`"),
+            );
+        }
+    }
+    if api.protocols.is_empty() {
+        errors.push(
+            format!("{path}.protocols"),
+            "at least one protocol is needed",
+        );
+    }
+    match (&api.service_url, &api.backend_id) {
+        (Some(_), Some(_)) => errors.push(path, "set either `serviceUrl` or `backendId`, not both"),
+        (Some(url), None) => check_backend_url(errors, &format!("{path}.serviceUrl"), url),
+        (None, Some(id)) if !backend_ids.contains(id.as_str()) => errors.push(
+            format!("{path}.backendId"),
+            format!("unknown backend `{id}`; it must be listed under `backends`"),
+        ),
+        _ => {}
+    }
+    for name in [
+        &api.subscription_key_parameter_names.header,
+        &api.subscription_key_parameter_names.query,
+    ] {
+        if name.is_empty() {
+            errors.push(
+                format!("{path}.subscriptionKeyParameterNames"),
+                "parameter names must not be empty",
+            );
+        }
+    }
+    if http::HeaderName::from_bytes(api.subscription_key_parameter_names.header.as_bytes()).is_err()
+    {
+        errors.push(
+            format!("{path}.subscriptionKeyParameterNames.header"),
+            "not a valid HTTP header name",
+        );
+    }
+    let mut operation_ids = HashSet::new();
+    for operation in &api.operations {
+        let op_path = format!("{path}.operations[{}]", operation.id);
+        check_id(errors, &op_path, "id", &operation.id);
+        if !operation_ids.insert(operation.id.as_str()) {
+            errors.push(&op_path, "duplicate operation id within this API");
+        }
+        if operation.method != "*" && http::Method::from_bytes(operation.method.as_bytes()).is_err()
+        {
+            errors.push(
+                format!("{op_path}.method"),
+                format!("invalid HTTP method `{}`", operation.method),
+            );
+        }
+        if !operation.url_template.starts_with('/') {
+            errors.push(
+                format!("{op_path}.urlTemplate"),
+                format!(
+                    "a URL template starts with `/` (got `{}`)",
+                    operation.url_template
+                ),
+            );
+        }
+    }
+}
+
+fn check_id(errors: &mut ValidationErrors, path: &str, field: &str, id: &str) {
+    let valid = !id.is_empty()
+        && id.len() <= 256
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if !valid {
+        errors.push(
+            format!("{path}.{field}"),
+            format!("`{id}` must be 1 to 256 letters, digits, `-`, `_` or `.`"),
+        );
+    }
+}
+
+fn check_backend_url(errors: &mut ValidationErrors, path: &str, text: &str) {
+    match url::Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+            if url.query().is_some() || url.fragment().is_some() {
+                errors.push(path, "a backend URL has no query or fragment");
+            }
+        }
+        Ok(_) => errors.push(
+            path,
+            format!("`{text}` must be an absolute http:// or https:// URL with a host"),
+        ),
+        Err(e) => errors.push(path, format!("`{text}` is not a valid URL: {e}")),
+    }
+}

@@ -1,0 +1,1 @@
+//! APIM policy documents: parse, merge scopes, compile into an executable pipeline.

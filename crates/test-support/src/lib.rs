@@ -1,0 +1,1 @@
+//! Fake backends and helpers shared by Gatehouse tests.
