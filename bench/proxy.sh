@@ -1,0 +1,440 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: Gatehouse vs nginx as a reverse proxy in front of the same
+# backend, loaded by the same client with the same settings. See bench/README.md.
+#
+# Layout: the proxy under test runs alone on PROXY_CPU (default 0); the backend (nginx
+# serving 1 KiB) and the load client share LOAD_CPU (default 1). Everything is on
+# loopback; configs, logs and raw client output go to a temp dir removed on exit
+# (KEEP_TMP=1 keeps it). The summary is also saved under bench/results/.
+#
+# Settings (environment):
+#   DURATION=10s  CONNECTIONS=32  THREADS=1  WARMUP=2s   load per run (wrk syntax)
+#   SCENARIOS="plain keyed logged"                          which scenarios, in order
+#   CLIENT=wrk                                              wrk, or oha if installed
+#   BASELINE=1                                              also load the backend directly
+#   PROXY_CPU=0  LOAD_CPU=1                                 core pinning
+#   GATEHOUSE_BIN=target/release/gatehouse  NGINX=nginx     binaries
+#   STARTUP_TIMEOUT=30                                      seconds to wait for a listener
+set -euo pipefail
+
+readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly BENCH="$ROOT/bench"
+
+DURATION="${DURATION:-10s}"
+CONNECTIONS="${CONNECTIONS:-32}"
+THREADS="${THREADS:-1}"
+WARMUP="${WARMUP:-2s}"
+SCENARIOS="${SCENARIOS:-plain keyed logged}"
+CLIENT="${CLIENT:-wrk}"
+BASELINE="${BASELINE:-1}"
+PROXY_CPU="${PROXY_CPU:-0}"
+LOAD_CPU="${LOAD_CPU:-1}"
+GATEHOUSE_BIN="${GATEHOUSE_BIN:-$ROOT/target/release/gatehouse}"
+NGINX="${NGINX:-nginx}"
+STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-30}"
+KEEP_TMP="${KEEP_TMP:-0}"
+
+readonly KEY="bench-key-0123456789abcdef"
+readonly KEY_HEADER="Ocp-Apim-Subscription-Key"
+readonly REQUEST_PATH="/bench/1k"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() {
+  printf '[bench] error: %s\n' "$*" >&2
+  exit 1
+}
+
+# --- processes and cleanup ---------------------------------------------------------
+
+PIDS=()
+TMP=""
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  for pid in "${PIDS[@]}"; do
+    stop_pid "$pid"
+  done
+  if [[ -n "$TMP" && -d "$TMP" ]]; then
+    if [[ "$KEEP_TMP" == 1 ]]; then
+      log "kept $TMP"
+    else
+      rm -rf "$TMP"
+    fi
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# stop_pid PID: SIGTERM, up to 5 s to exit, then SIGKILL; always reaps.
+stop_pid() {
+  local pid="$1" i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# forget_pid PID: drop a stopped process from the cleanup list.
+forget_pid() {
+  local pid="$1" kept=() p
+  for p in "${PIDS[@]}"; do
+    [[ "$p" == "$pid" ]] || kept+=("$p")
+  done
+  PIDS=("${kept[@]}")
+}
+
+stop() {
+  stop_pid "$1"
+  forget_pid "$1"
+}
+
+# run COMMAND...: run in the background and wait for it. Bash runs traps only between
+# commands, but `wait` is interrupted by signals: Ctrl-C or SIGTERM stop the bench at
+# once, and cleanup kills COMMAND too.
+run() {
+  local pid rc=0
+  "$@" &
+  pid=$!
+  PIDS+=("$pid")
+  wait "$pid" || rc=$?
+  forget_pid "$pid"
+  return "$rc"
+}
+
+# --- helpers -----------------------------------------------------------------------
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_port: a loopback port nothing listens on (checked, then used shortly after).
+free_port() {
+  local port i
+  for ((i = 0; i < 100; i++)); do
+    port=$((20000 + RANDOM % 40000))
+    if ! port_open "$port"; then
+      echo "$port"
+      return
+    fi
+  done
+  die "no free port found"
+}
+
+# wait_port PORT PID NAME LOG: until PORT accepts connections, bounded.
+wait_port() {
+  local port="$1" pid="$2" name="$3" logfile="$4" i
+  for ((i = 0; i < STARTUP_TIMEOUT * 10; i++)); do
+    port_open "$port" && return 0
+    kill -0 "$pid" 2>/dev/null || {
+      cat "$logfile" >&2 || true
+      die "$name exited before listening on $port"
+    }
+    sleep 0.1
+  done
+  cat "$logfile" >&2 || true
+  die "$name did not listen on $port within ${STARTUP_TIMEOUT}s"
+}
+
+# render TEMPLATE OUT NAME=VALUE...: copy TEMPLATE replacing each @NAME@ with VALUE.
+render() {
+  local template="$1" out="$2" pair expr=()
+  shift 2
+  for pair in "$@"; do
+    expr+=(-e "s|@${pair%%=*}@|${pair#*=}|g")
+  done
+  sed "${expr[@]}" "$template" >"$out"
+  if grep -q '@[A-Z_]*@' "$out"; then
+    die "unreplaced placeholder in $out: $(grep -o '@[A-Z_]*@' "$out" | head -1)"
+  fi
+}
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# child_pids PID: direct children (nginx workers of a master).
+child_pids() { cat "/proc/$1/task/$1/children" 2>/dev/null || true; }
+
+# to_us VALUE: a wrk duration (250.00us, 1.20ms, 2.00s) in microseconds.
+to_us() {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000; else if (v ~ /m$/) m = 60000000;
+    else if (v ~ /s$/) m = 1000000; else m = 1
+    printf "%.0f", n * m
+  }'
+}
+
+# json_number KEY FILE: the first number after "KEY": in FILE (oha's JSON report;
+# latencies are in seconds). "p99" does not match "p99.9".
+json_number() { grep -o "\"$1\": *[0-9.eE+-]*" "$2" | head -1 | sed 's/.*: *//'; }
+
+# --- load --------------------------------------------------------------------------
+
+# Results of the last `load` call.
+RPS=0 P50=0 P99=0 BAD=0
+
+# load NAME URL [HEADER]: warm up, then measure; sets RPS, P50, P99 (us), BAD (non-2xx
+# responses plus socket errors). Raw output in $TMP/NAME.txt.
+load() {
+  local name="$1" url="$2" header="${3:-}" out="$TMP/$1.txt"
+  local args=()
+  case "$CLIENT" in
+    wrk)
+      args=(-t"$THREADS" -c"$CONNECTIONS" --latency)
+      if [[ -n "$header" ]]; then args+=(-H "$header"); fi
+      run taskset -c "$LOAD_CPU" wrk "${args[@]}" -d"$WARMUP" "$url" >/dev/null
+      run taskset -c "$LOAD_CPU" wrk "${args[@]}" -d"$DURATION" "$url" >"$out"
+      RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
+      P50=$(to_us "$(awk '$1 == "50%" { print $2 }' "$out")")
+      P99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$out")")
+      BAD=$(awk '
+        /Non-2xx or 3xx responses:/ { bad += $NF }
+        /Socket errors:/ { gsub(/,/, ""); bad += $4 + $6 + $8 + $10 }
+        END { print bad + 0 }' "$out")
+      ;;
+    oha)
+      args=(-c "$CONNECTIONS" --no-tui "$OHA_JSON_FLAG")
+      if [[ -n "$header" ]]; then args+=(-H "$header"); fi
+      run taskset -c "$LOAD_CPU" oha "${args[@]}" -z "$WARMUP" "$url" >/dev/null
+      run taskset -c "$LOAD_CPU" oha "${args[@]}" -z "$DURATION" "$url" >"$out"
+      RPS=$(awk -v v="$(json_number requestsPerSec "$out")" 'BEGIN { printf "%.0f", v }')
+      P50=$(awk -v v="$(json_number p50 "$out")" 'BEGIN { printf "%.0f", v * 1000000 }')
+      P99=$(awk -v v="$(json_number p99 "$out")" 'BEGIN { printf "%.0f", v * 1000000 }')
+      local rate
+      rate=$(json_number successRate "$out")
+      BAD=$(awk -v r="${rate:-0}" 'BEGIN { print (r < 1) ? 1 : 0 }')
+      ;;
+  esac
+  [[ -n "$RPS" && -n "$P50" && -n "$P99" ]] || {
+    cat "$out" >&2
+    die "could not parse $CLIENT output for $name"
+  }
+}
+
+# fetch URL [HEADER]: one GET; prints "STATUS BYTES" ("000 0" if it failed).
+fetch() {
+  local url="$1" header="${2:-}" args=(-sS -o /dev/null -w '%{http_code} %{size_download}')
+  if [[ -n "$header" ]]; then args+=(-H "$header"); fi
+  local got
+  got=$(curl "${args[@]}" "$url" 2>/dev/null) || true
+  echo "${got:-000 0}"
+}
+
+# expect WHAT GOT EXPECTED: die unless GOT matches the pattern EXPECTED.
+expect() {
+  # shellcheck disable=SC2053 # EXPECTED is a glob pattern on purpose.
+  [[ "$2" == $3 ]] || die "$1: expected '$3', got '$2'"
+}
+
+# --- servers -----------------------------------------------------------------------
+
+BACKEND_PORT=""
+
+start_backend() {
+  BACKEND_PORT=$(free_port)
+  render "$BENCH/nginx/backend.conf" "$TMP/backend.conf" DIR="$TMP" PORT="$BACKEND_PORT"
+  taskset -c "$LOAD_CPU" "$NGINX" -p "$TMP" -c "$TMP/backend.conf" -e "$TMP/backend-error.log" \
+    2>>"$TMP/backend-error.log" &
+  PIDS+=($!)
+  wait_port "$BACKEND_PORT" "$!" "backend nginx" "$TMP/backend-error.log"
+  expect "backend GET $REQUEST_PATH" "$(fetch "http://127.0.0.1:$BACKEND_PORT$REQUEST_PATH")" "200 1024"
+}
+
+NGINX_PID="" NGINX_URL=""
+
+# start_nginx_proxy on|off (access log)
+start_nginx_proxy() {
+  local port access_log="access_log off;"
+  port=$(free_port)
+  if [[ "$1" == on ]]; then
+    access_log="access_log $TMP/nginx-access.log combined buffer=64k flush=1s;"
+  fi
+  render "$BENCH/nginx/proxy.conf" "$TMP/proxy.conf" DIR="$TMP" PORT="$port" \
+    BACKEND_PORT="$BACKEND_PORT" ACCESS_LOG="$access_log"
+  taskset -c "$PROXY_CPU" "$NGINX" -p "$TMP" -c "$TMP/proxy.conf" -e "$TMP/proxy-error.log" \
+    2>>"$TMP/proxy-error.log" &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  wait_port "$port" "$NGINX_PID" "nginx proxy" "$TMP/proxy-error.log"
+  NGINX_URL="http://127.0.0.1:$port$REQUEST_PATH"
+}
+
+GATEHOUSE_PID="" GATEHOUSE_URL=""
+
+# start_gatehouse CONFIG on|off (access log)
+start_gatehouse() {
+  local config="$1" addresses="$TMP/gatehouse-addresses.json" http="" i
+  local args=(gateway --config "$config" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0
+    --bound-addresses-file "$addresses" --workers 1)
+  [[ "$2" == on ]] || args+=(--access-log=false)
+  rm -f "$addresses"
+  # taskset execs the binary, so $! is Gatehouse itself (for /proc/PID/status).
+  taskset -c "$PROXY_CPU" "$GATEHOUSE_BIN" "${args[@]}" \
+    >"$TMP/gatehouse-access.log" 2>"$TMP/gatehouse.log" &
+  GATEHOUSE_PID=$!
+  PIDS+=("$GATEHOUSE_PID")
+  for ((i = 0; i < STARTUP_TIMEOUT * 10; i++)); do
+    if [[ -s "$addresses" ]]; then
+      http=$(sed -n 's/.*"http" *: *"\([^"]*\)".*/\1/p' "$addresses")
+      [[ -n "$http" ]] && break
+    fi
+    kill -0 "$GATEHOUSE_PID" 2>/dev/null || {
+      cat "$TMP/gatehouse.log" >&2
+      die "gatehouse exited during startup (log above)"
+    }
+    sleep 0.1
+  done
+  [[ -n "$http" ]] || {
+    cat "$TMP/gatehouse.log" >&2
+    die "gatehouse did not write $addresses within ${STARTUP_TIMEOUT}s"
+  }
+  expect "gatehouse health probe" "$(fetch "http://$http/status-0123456789abcdef")" "200 *"
+  GATEHOUSE_URL="http://$http$REQUEST_PATH"
+}
+
+# --- report ------------------------------------------------------------------------
+
+ROWS=()
+COMPARISONS=()
+NOTES=()
+
+# row SCENARIO PROXY: append the last load's numbers to the table.
+row() {
+  ROWS+=("$(printf '%-8s %-10s %10s %9s %9s %7s' "$1" "$2" "$RPS" "$P50" "$P99" "$BAD")")
+  if [[ "$BAD" != 0 ]]; then
+    NOTES+=("WARNING: $1/$2 had $BAD failed requests or errors: see raw output ($TMP/$1-$2.txt with KEEP_TMP=1)")
+  fi
+}
+
+# compare SCENARIO GH_RPS GH_P50 GH_P99 NG_RPS NG_P50 NG_P99
+compare() {
+  COMPARISONS+=("$(awk -v s="$1" -v gr="$2" -v g5="$3" -v g9="$4" -v nr="$5" -v n5="$6" -v n9="$7" 'BEGIN {
+    printf "%-8s gatehouse/nginx req/s %.2f   added latency p50 %+d us, p99 %+d us", s, (nr > 0 ? gr / nr : 0), g5 - n5, g9 - n9
+  }')")
+}
+
+# --- main --------------------------------------------------------------------------
+
+main() {
+  local tool
+  for tool in "$NGINX" taskset curl awk sed; do
+    command -v "$tool" >/dev/null || die "$tool is required (apt-get install nginx-light util-linux curl)"
+  done
+  case "$CLIENT" in
+    wrk) command -v wrk >/dev/null || die "wrk is required (apt-get install wrk), or CLIENT=oha" ;;
+    oha)
+      command -v oha >/dev/null || die "CLIENT=oha but oha is not installed"
+      if oha --help 2>&1 | grep -q -- '--output-format'; then
+        OHA_JSON_FLAG="--output-format=json"
+      else
+        OHA_JSON_FLAG="--json"
+      fi
+      ;;
+    *) die "CLIENT must be wrk or oha, not $CLIENT" ;;
+  esac
+  local cpus
+  cpus=$(nproc)
+  if ((cpus < 2)); then
+    log "only $cpus CPU: proxy and load share it; numbers are not comparable with 2+ cores"
+    PROXY_CPU=0 LOAD_CPU=0
+  fi
+  if [[ ! -x "$GATEHOUSE_BIN" ]]; then
+    log "building $GATEHOUSE_BIN (cargo build --release -p gatehouse)"
+    (cd "$ROOT" && cargo build --release -p gatehouse)
+    [[ -x "$GATEHOUSE_BIN" ]] || die "no binary at $GATEHOUSE_BIN after the build"
+  fi
+
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench.XXXXXX")
+  # nginx workers drop root privileges and must still read the config and the file.
+  chmod 755 "$TMP"
+  mkdir -p "$TMP/www" "$TMP/tmp"
+  head -c 1024 /dev/zero | tr '\0' 'x' >"$TMP/www/1k.bin"
+  chmod 644 "$TMP/www/1k.bin"
+
+  log "client=$CLIENT threads=$THREADS connections=$CONNECTIONS duration=$DURATION warmup=$WARMUP"
+  log "proxy on CPU $PROXY_CPU; backend and client on CPU $LOAD_CPU"
+  start_backend
+
+  if [[ "$BASELINE" == 1 ]]; then
+    log "baseline: client -> backend directly"
+    load "direct-backend" "http://127.0.0.1:$BACKEND_PORT$REQUEST_PATH"
+    row direct backend
+  fi
+
+  local scenario config access header gh_rps gh_p50 gh_p99 idle_rss loaded_rss nginx_rss pid
+  for scenario in $SCENARIOS; do
+    header=""
+    access=off
+    case "$scenario" in
+      plain) config="$BENCH/gatehouse/plain.yaml" ;;
+      logged)
+        config="$BENCH/gatehouse/plain.yaml"
+        access=on
+        ;;
+      keyed)
+        config="$BENCH/gatehouse/keyed.yaml"
+        header="$KEY_HEADER: $KEY"
+        ;;
+      *) die "unknown scenario $scenario (plain, keyed, logged)" ;;
+    esac
+    render "$config" "$TMP/gatehouse-$scenario.yaml" BACKEND_PORT="$BACKEND_PORT" KEY="$KEY"
+
+    log "$scenario: gatehouse"
+    start_gatehouse "$TMP/gatehouse-$scenario.yaml" "$access"
+    expect "gatehouse GET $REQUEST_PATH" "$(fetch "$GATEHOUSE_URL" "$header")" "200 1024"
+    if [[ "$scenario" == keyed ]]; then
+      # The bench is only meaningful if the key is really checked.
+      expect "gatehouse GET without a key" "$(fetch "$GATEHOUSE_URL")" "401 *"
+    fi
+    idle_rss=$(rss_kib "$GATEHOUSE_PID")
+    load "$scenario-gatehouse" "$GATEHOUSE_URL" "$header"
+    loaded_rss=$(rss_kib "$GATEHOUSE_PID")
+    row "$scenario" gatehouse
+    gh_rps=$RPS gh_p50=$P50 gh_p99=$P99
+    NOTES+=("$scenario: gatehouse RSS idle ${idle_rss} KiB, after load ${loaded_rss} KiB")
+    stop "$GATEHOUSE_PID"
+    if [[ "$access" == on ]]; then
+      NOTES+=("$scenario: gatehouse wrote $(wc -l <"$TMP/gatehouse-access.log") stdout lines, $(wc -l <"$TMP/gatehouse.log") stderr lines")
+    fi
+
+    log "$scenario: nginx"
+    start_nginx_proxy "$access"
+    expect "nginx GET $REQUEST_PATH" "$(fetch "$NGINX_URL" "$header")" "200 1024"
+    load "$scenario-nginx" "$NGINX_URL" "$header"
+    nginx_rss=0
+    for pid in $NGINX_PID $(child_pids "$NGINX_PID"); do
+      nginx_rss=$((nginx_rss + $(rss_kib "$pid")))
+    done
+    row "$scenario" nginx
+    NOTES+=("$scenario: nginx RSS after load ${nginx_rss} KiB (master + worker)")
+    compare "$scenario" "$gh_rps" "$gh_p50" "$gh_p99" "$RPS" "$P50" "$P99"
+    stop "$NGINX_PID"
+    if [[ "$access" == on ]]; then
+      NOTES+=("$scenario: nginx wrote $(wc -l <"$TMP/nginx-access.log") access log lines")
+    fi
+  done
+
+  local report
+  report=$(
+    printf '\nGatehouse vs nginx, %s: %s threads, %s connections, %s (after %s warm-up), proxy on CPU %s\n\n' \
+      "$CLIENT" "$THREADS" "$CONNECTIONS" "$DURATION" "$WARMUP" "$PROXY_CPU"
+    printf '%-8s %-10s %10s %9s %9s %7s\n' scenario proxy "req/s" "p50 us" "p99 us" errors
+    printf '%s\n' "${ROWS[@]}"
+    printf '\n'
+    printf '%s\n' "${COMPARISONS[@]}"
+    printf '\n'
+    printf '%s\n' "${NOTES[@]}"
+  )
+  printf '%s\n' "$report"
+  mkdir -p "$BENCH/results"
+  local saved
+  saved="$BENCH/results/proxy-$(date +%Y%m%d-%H%M%S).txt"
+  printf '%s\n' "$report" >"$saved"
+  log "saved to $saved"
+}
+
+main "$@"

@@ -1,0 +1,4 @@
+mod backend;
+mod client;
+mod gateway;
+mod silent;
