@@ -1,1 +1,96 @@
 //! The Gatehouse data plane.
+//!
+//! A request flows through [`proxy::handle`]: health check, route (host + path →
+//! API → operation), subscription key, the operation's compiled policy pipeline
+//! (inbound, backend, outbound, on-error), the backend exchange, and an access-log line
+//! when the response body ends. Everything a request needs comes from one
+//! [`CompiledConfig`], loaded once at the start of the request from an `ArcSwap`: a
+//! reload builds and validates the next configuration off the request path, then swaps
+//! it in atomically, and in-flight requests finish on the configuration they started
+//! with.
+//!
+//! This crate does not parse command lines or set up logging (the `gatehouse` binary
+//! does), and it does not fetch configuration from a control plane (the `sync` crate
+//! will); it serves whatever [`CompiledConfig`] it is given.
+
+pub mod access_log;
+pub mod admin;
+pub mod compiled;
+pub mod metrics;
+pub mod proxy;
+pub mod reload;
+pub mod server;
+pub mod subscriptions;
+
+use arc_swap::ArcSwap;
+
+pub use access_log::AccessLog;
+pub use admin::Readiness;
+pub use compiled::{CompileError, CompiledConfig};
+pub use metrics::Metrics;
+pub use server::{Gateway, Limits, ServerError, ServerSettings};
+
+/// State shared by every worker, the admin listener and the reloader.
+#[derive(Debug)]
+pub struct GatewayState {
+    /// The configuration being served. Requests `load` it once; reloads `store` a new one.
+    pub config: ArcSwap<CompiledConfig>,
+    /// Rate-limit, quota and concurrency counters; they outlive configurations.
+    pub counters: gatehouse_policy::Counters,
+    /// Process metrics.
+    pub metrics: Metrics,
+    /// Access-log writer.
+    pub access_log: AccessLog,
+    /// What `/readyz` waits for.
+    pub readiness: Readiness,
+    /// Serialises configuration writers (file watcher, SIGHUP); readers never touch it.
+    pub(crate) reload_lock: tokio::sync::Mutex<()>,
+    /// Origin of the monotonic clock handed to policies (`RequestFacts::now`).
+    epoch: tokio::time::Instant,
+}
+
+impl GatewayState {
+    /// State with an empty configuration (every request gets 404) until one is loaded.
+    #[must_use]
+    pub fn new(metrics: Metrics, access_log: AccessLog) -> Self {
+        Self {
+            config: ArcSwap::from_pointee(CompiledConfig::empty(&metrics)),
+            counters: gatehouse_policy::Counters::default(),
+            metrics,
+            access_log,
+            readiness: Readiness::default(),
+            reload_lock: tokio::sync::Mutex::new(()),
+            epoch: tokio::time::Instant::now(),
+        }
+    }
+
+    /// Monotonic time since this state was created: the clock of rate limits, quotas
+    /// and concurrency counters.
+    #[must_use]
+    pub fn now(&self) -> std::time::Duration {
+        self.epoch.elapsed()
+    }
+
+    /// Sweeps expired counters every `interval` until `shutdown` is cancelled, so keys
+    /// seen once (client IPs, say) do not accumulate.
+    pub async fn sweep_counters(
+        &self,
+        interval: std::time::Duration,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                _ = ticker.tick() => {
+                    let removed = self.counters.sweep(self.now());
+                    if removed > 0 {
+                        tracing::debug!(removed, remaining = self.counters.len(), "swept expired rate-limit counters");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,1 +1,118 @@
-//! APIM policy documents: parse, merge scopes, compile into an executable pipeline.
+//! APIM policy documents for Gatehouse: parse, merge scopes, compile into an executable
+//! pipeline.
+//!
+//! This crate is pure: no I/O, no async runtime, no clock. The gateway hands in text,
+//! configuration and the time; it gets back typed errors, an immutable [`Pipeline`] per
+//! operation and, per request, a [`Flow`] from each phase.
+//!
+//! # Loading
+//!
+//! 1. [`parse`] reads one scope's document. Real APIM documents are not well-formed
+//!    XML (expressions are pasted raw), so the reader first sets `@(...)`/`@{...}` aside,
+//!    then reads XML, keeping line and column for everything. Structure is checked
+//!    here: unknown elements and attributes, missing required ones, misplaced `<base/>`.
+//! 2. [`compile`] merges the scopes (global → product → API → operation; in each
+//!    section `<base/>` marks where the parent's policies go, a section without it
+//!    drops them, a missing section inherits them whole), checks that each policy is allowed in its section,
+//!    substitutes `{{named values}}`, and pre-parses every value (header names, status
+//!    codes, URLs, IP ranges, durations). Nothing is parsed per request. Every error
+//!    is a [`PolicyError`] with origin, line, column, element and a message that says
+//!    how to fix it; secret named values never appear in one.
+//!
+//! Policy expressions are not evaluated yet: they are rejected at compile time with
+//! their position, except the counter-key idioms `@(context.Request.IpAddress)`,
+//! `@(context.Subscription.Id)`, `@(context.Subscription.Key)` (also with `?.`) and
+//! `@(context.Request.Headers.GetValueOrDefault("Name"))` (also with `,""`).
+//! Unknown policies are an error; policies APIM has and Gatehouse does not implement
+//! yet are a distinct [`ErrorKind::NotSupported`] error. `crates/policy/README.md` lists
+//! every supported policy and attribute.
+//!
+//! # Running a request
+//!
+//! The gateway creates a [`RequestState`] and [`RequestFacts`] per request and calls
+//! the phases in this order:
+//!
+//! 1. [`Pipeline::inbound`] — on the request as received. `Continue`: go on.
+//!    `Respond`: send that response, nothing else runs (not even outbound). `Fail`: go
+//!    to step 5.
+//! 2. [`Pipeline::backend`] — just before forwarding (again for each retry). Same
+//!    outcomes.
+//! 3. The gateway forwards `RequestState`'s method, path, query and headers to
+//!    `RequestState::backend` (or the API's backend) with `RequestState::forward`'s
+//!    settings. When the merged backend section has no `forward-request`, these are
+//!    the defaults: Gatehouse always forwards, as APIM does with its default global
+//!    policy. A connection failure or timeout goes to step 5 with the gateway's own
+//!    [`PolicyErrorInfo`]; with `fail_on_error_status_code`, so does a 4xx/5xx.
+//! 4. [`Pipeline::outbound`] — on the backend's response head. `Continue`: send it
+//!    with the backend's body. `Respond` replaces it. `Fail`: step 5.
+//! 5. [`Pipeline::on_error`] — with the error and a [`ResponseState`] made from the
+//!    failure's response. `Continue`: send that response (the failure's body);
+//!    `Respond`: send that instead; `Fail`: send its response as is.
+//! 6. When the response is complete (or abandoned), call [`Counters::settle`] with
+//!    `RequestState::deferred` (bandwidth quotas) and drop `RequestState::held`
+//!    (concurrency permits): both live until then, not just until the policies ran.
+//!
+//! Headers policies add for the client (`RequestState::response_headers`: CORS,
+//! rate-limit counters) are moved into whichever response the phase that ends the
+//! request produces; the gateway does not handle them.
+//!
+//! [`Counters`] lives in the gateway, outside any pipeline, so configuration reloads
+//! keep rate limits and quotas; see [`counters`].
+
+mod compile;
+mod context;
+pub mod counters;
+mod document;
+mod error;
+mod key;
+mod merge;
+mod pipeline;
+mod policies;
+mod reader;
+
+#[cfg(test)]
+mod test_util;
+
+pub use context::{CompileContext, NamedValues};
+pub use counters::{ConcurrencyPermit, Counters, DeferredCharge};
+pub use document::{Policy, PolicyDocument, PolicyNode, Section, SectionKind};
+pub use error::{ErrorKind, PolicyError, Position};
+pub use pipeline::{
+    BackendTarget, Flow, ForwardSettings, HttpVersion, Pipeline, PolicyErrorInfo, PolicyFailure,
+    PolicyResponse, RequestFacts, RequestState, ResponseState, SubscriptionFacts,
+};
+
+/// Parses one scope's policy document.
+///
+/// `origin` names the document in errors, e.g. `gateway.yaml: apis[echo].policy`.
+/// The root must be `<policies>`; a `<fragment>` root is read (so its errors show) but
+/// cannot be compiled yet.
+///
+/// # Errors
+///
+/// A [`PolicyError`] for unreadable text (XML syntax, an unterminated expression) or a
+/// wrong structure (unknown element or attribute, missing required attribute, duplicate
+/// section or `<base/>`). Values are checked by [`compile`].
+pub fn parse(origin: &str, xml: &str) -> Result<PolicyDocument, PolicyError> {
+    let root = reader::read(origin, xml)?;
+    document::from_element(origin, &root)
+}
+
+/// Merges scopes (outermost first: global, product, API, operation; leave out the ones
+/// that have no policy) and compiles them into a [`Pipeline`].
+///
+/// # Errors
+///
+/// A [`PolicyError`] for a policy in a section it is not allowed in, a value that is
+/// not valid (number, header, URL, unknown backend id or named value), a policy
+/// expression, or a policy after `forward-request` in the backend section.
+pub fn compile(
+    scopes: &[&PolicyDocument],
+    context: &CompileContext<'_>,
+) -> Result<Pipeline, PolicyError> {
+    compile::compile(scopes, context)
+}
+
+#[cfg(test)]
+#[path = "lib_tests.rs"]
+mod tests;

@@ -225,6 +225,16 @@ impl Router {
         self.route(host, request.method(), path_and_query)
     }
 
+    /// A table with no APIs: every request is [`RouteMatch::ApiNotFound`]. What a
+    /// gateway serves before its first configuration is loaded.
+    pub fn empty() -> Self {
+        match Self::build(std::iter::empty()) {
+            Ok(router) => router,
+            // Building from no APIs has nothing to reject.
+            Err(errors) => unreachable!("empty routing table rejected: {errors}"),
+        }
+    }
+
     /// The number of APIs in the table.
     pub fn len(&self) -> usize {
         self.apis.len()

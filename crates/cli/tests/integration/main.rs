@@ -1,0 +1,23 @@
+//! End-to-end tests: the real `gatehouse` binary in front of real backends, over real
+//! sockets on 127.0.0.1 with ephemeral ports.
+
+// `cfg(test)` is always set here; the attribute tells clippy these are test modules.
+#[cfg(test)]
+mod common;
+
+#[cfg(test)]
+mod config_reload;
+#[cfg(test)]
+mod limits;
+#[cfg(test)]
+mod operability;
+#[cfg(test)]
+mod policies;
+#[cfg(test)]
+mod proxying;
+#[cfg(test)]
+mod routing;
+#[cfg(test)]
+mod shutdown;
+#[cfg(test)]
+mod subscriptions;

@@ -1,0 +1,94 @@
+//! Health endpoints, metrics and access logs.
+
+use crate::common::*;
+
+#[tokio::test]
+async fn the_apim_health_path_answers_on_the_data_port() {
+    let gateway = start("{}");
+    let response = http_client()
+        .get(gateway.url("/status-0123456789abcdef"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn admin_endpoints_report_health_readiness_and_metrics() {
+    let backend = EchoBackend::start();
+    let gateway = start(&config("api", &backend.url(), ANY_OPERATION, None));
+    let admin = gateway.admin_url();
+    let client = http_client();
+    assert_eq!(
+        client
+            .get(format!("{admin}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(format!("{admin}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    get(&gateway, "/api/x").await;
+    get(&gateway, "/nope").await;
+    let metrics = client
+        .get(format!("{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        r#"gatehouse_requests_total{api="api",operation="any",status_class="2xx"} 1"#,
+        r#"gatehouse_requests_total{api="-",operation="-",status_class="4xx"} 1"#,
+        r#"gatehouse_request_duration_seconds_bucket{le="+Inf",api="api"} 1"#,
+        r#"gatehouse_backend_duration_seconds_count{api="api"} 1"#,
+        "gatehouse_active_connections",
+        "gatehouse_config_revision 1",
+    ] {
+        assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn each_request_writes_one_json_access_log_line() {
+    let backend = EchoBackend::start();
+    let gateway = start(&config("api", &backend.url(), ANY_OPERATION, None));
+    get(&gateway, "/api/logged?secret=1").await;
+    assert!(wait_for(
+        || gateway
+            .stdout_lines()
+            .iter()
+            .any(|l| l.contains("\"kind\":\"request\"")),
+        SHORT
+    ));
+    let line = gateway
+        .stdout_lines()
+        .into_iter()
+        .find(|l| l.contains("\"kind\":\"request\""))
+        .unwrap();
+    let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(entry["method"], "GET");
+    assert_eq!(
+        entry["path"], "/api/logged",
+        "no query string: it may carry keys"
+    );
+    assert_eq!(entry["api"], "api");
+    assert_eq!(entry["operation"], "any");
+    assert_eq!(entry["subscription"], "all");
+    assert_eq!(entry["status"], 200);
+    assert_eq!(entry["backendStatus"], 200);
+    assert!(entry["requestId"].as_str().unwrap().len() == 36);
+    assert!(entry["durationMs"].as_f64().unwrap() > 0.0);
+    assert!(entry["backendDurationMs"].as_f64().is_some());
+    assert!(entry["bytesSent"].as_u64().unwrap() > 0);
+}

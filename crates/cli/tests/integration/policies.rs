@@ -1,0 +1,447 @@
+//! Each policy end to end, through the real gateway. Attribute-level cases and error
+//! cases live in the policy crate's unit tests; these prove the gateway wires each one.
+
+use std::time::Duration;
+
+use crate::common::*;
+
+fn with_policy(backend: &EchoBackend, inbound: &str) -> GatewayProcess {
+    start(&config(
+        "api",
+        &backend.url(),
+        ANY_OPERATION,
+        Some(&inbound_policy(inbound)),
+    ))
+}
+
+fn with_full_policy(backend: &EchoBackend, policy: &str) -> GatewayProcess {
+    start(&config("api", &backend.url(), ANY_OPERATION, Some(policy)))
+}
+
+#[tokio::test]
+async fn set_header_and_set_query_parameter_change_the_forwarded_request() {
+    let backend = EchoBackend::start();
+    let gateway = with_policy(
+        &backend,
+        r#"<set-header name="X-Added" exists-action="override"><value>one</value></set-header>
+<set-header name="X-Remove-Me" exists-action="delete" />
+<set-query-parameter name="version" exists-action="override"><value>2</value></set-query-parameter>"#,
+    );
+    let response = http_client()
+        .get(gateway.url("/api/x?version=1&keep=yes"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .header("X-Remove-Me", "bye")
+        .send()
+        .await
+        .unwrap();
+    let echo = echo(response).await;
+    assert_eq!(echo.header("x-added"), Some("one"));
+    assert!(echo.header("x-remove-me").is_none());
+    assert!(
+        echo.query.contains("version=2") && !echo.query.contains("version=1"),
+        "{}",
+        echo.query
+    );
+    assert!(echo.query.contains("keep=yes"));
+}
+
+#[tokio::test]
+async fn outbound_set_header_and_set_status_change_the_response() {
+    let backend = EchoBackend::start();
+    let policy = r#"<policies>
+  <inbound><base /></inbound>
+  <backend><base /></backend>
+  <outbound>
+    <base />
+    <set-header name="X-Served-By" exists-action="override"><value>gatehouse</value></set-header>
+    <set-status code="202" reason="Accepted" />
+  </outbound>
+  <on-error><base /></on-error>
+</policies>"#;
+    let gateway = with_full_policy(&backend, policy);
+    let response = get(&gateway, "/api/x").await;
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.headers()["x-served-by"], "gatehouse");
+}
+
+#[tokio::test]
+async fn set_method_and_set_backend_service_redirect_the_call() {
+    let first = EchoBackend::builder().name("first").start();
+    let second = EchoBackend::builder().name("second").start();
+    let gateway = with_policy(
+        &first,
+        &format!(
+            r#"<set-method>POST</set-method>
+<set-backend-service base-url="{}/moved" />"#,
+            second.url()
+        ),
+    );
+    let response = get(&gateway, "/api/x").await;
+    assert_eq!(response.headers()["x-backend-name"], "second");
+    let echo = echo(response).await;
+    assert_eq!(echo.method, "POST");
+    assert_eq!(echo.path, "/moved/x");
+    assert_eq!(first.requests(), 0);
+}
+
+#[tokio::test]
+async fn return_response_answers_without_calling_the_backend() {
+    let backend = EchoBackend::start();
+    let gateway = with_policy(
+        &backend,
+        r#"<return-response>
+  <set-status code="418" reason="I'm a teapot" />
+  <set-header name="Content-Type" exists-action="override"><value>text/plain</value></set-header>
+  <set-body>short and stout</set-body>
+</return-response>"#,
+    );
+    let response = get(&gateway, "/api/x").await;
+    assert_eq!(response.status(), 418);
+    assert_eq!(response.text().await.unwrap(), "short and stout");
+    assert_eq!(backend.requests(), 0);
+}
+
+#[tokio::test]
+async fn mock_response_answers_with_the_documented_example() {
+    let backend = EchoBackend::start();
+    let operations = r#"      - id: get-user
+        method: GET
+        urlTemplate: /users/{id}
+        responses:
+          - statusCode: 200
+            representations:
+              - contentType: application/json
+                example: '{"id": 1, "name": "Ada"}'
+        policy: |
+          <policies><inbound><base /><mock-response status-code="200" content-type="application/json" /></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>
+"#;
+    let gateway = start(&config("api", &backend.url(), operations, None));
+    let response = get(&gateway, "/api/users/1").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.text().await.unwrap(),
+        r#"{"id": 1, "name": "Ada"}"#
+    );
+    assert_eq!(backend.requests(), 0);
+}
+
+#[tokio::test]
+async fn forward_request_timeout_overrides_the_backend_default() {
+    let backend = EchoBackend::start();
+    let policy = r#"<policies>
+  <inbound><base /></inbound>
+  <backend><forward-request timeout="1" /></backend>
+  <outbound><base /></outbound>
+  <on-error><base /></on-error>
+</policies>"#;
+    let gateway = with_full_policy(&backend, policy);
+    let response = http_client()
+        .get(gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .header("x-test-delay-ms", "2500")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 504);
+}
+
+#[tokio::test]
+async fn on_error_can_replace_a_backend_failure_response() {
+    let policy = r#"<policies>
+  <inbound><base /></inbound>
+  <backend><base /></backend>
+  <outbound><base /></outbound>
+  <on-error>
+    <return-response>
+      <set-status code="503" reason="Service Unavailable" />
+      <set-body>try later</set-body>
+    </return-response>
+  </on-error>
+</policies>"#;
+    let gateway = start(&config(
+        "api",
+        &format!("http://{}", refused_addr()),
+        ANY_OPERATION,
+        Some(policy),
+    ));
+    let response = get(&gateway, "/api/x").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.text().await.unwrap(), "try later");
+}
+
+#[tokio::test]
+async fn check_header_refuses_requests_without_the_expected_value() {
+    let backend = EchoBackend::start();
+    let gateway = with_policy(
+        &backend,
+        r#"<check-header name="X-Client" failed-check-httpcode="403" failed-check-error-message="client not allowed" ignore-case="true">
+  <value>mobile</value>
+  <value>web</value>
+</check-header>"#,
+    );
+    let client = http_client();
+    let call = |value: Option<&'static str>| {
+        let mut request = client
+            .get(gateway.url("/api/x"))
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY);
+        if let Some(value) = value {
+            request = request.header("X-Client", value);
+        }
+        request.send()
+    };
+    assert_eq!(call(Some("WEB")).await.unwrap().status(), 200);
+    let refused = call(Some("tv")).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("client not allowed"));
+    assert_eq!(call(None).await.unwrap().status(), 403);
+}
+
+#[tokio::test]
+async fn ip_filter_forbids_listed_addresses() {
+    let backend = EchoBackend::start();
+    let gateway = with_policy(
+        &backend,
+        r#"<ip-filter action="forbid"><address>127.0.0.1</address></ip-filter>"#,
+    );
+    assert_eq!(get(&gateway, "/api/x").await.status(), 403);
+    let gateway = with_policy(
+        &backend,
+        r#"<ip-filter action="allow"><address-range from="127.0.0.0" to="127.255.255.255" /></ip-filter>"#,
+    );
+    assert_eq!(get(&gateway, "/api/x").await.status(), 200);
+}
+
+#[tokio::test]
+async fn cors_answers_preflights_and_decorates_responses() {
+    let backend = EchoBackend::start();
+    let gateway = with_policy(
+        &backend,
+        r#"<cors allow-credentials="true">
+  <allowed-origins><origin>https://app.example.com</origin></allowed-origins>
+  <allowed-methods preflight-result-max-age="300"><method>GET</method><method>POST</method></allowed-methods>
+  <allowed-headers><header>content-type</header></allowed-headers>
+  <expose-headers><header>x-request-id</header></expose-headers>
+</cors>"#,
+    );
+    let client = http_client();
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(
+        preflight.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    assert_eq!(preflight.headers()["access-control-max-age"], "300");
+    assert_eq!(
+        backend.requests(),
+        0,
+        "preflights are answered by the gateway"
+    );
+    let actual = client
+        .get(gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .header("Origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(actual.status(), 200);
+    assert_eq!(
+        actual.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    assert_eq!(
+        actual.headers()["access-control-expose-headers"],
+        "x-request-id"
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_by_key_answers_429_with_retry_after() {
+    let backend = EchoBackend::start();
+    let gateway = with_policy(
+        &backend,
+        r#"<rate-limit-by-key calls="3" renewal-period="60" counter-key="@(context.Request.Headers.GetValueOrDefault("X-Tenant",""))" remaining-calls-header-name="X-Remaining" />"#,
+    );
+    let client = http_client();
+    let call = |tenant: &'static str| {
+        client
+            .get(gateway.url("/api/x"))
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+            .header("X-Tenant", tenant)
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(call("a").await.unwrap().status(), 200);
+    }
+    let limited = call("a").await.unwrap();
+    assert_eq!(limited.status(), 429);
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    let body: serde_json::Value = limited.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Rate limit is exceeded. Try again in"),
+        "{body}"
+    );
+    assert_eq!(
+        call("b").await.unwrap().status(),
+        200,
+        "another key has its own counter"
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_counts_per_subscription() {
+    let backend = EchoBackend::start();
+    let gateway = with_policy(&backend, r#"<rate-limit calls="2" renewal-period="30" />"#);
+    assert_eq!(get(&gateway, "/api/x").await.status(), 200);
+    assert_eq!(get(&gateway, "/api/x").await.status(), 200);
+    let limited = get(&gateway, "/api/x").await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn quota_by_key_answers_403_when_the_volume_is_used_up() {
+    let backend = EchoBackend::start();
+    let gateway = with_policy(
+        &backend,
+        r#"<quota-by-key calls="2" renewal-period="3600" counter-key="@(context.Request.IpAddress)" />"#,
+    );
+    assert_eq!(get(&gateway, "/api/x").await.status(), 200);
+    assert_eq!(get(&gateway, "/api/x").await.status(), 200);
+    let over = get(&gateway, "/api/x").await;
+    assert_eq!(over.status(), 403);
+    assert!(over.headers().contains_key("retry-after"));
+    let body: serde_json::Value = over.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Out of call volume quota."),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn limit_concurrency_refuses_requests_over_the_limit() {
+    let backend = EchoBackend::start();
+    let policy = r#"<policies>
+  <inbound><base /></inbound>
+  <backend>
+    <limit-concurrency key="backend" max-count="1">
+      <forward-request timeout="10" />
+    </limit-concurrency>
+  </backend>
+  <outbound><base /></outbound>
+  <on-error><base /></on-error>
+</policies>"#;
+    let gateway = with_full_policy(&backend, policy);
+    let url = gateway.url("/api/slow");
+    let slow = tokio::spawn(async move {
+        http_client()
+            .get(url)
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+            .header("x-test-delay-ms", "1500")
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert!(wait_for_async(|| async { backend.requests() == 1 }, SHORT).await);
+    assert_eq!(
+        get(&gateway, "/api/x").await.status(),
+        429,
+        "second concurrent request refused"
+    );
+    assert_eq!(slow.await.unwrap(), 200);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        get(&gateway, "/api/x").await.status(),
+        200,
+        "the permit is released when the first response ends"
+    );
+}
+
+#[tokio::test]
+async fn named_values_are_substituted_and_secrets_stay_out_of_logs() {
+    let backend = EchoBackend::start();
+    let yaml = format!(
+        "namedValues:\n  - name: token\n    value: super-secret-value\n    secret: true\n{}",
+        config(
+            "api",
+            &backend.url(),
+            ANY_OPERATION,
+            Some(&inbound_policy(
+                r#"<set-header name="Authorization" exists-action="override"><value>Bearer {{token}}</value></set-header>"#
+            ))
+        )
+    );
+    let gateway = start(&yaml);
+    let echo = echo(get(&gateway, "/api/x").await).await;
+    assert_eq!(
+        echo.header("authorization"),
+        Some("Bearer super-secret-value")
+    );
+    // Security: secret named values never reach the gateway's own output.
+    assert!(!gateway.output_contains("super-secret-value"));
+}
+
+#[tokio::test]
+async fn product_policies_apply_to_calls_through_the_product() {
+    let backend = EchoBackend::start();
+    let yaml = format!(
+        r#"apis:
+  - id: api
+    path: api
+    serviceUrl: {}
+    operations: [{{ id: any, method: "*", urlTemplate: "/*" }}]
+products:
+  - id: gold
+    apis: [api]
+    policy: |
+      <policies><inbound><base /><set-header name="X-Product" exists-action="override"><value>gold</value></set-header></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>
+subscriptions:
+  - {{ id: gold-sub, scope: /products/gold, primaryKey: gold-key-0001 }}
+  - {{ id: api-sub, scope: /apis/api, primaryKey: api-key-00001 }}
+"#,
+        backend.url()
+    );
+    let gateway = start(&yaml);
+    let client = http_client();
+    let call = |key: &'static str| {
+        client
+            .get(gateway.url("/api/x"))
+            .header("Ocp-Apim-Subscription-Key", key)
+            .send()
+    };
+    assert_eq!(
+        echo(call("gold-key-0001").await.unwrap())
+            .await
+            .header("x-product"),
+        Some("gold")
+    );
+    assert_eq!(
+        echo(call("api-key-00001").await.unwrap())
+            .await
+            .header("x-product"),
+        None
+    );
+}

@@ -1,0 +1,78 @@
+use std::io::Write;
+
+use super::*;
+
+fn entry(status: u16) -> AccessLogEntry<'static> {
+    AccessLogEntry {
+        timestamp: "2026-01-01T00:00:00.000Z",
+        kind: "request",
+        request_id: "r-1",
+        client_ip: "127.0.0.1".parse().unwrap(),
+        method: "GET",
+        host: "localhost",
+        path: "/echo/x",
+        protocol: "HTTP/1.1",
+        api: Some("echo"),
+        operation: Some("get"),
+        subscription: None,
+        status,
+        backend_status: Some(status),
+        error_reason: None,
+        bytes_received: 0,
+        bytes_sent: 12,
+        duration_ms: 1.5,
+        backend_duration_ms: Some(1.0),
+    }
+}
+
+#[test]
+fn every_entry_becomes_one_json_line() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let sink = file.reopen().unwrap();
+    let (log, writer) = AccessLog::spawn(Box::new(sink), 16, Counter::default()).unwrap();
+    log.write(&entry(200));
+    log.write(&entry(404));
+    drop(log);
+    writer.join();
+    let text = std::fs::read_to_string(file.path()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["status"], 200);
+    assert_eq!(lines[1]["status"], 404);
+    assert_eq!(lines[0]["api"], "echo");
+    assert_eq!(lines[0]["requestId"], "r-1");
+}
+
+#[test]
+fn a_full_queue_drops_lines_and_counts_them_instead_of_blocking() {
+    struct Stuck(std::sync::mpsc::Receiver<()>);
+    impl Write for Stuck {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let (release, stuck) = std::sync::mpsc::channel();
+    let dropped = Counter::default();
+    let (log, writer) = AccessLog::spawn(Box::new(Stuck(stuck)), 2, dropped.clone()).unwrap();
+    for _ in 0..20 {
+        log.write(&entry(200));
+    }
+    assert!(dropped.get() >= 17, "dropped {}", dropped.get());
+    drop(log);
+    drop(release);
+    writer.join();
+}
+
+#[test]
+fn a_disabled_log_writes_nothing() {
+    let log = AccessLog::disabled();
+    assert!(!log.is_enabled());
+    log.write(&entry(200));
+}

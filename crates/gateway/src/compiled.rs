@@ -1,0 +1,432 @@
+//! A configuration compiled for the request path.
+//!
+//! [`CompiledConfig::build`] turns a validated [`Configuration`] into everything a
+//! request needs, precomputed: the routing table, one policy pipeline per operation (and
+//! per product the operation is reachable through: the product scope changes the merged
+//! policy), subscription keys hashed, backend URLs parsed, header names parsed, metric
+//! handles resolved. Nothing is parsed per request. A build either succeeds completely or
+//! returns the first error, naming where it is; it never yields half a configuration.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_model::{Configuration, Protocol};
+use gatehouse_policy::{CompileContext, NamedValues, Pipeline, PolicyDocument, PolicyError};
+use gatehouse_router::{ApiSpec, OperationSpec, Router};
+use http::HeaderName;
+
+use crate::metrics::{ConfigErrorReason, Metrics, OperationMetrics};
+use crate::subscriptions::{SubscriptionEntry, SubscriptionStore, resolve_scope};
+
+/// Why a valid document could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// A policy document failed to parse or compile; the error names origin, line,
+    /// column and policy.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The routing table could not be built (ambiguous or malformed templates).
+    #[error("{origin}: routing: {source}")]
+    Routing {
+        /// The configuration's origin.
+        origin: String,
+        /// The router's errors.
+        #[source]
+        source: gatehouse_router::BuildErrors,
+    },
+    /// A backend URL uses a scheme this build cannot serve yet.
+    #[error(
+        "{origin}: {path}: backend URL `{url}` uses https, which this release cannot forward to yet (TLS to backends is tracked in the TLS issue); use http://"
+    )]
+    UnsupportedBackendScheme {
+        /// The configuration's origin.
+        origin: String,
+        /// Where in the document.
+        path: String,
+        /// The URL.
+        url: String,
+    },
+    /// A value that validation accepted could not be turned into its runtime form.
+    #[error("{origin}: {path}: {message}")]
+    Invalid {
+        /// The configuration's origin.
+        origin: String,
+        /// Where in the document.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl CompileError {
+    /// Closed reason for the error metric.
+    #[must_use]
+    pub const fn reason(&self) -> ConfigErrorReason {
+        match self {
+            Self::Policy(_) => ConfigErrorReason::Policy,
+            Self::Routing { .. } => ConfigErrorReason::Routing,
+            Self::UnsupportedBackendScheme { .. } | Self::Invalid { .. } => {
+                ConfigErrorReason::Invalid
+            }
+        }
+    }
+}
+
+/// Counts of what a configuration holds, for logs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConfigSummary {
+    /// APIs.
+    pub apis: usize,
+    /// Operations across all APIs.
+    pub operations: usize,
+    /// Subscriptions.
+    pub subscriptions: usize,
+}
+
+/// A backend resolved for the request path.
+#[derive(Debug, Clone)]
+pub struct CompiledBackend {
+    /// Base URL; the operation path is appended.
+    pub url: url::Url,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Response-head timeout (a `forward-request timeout` overrides it).
+    pub response_timeout: Duration,
+}
+
+/// An operation with its pipelines.
+#[derive(Debug)]
+pub struct CompiledOperation {
+    /// Operation id.
+    pub id: Arc<str>,
+    /// Pipeline when no product applies (API-scoped or all-APIs subscription, or an
+    /// anonymous call).
+    pub pipeline: Arc<Pipeline>,
+    /// Pipelines for calls through each product containing the API, by product index.
+    pub product_pipelines: Vec<(usize, Arc<Pipeline>)>,
+    /// Metric handles.
+    pub metrics: OperationMetrics,
+}
+
+impl CompiledOperation {
+    /// The pipeline for a call through `product` (or none).
+    #[must_use]
+    pub fn pipeline_for(&self, product: Option<usize>) -> &Pipeline {
+        product
+            .and_then(|p| self.product_pipelines.iter().find(|(i, _)| *i == p))
+            .map_or(&*self.pipeline, |(_, pipeline)| &**pipeline)
+    }
+}
+
+/// An API ready to serve.
+#[derive(Debug)]
+pub struct CompiledApi {
+    /// API id.
+    pub id: Arc<str>,
+    /// Default backend, if the API names one.
+    pub backend: Option<CompiledBackend>,
+    /// Whether a subscription key is required.
+    pub subscription_required: bool,
+    /// When the API is in an open product (no subscription required), that product:
+    /// anonymous calls get its policy.
+    pub open_product: Option<usize>,
+    /// Header carrying the key.
+    pub key_header: HeaderName,
+    /// Query parameter carrying the key.
+    pub key_query: String,
+    /// Whether plain HTTP is accepted.
+    pub allows_http: bool,
+    /// Products containing this API, by index.
+    pub products: Vec<usize>,
+    /// Operations, in document order (router indexes into this).
+    pub operations: Vec<CompiledOperation>,
+    /// Metric handles for requests matching the API but no operation.
+    pub unmatched_metrics: OperationMetrics,
+}
+
+/// Everything the request path needs, built once per configuration.
+#[derive(Debug)]
+pub struct CompiledConfig {
+    revision: u64,
+    /// Host + path → API → operation.
+    pub router: Router,
+    /// APIs, by index.
+    pub apis: Vec<CompiledApi>,
+    /// Product ids, by index.
+    pub products: Vec<Arc<str>>,
+    /// Named backends, for `set-backend-service backend-id` (their timeouts apply).
+    pub backends: HashMap<Arc<str>, CompiledBackend>,
+    /// Subscription keys.
+    pub subscriptions: SubscriptionStore,
+    /// Metric handles for requests matching no API.
+    pub unmatched_metrics: OperationMetrics,
+    summary: ConfigSummary,
+}
+
+impl CompiledConfig {
+    /// A configuration with no APIs: every request gets 404.
+    #[must_use]
+    pub fn empty(metrics: &Metrics) -> Self {
+        Self {
+            revision: 0,
+            router: Router::empty(),
+            apis: Vec::new(),
+            products: Vec::new(),
+            backends: HashMap::new(),
+            subscriptions: SubscriptionStore::default(),
+            unmatched_metrics: metrics.operation("-", "-"),
+            summary: ConfigSummary::default(),
+        }
+    }
+
+    /// The revision this configuration was loaded as.
+    #[must_use]
+    pub const fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// What it holds.
+    #[must_use]
+    pub const fn summary(&self) -> ConfigSummary {
+        self.summary
+    }
+
+    /// Compiles a validated configuration.
+    ///
+    /// # Errors
+    ///
+    /// The first [`CompileError`] found.
+    pub fn build(
+        config: &Configuration,
+        origin: &str,
+        revision: u64,
+        metrics: &Metrics,
+    ) -> Result<Self, CompileError> {
+        let api_index: HashMap<&str, usize> = config
+            .apis
+            .iter()
+            .enumerate()
+            .map(|(i, api)| (api.id.as_str(), i))
+            .collect();
+        let product_index: HashMap<&str, usize> = config
+            .products
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.as_str(), i))
+            .collect();
+
+        let mut backends = HashMap::new();
+        for backend in &config.backends {
+            let path = format!("backends[{}].url", backend.id);
+            let url = parse_backend_url(origin, &path, &backend.url)?;
+            backends.insert(
+                backend.id.as_str(),
+                CompiledBackend {
+                    url,
+                    connect_timeout: backend.connect_timeout,
+                    response_timeout: backend.response_timeout,
+                },
+            );
+        }
+
+        // Parse every policy document once; merged per operation (and product) below.
+        let global = parse_policy(origin, "policy", config.policy.as_deref())?;
+        let mut product_docs = Vec::with_capacity(config.products.len());
+        for product in &config.products {
+            product_docs.push(parse_policy(
+                origin,
+                &format!("products[{}].policy", product.id),
+                product.policy.as_deref(),
+            )?);
+        }
+        let mut api_products: Vec<Vec<usize>> = vec![Vec::new(); config.apis.len()];
+        for (p, product) in config.products.iter().enumerate() {
+            for api in &product.apis {
+                if let Some(&a) = api_index.get(api.as_str()) {
+                    api_products[a].push(p);
+                }
+            }
+        }
+
+        let mut named_values = NamedValues::new();
+        for value in &config.named_values {
+            named_values.insert(&value.name, value.value.clone(), value.secret);
+        }
+        let base_context = CompileContext::new(&named_values).with_backends(&config.backends);
+
+        let mut apis = Vec::with_capacity(config.apis.len());
+        let mut operation_count = 0;
+        for (a, api) in config.apis.iter().enumerate() {
+            let api_path = format!("apis[{}]", api.id);
+            let api_doc =
+                parse_policy(origin, &format!("{api_path}.policy"), api.policy.as_deref())?;
+            let backend = match (&api.service_url, &api.backend_id) {
+                (Some(url), _) => Some(CompiledBackend {
+                    url: parse_backend_url(origin, &format!("{api_path}.serviceUrl"), url)?,
+                    connect_timeout: gatehouse_model::DEFAULT_CONNECT_TIMEOUT,
+                    response_timeout: gatehouse_model::DEFAULT_RESPONSE_TIMEOUT,
+                }),
+                (None, Some(id)) => backends.get(id.as_str()).cloned(),
+                (None, None) => None,
+            };
+            let mut operations = Vec::with_capacity(api.operations.len());
+            for operation in &api.operations {
+                let op_path = format!("{api_path}.operations[{}]", operation.id);
+                let op_doc = parse_policy(
+                    origin,
+                    &format!("{op_path}.policy"),
+                    operation.policy.as_deref(),
+                )?;
+                let context = base_context.with_api(api).with_operation(operation);
+                let scopes =
+                    |product| scopes(global.as_ref(), product, api_doc.as_ref(), op_doc.as_ref());
+                let pipeline = Arc::new(gatehouse_policy::compile(&scopes(None), &context)?);
+                let mut product_pipelines = Vec::new();
+                for &p in &api_products[a] {
+                    // Only products with a policy change the merged pipeline.
+                    if let Some(doc) = product_docs[p].as_ref() {
+                        product_pipelines.push((
+                            p,
+                            Arc::new(gatehouse_policy::compile(&scopes(Some(doc)), &context)?),
+                        ));
+                    }
+                }
+                operations.push(CompiledOperation {
+                    id: operation.id.as_str().into(),
+                    pipeline,
+                    product_pipelines,
+                    metrics: metrics.operation(&api.id, &operation.id),
+                });
+            }
+            operation_count += operations.len();
+            let key_header =
+                HeaderName::from_bytes(api.subscription_key_parameter_names.header.as_bytes())
+                    .map_err(|e| CompileError::Invalid {
+                        origin: origin.to_owned(),
+                        path: format!("{api_path}.subscriptionKeyParameterNames.header"),
+                        message: e.to_string(),
+                    })?;
+            let open_product = api_products[a]
+                .iter()
+                .copied()
+                .find(|&p| !config.products[p].subscription_required);
+            apis.push(CompiledApi {
+                id: api.id.as_str().into(),
+                backend,
+                subscription_required: api.subscription_required && open_product.is_none(),
+                open_product,
+                key_header,
+                key_query: api.subscription_key_parameter_names.query.clone(),
+                allows_http: api.protocols.contains(&Protocol::Http),
+                products: api_products[a].clone(),
+                operations,
+                unmatched_metrics: metrics.operation(&api.id, "-"),
+            });
+        }
+
+        let specs = config.apis.iter().enumerate().map(|(index, api)| ApiSpec {
+            index,
+            id: &api.id,
+            path: &api.path,
+            hostnames: api.hostnames.iter().map(String::as_str).collect(),
+            operations: api
+                .operations
+                .iter()
+                .enumerate()
+                .map(|(index, op)| OperationSpec {
+                    index,
+                    id: &op.id,
+                    method: &op.method,
+                    url_template: &op.url_template,
+                })
+                .collect(),
+        });
+        let router = Router::build(specs).map_err(|source| CompileError::Routing {
+            origin: origin.to_owned(),
+            source,
+        })?;
+
+        let mut subscriptions = SubscriptionStore::default();
+        for subscription in &config.subscriptions {
+            let Some(scope) = resolve_scope(&subscription.scope, &api_index, &product_index) else {
+                // Validation rejects dangling scopes; a scope that still fails to
+                // resolve is an internal inconsistency worth failing loudly on.
+                return Err(CompileError::Invalid {
+                    origin: origin.to_owned(),
+                    path: format!("subscriptions[{}].scope", subscription.id),
+                    message: format!("unknown scope `{}`", subscription.scope),
+                });
+            };
+            let entry = Arc::new(SubscriptionEntry {
+                id: subscription.id.as_str().into(),
+                scope,
+                state: subscription.state,
+            });
+            let mut keys = vec![subscription.primary_key.as_str()];
+            keys.extend(subscription.secondary_key.as_deref());
+            subscriptions.insert(&keys, &entry);
+        }
+
+        Ok(Self {
+            revision,
+            router,
+            apis,
+            products: config
+                .products
+                .iter()
+                .map(|p| p.id.as_str().into())
+                .collect(),
+            backends: backends
+                .into_iter()
+                .map(|(id, backend)| (Arc::from(id), backend))
+                .collect(),
+            subscriptions,
+            unmatched_metrics: metrics.operation("-", "-"),
+            summary: ConfigSummary {
+                apis: config.apis.len(),
+                operations: operation_count,
+                subscriptions: config.subscriptions.len(),
+            },
+        })
+    }
+}
+
+/// The scopes of one operation's pipeline, outermost first; absent ones skipped.
+fn scopes<'d>(
+    global: Option<&'d PolicyDocument>,
+    product: Option<&'d PolicyDocument>,
+    api: Option<&'d PolicyDocument>,
+    operation: Option<&'d PolicyDocument>,
+) -> Vec<&'d PolicyDocument> {
+    [global, product, api, operation]
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+fn parse_policy(
+    origin: &str,
+    path: &str,
+    xml: Option<&str>,
+) -> Result<Option<PolicyDocument>, CompileError> {
+    let Some(xml) = xml else { return Ok(None) };
+    let label = format!("{origin}: {path}");
+    Ok(Some(gatehouse_policy::parse(&label, xml)?))
+}
+
+fn parse_backend_url(origin: &str, path: &str, text: &str) -> Result<url::Url, CompileError> {
+    let url = url::Url::parse(text).map_err(|e| CompileError::Invalid {
+        origin: origin.to_owned(),
+        path: path.to_owned(),
+        message: format!("`{text}` is not a valid URL: {e}"),
+    })?;
+    if url.scheme() == "https" {
+        return Err(CompileError::UnsupportedBackendScheme {
+            origin: origin.to_owned(),
+            path: path.to_owned(),
+            url: text.to_owned(),
+        });
+    }
+    Ok(url)
+}

@@ -1,0 +1,239 @@
+//! Body types of the proxy: the request body streamed to the backend and the response
+//! body streamed to the client. Neither buffers: frames pass through as they arrive.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+/// Boxed error of body streams.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The client sent more body bytes than `max_request_body_bytes` allows.
+#[derive(Debug, thiserror::Error)]
+#[error("request body exceeds the limit of {limit} bytes")]
+pub struct BodyTooLarge {
+    /// The limit, in bytes.
+    pub limit: u64,
+}
+
+pin_project_lite::pin_project! {
+    /// The client's request body on its way to the backend, counted and limited as it
+    /// streams.
+    // pin_project_lite cannot document variant fields; see `RequestBody::client`.
+    #[allow(missing_docs)]
+    #[project = RequestBodyProj]
+    pub enum RequestBody {
+        /// Streamed from the client: `inner`, limited to `limit` bytes, counted into
+        /// `received`.
+        Client {
+            #[pin]
+            inner: Incoming,
+            limit: Option<u64>,
+            received: Arc<AtomicU64>,
+        },
+        /// No body.
+        Empty,
+    }
+}
+
+impl RequestBody {
+    /// Wraps the client's body. `received` is shared with the access-log guard.
+    #[must_use]
+    pub const fn client(inner: Incoming, limit: Option<u64>, received: Arc<AtomicU64>) -> Self {
+        Self::Client {
+            inner,
+            limit,
+            received,
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.project() {
+            RequestBodyProj::Client {
+                inner,
+                limit,
+                received,
+            } => match inner.poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        let len = data.len() as u64;
+                        // Relaxed: only the access-log guard reads this, after the
+                        // exchange ends.
+                        let total = received.fetch_add(len, Ordering::Relaxed) + len;
+                        if let Some(limit) = *limit
+                            && total > limit
+                        {
+                            return Poll::Ready(Some(Err(Box::new(BodyTooLarge { limit }))));
+                        }
+                    }
+                    Poll::Ready(Some(Ok(frame)))
+                }
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+            RequestBodyProj::Empty => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Client { inner, .. } => inner.is_end_stream(),
+            Self::Empty => true,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Client { inner, .. } => inner.size_hint(),
+            Self::Empty => SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// Called once when a response body has been sent completely, failed, or was dropped
+/// (client went away). Carries the access log and metrics of the exchange.
+pub trait OnBodyEnd: Send + 'static {
+    /// `bytes_sent` is what went to the client; `complete` is false when the stream was
+    /// cut short.
+    fn on_end(self: Box<Self>, bytes_sent: u64, complete: bool);
+}
+
+pin_project_lite::pin_project! {
+    /// The response body sent to the client.
+    pub struct ResponseBody {
+        #[pin]
+        kind: ResponseKind,
+        sent: u64,
+        on_end: Option<Box<dyn OnBodyEnd>>,
+    }
+
+    impl PinnedDrop for ResponseBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(on_end) = this.on_end.take() {
+                // Dropped without `poll_frame` returning `None`: complete only if nothing
+                // was left to send (hyper need not poll a body that says it has ended).
+                let complete = match this.kind.project() {
+                    ResponseKindProj::Backend { inner } => inner.is_end_stream(),
+                    ResponseKindProj::Full { data } => data.is_none(),
+                };
+                on_end.on_end(*this.sent, complete);
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = ResponseKindProj]
+    enum ResponseKind {
+        Backend { #[pin] inner: Incoming },
+        Full { data: Option<Bytes> },
+    }
+}
+
+impl ResponseBody {
+    /// Streams the backend's body.
+    #[must_use]
+    pub fn backend(inner: Incoming) -> Self {
+        Self {
+            kind: ResponseKind::Backend { inner },
+            sent: 0,
+            on_end: None,
+        }
+    }
+
+    /// A body produced by the gateway.
+    #[must_use]
+    pub fn full(data: Bytes) -> Self {
+        Self {
+            kind: ResponseKind::Full {
+                data: (!data.is_empty()).then_some(data),
+            },
+            sent: 0,
+            on_end: None,
+        }
+    }
+
+    /// An empty body.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self::full(Bytes::new())
+    }
+
+    /// Attaches the end-of-exchange hook.
+    #[must_use]
+    pub fn with_on_end(mut self, on_end: Box<dyn OnBodyEnd>) -> Self {
+        self.on_end = Some(on_end);
+        self
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        let polled = match this.kind.project() {
+            ResponseKindProj::Backend { inner } => match inner.poll_frame(cx) {
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(BoxError::from(e)))),
+                Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+            ResponseKindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
+        };
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    *this.sent += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(on_end) = this.on_end.take() {
+                    on_end.on_end(*this.sent, true);
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                if let Some(on_end) = this.on_end.take() {
+                    on_end.on_end(*this.sent, false);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            ResponseKind::Backend { inner } => inner.is_end_stream(),
+            ResponseKind::Full { data } => data.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            ResponseKind::Backend { inner } => inner.size_hint(),
+            ResponseKind::Full { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Why the gateway answered a request itself, and what it answers.
+//!
+//! [`ProxyError::status`] is one exhaustive `match` with no `_` arm, so a new variant
+//! forces a decision about its status. [`ProxyError::reason`] maps each variant to a
+//! closed set of strings for log fields and metric labels; messages and user input
+//! never become labels.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+
+/// APIM's message for a request matching no API.
+pub const MSG_RESOURCE_NOT_FOUND: &str = "Resource not found";
+/// APIM's message for a request matching an API but none of its operations.
+pub const MSG_OPERATION_NOT_FOUND: &str = "Unable to match incoming request to an operation.";
+/// APIM's message for a missing subscription key.
+pub const MSG_KEY_MISSING: &str = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.";
+/// APIM's message for an invalid or inactive subscription key.
+pub const MSG_KEY_INVALID: &str = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.";
+
+/// Why the gateway answered instead of the backend.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// No API serves this host and path.
+    #[error("no API matches the request")]
+    ApiNotFound,
+    /// The API matched but none of its operations (path or method).
+    #[error("no operation of API `{api}` matches the request")]
+    OperationNotFound {
+        /// The matched API.
+        api: String,
+    },
+    /// The path has `.` or `..` segments.
+    #[error("request path has dot segments")]
+    InvalidPath,
+    /// The API does not accept this protocol (e.g. `http` on an https-only API).
+    #[error("API `{api}` does not accept requests over {protocol}")]
+    ProtocolNotAllowed {
+        /// The matched API.
+        api: String,
+        /// `http` or `https`.
+        protocol: &'static str,
+    },
+    /// The API needs a subscription key and none was sent.
+    #[error("subscription key missing")]
+    SubscriptionKeyMissing,
+    /// A key was sent that matches no subscription valid for this API.
+    #[error("subscription key invalid for this API")]
+    SubscriptionKeyInvalid,
+    /// The key belongs to a suspended subscription.
+    #[error("subscription `{subscription}` is suspended")]
+    SubscriptionSuspended {
+        /// The subscription id.
+        subscription: String,
+    },
+    /// The request body is larger than the configured limit.
+    #[error("request body exceeds the limit of {limit} bytes")]
+    RequestBodyTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// No backend URL is known for this request.
+    #[error(
+        "no backend configured for API `{api}`; set `serviceUrl`, `backendId` or use set-backend-service"
+    )]
+    NoBackend {
+        /// The matched API.
+        api: String,
+    },
+    /// The backend refused or reset the connection, or name resolution failed.
+    #[error("backend {backend} is unreachable: {source}")]
+    BackendConnect {
+        /// Backend authority (`host:port`).
+        backend: String,
+        /// The connector's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The backend did not accept a connection within the connect timeout.
+    #[error("backend {backend} did not accept a connection within {timeout:?}")]
+    BackendConnectTimeout {
+        /// Backend authority.
+        backend: String,
+        /// The timeout that expired.
+        timeout: Duration,
+    },
+    /// The backend did not answer within the response timeout.
+    #[error("backend {backend} did not answer within {timeout:?}")]
+    BackendTimeout {
+        /// Backend authority.
+        backend: String,
+        /// The timeout that expired.
+        timeout: Duration,
+    },
+    /// The exchange with the backend failed after the connection was made.
+    #[error("request to backend {backend} failed: {source}")]
+    BackendProtocol {
+        /// Backend authority.
+        backend: String,
+        /// The client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The backend URL built from the configuration and policies is not valid.
+    #[error("invalid backend URL: {0}")]
+    InvalidBackendUrl(String),
+}
+
+/// Closed set of reasons, for log fields and metric labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorReason {
+    /// See [`ProxyError::ApiNotFound`].
+    ApiNotFound,
+    /// See [`ProxyError::OperationNotFound`].
+    OperationNotFound,
+    /// See [`ProxyError::InvalidPath`].
+    InvalidPath,
+    /// See [`ProxyError::ProtocolNotAllowed`].
+    ProtocolNotAllowed,
+    /// See [`ProxyError::SubscriptionKeyMissing`].
+    SubscriptionKeyMissing,
+    /// See [`ProxyError::SubscriptionKeyInvalid`].
+    SubscriptionKeyInvalid,
+    /// See [`ProxyError::SubscriptionSuspended`].
+    SubscriptionSuspended,
+    /// See [`ProxyError::RequestBodyTooLarge`].
+    RequestBodyTooLarge,
+    /// See [`ProxyError::NoBackend`].
+    NoBackend,
+    /// See [`ProxyError::BackendConnect`].
+    BackendConnect,
+    /// See [`ProxyError::BackendConnectTimeout`].
+    BackendConnectTimeout,
+    /// See [`ProxyError::BackendTimeout`].
+    BackendTimeout,
+    /// See [`ProxyError::BackendProtocol`].
+    BackendProtocol,
+    /// See [`ProxyError::InvalidBackendUrl`].
+    InvalidBackendUrl,
+    /// A policy answered instead of the backend (return-response, rate limit,
+    /// ip-filter, …).
+    Policy,
+}
+
+impl ErrorReason {
+    /// The label value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::ApiNotFound => "api_not_found",
+            Self::OperationNotFound => "operation_not_found",
+            Self::InvalidPath => "invalid_path",
+            Self::ProtocolNotAllowed => "protocol_not_allowed",
+            Self::SubscriptionKeyMissing => "subscription_key_missing",
+            Self::SubscriptionKeyInvalid => "subscription_key_invalid",
+            Self::SubscriptionSuspended => "subscription_suspended",
+            Self::RequestBodyTooLarge => "request_body_too_large",
+            Self::NoBackend => "no_backend",
+            Self::BackendConnect => "backend_connect",
+            Self::BackendConnectTimeout => "backend_connect_timeout",
+            Self::BackendTimeout => "backend_timeout",
+            Self::BackendProtocol => "backend_protocol",
+            Self::InvalidBackendUrl => "invalid_backend_url",
+            Self::Policy => "policy_response",
+        }
+    }
+}
+
+impl ProxyError {
+    /// The status the client gets.
+    #[must_use]
+    pub const fn status(&self) -> StatusCode {
+        match self {
+            Self::ApiNotFound
+            | Self::OperationNotFound { .. }
+            | Self::ProtocolNotAllowed { .. } => StatusCode::NOT_FOUND,
+            Self::InvalidPath => StatusCode::BAD_REQUEST,
+            Self::SubscriptionKeyMissing | Self::SubscriptionKeyInvalid => StatusCode::UNAUTHORIZED,
+            Self::SubscriptionSuspended { .. } => StatusCode::FORBIDDEN,
+            Self::RequestBodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoBackend { .. } | Self::InvalidBackendUrl(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+            Self::BackendConnect { .. } | Self::BackendProtocol { .. } => StatusCode::BAD_GATEWAY,
+            Self::BackendConnectTimeout { .. } | Self::BackendTimeout { .. } => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+        }
+    }
+
+    /// The closed reason for logs and metrics.
+    #[must_use]
+    pub const fn reason(&self) -> ErrorReason {
+        match self {
+            Self::ApiNotFound => ErrorReason::ApiNotFound,
+            Self::OperationNotFound { .. } => ErrorReason::OperationNotFound,
+            Self::InvalidPath => ErrorReason::InvalidPath,
+            Self::ProtocolNotAllowed { .. } => ErrorReason::ProtocolNotAllowed,
+            Self::SubscriptionKeyMissing => ErrorReason::SubscriptionKeyMissing,
+            Self::SubscriptionKeyInvalid => ErrorReason::SubscriptionKeyInvalid,
+            Self::SubscriptionSuspended { .. } => ErrorReason::SubscriptionSuspended,
+            Self::RequestBodyTooLarge { .. } => ErrorReason::RequestBodyTooLarge,
+            Self::NoBackend { .. } => ErrorReason::NoBackend,
+            Self::BackendConnect { .. } => ErrorReason::BackendConnect,
+            Self::BackendConnectTimeout { .. } => ErrorReason::BackendConnectTimeout,
+            Self::BackendTimeout { .. } => ErrorReason::BackendTimeout,
+            Self::BackendProtocol { .. } => ErrorReason::BackendProtocol,
+            Self::InvalidBackendUrl(_) => ErrorReason::InvalidBackendUrl,
+        }
+    }
+
+    /// The message the client sees. Client mistakes get a precise message in APIM's
+    /// words; internal and backend failures get a generic one (details go to the log).
+    #[must_use]
+    pub fn client_message(&self) -> String {
+        match self {
+            Self::ApiNotFound | Self::ProtocolNotAllowed { .. } => {
+                MSG_RESOURCE_NOT_FOUND.to_owned()
+            }
+            Self::OperationNotFound { .. } => MSG_OPERATION_NOT_FOUND.to_owned(),
+            Self::InvalidPath => {
+                "The request path must not contain `.` or `..` segments.".to_owned()
+            }
+            Self::SubscriptionKeyMissing => MSG_KEY_MISSING.to_owned(),
+            Self::SubscriptionKeyInvalid | Self::SubscriptionSuspended { .. } => {
+                MSG_KEY_INVALID.to_owned()
+            }
+            Self::RequestBodyTooLarge { limit } => {
+                format!("Request body is larger than the limit of {limit} bytes.")
+            }
+            Self::NoBackend { .. } | Self::InvalidBackendUrl(_) => {
+                "The gateway could not determine the backend for this request.".to_owned()
+            }
+            Self::BackendConnect { .. } | Self::BackendProtocol { .. } => {
+                "The backend service could not be reached.".to_owned()
+            }
+            Self::BackendConnectTimeout { .. } | Self::BackendTimeout { .. } => {
+                "The backend service did not respond in time.".to_owned()
+            }
+        }
+    }
+}
+
+/// A JSON error body in APIM's shape: `{"statusCode": 404, "message": "..."}`.
+#[must_use]
+pub fn json_error_body(status: StatusCode, message: &str) -> Bytes {
+    /// Field order as APIM writes it.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ErrorBody<'a> {
+        status_code: u16,
+        message: &'a str,
+    }
+    let body = ErrorBody {
+        status_code: status.as_u16(),
+        message,
+    };
+    serde_json::to_vec(&body).map_or_else(|_| Bytes::new(), Bytes::from)
+}
+
+/// `Content-Type` of [`json_error_body`].
+pub const JSON_CONTENT_TYPE: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Builds the client response for an error.
+#[must_use]
+pub fn error_response(error: &ProxyError) -> http::Response<Bytes> {
+    let status = error.status();
+    let mut response = http::Response::new(json_error_body(status, &error.client_message()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, JSON_CONTENT_TYPE);
+    response
+}

@@ -1,0 +1,760 @@
+//! The request path.
+//!
+//! [`handle`] owns the order of the phases, top to bottom:
+//!
+//! 1. **health**: `GET /status-0123456789abcdef` answers 200 before anything else (APIM's
+//!    probe path), so probes never depend on configuration.
+//! 2. **route**: host + path + method → API → operation ([`gatehouse_router`]).
+//! 3. **protocol** and **subscription**: the key is read from the API's header or query
+//!    parameter, checked, and removed before forwarding. The subscription picks the
+//!    product whose policy applies, so it must come before the pipeline is chosen.
+//! 4. **inbound** policies; a policy may answer (`return-response`, rate limit, …).
+//! 5. **backend** policies, then the **forward** to the backend with the request body
+//!    streamed through.
+//! 6. **outbound** policies on the response head; the body streams through.
+//! 7. **on-error** policies when the backend exchange fails.
+//! 8. **log**: metrics and one access-log line when the response body ends, is cut
+//!    short, or the client goes away ([`Exchange`]'s `Drop`), so every request is
+//!    counted exactly once.
+
+pub mod body;
+pub mod client;
+pub mod error;
+pub mod headers;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use gatehouse_model::SubscriptionState;
+use gatehouse_policy::{
+    ConcurrencyPermit, DeferredCharge, Flow, PolicyErrorInfo, PolicyFailure, PolicyResponse,
+    RequestFacts, RequestState, ResponseState, SectionKind, SubscriptionFacts,
+};
+use gatehouse_router::RouteMatch;
+
+use self::body::{BodyTooLarge, RequestBody, ResponseBody};
+use self::error::{ErrorReason, ProxyError, error_response};
+use crate::GatewayState;
+use crate::compiled::{CompiledApi, CompiledConfig, CompiledOperation};
+use crate::metrics::OperationMetrics;
+use crate::server::Limits;
+use crate::subscriptions::{ResolvedScope, SubscriptionEntry};
+
+/// APIM's health probe path, answered on the data port.
+pub const HEALTH_PATH: &str = "/status-0123456789abcdef";
+
+/// Handles one client request. Never fails: every error becomes a response.
+pub async fn handle(
+    state: &Arc<GatewayState>,
+    limits: &Limits,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<ResponseBody> {
+    if request.uri().path() == HEALTH_PATH {
+        return health_response();
+    }
+    // One snapshot for the whole request: a reload mid-request does not affect it.
+    let config = state.config.load_full();
+    let mut exchange = Exchange::start(state, &config, peer, &request);
+    let result = proxy(&config, state, limits, peer, request, &mut exchange).await;
+    let response = match result {
+        Ok(response) => response,
+        Err(error) => {
+            log_error(&exchange, &error);
+            exchange.error_reason = Some(error.reason());
+            error_response(&error).map(ResponseBody::full)
+        }
+    };
+    exchange.finish(response)
+}
+
+fn health_response() -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::empty());
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn log_error(exchange: &Exchange, error: &ProxyError) {
+    let status = error.status();
+    if status.is_server_error() {
+        tracing::warn!(request_id = %exchange.request_id, reason = error.reason().as_str(), status = status.as_u16(), error = %error, "request failed");
+    } else {
+        tracing::debug!(request_id = %exchange.request_id, reason = error.reason().as_str(), status = status.as_u16(), error = %error, "request rejected");
+    }
+}
+
+async fn proxy(
+    config: &Arc<CompiledConfig>,
+    state: &Arc<GatewayState>,
+    limits: &Limits,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+    exchange: &mut Exchange,
+) -> Result<Response<ResponseBody>, ProxyError> {
+    let (mut parts, incoming) = request.into_parts();
+
+    // --- route ---
+    // Dot segments are refused rather than normalised: a backend that resolves `..`
+    // would otherwise see a different resource than the one the route (and its
+    // policies) was chosen for.
+    if has_dot_segment(parts.uri.path()) {
+        return Err(ProxyError::InvalidPath);
+    }
+    let host = request_host(&parts.uri, &parts.headers);
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", http::uri::PathAndQuery::as_str);
+    let route = match config
+        .router
+        .route(Some(host), &parts.method, path_and_query)
+    {
+        RouteMatch::Matched(route) => route,
+        RouteMatch::OperationNotFound { api } | RouteMatch::MethodMismatch { api } => {
+            let api = &config.apis[api];
+            exchange.metrics = api.unmatched_metrics.clone();
+            exchange.api = Some(api.id.clone());
+            return Err(ProxyError::OperationNotFound {
+                api: api.id.to_string(),
+            });
+        }
+        RouteMatch::ApiNotFound => return Err(ProxyError::ApiNotFound),
+    };
+    let api: &CompiledApi = &config.apis[route.api];
+    let operation: &CompiledOperation = &api.operations[route.operation];
+    exchange.api = Some(api.id.clone());
+    exchange.operation = Some(operation.id.clone());
+    exchange.metrics = operation.metrics.clone();
+
+    // --- protocol ---
+    if !api.allows_http {
+        return Err(ProxyError::ProtocolNotAllowed {
+            api: api.id.to_string(),
+            protocol: "http",
+        });
+    }
+
+    // --- subscription ---
+    // Before the pipeline: the subscription's product decides which product policy runs.
+    let (key, query) = take_subscription_key(api, &mut parts.headers, parts.uri.query());
+    let subscription = authorize(config, api, route.api, key.as_deref())?;
+    if let Some(entry) = &subscription {
+        exchange.subscription = Some(entry.id.clone());
+    }
+    let product = subscription.as_ref().and_then(|s| match s.scope {
+        ResolvedScope::Product(p) => Some(p),
+        ResolvedScope::Api(_) | ResolvedScope::AllApis => None,
+    });
+    let pipeline = operation.pipeline_for(product.or(api.open_product));
+
+    // --- request state for the policies ---
+    let params: Vec<(&str, &str)> = route.params.iter().collect();
+    let client_ip = peer.ip();
+    let subscription_facts = subscription.as_ref().map(|s| SubscriptionFacts {
+        id: &s.id,
+        key: key.as_deref().unwrap_or_default(),
+        product_id: product.map(|p| &*config.products[p]),
+    });
+    let facts = RequestFacts {
+        client_ip,
+        subscription: subscription_facts,
+        route_params: &params,
+        now: state.now(),
+    };
+    let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    headers::remove_hop_by_hop(&mut parts.headers);
+    let mut request_state = RequestState::new(
+        parts.method.clone(),
+        route.operation_path(parts.uri.path()),
+        query.unwrap_or_default(),
+        std::mem::take(&mut parts.headers),
+    );
+    let counters = &state.counters;
+
+    // --- inbound, then backend ---
+    // Both run before anything is sent: a policy may answer or refuse here.
+    let mut flow = pipeline.inbound(&facts, counters, &mut request_state);
+    if matches!(flow, Flow::Continue) {
+        flow = pipeline.backend(&facts, counters, &mut request_state);
+    }
+    let early = match flow {
+        Flow::Continue => None,
+        Flow::Respond(response) => Some(*response),
+        Flow::Fail(failure) => Some(run_on_error(
+            pipeline,
+            &facts,
+            counters,
+            &mut request_state,
+            *failure,
+        )),
+    };
+    exchange.keep_policy_state(&mut request_state);
+    if let Some(response) = early {
+        exchange.error_reason = Some(ErrorReason::Policy);
+        return Ok(policy_response(response));
+    }
+
+    // --- forward ---
+    let forwarded = forward(
+        config,
+        api,
+        limits,
+        client_ip,
+        original_host.as_ref(),
+        &mut request_state,
+        incoming,
+        exchange,
+    )
+    .await;
+    let backend_response = match forwarded {
+        Ok(response) => response,
+        Err(error) => {
+            // --- on-error ---
+            log_error(exchange, &error);
+            exchange.error_reason = Some(error.reason());
+            let failure = PolicyFailure {
+                error: PolicyErrorInfo {
+                    source: "forward-request",
+                    reason: error.reason().as_str(),
+                    message: error.client_message().into(),
+                    section: Some(SectionKind::Backend),
+                    policy_id: None,
+                },
+                response: gateway_error_response(&error),
+            };
+            let response = run_on_error(pipeline, &facts, counters, &mut request_state, failure);
+            return Ok(policy_response(response));
+        }
+    };
+
+    // --- outbound ---
+    let (mut response_parts, backend_body) = backend_response.into_parts();
+    exchange.backend_status = Some(response_parts.status.as_u16());
+    headers::remove_hop_by_hop(&mut response_parts.headers);
+    let mut response_state = ResponseState::new(
+        response_parts.status,
+        std::mem::take(&mut response_parts.headers),
+    );
+    match pipeline.outbound(&facts, counters, &mut request_state, &mut response_state) {
+        Flow::Continue => {}
+        Flow::Respond(response) => {
+            exchange.error_reason = Some(ErrorReason::Policy);
+            return Ok(policy_response(*response));
+        }
+        Flow::Fail(failure) => {
+            exchange.error_reason = Some(ErrorReason::Policy);
+            let response = run_on_error(pipeline, &facts, counters, &mut request_state, *failure);
+            return Ok(policy_response(response));
+        }
+    }
+    response_parts.status = response_state.status;
+    response_parts.headers = response_state.headers;
+    Ok(Response::from_parts(
+        response_parts,
+        ResponseBody::backend(backend_body),
+    ))
+}
+
+/// Runs on-error for a failure and returns what the client gets: on-error's own
+/// response, or the failure's body with the status and headers on-error left.
+fn run_on_error(
+    pipeline: &gatehouse_policy::Pipeline,
+    facts: &RequestFacts<'_>,
+    counters: &gatehouse_policy::Counters,
+    request_state: &mut RequestState,
+    failure: PolicyFailure,
+) -> PolicyResponse {
+    let PolicyFailure { error, response } = failure;
+    let PolicyResponse {
+        status,
+        reason,
+        headers,
+        body,
+    } = response;
+    let mut response_state = ResponseState::new(status, headers);
+    response_state.reason = reason;
+    match pipeline.on_error(facts, counters, request_state, &error, &mut response_state) {
+        Flow::Continue => PolicyResponse {
+            status: response_state.status,
+            reason: response_state.reason,
+            headers: response_state.headers,
+            body,
+        },
+        Flow::Respond(response) => *response,
+        // A failure raised by on-error itself is sent as it is.
+        Flow::Fail(failure) => failure.response,
+    }
+}
+
+/// The gateway's own error response, as a policy response on-error can change.
+fn gateway_error_response(error: &ProxyError) -> PolicyResponse {
+    let (parts, body) = error_response(error).into_parts();
+    PolicyResponse {
+        status: parts.status,
+        reason: None,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// Sends the request to the backend and waits for its response head.
+#[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+async fn forward(
+    config: &CompiledConfig,
+    api: &CompiledApi,
+    limits: &Limits,
+    client_ip: std::net::IpAddr,
+    original_host: Option<&HeaderValue>,
+    request_state: &mut RequestState,
+    incoming: Incoming,
+    exchange: &mut Exchange,
+) -> Result<Response<Incoming>, ProxyError> {
+    // `set-backend-service` wins over the API's backend; a named backend brings its
+    // own timeouts.
+    let (url, settings) = match request_state.backend.as_deref() {
+        Some(target) => (
+            &target.url,
+            target
+                .backend_id
+                .as_deref()
+                .and_then(|id| config.backends.get(id))
+                .or(api.backend.as_ref()),
+        ),
+        None => match api.backend.as_ref() {
+            Some(backend) => (&backend.url, Some(backend)),
+            None => {
+                return Err(ProxyError::NoBackend {
+                    api: api.id.to_string(),
+                });
+            }
+        },
+    };
+    let uri = backend_uri(url, &request_state.path, &request_state.query)?;
+    let authority = uri
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_default();
+    let connect_timeout = settings.map_or(gatehouse_model::DEFAULT_CONNECT_TIMEOUT, |b| {
+        b.connect_timeout
+    });
+    let response_timeout = request_state
+        .forward
+        .timeout
+        .or(settings.map(|b| b.response_timeout))
+        .unwrap_or(gatehouse_model::DEFAULT_RESPONSE_TIMEOUT);
+
+    if let (Some(limit), Some(length)) = (
+        limits.max_request_body_bytes,
+        content_length(&request_state.headers),
+    ) && length > limit
+    {
+        return Err(ProxyError::RequestBodyTooLarge { limit });
+    }
+
+    let mut headers = std::mem::take(&mut request_state.headers);
+    headers::set_forwarded(&mut headers, client_ip, "http", original_host);
+    if let Ok(host) = HeaderValue::from_str(&authority) {
+        headers.insert(header::HOST, host);
+    }
+    let body = RequestBody::client(
+        incoming,
+        limits.max_request_body_bytes,
+        exchange.bytes_received.clone(),
+    );
+    let mut outgoing = Request::new(body);
+    *outgoing.method_mut() = request_state.method.clone();
+    *outgoing.uri_mut() = uri;
+    *outgoing.headers_mut() = headers;
+
+    let client = client::client_for(connect_timeout);
+    let sent_at = Instant::now();
+    let result = tokio::time::timeout(response_timeout, client.request(outgoing)).await;
+    let elapsed = sent_at.elapsed();
+    exchange.backend_duration = Some(elapsed);
+    match result {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(error)) => Err(classify_client_error(error, authority, connect_timeout)),
+        Err(_) => Err(ProxyError::BackendTimeout {
+            backend: authority,
+            timeout: response_timeout,
+        }),
+    }
+}
+
+fn classify_client_error(
+    error: hyper_util::client::legacy::Error,
+    backend: String,
+    connect_timeout: Duration,
+) -> ProxyError {
+    use std::error::Error as _;
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(too_large) = cause.downcast_ref::<BodyTooLarge>() {
+            return ProxyError::RequestBodyTooLarge {
+                limit: too_large.limit,
+            };
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+            && error.is_connect()
+        {
+            return ProxyError::BackendConnectTimeout {
+                backend,
+                timeout: connect_timeout,
+            };
+        }
+        source = cause.source();
+    }
+    if error.is_connect() {
+        ProxyError::BackendConnect {
+            backend,
+            source: Box::new(error),
+        }
+    } else {
+        ProxyError::BackendProtocol {
+            backend,
+            source: Box::new(error),
+        }
+    }
+}
+
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+/// Joins the backend base URL, the operation path and the query.
+fn backend_uri(base: &url::Url, path: &str, query: &str) -> Result<Uri, ProxyError> {
+    let base_path = base.path().trim_end_matches('/');
+    let mut target = String::with_capacity(base.as_str().len() + path.len() + query.len() + 2);
+    target.push_str(base.scheme());
+    target.push_str("://");
+    target.push_str(base.host_str().unwrap_or_default());
+    if let Some(port) = base.port() {
+        target.push(':');
+        target.push_str(itoa::Buffer::new().format(port));
+    }
+    target.push_str(base_path);
+    if path.is_empty() || !path.starts_with('/') {
+        target.push('/');
+    }
+    target.push_str(path);
+    if !query.is_empty() {
+        target.push('?');
+        target.push_str(query);
+    }
+    target
+        .parse::<Uri>()
+        .map_err(|e| ProxyError::InvalidBackendUrl(format!("{target}: {e}")))
+}
+
+/// Whether a path has a `.` or `..` segment, literally or percent-encoded (`%2e`).
+/// Allocation-free: it runs on every request.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let mut rest = segment.as_bytes();
+        let mut dots = 0;
+        while let Some(&first) = rest.first() {
+            if first == b'.' {
+                rest = &rest[1..];
+            } else if let [b'%', b'2', e, tail @ ..] = rest
+                && e.eq_ignore_ascii_case(&b'e')
+            {
+                rest = tail;
+            } else {
+                return false;
+            }
+            dots += 1;
+            if dots > 2 {
+                return false;
+            }
+        }
+        dots > 0
+    })
+}
+
+/// The request's host: `Host` for HTTP/1.1, `:authority` for HTTP/2.
+fn request_host<'a>(uri: &'a Uri, headers: &'a http::HeaderMap) -> &'a str {
+    uri.host()
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()))
+        .unwrap_or_default()
+}
+
+/// Finds the subscription key (header first, then query parameter, as APIM does),
+/// removes it from the request, and returns it with the query string left over.
+fn take_subscription_key(
+    api: &CompiledApi,
+    headers: &mut http::HeaderMap,
+    query: Option<&str>,
+) -> (Option<String>, Option<String>) {
+    let from_header = headers
+        .remove(&api.key_header)
+        .and_then(|v| v.to_str().ok().map(str::to_owned));
+    let Some(query) = query else {
+        return (from_header, None);
+    };
+    let mut key = from_header;
+    let mut rest = String::new();
+    let mut removed = false;
+    for pair in query.split('&') {
+        let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+        if name == api.key_query {
+            removed = true;
+            if key.is_none() {
+                let value = pair.split_once('=').map_or("", |(_, v)| v);
+                key = Some(percent_decode(value));
+            }
+            continue;
+        }
+        if !rest.is_empty() {
+            rest.push('&');
+        }
+        rest.push_str(pair);
+    }
+    if removed {
+        (key, Some(rest))
+    } else {
+        (key, Some(query.to_owned()))
+    }
+}
+
+fn percent_decode(value: &str) -> String {
+    url::form_urlencoded::parse(format!("k={value}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Decides whether the request may proceed and under which subscription.
+fn authorize(
+    config: &CompiledConfig,
+    api: &CompiledApi,
+    api_index: usize,
+    key: Option<&str>,
+) -> Result<Option<Arc<SubscriptionEntry>>, ProxyError> {
+    let required = api.subscription_required;
+    let Some(key) = key else {
+        return if required {
+            Err(ProxyError::SubscriptionKeyMissing)
+        } else {
+            Ok(None)
+        };
+    };
+    let entry = config.subscriptions.find(key.as_bytes());
+    let in_scope = entry.is_some_and(|e| match e.scope {
+        ResolvedScope::AllApis => true,
+        ResolvedScope::Api(a) => a == api_index,
+        ResolvedScope::Product(p) => api.products.contains(&p),
+    });
+    match entry {
+        Some(entry) if in_scope && entry.state == SubscriptionState::Active => {
+            Ok(Some(entry.clone()))
+        }
+        Some(entry) if in_scope && required => Err(ProxyError::SubscriptionSuspended {
+            subscription: entry.id.to_string(),
+        }),
+        _ if required => Err(ProxyError::SubscriptionKeyInvalid),
+        // An open API called with an unknown or foreign key is served anonymously.
+        _ => Ok(None),
+    }
+}
+
+fn policy_response(response: PolicyResponse) -> Response<ResponseBody> {
+    let PolicyResponse {
+        status,
+        reason: _,
+        headers,
+        body,
+    } = response;
+    let mut out = Response::new(ResponseBody::full(body));
+    *out.status_mut() = status;
+    *out.headers_mut() = headers;
+    out
+}
+
+/// Everything logged and counted about one request. Logs from `Drop`, so a request is
+/// accounted exactly once whether its body completes, fails, or the client leaves.
+pub struct Exchange {
+    state: Arc<GatewayState>,
+    /// Keeps the configuration (and the operation's metric handles) alive until the
+    /// response ends.
+    _config: Arc<CompiledConfig>,
+    started: Instant,
+    received_at: SystemTime,
+    request_id: String,
+    method: http::Method,
+    host: String,
+    path: String,
+    version: http::Version,
+    client_ip: std::net::IpAddr,
+    api: Option<Arc<str>>,
+    operation: Option<Arc<str>>,
+    subscription: Option<Arc<str>>,
+    metrics: OperationMetrics,
+    status: Option<StatusCode>,
+    backend_status: Option<u16>,
+    error_reason: Option<ErrorReason>,
+    backend_duration: Option<Duration>,
+    bytes_received: Arc<AtomicU64>,
+    bytes_sent: u64,
+    complete: bool,
+    /// Held until the exchange ends (`limit-concurrency`).
+    permits: Vec<ConcurrencyPermit>,
+    /// Settled with the byte counts when the exchange ends (`quota-by-key bandwidth`).
+    deferred: Vec<DeferredCharge>,
+}
+
+impl Exchange {
+    fn start(
+        state: &Arc<GatewayState>,
+        config: &Arc<CompiledConfig>,
+        peer: SocketAddr,
+        request: &Request<Incoming>,
+    ) -> Self {
+        state.metrics.in_flight_requests.inc();
+        let logging = state.access_log.is_enabled();
+        Self {
+            state: state.clone(),
+            _config: config.clone(),
+            started: Instant::now(),
+            received_at: SystemTime::now(),
+            request_id: new_request_id(),
+            method: request.method().clone(),
+            host: if logging {
+                request_host(request.uri(), request.headers()).to_owned()
+            } else {
+                String::new()
+            },
+            path: if logging {
+                request.uri().path().to_owned()
+            } else {
+                String::new()
+            },
+            version: request.version(),
+            client_ip: peer.ip(),
+            api: None,
+            operation: None,
+            subscription: None,
+            metrics: config.unmatched_metrics.clone(),
+            status: None,
+            backend_status: None,
+            error_reason: None,
+            backend_duration: None,
+            bytes_received: Arc::new(AtomicU64::new(0)),
+            bytes_sent: 0,
+            complete: false,
+            permits: Vec::new(),
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Keeps what the policies left to do after the response (permits, deferred quota
+    /// charges) until the exchange ends.
+    fn keep_policy_state(&mut self, request_state: &mut RequestState) {
+        self.permits.append(&mut request_state.held);
+        self.deferred.append(&mut request_state.deferred);
+    }
+
+    fn finish(mut self, response: Response<ResponseBody>) -> Response<ResponseBody> {
+        self.status = Some(response.status());
+        if let Some(elapsed) = self.backend_duration {
+            self.metrics.record_backend(elapsed);
+        }
+        response.map(|body| body.with_on_end(Box::new(self)))
+    }
+}
+
+impl body::OnBodyEnd for Exchange {
+    fn on_end(mut self: Box<Self>, bytes_sent: u64, complete: bool) {
+        self.bytes_sent = bytes_sent;
+        self.complete = complete;
+        // Dropping `self` logs.
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        self.state.metrics.in_flight_requests.dec();
+        // No response was produced: the client went away while we waited (nginx's 499).
+        let status = self.status.map_or(499, |s| s.as_u16());
+        let total = self.started.elapsed();
+        self.metrics.record_request(status, total);
+        let received = self.bytes_received.load(Ordering::Relaxed);
+        if !self.deferred.is_empty() {
+            self.state
+                .counters
+                .settle(&self.deferred, received, self.bytes_sent, self.state.now());
+        }
+        // Released only now that the response has ended.
+        self.permits.clear();
+        if !self.state.access_log.is_enabled() {
+            return;
+        }
+        let timestamp = humantime::format_rfc3339_millis(self.received_at).to_string();
+        let entry = crate::access_log::AccessLogEntry {
+            timestamp: &timestamp,
+            kind: "request",
+            request_id: &self.request_id,
+            client_ip: self.client_ip,
+            method: self.method.as_str(),
+            host: &self.host,
+            path: &self.path,
+            protocol: version_str(self.version),
+            api: self.api.as_deref(),
+            operation: self.operation.as_deref(),
+            subscription: self.subscription.as_deref(),
+            status,
+            backend_status: self.backend_status,
+            error_reason: self.error_reason.map(ErrorReason::as_str),
+            bytes_received: received,
+            bytes_sent: self.bytes_sent,
+            duration_ms: millis(total),
+            backend_duration_ms: self.backend_duration.map(millis),
+        };
+        self.state.access_log.write(&entry);
+    }
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+const fn version_str(version: http::Version) -> &'static str {
+    match version {
+        http::Version::HTTP_09 => "HTTP/0.9",
+        http::Version::HTTP_10 => "HTTP/1.0",
+        http::Version::HTTP_2 => "HTTP/2",
+        http::Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// A random request id in UUID form, from the thread-local RNG (no syscall per request).
+fn new_request_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,167 @@
+//! Loading a configuration file, and reloading it on change or on demand.
+//!
+//! Every load reads the file, parses and validates it, and compiles it into a
+//! [`CompiledConfig`] on a blocking thread (compiling 10,000 APIs takes a while and must
+//! not stall a worker); only a complete, valid result is swapped in. A failed load logs
+//! the error, counts it in `gatehouse_config_reload_errors_total{reason}` and leaves the
+//! configuration being served untouched.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use gatehouse_model::{ConfigError, Configuration};
+use notify::Watcher;
+use tokio_util::sync::CancellationToken;
+
+use crate::GatewayState;
+use crate::compiled::{CompileError, CompiledConfig};
+use crate::metrics::ConfigErrorReason;
+
+/// Why a configuration file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid configuration document.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The document is valid but could not be compiled (policy or routing error).
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+    /// The compile task panicked or was cancelled.
+    #[error("configuration compile task failed: {0}")]
+    Task(String),
+}
+
+impl LoadError {
+    /// Closed reason for the error metric.
+    #[must_use]
+    pub const fn reason(&self) -> ConfigErrorReason {
+        match self {
+            Self::Read { .. } | Self::Task(_) => ConfigErrorReason::Read,
+            Self::Config(ConfigError::Yaml { .. }) => ConfigErrorReason::Parse,
+            Self::Config(ConfigError::Invalid { .. }) => ConfigErrorReason::Invalid,
+            Self::Compile(error) => error.reason(),
+        }
+    }
+}
+
+/// Loads `path` and, if it is valid, serves it. Returns the new revision.
+///
+/// # Errors
+///
+/// Any [`LoadError`]; the configuration being served is then unchanged.
+pub async fn load_file(state: &Arc<GatewayState>, path: &Path) -> Result<u64, LoadError> {
+    let _writer = state.reload_lock.lock().await;
+    let result = load_file_locked(state, path).await;
+    match &result {
+        Ok(revision) => {
+            state
+                .metrics
+                .config_revision
+                .set(i64::try_from(*revision).unwrap_or(i64::MAX));
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+            state.metrics.config_last_success_timestamp_seconds.set(now);
+            state.readiness.set_config_loaded();
+        }
+        Err(error) => state.metrics.config_error(error.reason()),
+    }
+    result
+}
+
+async fn load_file_locked(state: &Arc<GatewayState>, path: &Path) -> Result<u64, LoadError> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    let origin = path.display().to_string();
+    let revision = state.config.load().revision() + 1;
+    let build_state = state.clone();
+    let compiled = tokio::task::spawn_blocking(move || {
+        let config = Configuration::load(&origin, &text)?;
+        let compiled = CompiledConfig::build(&config, &origin, revision, &build_state.metrics)?;
+        Ok::<_, LoadError>(compiled)
+    })
+    .await
+    .map_err(|e| LoadError::Task(e.to_string()))??;
+    let summary = compiled.summary();
+    state.config.store(Arc::new(compiled));
+    tracing::info!(path = %path.display(), revision, apis = summary.apis, operations = summary.operations, subscriptions = summary.subscriptions, "configuration loaded");
+    Ok(revision)
+}
+
+/// Reloads and logs the outcome; the configuration served is only replaced on success.
+pub async fn reload_and_log(state: &Arc<GatewayState>, path: &Path, trigger: &'static str) {
+    if let Err(error) = load_file(state, path).await {
+        tracing::error!(path = %path.display(), trigger, error = %error, "configuration rejected; still serving the previous one");
+    }
+}
+
+/// Quiet period after a file event before reloading: editors and `kubectl` write in
+/// several steps (truncate, write, rename, symlink swap).
+pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Watches `path` and reloads it when it changes, until `shutdown` is cancelled.
+///
+/// The parent directory is watched rather than the file, so atomic replacements
+/// (rename over the file, Kubernetes ConfigMap symlink swaps) are seen too.
+///
+/// # Errors
+///
+/// If the watcher cannot be created.
+pub fn watch_file(
+    state: Arc<GatewayState>,
+    path: PathBuf,
+    shutdown: CancellationToken,
+) -> notify::Result<tokio::task::JoinHandle<()>> {
+    // Bounded: one pending event is enough to know a reload is due.
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<()>(1);
+    let file_name = path.file_name().map(ToOwned::to_owned);
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        let Ok(event) = event else { return };
+        if event.kind.is_access() {
+            return;
+        }
+        let relevant = event.paths.is_empty()
+            || event.paths.iter().any(|p| {
+                p.file_name() == file_name.as_deref()
+                    || p.file_name()
+                        .is_some_and(|n| n.to_string_lossy().starts_with(".."))
+            });
+        if relevant {
+            let _ = sender.try_send(());
+        }
+    })?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
+    Ok(tokio::spawn(async move {
+        // The watcher lives as long as this task.
+        let _watcher = watcher;
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return,
+                event = receiver.recv() => if event.is_none() { return },
+            }
+            // Let the writer finish, then drop events that arrived meanwhile.
+            tokio::time::sleep(WATCH_DEBOUNCE).await;
+            while receiver.try_recv().is_ok() {}
+            reload_and_log(&state, &path, "file-change").await;
+        }
+    }))
+}

@@ -1,0 +1,368 @@
+//! What compiling needs from the rest of the configuration — named values, backends,
+//! the API and operation a pipeline serves — and the helpers every policy uses to turn
+//! a raw attribute value into a checked one.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use gatehouse_model::{Api, Backend, NamedValue, Operation};
+
+use crate::error::{ErrorKind, PolicyError, Position, Site};
+use crate::reader::{Expression, RawText, RawValue};
+
+/// Named values, looked up case-insensitively as APIM does.
+///
+/// Build it once per configuration and share it between all compilations. `Debug`
+/// prints the names and hides secret values.
+#[derive(Clone, Default)]
+pub struct NamedValues {
+    entries: HashMap<String, NamedEntry>,
+}
+
+#[derive(Clone)]
+struct NamedEntry {
+    value: String,
+    secret: bool,
+}
+
+impl NamedValues {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a named value.
+    pub fn insert(&mut self, name: &str, value: impl Into<String>, secret: bool) {
+        self.entries.insert(
+            name.to_ascii_lowercase(),
+            NamedEntry {
+                value: value.into(),
+                secret,
+            },
+        );
+    }
+
+    /// The number of named values.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn get(&self, name: &str) -> Option<&NamedEntry> {
+        if name.bytes().any(|byte| byte.is_ascii_uppercase()) {
+            self.entries.get(&name.to_ascii_lowercase())
+        } else {
+            self.entries.get(name)
+        }
+    }
+}
+
+impl<'a> FromIterator<&'a NamedValue> for NamedValues {
+    fn from_iter<I: IntoIterator<Item = &'a NamedValue>>(values: I) -> Self {
+        let mut named = Self::new();
+        for value in values {
+            named.insert(&value.name, value.value.clone(), value.secret);
+        }
+        named
+    }
+}
+
+impl fmt::Debug for NamedValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secrets must not leak through `{:?}`.
+        let mut map = f.debug_map();
+        let mut names: Vec<_> = self.entries.iter().collect();
+        names.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, entry) in names {
+            let value: &dyn fmt::Debug = if entry.secret {
+                &"<secret>"
+            } else {
+                &entry.value
+            };
+            map.entry(name, value);
+        }
+        map.finish()
+    }
+}
+
+/// Everything [`crate::compile`] needs besides the documents.
+///
+/// A pipeline is compiled per operation (the operation scope is one of the merged
+/// documents), so the context names the API and operation: `<rate-limit>`'s nested
+/// `<api>`/`<operation>` limits, `rewrite-uri` template parameters and
+/// `mock-response` examples are resolved at compile time from them.
+///
+/// ```
+/// # use gatehouse_policy::{CompileContext, NamedValues};
+/// let named_values = NamedValues::new();
+/// let cx = CompileContext::new(&named_values);
+/// # let _ = cx;
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct CompileContext<'a> {
+    named_values: &'a NamedValues,
+    backends: &'a [Backend],
+    api: Option<&'a Api>,
+    operation: Option<&'a Operation>,
+}
+
+impl<'a> CompileContext<'a> {
+    /// A context with named values only: no backends, no API or operation.
+    pub fn new(named_values: &'a NamedValues) -> Self {
+        Self {
+            named_values,
+            backends: &[],
+            api: None,
+            operation: None,
+        }
+    }
+
+    /// The backends `set-backend-service backend-id` may name.
+    #[must_use]
+    pub fn with_backends(mut self, backends: &'a [Backend]) -> Self {
+        self.backends = backends;
+        self
+    }
+
+    /// The API the pipeline serves.
+    #[must_use]
+    pub fn with_api(mut self, api: &'a Api) -> Self {
+        self.api = Some(api);
+        self
+    }
+
+    /// The operation the pipeline serves (its URL template and documented responses).
+    #[must_use]
+    pub fn with_operation(mut self, operation: &'a Operation) -> Self {
+        self.operation = Some(operation);
+        self
+    }
+
+    pub(crate) fn api(&self) -> Option<&'a Api> {
+        self.api
+    }
+
+    pub(crate) fn operation(&self) -> Option<&'a Operation> {
+        self.operation
+    }
+
+    pub(crate) fn backend(&self, id: &str) -> Option<&'a Backend> {
+        self.backends.iter().find(|backend| backend.id == id)
+    }
+
+    pub(crate) fn backend_ids(&self) -> Vec<&'a str> {
+        self.backends
+            .iter()
+            .map(|backend| backend.id.as_str())
+            .collect()
+    }
+
+    /// A plain value with named values substituted. Policy expressions are rejected.
+    pub(crate) fn literal(
+        &self,
+        site: Site<'_>,
+        value: &RawValue,
+    ) -> Result<Resolved, PolicyError> {
+        match &value.text {
+            RawText::Literal(text) => self.substitute(site, text, value.position),
+            RawText::Expression(expression) | RawText::Mixed(expression) => {
+                Err(expression_not_supported(site, expression))
+            }
+        }
+    }
+
+    /// Substitutes `{{name}}` references; a value that then holds an expression is
+    /// rejected like one written inline.
+    pub(crate) fn substitute(
+        &self,
+        site: Site<'_>,
+        text: &str,
+        position: Position,
+    ) -> Result<Resolved, PolicyError> {
+        let mut out = String::with_capacity(text.len());
+        let mut secret = false;
+        let mut from_named_value: Option<&str> = None;
+        let mut rest = text;
+        while let Some(start) = rest.find("{{") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find("}}") else { break };
+            let name = after[..end].trim();
+            if !is_named_value_name(name) {
+                // Not a reference (JSON in a body, say): keep the braces as text.
+                out.push_str(&rest[..start + 2]);
+                rest = after;
+                continue;
+            }
+            let entry = self.named_values.get(name).ok_or_else(|| {
+                site.err(
+                    position,
+                    ErrorKind::UnknownNamedValue,
+                    format!("named value `{{{{{name}}}}}` is not defined; add it under `namedValues` (names are case-insensitive) or fix the name"),
+                )
+            })?;
+            out.push_str(&rest[..start]);
+            out.push_str(&entry.value);
+            secret |= entry.secret;
+            from_named_value.get_or_insert(name);
+            rest = &after[end + 2..];
+        }
+        out.push_str(rest);
+        if let Some(name) = from_named_value {
+            let trimmed = out.trim_start();
+            if trimmed.starts_with("@(") || trimmed.starts_with("@{") {
+                return Err(site.not_supported(
+                    position,
+                    format!("named value `{name}` holds a policy expression; policy expressions are not supported yet by Gatehouse"),
+                ));
+            }
+        }
+        Ok(Resolved {
+            text: out,
+            secret,
+            position,
+        })
+    }
+
+    /// A number, e.g. `calls="10"`, within `range`.
+    pub(crate) fn number<T>(
+        &self,
+        site: Site<'_>,
+        value: &RawValue,
+        attribute: &str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, PolicyError>
+    where
+        T: FromStr + PartialOrd + fmt::Display + Copy,
+    {
+        let resolved = self.literal(site, value)?;
+        let parsed: T = resolved.text.trim().parse().map_err(|_| {
+            site.invalid(
+                value.position,
+                format!(
+                    "`{attribute}` must be a whole number from {} to {}, found {}",
+                    range.start(),
+                    range.end(),
+                    resolved.shown()
+                ),
+            )
+        })?;
+        if !range.contains(&parsed) {
+            return Err(site.invalid(
+                value.position,
+                format!(
+                    "`{attribute}` must be from {} to {}, found {}",
+                    range.start(),
+                    range.end(),
+                    resolved.shown()
+                ),
+            ));
+        }
+        Ok(parsed)
+    }
+
+    /// `true` or `false` (any case, as .NET's `bool.Parse` accepts).
+    pub(crate) fn boolean(
+        &self,
+        site: Site<'_>,
+        value: &RawValue,
+        attribute: &str,
+    ) -> Result<bool, PolicyError> {
+        let resolved = self.literal(site, value)?;
+        let text = resolved.text.trim();
+        if text.eq_ignore_ascii_case("true") {
+            Ok(true)
+        } else if text.eq_ignore_ascii_case("false") {
+            Ok(false)
+        } else {
+            Err(site.invalid(
+                value.position,
+                format!(
+                    "`{attribute}` must be `true` or `false`, found {}",
+                    resolved.shown()
+                ),
+            ))
+        }
+    }
+
+    /// An optional boolean attribute with its default.
+    pub(crate) fn boolean_or(
+        &self,
+        site: Site<'_>,
+        value: Option<&RawValue>,
+        attribute: &str,
+        default: bool,
+    ) -> Result<bool, PolicyError> {
+        value.map_or(Ok(default), |value| self.boolean(site, value, attribute))
+    }
+}
+
+fn is_named_value_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
+}
+
+/// The error for a policy expression where Gatehouse cannot evaluate one yet.
+pub(crate) fn expression_not_supported(site: Site<'_>, expression: &Expression) -> PolicyError {
+    site.not_supported(
+        expression.position,
+        format!(
+            "policy expressions are not supported yet by Gatehouse (found `{}` at {}); use a literal value or a named value",
+            abbreviate(&expression.source),
+            expression.position
+        ),
+    )
+}
+
+/// Shortens code for an error message.
+fn abbreviate(code: &str) -> String {
+    const MAX: usize = 60;
+    let single_line: String = code.split_whitespace().collect::<Vec<_>>().join(" ");
+    if single_line.chars().count() <= MAX {
+        single_line
+    } else {
+        let head: String = single_line.chars().take(MAX).collect();
+        format!("{head}…")
+    }
+}
+
+/// A value after named-value substitution.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    pub(crate) text: String,
+    /// Whether any part came from a secret named value: then the text never appears in
+    /// an error message or `Debug` output.
+    pub(crate) secret: bool,
+    pub(crate) position: Position,
+}
+
+impl Resolved {
+    /// The value for an error message: quoted, or a placeholder for secrets.
+    pub(crate) fn shown(&self) -> String {
+        if self.secret {
+            "a value from a secret named value".to_owned()
+        } else {
+            format!("`{}`", self.text)
+        }
+    }
+}
+
+impl fmt::Debug for Resolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text: &dyn fmt::Debug = if self.secret { &"<secret>" } else { &self.text };
+        f.debug_struct("Resolved")
+            .field("text", text)
+            .field("position", &self.position)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+#[path = "context_tests.rs"]
+mod tests;

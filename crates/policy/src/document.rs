@@ -1,0 +1,582 @@
+//! The typed policy document: sections, `<base/>` markers and policies, each with its
+//! position.
+//!
+//! [`PolicyDocument`] is what [`crate::parse`] returns. Reading checks structure only:
+//! known elements, known attributes, required attributes and children. Values
+//! (numbers, header names, URLs, `{{named values}}`, expressions) are checked by
+//! [`crate::compile`], which knows the named values and backends.
+
+use std::sync::Arc;
+
+use crate::error::{ErrorKind, PolicyError, Position, Site};
+use crate::policies::{self, PolicyKind};
+use crate::reader::{Element, RawText, RawValue};
+
+/// A parsed policy document of one scope (global, product, API or operation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyDocument {
+    origin: Arc<str>,
+    fragment: bool,
+    inbound: Option<Section>,
+    backend: Option<Section>,
+    outbound: Option<Section>,
+    on_error: Option<Section>,
+    position: Position,
+}
+
+impl PolicyDocument {
+    /// Where the document came from, as given to [`crate::parse`].
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Whether the root is `<fragment>` (a policy fragment) rather than `<policies>`.
+    pub fn is_fragment(&self) -> bool {
+        self.fragment
+    }
+
+    /// One section; `None` when the document does not have it (it then inherits the
+    /// parent scope's section whole).
+    pub fn section(&self, kind: SectionKind) -> Option<&Section> {
+        match kind {
+            SectionKind::Inbound => self.inbound.as_ref(),
+            SectionKind::Backend => self.backend.as_ref(),
+            SectionKind::Outbound => self.outbound.as_ref(),
+            SectionKind::OnError => self.on_error.as_ref(),
+        }
+    }
+
+    /// Position of the root element.
+    pub fn position(&self) -> Position {
+        self.position
+    }
+}
+
+/// The four sections of a policy document, in the order a request meets them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SectionKind {
+    /// `<inbound>`: runs on the request before anything is sent to the backend.
+    Inbound,
+    /// `<backend>`: runs just before the request is forwarded.
+    Backend,
+    /// `<outbound>`: runs on the backend's response.
+    Outbound,
+    /// `<on-error>`: runs when a policy or the gateway raises an error.
+    OnError,
+}
+
+impl SectionKind {
+    /// All sections in request order.
+    pub const ALL: [Self; 4] = [Self::Inbound, Self::Backend, Self::Outbound, Self::OnError];
+
+    /// The element name (`inbound`, `backend`, `outbound`, `on-error`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Backend => "backend",
+            Self::Outbound => "outbound",
+            Self::OnError => "on-error",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+}
+
+impl std::fmt::Display for SectionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One section of a document: its policies and `<base/>` marker, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    position: Position,
+    nodes: Vec<PolicyNode>,
+}
+
+impl Section {
+    /// The section's children in document order.
+    pub fn nodes(&self) -> &[PolicyNode] {
+        &self.nodes
+    }
+
+    /// Position of the section element.
+    pub fn position(&self) -> Position {
+        self.position
+    }
+}
+
+/// A child of a section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyNode {
+    /// `<base/>`: the parent scope's (already merged) section goes here.
+    Base(Position),
+    /// A policy.
+    Policy(Box<Policy>),
+}
+
+/// One policy element, parsed (attributes checked, values not yet compiled).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub(crate) origin: Arc<str>,
+    pub(crate) position: Position,
+    /// APIM's optional `id` attribute, reported in errors raised by the policy.
+    pub(crate) id: Option<String>,
+    pub(crate) kind: PolicyKind,
+}
+
+impl Policy {
+    /// The element name, e.g. `rate-limit-by-key`.
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+
+    /// Where the element starts.
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// The document this policy came from.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    pub(crate) fn site(&self) -> Site<'_> {
+        Site::new(&self.origin, self.kind.name())
+    }
+}
+
+/// Every policy element APIM documents, so an unimplemented one is reported as "not
+/// supported yet" rather than as a typo.
+pub(crate) const APIM_POLICIES: &[&str] = &[
+    "authentication-basic",
+    "authentication-certificate",
+    "authentication-managed-identity",
+    "azure-openai-emit-token-metric",
+    "azure-openai-semantic-cache-lookup",
+    "azure-openai-semantic-cache-store",
+    "azure-openai-token-limit",
+    "cache-lookup",
+    "cache-lookup-value",
+    "cache-remove-value",
+    "cache-store",
+    "cache-store-value",
+    "check-header",
+    "choose",
+    "cors",
+    "cosmosdb-data-source",
+    "cross-domain",
+    "emit-metric",
+    "find-and-replace",
+    "forward-request",
+    "get-authorization-context",
+    "http-data-source",
+    "include-fragment",
+    "invoke-dapr-binding",
+    "ip-filter",
+    "json-to-xml",
+    "jsonp",
+    "limit-concurrency",
+    "llm-content-safety",
+    "llm-emit-token-metric",
+    "llm-semantic-cache-lookup",
+    "llm-semantic-cache-store",
+    "llm-token-limit",
+    "log-to-eventhub",
+    "mock-response",
+    "proxy",
+    "publish-event",
+    "publish-to-dapr",
+    "quota",
+    "quota-by-key",
+    "rate-limit",
+    "rate-limit-by-key",
+    "redirect-content-urls",
+    "retry",
+    "return-response",
+    "rewrite-uri",
+    "send-one-way-request",
+    "send-request",
+    "send-service-bus-message",
+    "set-backend-service",
+    "set-body",
+    "set-header",
+    "set-method",
+    "set-query-parameter",
+    "set-status",
+    "set-variable",
+    "sql-data-source",
+    "trace",
+    "validate-azure-ad-token",
+    "validate-client-certificate",
+    "validate-content",
+    "validate-graphql-request",
+    "validate-headers",
+    "validate-jwt",
+    "validate-odata-request",
+    "validate-parameters",
+    "validate-status-code",
+    "wait",
+    "xml-to-json",
+    "xsl-transform",
+];
+
+/// Reads the root element into a document.
+pub(crate) fn from_element(origin: &str, root: &Element) -> Result<PolicyDocument, PolicyError> {
+    let origin: Arc<str> = Arc::from(origin);
+    let cx = ParseCx { origin: &origin };
+    let mut document = PolicyDocument {
+        origin: Arc::clone(&origin),
+        fragment: false,
+        inbound: None,
+        backend: None,
+        outbound: None,
+        on_error: None,
+        position: root.position,
+    };
+    let reader = ElementReader::new(root, Site::new(&origin, &root.name), false);
+    match root.name.as_str() {
+        "policies" => {
+            reader.finish()?;
+            reader.no_text()?;
+            for child in &root.children {
+                let Some(kind) = SectionKind::from_name(&child.name) else {
+                    return Err(reader.unexpected_child(
+                        child,
+                        "a section: <inbound>, <backend>, <outbound> or <on-error>",
+                    ));
+                };
+                let slot = match kind {
+                    SectionKind::Inbound => &mut document.inbound,
+                    SectionKind::Backend => &mut document.backend,
+                    SectionKind::Outbound => &mut document.outbound,
+                    SectionKind::OnError => &mut document.on_error,
+                };
+                if slot.is_some() {
+                    return Err(PolicyError::new(
+                        &origin,
+                        child.position,
+                        Some(&child.name),
+                        ErrorKind::Structure,
+                        "this section appears twice; merge the two into one",
+                    ));
+                }
+                let section_reader =
+                    ElementReader::new(child, Site::new(&origin, &child.name), false);
+                section_reader.finish()?;
+                section_reader.no_text()?;
+                *slot = Some(Section {
+                    position: child.position,
+                    nodes: cx.nodes(&child.children, true)?,
+                });
+            }
+        }
+        "fragment" => {
+            reader.finish()?;
+            reader.no_text()?;
+            document.fragment = true;
+            // Read the fragment's policies so their errors surface now; compiling
+            // fragments (`include-fragment`) is not implemented yet.
+            cx.nodes(&root.children, false)?;
+        }
+        other => {
+            return Err(PolicyError::new(
+                &origin,
+                root.position,
+                Some(other),
+                ErrorKind::Structure,
+                "the root element must be <policies> (or <fragment> for a policy fragment)",
+            ));
+        }
+    }
+    Ok(document)
+}
+
+/// What reading one policy needs from its document.
+pub(crate) struct ParseCx<'a> {
+    pub(crate) origin: &'a Arc<str>,
+}
+
+impl ParseCx<'_> {
+    /// Reads a list of policies; `base_allowed` only directly inside a section.
+    pub(crate) fn nodes(
+        &self,
+        elements: &[Element],
+        base_allowed: bool,
+    ) -> Result<Vec<PolicyNode>, PolicyError> {
+        let mut nodes = Vec::with_capacity(elements.len());
+        let mut base_seen = false;
+        for element in elements {
+            if element.name == "base" {
+                let reader = ElementReader::new(element, Site::new(self.origin, "base"), false);
+                if !base_allowed {
+                    return Err(reader.structure(
+                        element.position,
+                        "<base/> is only allowed directly inside <inbound>, <backend>, <outbound> or <on-error>",
+                    ));
+                }
+                if base_seen {
+                    return Err(reader.structure(
+                        element.position,
+                        "only one <base/> is allowed per section; remove this one",
+                    ));
+                }
+                reader.finish()?;
+                reader.no_text()?;
+                reader.no_children()?;
+                base_seen = true;
+                nodes.push(PolicyNode::Base(element.position));
+            } else {
+                nodes.push(PolicyNode::Policy(Box::new(self.policy(element)?)));
+            }
+        }
+        Ok(nodes)
+    }
+
+    fn policy(&self, element: &Element) -> Result<Policy, PolicyError> {
+        let name = element.name.as_str();
+        let site = Site::new(self.origin, name);
+        let mut reader = ElementReader::new(element, site, true);
+        let Some(kind) = policies::parse(&mut reader, self)? else {
+            return Err(unknown_policy(site, element));
+        };
+        let id = match reader.optional("id") {
+            None => None,
+            Some(RawValue {
+                text: RawText::Literal(id),
+                ..
+            }) => Some(id),
+            Some(value) => {
+                return Err(site.not_supported(
+                    value.position,
+                    "the `id` attribute must be plain text; policy expressions are not supported yet",
+                ));
+            }
+        };
+        reader.finish()?;
+        Ok(Policy {
+            origin: Arc::clone(self.origin),
+            position: element.position,
+            id,
+            kind,
+        })
+    }
+}
+
+fn unknown_policy(site: Site<'_>, element: &Element) -> PolicyError {
+    let name = element.name.as_str();
+    if name == "set-body" {
+        return site.not_supported(
+            element.position,
+            "policy `<set-body>` is not supported yet by Gatehouse outside <return-response>",
+        );
+    }
+    if APIM_POLICIES.contains(&name) {
+        let hint = match name {
+            "include-fragment" => "; inline the fragment's policies instead",
+            "choose" | "set-variable" => {
+                "; it needs policy expressions, which are not implemented yet"
+            }
+            _ => "",
+        };
+        return site.not_supported(
+            element.position,
+            format!("policy `<{name}>` is not supported yet by Gatehouse{hint}; see crates/policy/README.md for what is"),
+        );
+    }
+    let suggestion = policies::IMPLEMENTED
+        .iter()
+        .chain(APIM_POLICIES)
+        .filter(|candidate| edit_distance(candidate, name) <= 2)
+        .min_by_key(|candidate| edit_distance(candidate, name))
+        .map(|candidate| format!("; did you mean <{candidate}>?"))
+        .unwrap_or_default();
+    site.err(
+        element.position,
+        ErrorKind::UnknownElement,
+        format!("unknown policy element{suggestion}"),
+    )
+}
+
+/// Levenshtein distance, for "did you mean" hints on short names.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// Reads one element's attributes and children, remembering which attributes were
+/// asked for so the rest can be reported as unknown.
+pub(crate) struct ElementReader<'e> {
+    pub(crate) element: &'e Element,
+    pub(crate) site: Site<'e>,
+    requested: Vec<&'static str>,
+    id_allowed: bool,
+}
+
+impl<'e> ElementReader<'e> {
+    /// `site` names the policy (errors on child elements still name the policy);
+    /// `id_allowed` for policy elements, which all accept APIM's `id` attribute.
+    pub(crate) fn new(element: &'e Element, site: Site<'e>, id_allowed: bool) -> Self {
+        Self {
+            element,
+            site,
+            requested: Vec::new(),
+            id_allowed,
+        }
+    }
+
+    /// A reader for a child element, reporting errors against the same policy.
+    pub(crate) fn child(&self, element: &'e Element) -> Self {
+        Self::new(element, self.site, false)
+    }
+
+    fn find(&self, name: &str) -> Option<&'e RawValue> {
+        self.element
+            .attributes
+            .iter()
+            .find(|attribute| attribute.name == name)
+            .map(|attribute| &attribute.value)
+    }
+
+    /// An optional attribute.
+    pub(crate) fn optional(&mut self, name: &'static str) -> Option<RawValue> {
+        self.requested.push(name);
+        self.find(name).cloned()
+    }
+
+    /// A required attribute.
+    pub(crate) fn required(&mut self, name: &'static str) -> Result<RawValue, PolicyError> {
+        self.optional(name).ok_or_else(|| {
+            self.site.err(
+                self.element.position,
+                ErrorKind::Missing,
+                format!("{}missing required attribute `{name}`", self.on()),
+            )
+        })
+    }
+
+    /// An attribute APIM has but Gatehouse does not implement yet: an error if present.
+    pub(crate) fn unsupported(&mut self, name: &'static str, why: &str) -> Result<(), PolicyError> {
+        match self.optional(name) {
+            Some(value) => Err(self.site.not_supported(
+                value.position,
+                format!("attribute `{name}` is not supported yet by Gatehouse{why}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// " on <child>" when reading a child element of the policy, for messages.
+    fn on(&self) -> String {
+        if self.element.name == self.site.element {
+            String::new()
+        } else {
+            format!("<{}>: ", self.element.name)
+        }
+    }
+
+    /// Fails on the first attribute nobody asked for.
+    pub(crate) fn finish(&self) -> Result<(), PolicyError> {
+        for attribute in &self.element.attributes {
+            let name = attribute.name.as_str();
+            if self.requested.contains(&name) || (self.id_allowed && name == "id") {
+                continue;
+            }
+            let expected = if self.requested.is_empty() {
+                format!("<{}> takes no attributes", self.element.name)
+            } else {
+                let mut names: Vec<&str> = self.requested.clone();
+                names.sort_unstable();
+                names.dedup();
+                format!("supported: {}", names.join(", "))
+            };
+            return Err(self.site.err(
+                attribute.position,
+                ErrorKind::UnknownAttribute,
+                format!("{}unknown attribute `{name}`; {expected}", self.on()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The element's text, if any.
+    pub(crate) fn text(&self) -> Option<RawValue> {
+        self.element.text.clone()
+    }
+
+    /// Fails if the element has text.
+    pub(crate) fn no_text(&self) -> Result<(), PolicyError> {
+        match &self.element.text {
+            Some(text) => Err(self.structure(
+                text.position,
+                format!(
+                    "{}unexpected text inside <{}>",
+                    self.on(),
+                    self.element.name
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Fails if the element has child elements.
+    pub(crate) fn no_children(&self) -> Result<(), PolicyError> {
+        match self.element.children.first() {
+            Some(child) => Err(self.structure(
+                child.position,
+                format!(
+                    "<{}> takes no child elements, found <{}>",
+                    self.element.name, child.name
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The error for a child element that does not belong here.
+    pub(crate) fn unexpected_child(&self, child: &Element, expected: &str) -> PolicyError {
+        self.structure(
+            child.position,
+            format!(
+                "unexpected element <{}> inside <{}>; expected {expected}",
+                child.name, self.element.name
+            ),
+        )
+    }
+
+    /// A structure error at `position`.
+    pub(crate) fn structure(&self, position: Position, message: impl Into<String>) -> PolicyError {
+        self.site.err(position, ErrorKind::Structure, message)
+    }
+
+    /// A child that may appear at most once: fails on the second.
+    pub(crate) fn at_most_once(&self, seen: &mut bool, child: &Element) -> Result<(), PolicyError> {
+        if std::mem::replace(seen, true) {
+            return Err(self.structure(
+                child.position,
+                format!(
+                    "<{}> may appear only once inside <{}>",
+                    child.name, self.element.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "document_tests.rs"]
+mod tests;

@@ -1,0 +1,194 @@
+//! Counter keys: the value a rate limit, quota or concurrency limit counts per.
+//!
+//! APIM takes these as policy expressions. Until Gatehouse evaluates expressions, it
+//! recognises the handful of idioms nearly every real policy uses, plus a literal key
+//! (one counter shared by every caller):
+//!
+//! | written | key |
+//! | --- | --- |
+//! | `@(context.Request.IpAddress)` | [`CounterKey::ClientIp`] |
+//! | `@(context.Subscription.Id)`, `@(context.Subscription?.Id)` | [`CounterKey::SubscriptionId`] |
+//! | `@(context.Subscription.Key)`, `@(context.Subscription?.Key)` | [`CounterKey::SubscriptionKey`] |
+//! | `@(context.Request.Headers.GetValueOrDefault("Name"))`, `…("Name",""))` | [`CounterKey::Header`] |
+//!
+//! Whitespace outside string literals is ignored, and `{{named values}}` are
+//! substituted first.
+
+use std::hash::Hasher;
+use std::net::IpAddr;
+
+use http::{HeaderMap, HeaderName};
+
+use crate::context::{CompileContext, expression_not_supported};
+use crate::counters::Counters;
+use crate::error::{PolicyError, Site};
+use crate::pipeline::RequestFacts;
+use crate::reader::{RawText, RawValue};
+
+/// What a counter counts per.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CounterKey {
+    /// A fixed key: one counter for everyone.
+    Literal(Box<str>),
+    /// The client's IP address (`context.Request.IpAddress`).
+    ClientIp,
+    /// The subscription id. Without `?.`, a request without a subscription fails as
+    /// APIM's null reference would; with it, such requests share the empty key.
+    SubscriptionId {
+        /// Written `context.Subscription?.Id`.
+        null_safe: bool,
+    },
+    /// The subscription key, likewise.
+    SubscriptionKey {
+        /// Written `context.Subscription?.Key`.
+        null_safe: bool,
+    },
+    /// A request header's value (all values joined with `,`); a missing header is the
+    /// empty key.
+    Header(HeaderName),
+}
+
+/// The key could not be computed: APIM would raise a null reference here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NoSubscription;
+
+impl CounterKey {
+    /// Compiles a `counter-key` (or `key`) attribute.
+    pub(crate) fn compile(
+        cx: &CompileContext<'_>,
+        site: Site<'_>,
+        value: &RawValue,
+        attribute: &str,
+    ) -> Result<Self, PolicyError> {
+        let expression = match &value.text {
+            RawText::Literal(_) => {
+                let resolved = cx.literal(site, value)?;
+                if resolved.text.is_empty() {
+                    return Err(
+                        site.invalid(value.position, format!("`{attribute}` must not be empty"))
+                    );
+                }
+                return Ok(Self::Literal(resolved.text.into_boxed_str()));
+            }
+            RawText::Mixed(expression) => return Err(expression_not_supported(site, expression)),
+            RawText::Expression(expression) => expression,
+        };
+        let recognised = expression
+            .single()
+            .map(|code| cx.substitute(site, code, expression.position))
+            .transpose()?
+            .and_then(|code| Self::recognise(&code.text));
+        recognised.ok_or_else(|| {
+            site.not_supported(
+                expression.position,
+                format!(
+                    "policy expressions are not supported yet by Gatehouse; for `{attribute}` it recognises only \
+                     @(context.Request.IpAddress), @(context.Subscription.Id), @(context.Subscription.Key) \
+                     and @(context.Request.Headers.GetValueOrDefault(\"Name\")), or a literal key"
+                ),
+            )
+        })
+    }
+
+    /// Matches the supported idioms (code inside `@(...)`).
+    pub(crate) fn recognise(code: &str) -> Option<Self> {
+        let code = strip_whitespace(code);
+        match code.as_str() {
+            "context.Request.IpAddress" => return Some(Self::ClientIp),
+            "context.Subscription.Id" => return Some(Self::SubscriptionId { null_safe: false }),
+            "context.Subscription?.Id" => return Some(Self::SubscriptionId { null_safe: true }),
+            "context.Subscription.Key" => return Some(Self::SubscriptionKey { null_safe: false }),
+            "context.Subscription?.Key" => return Some(Self::SubscriptionKey { null_safe: true }),
+            _ => {}
+        }
+        let arguments = code
+            .strip_prefix("context.Request.Headers.GetValueOrDefault(")?
+            .strip_suffix(')')?;
+        let arguments = arguments.strip_suffix(",\"\"").unwrap_or(arguments);
+        let name = arguments.strip_prefix('"')?.strip_suffix('"')?;
+        if name.contains('"') || name.contains('\\') {
+            return None;
+        }
+        HeaderName::from_bytes(name.as_bytes())
+            .ok()
+            .map(Self::Header)
+    }
+
+    /// Hashes this request's key value with the counters' keyed hasher.
+    pub(crate) fn hash(
+        &self,
+        facts: &RequestFacts<'_>,
+        headers: &HeaderMap,
+        counters: &Counters,
+    ) -> Result<u64, NoSubscription> {
+        let mut hasher = counters.key_hasher();
+        match self {
+            Self::Literal(key) => {
+                hasher.write_u8(0);
+                hasher.write(key.as_bytes());
+            }
+            Self::ClientIp => {
+                hasher.write_u8(1);
+                match facts.client_ip.to_canonical() {
+                    IpAddr::V4(ip) => hasher.write(&ip.octets()),
+                    IpAddr::V6(ip) => hasher.write(&ip.octets()),
+                }
+            }
+            Self::SubscriptionId { null_safe } => {
+                hasher.write_u8(2);
+                match (&facts.subscription, null_safe) {
+                    (Some(subscription), _) => hasher.write(subscription.id.as_bytes()),
+                    (None, true) => {}
+                    (None, false) => return Err(NoSubscription),
+                }
+            }
+            Self::SubscriptionKey { null_safe } => {
+                hasher.write_u8(3);
+                match (&facts.subscription, null_safe) {
+                    (Some(subscription), _) => hasher.write(subscription.key.as_bytes()),
+                    (None, true) => {}
+                    (None, false) => return Err(NoSubscription),
+                }
+            }
+            Self::Header(name) => {
+                hasher.write_u8(4);
+                for (index, value) in headers.get_all(name).iter().enumerate() {
+                    if index > 0 {
+                        hasher.write_u8(b',');
+                    }
+                    hasher.write(value.as_bytes());
+                }
+            }
+        }
+        Ok(hasher.finish())
+    }
+}
+
+/// Removes whitespace outside `"` string literals.
+fn strip_whitespace(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for character in code.chars() {
+        if in_string {
+            out.push(character);
+            if escaped {
+                escaped = false;
+            } else if character == '\\' {
+                escaped = true;
+            } else if character == '"' {
+                in_string = false;
+            }
+        } else if character == '"' {
+            in_string = true;
+            out.push(character);
+        } else if !character.is_whitespace() {
+            out.push(character);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "key_tests.rs"]
+mod tests;

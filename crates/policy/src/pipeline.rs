@@ -1,0 +1,693 @@
+//! The executable pipeline and the per-request state it works on.
+//!
+//! A [`Pipeline`] is built once per operation by [`crate::compile`] and shared by all
+//! requests (it is immutable, `Send + Sync`). Per request the gateway creates a
+//! [`RequestState`] and calls the phases in order; see the crate documentation for the
+//! whole sequence and what each [`Flow`] means.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, VARY};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use url::Url;
+
+use crate::counters::{ConcurrencyPermit, Counters, DeferredCharge};
+use crate::document::SectionKind;
+use crate::error::Position;
+use crate::policies::{RequestAction, RequestStep, ResponseAction, ResponseStep};
+
+/// What the gateway knows about a request that policies read but never change.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestFacts<'a> {
+    /// The client's address (after any trusted proxy handling the gateway does).
+    pub client_ip: IpAddr,
+    /// The subscription the request was authorised with, if any.
+    pub subscription: Option<SubscriptionFacts<'a>>,
+    /// The operation's URL template parameters matched in this request, by name, with
+    /// values as they appear in the path (still percent-encoded). `rewrite-uri` reads
+    /// them.
+    pub route_params: &'a [(&'a str, &'a str)],
+    /// The time, as a [`Duration`] since the Unix epoch, read once per request by the
+    /// caller. Counters use it; nothing in this crate reads a clock.
+    pub now: Duration,
+}
+
+/// The subscription a request was made with.
+#[derive(Clone, Copy)]
+pub struct SubscriptionFacts<'a> {
+    /// The subscription id.
+    pub id: &'a str,
+    /// The key the client presented (used by `counter-key` idioms; never printed).
+    pub key: &'a str,
+    /// The product the subscription belongs to, for product-scoped subscriptions.
+    pub product_id: Option<&'a str>,
+}
+
+impl fmt::Debug for SubscriptionFacts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubscriptionFacts")
+            .field("id", &self.id)
+            .field("key", &"<redacted>")
+            .field("product_id", &self.product_id)
+            .finish()
+    }
+}
+
+/// The request as policies shape it, plus what they ask of the gateway.
+///
+/// Created by the gateway for each request with [`RequestState::new`] and passed to
+/// every phase. After the backend phase the gateway forwards `method`, `path`, `query`
+/// and `headers` to `backend` (or the API's own backend) with `forward`'s settings.
+pub struct RequestState {
+    /// The method to send to the backend (`set-method`).
+    pub method: Method,
+    /// The path relative to the backend base URL, starting with `/` (`rewrite-uri`).
+    pub path: String,
+    /// The raw query string without `?` (`rewrite-uri`, `set-query-parameter`).
+    pub query: String,
+    /// The request headers to send (`set-header` in inbound and backend).
+    pub headers: HeaderMap,
+    /// The backend chosen by `set-backend-service`; `None` keeps the API's.
+    pub backend: Option<Arc<BackendTarget>>,
+    /// How to forward (`forward-request`); the defaults when no policy says otherwise.
+    pub forward: ForwardSettings,
+    /// Headers policies add to whatever response the client ends up getting (CORS
+    /// headers, rate-limit counters). The pipeline moves them into the response itself
+    /// at the end of the phase that produces it; the gateway need not touch them.
+    pub response_headers: HeaderMap,
+    /// Concurrency permits to hold until the response has been sent completely (or
+    /// the request is dropped): drop them, or this state, then.
+    pub held: Vec<ConcurrencyPermit>,
+    /// Bandwidth charges to settle with [`Counters::settle`] once the response is
+    /// complete.
+    pub deferred: Vec<DeferredCharge>,
+    /// A CORS preflight no `cors` policy has answered yet (`terminate-unmatched-request`
+    /// false); answered with an empty 200 at the end of inbound.
+    pub(crate) cors_preflight_unanswered: bool,
+}
+
+impl RequestState {
+    /// The state for a request as received: `path` relative to the API (the backend
+    /// base URL is prepended when forwarding), `query` raw without `?`.
+    pub fn new(
+        method: Method,
+        path: impl Into<String>,
+        query: impl Into<String>,
+        headers: HeaderMap,
+    ) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            query: query.into(),
+            headers,
+            backend: None,
+            forward: ForwardSettings::default(),
+            response_headers: HeaderMap::new(),
+            held: Vec::new(),
+            deferred: Vec::new(),
+            cors_preflight_unanswered: false,
+        }
+    }
+}
+
+impl fmt::Debug for RequestState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values may carry credentials: names only.
+        f.debug_struct("RequestState")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("query", &self.query)
+            .field("headers", &HeaderNames(&self.headers))
+            .field("backend", &self.backend)
+            .field("forward", &self.forward)
+            .field("response_headers", &HeaderNames(&self.response_headers))
+            .field("held", &self.held.len())
+            .field("deferred", &self.deferred.len())
+            .finish_non_exhaustive()
+    }
+}
+
+struct HeaderNames<'a>(&'a HeaderMap);
+
+impl fmt::Debug for HeaderNames<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+/// The response as outbound and on-error policies shape it. The body is not here: it
+/// streams from the backend (or is the failure's body) and policies that would change
+/// it are not supported yet.
+#[derive(Debug, Clone)]
+pub struct ResponseState {
+    /// Status to send (`set-status`).
+    pub status: StatusCode,
+    /// Reason phrase to send over HTTP/1.1 (`set-status reason`); `None` for the
+    /// standard one.
+    pub reason: Option<Arc<str>>,
+    /// Response headers (`set-header` in outbound and on-error).
+    pub headers: HeaderMap,
+}
+
+impl ResponseState {
+    /// A response state from the backend's (or the failure's) status and headers.
+    pub fn new(status: StatusCode, headers: HeaderMap) -> Self {
+        Self {
+            status,
+            reason: None,
+            headers,
+        }
+    }
+}
+
+/// A backend chosen by `set-backend-service`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendTarget {
+    /// Base URL; the request path is appended to its path.
+    pub url: Url,
+    /// The configured backend's id when chosen with `backend-id` (so the gateway can
+    /// use its timeouts and connection pool); `None` for `base-url`.
+    pub backend_id: Option<Arc<str>>,
+}
+
+/// HTTP version for the backend request (`forward-request http-version`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HttpVersion {
+    /// HTTP/1.1 (`1`, the default).
+    #[default]
+    Http1,
+    /// HTTP/2 only (`2`).
+    Http2,
+    /// HTTP/2, falling back to HTTP/1.1 when the backend does not speak it (`2or1`).
+    Http2OrHttp1,
+}
+
+/// How the gateway forwards the request (`forward-request`).
+///
+/// When the merged backend section has no `forward-request`, the gateway still
+/// forwards, with these defaults (APIM puts `<forward-request/>` in the global scope
+/// by default; Gatehouse makes that implicit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardSettings {
+    /// Time to wait for the response head; `None`: the backend's `responseTimeout`
+    /// (300 s by default, as APIM's `timeout`).
+    pub timeout: Option<Duration>,
+    /// Time to wait for `100 Continue`; `None`: do not wait specially.
+    pub continue_timeout: Option<Duration>,
+    /// HTTP version to use towards the backend.
+    pub http_version: HttpVersion,
+    /// Follow backend redirects instead of returning them (default false).
+    pub follow_redirects: bool,
+    /// Buffer the request body so a retry can resend it (default false).
+    pub buffer_request_body: bool,
+    /// Buffer response chunks rather than streaming each as it arrives (default true;
+    /// set false for server-sent events).
+    pub buffer_response: bool,
+    /// Treat backend 400–599 responses as errors and run on-error (default false).
+    pub fail_on_error_status_code: bool,
+}
+
+impl Default for ForwardSettings {
+    fn default() -> Self {
+        Self {
+            timeout: None,
+            continue_timeout: None,
+            http_version: HttpVersion::Http1,
+            follow_redirects: false,
+            buffer_request_body: false,
+            buffer_response: true,
+            fail_on_error_status_code: false,
+        }
+    }
+}
+
+/// A complete response a policy produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Reason phrase for HTTP/1.1; `None` for the standard one.
+    pub reason: Option<Arc<str>>,
+    /// Headers (the gateway adds `Content-Length` and its own headers).
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl PolicyResponse {
+    /// An empty response with `status`.
+    pub fn empty(status: StatusCode) -> Self {
+        Self {
+            status,
+            reason: None,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        }
+    }
+
+    /// APIM's error body: `{"statusCode":N,"message":"…"}` as JSON.
+    pub fn json_error(status: StatusCode, message: &str) -> Self {
+        let body = format!(
+            "{{\"statusCode\":{},\"message\":{}}}",
+            status.as_u16(),
+            json_string(message)
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        Self {
+            status,
+            reason: None,
+            headers,
+            body: Bytes::from(body),
+        }
+    }
+}
+
+/// Quotes and escapes `text` as a JSON string.
+pub(crate) fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for character in text.chars() {
+        match character {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            control if u32::from(control) < 0x20 => {
+                use fmt::Write as _;
+                let _ = write!(out, "\\u{:04x}", u32::from(control));
+            }
+            other => out.push(other),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// What went wrong, as APIM's `context.LastError` describes it. Passed to
+/// [`Pipeline::on_error`]; for logs and metrics use `source` and `reason`, which come
+/// from a closed set, never `message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyErrorInfo {
+    /// The policy (`rate-limit`) or built-in step (`forward-request`,
+    /// `configuration`) that failed.
+    pub source: &'static str,
+    /// A machine-friendly code: `RateLimitExceeded`, `QuotaExceeded`,
+    /// `CallerIpNotAllowed`, `HeaderNotFound`, …
+    pub reason: &'static str,
+    /// A human-readable description.
+    pub message: Cow<'static, str>,
+    /// The section the error happened in, if it happened in one.
+    pub section: Option<SectionKind>,
+    /// The failing policy's `id` attribute, if it has one.
+    pub policy_id: Option<Arc<str>>,
+}
+
+/// A policy refused the request: the error for on-error, and the response to send if
+/// on-error does not replace it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyFailure {
+    /// What went wrong.
+    pub error: PolicyErrorInfo,
+    /// The response APIM would send (e.g. 429 with `Retry-After` and a JSON body).
+    pub response: PolicyResponse,
+}
+
+/// What a phase decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Flow {
+    /// Go on to the next phase.
+    Continue,
+    /// Send this response now; no further phase runs, not even outbound
+    /// (`return-response`, `mock-response`, an answered CORS preflight).
+    Respond(Box<PolicyResponse>),
+    /// A policy refused the request (rate limit, quota, IP filter, …): run
+    /// [`Pipeline::on_error`] with the error and a [`ResponseState`] made from the
+    /// failure's response, then send that response (with the failure's body) unless
+    /// on-error responds itself. A failure raised *by* on-error is sent as it is.
+    Fail(Box<PolicyFailure>),
+}
+
+/// The compiled policies of one operation: four lists of steps.
+///
+/// Build it with [`crate::compile`]; run it with the phase methods, in the order the
+/// crate documentation gives.
+pub struct Pipeline {
+    pub(crate) inbound: Box<[RequestStep]>,
+    pub(crate) backend: Box<[RequestStep]>,
+    pub(crate) outbound: Box<[ResponseStep]>,
+    pub(crate) on_error: Box<[ResponseStep]>,
+}
+
+/// What every step sees while it runs.
+pub(crate) struct Exec<'r, 'a> {
+    pub(crate) facts: &'r RequestFacts<'a>,
+    pub(crate) counters: &'r Counters,
+    pub(crate) section: SectionKind,
+}
+
+impl Pipeline {
+    /// Runs the inbound section: once per request, before anything is sent to the
+    /// backend. On [`Flow::Continue`] go on to [`Pipeline::backend`].
+    pub fn inbound(
+        &self,
+        facts: &RequestFacts<'_>,
+        counters: &Counters,
+        request: &mut RequestState,
+    ) -> Flow {
+        let exec = Exec {
+            facts,
+            counters,
+            section: SectionKind::Inbound,
+        };
+        let mut flow = run_request(&self.inbound, &exec, request);
+        if flow == Flow::Continue && std::mem::take(&mut request.cors_preflight_unanswered) {
+            // APIM answers a preflight no `cors` policy matched with an empty 200.
+            flow = Flow::Respond(Box::new(PolicyResponse::empty(StatusCode::OK)));
+        }
+        finish_request_phase(flow, request)
+    }
+
+    /// Runs the backend section: just before forwarding, once per backend call. On
+    /// [`Flow::Continue`] forward the request as [`RequestState`] describes it.
+    pub fn backend(
+        &self,
+        facts: &RequestFacts<'_>,
+        counters: &Counters,
+        request: &mut RequestState,
+    ) -> Flow {
+        let exec = Exec {
+            facts,
+            counters,
+            section: SectionKind::Backend,
+        };
+        let flow = run_request(&self.backend, &exec, request);
+        finish_request_phase(flow, request)
+    }
+
+    /// Runs the outbound section on the backend's response head. On
+    /// [`Flow::Continue`] send `response` with the backend's body.
+    pub fn outbound(
+        &self,
+        facts: &RequestFacts<'_>,
+        counters: &Counters,
+        request: &mut RequestState,
+        response: &mut ResponseState,
+    ) -> Flow {
+        let exec = Exec {
+            facts,
+            counters,
+            section: SectionKind::Outbound,
+        };
+        let flow = run_response(&self.outbound, &exec, request, response);
+        finish_response_phase(flow, request, response)
+    }
+
+    /// Runs the on-error section after a [`Flow::Fail`] from any phase, or an error of
+    /// the gateway's own (backend unreachable, timeout) described by `error`.
+    /// `response` starts as the failure's response (or the gateway's error response).
+    /// On [`Flow::Continue`] send `response`; on [`Flow::Respond`] send that instead;
+    /// on [`Flow::Fail`] send the failure's response without running on-error again.
+    pub fn on_error(
+        &self,
+        facts: &RequestFacts<'_>,
+        counters: &Counters,
+        request: &mut RequestState,
+        error: &PolicyErrorInfo,
+        response: &mut ResponseState,
+    ) -> Flow {
+        // `error` is APIM's `context.LastError`; only policy expressions read it, and
+        // those are not implemented yet. It is part of the signature so callers need
+        // not change when they are.
+        let _ = error;
+        let exec = Exec {
+            facts,
+            counters,
+            section: SectionKind::OnError,
+        };
+        let flow = run_response(&self.on_error, &exec, request, response);
+        finish_response_phase(flow, request, response)
+    }
+
+    /// Whether any step of a section is present (for tracing; an empty section costs
+    /// nothing to run).
+    pub fn is_empty(&self, section: SectionKind) -> bool {
+        match section {
+            SectionKind::Inbound => self.inbound.is_empty(),
+            SectionKind::Backend => self.backend.is_empty(),
+            SectionKind::Outbound => self.outbound.is_empty(),
+            SectionKind::OnError => self.on_error.is_empty(),
+        }
+    }
+}
+
+impl fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Steps may hold secret values: show which policies run where, not their values.
+        f.debug_struct("Pipeline")
+            .field("inbound", &StepList::request(&self.inbound))
+            .field("backend", &StepList::request(&self.backend))
+            .field("outbound", &StepList::response(&self.outbound))
+            .field("on_error", &StepList::response(&self.on_error))
+            .finish()
+    }
+}
+
+struct StepList(Vec<String>);
+
+impl StepList {
+    fn request(steps: &[RequestStep]) -> Self {
+        Self(steps.iter().map(|step| step.meta.describe()).collect())
+    }
+
+    fn response(steps: &[ResponseStep]) -> Self {
+        Self(steps.iter().map(|step| step.meta.describe()).collect())
+    }
+}
+
+impl fmt::Debug for StepList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.0).finish()
+    }
+}
+
+/// Identity of a compiled step, for errors raised at run time and for `Debug`.
+#[derive(Debug, Clone)]
+pub(crate) struct StepMeta {
+    pub(crate) name: &'static str,
+    pub(crate) origin: Arc<str>,
+    pub(crate) position: Position,
+    pub(crate) id: Option<Arc<str>>,
+}
+
+impl StepMeta {
+    fn describe(&self) -> String {
+        format!("<{}> {}:{}", self.name, self.origin, self.position)
+    }
+
+    /// A [`Flow::Fail`] raised by this step.
+    pub(crate) fn fail(
+        &self,
+        section: SectionKind,
+        reason: &'static str,
+        message: impl Into<Cow<'static, str>>,
+        response: PolicyResponse,
+    ) -> Flow {
+        self.fail_from(self.name, section, reason, message, response)
+    }
+
+    /// A [`Flow::Fail`] with an explicit APIM source name (APIM reports `quota-by-key`
+    /// failures with source `quota`, for instance).
+    pub(crate) fn fail_from(
+        &self,
+        source: &'static str,
+        section: SectionKind,
+        reason: &'static str,
+        message: impl Into<Cow<'static, str>>,
+        response: PolicyResponse,
+    ) -> Flow {
+        Flow::Fail(Box::new(PolicyFailure {
+            error: PolicyErrorInfo {
+                source,
+                reason,
+                message: message.into(),
+                section: Some(section),
+                policy_id: self.id.clone(),
+            },
+            response,
+        }))
+    }
+
+    /// APIM's failure for an expression that dereferences a missing subscription.
+    pub(crate) fn null_subscription(&self, section: SectionKind) -> Flow {
+        self.fail(
+            section,
+            "ExpressionValueEvaluationFailure",
+            "Expression evaluation failed. Object reference not set to an instance of an object (no subscription).",
+            PolicyResponse::json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+        )
+    }
+}
+
+pub(crate) fn run_request(
+    steps: &[RequestStep],
+    exec: &Exec<'_, '_>,
+    request: &mut RequestState,
+) -> Flow {
+    for step in steps {
+        let flow = apply_request(step, exec, request);
+        if flow != Flow::Continue {
+            return flow;
+        }
+    }
+    Flow::Continue
+}
+
+fn apply_request(step: &RequestStep, exec: &Exec<'_, '_>, request: &mut RequestState) -> Flow {
+    let meta = &step.meta;
+    match &step.action {
+        RequestAction::SetHeader(policy) => {
+            policy.apply(&mut request.headers);
+            Flow::Continue
+        }
+        RequestAction::SetQueryParameter(policy) => {
+            policy.apply(&mut request.query);
+            Flow::Continue
+        }
+        RequestAction::RewriteUri(policy) => {
+            policy.apply(exec.facts.route_params, request);
+            Flow::Continue
+        }
+        RequestAction::SetBackendService(policy) => {
+            request.backend = Some(policy.target());
+            Flow::Continue
+        }
+        RequestAction::SetMethod(policy) => {
+            request.method = policy.method().clone();
+            Flow::Continue
+        }
+        RequestAction::ReturnResponse(policy) => Flow::Respond(Box::new(policy.response())),
+        RequestAction::MockResponse(policy) => Flow::Respond(Box::new(policy.response())),
+        RequestAction::ForwardRequest(policy) => {
+            request.forward = policy.settings();
+            Flow::Continue
+        }
+        RequestAction::CheckHeader(policy) => policy.check(&request.headers, meta, exec.section),
+        RequestAction::IpFilter(policy) => policy.check(exec.facts.client_ip, meta, exec.section),
+        RequestAction::Cors(policy) => policy.apply(request),
+        RequestAction::RateLimit(policy) => policy.apply(exec, request, meta),
+        RequestAction::RateLimitByKey(policy) => policy.apply(exec, request, meta),
+        RequestAction::QuotaByKey(policy) => policy.apply(exec, request, meta),
+        RequestAction::LimitConcurrency(policy) => {
+            match policy.acquire(exec, &request.headers, meta) {
+                Ok(permit) => {
+                    request.held.push(permit);
+                    run_request(policy.steps(), exec, request)
+                }
+                Err(flow) => flow,
+            }
+        }
+    }
+}
+
+pub(crate) fn run_response(
+    steps: &[ResponseStep],
+    exec: &Exec<'_, '_>,
+    request: &mut RequestState,
+    response: &mut ResponseState,
+) -> Flow {
+    for step in steps {
+        let flow = apply_response(step, exec, request, response);
+        if flow != Flow::Continue {
+            return flow;
+        }
+    }
+    Flow::Continue
+}
+
+fn apply_response(
+    step: &ResponseStep,
+    exec: &Exec<'_, '_>,
+    request: &mut RequestState,
+    response: &mut ResponseState,
+) -> Flow {
+    match &step.action {
+        ResponseAction::SetHeader(policy) => {
+            policy.apply(&mut response.headers);
+            Flow::Continue
+        }
+        ResponseAction::SetStatus(policy) => {
+            policy.apply(response);
+            Flow::Continue
+        }
+        ResponseAction::ReturnResponse(policy) => Flow::Respond(Box::new(policy.response())),
+        ResponseAction::MockResponse(policy) => Flow::Respond(Box::new(policy.response())),
+        ResponseAction::LimitConcurrency(policy) => {
+            match policy.acquire(exec, &request.headers, &step.meta) {
+                Ok(permit) => {
+                    request.held.push(permit);
+                    run_response(policy.steps(), exec, request, response)
+                }
+                Err(flow) => flow,
+            }
+        }
+    }
+}
+
+fn finish_request_phase(flow: Flow, request: &mut RequestState) -> Flow {
+    match flow {
+        Flow::Continue => Flow::Continue,
+        Flow::Respond(mut response) => {
+            move_headers(&mut request.response_headers, &mut response.headers);
+            Flow::Respond(response)
+        }
+        Flow::Fail(mut failure) => {
+            move_headers(&mut request.response_headers, &mut failure.response.headers);
+            Flow::Fail(failure)
+        }
+    }
+}
+
+fn finish_response_phase(
+    flow: Flow,
+    request: &mut RequestState,
+    response: &mut ResponseState,
+) -> Flow {
+    match flow {
+        Flow::Continue => {
+            move_headers(&mut request.response_headers, &mut response.headers);
+            Flow::Continue
+        }
+        other => finish_request_phase(other, request),
+    }
+}
+
+/// Moves policy-added response headers into a response: each name replaces what the
+/// response had, except `Vary`, which is added to.
+fn move_headers(from: &mut HeaderMap, into: &mut HeaderMap) {
+    if from.is_empty() {
+        return;
+    }
+    let mut current: Option<HeaderName> = None;
+    for (name, value) in from.drain() {
+        if let Some(name) = name {
+            if name != VARY {
+                into.remove(&name);
+            }
+            current = Some(name);
+        }
+        if let Some(name) = &current {
+            into.append(name.clone(), value);
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "pipeline_tests.rs"]
+mod tests;

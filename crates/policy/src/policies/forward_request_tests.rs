@@ -1,0 +1,100 @@
+use std::time::Duration;
+
+use http::Method;
+
+use crate::test_util::{ErrorCase, check_errors, compile_in, facts, request};
+use crate::{Counters, ErrorKind, ForwardSettings, HttpVersion};
+
+fn settings(body: &str) -> ForwardSettings {
+    let pipeline = compile_in("backend", body).unwrap();
+    let mut state = request(Method::GET, "/", "", &[]);
+    pipeline.backend(&facts(0), &Counters::new(), &mut state);
+    state.forward
+}
+
+#[test]
+fn records_forward_settings() {
+    assert_eq!(settings("<forward-request/>"), ForwardSettings::default());
+    let all = settings(
+        r#"<forward-request timeout="60" continue-timeout="5" http-version="2" follow-redirects="true"
+            buffer-request-body="true" buffer-response="false" fail-on-error-status-code="TRUE"/>"#,
+    );
+    assert_eq!(
+        all,
+        ForwardSettings {
+            timeout: Some(Duration::from_secs(60)),
+            continue_timeout: Some(Duration::from_secs(5)),
+            http_version: HttpVersion::Http2,
+            follow_redirects: true,
+            buffer_request_body: true,
+            buffer_response: false,
+            fail_on_error_status_code: true,
+        }
+    );
+    assert_eq!(
+        settings(r#"<forward-request timeout-ms="1500"/>"#).timeout,
+        Some(Duration::from_millis(1500))
+    );
+    assert_eq!(
+        settings(r#"<forward-request http-version="1"/>"#).http_version,
+        HttpVersion::Http1
+    );
+    assert_eq!(
+        settings(r#"<forward-request http-version="2or1"/>"#).http_version,
+        HttpVersion::Http2OrHttp1
+    );
+}
+
+#[test]
+fn rejects_bad_forward_request() {
+    check_errors(&[
+        ErrorCase {
+            name: "both timeouts",
+            section: "backend",
+            body: r#"<forward-request timeout="1" timeout-ms="1000"/>"#,
+            at: "timeout-ms",
+            kind: ErrorKind::InvalidValue,
+            message: "not both",
+        },
+        ErrorCase {
+            name: "negative timeout",
+            section: "backend",
+            body: r#"<forward-request timeout="-1"/>"#,
+            at: "timeout",
+            kind: ErrorKind::InvalidValue,
+            message: "whole number",
+        },
+        ErrorCase {
+            name: "bad version",
+            section: "backend",
+            body: r#"<forward-request http-version="3"/>"#,
+            at: "http-version",
+            kind: ErrorKind::InvalidValue,
+            message: "`1`, `2` or `2or1`",
+        },
+        ErrorCase {
+            name: "bad boolean",
+            section: "backend",
+            body: r#"<forward-request buffer-response="maybe"/>"#,
+            at: "buffer-response",
+            kind: ErrorKind::InvalidValue,
+            message: "`buffer-response` must be `true` or `false`",
+        },
+        ErrorCase {
+            name: "expression",
+            section: "backend",
+            body: r#"<forward-request timeout="@(60)"/>"#,
+            at: "@(60)",
+            kind: ErrorKind::NotSupported,
+            message: "policy expressions",
+        },
+        ErrorCase {
+            name: "unknown attribute",
+            section: "backend",
+            body: r#"<forward-request retries="3"/>"#,
+            at: "retries",
+            kind: ErrorKind::UnknownAttribute,
+            message: "buffer-request-body",
+        },
+    ]);
+}

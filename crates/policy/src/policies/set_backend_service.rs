@@ -1,0 +1,157 @@
+//! `set-backend-service`: sends the request to another backend (inbound, backend).
+//!
+//! ```xml
+//! <set-backend-service base-url="https://orders-v2.internal/api" />
+//! <set-backend-service backend-id="orders" />
+//! ```
+//!
+//! Exactly one of `base-url` (an `http` or `https` URL) and `backend-id` (a configured
+//! backend; unknown ids are rejected at compile time) is required. The Service Fabric
+//! (`sf-*`) and Dapr (`dapr-*`, `backend-id="dapr"`) forms are not supported yet.
+
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::context::CompileContext;
+use crate::document::ElementReader;
+use crate::error::{ErrorKind, PolicyError, Position, Site};
+use crate::pipeline::BackendTarget;
+use crate::reader::RawValue;
+
+/// Parsed `<set-backend-service>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    base_url: Option<RawValue>,
+    backend_id: Option<RawValue>,
+    position: Position,
+}
+
+impl Config {
+    pub(crate) fn parse(reader: &mut ElementReader<'_>) -> Result<Self, PolicyError> {
+        const SERVICE_FABRIC: &str = " (Service Fabric backends)";
+        const DAPR: &str = " (Dapr service invocation)";
+        for name in [
+            "sf-resolve-condition",
+            "sf-service-instance-name",
+            "sf-partition-key",
+            "sf-listener-name",
+        ] {
+            reader.unsupported(name, SERVICE_FABRIC)?;
+        }
+        for name in ["dapr-app-id", "dapr-method", "dapr-namespace"] {
+            reader.unsupported(name, DAPR)?;
+        }
+        let config = Self {
+            base_url: reader.optional("base-url"),
+            backend_id: reader.optional("backend-id"),
+            position: reader.element.position,
+        };
+        reader.no_text()?;
+        reader.no_children()?;
+        match (&config.base_url, &config.backend_id) {
+            (Some(_), Some(backend_id)) => Err(reader.site.invalid(
+                backend_id.position,
+                "use either `base-url` or `backend-id`, not both",
+            )),
+            (None, None) => Err(reader.site.err(
+                config.position,
+                ErrorKind::Missing,
+                "one of `base-url` or `backend-id` is required",
+            )),
+            _ => Ok(config),
+        }
+    }
+}
+
+/// Compiled `<set-backend-service>`.
+#[derive(Debug)]
+pub(crate) struct SetBackendService {
+    target: Arc<BackendTarget>,
+}
+
+impl SetBackendService {
+    pub(crate) fn compile(
+        config: &Config,
+        site: Site<'_>,
+        cx: &CompileContext<'_>,
+    ) -> Result<Self, PolicyError> {
+        let target = if let Some(raw) = &config.base_url {
+            let resolved = cx.literal(site, raw)?;
+            BackendTarget {
+                url: parse_base_url(resolved.text.trim()).map_err(|why| {
+                    site.invalid(
+                        raw.position,
+                        format!("`base-url` {} {why}", resolved.shown()),
+                    )
+                })?,
+                backend_id: None,
+            }
+        } else if let Some(raw) = &config.backend_id {
+            let resolved = cx.literal(site, raw)?;
+            let id = resolved.text.trim();
+            if id.eq_ignore_ascii_case("dapr") {
+                return Err(site.not_supported(
+                    raw.position,
+                    "Dapr backends are not supported yet by Gatehouse",
+                ));
+            }
+            let Some(backend) = cx.backend(id) else {
+                let known = cx.backend_ids();
+                let hint = if known.is_empty() {
+                    "no backends are configured".to_owned()
+                } else {
+                    format!("configured backends: {}", known.join(", "))
+                };
+                return Err(site.invalid(
+                    raw.position,
+                    format!(
+                        "unknown backend {}; add it under `backends` ({hint})",
+                        resolved.shown()
+                    ),
+                ));
+            };
+            BackendTarget {
+                url: parse_base_url(&backend.url).map_err(|why| {
+                    site.invalid(
+                        raw.position,
+                        format!("backend `{id}` has URL `{}`, which {why}", backend.url),
+                    )
+                })?,
+                backend_id: Some(Arc::from(id)),
+            }
+        } else {
+            return Err(site.err(
+                config.position,
+                ErrorKind::Missing,
+                "one of `base-url` or `backend-id` is required",
+            ));
+        };
+        Ok(Self {
+            target: Arc::new(target),
+        })
+    }
+
+    /// The backend to use (shared, cheap to clone).
+    pub(crate) fn target(&self) -> Arc<BackendTarget> {
+        Arc::clone(&self.target)
+    }
+}
+
+fn parse_base_url(text: &str) -> Result<Url, &'static str> {
+    let url = Url::parse(text).map_err(|_| "is not an absolute URL")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must use http or https");
+    }
+    if url.host().is_none() {
+        return Err("has no host");
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not have a query or fragment");
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+#[path = "set_backend_service_tests.rs"]
+mod tests;

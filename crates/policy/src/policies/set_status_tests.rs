@@ -1,0 +1,78 @@
+use http::StatusCode;
+
+use crate::ErrorKind;
+use crate::test_util::{ErrorCase, check_errors, compile_in, run_outbound};
+
+#[test]
+fn sets_status_and_reason() {
+    let cases: &[(&str, StatusCode, Option<&str>)] = &[
+        (
+            r#"<set-status code="401" reason="Unauthorized"/>"#,
+            StatusCode::UNAUTHORIZED,
+            None,
+        ),
+        (
+            r#"<set-status code="299" reason="Fine Enough"/>"#,
+            StatusCode::from_u16(299).unwrap(),
+            Some("Fine Enough"),
+        ),
+        (
+            r#"<set-status code=" 404 " reason=""/>"#,
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+    ];
+    for (body, status, reason) in cases {
+        let pipeline = compile_in("outbound", body).unwrap();
+        let (_, response) = run_outbound(&pipeline, &[]);
+        assert_eq!(response.status, *status, "{body}");
+        assert_eq!(response.reason.as_deref(), *reason, "{body}");
+    }
+    compile_in("on-error", r#"<set-status code="500" reason="x"/>"#).unwrap();
+}
+
+#[test]
+fn rejects_bad_set_status() {
+    check_errors(&[
+        ErrorCase {
+            name: "missing code",
+            section: "outbound",
+            body: r#"<set-status reason="x"/>"#,
+            at: "<set-status",
+            kind: ErrorKind::Missing,
+            message: "`code`",
+        },
+        ErrorCase {
+            name: "missing reason",
+            section: "outbound",
+            body: r#"<set-status code="200"/>"#,
+            at: "<set-status",
+            kind: ErrorKind::Missing,
+            message: "`reason`",
+        },
+        ErrorCase {
+            name: "out of range",
+            section: "outbound",
+            body: r#"<set-status code="600" reason="x"/>"#,
+            at: "code",
+            kind: ErrorKind::InvalidValue,
+            message: "from 100 to 599, found `600`",
+        },
+        ErrorCase {
+            name: "not a number",
+            section: "outbound",
+            body: r#"<set-status code="ok" reason="x"/>"#,
+            at: "code",
+            kind: ErrorKind::InvalidValue,
+            message: "whole number",
+        },
+        ErrorCase {
+            name: "control character in reason",
+            section: "outbound",
+            body: "<set-status code=\"200\" reason=\"a&#10;b\"/>",
+            at: "reason",
+            kind: ErrorKind::InvalidValue,
+            message: "line breaks",
+        },
+    ]);
+}

@@ -1,0 +1,128 @@
+//! What rate limits and quotas share: response headers, the 429 and 403 responses,
+//! `increment-condition` and duration formatting.
+
+use std::time::Duration;
+
+use http::header::RETRY_AFTER;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+
+use super::header_name;
+use crate::context::CompileContext;
+use crate::error::{PolicyError, Site};
+use crate::pipeline::PolicyResponse;
+use crate::reader::{RawText, RawValue};
+
+/// The headers a rate limit reports: `Retry-After` (or its replacement) on refusal,
+/// and optionally remaining and total calls on every response.
+#[derive(Debug)]
+pub(crate) struct LimitHeaders {
+    retry_after: HeaderName,
+    remaining: Option<HeaderName>,
+    total: Option<(HeaderName, HeaderValue)>,
+}
+
+impl LimitHeaders {
+    pub(crate) fn compile(
+        cx: &CompileContext<'_>,
+        site: Site<'_>,
+        retry_after: Option<&RawValue>,
+        remaining: Option<&RawValue>,
+        total: Option<&RawValue>,
+        calls: u32,
+    ) -> Result<Self, PolicyError> {
+        Ok(Self {
+            retry_after: retry_after
+                .map(|raw| header_name(cx, site, raw, "retry-after-header-name"))
+                .transpose()?
+                .unwrap_or(RETRY_AFTER),
+            remaining: remaining
+                .map(|raw| header_name(cx, site, raw, "remaining-calls-header-name"))
+                .transpose()?,
+            total: total
+                .map(|raw| header_name(cx, site, raw, "total-calls-header-name"))
+                .transpose()?
+                .map(|name| (name, HeaderValue::from(calls))),
+        })
+    }
+
+    /// Adds the remaining/total headers (if configured) to the response headers.
+    pub(crate) fn report(&self, remaining: u32, headers: &mut HeaderMap) {
+        if let Some(name) = &self.remaining {
+            headers.insert(name.clone(), HeaderValue::from(remaining));
+        }
+        if let Some((name, value)) = &self.total {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+
+    /// APIM's 429: `Retry-After` in whole seconds and a JSON body saying when to retry.
+    pub(crate) fn too_many_requests(&self, retry_after: Duration) -> PolicyResponse {
+        let seconds = retry_seconds(retry_after);
+        let mut response = PolicyResponse::json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Rate limit is exceeded. Try again in {seconds} seconds."),
+        );
+        response
+            .headers
+            .insert(self.retry_after.clone(), HeaderValue::from(seconds));
+        response
+    }
+}
+
+/// Whole seconds to wait, rounded up, at least 1.
+pub(crate) fn retry_seconds(wait: Duration) -> u64 {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.max(1)
+}
+
+/// APIM's 403 for an exhausted quota: `Retry-After` and "replenished in hh:mm:ss".
+pub(crate) fn quota_exceeded(
+    what: &str,
+    retry_after: Option<Duration>,
+) -> (String, PolicyResponse) {
+    let message = match retry_after {
+        Some(wait) => format!(
+            "Out of {what} quota. Quota will be replenished in {}.",
+            time_span(retry_seconds(wait))
+        ),
+        None => format!("Out of {what} quota."),
+    };
+    let mut response = PolicyResponse::json_error(StatusCode::FORBIDDEN, &message);
+    if let Some(wait) = retry_after {
+        response
+            .headers
+            .insert(RETRY_AFTER, HeaderValue::from(retry_seconds(wait)));
+    }
+    (message, response)
+}
+
+/// .NET `TimeSpan` formatting as APIM prints it: `hh:mm:ss`, or `d.hh:mm:ss` from one
+/// day up.
+pub(crate) fn time_span(total_seconds: u64) -> String {
+    let days = total_seconds / 86_400;
+    let hours = total_seconds % 86_400 / 3600;
+    let minutes = total_seconds % 3600 / 60;
+    let seconds = total_seconds % 60;
+    if days > 0 {
+        format!("{days}.{hours:02}:{minutes:02}:{seconds:02}")
+    } else {
+        format!("{hours:02}:{minutes:02}:{seconds:02}")
+    }
+}
+
+/// `increment-condition`: only the literals `true` and `false` until expressions exist.
+pub(crate) fn increment_condition(
+    cx: &CompileContext<'_>,
+    site: Site<'_>,
+    value: Option<&RawValue>,
+) -> Result<bool, PolicyError> {
+    let Some(value) = value else { return Ok(true) };
+    if let RawText::Expression(expression) | RawText::Mixed(expression) = &value.text {
+        return Err(site.not_supported(
+            expression.position,
+            "`increment-condition` expressions are not supported yet by Gatehouse (APIM evaluates them after the response); \
+             use `true` or `false`, or leave it out to count every request",
+        ));
+    }
+    cx.boolean(site, value, "increment-condition")
+}

@@ -1,0 +1,162 @@
+//! Helpers shared by the unit tests.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use crate::{
+    CompileContext, Counters, ErrorKind, Flow, NamedValues, Pipeline, PolicyError, PolicyResponse,
+    RequestFacts, RequestState, ResponseState, compile, parse,
+};
+
+/// `<policies><{section}>{body}</{section}></policies>` on one line.
+pub(crate) fn in_section(section: &str, body: &str) -> String {
+    format!("<policies><{section}>{body}</{section}></policies>")
+}
+
+/// Parses and compiles a document with an empty context.
+pub(crate) fn compile_xml(xml: &str) -> Result<Pipeline, PolicyError> {
+    let named = NamedValues::new();
+    compile_xml_with(xml, &CompileContext::new(&named))
+}
+
+/// Parses and compiles a document with `cx`.
+pub(crate) fn compile_xml_with(
+    xml: &str,
+    cx: &CompileContext<'_>,
+) -> Result<Pipeline, PolicyError> {
+    let document = parse("test", xml)?;
+    compile(&[&document], cx)
+}
+
+/// Compiles `body` placed in `section`.
+pub(crate) fn compile_in(section: &str, body: &str) -> Result<Pipeline, PolicyError> {
+    compile_xml(&in_section(section, body))
+}
+
+/// One expected error for [`check_errors`].
+pub(crate) struct ErrorCase {
+    pub(crate) name: &'static str,
+    pub(crate) section: &'static str,
+    pub(crate) body: &'static str,
+    /// Text in `body` where the error must point (its first occurrence).
+    pub(crate) at: &'static str,
+    pub(crate) kind: ErrorKind,
+    /// Text the message must contain.
+    pub(crate) message: &'static str,
+}
+
+/// Asserts each case fails with the right kind, position and message.
+pub(crate) fn check_errors(cases: &[ErrorCase]) {
+    for case in cases {
+        let Err(error) = compile_in(case.section, case.body) else {
+            panic!("{}: expected an error", case.name)
+        };
+        assert_eq!(error.kind, case.kind, "{}: {error}", case.name);
+        assert!(
+            error.message.contains(case.message),
+            "{}: {error}",
+            case.name
+        );
+        let offset = case
+            .body
+            .find(case.at)
+            .unwrap_or_else(|| panic!("{}: `{}` not in body", case.name, case.at));
+        let prefix = "<policies><>".len() + case.section.len();
+        let column = u32::try_from(prefix + case.body[..offset].chars().count() + 1).unwrap();
+        assert_eq!(
+            (error.line(), error.column()),
+            (1, column),
+            "{}: wrong position in {error}",
+            case.name
+        );
+        assert!(
+            error.to_string().starts_with("test:1:"),
+            "{}: {error}",
+            case.name
+        );
+    }
+}
+
+/// Facts for a client at 192.0.2.1 without subscription, at `now` seconds.
+pub(crate) fn facts(now_secs: u64) -> RequestFacts<'static> {
+    RequestFacts {
+        client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        subscription: None,
+        route_params: &[],
+        now: Duration::from_secs(now_secs),
+    }
+}
+
+/// A request with the given headers.
+pub(crate) fn request(
+    method: Method,
+    path: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+) -> RequestState {
+    RequestState::new(method, path, query, header_map(headers))
+}
+
+/// A header map from pairs.
+pub(crate) fn header_map(headers: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(
+            HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    map
+}
+
+/// Runs inbound on a GET `/` request with `headers`.
+pub(crate) fn run_inbound(
+    pipeline: &Pipeline,
+    counters: &Counters,
+    headers: &[(&str, &str)],
+) -> (Flow, RequestState) {
+    let mut state = request(Method::GET, "/", "", headers);
+    let flow = pipeline.inbound(&facts(1_000), counters, &mut state);
+    (flow, state)
+}
+
+/// The response of a `Respond` flow; panics otherwise.
+pub(crate) fn responded(flow: Flow) -> PolicyResponse {
+    match flow {
+        Flow::Respond(response) => *response,
+        other => panic!("expected Respond, got {other:?}"),
+    }
+}
+
+/// The failure of a `Fail` flow; panics otherwise.
+pub(crate) fn failed(flow: Flow) -> crate::PolicyFailure {
+    match flow {
+        Flow::Fail(failure) => *failure,
+        other => panic!("expected Fail, got {other:?}"),
+    }
+}
+
+/// Runs outbound on a 200 response.
+pub(crate) fn run_outbound(pipeline: &Pipeline, headers: &[(&str, &str)]) -> (Flow, ResponseState) {
+    let counters = Counters::new();
+    let mut state = request(Method::GET, "/", "", &[]);
+    let mut response = ResponseState::new(http::StatusCode::OK, header_map(headers));
+    let flow = pipeline.outbound(&facts(1_000), &counters, &mut state, &mut response);
+    (flow, response)
+}
+
+/// A header as a string.
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).map(|value| value.to_str().unwrap())
+}
+
+/// All values of a header.
+pub(crate) fn headers_all(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|value| value.to_str().unwrap().to_owned())
+        .collect()
+}
