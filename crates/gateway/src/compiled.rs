@@ -143,6 +143,10 @@ pub struct CompiledApi {
     pub operations: Vec<CompiledOperation>,
     /// Metric handles for requests matching the API but no operation.
     pub unmatched_metrics: OperationMetrics,
+    /// Global and API scopes only: answers CORS preflights for paths whose operations
+    /// do not declare `OPTIONS` (browsers send them anyway; APIM answers them from the
+    /// API's `cors` policy).
+    pub preflight: Arc<Pipeline>,
 }
 
 /// Everything the request path needs, built once per configuration.
@@ -270,6 +274,10 @@ impl CompiledConfig {
                 (None, Some(id)) => backends.get(id.as_str()).cloned(),
                 (None, None) => None,
             };
+            let preflight = Arc::new(gatehouse_policy::compile(
+                &scopes(global.as_ref(), None, api_doc.as_ref(), None),
+                &base_context.with_api(api),
+            )?);
             let mut operations = Vec::with_capacity(api.operations.len());
             for operation in &api.operations {
                 let op_path = format!("{api_path}.operations[{}]", operation.id);
@@ -322,6 +330,7 @@ impl CompiledConfig {
                 products: api_products[a].clone(),
                 operations,
                 unmatched_metrics: metrics.operation(&api.id, "-"),
+                preflight,
             });
         }
 

@@ -45,8 +45,10 @@ pub struct GatewayState {
     pub readiness: Readiness,
     /// Serialises configuration writers (file watcher, SIGHUP); readers never touch it.
     pub(crate) reload_lock: tokio::sync::Mutex<()>,
-    /// Origin of the monotonic clock handed to policies (`RequestFacts::now`).
+    /// Origin of the clock handed to policies (`RequestFacts::now`): a monotonic
+    /// instant, and the Unix time it stood for.
     epoch: tokio::time::Instant,
+    epoch_unix: std::time::Duration,
 }
 
 impl GatewayState {
@@ -61,14 +63,18 @@ impl GatewayState {
             readiness: Readiness::default(),
             reload_lock: tokio::sync::Mutex::new(()),
             epoch: tokio::time::Instant::now(),
+            epoch_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default(),
         }
     }
 
-    /// Monotonic time since this state was created: the clock of rate limits, quotas
-    /// and concurrency counters.
+    /// The clock of rate limits, quotas and concurrency counters: Unix time (quota
+    /// windows align to `first-period-start` in it) that advances monotonically, so a
+    /// wall-clock step never rewinds or skips a window.
     #[must_use]
     pub fn now(&self) -> std::time::Duration {
-        self.epoch.elapsed()
+        self.epoch_unix + self.epoch.elapsed()
     }
 
     /// Sweeps expired counters every `interval` until `shutdown` is cancelled, so keys

@@ -13,11 +13,12 @@
 //!    here: unknown elements and attributes, missing required ones, misplaced `<base/>`.
 //! 2. [`compile`] merges the scopes (global → product → API → operation; in each
 //!    section `<base/>` marks where the parent's policies go, a section without it
-//!    drops them, a missing section inherits them whole), checks that each policy is allowed in its section,
-//!    substitutes `{{named values}}`, and pre-parses every value (header names, status
-//!    codes, URLs, IP ranges, durations). Nothing is parsed per request. Every error
-//!    is a [`PolicyError`] with origin, line, column, element and a message that says
-//!    how to fix it; secret named values never appear in one.
+//!    drops them, a missing section inherits them whole), checks that each policy is
+//!    allowed in its section, substitutes `{{named values}}`, and pre-parses every
+//!    value (header names, status codes, URLs, IP ranges, durations). Nothing is
+//!    parsed per request. Every error is a [`PolicyError`] with origin, line, column,
+//!    element and a message that says how to fix it; secret named values never
+//!    appear in one.
 //!
 //! Policy expressions are not evaluated yet: they are rejected at compile time with
 //! their position, except the counter-key idioms `@(context.Request.IpAddress)`,

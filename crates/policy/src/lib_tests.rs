@@ -276,5 +276,9 @@ fn shared_types_are_send_sync_and_flow_stays_small() {
     send_sync::<PolicyDocument>();
     send_sync::<RequestState>();
     // Every phase returns a Flow; keep the common `Continue` cheap to move.
-    assert!(std::mem::size_of::<Flow>() <= 16, "{}", std::mem::size_of::<Flow>());
+    assert!(
+        std::mem::size_of::<Flow>() <= 16,
+        "{}",
+        std::mem::size_of::<Flow>()
+    );
 }

@@ -248,3 +248,46 @@ fn expression_code_is_unescaped_leniently() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn reads_real_world_apim_documents() {
+    let documents = [
+        r#"<policies>
+    <inbound>
+        <base />
+        <choose>
+            <when condition="@(context.Request.Headers.GetValueOrDefault("Authorization","").StartsWith("Bearer ") && context.Variables.ContainsKey("x"))">
+                <set-variable name="token" value="@(context.Request.Headers.GetValueOrDefault("Authorization","").Substring(7))" />
+            </when>
+        </choose>
+        <set-body>@{
+            var body = context.Request.Body.As<JObject>(preserveContent: true);
+            if (body["a"] != null && (int)body["a"] < 3) { body["note"] = "<b>bold</b> 'quoted' \"x\""; }
+            return body.ToString();
+        }</set-body>
+        <set-header name="X-Trace" exists-action="override">
+            <value>@($"{context.RequestId}-{context.Variables["x"]}")</value>
+        </set-header>
+    </inbound>
+    <outbound>
+        <return-response response-variable-name="existing">
+            <set-body>@(((IResponse)context.Variables["r"]).Body.As<string>())</set-body>
+        </return-response>
+    </outbound>
+</policies>"#,
+        "<policies><inbound><rate-limit-by-key calls=\"10\" renewal-period=\"60\" counter-key=\"@(context.Request.IpAddress)\" increment-condition=\"@(context.Response.StatusCode >= 200 && context.Response.StatusCode < 300)\" /></inbound></policies>",
+        "<policies>\r\n<inbound>\r\n<cors><allowed-origins><origin>*</origin></allowed-origins></cors>\r\n</inbound>\r\n</policies>",
+    ];
+    for (index, xml) in documents.iter().enumerate() {
+        let root = read("real", xml).unwrap_or_else(|error| panic!("document {index}: {error}"));
+        assert_eq!(root.name, "policies");
+    }
+    let root = read("real", documents[0]).unwrap();
+    let inbound = &root.children[0];
+    let set_body = &inbound.children[2];
+    assert_eq!(set_body.name, "set-body");
+    assert!(
+        matches!(&set_body.text.as_ref().unwrap().text, RawText::Expression(e) if e.source.starts_with("@{") && e.source.ends_with('}'))
+    );
+    assert_eq!(inbound.children[3].position, Position::new(14, 9));
+}

@@ -445,3 +445,33 @@ subscriptions:
         None
     );
 }
+
+#[tokio::test]
+async fn api_level_cors_answers_preflights_without_a_key_or_an_options_operation() {
+    let backend = EchoBackend::start();
+    let operations = "      - id: get-only\n        method: GET\n        urlTemplate: /things\n";
+    let cors = inbound_policy(
+        r#"<cors><allowed-origins><origin>*</origin></allowed-origins><allowed-methods><method>GET</method></allowed-methods></cors>"#,
+    );
+    let gateway = start(&config("api", &backend.url(), operations, Some(&cors)));
+    let preflight = http_client()
+        .request(reqwest::Method::OPTIONS, gateway.url("/api/things"))
+        .header("Origin", "https://any.example")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    let plain_options = http_client()
+        .request(reqwest::Method::OPTIONS, gateway.url("/api/things"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        plain_options.status(),
+        404,
+        "a non-preflight OPTIONS matches no operation"
+    );
+    assert_eq!(backend.requests(), 0);
+}

@@ -119,6 +119,16 @@ async fn proxy(
         .route(Some(host), &parts.method, path_and_query)
     {
         RouteMatch::Matched(route) => route,
+        RouteMatch::MethodMismatch { api: index } if is_cors_preflight(&parts) => {
+            let api = &config.apis[index];
+            exchange.metrics = api.unmatched_metrics.clone();
+            exchange.api = Some(api.id.clone());
+            return answer_preflight(state, api, peer, &parts).ok_or_else(|| {
+                ProxyError::OperationNotFound {
+                    api: api.id.to_string(),
+                }
+            });
+        }
         RouteMatch::OperationNotFound { api } | RouteMatch::MethodMismatch { api } => {
             let api = &config.apis[api];
             exchange.metrics = api.unmatched_metrics.clone();
@@ -134,6 +144,16 @@ async fn proxy(
     exchange.api = Some(api.id.clone());
     exchange.operation = Some(operation.id.clone());
     exchange.metrics = operation.metrics.clone();
+
+    // --- CORS preflight ---
+    // Before the subscription check: browsers send preflights without credentials, so
+    // the API's `cors` policy (global or API scope) must be able to answer them.
+    if is_cors_preflight(&parts)
+        && let Some(response) = answer_preflight(state, api, peer, &parts)
+    {
+        exchange.error_reason = Some(ErrorReason::Policy);
+        return Ok(response);
+    }
 
     // --- protocol ---
     if !api.allows_http {
@@ -308,6 +328,44 @@ fn gateway_error_response(error: &ProxyError) -> PolicyResponse {
         reason: None,
         headers: parts.headers,
         body,
+    }
+}
+
+/// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`.
+fn is_cors_preflight(parts: &http::request::Parts) -> bool {
+    parts.method == http::Method::OPTIONS
+        && parts.headers.contains_key(header::ORIGIN)
+        && parts
+            .headers
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
+/// Runs the API-level inbound policies on a preflight no operation matched; `None`
+/// when no `cors` policy answers it.
+fn answer_preflight(
+    state: &GatewayState,
+    api: &CompiledApi,
+    peer: SocketAddr,
+    parts: &http::request::Parts,
+) -> Option<Response<ResponseBody>> {
+    let facts = RequestFacts {
+        client_ip: peer.ip(),
+        subscription: None,
+        route_params: &[],
+        now: state.now(),
+    };
+    let mut request_state = RequestState::new(
+        parts.method.clone(),
+        parts.uri.path(),
+        parts.uri.query().unwrap_or_default(),
+        parts.headers.clone(),
+    );
+    match api
+        .preflight
+        .inbound(&facts, &state.counters, &mut request_state)
+    {
+        Flow::Respond(response) => Some(policy_response(*response)),
+        Flow::Continue | Flow::Fail(_) => None,
     }
 }
 

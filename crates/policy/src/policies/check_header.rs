@@ -13,9 +13,10 @@
 //! them (ignoring case if asked). A refused request fails with the given status and
 //! APIM's JSON body `{"statusCode":…,"message":"<failed-check-error-message>"}`; the
 //! error reason is `HeaderNotFound` or `HeaderValueNotAllowed`. The header's value is
-//! never echoed, since it often is a credential.
+//! never echoed and is compared in constant time, since it often is a credential.
 
 use http::{HeaderMap, HeaderName};
+use subtle::ConstantTimeEq;
 
 use super::{header_name, status_code, value_children};
 use crate::context::CompileContext;
@@ -114,15 +115,18 @@ impl CheckHeader {
             let Ok(text) = value.to_str() else {
                 return false;
             };
-            self.values.iter().any(|allowed| {
-                if self.ignore_case {
-                    text.chars()
-                        .flat_map(char::to_lowercase)
-                        .eq(allowed.chars())
-                } else {
-                    text == &**allowed
-                }
-            })
+            let lowered;
+            let text = if self.ignore_case {
+                lowered = text.to_lowercase();
+                lowered.as_str()
+            } else {
+                text
+            };
+            // Constant-time: the allowed values are often API keys from secret named
+            // values, and a short-circuiting comparison would leak them byte by byte.
+            self.values
+                .iter()
+                .any(|allowed| bool::from(allowed.as_bytes().ct_eq(text.as_bytes())))
         });
         if allowed {
             Flow::Continue

@@ -173,17 +173,16 @@ impl IpFilter {
                     };
                     IpRange::between(from, to)
                 }
-                Entry::Range { from, to, position } => IpRange::between(
-                    address(from)?,
-                    address(to)?,
-                )
-                .ok_or_else(|| {
-                    site.invalid(
+                Entry::Range { from, to, position } => {
+                    IpRange::between(address(from)?, address(to)?)
+                        .ok_or_else(|| {
+                            site.invalid(
                         *position,
                         "`from` and `to` must be of the same IP family, with `from` not after `to`",
                     )
-                })?
-                .into(),
+                        })?
+                        .into()
+                }
             };
             ranges.extend(range);
         }
