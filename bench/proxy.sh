@@ -158,6 +158,18 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 # child_pids PID: direct children (nginx workers of a master).
 child_pids() { cat "/proc/$1/task/$1/children" 2>/dev/null || true; }
 
+# cpu_ticks PID...: user + system CPU time of the processes, in clock ticks.
+cpu_ticks() {
+  local pid total=0 ticks
+  for pid in "$@"; do
+    # Fields 14 and 15 of /proc/PID/stat; the command name (field 2) may hold spaces,
+    # so count from the closing parenthesis.
+    ticks=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+    total=$((total + ${ticks:-0}))
+  done
+  echo "$total"
+}
+
 # to_us VALUE: a wrk duration (250.00us, 1.20ms, 2.00s) in microseconds.
 to_us() {
   awk -v v="$1" 'BEGIN {
@@ -175,7 +187,12 @@ json_number() { grep -o "\"$1\": *[0-9.eE+-]*" "$2" | head -1 | sed 's/.*: *//';
 # --- load --------------------------------------------------------------------------
 
 # Results of the last `load` call.
-RPS=0 P50=0 P99=0 BAD=0
+RPS=0 P50=0 P99=0 BAD=0 CPU_US=0
+# Processes whose CPU time `load` measures (the proxy under test); CPU_US is their CPU
+# time per request in microseconds. It stays comparable when the client or backend,
+# not the proxy, is the bottleneck (as on 2 cores).
+CPU_PIDS=()
+CLK_TCK=$(getconf CLK_TCK)
 
 # load NAME URL [HEADER]: warm up, then measure; sets RPS, P50, P99 (us), BAD (non-2xx
 # responses plus socket errors). Raw output in $TMP/NAME.txt.
@@ -187,7 +204,13 @@ load() {
       args=(-t"$THREADS" -c"$CONNECTIONS" --latency)
       if [[ -n "$header" ]]; then args+=(-H "$header"); fi
       run taskset -c "$LOAD_CPU" wrk "${args[@]}" -d"$WARMUP" "$url" >/dev/null
+      local cpu_before cpu_after requests
+      cpu_before=$(cpu_ticks "${CPU_PIDS[@]}")
       run taskset -c "$LOAD_CPU" wrk "${args[@]}" -d"$DURATION" "$url" >"$out"
+      cpu_after=$(cpu_ticks "${CPU_PIDS[@]}")
+      requests=$(awk '/ requests in / { print $1 }' "$out")
+      CPU_US=$(awk -v t=$((cpu_after - cpu_before)) -v hz="$CLK_TCK" -v n="${requests:-0}" \
+        'BEGIN { printf "%.1f", (n > 0 ? t * 1000000 / hz / n : 0) }')
       RPS=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")
       P50=$(to_us "$(awk '$1 == "50%" { print $2 }' "$out")")
       P99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$out")")
@@ -304,16 +327,16 @@ NOTES=()
 
 # row SCENARIO PROXY: append the last load's numbers to the table.
 row() {
-  ROWS+=("$(printf '%-8s %-10s %10s %9s %9s %7s' "$1" "$2" "$RPS" "$P50" "$P99" "$BAD")")
+  ROWS+=("$(printf '%-8s %-10s %10s %9s %9s %7s %12s' "$1" "$2" "$RPS" "$P50" "$P99" "$BAD" "$CPU_US")")
   if [[ "$BAD" != 0 ]]; then
     NOTES+=("WARNING: $1/$2 had $BAD failed requests or errors: see raw output ($TMP/$1-$2.txt with KEEP_TMP=1)")
   fi
 }
 
-# compare SCENARIO GH_RPS GH_P50 GH_P99 NG_RPS NG_P50 NG_P99
+# compare SCENARIO GH_RPS GH_P50 GH_P99 GH_CPU NG_RPS NG_P50 NG_P99 NG_CPU
 compare() {
-  COMPARISONS+=("$(awk -v s="$1" -v gr="$2" -v g5="$3" -v g9="$4" -v nr="$5" -v n5="$6" -v n9="$7" 'BEGIN {
-    printf "%-8s gatehouse/nginx req/s %.2f   added latency p50 %+d us, p99 %+d us", s, (nr > 0 ? gr / nr : 0), g5 - n5, g9 - n9
+  COMPARISONS+=("$(awk -v s="$1" -v gr="$2" -v g5="$3" -v g9="$4" -v gc="$5" -v nr="$6" -v n5="$7" -v n9="$8" -v nc="$9" 'BEGIN {
+    printf "%-8s gatehouse/nginx req/s %.2f   CPU efficiency (nginx cpu/req / gatehouse cpu/req) %.2f   latency difference p50 %+d us, p99 %+d us", s, (nr > 0 ? gr / nr : 0), (gc > 0 ? nc / gc : 0), g5 - n5, g9 - n9
   }')")
 }
 
@@ -361,11 +384,12 @@ main() {
 
   if [[ "$BASELINE" == 1 ]]; then
     log "baseline: client -> backend directly"
+    CPU_PIDS=()
     load "direct-backend" "http://127.0.0.1:$BACKEND_PORT$REQUEST_PATH"
     row direct backend
   fi
 
-  local scenario config access header gh_rps gh_p50 gh_p99 idle_rss loaded_rss nginx_rss pid
+  local scenario config access header gh_rps gh_p50 gh_p99 gh_cpu idle_rss loaded_rss nginx_rss pid
   for scenario in $SCENARIOS; do
     header=""
     access=off
@@ -391,10 +415,11 @@ main() {
       expect "gatehouse GET without a key" "$(fetch "$GATEHOUSE_URL")" "401 *"
     fi
     idle_rss=$(rss_kib "$GATEHOUSE_PID")
+    CPU_PIDS=("$GATEHOUSE_PID")
     load "$scenario-gatehouse" "$GATEHOUSE_URL" "$header"
     loaded_rss=$(rss_kib "$GATEHOUSE_PID")
     row "$scenario" gatehouse
-    gh_rps=$RPS gh_p50=$P50 gh_p99=$P99
+    gh_rps=$RPS gh_p50=$P50 gh_p99=$P99 gh_cpu=$CPU_US
     NOTES+=("$scenario: gatehouse RSS idle ${idle_rss} KiB, after load ${loaded_rss} KiB")
     stop "$GATEHOUSE_PID"
     if [[ "$access" == on ]]; then
@@ -404,6 +429,8 @@ main() {
     log "$scenario: nginx"
     start_nginx_proxy "$access"
     expect "nginx GET $REQUEST_PATH" "$(fetch "$NGINX_URL" "$header")" "200 1024"
+    # shellcheck disable=SC2207 # pids are plain numbers
+    CPU_PIDS=("$NGINX_PID" $(child_pids "$NGINX_PID"))
     load "$scenario-nginx" "$NGINX_URL" "$header"
     nginx_rss=0
     for pid in $NGINX_PID $(child_pids "$NGINX_PID"); do
@@ -411,7 +438,7 @@ main() {
     done
     row "$scenario" nginx
     NOTES+=("$scenario: nginx RSS after load ${nginx_rss} KiB (master + worker)")
-    compare "$scenario" "$gh_rps" "$gh_p50" "$gh_p99" "$RPS" "$P50" "$P99"
+    compare "$scenario" "$gh_rps" "$gh_p50" "$gh_p99" "$gh_cpu" "$RPS" "$P50" "$P99" "$CPU_US"
     stop "$NGINX_PID"
     if [[ "$access" == on ]]; then
       NOTES+=("$scenario: nginx wrote $(wc -l <"$TMP/nginx-access.log") access log lines")
@@ -422,7 +449,7 @@ main() {
   report=$(
     printf '\nGatehouse vs nginx, %s: %s threads, %s connections, %s (after %s warm-up), proxy on CPU %s\n\n' \
       "$CLIENT" "$THREADS" "$CONNECTIONS" "$DURATION" "$WARMUP" "$PROXY_CPU"
-    printf '%-8s %-10s %10s %9s %9s %7s\n' scenario proxy "req/s" "p50 us" "p99 us" errors
+    printf '%-8s %-10s %10s %9s %9s %7s %12s\n' scenario proxy "req/s" "p50 us" "p99 us" errors "cpu us/req"
     printf '%s\n' "${ROWS[@]}"
     printf '\n'
     printf '%s\n' "${COMPARISONS[@]}"

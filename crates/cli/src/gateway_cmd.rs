@@ -78,7 +78,7 @@ pub(crate) fn run(args: GatewayArgs) -> anyhow::Result<()> {
     let (access_log, writer) = if args.access_log {
         let (log, writer) = AccessLog::spawn(
             Box::new(std::io::stdout()),
-            access_log::ACCESS_LOG_QUEUE_CAPACITY,
+            access_log::QUEUE_BATCHES,
             metrics.access_log_dropped.clone(),
         )
         .context("cannot start the access-log writer")?;

@@ -1,21 +1,33 @@
 //! One JSON line per request, written off the request path.
 //!
-//! The request path serialises the entry into a fresh buffer and hands it to a bounded
-//! channel; a dedicated thread writes lines to the sink through a `BufWriter` and
-//! flushes whenever the channel runs dry. When the writer cannot keep up the line is
-//! dropped and `gatehouse_access_log_dropped_total` counts it: a slow log sink must never
-//! slow down or block requests.
+//! Each worker thread serialises entries into its own batch buffer (no allocation per
+//! line, no lock, no wake-up). A batch goes to the writer thread when it reaches
+//! [`BATCH_BYTES`] or when the worker's periodic [`AccessLog::flush_thread`] runs
+//! (every [`FLUSH_INTERVAL`]), through a bounded channel of [`QUEUE_BATCHES`] batches.
+//! The writer thread writes batches to the sink and flushes whenever the channel runs
+//! dry. When the writer cannot keep up, a batch is dropped and
+//! `gatehouse_access_log_dropped_total` counts its lines: a slow log sink must never slow
+//! down or block requests. Memory held is bounded by `QUEUE_BATCHES × BATCH_BYTES` plus
+//! one batch per worker.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 
-/// Lines buffered between the request path and the writer thread.
-pub const ACCESS_LOG_QUEUE_CAPACITY: usize = 64 * 1024;
+/// Bytes a worker gathers before handing a batch to the writer.
+pub const BATCH_BYTES: usize = 32 * 1024;
+/// Batches queued between the workers and the writer thread.
+pub const QUEUE_BATCHES: usize = 256;
+/// How often workers hand over a partial batch, so lines reach the sink promptly under
+/// light traffic.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
 /// One request, as logged.
 #[derive(Debug, Serialize)]
@@ -63,20 +75,69 @@ pub struct AccessLogEntry<'a> {
 /// writer thread.
 #[derive(Clone, Debug)]
 pub struct AccessLog {
-    sender: Option<SyncSender<Vec<u8>>>,
+    shared: Option<Arc<Shared>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    sender: SyncSender<Batch>,
     dropped: Counter,
 }
 
-/// Owns the writer thread; dropping every [`AccessLog`] and then joining this flushes
-/// everything queued.
+/// Lines serialised by one thread, not yet handed to the writer.
+#[derive(Debug, Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    lines: u64,
+}
+
+/// A thread's pending batch and the log it belongs to.
+struct Pending {
+    owner: Arc<Shared>,
+    batch: Batch,
+}
+
+impl Pending {
+    fn hand_over(self) {
+        let Self { owner, batch } = self;
+        if batch.lines == 0 {
+            return;
+        }
+        let lines = batch.lines;
+        match owner.sender.try_send(batch) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                owner.dropped.inc_by(lines);
+            }
+        }
+    }
+}
+
+/// Hands the pending batch over when its thread exits (a worker that stops).
+struct PendingSlot(RefCell<Option<Pending>>);
+
+impl Drop for PendingSlot {
+    fn drop(&mut self) {
+        if let Some(pending) = self.0.get_mut().take() {
+            pending.hand_over();
+        }
+    }
+}
+
+thread_local! {
+    static PENDING: PendingSlot = const { PendingSlot(RefCell::new(None)) };
+}
+
+/// Owns the writer thread; once every thread holding lines has flushed
+/// ([`AccessLog::flush_thread`], or exited) and every [`AccessLog`] is dropped, joining
+/// this writes everything queued.
 #[derive(Debug)]
 pub struct AccessLogWriter {
     thread: JoinHandle<()>,
 }
 
 impl AccessLogWriter {
-    /// Waits until every queued line is written. Call after the last [`AccessLog`] clone
-    /// is dropped, or this waits forever.
+    /// Waits until every queued line is written.
     pub fn join(self) {
         // A panic in the writer thread has already been reported by the panic hook.
         let _ = self.thread.join();
@@ -91,17 +152,16 @@ impl AccessLog {
     /// If the thread cannot be spawned.
     pub fn spawn(
         sink: Box<dyn Write + Send>,
-        capacity: usize,
+        queue_batches: usize,
         dropped: Counter,
     ) -> std::io::Result<(Self, AccessLogWriter)> {
-        let (sender, receiver) = sync_channel(capacity);
+        let (sender, receiver) = sync_channel(queue_batches);
         let thread = std::thread::Builder::new()
             .name("gatehouse-access-log".to_owned())
-            .spawn(move || write_lines(&receiver, sink))?;
+            .spawn(move || write_batches(&receiver, sink))?;
         Ok((
             Self {
-                sender: Some(sender),
-                dropped,
+                shared: Some(Arc::new(Shared { sender, dropped })),
             },
             AccessLogWriter { thread },
         ))
@@ -109,50 +169,94 @@ impl AccessLog {
 
     /// An access log that writes nothing (`--access-log=false`).
     #[must_use]
-    pub fn disabled() -> Self {
-        Self {
-            sender: None,
-            dropped: Counter::default(),
-        }
+    pub const fn disabled() -> Self {
+        Self { shared: None }
     }
 
     /// Whether lines are written at all; lets callers skip building an entry.
     #[must_use]
-    pub fn is_enabled(&self) -> bool {
-        self.sender.is_some()
+    pub const fn is_enabled(&self) -> bool {
+        self.shared.is_some()
     }
 
-    /// Queues one entry; never blocks.
+    /// Adds one entry to this thread's batch; never blocks.
     pub fn write(&self, entry: &AccessLogEntry<'_>) {
-        let Some(sender) = &self.sender else { return };
-        let mut line = Vec::with_capacity(384);
-        if serde_json::to_writer(&mut line, entry).is_err() {
+        let Some(shared) = &self.shared else { return };
+        PENDING.with(|slot| {
+            let mut slot = slot.0.borrow_mut();
+            let pending = match slot.as_mut() {
+                Some(pending) if Arc::ptr_eq(&pending.owner, shared) => pending,
+                _ => {
+                    // First line on this thread, or lines of another log: hand those
+                    // over first so each reaches its own writer.
+                    if let Some(other) = slot.take() {
+                        other.hand_over();
+                    }
+                    slot.insert(Pending {
+                        owner: shared.clone(),
+                        batch: Batch {
+                            bytes: Vec::with_capacity(BATCH_BYTES + 1024),
+                            lines: 0,
+                        },
+                    })
+                }
+            };
+            let before = pending.batch.bytes.len();
+            if serde_json::to_writer(&mut pending.batch.bytes, entry).is_err() {
+                pending.batch.bytes.truncate(before);
+                return;
+            }
+            pending.batch.bytes.push(b'\n');
+            pending.batch.lines += 1;
+            if pending.batch.bytes.len() >= BATCH_BYTES
+                && let Some(full) = slot.take()
+            {
+                full.hand_over();
+            }
+        });
+    }
+
+    /// Hands this thread's pending lines to the writer. Workers call it every
+    /// [`FLUSH_INTERVAL`] and when they stop.
+    pub fn flush_thread(&self) {
+        PENDING.with(|slot| {
+            if let Some(pending) = slot.0.borrow_mut().take() {
+                pending.hand_over();
+            }
+        });
+    }
+
+    /// Calls [`AccessLog::flush_thread`] every [`FLUSH_INTERVAL`] until `shutdown`, then
+    /// once more. Run it on each worker's (current-thread) runtime.
+    pub async fn flush_periodically(&self, shutdown: tokio_util::sync::CancellationToken) {
+        if !self.is_enabled() {
             return;
         }
-        line.push(b'\n');
-        match sender.try_send(line) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.inc();
+        let mut ticker = tokio::time::interval(FLUSH_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                _ = ticker.tick() => self.flush_thread(),
             }
         }
+        self.flush_thread();
     }
 }
 
-fn write_lines(receiver: &Receiver<Vec<u8>>, sink: Box<dyn Write + Send>) {
+fn write_batches(receiver: &Receiver<Batch>, sink: Box<dyn Write + Send>) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, sink);
     // Blocking receive: this is a dedicated thread, not the async runtime.
-    while let Ok(line) = receiver.recv() {
-        let mut ok = out.write_all(&line).is_ok();
-        // Drain what is already queued before paying for a flush.
-        while let Ok(line) = receiver.try_recv() {
-            ok &= out.write_all(&line).is_ok();
+    while let Ok(batch) = receiver.recv() {
+        // On a write error (stdout closed, disk full) keep draining, so workers never
+        // stall; their batches are simply lost.
+        let _ = out.write_all(&batch.bytes);
+        // Write what is already queued before paying for a flush.
+        while let Ok(batch) = receiver.try_recv() {
+            let _ = out.write_all(&batch.bytes);
         }
-        ok &= out.flush().is_ok();
-        if !ok {
-            // stdout closed or the disk is full; keep draining so senders never stall.
-            continue;
-        }
+        let _ = out.flush();
     }
     let _ = out.flush();
 }

@@ -32,6 +32,7 @@ fn every_entry_becomes_one_json_line() {
     let (log, writer) = AccessLog::spawn(Box::new(sink), 16, Counter::default()).unwrap();
     log.write(&entry(200));
     log.write(&entry(404));
+    log.flush_thread();
     drop(log);
     writer.join();
     let text = std::fs::read_to_string(file.path()).unwrap();
@@ -47,7 +48,7 @@ fn every_entry_becomes_one_json_line() {
 }
 
 #[test]
-fn a_full_queue_drops_lines_and_counts_them_instead_of_blocking() {
+fn a_full_queue_drops_batches_and_counts_their_lines_instead_of_blocking() {
     struct Stuck(std::sync::mpsc::Receiver<()>);
     impl Write for Stuck {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -60,14 +61,60 @@ fn a_full_queue_drops_lines_and_counts_them_instead_of_blocking() {
     }
     let (release, stuck) = std::sync::mpsc::channel();
     let dropped = Counter::default();
-    let (log, writer) = AccessLog::spawn(Box::new(Stuck(stuck)), 2, dropped.clone()).unwrap();
-    for _ in 0..20 {
+    let (log, writer) = AccessLog::spawn(Box::new(Stuck(stuck)), 1, dropped.clone()).unwrap();
+    // One batch is taken by the (stuck) writer, one waits in the queue, the rest drop.
+    for _ in 0..10 {
         log.write(&entry(200));
+        log.flush_thread();
     }
-    assert!(dropped.get() >= 17, "dropped {}", dropped.get());
+    assert!(dropped.get() >= 8, "dropped {}", dropped.get());
     drop(log);
     drop(release);
     writer.join();
+}
+
+#[test]
+fn lines_are_handed_over_in_batches_not_one_by_one() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let (log, writer) =
+        AccessLog::spawn(Box::new(file.reopen().unwrap()), 4, Counter::default()).unwrap();
+    log.write(&entry(200));
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        std::fs::metadata(file.path()).unwrap().len(),
+        0,
+        "one line stays in the thread's batch"
+    );
+    // Enough lines to fill a batch are handed over without an explicit flush.
+    for _ in 0..(BATCH_BYTES / 200) {
+        log.write(&entry(200));
+    }
+    log.flush_thread();
+    drop(log);
+    writer.join();
+    let lines = std::fs::read_to_string(file.path())
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(lines, BATCH_BYTES / 200 + 1);
+}
+
+#[test]
+fn a_thread_that_exits_hands_over_its_pending_lines() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let (log, writer) =
+        AccessLog::spawn(Box::new(file.reopen().unwrap()), 4, Counter::default()).unwrap();
+    let worker_log = log.clone();
+    std::thread::spawn(move || worker_log.write(&entry(201)))
+        .join()
+        .unwrap();
+    drop(log);
+    writer.join();
+    assert!(
+        std::fs::read_to_string(file.path())
+            .unwrap()
+            .contains("\"status\":201")
+    );
 }
 
 #[test]

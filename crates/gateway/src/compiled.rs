@@ -93,6 +93,8 @@ pub struct CompiledBackend {
     pub connect_timeout: Duration,
     /// Response-head timeout (a `forward-request timeout` overrides it).
     pub response_timeout: Duration,
+    /// `Host` header sent to it: the URL's authority.
+    pub host: http::HeaderValue,
 }
 
 /// An operation with its pipelines.
@@ -227,6 +229,7 @@ impl CompiledConfig {
             backends.insert(
                 backend.id.as_str(),
                 CompiledBackend {
+                    host: host_header(origin, &path, &url)?,
                     url,
                     connect_timeout: backend.connect_timeout,
                     response_timeout: backend.response_timeout,
@@ -266,11 +269,16 @@ impl CompiledConfig {
             let api_doc =
                 parse_policy(origin, &format!("{api_path}.policy"), api.policy.as_deref())?;
             let backend = match (&api.service_url, &api.backend_id) {
-                (Some(url), _) => Some(CompiledBackend {
-                    url: parse_backend_url(origin, &format!("{api_path}.serviceUrl"), url)?,
-                    connect_timeout: gatehouse_model::DEFAULT_CONNECT_TIMEOUT,
-                    response_timeout: gatehouse_model::DEFAULT_RESPONSE_TIMEOUT,
-                }),
+                (Some(url), _) => {
+                    let path = format!("{api_path}.serviceUrl");
+                    let url = parse_backend_url(origin, &path, url)?;
+                    Some(CompiledBackend {
+                        host: host_header(origin, &path, &url)?,
+                        url,
+                        connect_timeout: gatehouse_model::DEFAULT_CONNECT_TIMEOUT,
+                        response_timeout: gatehouse_model::DEFAULT_RESPONSE_TIMEOUT,
+                    })
+                }
                 (None, Some(id)) => backends.get(id.as_str()).cloned(),
                 (None, None) => None,
             };
@@ -422,6 +430,25 @@ fn parse_policy(
     let Some(xml) = xml else { return Ok(None) };
     let label = format!("{origin}: {path}");
     Ok(Some(gatehouse_policy::parse(&label, xml)?))
+}
+
+/// The `Host` header for a backend URL: host, and port when it is not the scheme's
+/// default.
+fn host_header(
+    origin: &str,
+    path: &str,
+    url: &url::Url,
+) -> Result<http::HeaderValue, CompileError> {
+    let host = url.host_str().unwrap_or_default();
+    let text = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    http::HeaderValue::from_str(&text).map_err(|e| CompileError::Invalid {
+        origin: origin.to_owned(),
+        path: path.to_owned(),
+        message: format!("cannot use `{text}` as a Host header: {e}"),
+    })
 }
 
 fn parse_backend_url(origin: &str, path: &str, text: &str) -> Result<url::Url, CompileError> {

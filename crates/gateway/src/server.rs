@@ -226,6 +226,12 @@ async fn serve(
 ) {
     let builder = connection_builder(&limits);
     let graceful = GracefulShutdown::new();
+    // This worker's access-log lines are batched per thread; hand them over regularly.
+    let flusher = {
+        let state = state.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move { state.access_log.flush_periodically(stop).await })
+    };
     let limits = Arc::new(limits);
     loop {
         let accepted = tokio::select! {
@@ -272,4 +278,7 @@ async fn serve(
             tracing::warn!(?drain_timeout, "drain timeout reached; closing remaining connections");
         }
     }
+    let _ = flusher.await;
+    // Lines of requests that finished during the drain.
+    state.access_log.flush_thread();
 }

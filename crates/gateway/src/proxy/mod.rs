@@ -67,7 +67,7 @@ pub async fn handle(
     let response = match result {
         Ok(response) => response,
         Err(error) => {
-            log_error(&exchange, &error);
+            log_error(&mut exchange, &error);
             exchange.error_reason = Some(error.reason());
             error_response(&error).map(ResponseBody::full)
         }
@@ -83,12 +83,12 @@ fn health_response() -> Response<ResponseBody> {
     response
 }
 
-fn log_error(exchange: &Exchange, error: &ProxyError) {
+fn log_error(exchange: &mut Exchange, error: &ProxyError) {
     let status = error.status();
     if status.is_server_error() {
-        tracing::warn!(request_id = %exchange.request_id, reason = error.reason().as_str(), status = status.as_u16(), error = %error, "request failed");
+        tracing::warn!(request_id = %exchange.request_id(), reason = error.reason().as_str(), status = status.as_u16(), error = %error, "request failed");
     } else {
-        tracing::debug!(request_id = %exchange.request_id, reason = error.reason().as_str(), status = status.as_u16(), error = %error, "request rejected");
+        tracing::debug!(request_id = %exchange.request_id(), reason = error.reason().as_str(), status = status.as_u16(), error = %error, "request rejected");
     }
 }
 
@@ -383,7 +383,7 @@ async fn forward(
 ) -> Result<Response<Incoming>, ProxyError> {
     // `set-backend-service` wins over the API's backend; a named backend brings its
     // own timeouts.
-    let (url, settings) = match request_state.backend.as_deref() {
+    let (url, settings, host) = match request_state.backend.as_deref() {
         Some(target) => (
             &target.url,
             target
@@ -391,9 +391,10 @@ async fn forward(
                 .as_deref()
                 .and_then(|id| config.backends.get(id))
                 .or(api.backend.as_ref()),
+            None,
         ),
         None => match api.backend.as_ref() {
-            Some(backend) => (&backend.url, Some(backend)),
+            Some(backend) => (&backend.url, Some(backend), Some(&backend.host)),
             None => {
                 return Err(ProxyError::NoBackend {
                     api: api.id.to_string(),
@@ -402,10 +403,8 @@ async fn forward(
         },
     };
     let uri = backend_uri(url, &request_state.path, &request_state.query)?;
-    let authority = uri
-        .authority()
-        .map(|a| a.as_str().to_owned())
-        .unwrap_or_default();
+    // Cheap: an `Authority` shares the URI's buffer.
+    let authority = uri.authority().cloned();
     let connect_timeout = settings.map_or(gatehouse_model::DEFAULT_CONNECT_TIMEOUT, |b| {
         b.connect_timeout
     });
@@ -425,7 +424,15 @@ async fn forward(
 
     let mut headers = std::mem::take(&mut request_state.headers);
     headers::set_forwarded(&mut headers, client_ip, "http", original_host);
-    if let Ok(host) = HeaderValue::from_str(&authority) {
+    // Backends see their own host name, as APIM sends it (precomputed per backend; a
+    // `set-backend-service` URL is computed here).
+    let host = match host {
+        Some(host) => Some(host.clone()),
+        None => authority
+            .as_ref()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    };
+    if let Some(host) = host {
         headers.insert(header::HOST, host);
     }
     let body = RequestBody::client(
@@ -443,11 +450,17 @@ async fn forward(
     let result = tokio::time::timeout(response_timeout, client.request(outgoing)).await;
     let elapsed = sent_at.elapsed();
     exchange.backend_duration = Some(elapsed);
+    let backend = || {
+        authority
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default()
+    };
     match result {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(error)) => Err(classify_client_error(error, authority, connect_timeout)),
+        Ok(Err(error)) => Err(classify_client_error(error, backend(), connect_timeout)),
         Err(_) => Err(ProxyError::BackendTimeout {
-            backend: authority,
+            backend: backend(),
             timeout: response_timeout,
         }),
     }
@@ -657,7 +670,9 @@ pub struct Exchange {
     _config: Arc<CompiledConfig>,
     started: Instant,
     received_at: SystemTime,
-    request_id: String,
+    /// Made when first needed (an error log line or the access log): most requests in
+    /// a deployment without access logs never need one.
+    request_id: Option<String>,
     method: http::Method,
     host: String,
     path: String,
@@ -694,7 +709,7 @@ impl Exchange {
             _config: config.clone(),
             started: Instant::now(),
             received_at: SystemTime::now(),
-            request_id: new_request_id(),
+            request_id: None,
             method: request.method().clone(),
             host: if logging {
                 request_host(request.uri(), request.headers()).to_owned()
@@ -722,6 +737,10 @@ impl Exchange {
             permits: Vec::new(),
             deferred: Vec::new(),
         }
+    }
+
+    fn request_id(&mut self) -> &str {
+        self.request_id.get_or_insert_with(new_request_id)
     }
 
     /// Keeps what the policies left to do after the response (permits, deferred quota
@@ -767,10 +786,11 @@ impl Drop for Exchange {
             return;
         }
         let timestamp = humantime::format_rfc3339_millis(self.received_at).to_string();
+        self.request_id();
         let entry = crate::access_log::AccessLogEntry {
             timestamp: &timestamp,
             kind: "request",
-            request_id: &self.request_id,
+            request_id: self.request_id.as_deref().unwrap_or_default(),
             client_ip: self.client_ip,
             method: self.method.as_str(),
             host: &self.host,
