@@ -68,7 +68,7 @@ pub(crate) struct GatewayArgs {
     bound_addresses_file: Option<PathBuf>,
 }
 
-pub(crate) fn run(args: GatewayArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &GatewayArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("gatehouse-main")
@@ -87,7 +87,7 @@ pub(crate) fn run(args: GatewayArgs) -> anyhow::Result<()> {
         (AccessLog::disabled(), None)
     };
     let state = Arc::new(GatewayState::new(metrics, access_log));
-    let result = runtime.block_on(serve(&args, state));
+    let result = runtime.block_on(serve(args, state));
     // Every AccessLog clone is gone with the state: the writer drains and exits.
     drop(runtime);
     if let Some(writer) = writer {

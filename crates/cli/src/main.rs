@@ -28,7 +28,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
     let result = match cli.command {
-        Command::Gateway(args) => gateway_cmd::run(*args),
+        Command::Gateway(args) => gateway_cmd::run(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -253,10 +253,12 @@ async fn serve(
         let gauge = state.metrics.active_connections.clone();
         let state = state.clone();
         let limits = limits.clone();
+        let conn = Arc::new(proxy::ClientConn::new(peer));
         let service = service_fn(move |request| {
             let state = state.clone();
             let limits = limits.clone();
-            async move { Ok::<_, Infallible>(proxy::handle(&state, &limits, peer, request).await) }
+            let conn = conn.clone();
+            async move { Ok::<_, Infallible>(proxy::handle(&state, &limits, &conn, request).await) }
         });
         let connection = builder
             .serve_connection(TokioIo::new(stream), service)

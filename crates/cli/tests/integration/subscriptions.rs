@@ -56,7 +56,9 @@ async fn missing_invalid_and_suspended_keys_are_refused_with_apims_messages() {
     let backend = EchoBackend::start();
     let gateway = start(&subscriptions_config(&backend.url()));
     let key = "Ocp-Apim-Subscription-Key";
-    let cases: [(&str, Option<(&str, &str)>, u16, &str); 4] = [
+    /// name, key header, expected status, expected message
+    type Case<'a> = (&'a str, Option<(&'a str, &'a str)>, u16, &'a str);
+    let cases: [Case<'_>; 4] = [
         (
             "missing",
             None,

@@ -26,48 +26,66 @@ static HOP_BY_HOP: [HeaderName; 8] = [
 
 /// Removes hop-by-hop headers, including every header the `Connection` header names.
 /// `Upgrade` is removed too: protocol upgrades are not proxied.
+///
+/// Runs twice per request: one pass over the names finds what to remove, so a message
+/// with none of them costs no lookup at all.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    // Collect first: names listed in `Connection` are removed after it is read.
-    let mut listed: Vec<HeaderName> = Vec::new();
+    let mut present: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        if is_hop_by_hop(name) && !present.contains(name) {
+            present.push(name.clone());
+        }
+    }
+    if present.is_empty() {
+        return;
+    }
+    // Names listed in `Connection` are hop-by-hop for this message too.
     for value in headers.get_all(header::CONNECTION) {
         let Ok(text) = value.to_str() else { continue };
         for token in text.split(',') {
-            let token = token.trim();
-            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
-                listed.push(name);
+            if let Ok(name) = HeaderName::from_bytes(token.trim().as_bytes()) {
+                present.push(name);
             }
         }
     }
-    for name in listed.iter().chain(HOP_BY_HOP.iter()) {
+    for name in &present {
         headers.remove(name);
     }
-    headers.remove(header::UPGRADE);
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::UPGRADE || HOP_BY_HOP.contains(name)
+}
+
+/// The value of `X-Forwarded-For` for a client that sent none: its address. Computed
+/// once per connection.
+#[must_use]
+pub fn forwarded_for_value(client_ip: IpAddr) -> HeaderValue {
+    let mut text = String::with_capacity(40);
+    push_ip(&mut text, client_ip);
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// Sets `X-Forwarded-For` (appending the client to an existing list),
-/// `X-Forwarded-Proto` and `X-Forwarded-Host`.
+/// `X-Forwarded-Proto` and `X-Forwarded-Host`. `client` is the connection's
+/// [`forwarded_for_value`].
 pub fn set_forwarded(
     headers: &mut HeaderMap,
-    client_ip: IpAddr,
+    client: &HeaderValue,
     scheme: &'static str,
     host: Option<&HeaderValue>,
 ) {
-    let mut buffer = String::new();
-    let client = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+    let value = match headers.get(&X_FORWARDED_FOR).map(HeaderValue::as_bytes) {
         Some(existing) if !existing.is_empty() => {
-            buffer.push_str(existing);
-            buffer.push_str(", ");
-            push_ip(&mut buffer, client_ip);
-            HeaderValue::from_str(&buffer)
+            let mut joined = Vec::with_capacity(existing.len() + 2 + client.len());
+            joined.extend_from_slice(existing);
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(client.as_bytes());
+            HeaderValue::from_bytes(&joined).unwrap_or_else(|_| client.clone())
         }
-        _ => {
-            push_ip(&mut buffer, client_ip);
-            HeaderValue::from_str(&buffer)
-        }
+        _ => client.clone(),
     };
-    if let Ok(value) = client {
-        headers.insert(X_FORWARDED_FOR.clone(), value);
-    }
+    headers.insert(X_FORWARDED_FOR.clone(), value);
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(scheme));
     if let Some(host) = host {
         headers.insert(X_FORWARDED_HOST.clone(), host.clone());

@@ -28,7 +28,7 @@ fn forwarded_for_appends_the_client_to_an_existing_chain() {
     let host = HeaderValue::from_static("api.example.com");
     set_forwarded(
         &mut headers,
-        "10.0.0.1".parse().unwrap(),
+        &forwarded_for_value("10.0.0.1".parse().unwrap()),
         "http",
         Some(&host),
     );
@@ -42,10 +42,20 @@ fn ipv4_mapped_client_addresses_are_written_as_ipv4() {
     let mut headers = HeaderMap::new();
     set_forwarded(
         &mut headers,
-        "::ffff:192.0.2.1".parse().unwrap(),
+        &forwarded_for_value("::ffff:192.0.2.1".parse().unwrap()),
         "http",
         None,
     );
     assert_eq!(headers[&X_FORWARDED_FOR], "192.0.2.1");
     assert!(headers.get(&X_FORWARDED_HOST).is_none());
+}
+
+#[test]
+fn messages_without_hop_by_hop_headers_are_left_alone() {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-a", HeaderValue::from_static("1"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    let before = headers.clone();
+    remove_hop_by_hop(&mut headers);
+    assert_eq!(headers, before);
 }

@@ -47,6 +47,26 @@ use crate::metrics::OperationMetrics;
 use crate::server::Limits;
 use crate::subscriptions::{ResolvedScope, SubscriptionEntry};
 
+/// What the gateway knows about a client connection, computed once at accept.
+#[derive(Debug)]
+pub struct ClientConn {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Its `X-Forwarded-For` value.
+    pub forwarded_for: HeaderValue,
+}
+
+impl ClientConn {
+    /// Describes a new connection.
+    #[must_use]
+    pub fn new(peer: SocketAddr) -> Self {
+        Self {
+            peer,
+            forwarded_for: headers::forwarded_for_value(peer.ip()),
+        }
+    }
+}
+
 /// APIM's health probe path, answered on the data port.
 pub const HEALTH_PATH: &str = "/status-0123456789abcdef";
 
@@ -54,16 +74,17 @@ pub const HEALTH_PATH: &str = "/status-0123456789abcdef";
 pub async fn handle(
     state: &Arc<GatewayState>,
     limits: &Limits,
-    peer: SocketAddr,
+    conn: &ClientConn,
     request: Request<Incoming>,
 ) -> Response<ResponseBody> {
+    let peer = conn.peer;
     if request.uri().path() == HEALTH_PATH {
         return health_response();
     }
     // One snapshot for the whole request: a reload mid-request does not affect it.
     let config = state.config.load_full();
     let mut exchange = Exchange::start(state, &config, peer, &request);
-    let result = proxy(&config, state, limits, peer, request, &mut exchange).await;
+    let result = proxy(&config, state, limits, conn, request, &mut exchange).await;
     let response = match result {
         Ok(response) => response,
         Err(error) => {
@@ -96,10 +117,11 @@ async fn proxy(
     config: &Arc<CompiledConfig>,
     state: &Arc<GatewayState>,
     limits: &Limits,
-    peer: SocketAddr,
+    conn: &ClientConn,
     request: Request<Incoming>,
     exchange: &mut Exchange,
 ) -> Result<Response<ResponseBody>, ProxyError> {
+    let peer = conn.peer;
     let (mut parts, incoming) = request.into_parts();
 
     // --- route ---
@@ -233,7 +255,7 @@ async fn proxy(
         config,
         api,
         limits,
-        client_ip,
+        &conn.forwarded_for,
         original_host.as_ref(),
         &mut request_state,
         incoming,
@@ -375,7 +397,7 @@ async fn forward(
     config: &CompiledConfig,
     api: &CompiledApi,
     limits: &Limits,
-    client_ip: std::net::IpAddr,
+    forwarded_for: &HeaderValue,
     original_host: Option<&HeaderValue>,
     request_state: &mut RequestState,
     incoming: Incoming,
@@ -423,7 +445,7 @@ async fn forward(
     }
 
     let mut headers = std::mem::take(&mut request_state.headers);
-    headers::set_forwarded(&mut headers, client_ip, "http", original_host);
+    headers::set_forwarded(&mut headers, forwarded_for, "http", original_host);
     // Backends see their own host name, as APIM sends it (precomputed per backend; a
     // `set-backend-service` URL is computed here).
     let host = match host {
