@@ -86,4 +86,16 @@ pub(crate) async fn error_body(response: reqwest::Response) -> (u16, String) {
     )
 }
 
+/// The gateway's `/metrics` text.
+pub(crate) async fn metrics_text(gateway: &GatewayProcess) -> String {
+    http_client()
+        .get(format!("{}/metrics", gateway.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 pub(crate) const SHORT: Duration = Duration::from_secs(5);

@@ -70,14 +70,7 @@ async fn a_changed_file_is_reloaded_and_a_bad_one_keeps_the_old_config() {
     gateway.rewrite_config("apis: [ this is not valid");
     assert!(gateway.wait_for_output("configuration rejected", SHORT));
     assert_eq!(get(&gateway, "/v2/x").await.status(), 200);
-    let metrics = http_client()
-        .get(format!("{}/metrics", gateway.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&gateway).await;
     assert!(
         metrics.contains("gatehouse_config_reload_errors_total{reason=\"parse\"} 1"),
         "{metrics}"

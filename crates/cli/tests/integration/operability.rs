@@ -39,14 +39,7 @@ async fn admin_endpoints_report_health_readiness_and_metrics() {
     );
     get(&gateway, "/api/x").await;
     get(&gateway, "/nope").await;
-    let metrics = client
-        .get(format!("{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&gateway).await;
     for needle in [
         r#"gatehouse_requests_total{api="api",operation="any",status_class="2xx"} 1"#,
         r#"gatehouse_requests_total{api="-",operation="-",status_class="4xx"} 1"#,
