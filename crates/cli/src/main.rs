@@ -6,6 +6,11 @@ mod logging;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: measured with `valgrind --tool=callgrind` on `bench/` traffic, it cuts the
+/// instructions per proxied request against glibc's allocator (see bench/README.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Gatehouse: an open API gateway with its own control plane.
 #[derive(Debug, Parser)]
 #[command(name = "gatehouse", version, about, long_about = None)]
