@@ -22,7 +22,7 @@ pub(crate) struct GatewayArgs {
     /// Declarative configuration file (YAML); see docs/configuration.md. Reloaded on
     /// change and on SIGHUP.
     #[arg(long, short = 'c', env = "GATEHOUSE_CONFIG")]
-    config: PathBuf,
+    config: Option<PathBuf>,
 
     /// Data-plane address (HTTP/1.1 and h2c).
     #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "0.0.0.0:8080")]
@@ -69,6 +69,9 @@ pub(crate) struct GatewayArgs {
 }
 
 pub(crate) fn run(args: &GatewayArgs) -> anyhow::Result<()> {
+    let Some(config) = args.config.clone() else {
+        anyhow::bail!("`gatehouse gateway` needs `--config <file.yaml>` (or GATEHOUSE_CONFIG)");
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("gatehouse-main")
@@ -87,7 +90,7 @@ pub(crate) fn run(args: &GatewayArgs) -> anyhow::Result<()> {
         (AccessLog::disabled(), None)
     };
     let state = Arc::new(GatewayState::new(metrics, access_log));
-    let result = runtime.block_on(serve(args, state));
+    let result = runtime.block_on(serve(args, &config, state));
     // Every AccessLog clone is gone with the state: the writer drains and exits.
     drop(runtime);
     if let Some(writer) = writer {
@@ -96,10 +99,10 @@ pub(crate) fn run(args: &GatewayArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn serve(args: &GatewayArgs, state: Arc<GatewayState>) -> anyhow::Result<()> {
-    reload::load_file(&state, &args.config)
+async fn serve(args: &GatewayArgs, config: &Path, state: Arc<GatewayState>) -> anyhow::Result<()> {
+    reload::load_file(&state, config)
         .await
-        .with_context(|| format!("cannot start with configuration {}", args.config.display()))?;
+        .with_context(|| format!("cannot start with configuration {}", config.display()))?;
 
     let workers = args
         .workers
@@ -133,7 +136,11 @@ async fn serve(args: &GatewayArgs, state: Arc<GatewayState>) -> anyhow::Result<(
     ));
 
     if let Some(path) = &args.bound_addresses_file {
-        write_bound_addresses(path, gateway.local_addr(), admin_addr).await?;
+        let addresses = serde_json::json!({
+            "http": gateway.local_addr().to_string(),
+            "admin": admin_addr.to_string(),
+        });
+        crate::write_bound_addresses(path, &addresses).await?;
     }
 
     let sweeper = {
@@ -142,8 +149,8 @@ async fn serve(args: &GatewayArgs, state: Arc<GatewayState>) -> anyhow::Result<(
         tokio::spawn(async move { state.sweep_counters(COUNTER_SWEEP_INTERVAL, stop).await })
     };
 
-    let watcher = reload::watch_file(state.clone(), args.config.clone(), stop_background.clone())
-        .with_context(|| format!("cannot watch {}", args.config.display()))?;
+    let watcher = reload::watch_file(state.clone(), config.to_path_buf(), stop_background.clone())
+        .with_context(|| format!("cannot watch {}", config.display()))?;
 
     let mut hangup = signal(SignalKind::hangup()).context("cannot install SIGHUP handler")?;
     let mut terminate =
@@ -151,7 +158,7 @@ async fn serve(args: &GatewayArgs, state: Arc<GatewayState>) -> anyhow::Result<(
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
     loop {
         tokio::select! {
-            _ = hangup.recv() => reload::reload_and_log(&state, &args.config, "sighup").await,
+            _ = hangup.recv() => reload::reload_and_log(&state, config, "sighup").await,
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
@@ -163,23 +170,5 @@ async fn serve(args: &GatewayArgs, state: Arc<GatewayState>) -> anyhow::Result<(
     let _ = watcher.await;
     let _ = sweeper.await;
     tracing::info!("stopped");
-    Ok(())
-}
-
-async fn write_bound_addresses(
-    path: &Path,
-    http: SocketAddr,
-    admin: SocketAddr,
-) -> anyhow::Result<()> {
-    let body =
-        serde_json::json!({ "http": http.to_string(), "admin": admin.to_string() }).to_string();
-    // Write then rename, so a reader never sees a half-written file.
-    let temp = path.with_extension("tmp");
-    tokio::fs::write(&temp, body)
-        .await
-        .with_context(|| format!("cannot write {}", temp.display()))?;
-    tokio::fs::rename(&temp, path)
-        .await
-        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

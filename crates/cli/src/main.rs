@@ -1,6 +1,8 @@
 //! The `gatehouse` binary: one executable for the gateway, and (in later releases) the
 //! control plane and its command-line client.
 
+mod client_cmd;
+mod control_cmd;
 mod gateway_cmd;
 mod logging;
 
@@ -19,21 +21,94 @@ struct Cli {
     #[arg(long, global = true, env = "GATEHOUSE_LOG_FORMAT", value_enum, default_value_t = logging::LogFormat::Json)]
     log_format: logging::LogFormat,
 
+    #[command(flatten)]
+    server: client_cmd::ServerArgs,
+
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a gateway (data plane).
-    Gateway(Box<gateway_cmd::GatewayArgs>),
+    /// Run a gateway (data plane), or manage one on the control plane.
+    #[command(args_conflicts_with_subcommands = true)]
+    Gateway {
+        /// Gateway management verbs; without one, runs a gateway.
+        #[command(subcommand)]
+        verb: Option<GatewayVerb>,
+        #[command(flatten)]
+        run: Box<gateway_cmd::GatewayArgs>,
+    },
+    /// Run the control plane: management API and Configuration API v2.
+    Control(control_cmd::ControlArgs),
+    /// Make the control plane hold what a configuration file says (idempotent).
+    Apply {
+        /// The configuration file (same format as `gatehouse gateway --config`).
+        #[arg(short = 'f', long = "file")]
+        file: std::path::PathBuf,
+    },
+    /// Show entities.
+    Get {
+        /// What to show.
+        kind: client_cmd::KindArg,
+        /// One entity; all when omitted.
+        name: Option<String>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t = client_cmd::Output::Yaml)]
+        output: client_cmd::Output,
+    },
+    /// Delete an entity.
+    Delete {
+        /// Its kind.
+        kind: client_cmd::KindArg,
+        /// Its id (any value for `policy`).
+        name: String,
+    },
+}
+
+/// `gatehouse gateway <verb>`.
+#[derive(Debug, Subcommand)]
+enum GatewayVerb {
+    /// Generate a gateway token (`GatewayKey …`) for `config.service.auth`.
+    Token {
+        /// The gateway.
+        name: String,
+        /// How long the token is valid (at most 30 days).
+        #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
+        expiry: std::time::Duration,
+        /// Which gateway key signs it.
+        #[arg(long, value_enum, default_value_t = client_cmd::KeyArg::Primary)]
+        key: client_cmd::KeyArg,
+    },
+    /// Show the connected instances of a gateway.
+    Status {
+        /// The gateway.
+        name: String,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t = client_cmd::Output::Yaml)]
+        output: client_cmd::Output,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
     let result = match cli.command {
-        Command::Gateway(args) => gateway_cmd::run(&args),
+        Command::Gateway { verb: None, run } => gateway_cmd::run(&run),
+        Command::Gateway {
+            verb: Some(GatewayVerb::Token { name, expiry, key }),
+            ..
+        } => client_cmd::gateway_token(&cli.server, &name, expiry, key),
+        Command::Gateway {
+            verb: Some(GatewayVerb::Status { name, output }),
+            ..
+        } => client_cmd::gateway_status(&cli.server, &name, output),
+        Command::Control(args) => control_cmd::run(&args),
+        Command::Apply { file } => client_cmd::apply(&cli.server, &file),
+        Command::Get { kind, name, output } => {
+            client_cmd::get(&cli.server, kind, name.as_deref(), output)
+        }
+        Command::Delete { kind, name } => client_cmd::delete(&cli.server, kind, &name),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -43,4 +118,21 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Writes the bound addresses as JSON, atomically (write then rename), so a reader never
+/// sees a half-written file.
+async fn write_bound_addresses(
+    path: &std::path::Path,
+    addresses: &serde_json::Value,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let temp = path.with_extension("tmp");
+    tokio::fs::write(&temp, addresses.to_string())
+        .await
+        .with_context(|| format!("cannot write {}", temp.display()))?;
+    tokio::fs::rename(&temp, path)
+        .await
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_model::{Configuration, Protocol};
-use gatehouse_policy::{CompileContext, NamedValues, Pipeline, PolicyDocument, PolicyError};
+use gatehouse_policy::{Pipeline, PolicyError};
 use gatehouse_router::{ApiSpec, OperationSpec, Router};
 use http::HeaderName;
 
@@ -97,6 +97,9 @@ pub struct CompiledBackend {
     pub host: http::HeaderValue,
 }
 
+/// Pipelines of one operation per product index.
+type ProductPipelines = Vec<(usize, Arc<Pipeline>)>;
+
 /// An operation with its pipelines.
 #[derive(Debug)]
 pub struct CompiledOperation {
@@ -106,7 +109,7 @@ pub struct CompiledOperation {
     /// anonymous call).
     pub pipeline: Arc<Pipeline>,
     /// Pipelines for calls through each product containing the API, by product index.
-    pub product_pipelines: Vec<(usize, Arc<Pipeline>)>,
+    pub product_pipelines: ProductPipelines,
     /// Metric handles.
     pub metrics: OperationMetrics,
 }
@@ -237,16 +240,6 @@ impl CompiledConfig {
             );
         }
 
-        // Parse every policy document once; merged per operation (and product) below.
-        let global = parse_policy(origin, "policy", config.policy.as_deref())?;
-        let mut product_docs = Vec::with_capacity(config.products.len());
-        for product in &config.products {
-            product_docs.push(parse_policy(
-                origin,
-                &format!("products[{}].policy", product.id),
-                product.policy.as_deref(),
-            )?);
-        }
         let mut api_products: Vec<Vec<usize>> = vec![Vec::new(); config.apis.len()];
         for (p, product) in config.products.iter().enumerate() {
             for api in &product.apis {
@@ -256,18 +249,33 @@ impl CompiledConfig {
             }
         }
 
-        let mut named_values = NamedValues::new();
-        for value in &config.named_values {
-            named_values.insert(&value.name, value.value.clone(), value.secret);
-        }
-        let base_context = CompileContext::new(&named_values).with_backends(&config.backends);
+        // Every pipeline, compiled by the same walk the control plane validates with.
+        let mut preflights: Vec<Option<Arc<Pipeline>>> = vec![None; config.apis.len()];
+        let mut pipelines: Vec<Vec<Option<Arc<Pipeline>>>> = config
+            .apis
+            .iter()
+            .map(|api| vec![None; api.operations.len()])
+            .collect();
+        let mut product_pipelines: Vec<Vec<ProductPipelines>> = config
+            .apis
+            .iter()
+            .map(|api| vec![Vec::new(); api.operations.len()])
+            .collect();
+        gatehouse_policy::compile_configuration(config, origin, |key, pipeline| {
+            let pipeline = Arc::new(pipeline);
+            match (key.operation, key.product) {
+                (None, _) => preflights[key.api] = Some(pipeline),
+                (Some(op), None) => pipelines[key.api][op] = Some(pipeline),
+                (Some(op), Some(product)) => {
+                    product_pipelines[key.api][op].push((product, pipeline));
+                }
+            }
+        })?;
 
         let mut apis = Vec::with_capacity(config.apis.len());
         let mut operation_count = 0;
         for (a, api) in config.apis.iter().enumerate() {
             let api_path = format!("apis[{}]", api.id);
-            let api_doc =
-                parse_policy(origin, &format!("{api_path}.policy"), api.policy.as_deref())?;
             let backend = match (&api.service_url, &api.backend_id) {
                 (Some(url), _) => {
                     let path = format!("{api_path}.serviceUrl");
@@ -282,36 +290,18 @@ impl CompiledConfig {
                 (None, Some(id)) => backends.get(id.as_str()).cloned(),
                 (None, None) => None,
             };
-            let preflight = Arc::new(gatehouse_policy::compile(
-                &scopes(global.as_ref(), None, api_doc.as_ref(), None),
-                &base_context.with_api(api),
-            )?);
+            let missing = |what: &str| CompileError::Invalid {
+                origin: origin.to_owned(),
+                path: api_path.clone(),
+                message: format!("internal: no {what} pipeline was compiled"),
+            };
+            let preflight = preflights[a].take().ok_or_else(|| missing("API-level"))?;
             let mut operations = Vec::with_capacity(api.operations.len());
-            for operation in &api.operations {
-                let op_path = format!("{api_path}.operations[{}]", operation.id);
-                let op_doc = parse_policy(
-                    origin,
-                    &format!("{op_path}.policy"),
-                    operation.policy.as_deref(),
-                )?;
-                let context = base_context.with_api(api).with_operation(operation);
-                let scopes =
-                    |product| scopes(global.as_ref(), product, api_doc.as_ref(), op_doc.as_ref());
-                let pipeline = Arc::new(gatehouse_policy::compile(&scopes(None), &context)?);
-                let mut product_pipelines = Vec::new();
-                for &p in &api_products[a] {
-                    // Only products with a policy change the merged pipeline.
-                    if let Some(doc) = product_docs[p].as_ref() {
-                        product_pipelines.push((
-                            p,
-                            Arc::new(gatehouse_policy::compile(&scopes(Some(doc)), &context)?),
-                        ));
-                    }
-                }
+            for (o, operation) in api.operations.iter().enumerate() {
                 operations.push(CompiledOperation {
                     id: operation.id.as_str().into(),
-                    pipeline,
-                    product_pipelines,
+                    pipeline: pipelines[a][o].take().ok_or_else(|| missing("operation"))?,
+                    product_pipelines: std::mem::take(&mut product_pipelines[a][o]),
                     metrics: metrics.operation(&api.id, &operation.id),
                 });
             }
@@ -407,29 +397,6 @@ impl CompiledConfig {
             },
         })
     }
-}
-
-/// The scopes of one operation's pipeline, outermost first; absent ones skipped.
-fn scopes<'d>(
-    global: Option<&'d PolicyDocument>,
-    product: Option<&'d PolicyDocument>,
-    api: Option<&'d PolicyDocument>,
-    operation: Option<&'d PolicyDocument>,
-) -> Vec<&'d PolicyDocument> {
-    [global, product, api, operation]
-        .into_iter()
-        .flatten()
-        .collect()
-}
-
-fn parse_policy(
-    origin: &str,
-    path: &str,
-    xml: Option<&str>,
-) -> Result<Option<PolicyDocument>, CompileError> {
-    let Some(xml) = xml else { return Ok(None) };
-    let label = format!("{origin}: {path}");
-    Ok(Some(gatehouse_policy::parse(&label, xml)?))
 }
 
 /// The `Host` header for a backend URL: host, and port when it is not the scheme's

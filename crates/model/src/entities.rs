@@ -28,6 +28,16 @@ pub struct Configuration {
     /// Subscriptions and their keys.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subscriptions: Vec<Subscription>,
+    /// TLS certificates (and their private keys) that hostnames serve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificates: Vec<Certificate>,
+    /// Host names the gateway answers on with TLS, and the certificate each presents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hostnames: Vec<Hostname>,
+    /// Gateways and the APIs assigned to each (control plane only: a gateway's own
+    /// snapshot, see [`Configuration::for_gateway`], never lists them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<Gateway>,
 }
 
 /// An API: a URL suffix (and optionally hostnames) under which a set of operations is
@@ -345,4 +355,76 @@ impl std::fmt::Debug for NamedValue {
             .field("secret", &self.secret)
             .finish()
     }
+}
+
+/// A gateway: a named deployment of the data plane (one or more instances sharing one
+/// token) and the APIs it serves. A gateway serves only the APIs assigned to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Gateway {
+    /// Unique id (letters, digits, `-`, `_`, `.`); it is the `<gatewayId>` of its
+    /// tokens.
+    pub id: String,
+    /// Human-readable name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Where the gateway runs (free text, e.g. `eu-west datacenter`), as in APIM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// Ids of the APIs assigned to this gateway.
+    #[serde(default)]
+    pub apis: Vec<String>,
+    /// Free-text description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A TLS certificate (PEM, leaf first, then any intermediates) and, to serve it, its
+/// private key (PEM).
+///
+/// Validation checks the PEM shape only (markers, labels, base64); the gateway's TLS
+/// stack checks the contents when it loads them. `Debug` never prints the private key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Certificate {
+    /// Unique id (letters, digits, `-`, `_`, `.`).
+    pub id: String,
+    /// One or more `-----BEGIN CERTIFICATE-----` blocks: the leaf first, then its
+    /// intermediates.
+    pub certificate_pem: String,
+    /// The leaf's private key: one `PRIVATE KEY` (PKCS #8), `RSA PRIVATE KEY` or
+    /// `EC PRIVATE KEY` block, unencrypted. Needed when a hostname serves this
+    /// certificate; absent for a certificate only used to verify peers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_pem: Option<String>,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The private key must not leak through `{:?}` in a log line or a panic message.
+        let key = self.private_key_pem.as_ref().map(|_| "<secret>");
+        f.debug_struct("Certificate")
+            .field("id", &self.id)
+            .field("certificate_pem", &self.certificate_pem)
+            .field("private_key_pem", &key)
+            .finish()
+    }
+}
+
+/// A host name the gateway serves over TLS, and the certificate it presents for it (by
+/// SNI).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Hostname {
+    /// The host name (`api.example.com`), or a wildcard for one label
+    /// (`*.example.com`); unique, case-insensitively. It is this entity's id.
+    pub hostname: String,
+    /// Id of the [`Certificate`] presented for this host name; it must have a private
+    /// key. Absent: the gateway's default certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_id: Option<String>,
+    /// Whether the gateway asks clients for a certificate during the handshake on this
+    /// host name (APIM's `negotiateClientCertificate`; needed by `validate-client-certificate`).
+    #[serde(default)]
+    pub negotiate_client_certificate: bool,
 }

@@ -1,6 +1,11 @@
 //! Gatehouse's configuration entities, as a user writes them and as the control plane
-//! stores them: APIs and their operations, backends, products, subscriptions, named values
-//! and policy documents (kept here as XML text; the `gatehouse-policy` crate compiles them).
+//! stores them: APIs and their operations, backends, products, subscriptions, named values,
+//! policy documents (kept here as XML text; the `gatehouse-policy` crate compiles them),
+//! certificates, hostnames and gateways.
+//!
+//! Also what the Configuration API v2 exchanges: the [`Snapshot`] of what one gateway
+//! serves ([`Configuration::for_gateway`]) with its checksum, and gateway tokens
+//! ([`token`]).
 //!
 //! This crate is pure data: serde types, parsing of the declarative YAML document, and
 //! [`Configuration::validate`], which checks everything that can be checked without
@@ -12,10 +17,14 @@
 
 mod entities;
 mod error;
+mod pem;
+mod snapshot;
+pub mod token;
 mod validate;
 
 pub use entities::*;
 pub use error::{ConfigError, ValidationError, ValidationErrors};
+pub use snapshot::{Snapshot, SnapshotError};
 
 #[cfg(test)]
 #[path = "lib_tests.rs"]

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::{Api, Configuration, SubscriptionScope, ValidationErrors};
+use crate::{Api, Configuration, SubscriptionScope, ValidationErrors, pem};
 
 impl Configuration {
     /// Checks the document for consistency and returns every problem found.
@@ -118,12 +118,126 @@ impl Configuration {
             }
         }
 
+        let mut certificate_ids = HashSet::new();
+        let mut certificates_with_key = HashSet::new();
+        for certificate in &self.certificates {
+            let path = format!("certificates[{}]", certificate.id);
+            check_id(&mut errors, &path, "id", &certificate.id);
+            if !certificate_ids.insert(certificate.id.as_str()) {
+                errors.push(&path, "duplicate certificate id");
+            }
+            if let Err(message) = pem::check_certificate_chain(&certificate.certificate_pem) {
+                errors.push(format!("{path}.certificatePem"), message);
+            }
+            if let Some(key) = &certificate.private_key_pem {
+                certificates_with_key.insert(certificate.id.as_str());
+                if let Err(message) = pem::check_private_key(key) {
+                    errors.push(format!("{path}.privateKeyPem"), message);
+                }
+            }
+        }
+
+        let mut hostnames = HashSet::new();
+        for hostname in &self.hostnames {
+            let path = format!("hostnames[{}]", hostname.hostname);
+            if let Err(message) = check_hostname(&hostname.hostname) {
+                errors.push(format!("{path}.hostname"), message);
+            }
+            if !hostnames.insert(hostname.hostname.to_ascii_lowercase()) {
+                errors.push(
+                    &path,
+                    "duplicate hostname (host names are case-insensitive)",
+                );
+            }
+            match &hostname.certificate_id {
+                Some(id) if !certificate_ids.contains(id.as_str()) => errors.push(
+                    format!("{path}.certificateId"),
+                    format!("unknown certificate `{id}`; it must be listed under `certificates`"),
+                ),
+                Some(id) if !certificates_with_key.contains(id.as_str()) => errors.push(
+                    format!("{path}.certificateId"),
+                    format!(
+                        "certificate `{id}` has no `privateKeyPem`; a hostname needs the private key to serve TLS"
+                    ),
+                ),
+                _ => {}
+            }
+        }
+
+        let mut gateway_ids = HashSet::new();
+        for gateway in &self.gateways {
+            let path = format!("gateways[{}]", gateway.id);
+            check_id(&mut errors, &path, "id", &gateway.id);
+            if !gateway_ids.insert(gateway.id.as_str()) {
+                errors.push(&path, "duplicate gateway id");
+            }
+            let mut assigned = HashSet::new();
+            for api in &gateway.apis {
+                if !api_ids.contains(api.as_str()) {
+                    errors.push(
+                        format!("{path}.apis"),
+                        format!("unknown API `{api}`; it must be listed under `apis`"),
+                    );
+                } else if !assigned.insert(api.as_str()) {
+                    errors.push(
+                        format!("{path}.apis"),
+                        format!("API `{api}` is listed twice"),
+                    );
+                }
+            }
+        }
+
         if errors.is_empty() {
             Ok(())
         } else {
             Err(errors)
         }
     }
+}
+
+/// Checks a TLS host name: a DNS name (`api.example.com`), or a wildcard covering one
+/// label (`*.example.com`). No port, scheme, path, IP literal or trailing dot.
+///
+/// # Errors
+///
+/// What is wrong, naming the accepted forms.
+pub(crate) fn check_hostname(hostname: &str) -> Result<(), String> {
+    let expected = "expected a DNS name such as `api.example.com` or `*.example.com`";
+    let name = hostname.strip_prefix("*.").unwrap_or(hostname);
+    if name.is_empty() || hostname.len() > 253 {
+        return Err(format!(
+            "invalid hostname `{hostname}`: 1 to 253 characters, {expected}"
+        ));
+    }
+    for label in name.split('.') {
+        let valid = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        if !valid {
+            return Err(format!(
+                "invalid hostname `{hostname}`: label `{label}` must be 1 to 63 letters, digits or inner `-` (use the punycode `xn--` form for international names); {expected}"
+            ));
+        }
+    }
+    if hostname.starts_with("*.") && !name.contains('.') {
+        return Err(format!(
+            "invalid hostname `{hostname}`: a wildcard needs at least two labels after `*.`, as in `*.example.com`"
+        ));
+    }
+    if name
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!(
+            "invalid hostname `{hostname}`: IP addresses are not host names; {expected}"
+        ));
+    }
+    Ok(())
 }
 
 fn validate_api(errors: &mut ValidationErrors, path: &str, api: &Api, backend_ids: &HashSet<&str>) {
@@ -232,3 +346,7 @@ fn check_backend_url(errors: &mut ValidationErrors, path: &str, text: &str) {
         Err(e) => errors.push(path, format!("`{text}` is not a valid URL: {e}")),
     }
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;

@@ -282,12 +282,12 @@ impl Counters {
         loop {
             let (calls_tag, calls) = unpack_calls(state);
             let used = if calls_tag == tag { calls } else { 0 };
-            if let Some(max) = limit.calls {
-                if u64::from(used) + u64::from(needed) > u64::from(max) {
-                    return QuotaOutcome::CallsExceeded {
-                        retry_after: remaining,
-                    };
-                }
+            if let Some(max) = limit.calls
+                && u64::from(used) + u64::from(needed) > u64::from(max)
+            {
+                return QuotaOutcome::CallsExceeded {
+                    retry_after: remaining,
+                };
             }
             if added == 0 {
                 break;

@@ -61,6 +61,7 @@
 //! keep rate limits and quotas; see [`counters`].
 
 mod compile;
+mod configuration;
 mod context;
 pub mod counters;
 mod document;
@@ -74,6 +75,7 @@ mod reader;
 #[cfg(test)]
 mod test_util;
 
+pub use configuration::{PipelineKey, compile_configuration};
 pub use context::{CompileContext, NamedValues};
 pub use counters::{ConcurrencyPermit, Counters, DeferredCharge};
 pub use document::{Policy, PolicyDocument, PolicyNode, Section, SectionKind};

@@ -8,6 +8,8 @@ mod common;
 #[cfg(test)]
 mod config_reload;
 #[cfg(test)]
+mod control_plane;
+#[cfg(test)]
 mod limits;
 #[cfg(test)]
 mod operability;

@@ -1,0 +1,417 @@
+//! The command-line client of the management API: `apply`, `get`, `delete`, and the
+//! gateway verbs (`token`, `status`). Errors from the server are shown as the server
+//! said them.
+
+// A command-line client's output is its job: stdout is where results go.
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use gatehouse_model::Configuration;
+use serde_json::{Value, json};
+
+/// Where the control plane is and how to authenticate.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ServerArgs {
+    /// Management API URL.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_SERVER",
+        default_value = "http://127.0.0.1:8090"
+    )]
+    server: String,
+
+    /// Admin token (default: read from `--token-file`).
+    #[arg(long, global = true, env = "GATEHOUSE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
+    /// File holding the admin token.
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_TOKEN_FILE",
+        default_value = "./.gatehouse/admin-token"
+    )]
+    token_file: PathBuf,
+}
+
+/// Output format of `get`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum Output {
+    /// YAML, as in the configuration file.
+    Yaml,
+    /// JSON, as the API returns it.
+    Json,
+}
+
+/// Kinds on the command line (singular or plural, as kubectl users type them).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum KindArg {
+    /// APIs.
+    #[value(alias = "apis")]
+    Api,
+    /// Products.
+    #[value(alias = "products")]
+    Product,
+    /// Subscriptions.
+    #[value(alias = "subscriptions")]
+    Subscription,
+    /// Named values.
+    #[value(alias = "named-values")]
+    NamedValue,
+    /// Backends.
+    #[value(alias = "backends")]
+    Backend,
+    /// Certificates.
+    #[value(alias = "certificates")]
+    Certificate,
+    /// Hostnames.
+    #[value(alias = "hostnames")]
+    Hostname,
+    /// Gateways.
+    #[value(alias = "gateways")]
+    Gateway,
+    /// The global policy.
+    Policy,
+}
+
+impl KindArg {
+    const fn collection(self) -> &'static str {
+        match self {
+            Self::Api => "apis",
+            Self::Product => "products",
+            Self::Subscription => "subscriptions",
+            Self::NamedValue => "named-values",
+            Self::Backend => "backends",
+            Self::Certificate => "certificates",
+            Self::Hostname => "hostnames",
+            Self::Gateway => "gateways",
+            Self::Policy => "policy",
+        }
+    }
+}
+
+/// A management API client.
+struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Client {
+    fn new(args: &ServerArgs) -> anyhow::Result<Self> {
+        let token = match &args.token {
+            Some(token) => token.clone(),
+            None => std::fs::read_to_string(&args.token_file)
+                .with_context(|| {
+                    format!(
+                        "no --token given and cannot read {} (set GATEHOUSE_TOKEN or --token-file)",
+                        args.token_file.display()
+                    )
+                })?
+                .trim()
+                .to_owned(),
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self {
+            base: args.server.trim_end_matches('/').to_owned(),
+            token,
+            http,
+        })
+    }
+
+    /// Sends a request; returns the status and the JSON body (`Null` when empty).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(u16, Value)> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the control plane at {}", self.base))?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.context("cannot read the response")?;
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Ok((status, value))
+    }
+
+    /// Like [`Client::send`], but a non-2xx answer is an error carrying the server's
+    /// message.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let (status, value) = self.send(method.clone(), path, body).await?;
+        if (200..300).contains(&status) {
+            Ok(value)
+        } else {
+            bail!("{method} {path}: {status}: {}", server_message(&value))
+        }
+    }
+}
+
+fn server_message(value: &Value) -> String {
+    value["error"]["message"]
+        .as_str()
+        .map_or_else(|| value.to_string(), ToOwned::to_owned)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")
+}
+
+/// `gatehouse apply -f FILE`: makes the control plane hold what the file says,
+/// entity by entity, dependencies first; prints what changed. Idempotent.
+pub(crate) fn apply(server: &ServerArgs, file: &PathBuf) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let config = Configuration::load(&file.display().to_string(), &text)?;
+    let client = Client::new(server)?;
+    runtime()?.block_on(async {
+        let mut plan: Vec<(&'static str, String, Value)> = Vec::new();
+        let mut push = |collection: &'static str,
+                        id: &str,
+                        body: anyhow::Result<Value>|
+         -> anyhow::Result<()> {
+            plan.push((collection, id.to_owned(), body?));
+            Ok(())
+        };
+        for v in &config.named_values {
+            push("named-values", &v.name, to_json(v))?;
+        }
+        for b in &config.backends {
+            push("backends", &b.id, to_json(b))?;
+        }
+        for c in &config.certificates {
+            push("certificates", &c.id, to_json(c))?;
+        }
+        if let Some(policy) = &config.policy {
+            push("policy", "", Ok(json!({ "value": policy })))?;
+        }
+        for a in &config.apis {
+            push("apis", &a.id, to_json(a))?;
+        }
+        for p in &config.products {
+            push("products", &p.id, to_json(p))?;
+        }
+        for s in &config.subscriptions {
+            push("subscriptions", &s.id, to_json(s))?;
+        }
+        for h in &config.hostnames {
+            push("hostnames", &h.hostname, to_json(h))?;
+        }
+        for g in &config.gateways {
+            push("gateways", &g.id, to_json(g))?;
+        }
+        let (mut created, mut updated, mut unchanged) = (0, 0, 0);
+        for (collection, id, body) in plan {
+            let path = if id.is_empty() {
+                format!("/{collection}")
+            } else {
+                format!("/{collection}/{id}")
+            };
+            let label = if id.is_empty() {
+                collection.to_owned()
+            } else {
+                format!("{collection}/{id}")
+            };
+            let (status, current) = client.send(reqwest::Method::GET, &path, None).await?;
+            if status == 200 && same(&client, collection, &path, &current, &body).await? {
+                println!("{label} unchanged");
+                unchanged += 1;
+                continue;
+            }
+            if status != 200 && status != 404 {
+                bail!("GET {path}: {status}: {}", server_message(&current));
+            }
+            client
+                .call(reqwest::Method::PUT, &path, Some(&body))
+                .await?;
+            if status == 404 {
+                println!("{label} created");
+                created += 1;
+            } else {
+                println!("{label} updated");
+                updated += 1;
+            }
+        }
+        println!("{created} created, {updated} updated, {unchanged} unchanged");
+        Ok(())
+    })
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> anyhow::Result<Value> {
+    serde_json::to_value(value).context("cannot encode an entity")
+}
+
+/// Whether the stored entity equals the desired one, write-only fields included.
+async fn same(
+    client: &Client,
+    collection: &str,
+    path: &str,
+    current: &Value,
+    desired: &Value,
+) -> anyhow::Result<bool> {
+    let mut shown = desired.clone();
+    let mut secrets = Value::Null;
+    if let Value::Object(object) = &mut shown {
+        match collection {
+            "subscriptions" => {
+                secrets = json!({
+                    "primaryKey": object.remove("primaryKey"),
+                    "secondaryKey": object.remove("secondaryKey"),
+                });
+            }
+            "named-values" if object.get("secret").and_then(Value::as_bool) == Some(true) => {
+                // A secret value cannot be read back to compare: always re-apply it.
+                return Ok(false);
+            }
+            "certificates" if object.contains_key("privateKeyPem") => return Ok(false),
+            _ => {}
+        }
+    }
+    if strip_defaults(current) != strip_defaults(&shown) {
+        return Ok(false);
+    }
+    if collection == "subscriptions" {
+        let stored = client
+            .call(
+                reqwest::Method::POST,
+                &format!("{path}/list-secrets"),
+                Some(&json!({})),
+            )
+            .await?;
+        let wanted_secondary = secrets["secondaryKey"].clone();
+        return Ok(stored["primaryKey"] == secrets["primaryKey"]
+            && (wanted_secondary.is_null() || stored["secondaryKey"] == wanted_secondary));
+    }
+    Ok(true)
+}
+
+/// Removes nulls and empty lists, which the file and the API may or may not spell out.
+fn strip_defaults(value: &Value) -> Value {
+    match value {
+        Value::Object(object) => Value::Object(
+            object
+                .iter()
+                .filter(|(_, v)| !v.is_null() && v.as_array().is_none_or(|a| !a.is_empty()))
+                .map(|(k, v)| (k.clone(), strip_defaults(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(strip_defaults).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `gatehouse get KIND [NAME]`.
+pub(crate) fn get(
+    server: &ServerArgs,
+    kind: KindArg,
+    name: Option<&str>,
+    output: Output,
+) -> anyhow::Result<()> {
+    let client = Client::new(server)?;
+    let path = match (kind, name) {
+        (KindArg::Policy, _) => "/policy".to_owned(),
+        (_, Some(name)) => format!("/{}/{name}", kind.collection()),
+        (_, None) => format!("/{}", kind.collection()),
+    };
+    let value = runtime()?.block_on(client.call(reqwest::Method::GET, &path, None))?;
+    print_value(&value, output)
+}
+
+/// `gatehouse delete KIND NAME`.
+pub(crate) fn delete(server: &ServerArgs, kind: KindArg, name: &str) -> anyhow::Result<()> {
+    let client = Client::new(server)?;
+    let path = match kind {
+        KindArg::Policy => "/policy".to_owned(),
+        _ => format!("/{}/{name}", kind.collection()),
+    };
+    runtime()?.block_on(client.call(reqwest::Method::DELETE, &path, None))?;
+    println!("{}/{name} deleted", kind.collection());
+    Ok(())
+}
+
+/// Which gateway key signs a token.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum KeyArg {
+    /// The primary key.
+    Primary,
+    /// The secondary key.
+    Secondary,
+}
+
+/// `gatehouse gateway token NAME --expiry 30d --key primary`: prints the token.
+pub(crate) fn gateway_token(
+    server: &ServerArgs,
+    name: &str,
+    expiry: Duration,
+    key: KeyArg,
+) -> anyhow::Result<()> {
+    let client = Client::new(server)?;
+    let at = std::time::SystemTime::now() + expiry;
+    let body = json!({
+        "keyType": match key { KeyArg::Primary => "primary", KeyArg::Secondary => "secondary" },
+        "expiry": humantime::format_rfc3339_seconds(at).to_string(),
+    });
+    let value = runtime()?.block_on(client.call(
+        reqwest::Method::POST,
+        &format!("/gateways/{name}/generate-token"),
+        Some(&body),
+    ))?;
+    let token = value["value"]
+        .as_str()
+        .context("the server answered without a token")?;
+    println!("{token}");
+    Ok(())
+}
+
+/// `gatehouse gateway status NAME`.
+pub(crate) fn gateway_status(
+    server: &ServerArgs,
+    name: &str,
+    output: Output,
+) -> anyhow::Result<()> {
+    let client = Client::new(server)?;
+    let value = runtime()?.block_on(client.call(
+        reqwest::Method::GET,
+        &format!("/gateways/{name}/status"),
+        None,
+    ))?;
+    print_value(&value, output)
+}
+
+fn print_value(value: &Value, output: Output) -> anyhow::Result<()> {
+    let text = match output {
+        Output::Json => serde_json::to_string_pretty(value)?,
+        Output::Yaml => serde_yaml_ng::to_string(value)?,
+    };
+    println!("{}", text.trim_end());
+    Ok(())
+}

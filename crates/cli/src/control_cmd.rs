@@ -1,0 +1,102 @@
+//! `gatehouse control`: run the control plane.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use gatehouse_control::auth::{ADMIN_TOKEN_FILE, AdminToken};
+use gatehouse_control::{ControlState, serve};
+use gatehouse_store::Store;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+
+/// Options of `gatehouse control`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ControlArgs {
+    /// Management API and Configuration API v2 address.
+    #[arg(long, env = "GATEHOUSE_CONTROL_LISTEN", default_value = "0.0.0.0:8090")]
+    listen: SocketAddr,
+
+    /// Where the SQLite database and the admin token live.
+    #[arg(long, env = "GATEHOUSE_DATA_DIR", default_value = "./.gatehouse")]
+    data_dir: PathBuf,
+
+    /// PostgreSQL instead of SQLite (`postgres://user:password@host/db`); several
+    /// control-plane replicas may share it.
+    #[arg(long, env = "GATEHOUSE_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+
+    /// Once listening, write the bound address as JSON to this file (for tests and
+    /// supervisors that start the control plane on port 0).
+    #[arg(long)]
+    bound_addresses_file: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: &ControlArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("gatehouse-control")
+        .build()
+        .context("cannot start the runtime")?;
+    runtime.block_on(serve_control(args))
+}
+
+async fn serve_control(args: &ControlArgs) -> anyhow::Result<()> {
+    let data_dir = args.data_dir.clone();
+    let (admin, created) =
+        tokio::task::spawn_blocking(move || AdminToken::load_or_create(&data_dir))
+            .await
+            .context("admin token task failed")??;
+    let token_path = args.data_dir.join(ADMIN_TOKEN_FILE);
+    if created {
+        tracing::info!(path = %token_path.display(), "created the admin token (mode 0600)");
+    } else {
+        tracing::info!(path = %token_path.display(), "using the admin token");
+    }
+    let url = match &args.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", args.data_dir.join("gatehouse.db").display()),
+    };
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %redact_url(&url), "control plane listening");
+    if let Some(path) = &args.bound_addresses_file {
+        crate::write_bound_addresses(path, &serde_json::json!({ "http": addr.to_string() }))
+            .await?;
+    }
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let mut terminate =
+        signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
+        stop.cancel();
+    });
+    serve(listener, Arc::new(ControlState { store, admin }), shutdown)
+        .await
+        .context("control plane server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A database URL without its password, for logs.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,512 @@
+//! The management API: CRUD on every kind of entity, with validation at write time,
+//! ETags and `If-Match`, pagination, and the actions (key regeneration, suspension,
+//! gateway tokens).
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use gatehouse_model::Configuration;
+use gatehouse_model::token::GatewayToken;
+use gatehouse_store::{GatewayKeys, Kind, ListQuery, Precondition, WriteOp};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::entities::{self, GLOBAL_POLICY_ID, noun};
+use crate::error::ApiError;
+use crate::{AppState, MAX_BODY_BYTES, read_json, unix_now};
+
+/// Most items one list call returns.
+pub const MAX_PAGE: usize = 1000;
+
+/// Routes of the management API (admin token checked by the caller's layer).
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for kind in [
+        Kind::Api,
+        Kind::Product,
+        Kind::Subscription,
+        Kind::NamedValue,
+        Kind::Backend,
+        Kind::Certificate,
+        Kind::Hostname,
+        Kind::Gateway,
+    ] {
+        let collection = format!("/{}", entities::collection(kind));
+        let item = format!("{collection}/{{id}}");
+        router = router
+            .route(
+                &collection,
+                get(move |state: State<AppState>, query: Query<ListParams>| {
+                    list(state, kind, query)
+                }),
+            )
+            .route(
+                &item,
+                get(move |state: State<AppState>, Path(id): Path<String>| {
+                    get_item(state, kind, id)
+                })
+                .put(
+                    move |state: State<AppState>,
+                          Path(id): Path<String>,
+                          headers: HeaderMap,
+                          body: Body| {
+                        put_item(state, kind, id, headers, body)
+                    },
+                )
+                .delete(
+                    move |state: State<AppState>, Path(id): Path<String>, headers: HeaderMap| {
+                        delete_item(state, kind, id, headers)
+                    },
+                ),
+            );
+    }
+    router
+        .route(
+            "/policy",
+            get(|state: State<AppState>| {
+                get_item(state, Kind::Policy, GLOBAL_POLICY_ID.to_owned())
+            })
+            .put(|state: State<AppState>, headers: HeaderMap, body: Body| {
+                put_item(
+                    state,
+                    Kind::Policy,
+                    GLOBAL_POLICY_ID.to_owned(),
+                    headers,
+                    body,
+                )
+            })
+            .delete(|state: State<AppState>, headers: HeaderMap| {
+                delete_item(state, Kind::Policy, GLOBAL_POLICY_ID.to_owned(), headers)
+            }),
+        )
+        .route(
+            "/subscriptions/{id}/regenerate-primary-key",
+            post(|s: State<AppState>, Path(id): Path<String>| {
+                regenerate_subscription_key(s, id, "primaryKey")
+            }),
+        )
+        .route(
+            "/subscriptions/{id}/regenerate-secondary-key",
+            post(|s: State<AppState>, Path(id): Path<String>| {
+                regenerate_subscription_key(s, id, "secondaryKey")
+            }),
+        )
+        .route(
+            "/subscriptions/{id}/suspend",
+            post(|s: State<AppState>, Path(id): Path<String>| {
+                set_subscription_state(s, id, "suspended")
+            }),
+        )
+        .route(
+            "/subscriptions/{id}/activate",
+            post(|s: State<AppState>, Path(id): Path<String>| {
+                set_subscription_state(s, id, "active")
+            }),
+        )
+        .route(
+            "/subscriptions/{id}/list-secrets",
+            post(list_subscription_secrets),
+        )
+        .route(
+            "/gateways/{id}/regenerate-key",
+            post(regenerate_gateway_key),
+        )
+        .route(
+            "/gateways/{id}/generate-token",
+            post(generate_gateway_token),
+        )
+}
+
+/// Query of list calls.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Case-insensitive substring of the id.
+    search: Option<String>,
+    /// Items to skip.
+    #[serde(default)]
+    skip: usize,
+    /// Items to return (default and maximum 1000).
+    top: Option<usize>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    kind: Kind,
+    Query(params): Query<ListParams>,
+) -> Result<Response, ApiError> {
+    let top = params.top.unwrap_or(MAX_PAGE).min(MAX_PAGE);
+    let query = ListQuery {
+        search: params.search.clone(),
+        skip: params.skip as u64,
+        top: top as u64,
+    };
+    let page = state.store.list(kind, &query).await?;
+    let value: Vec<Value> = page
+        .items
+        .iter()
+        .map(|s| entities::redact(kind, &s.body))
+        .collect();
+    let next = params.skip + value.len();
+    let mut body = json!({ "value": value, "count": page.total });
+    if (next as u64) < page.total {
+        let mut link = format!("/{}?skip={next}&top={top}", entities::collection(kind));
+        if let Some(search) = &params.search {
+            link.push_str("&search=");
+            link.push_str(&url_escape(search));
+        }
+        body["nextLink"] = Value::String(link);
+    }
+    Ok(axum::Json(body).into_response())
+}
+
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn get_item(
+    State(state): State<AppState>,
+    kind: Kind,
+    id: String,
+) -> Result<Response, ApiError> {
+    let stored = state
+        .store
+        .get(kind, &id)
+        .await?
+        .ok_or_else(|| not_found(kind, &id))?;
+    Ok(entity_response(
+        StatusCode::OK,
+        kind,
+        &stored.body,
+        stored.revision,
+    ))
+}
+
+async fn put_item(
+    State(state): State<AppState>,
+    kind: Kind,
+    id: String,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let body = read_json(body, MAX_BODY_BYTES).await?;
+    let precondition = precondition(&headers)?;
+    let (_, stored) = state.store.all().await?;
+    let existing = stored.iter().find(|s| s.kind == kind && s.id == id);
+    let body = entities::prepare_put(kind, &id, body, existing.map(|s| &s.body))?;
+    let mut config = entities::configuration(&stored)?;
+    entities::apply(&mut config, kind, &id, Some(&body))
+        .map_err(|message| ApiError::BadRequest(format!("invalid {}: {message}", noun(kind))))?;
+    validate(&config)?;
+    let created = existing.is_none();
+    let revision = write(
+        &state,
+        kind,
+        &id,
+        WriteOp::Put {
+            kind,
+            id: id.clone(),
+            body: body.clone(),
+            precondition,
+        },
+    )
+    .await?;
+    if kind == Kind::Gateway && created {
+        ensure_gateway_keys(&state, &id).await?;
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(entity_response(status, kind, &body, revision))
+}
+
+async fn delete_item(
+    State(state): State<AppState>,
+    kind: Kind,
+    id: String,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let precondition = precondition(&headers)?;
+    let (_, stored) = state.store.all().await?;
+    if !stored.iter().any(|s| s.kind == kind && s.id == id) {
+        return Err(not_found(kind, &id));
+    }
+    let mut config = entities::configuration(&stored)?;
+    entities::apply(&mut config, kind, &id, None).map_err(ApiError::BadRequest)?;
+    if let Err(error) = validate(&config) {
+        return Err(ApiError::Conflict(format!(
+            "{} `{id}` is still in use: {error}",
+            noun(kind)
+        )));
+    }
+    write(
+        &state,
+        kind,
+        &id,
+        WriteOp::Delete {
+            kind,
+            id: id.clone(),
+            precondition,
+        },
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Stores one write, mapping store outcomes to API errors with the entity named.
+async fn write(state: &AppState, kind: Kind, id: &str, op: WriteOp) -> Result<u64, ApiError> {
+    use gatehouse_store::StoreError;
+    match state.store.write(vec![op]).await {
+        Ok(revision) => Ok(revision),
+        Err(StoreError::PreconditionFailed {
+            current_revision, ..
+        }) => Err(ApiError::PreconditionFailed {
+            kind: noun(kind),
+            id: id.to_owned(),
+            current: current_revision,
+        }),
+        Err(StoreError::AlreadyExists { .. }) => Err(ApiError::AlreadyExists {
+            kind: noun(kind),
+            id: id.to_owned(),
+        }),
+        Err(StoreError::NotFound { .. }) => Err(not_found(kind, id)),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// Checks a whole configuration as a gateway would load it: references, ids,
+/// templates, and every policy compiled.
+///
+/// # Errors
+///
+/// 400 naming what is wrong (policy errors with line and column).
+pub fn validate(config: &Configuration) -> Result<(), ApiError> {
+    config
+        .validate()
+        .map_err(|errors| ApiError::Invalid(format!("invalid configuration:\n{errors}")))?;
+    gatehouse_policy::compile_configuration(config, "policy", |_, _| {})
+        .map_err(|error| ApiError::Invalid(error.to_string()))
+}
+
+fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
+    if let Some(value) = headers.get(header::IF_MATCH) {
+        let text = value.to_str().unwrap_or_default().trim();
+        if text == "*" {
+            return Ok(Precondition::None);
+        }
+        let revision = text
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .parse::<u64>()
+            .map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "If-Match must be an ETag this API returned, like \"42\" (got {text})"
+                ))
+            })?;
+        return Ok(Precondition::IfMatch(revision));
+    }
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == b"*")
+    {
+        return Ok(Precondition::IfNoneMatch);
+    }
+    Ok(Precondition::None)
+}
+
+fn entity_response(status: StatusCode, kind: Kind, body: &Value, revision: u64) -> Response {
+    let mut response = (status, axum::Json(entities::redact(kind, body))).into_response();
+    if let Ok(etag) = HeaderValue::from_str(&format!("\"{revision}\"")) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+fn not_found(kind: Kind, id: &str) -> ApiError {
+    ApiError::NotFound {
+        kind: noun(kind),
+        id: id.to_owned(),
+    }
+}
+
+// === subscriptions ===
+
+async fn load(state: &AppState, kind: Kind, id: &str) -> Result<(Value, u64), ApiError> {
+    let stored = state
+        .store
+        .get(kind, id)
+        .await?
+        .ok_or_else(|| not_found(kind, id))?;
+    Ok((stored.body, stored.revision))
+}
+
+async fn update_subscription(
+    state: &AppState,
+    id: &str,
+    change: impl FnOnce(&mut Value),
+) -> Result<Response, ApiError> {
+    let (mut body, revision) = load(state, Kind::Subscription, id).await?;
+    change(&mut body);
+    let (_, stored) = state.store.all().await?;
+    let mut config = entities::configuration(&stored)?;
+    entities::apply(&mut config, Kind::Subscription, id, Some(&body))
+        .map_err(ApiError::BadRequest)?;
+    validate(&config)?;
+    let revision = write(
+        state,
+        Kind::Subscription,
+        id,
+        WriteOp::Put {
+            kind: Kind::Subscription,
+            id: id.to_owned(),
+            body: body.clone(),
+            precondition: Precondition::IfMatch(revision),
+        },
+    )
+    .await?;
+    Ok(entity_response(
+        StatusCode::OK,
+        Kind::Subscription,
+        &body,
+        revision,
+    ))
+}
+
+async fn regenerate_subscription_key(
+    State(state): State<AppState>,
+    id: String,
+    field: &'static str,
+) -> Result<Response, ApiError> {
+    update_subscription(&state, &id, |body| {
+        body[field] = Value::String(crate::auth::new_secret());
+    })
+    .await
+}
+
+async fn set_subscription_state(
+    State(state): State<AppState>,
+    id: String,
+    value: &'static str,
+) -> Result<Response, ApiError> {
+    update_subscription(&state, &id, |body| {
+        body["state"] = Value::String(value.to_owned());
+    })
+    .await
+}
+
+async fn list_subscription_secrets(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (body, _) = load(&state, Kind::Subscription, &id).await?;
+    Ok(axum::Json(json!({
+        "primaryKey": body.get("primaryKey"),
+        "secondaryKey": body.get("secondaryKey"),
+    }))
+    .into_response())
+}
+
+// === gateways ===
+
+/// Which of a gateway's two keys.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyType {
+    /// The primary key.
+    Primary,
+    /// The secondary key.
+    Secondary,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RegenerateKey {
+    key_type: KeyType,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct GenerateToken {
+    key_type: KeyType,
+    /// ISO 8601 / RFC 3339 UTC time.
+    expiry: String,
+}
+
+async fn ensure_gateway_keys(state: &AppState, id: &str) -> Result<GatewayKeys, ApiError> {
+    if let Some(keys) = state.store.gateway_keys(id).await? {
+        return Ok(keys);
+    }
+    let keys = GatewayKeys {
+        primary: crate::auth::new_secret(),
+        secondary: crate::auth::new_secret(),
+    };
+    state.store.set_gateway_keys(id, &keys).await?;
+    Ok(keys)
+}
+
+async fn regenerate_gateway_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: RegenerateKey = parse_body(body).await?;
+    load(&state, Kind::Gateway, &id).await?;
+    let mut keys = ensure_gateway_keys(&state, &id).await?;
+    match request.key_type {
+        KeyType::Primary => keys.primary = crate::auth::new_secret(),
+        KeyType::Secondary => keys.secondary = crate::auth::new_secret(),
+    }
+    state.store.set_gateway_keys(&id, &keys).await?;
+    tracing::info!(gateway = %id, key = ?request.key_type, "gateway key regenerated; tokens signed with the old key are no longer valid");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn generate_gateway_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let request: GenerateToken = parse_body(body).await?;
+    load(&state, Kind::Gateway, &id).await?;
+    let expiry = humantime::parse_rfc3339_weak(request.expiry.trim_end_matches('Z'))
+        .or_else(|_| humantime::parse_rfc3339(&request.expiry))
+        .map_err(|e| {
+            ApiError::BadRequest(format!(
+                "`expiry` must be an ISO 8601 UTC time like 2026-12-24T00:00:00Z: {e}"
+            ))
+        })?;
+    let expiry_unix = expiry
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| ApiError::BadRequest("`expiry` is before 1970".to_owned()))?
+        .as_secs();
+    let expiry_unix = i64::try_from(expiry_unix)
+        .map_err(|_| ApiError::BadRequest("`expiry` is too far".to_owned()))?;
+    gatehouse_model::token::validate_expiry(unix_now(), expiry_unix)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let keys = ensure_gateway_keys(&state, &id).await?;
+    let key = match request.key_type {
+        KeyType::Primary => keys.primary,
+        KeyType::Secondary => keys.secondary,
+    };
+    let token = GatewayToken::sign(&id, key.as_bytes(), expiry_unix)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(axum::Json(json!({ "value": token.to_string() })).into_response())
+}
+
+async fn parse_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {
+    let value = read_json(body, MAX_BODY_BYTES).await?;
+    serde_json::from_value(value).map_err(|e| ApiError::BadRequest(e.to_string()))
+}

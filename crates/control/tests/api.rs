@@ -1,0 +1,653 @@
+//! The management API and the Configuration API v2 over real HTTP, on SQLite and on a
+//! real PostgreSQL server (`GATEHOUSE_TEST_DATABASE_URL`; with `CI=true` its absence
+//! fails the PostgreSQL tests instead of skipping them).
+
+#![cfg(test)]
+// The cases are plain async functions run by the generated tests; clippy's
+// allow-unwrap-in-tests does not see them as tests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use gatehouse_control::auth::AdminToken;
+use gatehouse_control::{ControlState, app};
+use gatehouse_store::Store;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const ADMIN: &str = "test-admin-token";
+
+/// A control plane on 127.0.0.1:0 with its own database.
+struct Control {
+    base: String,
+    client: reqwest::Client,
+    store: Store,
+    _db: TestDb,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+enum TestDb {
+    // Held so the directory outlives the test.
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Postgres { admin_url, name } = self {
+            let admin_url = admin_url.clone();
+            let name = name.clone();
+            // Best effort; a leftover test database is harmless.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(runtime) = runtime {
+                    runtime.block_on(async {
+                        use sqlx::Connection as _;
+                        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .execute(&mut conn)
+                            .await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+async fn database(backend: Backend) -> Option<(String, TestDb)> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let url = format!("sqlite://{}", dir.path().join("control.db").display());
+            Some((url, TestDb::Sqlite(dir)))
+        }
+        Backend::Postgres => {
+            let Ok(admin_url) = std::env::var("GATEHOUSE_TEST_DATABASE_URL") else {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "GATEHOUSE_TEST_DATABASE_URL is not set: .ci/run starts PostgreSQL and sets it"
+                );
+                eprintln!("GATEHOUSE_TEST_DATABASE_URL unset: skipping the PostgreSQL run");
+                return None;
+            };
+            use sqlx::Connection as _;
+            let name = format!("gh_control_{:016x}", rand::random::<u64>());
+            let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let url = match admin_url.rfind('/') {
+                Some(slash) if slash > admin_url.find("://").unwrap_or(0) + 2 => {
+                    format!("{}/{name}", &admin_url[..slash])
+                }
+                _ => format!("{admin_url}/{name}"),
+            };
+            Some((url, TestDb::Postgres { admin_url, name }))
+        }
+    }
+}
+
+impl Control {
+    async fn start(backend: Backend) -> Option<Self> {
+        let (url, db) = database(backend).await?;
+        let store = Store::connect(&url).await.unwrap();
+        let state = Arc::new(ControlState {
+            store: store.clone(),
+            admin: AdminToken::from_secret(ADMIN),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app(state)).await;
+        });
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        Some(Self {
+            base,
+            client,
+            store,
+            _db: db,
+            _server: server,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn put(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn token(&self, gateway: &str, expiry: &str) -> String {
+        let response = self
+            .post(
+                &format!("/gateways/{gateway}/generate-token"),
+                json!({"keyType": "primary", "expiry": expiry}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = response.json().await.unwrap();
+        body["value"].as_str().unwrap().to_owned()
+    }
+}
+
+/// An expiry `days` from now in ISO 8601.
+fn expiry_in(days: u64) -> String {
+    let at = std::time::SystemTime::now() + Duration::from_secs(days * 86_400);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+async fn error(response: reqwest::Response) -> (StatusCode, String, String) {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    (
+        status,
+        body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+fn api(id: &str, policy: Option<&str>) -> Value {
+    let mut api = json!({
+        "id": id,
+        "path": id,
+        "serviceUrl": "http://127.0.0.1:9",
+        "operations": [{"id": "any", "method": "*", "urlTemplate": "/*"}]
+    });
+    if let Some(policy) = policy {
+        api["policy"] = Value::String(policy.to_owned());
+    }
+    api
+}
+
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
+on_both_databases!(
+    management_calls_need_the_admin_token,
+    entities_round_trip_with_etags_and_preconditions,
+    bad_input_is_rejected_with_a_precise_message,
+    invalid_policy_xml_is_rejected_with_line_and_column,
+    secrets_are_write_only,
+    references_are_checked_on_write_and_delete,
+    lists_are_paginated_and_searchable,
+    gateway_tokens_open_only_their_own_configuration,
+    the_snapshot_holds_only_what_the_gateway_serves,
+    long_polls_wake_within_milliseconds_of_a_change,
+    heartbeats_show_up_in_gateway_status,
+);
+
+async fn management_calls_need_the_admin_token(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    let anonymous = control
+        .client
+        .get(control.url("/apis"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let wrong = control
+        .client
+        .get(control.url("/apis"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let health = control
+        .client
+        .get(control.url("/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "health needs no token");
+    control
+        .put("/gateways/edge", json!({"location": "eu"}))
+        .await;
+    let token = control.token("edge", &expiry_in(1)).await;
+    let as_gateway = control
+        .client
+        .get(control.url("/apis"))
+        .header("Authorization", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        as_gateway.status(),
+        StatusCode::FORBIDDEN,
+        "a gateway token never opens the management API"
+    );
+}
+
+async fn entities_round_trip_with_etags_and_preconditions(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    let created = control.put("/apis/echo", api("echo", None)).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let etag = created.headers()["etag"].to_str().unwrap().to_owned();
+    let fetched = control.get("/apis/echo").await;
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(fetched.headers()["etag"].to_str().unwrap(), etag);
+    let body: Value = fetched.json().await.unwrap();
+    assert_eq!(body["path"], "echo");
+
+    let update = |if_match: &str| {
+        control
+            .client
+            .put(control.url("/apis/echo"))
+            .bearer_auth(ADMIN)
+            .header("If-Match", if_match.to_owned())
+            .json(&api("echo", None))
+            .send()
+    };
+    let first = update(&etag).await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    let lost = update(&etag).await.unwrap();
+    let (status, code, _) = error(lost).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::PRECONDITION_FAILED, "PreconditionFailed"),
+        "a lost update is refused"
+    );
+
+    let create_only = control
+        .client
+        .put(control.url("/apis/echo"))
+        .bearer_auth(ADMIN)
+        .header("If-None-Match", "*")
+        .json(&api("echo", None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create_only.status(), StatusCode::CONFLICT);
+
+    let deleted = control
+        .client
+        .delete(control.url("/apis/echo"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        control.get("/apis/echo").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+async fn bad_input_is_rejected_with_a_precise_message(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    let malformed = control
+        .client
+        .put(control.url("/apis/a"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body("{\"path\": ")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, message) = error(malformed).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("line 1"), "{message}");
+
+    let unknown = control
+        .put("/apis/a", json!({"path": "a", "pathh": "x"}))
+        .await;
+    let (status, _, message) = error(unknown).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("pathh"), "{message}");
+
+    let huge = control
+        .client
+        .put(control.url("/apis/a"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(format!("{{\"path\": \"{}\"}}", "a".repeat(2 * 1024 * 1024)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+async fn invalid_policy_xml_is_rejected_with_line_and_column(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    let policy = "<policies>\n  <inbound>\n    <rate-limit renewal-period=\"60\" />\n  </inbound>\n</policies>";
+    let response = control.put("/apis/a", api("a", Some(policy))).await;
+    let (status, code, message) = error(response).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::BAD_REQUEST, "ValidationError")
+    );
+    assert!(message.contains(":3:"), "line 3: {message}");
+    assert!(message.contains("calls"), "{message}");
+    assert_eq!(
+        control.get("/apis/a").await.status(),
+        StatusCode::NOT_FOUND,
+        "nothing was stored"
+    );
+}
+
+async fn secrets_are_write_only(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    control.put("/apis/a", api("a", None)).await;
+    let created = control
+        .put("/subscriptions/s1", json!({"scope": "/apis/a"}))
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let shown: Value = created.json().await.unwrap();
+    // Security: keys are never returned by GET or PUT.
+    assert!(shown.get("primaryKey").is_none(), "{shown}");
+    let secrets: Value = control
+        .post("/subscriptions/s1/list-secrets", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let primary = secrets["primaryKey"].as_str().unwrap().to_owned();
+    assert!(primary.len() >= 32);
+    control
+        .post("/subscriptions/s1/regenerate-primary-key", json!({}))
+        .await;
+    let after: Value = control
+        .post("/subscriptions/s1/list-secrets", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(after["primaryKey"], primary.as_str());
+    assert_eq!(after["secondaryKey"], secrets["secondaryKey"]);
+    let suspended: Value = control
+        .post("/subscriptions/s1/suspend", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(suspended["state"], "suspended");
+
+    control
+        .put(
+            "/named-values/token",
+            json!({"value": "hunter2", "secret": true}),
+        )
+        .await;
+    let value: Value = control
+        .get("/named-values/token")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(value.get("value").is_none(), "{value}");
+}
+
+async fn references_are_checked_on_write_and_delete(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    let dangling = control
+        .put("/products/p", json!({"apis": ["missing"]}))
+        .await;
+    assert_eq!(dangling.status(), StatusCode::BAD_REQUEST);
+    control.put("/apis/a", api("a", None)).await;
+    assert_eq!(
+        control
+            .put("/products/p", json!({"apis": ["a"]}))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let in_use = control
+        .client
+        .delete(control.url("/apis/a"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let (status, _, message) = error(in_use).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(message.contains("products[p]"), "{message}");
+}
+
+async fn lists_are_paginated_and_searchable(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    for i in 0..5 {
+        control
+            .put(&format!("/apis/api-{i}"), api(&format!("api-{i}"), None))
+            .await;
+    }
+    control.put("/apis/other", api("other", None)).await;
+    let page: Value = control.get("/apis?top=2").await.json().await.unwrap();
+    assert_eq!(page["count"], 6);
+    assert_eq!(page["value"].as_array().unwrap().len(), 2);
+    assert!(page["nextLink"].as_str().unwrap().contains("skip=2"));
+    let found: Value = control.get("/apis?search=API-").await.json().await.unwrap();
+    assert_eq!(found["count"], 5, "search ignores case");
+}
+
+async fn gateway_tokens_open_only_their_own_configuration(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    control.put("/gateways/a", json!({})).await;
+    control.put("/gateways/b", json!({})).await;
+    let token_a = control.token("a", &expiry_in(7)).await;
+    assert!(token_a.starts_with("GatewayKey a&"), "{token_a}");
+    let snapshot = |gateway: &'static str, authorization: String| {
+        control
+            .client
+            .get(control.url(&format!("/v2/gateways/{gateway}/snapshot")))
+            .header("Authorization", authorization)
+            .send()
+    };
+    assert_eq!(
+        snapshot("a", token_a.clone()).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        snapshot("b", token_a.clone()).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        snapshot("a", format!("Bearer {ADMIN}"))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+
+    let too_far = control
+        .post(
+            "/gateways/a/generate-token",
+            json!({"keyType": "primary", "expiry": expiry_in(31)}),
+        )
+        .await;
+    assert_eq!(
+        too_far.status(),
+        StatusCode::BAD_REQUEST,
+        "tokens live at most 30 days"
+    );
+
+    // A token whose expiry has passed: signed directly with the stored key.
+    let keys = control.store.gateway_keys("a").await.unwrap().unwrap();
+    let expired = gatehouse_model::token::GatewayToken::sign(
+        "a",
+        keys.primary.as_bytes(),
+        gatehouse_control::unix_now() - 120,
+    )
+    .unwrap();
+    let (status, _, message) = error(snapshot("a", expired.to_string()).await.unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(message.contains("expired"), "{message}");
+
+    // Regenerating the key invalidates every token it signed.
+    control
+        .post("/gateways/a/regenerate-key", json!({"keyType": "primary"}))
+        .await;
+    assert_eq!(
+        snapshot("a", token_a).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+async fn the_snapshot_holds_only_what_the_gateway_serves(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    control.put("/apis/served", api("served", None)).await;
+    control.put("/apis/elsewhere", api("elsewhere", None)).await;
+    control
+        .put("/gateways/edge", json!({"apis": ["served"]}))
+        .await;
+    let token = control.token("edge", &expiry_in(1)).await;
+    let response = control
+        .client
+        .get(control.url("/v2/gateways/edge/snapshot"))
+        .header("Authorization", &token)
+        .send()
+        .await
+        .unwrap();
+    let snapshot: Value = response.json().await.unwrap();
+    let apis: Vec<&str> = snapshot["configuration"]["apis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(apis, ["served"]);
+    assert!(snapshot["revision"].as_u64().unwrap() >= 3);
+    assert!(!snapshot["checksum"].as_str().unwrap().is_empty());
+}
+
+async fn long_polls_wake_within_milliseconds_of_a_change(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    control
+        .put("/gateways/edge", json!({"apis": ["a"]}))
+        .await
+        .status();
+    control.put("/apis/a", api("a", None)).await;
+    control.put("/gateways/edge", json!({"apis": ["a"]})).await;
+    let token = control.token("edge", &expiry_in(1)).await;
+    let since = control.store.revision().await.unwrap();
+    let url = control.url(&format!("/v2/gateways/edge/changes?since={since}&wait=30"));
+    let client = control.client.clone();
+    let poll = tokio::spawn(async move {
+        let response = client
+            .get(url)
+            .header("Authorization", token)
+            .send()
+            .await
+            .unwrap();
+        (Instant::now(), response.json::<Value>().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let written = Instant::now();
+    let mut changed = api("a", None);
+    changed["displayName"] = json!("changed");
+    assert_eq!(
+        control.put("/apis/a", changed).await.status(),
+        StatusCode::OK
+    );
+    let (woke, body) = poll.await.unwrap();
+    let latency = woke.duration_since(written);
+    assert!(
+        latency < Duration::from_millis(500),
+        "long-poll woke after {latency:?}"
+    );
+    let change = &body["changes"][0];
+    assert_eq!(change["kind"], "api");
+    assert_eq!(change["op"], "upsert");
+    assert_eq!(change["entity"]["displayName"], "changed");
+}
+
+async fn heartbeats_show_up_in_gateway_status(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    control.put("/gateways/edge", json!({})).await;
+    let token = control.token("edge", &expiry_in(1)).await;
+    let beat = control
+        .client
+        .post(control.url("/v2/gateways/edge/heartbeat"))
+        .header("Authorization", &token)
+        .json(&json!({"instanceId": "pod-1", "hostname": "pod-1.local", "version": "0.1.0", "appliedRevision": 1, "uptimeSeconds": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beat.status(), StatusCode::NO_CONTENT);
+    let status: Value = control
+        .get("/gateways/edge/status")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["nodes"], 1);
+    assert_eq!(status["instances"][0]["hostname"], "pod-1.local");
+    assert!(
+        status["instances"][0]["tokenExpiry"].as_i64().unwrap() > gatehouse_control::unix_now()
+    );
+}

@@ -1,0 +1,64 @@
+use gatehouse_model::Configuration;
+
+use super::*;
+
+const CONFIG: &str = r#"
+policy: |
+  <policies><inbound><set-header name="x-global" exists-action="override"><value>1</value></set-header></inbound></policies>
+apis:
+  - id: a
+    path: a
+    serviceUrl: http://127.0.0.1:1
+    operations:
+      - { id: one, method: GET, urlTemplate: /one }
+      - { id: two, method: GET, urlTemplate: /two }
+  - id: b
+    path: b
+    serviceUrl: http://127.0.0.1:1
+    operations:
+      - { id: only, method: GET, urlTemplate: /only }
+products:
+  - id: with-policy
+    apis: [a]
+    policy: |
+      <policies><inbound><base /><rate-limit calls="5" renewal-period="10" /></inbound></policies>
+  - id: without-policy
+    apis: [a, b]
+"#;
+
+#[test]
+fn one_pipeline_per_operation_and_product_with_a_policy_plus_one_per_api() {
+    let config = Configuration::load("gw.yaml", CONFIG).unwrap();
+    let mut keys = Vec::new();
+    compile_configuration(&config, "gw.yaml", |key, _| keys.push(key)).unwrap();
+    let key = |api, operation, product| PipelineKey {
+        api,
+        operation,
+        product,
+    };
+    assert_eq!(
+        keys,
+        [
+            key(0, None, None),
+            key(0, Some(0), None),
+            key(0, Some(0), Some(0)),
+            key(0, Some(1), None),
+            key(0, Some(1), Some(0)),
+            key(1, None, None),
+            key(1, Some(0), None),
+        ]
+    );
+}
+
+#[test]
+fn errors_name_the_document_place_line_and_column() {
+    let text = CONFIG.replace(r#"calls="5" "#, "");
+    let config = Configuration::load("gw.yaml", &text).unwrap();
+    let error = compile_configuration(&config, "gw.yaml", |_, _| {}).unwrap_err();
+    let shown = error.to_string();
+    assert!(
+        shown.starts_with("gw.yaml: products[with-policy].policy:1:"),
+        "{shown}"
+    );
+    assert!(shown.contains("calls"), "{shown}");
+}
