@@ -392,6 +392,32 @@ pub(crate) fn gateway_token(
     Ok(())
 }
 
+/// `gatehouse gateway deployment-yaml NAME`: the manifest on stdout, preceded by the
+/// Secret command as a comment (so `> gw.yaml` keeps a valid file).
+pub(crate) fn gateway_deployment_yaml(
+    server: &ServerArgs,
+    name: &str,
+    expiry_days: u32,
+) -> anyhow::Result<()> {
+    let client = Client::new(server)?;
+    let path = format!("/gateways/{name}/deployment?format=kubernetes&expiryDays={expiry_days}");
+    let value = runtime()?.block_on(client.call(reqwest::Method::GET, &path, None))?;
+    let command = value["secretCommand"]
+        .as_str()
+        .context("the server answered without a command")?;
+    let manifest = value["manifest"]
+        .as_str()
+        .context("the server answered without a manifest")?;
+    println!(
+        "# 1. Create the token Secret (token valid until {}):",
+        value["tokenExpiry"].as_str().unwrap_or("?")
+    );
+    println!("#    {command}");
+    println!("# 2. Apply this file.");
+    println!("{}", manifest.trim_end());
+    Ok(())
+}
+
 /// `gatehouse gateway status NAME`.
 pub(crate) fn gateway_status(
     server: &ServerArgs,

@@ -43,32 +43,14 @@ pub(crate) fn run(args: &ControlArgs) -> anyhow::Result<()> {
 }
 
 async fn serve_control(args: &ControlArgs) -> anyhow::Result<()> {
-    let data_dir = args.data_dir.clone();
-    let (admin, created) =
-        tokio::task::spawn_blocking(move || AdminToken::load_or_create(&data_dir))
-            .await
-            .context("admin token task failed")??;
-    let token_path = args.data_dir.join(ADMIN_TOKEN_FILE);
-    if created {
-        tracing::info!(path = %token_path.display(), "created the admin token (mode 0600)");
-    } else {
-        tracing::info!(path = %token_path.display(), "using the admin token");
-    }
-    let url = match &args.database_url {
-        Some(url) => url.clone(),
-        None => format!("sqlite://{}", args.data_dir.join("gatehouse.db").display()),
-    };
-    let store = Store::connect(&url)
-        .await
-        .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, database = %redact_url(&url), "control plane listening");
+    let control =
+        ControlPlane::open(&args.data_dir, args.database_url.as_deref(), args.listen).await?;
     if let Some(path) = &args.bound_addresses_file {
-        crate::write_bound_addresses(path, &serde_json::json!({ "http": addr.to_string() }))
-            .await?;
+        crate::write_bound_addresses(
+            path,
+            &serde_json::json!({ "http": control.addr.to_string() }),
+        )
+        .await?;
     }
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
@@ -82,11 +64,67 @@ async fn serve_control(args: &ControlArgs) -> anyhow::Result<()> {
         }
         stop.cancel();
     });
-    serve(listener, Arc::new(ControlState { store, admin }), shutdown)
-        .await
-        .context("control plane server failed")?;
+    control.serve(shutdown).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A control plane ready to serve: admin token loaded (or created), database open,
+/// listener bound. Shared by `gatehouse control` and `gatehouse dev`.
+pub(crate) struct ControlPlane {
+    /// The bound address.
+    pub(crate) addr: SocketAddr,
+    /// The file holding the admin token.
+    pub(crate) admin_token_file: PathBuf,
+    listener: tokio::net::TcpListener,
+    state: Arc<ControlState>,
+}
+
+impl ControlPlane {
+    /// Loads or creates the admin token under `data_dir`, opens the database
+    /// (`database_url`, or SQLite under `data_dir`) and binds `listen`.
+    pub(crate) async fn open(
+        data_dir: &std::path::Path,
+        database_url: Option<&str>,
+        listen: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let dir = data_dir.to_owned();
+        let (admin, created) =
+            tokio::task::spawn_blocking(move || AdminToken::load_or_create(&dir))
+                .await
+                .context("admin token task failed")??;
+        let admin_token_file = data_dir.join(ADMIN_TOKEN_FILE);
+        if created {
+            tracing::info!(path = %admin_token_file.display(), "created the admin token (mode 0600)");
+        } else {
+            tracing::info!(path = %admin_token_file.display(), "using the admin token");
+        }
+        let url = match database_url {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}", data_dir.join("gatehouse.db").display()),
+        };
+        let store = Store::connect(&url)
+            .await
+            .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, database = %redact_url(&url), "control plane listening");
+        Ok(Self {
+            addr,
+            admin_token_file,
+            listener,
+            state: Arc::new(ControlState { store, admin }),
+        })
+    }
+
+    /// Serves until `shutdown` is cancelled.
+    pub(crate) async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        serve(self.listener, self.state, shutdown)
+            .await
+            .context("control plane server failed")
+    }
 }
 
 /// A database URL without its password, for logs.

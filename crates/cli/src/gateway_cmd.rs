@@ -1,8 +1,11 @@
-//! `gatehouse gateway`: serve APIs from a configuration file.
+//! `gatehouse gateway`: serve APIs from a configuration file (file mode), or from the
+//! control plane's Configuration API v2 (control-plane mode: `config.service.endpoint`
+//! and `config.service.auth`, see docs/sync.md).
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +13,8 @@ use anyhow::Context as _;
 use gatehouse_gateway::{
     AccessLog, Gateway, GatewayState, Limits, Metrics, ServerSettings, access_log, admin, reload,
 };
+use gatehouse_sync::settings::{AUTH_ENV, DEFAULT_BACKUP_DIR, ENDPOINT_ENV};
+use gatehouse_sync::{AuthSetting, Backoff, Endpoint, SyncSettings};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -66,17 +71,155 @@ pub(crate) struct GatewayArgs {
     /// supervisors that start the gateway on port 0).
     #[arg(long)]
     bound_addresses_file: Option<PathBuf>,
+
+    /// Control plane URL (`http://control:8090`): take the configuration from its
+    /// Configuration API v2. Also read from the environment variable
+    /// `config.service.endpoint`, as APIM names it. Not with `--config`.
+    #[arg(long, value_name = "URL")]
+    config_service_endpoint: Option<String>,
+
+    /// The gateway token (`GatewayKey …`), or the path of a file holding it (a mounted
+    /// Secret; re-read when it changes). Also read from the environment variable
+    /// `config.service.auth`. Prefer the variable or a file: a flag shows in `ps`.
+    #[arg(long, value_name = "TOKEN|FILE")]
+    config_service_auth: Option<String>,
+
+    /// Where the last configuration from the control plane is backed up, and served
+    /// from on a start while the control plane is unreachable. Skipped with a warning
+    /// when the directory is missing or not writable.
+    #[arg(long, env = "GATEHOUSE_CONFIG_BACKUP_DIR", default_value = DEFAULT_BACKUP_DIR)]
+    config_backup_dir: PathBuf,
+
+    /// How often to report to the control plane (`gatehouse gateway status`).
+    #[arg(long, env = "GATEHOUSE_HEARTBEAT_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    heartbeat_interval: Duration,
+
+    /// How long each change request to the control plane is held open (at most 60s).
+    #[arg(long, env = "GATEHOUSE_CONFIG_SERVICE_WAIT", default_value = "30s", value_parser = humantime::parse_duration)]
+    config_service_wait: Duration,
+
+    /// Time allowed for a snapshot or a heartbeat, and for a change request beyond its
+    /// wait (at most 10s there); a control plane slower than this counts as failed
+    /// (`timeout`).
+    #[arg(long, env = "GATEHOUSE_CONFIG_SERVICE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    config_service_timeout: Duration,
+
+    /// Longest wait between retries when the control plane fails (exponential backoff
+    /// with jitter from 250ms).
+    #[arg(long, env = "GATEHOUSE_CONFIG_SERVICE_BACKOFF_MAX", default_value = "30s", value_parser = humantime::parse_duration)]
+    config_service_backoff_max: Duration,
+}
+
+/// Where the gateway's configuration comes from.
+pub(crate) enum Source {
+    /// A YAML file, watched and reloaded.
+    File(PathBuf),
+    /// The control plane.
+    ControlPlane(Box<SyncSettings>),
+}
+
+impl GatewayArgs {
+    /// Parses gateway options as `gatehouse gateway` would take them (for `gatehouse
+    /// dev`, which runs one with its own ports).
+    pub(crate) fn from_args<I, T>(args: I) -> anyhow::Result<Self>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: GatewayArgs,
+        }
+        let wrapper = <Wrapper as clap::Parser>::try_parse_from(
+            std::iter::once(OsString::from("gateway")).chain(args.into_iter().map(Into::into)),
+        )?;
+        Ok(wrapper.args)
+    }
+
+    /// Decides file or control-plane mode from the options and the environment
+    /// (`config.service.*`, read here: clap's `env` cannot take dotted names).
+    pub(crate) fn source(&self) -> anyhow::Result<Source> {
+        self.source_with_env(|name| std::env::var_os(name))
+    }
+
+    fn source_with_env(&self, env: impl Fn(&str) -> Option<OsString>) -> anyhow::Result<Source> {
+        let setting = |flag: &Option<String>, name: &str| -> anyhow::Result<Option<String>> {
+            if let Some(value) = flag {
+                return Ok(Some(value.clone()));
+            }
+            match env(name) {
+                None => Ok(None),
+                Some(value) => value.into_string().map(Some).map_err(|_| {
+                    anyhow::anyhow!("the environment variable `{name}` is not valid UTF-8")
+                }),
+            }
+        };
+        let endpoint = setting(&self.config_service_endpoint, ENDPOINT_ENV)?
+            .filter(|value| !value.trim().is_empty());
+        let auth = setting(&self.config_service_auth, AUTH_ENV)?;
+        match (&self.config, endpoint, auth) {
+            (Some(file), Some(_), _) => anyhow::bail!(
+                "both `--config {}` and `{ENDPOINT_ENV}` are set: a gateway takes its configuration from a file or from the control plane, not both (for now); drop one",
+                file.display()
+            ),
+            (Some(file), None, _) => Ok(Source::File(file.clone())),
+            (None, Some(endpoint), Some(auth)) => {
+                let endpoint = Endpoint::parse(&endpoint)?;
+                let auth = AuthSetting::parse(&auth)?;
+                let mut settings = SyncSettings::new(endpoint, auth);
+                settings.backup_dir = Some(self.config_backup_dir.clone());
+                settings.heartbeat_interval = self.heartbeat_interval;
+                settings.request_timeout = self.config_service_timeout;
+                settings.long_poll_wait = self.config_service_wait.min(Duration::from_secs(60));
+                settings.backoff = Backoff {
+                    max: self
+                        .config_service_backoff_max
+                        .max(Backoff::default().initial),
+                    ..Backoff::default()
+                };
+                Ok(Source::ControlPlane(Box::new(settings)))
+            }
+            (None, Some(_), None) => anyhow::bail!(
+                "`{ENDPOINT_ENV}` is set but `{AUTH_ENV}` is not: set it to the gateway token (`gatehouse gateway token <gateway>`) or to the path of a file holding it"
+            ),
+            (None, None, Some(_)) => anyhow::bail!(
+                "`{AUTH_ENV}` is set but `{ENDPOINT_ENV}` is not: set it to the control plane's URL (`http://…:8090`)"
+            ),
+            (None, None, None) => anyhow::bail!(
+                "`gatehouse gateway` needs a configuration: `--config <file.yaml>` (or GATEHOUSE_CONFIG), or a control plane with `{ENDPOINT_ENV}` and `{AUTH_ENV}` (or `--config-service-endpoint` and `--config-service-auth`)"
+            ),
+        }
+    }
 }
 
 pub(crate) fn run(args: &GatewayArgs) -> anyhow::Result<()> {
-    let Some(config) = args.config.clone() else {
-        anyhow::bail!("`gatehouse gateway` needs `--config <file.yaml>` (or GATEHOUSE_CONFIG)");
-    };
+    let source = args.source()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("gatehouse-main")
         .build()
         .context("cannot start the main runtime")?;
+    let (state, writer) = new_state(args)?;
+    let result = runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let signals = spawn_signal_handler(shutdown.clone())?;
+        let result = serve(args, source, state, shutdown, signals.hangups, None).await;
+        signals.task.abort();
+        result
+    });
+    // Every AccessLog clone is gone with the state: the writer drains and exits.
+    drop(runtime);
+    if let Some(writer) = writer {
+        writer.join();
+    }
+    result
+}
+
+/// The gateway's state, and the access-log writer to join once the state is gone.
+pub(crate) fn new_state(
+    args: &GatewayArgs,
+) -> anyhow::Result<(Arc<GatewayState>, Option<access_log::AccessLogWriter>)> {
     let metrics = Metrics::new();
     let (access_log, writer) = if args.access_log {
         let (log, writer) = AccessLog::spawn(
@@ -89,20 +232,78 @@ pub(crate) fn run(args: &GatewayArgs) -> anyhow::Result<()> {
     } else {
         (AccessLog::disabled(), None)
     };
-    let state = Arc::new(GatewayState::new(metrics, access_log));
-    let result = runtime.block_on(serve(args, &config, state));
-    // Every AccessLog clone is gone with the state: the writer drains and exits.
-    drop(runtime);
-    if let Some(writer) = writer {
-        writer.join();
-    }
-    result
+    Ok((Arc::new(GatewayState::new(metrics, access_log)), writer))
 }
 
-async fn serve(args: &GatewayArgs, config: &Path, state: Arc<GatewayState>) -> anyhow::Result<()> {
-    reload::load_file(&state, config)
-        .await
-        .with_context(|| format!("cannot start with configuration {}", config.display()))?;
+/// SIGTERM and SIGINT cancel `shutdown`; SIGHUPs are passed on.
+pub(crate) struct Signals {
+    /// One message per SIGHUP.
+    pub(crate) hangups: tokio::sync::mpsc::Receiver<()>,
+    /// The task listening; abort it once done.
+    pub(crate) task: tokio::task::JoinHandle<()>,
+}
+
+/// Installs the signal handlers (SIGTERM and SIGINT stop, SIGHUP reloads).
+pub(crate) fn spawn_signal_handler(shutdown: CancellationToken) -> anyhow::Result<Signals> {
+    let mut hangup = signal(SignalKind::hangup()).context("cannot install SIGHUP handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+    let (sender, hangups) = tokio::sync::mpsc::channel(1);
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => { let _ = sender.try_send(()); }
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+            }
+        }
+        shutdown.cancel();
+    });
+    Ok(Signals { hangups, task })
+}
+
+/// The addresses a gateway listens on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Listening {
+    /// Data plane.
+    pub(crate) http: SocketAddr,
+    /// Admin endpoints.
+    pub(crate) admin: SocketAddr,
+}
+
+/// Serves until `shutdown` is cancelled, then drains. `hangups` carries SIGHUPs: reload
+/// the file (file mode) or re-read the token file (control-plane mode). `listening` is
+/// told the bound addresses once both listeners accept.
+pub(crate) async fn serve(
+    args: &GatewayArgs,
+    source: Source,
+    state: Arc<GatewayState>,
+    shutdown: CancellationToken,
+    mut hangups: tokio::sync::mpsc::Receiver<()>,
+    listening: Option<tokio::sync::oneshot::Sender<Listening>>,
+) -> anyhow::Result<()> {
+    let stop_background = CancellationToken::new();
+    // Before the listeners: a file must load (or the start fails), and a backup of the
+    // control plane's configuration is served from the first request on.
+    let mut sync = None;
+    match &source {
+        Source::File(config) => {
+            reload::load_file(&state, config)
+                .await
+                .with_context(|| format!("cannot start with configuration {}", config.display()))?;
+        }
+        Source::ControlPlane(settings) => {
+            let handle = gatehouse_sync::start(
+                SyncSettings::clone(settings),
+                state.clone(),
+                stop_background.clone(),
+            )
+            .await
+            .context("cannot start control-plane mode")?;
+            sync = Some(handle);
+        }
+    }
 
     let workers = args
         .workers
@@ -142,6 +343,12 @@ async fn serve(args: &GatewayArgs, config: &Path, state: Arc<GatewayState>) -> a
         });
         crate::write_bound_addresses(path, &addresses).await?;
     }
+    if let Some(listening) = listening {
+        let _ = listening.send(Listening {
+            http: gateway.local_addr(),
+            admin: admin_addr,
+        });
+    }
 
     let sweeper = {
         let state = state.clone();
@@ -149,26 +356,39 @@ async fn serve(args: &GatewayArgs, config: &Path, state: Arc<GatewayState>) -> a
         tokio::spawn(async move { state.sweep_counters(COUNTER_SWEEP_INTERVAL, stop).await })
     };
 
-    let watcher = reload::watch_file(state.clone(), config.to_path_buf(), stop_background.clone())
-        .with_context(|| format!("cannot watch {}", config.display()))?;
+    let watcher = match &source {
+        Source::File(config) => Some(
+            reload::watch_file(state.clone(), config.clone(), stop_background.clone())
+                .with_context(|| format!("cannot watch {}", config.display()))?,
+        ),
+        Source::ControlPlane(_) => None,
+    };
 
-    let mut hangup = signal(SignalKind::hangup()).context("cannot install SIGHUP handler")?;
-    let mut terminate =
-        signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
     loop {
         tokio::select! {
-            _ = hangup.recv() => reload::reload_and_log(&state, config, "sighup").await,
-            _ = terminate.recv() => break,
-            _ = interrupt.recv() => break,
+            () = shutdown.cancelled() => break,
+            Some(()) = hangups.recv() => match (&source, &sync) {
+                (Source::File(config), _) => reload::reload_and_log(&state, config, "sighup").await,
+                (Source::ControlPlane(_), Some(sync)) => sync.token().reload_and_log(&state, "sighup").await,
+                (Source::ControlPlane(_), None) => {}
+            },
         }
     }
     tracing::info!(drain_timeout = ?args.drain_timeout, "shutting down: draining in-flight requests");
     gateway.shutdown().await;
     stop_background.cancel();
     let _ = admin_task.await;
-    let _ = watcher.await;
+    if let Some(watcher) = watcher {
+        let _ = watcher.await;
+    }
+    if let Some(sync) = sync {
+        sync.join().await;
+    }
     let _ = sweeper.await;
     tracing::info!("stopped");
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "gateway_cmd_tests.rs"]
+mod tests;

@@ -3,6 +3,7 @@
 
 mod client_cmd;
 mod control_cmd;
+mod dev_cmd;
 mod gateway_cmd;
 mod logging;
 
@@ -30,6 +31,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Try Gatehouse: a control plane and a gateway in one process, with a sample API.
+    Dev(dev_cmd::DevArgs),
     /// Run a gateway (data plane), or manage one on the control plane.
     #[command(args_conflicts_with_subcommands = true)]
     Gateway {
@@ -80,6 +83,15 @@ enum GatewayVerb {
         #[arg(long, value_enum, default_value_t = client_cmd::KeyArg::Primary)]
         key: client_cmd::KeyArg,
     },
+    /// Print the Kubernetes manifest for a gateway, with the `kubectl` command that
+    /// creates its token Secret (a new token, valid `--expiry-days`).
+    DeploymentYaml {
+        /// The gateway.
+        name: String,
+        /// Token lifetime in days (at most 30).
+        #[arg(long, default_value_t = 30)]
+        expiry_days: u32,
+    },
     /// Show the connected instances of a gateway.
     Status {
         /// The gateway.
@@ -100,10 +112,15 @@ fn main() -> std::process::ExitCode {
             ..
         } => client_cmd::gateway_token(&cli.server, &name, expiry, key),
         Command::Gateway {
+            verb: Some(GatewayVerb::DeploymentYaml { name, expiry_days }),
+            ..
+        } => client_cmd::gateway_deployment_yaml(&cli.server, &name, expiry_days),
+        Command::Gateway {
             verb: Some(GatewayVerb::Status { name, output }),
             ..
         } => client_cmd::gateway_status(&cli.server, &name, output),
         Command::Control(args) => control_cmd::run(&args),
+        Command::Dev(args) => dev_cmd::run(&args),
         Command::Apply { file } => client_cmd::apply(&cli.server, &file),
         Command::Get { kind, name, output } => {
             client_cmd::get(&cli.server, kind, name.as_deref(), output)

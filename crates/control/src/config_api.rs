@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use gatehouse_model::token::GatewayToken;
@@ -23,10 +23,11 @@ use gatehouse_model::{Gateway, Snapshot};
 use gatehouse_store::{ChangesSince, Heartbeat, Kind, Op};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::entities::{self, noun};
 use crate::error::ApiError;
+use crate::extract::{Path, Query};
 use crate::{AppState, MAX_BODY_BYTES, read_json, unix_now};
 
 /// Longest a change request is held open.
@@ -119,8 +120,9 @@ async fn snapshot(
 }
 
 /// Query of the change stream.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ChangesQuery {
     /// Revision the gateway has applied.
     since: u64,
@@ -129,17 +131,30 @@ pub struct ChangesQuery {
     wait: u64,
 }
 
+/// Answer of the change stream.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Changes {
+    /// Revision of the last change listed (`since` when there is none): the next `since`.
+    pub revision: u64,
+    /// The gateway's own assignment changed: take a new snapshot.
+    pub resync: bool,
+    /// The changes relevant to this gateway, in order.
+    pub changes: Vec<ChangeEntry>,
+}
+
 /// One change as a gateway receives it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChangeEntry {
     /// Revision of the write.
     pub revision: u64,
     /// Entity kind (`api`, `product`, …).
+    #[schema(example = "api")]
     pub kind: String,
     /// Entity id.
     pub id: String,
     /// `upsert` or `delete`.
+    #[schema(example = "upsert")]
     pub op: String,
     /// The entity as the gateway's snapshot holds it, for upserts.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -177,9 +192,11 @@ async fn changes(
             () = tokio::time::sleep_until(deadline) => false,
         };
         if !woke {
-            return Ok(axum::Json(
-                json!({ "revision": query.since, "resync": false, "changes": [] }),
-            )
+            return Ok(axum::Json(Changes {
+                revision: query.since,
+                resync: false,
+                changes: Vec::new(),
+            })
             .into_response());
         }
     }
@@ -222,17 +239,20 @@ async fn answer(
             entity,
         });
     }
-    Ok(
-        axum::Json(json!({ "revision": last, "resync": resync, "changes": entries }))
-            .into_response(),
-    )
+    Ok(axum::Json(Changes {
+        revision: last,
+        resync,
+        changes: entries,
+    })
+    .into_response())
 }
 
 /// What an instance reports.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HeartbeatBody {
     /// Unique per process (pod name + start time, say).
+    #[schema(min_length = 1, max_length = 256)]
     pub instance_id: String,
     /// Host name of the instance.
     #[serde(default)]
@@ -264,10 +284,23 @@ async fn heartbeat(
     let value = read_json(body, MAX_BODY_BYTES).await?;
     let body: HeartbeatBody =
         serde_json::from_value(value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if body.instance_id.is_empty() || body.instance_id.len() > 256 {
+    if body.instance_id.is_empty() || body.instance_id.chars().count() > 256 {
         return Err(ApiError::BadRequest(
             "`instanceId` must be 1 to 256 characters".to_owned(),
         ));
+    }
+    // Stored as TEXT, which cannot hold NUL on PostgreSQL.
+    for (field, value) in [
+        ("instanceId", Some(&body.instance_id)),
+        ("hostname", Some(&body.hostname)),
+        ("version", Some(&body.version)),
+        ("lastError", body.last_error.as_ref()),
+    ] {
+        if value.is_some_and(|v| v.contains('\0')) {
+            return Err(ApiError::BadRequest(format!(
+                "`{field}` holds a NUL character (\\u0000), which cannot be stored"
+            )));
+        }
     }
     let heartbeat = Heartbeat {
         gateway_id: id,

@@ -122,11 +122,35 @@ impl IntoResponse for ApiError {
         if let Self::Internal(source) = &self {
             tracing::error!(error = %source, "request failed");
         }
-        let body = serde_json::json!({
-            "error": { "code": self.code(), "message": self.to_string() }
-        });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code().to_owned(),
+                message: self.to_string(),
+            },
+        };
         (self.status(), Json(body)).into_response()
     }
+}
+
+/// The body of every error response: `{"error": {"code", "message"}}`.
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = ApiError)]
+pub struct ErrorBody {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The code and message of an [`ErrorBody`].
+#[derive(Debug, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `BadRequest`, `ValidationError`, `NotFound`,
+    /// `PreconditionFailed`, `AlreadyExists`, `Conflict`, `Unauthorized`, `Forbidden`,
+    /// `Gone`, `PayloadTooLarge` or `InternalError`.
+    #[schema(example = "NotFound")]
+    pub code: String,
+    /// What is wrong and how to fix it, for people.
+    #[schema(example = "API `orders` does not exist")]
+    pub message: String,
 }
 
 impl From<StoreError> for ApiError {

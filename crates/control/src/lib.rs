@@ -9,9 +9,12 @@
 
 pub mod auth;
 pub mod config_api;
+pub mod deployment;
 pub mod entities;
 pub mod error;
+pub mod extract;
 pub mod management;
+pub mod openapi;
 pub mod status;
 
 use std::sync::Arc;
@@ -49,10 +52,12 @@ pub type AppState = Arc<ControlState>;
 pub fn app(state: AppState) -> Router {
     let management = management::routes()
         .route("/gateways/{id}/status", get(status::gateway_status))
+        .route("/gateways/{id}/deployment", get(deployment::deployment))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(|| async { "ready\n" }))
+        .route("/openapi.json", get(openapi::serve))
         .merge(config_api::routes())
         .merge(management)
         .fallback(|| async {

@@ -4,36 +4,42 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use gatehouse_model::Configuration;
 use gatehouse_model::token::GatewayToken;
 use gatehouse_store::{GatewayKeys, Kind, ListQuery, Precondition, WriteOp};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::entities::{self, GLOBAL_POLICY_ID, noun};
 use crate::error::ApiError;
+use crate::extract::{Path, Query};
 use crate::{AppState, MAX_BODY_BYTES, read_json, unix_now};
 
 /// Most items one list call returns.
 pub const MAX_PAGE: usize = 1000;
 
-/// Routes of the management API (admin token checked by the caller's layer).
+/// The kinds with a collection (`/{collection}`) and items (`/{collection}/{id}`); the
+/// OpenAPI document describes the same list.
+pub const COLLECTIONS: [Kind; 8] = [
+    Kind::Api,
+    Kind::Product,
+    Kind::Subscription,
+    Kind::NamedValue,
+    Kind::Backend,
+    Kind::Certificate,
+    Kind::Hostname,
+    Kind::Gateway,
+];
+
+/// Routes of the management API (admin token checked by the caller's layer). Every route
+/// is described in [`crate::openapi`]; its tests fail when the two differ.
 pub fn routes() -> Router<AppState> {
     let mut router = Router::new();
-    for kind in [
-        Kind::Api,
-        Kind::Product,
-        Kind::Subscription,
-        Kind::NamedValue,
-        Kind::Backend,
-        Kind::Certificate,
-        Kind::Hostname,
-        Kind::Gateway,
-    ] {
+    for kind in COLLECTIONS {
         let collection = format!("/{}", entities::collection(kind));
         let item = format!("{collection}/{{id}}");
         router = router
@@ -121,8 +127,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Query of list calls.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Case-insensitive substring of the id.
     search: Option<String>,
@@ -302,29 +309,45 @@ pub fn validate(config: &Configuration) -> Result<(), ApiError> {
 }
 
 fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
-    if let Some(value) = headers.get(header::IF_MATCH) {
-        let text = value.to_str().unwrap_or_default().trim();
-        if text == "*" {
-            return Ok(Precondition::None);
+    // Ignoring a precondition the caller asked for would write when they meant not to,
+    // so what cannot be honoured is refused.
+    let create_only = match headers.get(header::IF_NONE_MATCH) {
+        None => false,
+        Some(value) if value.as_bytes().trim_ascii() == b"*" => true,
+        Some(value) => {
+            return Err(ApiError::BadRequest(format!(
+                "If-None-Match supports only `*` (create only), got {}",
+                String::from_utf8_lossy(value.as_bytes())
+            )));
         }
-        let revision = text
-            .trim_start_matches("W/")
-            .trim_matches('"')
-            .parse::<u64>()
-            .map_err(|_| {
-                ApiError::BadRequest(format!(
-                    "If-Match must be an ETag this API returned, like \"42\" (got {text})"
-                ))
-            })?;
-        return Ok(Precondition::IfMatch(revision));
+    };
+    let Some(value) = headers.get(header::IF_MATCH) else {
+        return Ok(if create_only {
+            Precondition::IfNoneMatch
+        } else {
+            Precondition::None
+        });
+    };
+    if create_only {
+        return Err(ApiError::BadRequest(
+            "send either If-Match (replace only) or If-None-Match: * (create only), not both"
+                .to_owned(),
+        ));
     }
-    if headers
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|v| v.as_bytes() == b"*")
-    {
-        return Ok(Precondition::IfNoneMatch);
+    let text = value.to_str().unwrap_or_default().trim();
+    if text == "*" {
+        return Ok(Precondition::None);
     }
-    Ok(Precondition::None)
+    let revision = text
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<u64>()
+        .map_err(|_| {
+            ApiError::BadRequest(format!(
+                "If-Match must be an ETag this API returned, like \"42\" (got {text})"
+            ))
+        })?;
+    Ok(Precondition::IfMatch(revision))
 }
 
 fn entity_response(status: StatusCode, kind: Kind, body: &Value, revision: u64) -> Response {
@@ -412,17 +435,18 @@ async fn list_subscription_secrets(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let (body, _) = load(&state, Kind::Subscription, &id).await?;
-    Ok(axum::Json(json!({
-        "primaryKey": body.get("primaryKey"),
-        "secondaryKey": body.get("secondaryKey"),
-    }))
+    let key = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
+    Ok(axum::Json(SubscriptionSecrets {
+        primary_key: key("primaryKey"),
+        secondary_key: key("secondaryKey"),
+    })
     .into_response())
 }
 
 // === gateways ===
 
 /// Which of a gateway's two keys.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyType {
     /// The primary key.
@@ -431,21 +455,49 @@ pub enum KeyType {
     Secondary,
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of `POST /gateways/{id}/regenerate-key`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RegenerateKey {
+pub(crate) struct RegenerateKey {
+    /// The key to replace; every token it signed stops working.
     key_type: KeyType,
 }
 
-#[derive(Debug, Deserialize)]
+/// Body of `POST /gateways/{id}/generate-token`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct GenerateToken {
+pub(crate) struct GenerateToken {
+    /// The key that signs the token.
     key_type: KeyType,
-    /// ISO 8601 / RFC 3339 UTC time.
+    /// When the token expires: an ISO 8601 / RFC 3339 UTC time, at most 30 days ahead.
+    #[schema(example = "2026-12-24T00:00:00Z")]
     expiry: String,
 }
 
-async fn ensure_gateway_keys(state: &AppState, id: &str) -> Result<GatewayKeys, ApiError> {
+/// Answer of `POST /gateways/{id}/generate-token`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct GatewayTokenValue {
+    /// `GatewayKey <id>&<yyyyMMddHHmm>&<signature>`: the whole `Authorization` header
+    /// value for the Configuration API.
+    #[schema(example = "GatewayKey edge&202612240000&c2lnbmF0dXJl")]
+    value: String,
+}
+
+/// Answer of `POST /subscriptions/{id}/list-secrets`: the only way to read the keys.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SubscriptionSecrets {
+    /// Primary key.
+    primary_key: Option<String>,
+    /// Secondary key.
+    secondary_key: Option<String>,
+}
+
+/// The gateway's keys, created on first use.
+pub(crate) async fn ensure_gateway_keys(
+    state: &AppState,
+    id: &str,
+) -> Result<GatewayKeys, ApiError> {
     if let Some(keys) = state.store.gateway_keys(id).await? {
         return Ok(keys);
     }
@@ -503,7 +555,10 @@ async fn generate_gateway_token(
     };
     let token = GatewayToken::sign(&id, key.as_bytes(), expiry_unix)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(axum::Json(json!({ "value": token.to_string() })).into_response())
+    Ok(axum::Json(GatewayTokenValue {
+        value: token.to_string(),
+    })
+    .into_response())
 }
 
 async fn parse_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {

@@ -1,20 +1,21 @@
 //! `GET /gateways/{id}/status`: which instances of a gateway are connected, from their
 //! heartbeats.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use gatehouse_store::Kind;
 use serde::Serialize;
 
 use crate::entities::noun;
 use crate::error::ApiError;
+use crate::extract::Path;
 use crate::{AppState, unix_now};
 
 /// Instances seen within this many seconds count as connected (APIM: 3 minutes).
 pub const CONNECTED_WITHIN_SECONDS: i64 = 180;
 
 /// The status of one gateway.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GatewayStatus {
     /// Gateway id.
@@ -28,7 +29,7 @@ pub struct GatewayStatus {
 }
 
 /// One connected instance.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceStatus {
     /// Instance id.

@@ -228,7 +228,63 @@ on_both_databases!(
     the_snapshot_holds_only_what_the_gateway_serves,
     long_polls_wake_within_milliseconds_of_a_change,
     heartbeats_show_up_in_gateway_status,
+    deployment_yaml_comes_with_a_token_secret_command,
 );
+
+/// Two control-plane processes on one PostgreSQL database: a change written through one
+/// wakes the long-polls held by the other (LISTEN/NOTIFY) within 100 ms.
+#[tokio::test]
+async fn a_write_through_one_control_plane_wakes_long_polls_on_another() {
+    let Some(first) = Control::start(Backend::Postgres).await else {
+        return;
+    };
+    let TestDb::Postgres { admin_url, name } = &first._db else {
+        unreachable!()
+    };
+    let url = format!("{}/{name}", &admin_url[..admin_url.rfind('/').unwrap()]);
+    let second_store = Store::connect(&url).await.unwrap();
+    let state = Arc::new(ControlState {
+        store: second_store,
+        admin: AdminToken::from_secret(ADMIN),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app(state)).await;
+    });
+
+    first.put("/apis/a", api("a", None)).await;
+    first.put("/gateways/edge", json!({"apis": ["a"]})).await;
+    let token = first.token("edge", &expiry_in(1)).await;
+    let since = first.store.revision().await.unwrap();
+    let poll_url = format!("{second}/v2/gateways/edge/changes?since={since}&wait=30");
+    let client = first.client.clone();
+    let poll = tokio::spawn(async move {
+        let response = client
+            .get(poll_url)
+            .header("Authorization", token)
+            .send()
+            .await
+            .unwrap();
+        (Instant::now(), response.json::<Value>().await.unwrap())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut changed = api("a", None);
+    changed["displayName"] = json!("via the first control plane");
+    let response = first.put("/apis/a", changed).await;
+    let committed = Instant::now();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (woke, body) = poll.await.unwrap();
+    let latency = woke.saturating_duration_since(committed);
+    assert!(
+        latency < Duration::from_millis(100),
+        "the other replica woke after {latency:?}"
+    );
+    assert_eq!(
+        body["changes"][0]["entity"]["displayName"],
+        "via the first control plane"
+    );
+}
 
 async fn management_calls_need_the_admin_token(backend: Backend) {
     let Some(control) = Control::start(backend).await else {
@@ -650,4 +706,45 @@ async fn heartbeats_show_up_in_gateway_status(backend: Backend) {
     assert!(
         status["instances"][0]["tokenExpiry"].as_i64().unwrap() > gatehouse_control::unix_now()
     );
+}
+
+async fn deployment_yaml_comes_with_a_token_secret_command(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    control.put("/gateways/edge", json!({})).await;
+    let response = control
+        .get("/gateways/edge/deployment?format=kubernetes&expiryDays=7")
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let command = body["secretCommand"].as_str().unwrap();
+    assert!(
+        command.starts_with("kubectl create secret generic edge-token"),
+        "{command}"
+    );
+    let token = command
+        .split("value=\"")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('"');
+    let snapshot = control
+        .client
+        .get(control.url("/v2/gateways/edge/snapshot"))
+        .header("Authorization", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot.status(),
+        StatusCode::OK,
+        "the token in the command works"
+    );
+    let manifest = body["manifest"].as_str().unwrap();
+    assert!(
+        manifest.contains(&format!("config.service.endpoint: \"{}\"", control.base)),
+        "{manifest}"
+    );
+    let wrong = control.get("/gateways/edge/deployment?format=helm").await;
+    assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
 }

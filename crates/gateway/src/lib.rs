@@ -10,8 +10,9 @@
 //! with.
 //!
 //! This crate does not parse command lines or set up logging (the `gatehouse` binary
-//! does), and it does not fetch configuration from a control plane (the `sync` crate
-//! will); it serves whatever [`CompiledConfig`] it is given.
+//! does), and it does not fetch configuration from a control plane (`gatehouse-sync`
+//! does, through [`reload::apply_configuration`]); it serves whatever
+//! [`CompiledConfig`] it is given.
 
 pub mod access_log;
 pub mod admin;

@@ -85,6 +85,84 @@ pub struct ConfigErrorLabels {
     pub reason: ConfigErrorReason,
 }
 
+/// Why an exchange with the control plane's Configuration API v2 failed, or why what it
+/// sent could not be served; a closed set, used as a metric label.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum SyncErrorReason {
+    /// The control plane could not be reached, or the connection broke mid-exchange.
+    Connect,
+    /// The control plane did not answer in time.
+    Timeout,
+    /// 401 or 403: the token is expired, revoked, malformed or for another gateway.
+    Status4xxAuth,
+    /// Another 4xx (the gateway does not exist, say).
+    Status4xx,
+    /// A 5xx from the control plane.
+    Status5xx,
+    /// An answer that is not what the Configuration API v2 sends (not JSON, wrong
+    /// shape, wrong gateway, an entity that does not parse).
+    BadResponse,
+    /// A snapshot whose checksum does not match its configuration.
+    Checksum,
+    /// The configuration received does not validate or compile; the previous one kept
+    /// serving.
+    Compile,
+    /// `410 Gone`: the revision asked from was compacted; a new snapshot is taken.
+    Gone,
+    /// The token file could not be read or does not hold a token.
+    Token,
+    /// The configuration backup could not be read or written.
+    Backup,
+}
+
+impl SyncErrorReason {
+    /// Every reason, so dashboards see zeros rather than missing series.
+    pub const ALL: [Self; 11] = [
+        Self::Connect,
+        Self::Timeout,
+        Self::Status4xxAuth,
+        Self::Status4xx,
+        Self::Status5xx,
+        Self::BadResponse,
+        Self::Checksum,
+        Self::Compile,
+        Self::Gone,
+        Self::Token,
+        Self::Backup,
+    ];
+
+    /// The label value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Status4xxAuth => "status_4xx_auth",
+            Self::Status4xx => "status_4xx",
+            Self::Status5xx => "status_5xx",
+            Self::BadResponse => "bad_response",
+            Self::Checksum => "checksum",
+            Self::Compile => "compile",
+            Self::Gone => "gone",
+            Self::Token => "token",
+            Self::Backup => "backup",
+        }
+    }
+}
+
+impl EncodeLabelValue for SyncErrorReason {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// Labels of `gatehouse_config_sync_errors_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SyncErrorLabels {
+    /// Closed set of reasons.
+    pub reason: SyncErrorReason,
+}
+
 /// HTTP status class label: `1xx` … `5xx`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum StatusClass {
@@ -142,6 +220,10 @@ pub struct Metrics {
     /// Unix time of the last successful configuration load.
     pub config_last_success_timestamp_seconds: Gauge,
     config_reload_errors: Family<ConfigErrorLabels, Counter>,
+    config_sync_errors: Family<SyncErrorLabels, Counter>,
+    /// Expiry of the gateway token (Unix seconds); 0 when the gateway has none (file
+    /// mode).
+    pub token_expiry_timestamp_seconds: Gauge,
     /// Access-log lines dropped because the writer could not keep up.
     pub access_log_dropped: Counter,
 }
@@ -211,6 +293,18 @@ impl Metrics {
             "Configuration loads rejected, by reason; the previous configuration kept serving",
             config_reload_errors.clone(),
         );
+        let config_sync_errors = Family::<SyncErrorLabels, Counter>::default();
+        registry.register(
+            "config_sync_errors",
+            "Failed exchanges with the control plane and configurations from it that could not be served, by reason; the last good configuration kept serving",
+            config_sync_errors.clone(),
+        );
+        let token_expiry_timestamp_seconds = Gauge::default();
+        registry.register(
+            "token_expiry_timestamp_seconds",
+            "Expiry of the gateway token (Unix seconds); 0 without a control plane",
+            token_expiry_timestamp_seconds.clone(),
+        );
         let access_log_dropped = Counter::default();
         registry.register(
             "access_log_dropped",
@@ -227,6 +321,8 @@ impl Metrics {
             config_revision,
             config_last_success_timestamp_seconds,
             config_reload_errors,
+            config_sync_errors,
+            token_expiry_timestamp_seconds,
             access_log_dropped,
         }
     }
@@ -259,6 +355,25 @@ impl Metrics {
         self.config_reload_errors
             .get_or_create(&ConfigErrorLabels { reason })
             .inc();
+    }
+
+    /// Counts a failed exchange with the control plane, or a configuration from it that
+    /// could not be served.
+    pub fn config_sync_error(&self, reason: SyncErrorReason) {
+        self.config_sync_errors
+            .get_or_create(&SyncErrorLabels { reason })
+            .inc();
+    }
+
+    /// Shows every sync error reason at zero, so a dashboard of a gateway in
+    /// control-plane mode has its series from the start. File-mode gateways do not call
+    /// it and show none.
+    pub fn init_config_sync_errors(&self) {
+        for reason in SyncErrorReason::ALL {
+            let _ = self
+                .config_sync_errors
+                .get_or_create(&SyncErrorLabels { reason });
+        }
     }
 
     /// Renders the registry in the Prometheus text format.

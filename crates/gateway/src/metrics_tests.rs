@@ -68,3 +68,25 @@ fn config_errors_are_counted_by_reason() {
         "{text}"
     );
 }
+
+#[test]
+fn sync_errors_are_counted_by_reason_and_start_at_zero() {
+    let metrics = Metrics::new();
+    metrics.init_config_sync_errors();
+    metrics.config_sync_error(SyncErrorReason::Status4xxAuth);
+    metrics.config_sync_error(SyncErrorReason::Status4xxAuth);
+    metrics.token_expiry_timestamp_seconds.set(1_767_322_800);
+    let text = metrics.encode().unwrap();
+    assert!(
+        text.contains(r#"gatehouse_config_sync_errors_total{reason="status_4xx_auth"} 2"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"gatehouse_config_sync_errors_total{reason="connect"} 0"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("gatehouse_token_expiry_timestamp_seconds 1767322800"),
+        "{text}"
+    );
+}

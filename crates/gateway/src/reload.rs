@@ -62,7 +62,41 @@ impl LoadError {
 pub async fn load_file(state: &Arc<GatewayState>, path: &Path) -> Result<u64, LoadError> {
     let _writer = state.reload_lock.lock().await;
     let result = load_file_locked(state, path).await;
-    match &result {
+    record_outcome(state, &result);
+    result
+}
+
+/// Serves an already-parsed configuration at `revision` (the control plane's), if it
+/// compiles. `origin` names where it came from in errors (`control plane revision 42`).
+/// This is how configuration sources other than a file (the control plane, Ingress)
+/// hand their result to the data plane.
+///
+/// # Errors
+///
+/// Any [`LoadError`]; the configuration being served is then unchanged.
+pub async fn apply_configuration(
+    state: &Arc<GatewayState>,
+    config: Configuration,
+    origin: String,
+    revision: u64,
+) -> Result<u64, LoadError> {
+    let _writer = state.reload_lock.lock().await;
+    let result = async {
+        config.validate().map_err(|errors| {
+            LoadError::Config(ConfigError::Invalid {
+                origin: origin.clone(),
+                errors,
+            })
+        })?;
+        compile_and_swap(state, origin, revision, move |_| Ok(config)).await
+    }
+    .await;
+    record_outcome(state, &result);
+    result
+}
+
+fn record_outcome(state: &GatewayState, result: &Result<u64, LoadError>) {
+    match result {
         Ok(revision) => {
             state
                 .metrics
@@ -76,7 +110,6 @@ pub async fn load_file(state: &Arc<GatewayState>, path: &Path) -> Result<u64, Lo
         }
         Err(error) => state.metrics.config_error(error.reason()),
     }
-    result
 }
 
 async fn load_file_locked(state: &Arc<GatewayState>, path: &Path) -> Result<u64, LoadError> {
@@ -88,17 +121,32 @@ async fn load_file_locked(state: &Arc<GatewayState>, path: &Path) -> Result<u64,
         })?;
     let origin = path.display().to_string();
     let revision = state.config.load().revision() + 1;
+    compile_and_swap(state, origin, revision, move |origin| {
+        Ok(Configuration::load(origin, &text)?)
+    })
+    .await
+}
+
+/// Produces the configuration with `make` and compiles it on a blocking thread, then
+/// swaps it in. Nothing is swapped unless both succeed.
+async fn compile_and_swap(
+    state: &Arc<GatewayState>,
+    origin: String,
+    revision: u64,
+    make: impl FnOnce(&str) -> Result<Configuration, LoadError> + Send + 'static,
+) -> Result<u64, LoadError> {
     let build_state = state.clone();
+    let label = origin.clone();
     let compiled = tokio::task::spawn_blocking(move || {
-        let config = Configuration::load(&origin, &text)?;
-        let compiled = CompiledConfig::build(&config, &origin, revision, &build_state.metrics)?;
+        let config = make(&label)?;
+        let compiled = CompiledConfig::build(&config, &label, revision, &build_state.metrics)?;
         Ok::<_, LoadError>(compiled)
     })
     .await
     .map_err(|e| LoadError::Task(e.to_string()))??;
     let summary = compiled.summary();
     state.config.store(Arc::new(compiled));
-    tracing::info!(path = %path.display(), revision, apis = summary.apis, operations = summary.operations, subscriptions = summary.subscriptions, "configuration loaded");
+    tracing::info!(%origin, revision, apis = summary.apis, operations = summary.operations, subscriptions = summary.subscriptions, "configuration loaded");
     Ok(revision)
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Everything one gateway serves: the declarative document a user writes for
 /// `gatehouse gateway --config`, and what the control plane holds for a gateway.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Configuration {
     /// Global policy document (`<policies>` XML), applied to every API. `<base/>` in an
@@ -43,9 +44,11 @@ pub struct Configuration {
 /// An API: a URL suffix (and optionally hostnames) under which a set of operations is
 /// served from one backend.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Api {
     /// Unique id (letters, digits, `-`, `_`, `.`).
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,256}$"))]
     pub id: String,
     /// Human-readable name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +87,7 @@ pub struct Api {
 
 /// A protocol clients may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// Cleartext HTTP/1.1 or h2c.
@@ -102,6 +106,7 @@ const fn default_true() -> bool {
 
 /// Header and query parameter names that carry the subscription key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SubscriptionKeyParameterNames {
     /// Request header name (default `Ocp-Apim-Subscription-Key`).
@@ -136,9 +141,11 @@ impl Default for SubscriptionKeyParameterNames {
 
 /// One operation of an API: an HTTP method and a URL template.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Operation {
     /// Id, unique within the API.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,256}$"))]
     pub id: String,
     /// Human-readable name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -157,6 +164,7 @@ pub struct Operation {
 
 /// A documented response of an operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OperationResponse {
     /// HTTP status code.
@@ -168,6 +176,7 @@ pub struct OperationResponse {
 
 /// One representation of a documented response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Representation {
     /// Media type, e.g. `application/json`.
@@ -179,19 +188,23 @@ pub struct Representation {
 
 /// A backend service, referenced by id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Backend {
     /// Unique id.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,256}$"))]
     pub id: String,
     /// Base URL (`http://` or `https://`).
     pub url: String,
     /// Time allowed to establish a connection (default 5s).
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "5s"))]
     pub connect_timeout: Duration,
     /// Time allowed between sending the request and receiving the response head
     /// (default 300s, APIM's `forward-request` default). `forward-request timeout`
     /// overrides it per request.
     #[serde(default = "default_response_timeout", with = "humantime_serde")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "300s"))]
     pub response_timeout: Duration,
 }
 
@@ -210,9 +223,11 @@ const fn default_response_timeout() -> Duration {
 
 /// A product: a set of APIs offered together, with its own policy and subscriptions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Product {
     /// Unique id.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,256}$"))]
     pub id: String,
     /// Human-readable name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -231,20 +246,28 @@ pub struct Product {
 
 /// A subscription: a pair of keys granting access to a scope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Subscription {
     /// Unique id.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,256}$"))]
     pub id: String,
     /// Human-readable name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
     /// What the keys give access to, in APIM's notation: `/products/{id}`,
     /// `/apis/{id}`, or `/apis` for every API.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, pattern = r"^/(apis|(apis|products)/[^/]+)/*$", example = "/products/starter")
+    )]
     pub scope: SubscriptionScope,
     /// Primary key.
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
     pub primary_key: String,
     /// Secondary key (for rotation without downtime).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
     pub secondary_key: Option<String>,
     /// Active or suspended.
     #[serde(default)]
@@ -319,6 +342,7 @@ impl<'de> Deserialize<'de> for SubscriptionScope {
 
 /// Whether a subscription's keys are accepted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum SubscriptionState {
     /// Keys are accepted.
@@ -330,9 +354,11 @@ pub enum SubscriptionState {
 
 /// A named value, substituted for `{{name}}` in policy documents when they are compiled.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NamedValue {
     /// Name (letters, digits, `-`, `_`, `.`), case-insensitive as in APIM.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,256}$"))]
     pub name: String,
     /// The value.
     pub value: String,
@@ -360,10 +386,12 @@ impl std::fmt::Debug for NamedValue {
 /// A gateway: a named deployment of the data plane (one or more instances sharing one
 /// token) and the APIs it serves. A gateway serves only the APIs assigned to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Gateway {
     /// Unique id (letters, digits, `-`, `_`, `.`); it is the `<gatewayId>` of its
     /// tokens.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,256}$"))]
     pub id: String,
     /// Human-readable name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -385,9 +413,11 @@ pub struct Gateway {
 /// Validation checks the PEM shape only (markers, labels, base64); the gateway's TLS
 /// stack checks the contents when it loads them. `Debug` never prints the private key.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Certificate {
     /// Unique id (letters, digits, `-`, `_`, `.`).
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,256}$"))]
     pub id: String,
     /// One or more `-----BEGIN CERTIFICATE-----` blocks: the leaf first, then its
     /// intermediates.
@@ -414,6 +444,7 @@ impl std::fmt::Debug for Certificate {
 /// A host name the gateway serves over TLS, and the certificate it presents for it (by
 /// SNI).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Hostname {
     /// The host name (`api.example.com`), or a wildcard for one label

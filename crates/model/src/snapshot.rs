@@ -12,6 +12,7 @@ use crate::{Configuration, Gateway, Product, SubscriptionScope};
 /// The configuration one gateway serves, as of one revision of the control plane, as
 /// `GET /v2/gateways/{id}/snapshot` returns it and as the gateway backs it up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Snapshot {
     /// The control plane's global revision this snapshot was taken at; the gateway asks

@@ -145,6 +145,12 @@ fn gateway_tokens_come_out_in_apims_format() {
     assert_eq!(token.split('&').count(), 3);
     let too_long = control.cli(&["gateway", "token", "edge", "--expiry", "40d"]);
     assert!(!too_long.status.success(), "tokens live at most 30 days");
+    let yaml = stdout(&control.cli(&["gateway", "deployment-yaml", "edge"]));
+    assert!(
+        yaml.contains("kubectl create secret generic edge-token"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("kind: Deployment"), "{yaml}");
     let status = stdout(&control.cli(&["gateway", "status", "edge", "-o", "json"]));
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["nodes"], 0);

@@ -23,3 +23,5 @@ mod routing;
 mod shutdown;
 #[cfg(test)]
 mod subscriptions;
+#[cfg(test)]
+mod sync;

@@ -1,0 +1,100 @@
+use super::*;
+
+const TOKEN: &str = "GatewayKey edge&202601020400&AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
+
+fn source(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Source> {
+    let parsed = GatewayArgs::from_args(args.iter().copied())?;
+    parsed.source_with_env(|name| {
+        env.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| OsString::from(value))
+    })
+}
+
+fn settings(source: anyhow::Result<Source>) -> SyncSettings {
+    match source.unwrap() {
+        Source::ControlPlane(settings) => *settings,
+        Source::File(file) => panic!("file mode: {}", file.display()),
+    }
+}
+
+#[test]
+fn apims_dotted_environment_variables_select_control_plane_mode() {
+    let settings = settings(source(
+        &[],
+        &[
+            ("config.service.endpoint", "http://control:8090/"),
+            ("config.service.auth", TOKEN),
+        ],
+    ));
+    assert_eq!(settings.endpoint.as_str(), "http://control:8090");
+    assert!(matches!(settings.auth, AuthSetting::Token(ref t) if t.gateway_id() == "edge"));
+    assert_eq!(settings.backup_dir, Some(PathBuf::from("/apim/config")));
+    assert_eq!(settings.heartbeat_interval, Duration::from_secs(60));
+}
+
+#[test]
+fn flags_override_the_environment_and_a_path_is_a_token_file() {
+    let settings = settings(source(
+        &[
+            "--config-service-endpoint",
+            "http://flag:8090",
+            "--config-service-auth",
+            "/var/run/secrets/token/value",
+            "--config-backup-dir",
+            "/data/backup",
+            "--heartbeat-interval",
+            "5s",
+        ],
+        &[("config.service.endpoint", "http://env:8090")],
+    ));
+    assert_eq!(settings.endpoint.as_str(), "http://flag:8090");
+    assert_eq!(
+        settings.auth,
+        AuthSetting::File(PathBuf::from("/var/run/secrets/token/value"))
+    );
+    assert_eq!(settings.backup_dir, Some(PathBuf::from("/data/backup")));
+    assert_eq!(settings.heartbeat_interval, Duration::from_secs(5));
+}
+
+#[test]
+fn a_file_and_a_control_plane_together_are_refused() {
+    let error = source(
+        &["--config", "gw.yaml"],
+        &[
+            ("config.service.endpoint", "http://control:8090"),
+            ("config.service.auth", TOKEN),
+        ],
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(error.contains("not both"), "{error}");
+}
+
+#[test]
+fn half_a_control_plane_setting_is_refused_naming_the_missing_half() {
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (
+            &[("config.service.endpoint", "http://c:8090")],
+            "`config.service.auth` is not",
+        ),
+        (
+            &[("config.service.auth", TOKEN)],
+            "`config.service.endpoint` is not",
+        ),
+        (&[], "needs a configuration"),
+    ];
+    for (env, expected) in cases {
+        let error = source(&[], env).err().unwrap().to_string();
+        assert!(error.contains(expected), "{env:?}: {error}");
+    }
+}
+
+#[test]
+fn file_mode_is_unchanged() {
+    assert!(matches!(
+        source(&["--config", "gw.yaml"], &[]).unwrap(),
+        Source::File(ref path) if path == std::path::Path::new("gw.yaml")
+    ));
+}

@@ -1,0 +1,1018 @@
+//! Control-plane mode: `gatehouse control` and `gatehouse gateway` with
+//! `config.service.endpoint` / `config.service.auth`, as separate processes talking
+//! over loopback: the Configuration API v2, the configuration backup, fail-static,
+//! token rotation and the heartbeat.
+//!
+//! The gateway here is started by hand rather than with `GatewayProcess`, which always
+//! passes `--config` (file mode); its diagnostic log goes to a file the test reads.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use gatehouse_model::token::GatewayToken;
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+const GATEWAY: &str = "edge";
+const KEY: &str = "sync-subscription-key-0001";
+const LONG: Duration = Duration::from_secs(20);
+
+// === control plane ===
+
+/// `gatehouse control` on loopback; its data directory (and port) survive a restart.
+struct Control {
+    child: Option<Child>,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+    admin_token: String,
+    starts: u32,
+}
+
+impl Control {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut control = Self {
+            child: None,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir,
+            admin_token: String::new(),
+            starts: 0,
+        };
+        control.spawn();
+        control.admin_token = std::fs::read_to_string(control.dir.path().join("data/admin-token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        control
+    }
+
+    /// Starts the process on `self.addr` (port 0 the first time).
+    fn spawn(&mut self) {
+        self.starts += 1;
+        let bound = self.dir.path().join(format!("bound-{}.json", self.starts));
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("control-{}.log", self.starts)))
+                .unwrap();
+        let child = Command::new(BIN)
+            .args(["--log-format", "text", "control", "--listen"])
+            .arg(self.addr.to_string())
+            .arg("--data-dir")
+            .arg(self.dir.path().join("data"))
+            .arg("--bound-addresses-file")
+            .arg(&bound)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let text = loop {
+            if let Ok(text) = std::fs::read_to_string(&bound) {
+                break text;
+            }
+            assert!(Instant::now() < deadline, "control plane did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let value: Value = serde_json::from_str(&text).unwrap();
+        self.addr = value["http"].as_str().unwrap().parse().unwrap();
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port, with the same data.
+    fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = http_client()
+            .request(method, format!("{}{path}", self.url()))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn put(&self, path: &str, body: Value) {
+        let (status, answer) = self.call(reqwest::Method::PUT, path, Some(body)).await;
+        assert!(
+            (200..300).contains(&status),
+            "PUT {path}: {status} {answer}"
+        );
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let (status, answer) = self.call(reqwest::Method::POST, path, Some(body)).await;
+        assert!(
+            (200..300).contains(&status),
+            "POST {path}: {status} {answer}"
+        );
+        answer
+    }
+
+    /// A token for the gateway, valid for `valid_for`.
+    async fn token(&self, valid_for: Duration) -> String {
+        let expiry = humantime::format_rfc3339_seconds(std::time::SystemTime::now() + valid_for);
+        let answer = self
+            .post(
+                &format!("/gateways/{GATEWAY}/generate-token"),
+                json!({ "keyType": "primary", "expiry": expiry.to_string() }),
+            )
+            .await;
+        answer["value"].as_str().unwrap().to_owned()
+    }
+
+    async fn status(&self) -> Value {
+        let (status, answer) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/gateways/{GATEWAY}/status"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    /// The API `hello` at path `hello`, answering `greeting` from a policy, assigned to
+    /// the gateway, and a subscription to every API with [`KEY`].
+    async fn seed(&self, greeting: &str) {
+        self.put("/apis/hello", hello_api(greeting)).await;
+        self.put(
+            &format!("/gateways/{GATEWAY}"),
+            json!({ "apis": ["hello"] }),
+        )
+        .await;
+        self.put(
+            "/subscriptions/demo",
+            json!({ "scope": "/apis", "primaryKey": KEY }),
+        )
+        .await;
+    }
+}
+
+impl Drop for Control {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn hello_api(greeting: &str) -> Value {
+    json!({
+        "path": "hello",
+        "subscriptionRequired": true,
+        "operations": [{
+            "id": "greet",
+            "method": "GET",
+            "urlTemplate": "/{name}",
+            "policy": format!(
+                "<policies><inbound><base /><return-response><set-status code=\"200\" reason=\"OK\" /><set-body>{greeting}</set-body></return-response></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>"
+            ),
+        }],
+    })
+}
+
+// === gateway ===
+
+/// A gateway's directory (backup, logs), kept across restarts of its process.
+struct GatewayHome {
+    dir: tempfile::TempDir,
+    starts: std::cell::Cell<u32>,
+}
+
+impl GatewayHome {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("backup")).unwrap();
+        Self {
+            dir,
+            starts: std::cell::Cell::new(0),
+        }
+    }
+
+    fn backup_file(&self) -> PathBuf {
+        self.dir
+            .path()
+            .join("backup")
+            .join(format!("gatehouse-{GATEWAY}.snapshot.json"))
+    }
+
+    /// Starts `gatehouse gateway` in control-plane mode, settings in APIM's dotted
+    /// environment variables, and waits until it listens.
+    fn start(&self, endpoint: &str, auth: &str) -> SyncGateway {
+        self.start_with(endpoint, auth, &[])
+    }
+
+    /// As [`GatewayHome::start`], with extra arguments.
+    fn start_with(&self, endpoint: &str, auth: &str, extra: &[&str]) -> SyncGateway {
+        let start = self.starts.get() + 1;
+        self.starts.set(start);
+        let bound = self.dir.path().join(format!("bound-{start}.json"));
+        let log = self.dir.path().join(format!("gateway-{start}.log"));
+        let child = Command::new(BIN)
+            .args(["--log-format", "text", "gateway"])
+            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(["--workers", "1", "--access-log=false"])
+            .args([
+                "--heartbeat-interval",
+                "1s",
+                "--config-service-backoff-max",
+                "1s",
+            ])
+            .arg("--config-backup-dir")
+            .arg(self.dir.path().join("backup"))
+            .arg("--bound-addresses-file")
+            .arg(&bound)
+            .args(extra)
+            .env("config.service.endpoint", endpoint)
+            .env("config.service.auth", auth)
+            .env("NO_COLOR", "1")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .env_remove("GATEHOUSE_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut gateway = SyncGateway {
+            child,
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            log,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(value) = std::fs::read_to_string(&bound)
+                .ok()
+                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+            {
+                gateway.http = value["http"].as_str().unwrap().parse().unwrap();
+                gateway.admin = value["admin"].as_str().unwrap().parse().unwrap();
+                return gateway;
+            }
+            if let Ok(Some(status)) = gateway.child.try_wait() {
+                panic!(
+                    "gateway exited ({status}) before listening:\n{}",
+                    gateway.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gateway did not start:\n{}",
+                gateway.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A `gatehouse gateway` process in control-plane mode; killed on drop.
+struct SyncGateway {
+    child: Child,
+    http: SocketAddr,
+    admin: SocketAddr,
+    log: PathBuf,
+}
+
+impl SyncGateway {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn wait_log(&self, needle: &str) -> bool {
+        wait_for_async(|| async { self.log().contains(needle) }, LONG).await
+    }
+
+    /// `GET /hello/{name}` with the subscription key: status and body.
+    async fn hello(&self, name: &str) -> (u16, String) {
+        match http_client()
+            .get(format!("http://{}/hello/{name}", self.http))
+            .header("Ocp-Apim-Subscription-Key", KEY)
+            .send()
+            .await
+        {
+            Ok(response) => (
+                response.status().as_u16(),
+                response.text().await.unwrap_or_default(),
+            ),
+            Err(_) => (0, String::new()),
+        }
+    }
+
+    /// Waits until `/hello/x` answers `greeting`.
+    async fn wait_greeting(&self, greeting: &str) -> bool {
+        wait_for_async(
+            || async { self.hello("x").await == (200, greeting.to_owned()) },
+            LONG,
+        )
+        .await
+    }
+
+    async fn readyz(&self) -> u16 {
+        http_client()
+            .get(format!("http://{}/readyz", self.admin))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0)
+    }
+
+    async fn metrics(&self) -> String {
+        http_client()
+            .get(format!("http://{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// The value of a metric line starting with `series ` (labels included).
+    async fn metric(&self, series: &str) -> Option<f64> {
+        let text = self.metrics().await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SyncGateway {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- gateway log {} ---\n{}", self.log.display(), self.log());
+        }
+    }
+}
+
+/// A gateway instance as `gateway status` shows it, once it reports `predicate`.
+async fn wait_instance(control: &Control, predicate: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        let status = control.status().await;
+        if let Some(instance) = status["instances"]
+            .as_array()
+            .and_then(|list| list.iter().find(|i| predicate(i)))
+        {
+            return instance.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no instance matched; last status: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Control plane seeded with `hello v1`, a token, and a gateway serving it.
+async fn running(home: &GatewayHome) -> (Control, String, SyncGateway) {
+    let control = Control::start();
+    control.seed("hello v1").await;
+    let token = control.token(Duration::from_secs(2 * 86_400)).await;
+    let gateway = home.start(&control.url(), &token);
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
+    (control, token, gateway)
+}
+
+// === tests ===
+
+#[tokio::test]
+async fn a_gateway_serves_what_the_control_plane_holds_and_keeps_serving_when_it_dies() {
+    let home = GatewayHome::new();
+    let (mut control, _token, gateway) = running(&home).await;
+    assert_eq!(gateway.readyz().await, 200);
+
+    // Long-polled: the update arrives without waiting for a poll interval.
+    control.put("/apis/hello", hello_api("hello v2")).await;
+    assert!(gateway.wait_greeting("hello v2").await, "{}", gateway.log());
+    let current = control.status().await["currentRevision"].as_u64().unwrap();
+    let instance = wait_instance(&control, |i| i["appliedRevision"] == current).await;
+    assert_eq!(instance["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(instance["lastError"], Value::Null);
+
+    control.kill();
+    assert!(
+        gateway.wait_log("cannot reach the control plane").await,
+        "{}",
+        gateway.log()
+    );
+    for _ in 0..5 {
+        assert_eq!(gateway.hello("x").await, (200, "hello v2".to_owned()));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(gateway.readyz().await, 200, "fail-static: still ready");
+    let connect_errors = gateway
+        .metric(r#"gatehouse_config_sync_errors_total{reason="connect"}"#)
+        .await
+        .unwrap();
+    assert!(connect_errors >= 1.0, "{}", gateway.metrics().await);
+    assert_eq!(
+        gateway.metric("gatehouse_config_revision").await,
+        Some(current as f64)
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_gateway_serves_its_backup_while_the_control_plane_is_down() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let home = GatewayHome::new();
+    let (mut control, token, mut gateway) = running(&home).await;
+    assert!(
+        wait_for_async(|| async { home.backup_file().exists() }, LONG).await,
+        "no backup written"
+    );
+    let mode = std::fs::metadata(home.backup_file())
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "the backup holds subscription keys");
+    gateway.kill();
+    control.kill();
+
+    let gateway = home.start(&control.url(), &token);
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
+    assert_eq!(gateway.readyz().await, 200);
+    assert!(
+        gateway.log().contains("serving the configuration backup"),
+        "{}",
+        gateway.log()
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_backup_is_refused_with_its_reason_and_nothing_is_half_loaded() {
+    let home = GatewayHome::new();
+    let (mut control, token, mut gateway) = running(&home).await;
+    assert!(wait_for_async(|| async { home.backup_file().exists() }, LONG).await);
+    gateway.kill();
+    control.kill();
+    let bytes = std::fs::read(home.backup_file()).unwrap();
+    std::fs::write(home.backup_file(), &bytes[..bytes.len() / 2]).unwrap();
+
+    let gateway = home.start(&control.url(), &token);
+    assert!(
+        gateway.wait_log("corrupt or truncated").await,
+        "{}",
+        gateway.log()
+    );
+    assert!(
+        gateway
+            .log()
+            .contains(&home.backup_file().display().to_string())
+    );
+    assert_eq!(gateway.readyz().await, 503, "nothing loaded: not ready");
+    assert_eq!(gateway.hello("x").await.0, 404, "nothing half-loaded");
+    assert!(
+        gateway
+            .metric(r#"gatehouse_config_sync_errors_total{reason="backup"}"#)
+            .await
+            .unwrap()
+            >= 1.0
+    );
+
+    // Once the control plane answers, the gateway serves and rewrites a good backup.
+    control.restart();
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
+    assert_eq!(gateway.readyz().await, 200);
+    assert!(
+        wait_for_async(
+            || async {
+                std::fs::read(home.backup_file())
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                    .is_some()
+            },
+            LONG
+        )
+        .await,
+        "the backup is rewritten whole"
+    );
+}
+
+#[tokio::test]
+async fn an_expired_token_keeps_the_backup_serving_and_shows_in_log_and_metrics() {
+    let home = GatewayHome::new();
+    let (control, _token, mut gateway) = running(&home).await;
+    assert!(wait_for_async(|| async { home.backup_file().exists() }, LONG).await);
+    gateway.kill();
+
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let expired = GatewayToken::sign(GATEWAY, b"some-old-key", now - 3600).unwrap();
+    let gateway = home.start(&control.url(), &expired.to_string());
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
+    assert!(
+        gateway.wait_log("refused the gateway token").await,
+        "{}",
+        gateway.log()
+    );
+    assert!(
+        gateway.log().contains("the gateway token has expired"),
+        "{}",
+        gateway.log()
+    );
+    assert!(
+        !gateway.log().contains(expired.signature()),
+        "the token is never logged"
+    );
+    let refused = gateway
+        .metric(r#"gatehouse_config_sync_errors_total{reason="status_4xx_auth"}"#)
+        .await
+        .unwrap();
+    assert!(refused >= 1.0, "{}", gateway.metrics().await);
+    assert_eq!(
+        gateway
+            .metric("gatehouse_token_expiry_timestamp_seconds")
+            .await,
+        Some(expired.expiry_unix() as f64)
+    );
+    assert_eq!(gateway.readyz().await, 200);
+}
+
+/// Writes `token` into a Kubernetes-style Secret volume at `dir`: the file `value` is
+/// a symlink through `..data`, which is swapped atomically to a new directory.
+fn write_secret(dir: &Path, generation: u32, token: &str) {
+    let target = format!("..{generation}");
+    std::fs::create_dir_all(dir.join(&target)).unwrap();
+    std::fs::write(dir.join(&target).join("value"), token).unwrap();
+    let staging = dir.join("..data_tmp");
+    let _ = std::fs::remove_file(&staging);
+    std::os::unix::fs::symlink(&target, &staging).unwrap();
+    std::fs::rename(&staging, dir.join("..data")).unwrap();
+    if !dir.join("value").exists() {
+        std::os::unix::fs::symlink("..data/value", dir.join("value")).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_token_file_is_used_from_the_next_request_on() {
+    let home = GatewayHome::new();
+    let control = Control::start();
+    control.seed("hello v1").await;
+    let secret = home.dir.path().join("secret");
+    write_secret(
+        &secret,
+        1,
+        &control.token(Duration::from_secs(2 * 86_400)).await,
+    );
+    let gateway = home.start(&control.url(), secret.join("value").to_str().unwrap());
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
+
+    // Revoke the token in use: every later request of the gateway is refused.
+    control
+        .post(
+            &format!("/gateways/{GATEWAY}/regenerate-key"),
+            json!({ "keyType": "primary" }),
+        )
+        .await;
+    control.put("/apis/hello", hello_api("hello v2")).await;
+    control.put("/apis/hello", hello_api("hello v3")).await;
+    assert!(
+        gateway.wait_log("refused the gateway token").await,
+        "{}",
+        gateway.log()
+    );
+
+    let fresh = control.token(Duration::from_secs(3 * 86_400)).await;
+    let fresh_expiry = GatewayToken::parse(&fresh).unwrap().expiry_unix();
+    write_secret(&secret, 2, &fresh);
+    assert!(gateway.wait_greeting("hello v3").await, "{}", gateway.log());
+    assert!(
+        gateway.log().contains("gateway token file changed"),
+        "{}",
+        gateway.log()
+    );
+    wait_instance(&control, |i| i["tokenExpiry"] == fresh_expiry).await;
+    assert_eq!(
+        gateway
+            .metric("gatehouse_token_expiry_timestamp_seconds")
+            .await,
+        Some(fresh_expiry as f64)
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_changes_converges_to_the_final_revision() {
+    let home = GatewayHome::new();
+    let (control, _token, gateway) = running(&home).await;
+    for i in 0..240 {
+        if i % 2 == 0 {
+            control
+                .put(
+                    &format!("/named-values/burst-{i}"),
+                    json!({ "value": format!("value {i}") }),
+                )
+                .await;
+        } else {
+            control
+                .put("/apis/hello", hello_api(&format!("burst {i}")))
+                .await;
+        }
+    }
+    let current = control.status().await["currentRevision"].as_u64().unwrap();
+    assert!(current >= 240, "{current}");
+    assert!(
+        gateway.wait_greeting("burst 239").await,
+        "{}",
+        gateway.log()
+    );
+    assert!(
+        wait_for_async(
+            || async { gateway.metric("gatehouse_config_revision").await == Some(current as f64) },
+            LONG
+        )
+        .await,
+        "served revision: {:?}, control plane: {current}",
+        gateway.metric("gatehouse_config_revision").await
+    );
+    wait_instance(&control, |i| i["appliedRevision"] == current).await;
+}
+
+#[tokio::test]
+async fn a_change_the_gateway_cannot_compile_keeps_the_old_configuration_and_reaches_gateway_status()
+ {
+    let home = GatewayHome::new();
+    let (control, _token, gateway) = running(&home).await;
+
+    // The control plane accepts an https backend; this build cannot forward to one, so
+    // the gateway cannot compile the configuration.
+    let mut broken = hello_api("hello v2");
+    broken["serviceUrl"] = json!("https://backend.example");
+    control.put("/apis/hello", broken).await;
+    assert!(
+        gateway.wait_log("cannot be served").await,
+        "{}",
+        gateway.log()
+    );
+    assert_eq!(gateway.hello("x").await, (200, "hello v1".to_owned()));
+    let instance = wait_instance(&control, |i| {
+        i["lastError"].as_str().is_some_and(|e| e.contains("https"))
+    })
+    .await;
+    assert!(instance["revisionLag"].as_u64().unwrap() >= 1, "{instance}");
+    assert!(
+        gateway
+            .metric(r#"gatehouse_config_sync_errors_total{reason="compile"}"#)
+            .await
+            .unwrap()
+            >= 1.0
+    );
+
+    // The next change fixes it: the gateway converges and the error clears.
+    control.put("/apis/hello", hello_api("hello v3")).await;
+    assert!(gateway.wait_greeting("hello v3").await, "{}", gateway.log());
+    wait_instance(&control, |i| {
+        i["lastError"].is_null() && i["revisionLag"] == 0
+    })
+    .await;
+}
+
+#[test]
+fn a_file_and_a_control_plane_together_are_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gw.yaml");
+    std::fs::write(&file, "{}\n").unwrap();
+    let output = Command::new(BIN)
+        .args(["--log-format", "text", "gateway", "--config"])
+        .arg(&file)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .env("config.service.endpoint", "http://127.0.0.1:1")
+        .env("config.service.auth", "GatewayKey edge&209901010000&AAAA")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not both"), "{stderr}");
+}
+
+/// Runs `gatehouse dev` on port 0 with `data` as its data directory; returns the
+/// process, its bound addresses and the subscription key from its banner.
+async fn start_dev(data: &Path, run: u32) -> (Child, Value, String, PathBuf) {
+    let bound = data.join(format!("bound-{run}.json"));
+    let stdout = data.join(format!("dev-{run}.out"));
+    let child = Command::new(BIN)
+        .args(["--log-format", "text", "dev"])
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--control-listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .arg("--bound-addresses-file")
+        .arg(&bound)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(data.join(format!("dev-{run}.log"))).unwrap())
+        .spawn()
+        .unwrap();
+    let banner = || std::fs::read_to_string(&stdout).unwrap_or_default();
+    assert!(
+        wait_for_async(|| async { banner().contains("curl -H") }, LONG).await,
+        "no banner: {}\n{}",
+        banner(),
+        std::fs::read_to_string(data.join(format!("dev-{run}.log"))).unwrap_or_default()
+    );
+    let addresses: Value = serde_json::from_str(&std::fs::read_to_string(&bound).unwrap()).unwrap();
+    let text = banner();
+    let key = text
+        .split("Ocp-Apim-Subscription-Key: ")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap()
+        .to_owned();
+    (child, addresses, key, stdout)
+}
+
+#[tokio::test]
+async fn gatehouse_dev_serves_its_sample_api_and_keeps_it_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (mut child, addresses, key, stdout) = start_dev(&data, 1).await;
+    let banner = std::fs::read_to_string(&stdout).unwrap();
+    let gateway = addresses["http"].as_str().unwrap();
+    assert!(
+        banner.contains(&format!(
+            "curl -H 'Ocp-Apim-Subscription-Key: {key}' http://{gateway}/hello/world"
+        )),
+        "{banner}"
+    );
+    assert!(banner.contains("admin-token"), "{banner}");
+    assert!(
+        banner.contains(&format!(
+            "http://{}",
+            addresses["control"].as_str().unwrap()
+        )),
+        "{banner}"
+    );
+    let call = |key: String| async move {
+        let response = http_client()
+            .get(format!("http://{gateway}/hello/world"))
+            .header("Ocp-Apim-Subscription-Key", key)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    let (status, body) = call(key.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Hello from Gatehouse"), "{body}");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Created idempotently: a second start keeps the same entities and key.
+    let (mut child, addresses, second_key, _) = start_dev(&data, 2).await;
+    assert_eq!(second_key, key);
+    let gateway = addresses["http"].as_str().unwrap();
+    let response = http_client()
+        .get(format!("http://{gateway}/hello/world"))
+        .header("Ocp-Apim-Subscription-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+// === a scripted control plane ===
+
+/// What [`FakeControl`] answers to snapshot requests; changes always get `410 Gone`,
+/// so the gateway keeps asking for snapshots.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+enum Script {
+    /// A valid snapshot serving `fake v1`.
+    ValidV1,
+    /// `200` with a body that is not JSON.
+    Garbage,
+    /// A snapshot whose checksum does not match.
+    BadChecksum,
+    /// `503` with an error body.
+    Unavailable,
+    /// A valid snapshot, three seconds late.
+    Slow,
+    /// A valid snapshot serving `fake v2`.
+    ValidV2,
+}
+
+/// A control plane that answers what the test scripts, to see the gateway cope with
+/// what a real one would not send.
+struct FakeControl {
+    addr: SocketAddr,
+    script: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FakeControl {
+    fn start() -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let script = Arc::new(AtomicUsize::new(Script::ValidV1 as usize));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (script_in, stop_in) = (script.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop_in.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let script = script_in.load(Ordering::Relaxed);
+                        std::thread::spawn(move || fake_answer(stream, script));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Self { addr, script, stop }
+    }
+
+    fn set(&self, script: Script) {
+        self.script
+            .store(script as usize, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for FakeControl {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn fake_snapshot(revision: u64, greeting: &str, checksum: Option<&str>) -> String {
+    let mut config = gatehouse_model::Configuration::default();
+    let mut api = hello_api(greeting);
+    api["id"] = json!("hello");
+    config.apis.push(serde_json::from_value(api).unwrap());
+    config.subscriptions.push(
+        serde_json::from_value(json!({ "id": "demo", "scope": "/apis", "primaryKey": KEY }))
+            .unwrap(),
+    );
+    let mut snapshot = gatehouse_model::Snapshot::new(revision, GATEWAY, config);
+    if let Some(checksum) = checksum {
+        snapshot.checksum = checksum.to_owned();
+    }
+    serde_json::to_string(&snapshot).unwrap()
+}
+
+/// Reads one request and answers it as scripted, then closes the connection.
+fn fake_answer(mut stream: std::net::TcpStream, script: usize) {
+    use std::io::{Read as _, Write as _};
+    stream.set_nonblocking(false).unwrap();
+    let mut request = Vec::new();
+    let mut buffer = [0_u8; 4096];
+    let head_end = loop {
+        let Ok(read) = stream.read(&mut buffer) else {
+            return;
+        };
+        if read == 0 {
+            return;
+        }
+        request.extend_from_slice(&buffer[..read]);
+        if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&request[..head_end]).to_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0);
+    while request.len() < head_end + length {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(read) => request.extend_from_slice(&buffer[..read]),
+        }
+    }
+    let path = head
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    let (status, body) = if path.contains("/heartbeat") {
+        ("204 No Content", String::new())
+    } else if path.contains("/changes") {
+        (
+            "410 Gone",
+            r#"{"error":{"code":"Gone","message":"compacted"}}"#.to_owned(),
+        )
+    } else if script == Script::ValidV1 as usize {
+        ("200 OK", fake_snapshot(5, "fake v1", None))
+    } else if script == Script::Garbage as usize {
+        ("200 OK", "<html>this is not JSON</html>".to_owned())
+    } else if script == Script::BadChecksum as usize {
+        ("200 OK", fake_snapshot(6, "tampered", Some("00")))
+    } else if script == Script::Unavailable as usize {
+        (
+            "503 Service Unavailable",
+            r#"{"error":{"code":"Unavailable","message":"the database is down"}}"#.to_owned(),
+        )
+    } else if script == Script::Slow as usize {
+        std::thread::sleep(Duration::from_secs(3));
+        ("200 OK", fake_snapshot(7, "too late", None))
+    } else {
+        ("200 OK", fake_snapshot(9, "fake v2", None))
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+#[tokio::test]
+async fn garbage_checksum_errors_5xx_and_a_slow_control_plane_never_replace_the_last_good_configuration()
+ {
+    let fake = FakeControl::start();
+    let home = GatewayHome::new();
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let token = GatewayToken::sign(GATEWAY, b"fake-key", now + 86_400)
+        .unwrap()
+        .to_string();
+    let gateway = home.start_with(&fake.url(), &token, &["--config-service-timeout", "1s"]);
+    assert!(gateway.wait_greeting("fake v1").await, "{}", gateway.log());
+
+    let cases = [
+        (
+            Script::Garbage,
+            "bad_response",
+            "not what the Configuration API v2 sends",
+        ),
+        (Script::BadChecksum, "checksum", "checksum"),
+        (Script::Unavailable, "status_5xx", "the database is down"),
+        (Script::Slow, "timeout", "did not answer in time"),
+    ];
+    for (script, reason, message) in cases {
+        fake.set(script);
+        let series = format!(r#"gatehouse_config_sync_errors_total{{reason="{reason}"}}"#);
+        assert!(
+            wait_for_async(
+                || async { gateway.metric(&series).await.unwrap_or(0.0) >= 1.0 },
+                LONG
+            )
+            .await,
+            "{script:?}: no {reason} error counted\n{}",
+            gateway.log()
+        );
+        assert!(
+            gateway.log().contains(message),
+            "{script:?}: {}",
+            gateway.log()
+        );
+        assert_eq!(
+            gateway.hello("x").await,
+            (200, "fake v1".to_owned()),
+            "{script:?}: the last good configuration serves"
+        );
+        assert_eq!(gateway.readyz().await, 200, "{script:?}");
+    }
+    assert!(
+        gateway
+            .metric(r#"gatehouse_config_sync_errors_total{reason="gone"}"#)
+            .await
+            .unwrap()
+            >= 1.0
+    );
+
+    fake.set(Script::ValidV2);
+    assert!(gateway.wait_greeting("fake v2").await, "{}", gateway.log());
+}

@@ -1,0 +1,218 @@
+use gatehouse_gateway::{AccessLog, Metrics};
+use gatehouse_model::token::GatewayToken;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::changes::Change;
+use crate::settings::{AuthSetting, Endpoint};
+
+fn gateway_state() -> Arc<GatewayState> {
+    Arc::new(GatewayState::new(Metrics::new(), AccessLog::disabled()))
+}
+
+fn api(service_url: &str) -> Value {
+    json!({
+        "id": "a",
+        "path": "a",
+        "serviceUrl": service_url,
+        "subscriptionRequired": false,
+        "operations": [{ "id": "all", "method": "*", "urlTemplate": "/*" }],
+    })
+}
+
+fn upsert(revision: u64, entity: Value) -> ChangesResponse {
+    ChangesResponse {
+        revision,
+        resync: false,
+        changes: vec![Change {
+            revision,
+            kind: "api".to_owned(),
+            id: "a".to_owned(),
+            op: "upsert".to_owned(),
+            entity: Some(entity),
+        }],
+    }
+}
+
+async fn served_at(state: &Arc<GatewayState>, status: &SyncStatus, revision: u64) -> LocalCopy {
+    let mut config = Configuration::default();
+    crate::changes::apply_change(
+        &mut config,
+        &upsert(revision, api("http://127.0.0.1:9")).changes[0],
+    )
+    .unwrap();
+    let local = LocalCopy {
+        revision,
+        config: Arc::new(config),
+    };
+    assert!(apply(state, status, &local, "snapshot").await);
+    local
+}
+
+#[tokio::test]
+async fn a_change_that_does_not_compile_keeps_the_old_configuration_and_the_copy_advances() {
+    let state = gateway_state();
+    let status = SyncStatus::default();
+    let local = served_at(&state, &status, 1).await;
+
+    // The control plane accepts an https backend; this build cannot forward to one, so
+    // the gateway cannot compile it.
+    let outcome = apply_response(
+        &state,
+        &status,
+        &local,
+        &upsert(2, api("https://backend.example")),
+    )
+    .await;
+    let ChangesOutcome::Advanced(next) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(next.revision, 2, "the local copy advances");
+    assert_eq!(
+        next.config.apis[0].service_url.as_deref(),
+        Some("https://backend.example")
+    );
+    assert_eq!(
+        state.config.load().revision(),
+        1,
+        "the old configuration serves"
+    );
+    assert_eq!(status.applied_revision(), 1);
+    let error = status.last_error().unwrap();
+    assert!(
+        error.contains("revision 2") && error.contains("https"),
+        "{error}"
+    );
+    let metrics = state.metrics.encode().unwrap();
+    assert!(
+        metrics.contains(r#"gatehouse_config_sync_errors_total{reason="compile"} 1"#),
+        "{metrics}"
+    );
+
+    // A change that does not concern the API keeps it failing: the copy still holds it.
+    let empty = ChangesResponse {
+        revision: 3,
+        resync: false,
+        changes: Vec::new(),
+    };
+    let ChangesOutcome::Advanced(next) = apply_response(&state, &status, &next, &empty).await
+    else {
+        panic!("empty answer");
+    };
+    assert_eq!(
+        status.applied_revision(),
+        1,
+        "still behind while the error stands"
+    );
+
+    // The fix converges.
+    let outcome = apply_response(
+        &state,
+        &status,
+        &next,
+        &upsert(4, api("http://127.0.0.1:10")),
+    )
+    .await;
+    assert!(
+        matches!(outcome, ChangesOutcome::Advanced(ref copy) if copy.revision == 4),
+        "{outcome:?}"
+    );
+    assert_eq!(state.config.load().revision(), 4);
+    assert_eq!(status.applied_revision(), 4);
+    assert_eq!(status.last_error(), None, "the error is resolved");
+}
+
+#[tokio::test]
+async fn empty_answers_and_resync_are_not_applied() {
+    let state = gateway_state();
+    let status = SyncStatus::default();
+    let local = served_at(&state, &status, 5).await;
+    let empty = ChangesResponse {
+        revision: 7,
+        resync: false,
+        changes: Vec::new(),
+    };
+    let ChangesOutcome::Advanced(next) = apply_response(&state, &status, &local, &empty).await
+    else {
+        panic!("empty answer");
+    };
+    assert_eq!(next.revision, 7);
+    assert_eq!(status.applied_revision(), 7, "nothing it serves changed");
+    assert_eq!(state.config.load().revision(), 5, "no recompile");
+
+    let resync = ChangesResponse {
+        resync: true,
+        ..upsert(8, api("http://127.0.0.1:9"))
+    };
+    assert!(matches!(
+        apply_response(&state, &status, &next, &resync).await,
+        ChangesOutcome::Resync
+    ));
+    assert_eq!(state.config.load().revision(), 5);
+}
+
+#[tokio::test]
+async fn changes_that_cannot_be_understood_ask_for_a_snapshot() {
+    let state = gateway_state();
+    let status = SyncStatus::default();
+    let local = served_at(&state, &status, 1).await;
+    let outcome = apply_response(
+        &state,
+        &status,
+        &local,
+        &upsert(2, json!({ "id": "a", "nope": 1 })),
+    )
+    .await;
+    let ChangesOutcome::Unusable(error) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(error.reason, SyncErrorReason::BadResponse);
+    assert_eq!(state.config.load().revision(), 1);
+}
+
+#[tokio::test]
+async fn a_token_change_ends_the_backoff_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("value");
+    let sign = |expiry| {
+        GatewayToken::sign("edge", b"key", expiry)
+            .unwrap()
+            .to_string()
+    };
+    std::fs::write(&path, sign(1_767_322_800)).unwrap();
+    let token = Arc::new(
+        TokenSource::load(&AuthSetting::File(path.clone()))
+            .await
+            .unwrap(),
+    );
+    let state = gateway_state();
+    let client = ConfigClient::new(
+        Endpoint::parse("http://127.0.0.1:9").unwrap(),
+        token.clone(),
+        Duration::from_secs(1),
+    )
+    .unwrap();
+    let mut syncer = Syncer::new(
+        state,
+        client,
+        token.clone(),
+        Arc::new(SyncStatus::default()),
+        None,
+        Duration::from_secs(30),
+        Backoff::default(),
+    );
+    let backoff = SyncState::Backoff {
+        attempt: 9,
+        delay: Duration::from_secs(3600),
+        resume: Box::new(SyncState::Snapshot),
+    };
+    let step = tokio::spawn(async move { syncer.step(backoff).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    std::fs::write(&path, sign(1_767_326_400)).unwrap();
+    assert!(token.reload().await.unwrap());
+    let next = tokio::time::timeout(Duration::from_secs(5), step)
+        .await
+        .expect("the backoff ends when the token changes")
+        .unwrap();
+    assert!(matches!(next, SyncState::Snapshot), "{next:?}");
+}
