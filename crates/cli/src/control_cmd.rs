@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use gatehouse_control::auth::{ADMIN_TOKEN_FILE, AdminToken};
+use gatehouse_control::vault::{ENCRYPTION_KEY_FILE, Vault};
 use gatehouse_control::{ControlState, serve};
 use gatehouse_store::Store;
 use tokio::signal::unix::{SignalKind, signal};
@@ -99,6 +100,22 @@ impl ControlPlane {
         } else {
             tracing::info!(path = %admin_token_file.display(), "using the admin token");
         }
+        // Private keys are encrypted at rest: the key comes from the environment (one
+        // key shared by all replicas) or a file created on first start.
+        let vault = match std::env::var("GATEHOUSE_ENCRYPTION_KEY") {
+            Ok(key) => Vault::from_base64(&key).context("GATEHOUSE_ENCRYPTION_KEY")?,
+            Err(_) => {
+                let file = data_dir.join(ENCRYPTION_KEY_FILE);
+                let (vault, created) =
+                    tokio::task::spawn_blocking(move || Vault::load_or_create(&file))
+                        .await
+                        .context("encryption key task failed")??;
+                if created {
+                    tracing::warn!(path = %data_dir.join(ENCRYPTION_KEY_FILE).display(), "created the encryption key for private keys at rest (mode 0600); back it up apart from the database");
+                }
+                vault
+            }
+        };
         let url = match database_url {
             Some(url) => url.to_owned(),
             None => format!("sqlite://{}", data_dir.join("gatehouse.db").display()),
@@ -115,7 +132,11 @@ impl ControlPlane {
             addr,
             admin_token_file,
             listener,
-            state: Arc::new(ControlState { store, admin }),
+            state: Arc::new(ControlState {
+                store,
+                admin,
+                vault,
+            }),
         })
     }
 

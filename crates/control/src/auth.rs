@@ -130,7 +130,7 @@ pub fn new_secret() -> String {
 }
 
 /// Writes `contents` to `path` readable by the owner only, atomically (temp + rename).
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let temp = path.with_extension("tmp");

@@ -89,7 +89,7 @@ async fn gateway_and_config(
     state: &AppState,
     id: &str,
 ) -> Result<(u64, Gateway, gatehouse_model::Configuration), ApiError> {
-    let (revision, stored) = state.store.all().await?;
+    let (revision, stored) = state.all().await?;
     let config = entities::configuration(&stored)?;
     let gateway = config
         .gateways

@@ -58,7 +58,7 @@ pub async fn deployment(
             "`expiryDays` must be 1 to 30".to_owned(),
         ));
     }
-    if state.store.get(Kind::Gateway, &id).await?.is_none() {
+    if state.get(Kind::Gateway, &id).await?.is_none() {
         return Err(ApiError::NotFound {
             kind: noun(Kind::Gateway),
             id,

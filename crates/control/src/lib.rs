@@ -16,6 +16,7 @@ pub mod extract;
 pub mod management;
 pub mod openapi;
 pub mod status;
+pub mod vault;
 
 use std::sync::Arc;
 
@@ -38,10 +39,99 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// What every handler shares.
 #[derive(Debug)]
 pub struct ControlState {
-    /// Storage.
+    /// Storage. Read entities through [`ControlState::get`], [`ControlState::list`] and
+    /// [`ControlState::all`] and write them through [`ControlState::write`], which open
+    /// and seal private keys; the rest of the store is used directly.
     pub store: Store,
     /// The management API's token.
     pub admin: AdminToken,
+    /// Encryption at rest of private keys.
+    pub vault: vault::Vault,
+}
+
+impl ControlState {
+    /// One entity, private keys opened.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors, and stored private keys that do not open.
+    pub async fn get(
+        &self,
+        kind: gatehouse_store::Kind,
+        id: &str,
+    ) -> Result<Option<gatehouse_store::Stored>, ApiError> {
+        match self.store.get(kind, id).await? {
+            Some(stored) => Ok(Some(self.vault.open(stored).map_err(ApiError::internal)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A page of entities, private keys opened.
+    ///
+    /// # Errors
+    ///
+    /// As [`ControlState::get`].
+    pub async fn list(
+        &self,
+        kind: gatehouse_store::Kind,
+        query: &gatehouse_store::ListQuery,
+    ) -> Result<gatehouse_store::Page, ApiError> {
+        let mut page = self.store.list(kind, query).await?;
+        page.items = page
+            .items
+            .into_iter()
+            .map(|s| self.vault.open(s))
+            .collect::<Result<_, _>>()
+            .map_err(ApiError::internal)?;
+        Ok(page)
+    }
+
+    /// Every entity at one revision, private keys opened.
+    ///
+    /// # Errors
+    ///
+    /// As [`ControlState::get`].
+    pub async fn all(&self) -> Result<(u64, Vec<gatehouse_store::Stored>), ApiError> {
+        let (revision, stored) = self.store.all().await?;
+        let opened = stored
+            .into_iter()
+            .map(|s| self.vault.open(s))
+            .collect::<Result<_, _>>()
+            .map_err(ApiError::internal)?;
+        Ok((revision, opened))
+    }
+
+    /// Writes entities in one transaction, private keys sealed.
+    ///
+    /// # Errors
+    ///
+    /// The store's errors, unchanged, so callers can tell preconditions apart.
+    pub async fn write(
+        &self,
+        ops: Vec<gatehouse_store::WriteOp>,
+    ) -> Result<u64, gatehouse_store::StoreError> {
+        let ops = ops
+            .into_iter()
+            .map(|op| match op {
+                gatehouse_store::WriteOp::Put {
+                    kind,
+                    id,
+                    body,
+                    precondition,
+                } => {
+                    let body = self.vault.seal(kind, &id, body);
+                    gatehouse_store::WriteOp::Put {
+                        kind,
+                        id,
+                        body,
+                        precondition,
+                    }
+                }
+                other => other,
+            })
+            .collect();
+        self.store.write(ops).await
+    }
 }
 
 /// Shared handle to [`ControlState`].

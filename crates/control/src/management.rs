@@ -151,7 +151,7 @@ async fn list(
         skip: params.skip as u64,
         top: top as u64,
     };
-    let page = state.store.list(kind, &query).await?;
+    let page = state.list(kind, &query).await?;
     let value: Vec<Value> = page
         .items
         .iter()
@@ -188,7 +188,6 @@ async fn get_item(
     id: String,
 ) -> Result<Response, ApiError> {
     let stored = state
-        .store
         .get(kind, &id)
         .await?
         .ok_or_else(|| not_found(kind, &id))?;
@@ -209,7 +208,7 @@ async fn put_item(
 ) -> Result<Response, ApiError> {
     let body = read_json(body, MAX_BODY_BYTES).await?;
     let precondition = precondition(&headers)?;
-    let (_, stored) = state.store.all().await?;
+    let (_, stored) = state.all().await?;
     let existing = stored.iter().find(|s| s.kind == kind && s.id == id);
     let body = entities::prepare_put(kind, &id, body, existing.map(|s| &s.body))?;
     let mut config = entities::configuration(&stored)?;
@@ -247,7 +246,7 @@ async fn delete_item(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let precondition = precondition(&headers)?;
-    let (_, stored) = state.store.all().await?;
+    let (_, stored) = state.all().await?;
     if !stored.iter().any(|s| s.kind == kind && s.id == id) {
         return Err(not_found(kind, &id));
     }
@@ -276,7 +275,7 @@ async fn delete_item(
 /// Stores one write, mapping store outcomes to API errors with the entity named.
 async fn write(state: &AppState, kind: Kind, id: &str, op: WriteOp) -> Result<u64, ApiError> {
     use gatehouse_store::StoreError;
-    match state.store.write(vec![op]).await {
+    match state.write(vec![op]).await {
         Ok(revision) => Ok(revision),
         Err(StoreError::PreconditionFailed {
             current_revision, ..
@@ -369,7 +368,6 @@ fn not_found(kind: Kind, id: &str) -> ApiError {
 
 async fn load(state: &AppState, kind: Kind, id: &str) -> Result<(Value, u64), ApiError> {
     let stored = state
-        .store
         .get(kind, id)
         .await?
         .ok_or_else(|| not_found(kind, id))?;
@@ -383,7 +381,7 @@ async fn update_subscription(
 ) -> Result<Response, ApiError> {
     let (mut body, revision) = load(state, Kind::Subscription, id).await?;
     change(&mut body);
-    let (_, stored) = state.store.all().await?;
+    let (_, stored) = state.all().await?;
     let mut config = entities::configuration(&stored)?;
     entities::apply(&mut config, Kind::Subscription, id, Some(&body))
         .map_err(ApiError::BadRequest)?;

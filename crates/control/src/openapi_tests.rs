@@ -26,6 +26,8 @@ async fn serve_app() -> Served {
     let state = Arc::new(ControlState {
         store,
         admin: AdminToken::from_secret(ADMIN),
+        vault: crate::vault::Vault::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+            .unwrap(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -57,7 +57,7 @@ pub async fn gateway_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if state.store.get(Kind::Gateway, &id).await?.is_none() {
+    if state.get(Kind::Gateway, &id).await?.is_none() {
         return Err(ApiError::NotFound {
             kind: noun(Kind::Gateway),
             id,

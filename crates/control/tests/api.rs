@@ -108,6 +108,10 @@ impl Control {
         let state = Arc::new(ControlState {
             store: store.clone(),
             admin: AdminToken::from_secret(ADMIN),
+            vault: gatehouse_control::vault::Vault::from_base64(
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            )
+            .unwrap(),
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -229,6 +233,7 @@ on_both_databases!(
     long_polls_wake_within_milliseconds_of_a_change,
     heartbeats_show_up_in_gateway_status,
     deployment_yaml_comes_with_a_token_secret_command,
+    private_keys_are_encrypted_at_rest,
 );
 
 /// Two control-plane processes on one PostgreSQL database: a change written through one
@@ -246,6 +251,10 @@ async fn a_write_through_one_control_plane_wakes_long_polls_on_another() {
     let state = Arc::new(ControlState {
         store: second_store,
         admin: AdminToken::from_secret(ADMIN),
+        vault: gatehouse_control::vault::Vault::from_base64(
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        )
+        .unwrap(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let second = format!("http://{}", listener.local_addr().unwrap());
@@ -747,4 +756,57 @@ async fn deployment_yaml_comes_with_a_token_secret_command(backend: Backend) {
     );
     let wrong = control.get("/gateways/edge/deployment?format=helm").await;
     assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+}
+
+async fn private_keys_are_encrypted_at_rest(backend: Backend) {
+    // Security: the database never holds a private key in clear, and the API never
+    // returns one; gateways get it in their snapshot.
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    let cert = "-----BEGIN CERTIFICATE-----\nZ2F0ZWhvdXNlIHRlc3QgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
+    let key = "-----BEGIN PRIVATE KEY-----\nZ2F0ZWhvdXNlIHRlc3Qga2V5\n-----END PRIVATE KEY-----\n";
+    let created = control
+        .put(
+            "/certificates/site",
+            json!({"certificatePem": cert, "privateKeyPem": key}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let shown: Value = control
+        .get("/certificates/site")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(shown.get("privateKeyPem").is_none(), "{shown}");
+    let raw = control
+        .store
+        .get(gatehouse_store::Kind::Certificate, "site")
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = raw.body["privateKeyPem"].as_str().unwrap();
+    assert!(
+        stored.starts_with("gatehouse:v1:") && !stored.contains("BEGIN"),
+        "{stored}"
+    );
+    assert_eq!(raw.body["certificatePem"], cert);
+
+    control.put("/gateways/edge", json!({})).await;
+    let token = control.token("edge", &expiry_in(1)).await;
+    let snapshot: Value = control
+        .client
+        .get(control.url("/v2/gateways/edge/snapshot"))
+        .header("Authorization", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot["configuration"]["certificates"][0]["privateKeyPem"],
+        key
+    );
 }
