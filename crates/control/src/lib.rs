@@ -127,7 +127,7 @@ impl ControlState {
                         precondition,
                     }
                 }
-                other => other,
+                delete @ gatehouse_store::WriteOp::Delete { .. } => delete,
             })
             .collect();
         self.store.write(ops).await
