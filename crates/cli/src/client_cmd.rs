@@ -12,30 +12,64 @@ use anyhow::{Context as _, bail};
 use gatehouse_model::Configuration;
 use serde_json::{Value, json};
 
-/// Where the control plane is and how to authenticate.
+/// Where the control plane is and how to authenticate. Each setting comes from its flag,
+/// else its environment variable, else the context file, else the default.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ServerArgs {
-    /// Management API URL.
-    #[arg(
-        long,
-        global = true,
-        env = "GATEHOUSE_SERVER",
-        default_value = "http://127.0.0.1:8090"
-    )]
-    server: String,
+    /// Management API URL [default: http://127.0.0.1:8090].
+    #[arg(long, global = true, env = "GATEHOUSE_SERVER")]
+    server: Option<String>,
 
-    /// Admin token (default: read from `--token-file`).
+    /// Admin token (default: read from the token file).
     #[arg(long, global = true, env = "GATEHOUSE_TOKEN", hide_env_values = true)]
     token: Option<String>,
 
-    /// File holding the admin token.
-    #[arg(
-        long,
-        global = true,
-        env = "GATEHOUSE_TOKEN_FILE",
-        default_value = "./.gatehouse/admin-token"
-    )]
-    token_file: PathBuf,
+    /// File holding the admin token [default: ./.gatehouse/admin-token].
+    #[arg(long, global = true, env = "GATEHOUSE_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+
+    /// Context file (YAML: `server`, and `token` or `tokenFile`) [default:
+    /// ~/.config/gatehouse/context.yaml, when it exists].
+    #[arg(long, global = true, env = "GATEHOUSE_CONTEXT")]
+    context: Option<PathBuf>,
+}
+
+/// What a context file may hold.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Context {
+    server: Option<String>,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+}
+
+const DEFAULT_SERVER: &str = "http://127.0.0.1:8090";
+const DEFAULT_TOKEN_FILE: &str = "./.gatehouse/admin-token";
+
+impl ServerArgs {
+    /// The context file named, or the default one if it exists.
+    fn context(&self) -> anyhow::Result<Context> {
+        let (path, named) = match &self.context {
+            Some(path) => (path.clone(), true),
+            None => match std::env::var_os("HOME") {
+                Some(home) => (
+                    PathBuf::from(home).join(".config/gatehouse/context.yaml"),
+                    false,
+                ),
+                None => return Ok(Context::default()),
+            },
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_yaml_ng::from_str(&text)
+                .with_context(|| format!("invalid context file {}", path.display())),
+            Err(error) if !named && error.kind() == std::io::ErrorKind::NotFound => {
+                Ok(Context::default())
+            }
+            Err(error) => {
+                Err(error).with_context(|| format!("cannot read context file {}", path.display()))
+            }
+        }
+    }
 }
 
 /// Output format of `get`.
@@ -103,24 +137,37 @@ struct Client {
 
 impl Client {
     fn new(args: &ServerArgs) -> anyhow::Result<Self> {
-        let token = match &args.token {
-            Some(token) => token.clone(),
-            None => std::fs::read_to_string(&args.token_file)
-                .with_context(|| {
-                    format!(
-                        "no --token given and cannot read {} (set GATEHOUSE_TOKEN or --token-file)",
-                        args.token_file.display()
-                    )
-                })?
-                .trim()
-                .to_owned(),
+        let context = args.context()?;
+        let server = args
+            .server
+            .clone()
+            .or(context.server)
+            .unwrap_or_else(|| DEFAULT_SERVER.to_owned());
+        let token = match args.token.clone().or(context.token) {
+            Some(token) => token,
+            None => {
+                let file = args
+                    .token_file
+                    .clone()
+                    .or(context.token_file)
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_TOKEN_FILE));
+                std::fs::read_to_string(&file)
+                    .with_context(|| {
+                        format!(
+                            "no token given and cannot read {} (use --token, GATEHOUSE_TOKEN, --token-file or a context file)",
+                            file.display()
+                        )
+                    })?
+                    .trim()
+                    .to_owned()
+            }
         };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()
             .context("cannot build the HTTP client")?;
         Ok(Self {
-            base: args.server.trim_end_matches('/').to_owned(),
+            base: server.trim_end_matches('/').to_owned(),
             token,
             http,
         })

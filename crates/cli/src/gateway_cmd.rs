@@ -72,6 +72,13 @@ pub(crate) struct GatewayArgs {
     #[arg(long)]
     bound_addresses_file: Option<PathBuf>,
 
+    /// Settings file: a YAML map of APIM's dotted setting names to values
+    /// (`config.service.endpoint: http://control:8090`), as a ConfigMap would mount it.
+    /// Flags and environment variables win over it; names Gatehouse does not support
+    /// are logged at start.
+    #[arg(long, env = "GATEHOUSE_SETTINGS", value_name = "FILE")]
+    settings: Option<PathBuf>,
+
     /// Control plane URL (`http://control:8090`): take the configuration from its
     /// Configuration API v2. Also read from the environment variable
     /// `config.service.endpoint`, as APIM names it. Not with `--config`.
@@ -140,7 +147,18 @@ impl GatewayArgs {
     /// Decides file or control-plane mode from the options and the environment
     /// (`config.service.*`, read here: clap's `env` cannot take dotted names).
     pub(crate) fn source(&self) -> anyhow::Result<Source> {
-        self.source_with_env(|name| std::env::var_os(name))
+        let file = match &self.settings {
+            Some(path) => read_settings_file(path)?,
+            None => std::collections::BTreeMap::new(),
+        };
+        warn_unsupported_settings(file.keys().map(String::as_str), "settings file");
+        let env_names: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        warn_unsupported_settings(env_names.iter().map(String::as_str), "environment");
+        self.source_with_env(|name| {
+            std::env::var_os(name).or_else(|| file.get(name).map(OsString::from))
+        })
     }
 
     fn source_with_env(&self, env: impl Fn(&str) -> Option<OsString>) -> anyhow::Result<Source> {
@@ -191,6 +209,64 @@ impl GatewayArgs {
             ),
         }
     }
+}
+
+/// APIM setting names this gateway reads.
+const SUPPORTED_SETTINGS: [&str; 2] = [ENDPOINT_ENV, AUTH_ENV];
+
+/// Prefixes of APIM's setting names: a dotted name under one of them that Gatehouse does
+/// not read is logged once, so a ported deployment never loses a setting silently.
+const APIM_SETTING_PREFIXES: [&str; 5] = ["config.", "k8s.", "neighborhood.", "net.", "telemetry."];
+
+fn warn_unsupported_settings<'a>(names: impl Iterator<Item = &'a str>, source: &str) {
+    for name in names {
+        if SUPPORTED_SETTINGS.contains(&name) {
+            continue;
+        }
+        if name.starts_with("runtime.deployment.") {
+            // Informational in APIM (how the gateway was deployed); nothing to honour.
+            continue;
+        }
+        if APIM_SETTING_PREFIXES
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+        {
+            tracing::warn!(
+                setting = name,
+                source,
+                "APIM setting not supported by this Gatehouse release; it is ignored"
+            );
+        }
+    }
+}
+
+/// Reads a settings file: a flat YAML map of names to scalar values.
+fn read_settings_file(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read settings file {}", path.display()))?;
+    let raw: std::collections::BTreeMap<String, serde_yaml_ng::Value> =
+        serde_yaml_ng::from_str(&text).with_context(|| {
+            format!(
+                "settings file {} must be a YAML map of setting names to values",
+                path.display()
+            )
+        })?;
+    raw.into_iter()
+        .map(|(name, value)| {
+            let text = match value {
+                serde_yaml_ng::Value::String(text) => text,
+                serde_yaml_ng::Value::Bool(flag) => flag.to_string(),
+                serde_yaml_ng::Value::Number(number) => number.to_string(),
+                _ => anyhow::bail!(
+                    "settings file {}: `{name}` must be a string, number or boolean",
+                    path.display()
+                ),
+            };
+            Ok((name, text))
+        })
+        .collect()
 }
 
 pub(crate) fn run(args: &GatewayArgs) -> anyhow::Result<()> {

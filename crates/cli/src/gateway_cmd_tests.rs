@@ -98,3 +98,43 @@ fn file_mode_is_unchanged() {
         Source::File(ref path) if path == std::path::Path::new("gw.yaml")
     ));
 }
+
+#[test]
+fn a_settings_file_provides_apims_dotted_names_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("settings.yaml");
+    std::fs::write(
+        &path,
+        format!("config.service.endpoint: http://from-file:8090\nconfig.service.auth: \"{TOKEN}\"\nk8s.ingress.enabled: true\n"),
+    )
+    .unwrap();
+    let file = read_settings_file(&path).unwrap();
+    assert_eq!(
+        file["k8s.ingress.enabled"], "true",
+        "scalars are read as text"
+    );
+    let parsed = GatewayArgs::from_args(["--settings", path.to_str().unwrap()]).unwrap();
+    let from_file = parsed
+        .source_with_env(|name| file.get(name).map(OsString::from))
+        .unwrap();
+    assert_eq!(
+        settings(Ok(from_file)).endpoint.as_str(),
+        "http://from-file:8090"
+    );
+    let env_wins = parsed
+        .source_with_env(|name| {
+            (name == "config.service.endpoint")
+                .then(|| OsString::from("http://from-env:8090"))
+                .or_else(|| file.get(name).map(OsString::from))
+        })
+        .unwrap();
+    assert_eq!(
+        settings(Ok(env_wins)).endpoint.as_str(),
+        "http://from-env:8090"
+    );
+    std::fs::write(&path, "config.service.endpoint: [1, 2]\n").unwrap();
+    assert!(
+        read_settings_file(&path).is_err(),
+        "non-scalar values are refused"
+    );
+}

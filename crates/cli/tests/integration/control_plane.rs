@@ -155,3 +155,41 @@ fn gateway_tokens_come_out_in_apims_format() {
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["nodes"], 0);
 }
+
+#[test]
+fn a_context_file_names_the_server_and_the_token() {
+    let control = ControlProcess::start();
+    let dir = tempfile::tempdir().unwrap();
+    let context = dir.path().join("context.yaml");
+    std::fs::write(
+        &context,
+        format!(
+            "server: {}\ntokenFile: {}\n",
+            control.url,
+            control.token_file().display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args(["--context"])
+        .arg(&context)
+        .args(["get", "apis", "-o", "json"])
+        .env_remove("GATEHOUSE_SERVER")
+        .env_remove("GATEHOUSE_TOKEN")
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(listed["count"], 0);
+    std::fs::write(&context, "server: x\nunknown: 1\n").unwrap();
+    let bad = Command::new(BIN)
+        .args(["--context"])
+        .arg(&context)
+        .args(["get", "apis"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("unknown"),
+        "unknown fields in a context file are errors"
+    );
+}
