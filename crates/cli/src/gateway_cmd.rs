@@ -405,7 +405,8 @@ pub(crate) async fn serve(
         .with_context(|| format!("cannot listen on admin address {}", args.admin_listen))?;
     let admin_addr = admin_listener.local_addr()?;
     tracing::info!(addr = %admin_addr, "admin listening (/healthz, /readyz, /metrics)");
-    let stop_background = CancellationToken::new();
+    // The same token stops the sync loop (started above), the admin listener, the
+    // file watcher and the counter sweeper.
     let admin_task = tokio::spawn(admin::serve(
         admin_listener,
         state.clone(),

@@ -436,6 +436,33 @@ async fn a_gateway_serves_what_the_control_plane_holds_and_keeps_serving_when_it
 }
 
 #[tokio::test]
+async fn sigterm_stops_a_control_plane_gateway_promptly() {
+    // Regression: the sync loop once held its own shutdown token and kept a stopped
+    // gateway alive, retrying the control plane forever.
+    let home = GatewayHome::new();
+    let (_control, _token, mut gateway) = running(&home).await;
+    let pid = gateway.child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = gateway.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}\n{}", gateway.log());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 10 s after SIGTERM\n{}",
+            gateway.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
 async fn a_restarted_gateway_serves_its_backup_while_the_control_plane_is_down() {
     use std::os::unix::fs::PermissionsExt as _;
     let home = GatewayHome::new();
