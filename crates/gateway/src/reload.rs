@@ -174,6 +174,32 @@ pub fn watch_file(
     path: PathBuf,
     shutdown: CancellationToken,
 ) -> notify::Result<tokio::task::JoinHandle<()>> {
+    let watched = path.clone();
+    watch_path(&watched, shutdown, move || {
+        let state = state.clone();
+        let path = path.clone();
+        async move { reload_and_log(&state, &path, "file-change").await }
+    })
+}
+
+/// Calls `on_change` after `path` changes (debounced by [`WATCH_DEBOUNCE`]), until
+/// `shutdown` is cancelled. The parent directory is watched rather than the file, so
+/// atomic replacements (rename over the file, Kubernetes ConfigMap and Secret `..data`
+/// symlink swaps) are seen too. Shared by every file the gateway follows: its
+/// configuration and its control-plane token.
+///
+/// # Errors
+///
+/// If the watcher cannot be created.
+pub fn watch_path<F, Fut>(
+    path: &Path,
+    shutdown: CancellationToken,
+    mut on_change: F,
+) -> notify::Result<tokio::task::JoinHandle<()>>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     // Bounded: one pending event is enough to know a reload is due.
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<()>(1);
     let file_name = path.file_name().map(ToOwned::to_owned);
@@ -209,7 +235,7 @@ pub fn watch_file(
             // Let the writer finish, then drop events that arrived meanwhile.
             tokio::time::sleep(WATCH_DEBOUNCE).await;
             while receiver.try_recv().is_ok() {}
-            reload_and_log(&state, &path, "file-change").await;
+            on_change().await;
         }
     }))
 }

@@ -13,13 +13,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use gatehouse_gateway::GatewayState;
 use gatehouse_gateway::metrics::SyncErrorReason;
 use gatehouse_model::token::{GatewayToken, TokenError, format_utc_minute};
-use notify::Watcher as _;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -29,9 +27,6 @@ use crate::settings::AuthSetting;
 pub const EXPIRY_WARNING_SECONDS: i64 = 7 * 24 * 60 * 60;
 /// At most one expiry warning per this many seconds: one per day.
 pub const EXPIRY_WARNING_EVERY_SECONDS: i64 = 24 * 60 * 60;
-/// Quiet period after a file event before re-reading: a Secret update is several
-/// renames and symlink swaps.
-pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// Why the token file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -186,44 +181,12 @@ impl TokenSource {
         let Some(path) = self.file.clone() else {
             return Ok(None);
         };
-        // Bounded: one pending event is enough to know a re-read is due.
-        let (sender, mut receiver) = tokio::sync::mpsc::channel::<()>(1);
-        let file_name = path.file_name().map(ToOwned::to_owned);
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                let Ok(event) = event else { return };
-                if event.kind.is_access() {
-                    return;
-                }
-                let relevant = event.paths.is_empty()
-                    || event.paths.iter().any(|p| {
-                        p.file_name() == file_name.as_deref()
-                            || p.file_name()
-                                .is_some_and(|n| n.to_string_lossy().starts_with(".."))
-                    });
-                if relevant {
-                    let _ = sender.try_send(());
-                }
-            })?;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
-        Ok(Some(tokio::spawn(async move {
-            // The watcher lives as long as this task.
-            let _watcher = watcher;
-            loop {
-                tokio::select! {
-                    biased;
-                    () = shutdown.cancelled() => return,
-                    event = receiver.recv() => if event.is_none() { return },
-                }
-                tokio::time::sleep(WATCH_DEBOUNCE).await;
-                while receiver.try_recv().is_ok() {}
-                self.reload_and_log(&state, "file-change").await;
-            }
-        })))
+        let handle = gatehouse_gateway::reload::watch_path(&path, shutdown, move || {
+            let this = self.clone();
+            let state = state.clone();
+            async move { this.reload_and_log(&state, "file-change").await }
+        })?;
+        Ok(Some(handle))
     }
 }
 
