@@ -206,7 +206,62 @@ pub struct Backend {
     #[serde(default = "default_response_timeout", with = "humantime_serde")]
     #[cfg_attr(feature = "openapi", schema(value_type = String, example = "300s"))]
     pub response_timeout: Duration,
+    /// TLS to an `https://` backend: which CAs to trust, a client certificate to
+    /// present, the SNI name. Absent: the system's trusted roots, no client
+    /// certificate, SNI from the URL's host.
+    #[serde(default, skip_serializing_if = "BackendTls::is_default")]
+    pub tls: BackendTls,
 }
+
+/// How the gateway connects to an `https://` backend (APIM's backend `tls` and
+/// `credentials.certificateIds`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BackendTls {
+    /// Verify that the backend's certificate chains to a trusted CA (default `true`).
+    /// `false` accepts any certificate: only for tests and migrations, and logged at
+    /// warning level every time a configuration with it is loaded.
+    #[serde(default = "default_true")]
+    pub validate_certificate_chain: bool,
+    /// Verify that the backend's certificate names the host (or `serverName`) (default
+    /// `true`). `false` is logged at warning level on every load, like the chain check.
+    #[serde(default = "default_true")]
+    pub validate_certificate_name: bool,
+    /// Ids of [`Certificate`]s trusted as CAs for this backend, instead of the system's
+    /// roots. Empty: the system's roots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ca_certificate_ids: Vec<String>,
+    /// Id of a [`Certificate`] (with its private key) presented to the backend as a
+    /// client certificate (mutual TLS; APIM's `authentication-certificate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate_id: Option<String>,
+    /// The name sent as SNI and checked against the backend's certificate, when it is
+    /// not the URL's host (a backend reached by IP address, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+}
+
+impl Default for BackendTls {
+    fn default() -> Self {
+        Self {
+            validate_certificate_chain: true,
+            validate_certificate_name: true,
+            ca_certificate_ids: Vec::new(),
+            client_certificate_id: None,
+            server_name: None,
+        }
+    }
+}
+
+impl BackendTls {
+    /// Whether these are the defaults (so they are left out when serialised).
+    #[must_use]
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
 
 /// Default backend connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -427,6 +482,11 @@ pub struct Certificate {
     /// certificate; absent for a certificate only used to verify peers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_key_pem: Option<String>,
+    /// Whether this is a CA trusted to sign client certificates (APIM's CA
+    /// certificates): hostnames that ask for a client certificate check it against
+    /// these, and so does `validate-client-certificate validate-trust`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub client_ca: bool,
 }
 
 impl std::fmt::Debug for Certificate {
@@ -437,6 +497,7 @@ impl std::fmt::Debug for Certificate {
             .field("id", &self.id)
             .field("certificate_pem", &self.certificate_pem)
             .field("private_key_pem", &key)
+            .field("client_ca", &self.client_ca)
             .finish()
     }
 }
@@ -456,6 +517,16 @@ pub struct Hostname {
     pub certificate_id: Option<String>,
     /// Whether the gateway asks clients for a certificate during the handshake on this
     /// host name (APIM's `negotiateClientCertificate`; needed by `validate-client-certificate`).
+    /// A client that sends none is still served.
     #[serde(default)]
     pub negotiate_client_certificate: bool,
+    /// Whether a client certificate is required on this host name: a client that
+    /// sends none, or one that does not chain to a `clientCa` certificate (when any is
+    /// configured), fails the handshake.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_client_certificate: bool,
+    /// Whether this host name's certificate is presented when the client sends no SNI
+    /// or a name no hostname matches (APIM's `defaultSslBinding`). At most one.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default_ssl_binding: bool,
 }

@@ -137,8 +137,48 @@ impl Configuration {
             }
         }
 
+        for backend in &self.backends {
+            let path = format!("backends[{}].tls", backend.id);
+            for id in &backend.tls.ca_certificate_ids {
+                if !certificate_ids.contains(id.as_str()) {
+                    errors.push(
+                        format!("{path}.caCertificateIds"),
+                        format!("unknown certificate `{id}`; it must be listed under `certificates`"),
+                    );
+                }
+            }
+            match &backend.tls.client_certificate_id {
+                Some(id) if !certificate_ids.contains(id.as_str()) => errors.push(
+                    format!("{path}.clientCertificateId"),
+                    format!("unknown certificate `{id}`; it must be listed under `certificates`"),
+                ),
+                Some(id) if !certificates_with_key.contains(id.as_str()) => errors.push(
+                    format!("{path}.clientCertificateId"),
+                    format!(
+                        "certificate `{id}` has no `privateKeyPem`; a client certificate needs its private key"
+                    ),
+                ),
+                _ => {}
+            }
+            if let Some(name) = &backend.tls.server_name {
+                if let Err(message) = check_server_name(name) {
+                    errors.push(format!("{path}.serverName"), message);
+                }
+            }
+            if !backend.url.starts_with("https://") && !backend.tls.is_default() {
+                errors.push(
+                    &path,
+                    "TLS settings on a backend whose URL is not `https://`; use an `https://` URL or remove `tls`",
+                );
+            }
+        }
+
+        let mut default_bindings = Vec::new();
         let mut hostnames = HashSet::new();
         for hostname in &self.hostnames {
+            if hostname.default_ssl_binding {
+                default_bindings.push(hostname.hostname.as_str());
+            }
             let path = format!("hostnames[{}]", hostname.hostname);
             if let Err(message) = check_hostname(&hostname.hostname) {
                 errors.push(format!("{path}.hostname"), message);
@@ -162,6 +202,17 @@ impl Configuration {
                 ),
                 _ => {}
             }
+        }
+
+        if default_bindings.len() > 1 {
+            errors.push(
+                "hostnames",
+                format!(
+                    "{} hostnames have `defaultSslBinding: true` ({}); at most one may",
+                    default_bindings.len(),
+                    default_bindings.join(", ")
+                ),
+            );
         }
 
         let mut gateway_ids = HashSet::new();
@@ -330,6 +381,19 @@ fn check_id(errors: &mut ValidationErrors, path: &str, field: &str, id: &str) {
             format!("`{id}` must be 1 to 256 letters, digits, `-`, `_` or `.`"),
         );
     }
+}
+
+/// Checks a backend's SNI name: a DNS name (no wildcard) or an IP address.
+fn check_server_name(name: &str) -> Result<(), String> {
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    if name.starts_with("*.") {
+        return Err(format!(
+            "`{name}` is a wildcard; the server name is the one name the backend's certificate must match"
+        ));
+    }
+    check_hostname(name)
 }
 
 fn check_backend_url(errors: &mut ValidationErrors, path: &str, text: &str) {

@@ -12,6 +12,7 @@
 //! - [`GatewayProcess`]: runs the real `gatehouse gateway` binary on a config written to
 //!   a temporary directory, reads back its bound ports, captures its output, sends it
 //!   signals and kills it on drop.
+//! - [`pki::TestCa`]: throwaway CAs issuing server and client certificates (PEM).
 //! - [`http_client`], [`h2c_client`], [`wait_for`], [`wait_for_async`]: the client side.
 //!
 //! Every fake runs on its own thread with its own Tokio runtime, so it keeps serving
@@ -24,6 +25,7 @@
 mod backend;
 mod client;
 mod gateway;
+pub mod pki;
 mod server_thread;
 mod silent;
 

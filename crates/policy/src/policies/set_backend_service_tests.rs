@@ -11,6 +11,7 @@ fn backends() -> Vec<Backend> {
         url: "http://orders.internal:8080/api".to_owned(),
         connect_timeout: Duration::from_secs(5),
         response_timeout: Duration::from_secs(300),
+        tls: gatehouse_model::BackendTls::default(),
     }]
 }
 
