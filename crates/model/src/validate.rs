@@ -160,10 +160,10 @@ impl Configuration {
                 ),
                 _ => {}
             }
-            if let Some(name) = &backend.tls.server_name {
-                if let Err(message) = check_server_name(name) {
-                    errors.push(format!("{path}.serverName"), message);
-                }
+            if let Some(name) = &backend.tls.server_name
+                && let Err(message) = check_server_name(name)
+            {
+                errors.push(format!("{path}.serverName"), message);
             }
             if !backend.url.starts_with("https://") && !backend.tls.is_default() {
                 errors.push(

@@ -241,3 +241,44 @@ fn hostname_syntax() {
         assert!(check_hostname(bad).is_err(), "{bad:?} should be rejected");
     }
 }
+
+#[test]
+fn backend_tls_references_and_default_bindings_are_checked() {
+    let yaml = r#"
+backends:
+  - id: plain
+    url: http://plain.internal
+    tls: { validateCertificateChain: false }
+  - id: secure
+    url: https://secure.internal
+    tls:
+      caCertificateIds: [missing-ca]
+      clientCertificateId: ca-only
+      serverName: "*.internal"
+certificates:
+  - id: ca-only
+    certificatePem: |
+      -----BEGIN CERTIFICATE-----
+      AAAA
+      -----END CERTIFICATE-----
+hostnames:
+  - hostname: a.example.com
+    defaultSslBinding: true
+  - hostname: b.example.com
+    defaultSslBinding: true
+"#;
+    let errors = crate::Configuration::from_yaml("t.yaml", yaml)
+        .unwrap()
+        .validate()
+        .unwrap_err()
+        .to_string();
+    for expected in [
+        "backends[plain].tls: TLS settings on a backend whose URL is not `https://`",
+        "backends[secure].tls.caCertificateIds: unknown certificate `missing-ca`",
+        "backends[secure].tls.clientCertificateId: certificate `ca-only` has no `privateKeyPem`",
+        "backends[secure].tls.serverName: `*.internal` is a wildcard",
+        "2 hostnames have `defaultSslBinding: true` (a.example.com, b.example.com); at most one may",
+    ] {
+        assert!(errors.contains(expected), "missing {expected:?} in:\n{errors}");
+    }
+}

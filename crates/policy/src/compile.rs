@@ -12,7 +12,7 @@ use crate::policies::{
     PolicyKind, RequestAction, RequestStep, ResponseAction, ResponseStep, check_header, cors,
     forward_request, ip_filter, limit_concurrency, mock_response, quota_by_key, rate_limit,
     rate_limit_by_key, return_response, rewrite_uri, set_backend_service, set_header, set_method,
-    set_query_parameter, set_status,
+    set_query_parameter, set_status, validate_client_certificate,
 };
 
 /// See [`crate::compile`].
@@ -181,6 +181,9 @@ fn request_step(
         PolicyKind::SetQueryParameter(config) => RequestAction::SetQueryParameter(
             set_query_parameter::SetQueryParameter::compile(config, site, cx)?,
         ),
+        PolicyKind::ValidateClientCertificate(config) => RequestAction::ValidateClientCertificate(
+            validate_client_certificate::ValidateClientCertificate::compile(config, site, cx)?,
+        ),
         PolicyKind::SetStatus(_) => {
             return Err(site.not_supported(
                 policy.position,
@@ -237,7 +240,8 @@ fn response_step(
         | PolicyKind::RateLimitByKey(_)
         | PolicyKind::RewriteUri(_)
         | PolicyKind::SetBackendService(_)
-        | PolicyKind::SetQueryParameter(_) => {
+        | PolicyKind::SetQueryParameter(_)
+        | PolicyKind::ValidateClientCertificate(_) => {
             // `check_section` already refused these for response sections.
             return Err(site.err(
                 policy.position,

@@ -41,7 +41,9 @@ pub fn compile_configuration(
     mut sink: impl FnMut(PipelineKey, Pipeline),
 ) -> Result<(), PolicyError> {
     let named_values: NamedValues = config.named_values.iter().collect();
-    let base = CompileContext::new(&named_values).with_backends(&config.backends);
+    let base = CompileContext::new(&named_values)
+        .with_backends(&config.backends)
+        .with_certificates(&config.certificates);
 
     let global = parse_scope(origin, "policy", config.policy.as_deref())?;
     let mut product_docs = Vec::with_capacity(config.products.len());

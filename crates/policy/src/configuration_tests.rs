@@ -62,3 +62,28 @@ fn errors_name_the_document_place_line_and_column() {
     );
     assert!(shown.contains("calls"), "{shown}");
 }
+
+#[test]
+fn policies_see_the_configured_certificates() {
+    let mut config = Configuration::load("gw.yaml", CONFIG).unwrap();
+    config.policy = Some(
+        r#"<policies><inbound><validate-client-certificate validate-revocation="false"><identities><identity issuer-certificate-id="partner-ca"/></identities></validate-client-certificate></inbound></policies>"#
+            .to_owned(),
+    );
+    let error = compile_configuration(&config, "gw.yaml", |_, _| {}).unwrap_err();
+    assert!(
+        error
+            .message
+            .contains("no certificate has `clientCa: true`"),
+        "{error}"
+    );
+    config.certificates.push(gatehouse_model::Certificate {
+        id: "partner-ca".to_owned(),
+        certificate_pem: crate::test_util::certificate_pem(b"partner CA"),
+        private_key_pem: None,
+        client_ca: true,
+    });
+    let mut compiled = 0;
+    compile_configuration(&config, "gw.yaml", |_, _| compiled += 1).unwrap();
+    assert_eq!(compiled, 7);
+}

@@ -1,12 +1,12 @@
 //! What compiling needs from the rest of the configuration — named values, backends,
-//! the API and operation a pipeline serves — and the helpers every policy uses to turn
-//! a raw attribute value into a checked one.
+//! certificates, the API and operation a pipeline serves — and the helpers every
+//! policy uses to turn a raw attribute value into a checked one.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use gatehouse_model::{Api, Backend, NamedValue, Operation};
+use gatehouse_model::{Api, Backend, Certificate, NamedValue, Operation};
 
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::reader::{Expression, RawText, RawValue};
@@ -107,16 +107,19 @@ impl fmt::Debug for NamedValues {
 pub struct CompileContext<'a> {
     named_values: &'a NamedValues,
     backends: &'a [Backend],
+    certificates: &'a [Certificate],
     api: Option<&'a Api>,
     operation: Option<&'a Operation>,
 }
 
 impl<'a> CompileContext<'a> {
-    /// A context with named values only: no backends, no API or operation.
+    /// A context with named values only: no backends, no certificates, no API or
+    /// operation.
     pub fn new(named_values: &'a NamedValues) -> Self {
         Self {
             named_values,
             backends: &[],
+            certificates: &[],
             api: None,
             operation: None,
         }
@@ -126,6 +129,15 @@ impl<'a> CompileContext<'a> {
     #[must_use]
     pub fn with_backends(mut self, backends: &'a [Backend]) -> Self {
         self.backends = backends;
+        self
+    }
+
+    /// The certificates `validate-client-certificate` may name (`certificate-id`,
+    /// `issuer-certificate-id`); those with `client_ca` are the CAs the gateway verifies
+    /// client certificates against (`validate-trust`).
+    #[must_use]
+    pub fn with_certificates(mut self, certificates: &'a [Certificate]) -> Self {
+        self.certificates = certificates;
         self
     }
 
@@ -160,6 +172,26 @@ impl<'a> CompileContext<'a> {
             .iter()
             .map(|backend| backend.id.as_str())
             .collect()
+    }
+
+    pub(crate) fn certificate(&self, id: &str) -> Option<&'a Certificate> {
+        self.certificates
+            .iter()
+            .find(|certificate| certificate.id == id)
+    }
+
+    pub(crate) fn certificate_ids(&self) -> Vec<&'a str> {
+        self.certificates
+            .iter()
+            .map(|certificate| certificate.id.as_str())
+            .collect()
+    }
+
+    /// Whether any certificate is a client CA (so a client certificate can be trusted).
+    pub(crate) fn has_client_ca(&self) -> bool {
+        self.certificates
+            .iter()
+            .any(|certificate| certificate.client_ca)
     }
 
     /// A plain value with named values substituted. Policy expressions are rejected.

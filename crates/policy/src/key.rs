@@ -10,6 +10,8 @@
 //! | `@(context.Subscription.Id)`, `@(context.Subscription?.Id)` | [`CounterKey::SubscriptionId`] |
 //! | `@(context.Subscription.Key)`, `@(context.Subscription?.Key)` | [`CounterKey::SubscriptionKey`] |
 //! | `@(context.Request.Headers.GetValueOrDefault("Name"))`, `…("Name",""))` | [`CounterKey::Header`] |
+//! | `@(context.Request.Certificate.Thumbprint)`, `@(context.Request.Certificate?.Thumbprint)` | [`CounterKey::CertificateThumbprint`] |
+//! | `@(context.Request.Certificate.SubjectName.Name)`, `….Subject`, with `?.` after `Certificate` | [`CounterKey::CertificateSubject`] |
 //!
 //! Whitespace outside string literals is ignored, and `{{named values}}` are
 //! substituted first.
@@ -46,11 +48,29 @@ pub(crate) enum CounterKey {
     /// A request header's value (all values joined with `,`); a missing header is the
     /// empty key.
     Header(HeaderName),
+    /// The client certificate's thumbprint. Without `?.`, a request without a client
+    /// certificate fails as APIM's null reference would; with it, such requests share
+    /// the empty key.
+    CertificateThumbprint {
+        /// Written `context.Request.Certificate?.Thumbprint`.
+        null_safe: bool,
+    },
+    /// The client certificate's subject distinguished name, likewise.
+    CertificateSubject {
+        /// Written `context.Request.Certificate?.SubjectName.Name` (or `?.Subject`).
+        null_safe: bool,
+    },
 }
 
-/// The key could not be computed: APIM would raise a null reference here.
+/// The key could not be computed: the expression dereferences an object the request
+/// does not have, where APIM would raise a null reference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct NoSubscription;
+pub(crate) enum NullReference {
+    /// `context.Subscription` is null: the request has no subscription.
+    Subscription,
+    /// `context.Request.Certificate` is null: the connection has no client certificate.
+    Certificate,
+}
 
 impl CounterKey {
     /// Compiles a `counter-key` (or `key`) attribute.
@@ -83,8 +103,10 @@ impl CounterKey {
                 expression.position,
                 format!(
                     "policy expressions are not supported yet by Gatehouse; for `{attribute}` it recognises only \
-                     @(context.Request.IpAddress), @(context.Subscription.Id), @(context.Subscription.Key) \
-                     and @(context.Request.Headers.GetValueOrDefault(\"Name\")), or a literal key"
+                     @(context.Request.IpAddress), @(context.Subscription.Id), @(context.Subscription.Key), \
+                     @(context.Request.Headers.GetValueOrDefault(\"Name\")), \
+                     @(context.Request.Certificate.Thumbprint) and @(context.Request.Certificate.SubjectName.Name) \
+                     (also with `?.`), or a literal key"
                 ),
             )
         })
@@ -100,6 +122,20 @@ impl CounterKey {
             "context.Subscription.Key" => return Some(Self::SubscriptionKey { null_safe: false }),
             "context.Subscription?.Key" => return Some(Self::SubscriptionKey { null_safe: true }),
             _ => {}
+        }
+        if let Some(member) = code.strip_prefix("context.Request.Certificate") {
+            let (null_safe, member) = match member.strip_prefix("?.") {
+                Some(member) => (true, member),
+                None => (false, member.strip_prefix('.')?),
+            };
+            // `SubjectName` is never null on a certificate, so `?.` after it changes nothing.
+            return match member {
+                "Thumbprint" => Some(Self::CertificateThumbprint { null_safe }),
+                "Subject" | "SubjectName.Name" | "SubjectName?.Name" => {
+                    Some(Self::CertificateSubject { null_safe })
+                }
+                _ => None,
+            };
         }
         let arguments = code
             .strip_prefix("context.Request.Headers.GetValueOrDefault(")?
@@ -120,7 +156,7 @@ impl CounterKey {
         facts: &RequestFacts<'_>,
         headers: &HeaderMap,
         counters: &Counters,
-    ) -> Result<u64, NoSubscription> {
+    ) -> Result<u64, NullReference> {
         let mut hasher = counters.key_hasher();
         match self {
             Self::Literal(key) => {
@@ -139,7 +175,7 @@ impl CounterKey {
                 match (&facts.subscription, null_safe) {
                     (Some(subscription), _) => hasher.write(subscription.id.as_bytes()),
                     (None, true) => {}
-                    (None, false) => return Err(NoSubscription),
+                    (None, false) => return Err(NullReference::Subscription),
                 }
             }
             Self::SubscriptionKey { null_safe } => {
@@ -147,7 +183,7 @@ impl CounterKey {
                 match (&facts.subscription, null_safe) {
                     (Some(subscription), _) => hasher.write(subscription.key.as_bytes()),
                     (None, true) => {}
-                    (None, false) => return Err(NoSubscription),
+                    (None, false) => return Err(NullReference::Subscription),
                 }
             }
             Self::Header(name) => {
@@ -157,6 +193,22 @@ impl CounterKey {
                         hasher.write_u8(b',');
                     }
                     hasher.write(value.as_bytes());
+                }
+            }
+            Self::CertificateThumbprint { null_safe } => {
+                hasher.write_u8(5);
+                match (facts.client_certificate, null_safe) {
+                    (Some(certificate), _) => hasher.write(certificate.thumbprint.as_bytes()),
+                    (None, true) => {}
+                    (None, false) => return Err(NullReference::Certificate),
+                }
+            }
+            Self::CertificateSubject { null_safe } => {
+                hasher.write_u8(6);
+                match (facts.client_certificate, null_safe) {
+                    (Some(certificate), _) => hasher.write(certificate.subject.as_bytes()),
+                    (None, true) => {}
+                    (None, false) => return Err(NullReference::Certificate),
                 }
             }
         }

@@ -1,11 +1,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
-use http::HeaderName;
+use http::{HeaderName, Method, StatusCode};
 
 use super::*;
 use crate::ErrorKind;
 use crate::pipeline::SubscriptionFacts;
-use crate::test_util::{ErrorCase, check_errors, facts, header_map};
+use crate::test_util::{ErrorCase, check_errors, compile_in, facts, failed, header_map, request};
+use crate::{ClientCertificate, Flow};
 
 #[test]
 fn recognises_the_supported_idioms() {
@@ -53,6 +55,49 @@ fn recognises_the_supported_idioms() {
             None,
         ),
         (r#"context.Request.Headers.GetValueOrDefault(name)"#, None),
+        (
+            "context.Request.Certificate.Thumbprint",
+            Some(CounterKey::CertificateThumbprint { null_safe: false }),
+        ),
+        (
+            "context.Request.Certificate?.Thumbprint",
+            Some(CounterKey::CertificateThumbprint { null_safe: true }),
+        ),
+        (
+            " context . Request . Certificate ?. Thumbprint ",
+            Some(CounterKey::CertificateThumbprint { null_safe: true }),
+        ),
+        (
+            "context.Request.Certificate.SubjectName.Name",
+            Some(CounterKey::CertificateSubject { null_safe: false }),
+        ),
+        (
+            "context.Request.Certificate.SubjectName?.Name",
+            Some(CounterKey::CertificateSubject { null_safe: false }),
+        ),
+        (
+            "context.Request.Certificate?.SubjectName.Name",
+            Some(CounterKey::CertificateSubject { null_safe: true }),
+        ),
+        (
+            "context.Request.Certificate?.SubjectName?.Name",
+            Some(CounterKey::CertificateSubject { null_safe: true }),
+        ),
+        (
+            "context.Request.Certificate.Subject",
+            Some(CounterKey::CertificateSubject { null_safe: false }),
+        ),
+        (
+            "context.Request.Certificate?.Subject",
+            Some(CounterKey::CertificateSubject { null_safe: true }),
+        ),
+        ("context.Request.Certificate", None),
+        ("context.Request.Certificate.", None),
+        ("context.Request.Certificate?.", None),
+        ("context.Request.Certificate.SerialNumber", None),
+        ("context.Request.Certificate.SubjectName", None),
+        ("context.Request.Certificate.Thumbprint.ToLower()", None),
+        ("context.Request.CertificateThumbprint", None),
         ("context.Request.IpAddress.ToString()", None),
         ("context.User.Id", None),
         ("", None),
@@ -143,7 +188,7 @@ fn hashes_distinguish_key_values() {
     };
     assert_eq!(
         CounterKey::SubscriptionId { null_safe: false }.hash(&first, &headers, &counters),
-        Err(NoSubscription)
+        Err(NullReference::Subscription)
     );
     assert!(
         CounterKey::SubscriptionKey { null_safe: true }
@@ -158,4 +203,127 @@ fn hashes_distinguish_key_values() {
         .hash(&first, &headers, &counters)
         .unwrap();
     assert_ne!(by_id, by_key);
+}
+
+fn certificate(thumbprint: &str, subject: &str) -> ClientCertificate {
+    ClientCertificate {
+        subject: subject.to_owned(),
+        issuer: "CN=Contoso CA".to_owned(),
+        common_name: None,
+        thumbprint: thumbprint.to_owned(),
+        serial_number: "01".to_owned(),
+        not_before: Duration::ZERO,
+        not_after: Duration::MAX,
+        dns_names: Vec::new(),
+        issuer_thumbprint: None,
+        trusted: true,
+    }
+}
+
+#[test]
+fn certificate_keys_hash_the_thumbprint_or_subject() {
+    let counters = Counters::new();
+    let headers = HeaderMap::new();
+    let alice = &certificate("AAAA", "CN=alice");
+    let alice_again = &certificate("AAAA", "CN=alice");
+    let bob = &certificate("BBBB", "CN=bob");
+    // Same subject, another certificate (a renewal, say).
+    let alice_renewed = &certificate("CCCC", "CN=alice");
+    fn with(certificate: &ClientCertificate) -> RequestFacts<'_> {
+        RequestFacts {
+            client_certificate: Some(certificate),
+            ..facts(0)
+        }
+    }
+    for null_safe in [false, true] {
+        let thumbprint = CounterKey::CertificateThumbprint { null_safe };
+        let subject = CounterKey::CertificateSubject { null_safe };
+        let hash = |key: &CounterKey, certificate| {
+            key.hash(&with(certificate), &headers, &counters).unwrap()
+        };
+        assert_eq!(hash(&thumbprint, alice), hash(&thumbprint, alice_again));
+        assert_ne!(hash(&thumbprint, alice), hash(&thumbprint, bob));
+        assert_ne!(hash(&thumbprint, alice), hash(&thumbprint, alice_renewed));
+        assert_eq!(hash(&subject, alice), hash(&subject, alice_renewed));
+        assert_ne!(hash(&subject, alice), hash(&subject, bob));
+    }
+
+    // Without a certificate: a null reference, unless written with `?.`; then one
+    // shared key, distinct from every certificate's.
+    let none = facts(0);
+    for key in [
+        CounterKey::CertificateThumbprint { null_safe: false },
+        CounterKey::CertificateSubject { null_safe: false },
+    ] {
+        assert_eq!(
+            key.hash(&none, &headers, &counters),
+            Err(NullReference::Certificate)
+        );
+    }
+    let safe = CounterKey::CertificateThumbprint { null_safe: true };
+    let anonymous = safe.hash(&none, &headers, &counters).unwrap();
+    assert_eq!(
+        safe.hash(&facts(5), &headers, &counters).unwrap(),
+        anonymous
+    );
+    assert_ne!(
+        safe.hash(&with(alice), &headers, &counters).unwrap(),
+        anonymous
+    );
+    assert_ne!(
+        CounterKey::CertificateSubject { null_safe: true }
+            .hash(&none, &headers, &counters)
+            .unwrap(),
+        anonymous,
+        "kinds are kept apart"
+    );
+}
+
+#[test]
+fn certificate_keys_limit_per_client_certificate() {
+    let counters = Counters::new();
+    let pipeline = compile_in(
+        "inbound",
+        r#"<rate-limit-by-key calls="1" renewal-period="60" counter-key="@(context.Request.Certificate.Thumbprint)"/>"#,
+    )
+    .unwrap();
+    let alice = certificate("AAAA", "CN=alice");
+    let bob = certificate("BBBB", "CN=bob");
+    let call = |certificate: Option<&ClientCertificate>| {
+        let mut facts = facts(10);
+        facts.client_certificate = certificate;
+        let mut state = request(Method::GET, "/", "", &[]);
+        pipeline.inbound(&facts, &counters, &mut state)
+    };
+    assert_eq!(call(Some(&alice)), Flow::Continue);
+    assert_eq!(call(Some(&bob)), Flow::Continue);
+    assert_eq!(failed(call(Some(&alice))).error.reason, "RateLimitExceeded");
+
+    // No certificate: APIM's null reference, a 500.
+    let failure = failed(call(None));
+    assert_eq!(failure.error.reason, "ExpressionValueEvaluationFailure");
+    assert_eq!(
+        failure.error.message,
+        "Expression evaluation failed. Object reference not set to an instance of an object (no client certificate)."
+    );
+    assert_eq!(failure.response.status, StatusCode::INTERNAL_SERVER_ERROR);
+
+    // With `?.`: requests without a certificate share one counter.
+    let pipeline = compile_in(
+        "inbound",
+        r#"<quota-by-key calls="1" renewal-period="300" counter-key="@(context.Request.Certificate?.SubjectName.Name)"/>"#,
+    )
+    .unwrap();
+    let mut state = request(Method::GET, "/", "", &[]);
+    assert_eq!(
+        pipeline.inbound(&facts(10), &counters, &mut state),
+        Flow::Continue
+    );
+    let mut state = request(Method::GET, "/", "", &[]);
+    assert_eq!(
+        failed(pipeline.inbound(&facts(10), &counters, &mut state))
+            .error
+            .reason,
+        "QuotaExceeded"
+    );
 }

@@ -22,7 +22,9 @@
 //!
 //! Policy expressions are not evaluated yet: they are rejected at compile time with
 //! their position, except the counter-key idioms `@(context.Request.IpAddress)`,
-//! `@(context.Subscription.Id)`, `@(context.Subscription.Key)` (also with `?.`) and
+//! `@(context.Subscription.Id)`, `@(context.Subscription.Key)`,
+//! `@(context.Request.Certificate.Thumbprint)`,
+//! `@(context.Request.Certificate.SubjectName.Name)` (all also with `?.`) and
 //! `@(context.Request.Headers.GetValueOrDefault("Name"))` (also with `,""`).
 //! Unknown policies are an error; policies APIM has and Gatehouse does not implement
 //! yet are a distinct [`ErrorKind::NotSupported`] error. `crates/policy/README.md` lists
@@ -30,8 +32,9 @@
 //!
 //! # Running a request
 //!
-//! The gateway creates a [`RequestState`] and [`RequestFacts`] per request and calls
-//! the phases in this order:
+//! The gateway creates a [`RequestState`] and [`RequestFacts`] per request (the latter
+//! with the connection's [`ClientCertificate`], if the client sent one in the TLS
+//! handshake) and calls the phases in this order:
 //!
 //! 1. [`Pipeline::inbound`] — on the request as received. `Continue`: go on.
 //!    `Respond`: send that response, nothing else runs (not even outbound). `Fail`: go
@@ -60,6 +63,7 @@
 //! [`Counters`] lives in the gateway, outside any pipeline, so configuration reloads
 //! keep rate limits and quotas; see [`counters`].
 
+mod certificate;
 mod compile;
 mod configuration;
 mod context;
@@ -75,6 +79,7 @@ mod reader;
 #[cfg(test)]
 mod test_util;
 
+pub use certificate::ClientCertificate;
 pub use configuration::{PipelineKey, compile_configuration};
 pub use context::{CompileContext, NamedValues};
 pub use counters::{ConcurrencyPermit, Counters, DeferredCharge};
@@ -107,8 +112,9 @@ pub fn parse(origin: &str, xml: &str) -> Result<PolicyDocument, PolicyError> {
 /// # Errors
 ///
 /// A [`PolicyError`] for a policy in a section it is not allowed in, a value that is
-/// not valid (number, header, URL, unknown backend id or named value), a policy
-/// expression, or a policy after `forward-request` in the backend section.
+/// not valid (number, header, URL, unknown backend or certificate id or named value), a
+/// policy expression, a feature Gatehouse does not have (certificate revocation
+/// checks), or a policy after `forward-request` in the backend section.
 pub fn compile(
     scopes: &[&PolicyDocument],
     context: &CompileContext<'_>,

@@ -72,6 +72,7 @@ fn a_realistic_document_runs_end_to_end() {
         url: "http://orders.internal/api".to_owned(),
         connect_timeout: Duration::from_secs(5),
         response_timeout: Duration::from_secs(300),
+        tls: gatehouse_model::BackendTls::default(),
     }];
     let cx = CompileContext::new(&named).with_backends(&backends);
     let pipeline = compile(&[&global, &api], &cx).unwrap();

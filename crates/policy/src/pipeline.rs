@@ -16,9 +16,11 @@ use http::header::{CONTENT_TYPE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use url::Url;
 
+use crate::certificate::ClientCertificate;
 use crate::counters::{ConcurrencyPermit, Counters, DeferredCharge};
 use crate::document::SectionKind;
 use crate::error::Position;
+use crate::key::NullReference;
 use crate::policies::{RequestAction, RequestStep, ResponseAction, ResponseStep};
 
 /// What the gateway knows about a request that policies read but never change.
@@ -33,8 +35,14 @@ pub struct RequestFacts<'a> {
     /// them.
     pub route_params: &'a [(&'a str, &'a str)],
     /// The time, as a [`Duration`] since the Unix epoch, read once per request by the
-    /// caller. Counters use it; nothing in this crate reads a clock.
+    /// caller. Counters and certificate validity checks use it; nothing in this crate
+    /// reads a clock.
     pub now: Duration,
+    /// The certificate the client presented in the TLS handshake of the connection the
+    /// request came on (`context.Request.Certificate`); `None` over plain HTTP, or when
+    /// the hostname does not ask for one or the client sent none.
+    /// `validate-client-certificate` and the certificate counter-key idioms read it.
+    pub client_certificate: Option<&'a ClientCertificate>,
 }
 
 /// The subscription a request was made with.
@@ -524,12 +532,21 @@ impl StepMeta {
         }))
     }
 
-    /// APIM's failure for an expression that dereferences a missing subscription.
-    pub(crate) fn null_subscription(&self, section: SectionKind) -> Flow {
+    /// APIM's failure for an expression that dereferences a missing object (the
+    /// subscription, the client certificate).
+    pub(crate) fn null_reference(&self, section: SectionKind, missing: NullReference) -> Flow {
+        let message = match missing {
+            NullReference::Subscription => {
+                "Expression evaluation failed. Object reference not set to an instance of an object (no subscription)."
+            }
+            NullReference::Certificate => {
+                "Expression evaluation failed. Object reference not set to an instance of an object (no client certificate)."
+            }
+        };
         self.fail(
             section,
             "ExpressionValueEvaluationFailure",
-            "Expression evaluation failed. Object reference not set to an instance of an object (no subscription).",
+            message,
             PolicyResponse::json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
         )
     }
@@ -580,6 +597,9 @@ fn apply_request(step: &RequestStep, exec: &Exec<'_, '_>, request: &mut RequestS
         }
         RequestAction::CheckHeader(policy) => policy.check(&request.headers, meta, exec.section),
         RequestAction::IpFilter(policy) => policy.check(exec.facts.client_ip, meta, exec.section),
+        RequestAction::ValidateClientCertificate(policy) => {
+            policy.check(exec.facts, meta, exec.section)
+        }
         RequestAction::Cors(policy) => policy.apply(request),
         RequestAction::RateLimit(policy) => policy.apply(exec, request, meta),
         RequestAction::RateLimitByKey(policy) => policy.apply(exec, request, meta),

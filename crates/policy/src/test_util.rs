@@ -79,13 +79,15 @@ pub(crate) fn check_errors(cases: &[ErrorCase]) {
     }
 }
 
-/// Facts for a client at 192.0.2.1 without subscription, at `now` seconds.
+/// Facts for a client at 192.0.2.1 without subscription or client certificate, at
+/// `now` seconds.
 pub(crate) fn facts(now_secs: u64) -> RequestFacts<'static> {
     RequestFacts {
         client_ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
         subscription: None,
         route_params: &[],
         now: Duration::from_secs(now_secs),
+        client_certificate: None,
     }
 }
 
@@ -159,4 +161,19 @@ pub(crate) fn headers_all(headers: &HeaderMap, name: &str) -> Vec<String> {
         .iter()
         .map(|value| value.to_str().unwrap().to_owned())
         .collect()
+}
+
+/// A PEM `CERTIFICATE` block around `der`, wrapped at 64 characters as tools write it.
+pub(crate) fn certificate_pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|chunk| std::str::from_utf8(chunk).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    )
 }

@@ -99,7 +99,7 @@ impl<S> LimitConcurrency<S> {
         let key = self
             .key
             .hash(exec.facts, headers, exec.counters)
-            .map_err(|_| meta.null_subscription(exec.section))?;
+            .map_err(|missing| meta.null_reference(exec.section, missing))?;
         exec.counters
             .try_acquire(key, self.max_count)
             .ok_or_else(|| {

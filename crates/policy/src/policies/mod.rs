@@ -27,6 +27,7 @@ pub(crate) mod set_method;
 pub(crate) mod set_query_parameter;
 pub(crate) mod set_status;
 mod throttle;
+pub(crate) mod validate_client_certificate;
 
 use SectionKind::{Backend, Inbound, OnError, Outbound};
 
@@ -48,6 +49,7 @@ pub(crate) const IMPLEMENTED: &[&str] = &[
     "set-method",
     "set-query-parameter",
     "set-status",
+    "validate-client-certificate",
 ];
 
 /// A parsed policy.
@@ -69,6 +71,7 @@ pub(crate) enum PolicyKind {
     SetMethod(set_method::Config),
     SetQueryParameter(set_query_parameter::Config),
     SetStatus(set_status::Config),
+    ValidateClientCertificate(validate_client_certificate::Config),
 }
 
 impl PolicyKind {
@@ -91,6 +94,7 @@ impl PolicyKind {
             Self::SetMethod(_) => "set-method",
             Self::SetQueryParameter(_) => "set-query-parameter",
             Self::SetStatus(_) => "set-status",
+            Self::ValidateClientCertificate(_) => "validate-client-certificate",
         }
     }
 
@@ -103,7 +107,8 @@ impl PolicyKind {
             | Self::RateLimit(_)
             | Self::RateLimitByKey(_)
             | Self::QuotaByKey(_)
-            | Self::RewriteUri(_) => &[Inbound],
+            | Self::RewriteUri(_)
+            | Self::ValidateClientCertificate(_) => &[Inbound],
             Self::ForwardRequest(_) => &[Backend],
             Self::SetBackendService(_) | Self::SetQueryParameter(_) => &[Inbound, Backend],
             Self::SetMethod(_) => &[Inbound, OnError],
@@ -146,6 +151,9 @@ pub(crate) fn parse(
             PolicyKind::SetQueryParameter(set_query_parameter::Config::parse(reader)?)
         }
         "set-status" => PolicyKind::SetStatus(set_status::Config::parse(reader)?),
+        "validate-client-certificate" => PolicyKind::ValidateClientCertificate(
+            validate_client_certificate::Config::parse(reader)?,
+        ),
         _ => return Ok(None),
     };
     Ok(Some(kind))
@@ -174,6 +182,7 @@ pub(crate) enum RequestAction {
     SetHeader(set_header::SetHeader),
     SetMethod(set_method::SetMethod),
     SetQueryParameter(set_query_parameter::SetQueryParameter),
+    ValidateClientCertificate(validate_client_certificate::ValidateClientCertificate),
 }
 
 /// A compiled policy of the outbound or on-error section.

@@ -114,8 +114,9 @@ impl RateLimitByKey {
         request: &mut RequestState,
         meta: &StepMeta,
     ) -> Flow {
-        let Ok(key) = self.key.hash(exec.facts, &request.headers, exec.counters) else {
-            return meta.null_subscription(exec.section);
+        let key = match self.key.hash(exec.facts, &request.headers, exec.counters) {
+            Ok(key) => key,
+            Err(missing) => return meta.null_reference(exec.section, missing),
         };
         let cell = CellKey {
             policy: self.instance,
