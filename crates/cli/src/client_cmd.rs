@@ -28,10 +28,15 @@ pub(crate) struct ServerArgs {
     #[arg(long, global = true, env = "GATEHOUSE_TOKEN_FILE")]
     token_file: Option<PathBuf>,
 
-    /// Context file (YAML: `server`, and `token` or `tokenFile`) [default:
+    /// Context file (YAML: `server`, `token` or `tokenFile`, and `caFile`) [default:
     /// ~/.config/gatehouse/context.yaml, when it exists].
     #[arg(long, global = true, env = "GATEHOUSE_CONTEXT")]
     context: Option<PathBuf>,
+
+    /// CA bundle (PEM) that signs the control plane's certificate, for an `https://`
+    /// server with a private CA (default: the system's CA certificates).
+    #[arg(long, global = true, env = "GATEHOUSE_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 /// What a context file may hold.
@@ -41,6 +46,8 @@ struct Context {
     server: Option<String>,
     token: Option<String>,
     token_file: Option<PathBuf>,
+    /// Relative paths are relative to the working directory, as `tokenFile`.
+    ca_file: Option<PathBuf>,
 }
 
 const DEFAULT_SERVER: &str = "http://127.0.0.1:8090";
@@ -162,10 +169,16 @@ impl Client {
                     .to_owned()
             }
         };
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .context("cannot build the HTTP client")?;
+        let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(60));
+        let ca_file = args.ca_file.clone().or(context.ca_file);
+        if server
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("https://")
+        {
+            builder = builder.use_preconfigured_tls(tls_config(ca_file.as_deref())?);
+        }
+        let http = builder.build().context("cannot build the HTTP client")?;
         Ok(Self {
             base: server.trim_end_matches('/').to_owned(),
             token,
@@ -188,10 +201,15 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the control plane at {}", self.base))?;
+        let response = request.send().await.map_err(|error| {
+            let chain = error_chain(&error);
+            let hint = if chain.contains("UnknownIssuer") {
+                " (its certificate is not signed by a CA this client trusts: give the CA bundle with --ca-file, GATEHOUSE_CA_FILE or `caFile` in the context file)"
+            } else {
+                ""
+            };
+            anyhow::anyhow!("cannot reach the control plane at {}: {chain}{hint}", self.base)
+        })?;
         let status = response.status().as_u16();
         let bytes = response.bytes().await.context("cannot read the response")?;
         let value = if bytes.is_empty() {
@@ -218,6 +236,47 @@ impl Client {
             bail!("{method} {path}: {status}: {}", server_message(&value))
         }
     }
+}
+
+/// An error and its causes, `: `-separated.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// TLS to an `https://` control plane: the CA bundle's certificates, else the system's.
+/// Blocking reads, before the runtime starts.
+fn tls_config(
+    ca_file: Option<&std::path::Path>,
+) -> anyhow::Result<gatehouse_tls::rustls::ClientConfig> {
+    use gatehouse_tls::client::ClientTls;
+    let roots = match ca_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the CA file {}", path.display()))?;
+            let store = gatehouse_tls::certificate::root_store([text.as_str()])
+                .with_context(|| format!("the CA file {} cannot be used", path.display()))?;
+            Some(std::sync::Arc::new(store))
+        }
+        None => None,
+    };
+    let config = ClientTls {
+        roots,
+        alpn: vec![
+            gatehouse_tls::ALPN_H2.to_vec(),
+            gatehouse_tls::ALPN_HTTP11.to_vec(),
+        ],
+        ..ClientTls::default()
+    }
+    .build()
+    .context("cannot set up TLS to the control plane (use --ca-file for a private CA)")?;
+    Ok(gatehouse_tls::rustls::ClientConfig::clone(&config))
 }
 
 fn server_message(value: &Value) -> String {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use gatehouse_control::auth::{ADMIN_TOKEN_FILE, AdminToken};
+use gatehouse_control::tls::{ReloadingCertificate, TlsFiles, serve_tls};
 use gatehouse_control::vault::{ENCRYPTION_KEY_FILE, Vault};
 use gatehouse_control::{ControlState, serve};
 use gatehouse_store::Store;
@@ -32,20 +33,62 @@ pub(crate) struct ControlArgs {
     /// supervisors that start the control plane on port 0).
     #[arg(long)]
     bound_addresses_file: Option<PathBuf>,
+
+    /// Serve HTTPS with this certificate (PEM: the certificate, then its
+    /// intermediates). Needs --tls-key-file. Reloaded when the file changes and on
+    /// SIGHUP.
+    #[arg(long, env = "GATEHOUSE_TLS_CERT_FILE", value_name = "FILE")]
+    tls_cert_file: Option<PathBuf>,
+
+    /// The private key of --tls-cert-file (PEM, unencrypted).
+    #[arg(long, env = "GATEHOUSE_TLS_KEY_FILE", value_name = "FILE")]
+    tls_key_file: Option<PathBuf>,
+}
+
+impl ControlArgs {
+    /// The HTTPS files, when both are given; an error when only one is.
+    fn tls_files(&self) -> anyhow::Result<Option<TlsFiles>> {
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(certificate), Some(private_key)) => Ok(Some(TlsFiles {
+                certificate: certificate.clone(),
+                private_key: private_key.clone(),
+            })),
+            (None, None) => Ok(None),
+            (Some(_), None) => anyhow::bail!(
+                "--tls-cert-file (GATEHOUSE_TLS_CERT_FILE) is set but --tls-key-file (GATEHOUSE_TLS_KEY_FILE) is not: HTTPS needs the certificate and its private key; give both, or neither for plain HTTP"
+            ),
+            (None, Some(_)) => anyhow::bail!(
+                "--tls-key-file (GATEHOUSE_TLS_KEY_FILE) is set but --tls-cert-file (GATEHOUSE_TLS_CERT_FILE) is not: HTTPS needs the certificate and its private key; give both, or neither for plain HTTP"
+            ),
+        }
+    }
 }
 
 pub(crate) fn run(args: &ControlArgs) -> anyhow::Result<()> {
+    // Before the runtime: a bad certificate or key stops the start, naming the file.
+    let tls = match args.tls_files()? {
+        Some(files) => Some(Arc::new(
+            ReloadingCertificate::load(files).context("cannot serve HTTPS")?,
+        )),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("gatehouse-control")
         .build()
         .context("cannot start the runtime")?;
-    runtime.block_on(serve_control(args))
+    runtime.block_on(serve_control(args, tls))
 }
 
-async fn serve_control(args: &ControlArgs) -> anyhow::Result<()> {
-    let control =
+async fn serve_control(
+    args: &ControlArgs,
+    tls: Option<Arc<ReloadingCertificate>>,
+) -> anyhow::Result<()> {
+    let mut control =
         ControlPlane::open(&args.data_dir, args.database_url.as_deref(), args.listen).await?;
+    if let Some(tls) = tls {
+        control = control.with_tls(tls);
+    }
     if let Some(path) = &args.bound_addresses_file {
         crate::write_bound_addresses(
             path,
@@ -58,10 +101,18 @@ async fn serve_control(args: &ControlArgs) -> anyhow::Result<()> {
     let mut terminate =
         signal(SignalKind::terminate()).context("cannot install SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot install SIGINT handler")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot install SIGHUP handler")?;
+    let certificate = control.tls.clone();
     tokio::spawn(async move {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = interrupt.recv() => {}
+        loop {
+            tokio::select! {
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+                _ = hangup.recv() => match &certificate {
+                    Some(certificate) => certificate.reload_and_log("sighup").await,
+                    None => tracing::info!("SIGHUP: nothing to reload (no TLS certificate)"),
+                },
+            }
         }
         stop.cancel();
     });
@@ -79,6 +130,8 @@ pub(crate) struct ControlPlane {
     pub(crate) admin_token_file: PathBuf,
     listener: tokio::net::TcpListener,
     state: Arc<ControlState>,
+    /// HTTPS: the certificate served, reloaded when its files change.
+    tls: Option<Arc<ReloadingCertificate>>,
 }
 
 impl ControlPlane {
@@ -137,14 +190,47 @@ impl ControlPlane {
                 admin,
                 vault,
             }),
+            tls: None,
         })
+    }
+
+    /// Serves HTTPS with `certificate` (loaded and checked already) instead of HTTP.
+    pub(crate) fn with_tls(mut self, certificate: Arc<ReloadingCertificate>) -> Self {
+        let current = certificate.current();
+        tracing::info!(
+            addr = %self.addr,
+            certificate = %certificate.files().certificate.display(),
+            subject = %current.details.subject,
+            serial = %current.details.serial_number,
+            not_after = %gatehouse_tls::certificate::rfc3339(current.details.not_after),
+            "serving HTTPS (ALPN h2, http/1.1); the certificate is reloaded when its files change and on SIGHUP"
+        );
+        self.tls = Some(certificate);
+        self
     }
 
     /// Serves until `shutdown` is cancelled.
     pub(crate) async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        serve(self.listener, self.state, shutdown)
+        let Some(certificate) = self.tls else {
+            return serve(self.listener, self.state, shutdown)
+                .await
+                .context("control plane server failed");
+        };
+        let config = certificate
+            .server_config()
+            .context("cannot set up the TLS listener")?;
+        let watcher = certificate.watch(shutdown.clone()).with_context(|| {
+            format!(
+                "cannot watch the TLS certificate files ({}, {})",
+                certificate.files().certificate.display(),
+                certificate.files().private_key.display()
+            )
+        })?;
+        let served = serve_tls(self.listener, self.state, config, shutdown)
             .await
-            .context("control plane server failed")
+            .context("control plane server failed");
+        watcher.abort();
+        served
     }
 }
 

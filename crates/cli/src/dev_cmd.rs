@@ -43,6 +43,10 @@ pub(crate) struct DevArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
 
+    /// Gateway HTTPS address (serves the configuration's hostnames; none in the sample).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    https_listen: SocketAddr,
+
     /// Gateway admin address (/healthz, /readyz, /metrics).
     #[arg(long, default_value = "127.0.0.1:8082")]
     admin_listen: SocketAddr,
@@ -67,6 +71,8 @@ pub(crate) fn run(args: &DevArgs) -> anyhow::Result<()> {
     let gateway_args = GatewayArgs::from_args([
         "--listen".to_owned(),
         args.listen.to_string(),
+        "--https-listen".to_owned(),
+        args.https_listen.to_string(),
         "--admin-listen".to_owned(),
         args.admin_listen.to_string(),
         "--config-backup-dir".to_owned(),

@@ -10,11 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use gatehouse_gateway::tls::TlsSettings;
 use gatehouse_gateway::{
     AccessLog, Gateway, GatewayState, Limits, Metrics, ServerSettings, access_log, admin, reload,
 };
 use gatehouse_sync::settings::{AUTH_ENV, DEFAULT_BACKUP_DIR, ENDPOINT_ENV};
 use gatehouse_sync::{AuthSetting, Backoff, Endpoint, SyncSettings};
+use gatehouse_tls::{ProtocolSettings, TlsVersion};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +34,44 @@ pub(crate) struct GatewayArgs {
     /// Data-plane address (HTTP/1.1 and h2c).
     #[arg(long, env = "GATEHOUSE_LISTEN", default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
+
+    /// HTTPS address (TLS on the configuration's hostnames and certificates; HTTP/1.1 and
+    /// HTTP/2 by ALPN). Connections are refused while no hostname is configured.
+    #[arg(long, env = "GATEHOUSE_HTTPS_LISTEN", default_value = "0.0.0.0:8081")]
+    https_listen: SocketAddr,
+
+    /// Lowest TLS version the HTTPS listener accepts: 1.2 or 1.3.
+    #[arg(long, env = "GATEHOUSE_TLS_MIN_VERSION", default_value = "1.2")]
+    tls_min_version: TlsVersion,
+
+    /// Highest TLS version the HTTPS listener offers: 1.2 or 1.3.
+    #[arg(long, env = "GATEHOUSE_TLS_MAX_VERSION", default_value = "1.3")]
+    tls_max_version: TlsVersion,
+
+    /// Cipher suites the HTTPS listener allows, in preference order: IANA or OpenSSL
+    /// names, comma-separated (default: every suite Gatehouse implements). Also APIM's
+    /// setting `net.server.tls.ciphers.allowed-suites`.
+    #[arg(long, env = "GATEHOUSE_TLS_CIPHER_SUITES", value_name = "SUITES")]
+    tls_cipher_suites: Option<String>,
+
+    /// Cipher suites offered to `https://` backends. Also APIM's setting
+    /// `net.client.tls.ciphers.allowed-suites`.
+    #[arg(
+        long,
+        env = "GATEHOUSE_BACKEND_TLS_CIPHER_SUITES",
+        value_name = "SUITES"
+    )]
+    backend_tls_cipher_suites: Option<String>,
+
+    /// Offer HTTP/2 to clients (ALPN `h2` on HTTPS, prior-knowledge h2c on HTTP). Off:
+    /// HTTP/1.1 only.
+    #[arg(long, env = "GATEHOUSE_HTTP2", default_value_t = true, action = clap::ArgAction::Set)]
+    http2: bool,
+
+    /// Time a client has to complete the TLS handshake; on expiry the connection is
+    /// closed.
+    #[arg(long, env = "GATEHOUSE_TLS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    tls_handshake_timeout: Duration,
 
     /// Admin address: /healthz, /readyz, /metrics.
     #[arg(long, env = "GATEHOUSE_ADMIN_LISTEN", default_value = "127.0.0.1:8082")]
@@ -59,9 +99,30 @@ pub(crate) struct GatewayArgs {
     #[arg(long, env = "GATEHOUSE_MAX_REQUEST_BODY_BYTES")]
     max_request_body_bytes: Option<u64>,
 
-    /// Time a client has to send its request head.
+    /// Time a client has to send its request head (HTTP/1.1; also the longest a
+    /// connection may idle between requests). On expiry the connection is closed.
     #[arg(long, env = "GATEHOUSE_HEADER_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
     header_read_timeout: Duration,
+
+    /// Longest pause in a request body the gateway waits out; on expiry the client gets
+    /// 408 (or its connection is cut if the response has started) and the backend
+    /// request is aborted.
+    #[arg(long, env = "GATEHOUSE_BODY_READ_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    body_read_timeout: Duration,
+
+    /// Open client connections across all workers; more are accepted and closed at once.
+    #[arg(long, env = "GATEHOUSE_MAX_CONNECTIONS", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+
+    /// HTTP/2: streams a client may open and reset before the gateway takes them up, per
+    /// connection; more gets GOAWAY (ENHANCE_YOUR_CALM): the "rapid reset" defence.
+    #[arg(long, env = "GATEHOUSE_HTTP2_MAX_PENDING_ACCEPT_RESET_STREAMS", default_value_t = Limits::default().http2_max_pending_accept_reset_streams)]
+    http2_max_pending_accept_reset_streams: usize,
+
+    /// HTTP/2: streams the gateway may reset for a client's protocol errors, per
+    /// connection; more gets GOAWAY (ENHANCE_YOUR_CALM).
+    #[arg(long, env = "GATEHOUSE_HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS", default_value_t = Limits::default().http2_max_local_error_reset_streams)]
+    http2_max_local_error_reset_streams: usize,
 
     /// On SIGTERM, how long in-flight requests get to finish before connections are cut.
     #[arg(long, env = "GATEHOUSE_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -115,6 +176,12 @@ pub(crate) struct GatewayArgs {
     /// with jitter from 250ms).
     #[arg(long, env = "GATEHOUSE_CONFIG_SERVICE_BACKOFF_MAX", default_value = "30s", value_parser = humantime::parse_duration)]
     config_service_backoff_max: Duration,
+
+    /// CA bundle (PEM) that signs the control plane's certificate, for an `https://`
+    /// endpoint with a private CA: trusted instead of the system's CA certificates
+    /// (which honour SSL_CERT_FILE / SSL_CERT_DIR).
+    #[arg(long, env = "GATEHOUSE_CONFIG_SERVICE_CA_FILE", value_name = "FILE")]
+    config_service_ca_file: Option<PathBuf>,
 }
 
 /// Where the gateway's configuration comes from.
@@ -161,6 +228,68 @@ impl GatewayArgs {
         })
     }
 
+    /// The TLS settings of the HTTPS listener and of backend connections, from flags
+    /// and APIM's `net.*.tls.ciphers.allowed-suites` settings (environment, then the
+    /// settings file).
+    pub(crate) fn tls_settings(&self) -> anyhow::Result<TlsSettings> {
+        let file = match &self.settings {
+            Some(path) => read_settings_file(path)?,
+            None => std::collections::BTreeMap::new(),
+        };
+        self.tls_settings_with_env(|name| {
+            std::env::var_os(name).or_else(|| file.get(name).map(OsString::from))
+        })
+    }
+
+    fn tls_settings_with_env(
+        &self,
+        env: impl Fn(&str) -> Option<OsString>,
+    ) -> anyhow::Result<TlsSettings> {
+        let suites = |flag: &Option<String>, flag_name: &str, setting: &str| {
+            let value = match flag {
+                Some(value) => Some((value.clone(), flag_name.to_owned())),
+                None => env(setting)
+                    .map(|value| {
+                        value.into_string().map_err(|_| {
+                            anyhow::anyhow!("the setting `{setting}` is not valid UTF-8")
+                        })
+                    })
+                    .transpose()?
+                    .map(|value| (value, format!("`{setting}`"))),
+            };
+            anyhow::Ok(value)
+        };
+        let mut server = ProtocolSettings {
+            min_version: self.tls_min_version,
+            max_version: self.tls_max_version,
+            http2: self.http2,
+            ..ProtocolSettings::default()
+        };
+        if let Some((list, from)) = suites(
+            &self.tls_cipher_suites,
+            "--tls-cipher-suites",
+            SERVER_CIPHERS_SETTING,
+        )? {
+            server
+                .set_cipher_suites(&list)
+                .context(from)?;
+        }
+        server
+            .validate()
+            .context("HTTPS listener TLS settings (--tls-min-version, --tls-max-version, --tls-cipher-suites)")?;
+        let mut backend = ProtocolSettings::default();
+        if let Some((list, from)) = suites(
+            &self.backend_tls_cipher_suites,
+            "--backend-tls-cipher-suites",
+            CLIENT_CIPHERS_SETTING,
+        )? {
+            backend
+                .set_cipher_suites(&list)
+                .context(from)?;
+        }
+        Ok(TlsSettings { server, backend })
+    }
+
     fn source_with_env(&self, env: impl Fn(&str) -> Option<OsString>) -> anyhow::Result<Source> {
         let setting = |flag: &Option<String>, name: &str| -> anyhow::Result<Option<String>> {
             if let Some(value) = flag {
@@ -189,6 +318,7 @@ impl GatewayArgs {
                 settings.backup_dir = Some(self.config_backup_dir.clone());
                 settings.heartbeat_interval = self.heartbeat_interval;
                 settings.request_timeout = self.config_service_timeout;
+                settings.ca_file.clone_from(&self.config_service_ca_file);
                 settings.long_poll_wait = self.config_service_wait.min(Duration::from_secs(60));
                 settings.backoff = Backoff {
                     max: self
@@ -211,8 +341,18 @@ impl GatewayArgs {
     }
 }
 
+/// APIM's setting for the cipher suites clients may use with the gateway.
+const SERVER_CIPHERS_SETTING: &str = "net.server.tls.ciphers.allowed-suites";
+/// APIM's setting for the cipher suites the gateway offers backends.
+const CLIENT_CIPHERS_SETTING: &str = "net.client.tls.ciphers.allowed-suites";
+
 /// APIM setting names this gateway reads.
-const SUPPORTED_SETTINGS: [&str; 2] = [ENDPOINT_ENV, AUTH_ENV];
+const SUPPORTED_SETTINGS: [&str; 4] = [
+    ENDPOINT_ENV,
+    AUTH_ENV,
+    SERVER_CIPHERS_SETTING,
+    CLIENT_CIPHERS_SETTING,
+];
 
 /// Prefixes of APIM's setting names: a dotted name under one of them that Gatehouse does
 /// not read is logged once, so a ported deployment never loses a setting silently.
@@ -308,7 +448,22 @@ pub(crate) fn new_state(
     } else {
         (AccessLog::disabled(), None)
     };
-    Ok((Arc::new(GatewayState::new(metrics, access_log)), writer))
+    let tls = args.tls_settings()?;
+    tracing::info!(
+        min_version = %tls.server.min_version,
+        max_version = %tls.server.max_version,
+        cipher_suites = ?tls.server.cipher_suite_names(),
+        http2 = tls.server.http2,
+        "TLS settings of the HTTPS listener"
+    );
+    // Read once now, before any configuration needs them and off the async runtime.
+    if let Err(error) = gatehouse_tls::client::system_roots() {
+        tracing::warn!(%error, "https:// backends without `tls.caCertificateIds` will fail until CA certificates are installed");
+    }
+    Ok((
+        Arc::new(GatewayState::new(metrics, access_log).with_tls(tls)),
+        writer,
+    ))
 }
 
 /// SIGTERM and SIGINT cancel `shutdown`; SIGHUPs are passed on.
@@ -387,12 +542,19 @@ pub(crate) async fn serve(
         .unwrap_or(NonZeroUsize::MIN);
     let settings = ServerSettings {
         listen: args.listen,
+        https_listen: Some(args.https_listen),
         workers,
         limits: Limits {
             max_header_bytes: args.max_header_bytes,
             max_headers: args.max_headers,
             max_request_body_bytes: args.max_request_body_bytes,
             header_read_timeout: args.header_read_timeout,
+            body_read_timeout: args.body_read_timeout,
+            max_connections: args.max_connections,
+            http2_max_pending_accept_reset_streams: args.http2_max_pending_accept_reset_streams,
+            http2_max_local_error_reset_streams: args.http2_max_local_error_reset_streams,
+            tls_handshake_timeout: args.tls_handshake_timeout,
+            http2: args.http2,
             ..Limits::default()
         },
         drain_timeout: args.drain_timeout,
@@ -416,6 +578,7 @@ pub(crate) async fn serve(
     if let Some(path) = &args.bound_addresses_file {
         let addresses = serde_json::json!({
             "http": gateway.local_addr().to_string(),
+            "https": gateway.https_addr().map(|addr| addr.to_string()),
             "admin": admin_addr.to_string(),
         });
         crate::write_bound_addresses(path, &addresses).await?;

@@ -44,6 +44,8 @@ pub async fn deployment(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<DeploymentQuery>,
+    tls: Option<axum::Extension<crate::tls::ServedOverTls>>,
+    uri: http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if query.format != "kubernetes" {
@@ -72,7 +74,7 @@ pub async fn deployment(
     let expiry = unix_now() + i64::from(days) * 86_400;
     let token = GatewayToken::sign(&id, key.as_bytes(), expiry)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let endpoint = public_endpoint(&headers);
+    let endpoint = public_endpoint(&headers, &uri, tls.is_some());
     Ok(axum::Json(json!({
         "manifest": kubernetes_manifest(&id, &endpoint, IMAGE),
         "secretCommand": secret_command(&id, &token),
@@ -81,17 +83,20 @@ pub async fn deployment(
     .into_response())
 }
 
-/// The control plane's URL as the caller reached it (`X-Forwarded-Proto` and `Host`).
-fn public_endpoint(headers: &HeaderMap) -> String {
+/// The control plane's URL as the caller reached it: `Host` (HTTP/2: the request's
+/// authority), and the scheme from `X-Forwarded-Proto` (a proxy in front knows), else
+/// `https` when this listener serves TLS, else `http`.
+fn public_endpoint(headers: &HeaderMap, uri: &http::Uri, https_listener: bool) -> String {
     let host = headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(http::uri::Authority::as_str))
         .unwrap_or("localhost:8090");
     let scheme = headers
         .get("x-forwarded-proto")
         .and_then(|h| h.to_str().ok())
         .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or("http");
+        .unwrap_or(if https_listener { "https" } else { "http" });
     format!("{scheme}://{host}")
 }
 

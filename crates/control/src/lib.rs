@@ -4,7 +4,8 @@
 //! expiring token; gateway status from heartbeats. Contract: `docs/control-plane.md`.
 //!
 //! [`app`] builds the whole HTTP application from a [`ControlState`], so tests drive it
-//! directly; [`serve`] runs it on a listener until shutdown. Storage is
+//! directly; [`serve`] runs it on a listener until shutdown, [`tls::serve_tls`] over
+//! HTTPS with a certificate reloaded when its files change. Storage is
 //! `gatehouse-store`; this crate holds no state of its own.
 
 pub mod auth;
@@ -16,6 +17,7 @@ pub mod extract;
 pub mod management;
 pub mod openapi;
 pub mod status;
+pub mod tls;
 pub mod vault;
 
 use std::sync::Arc;

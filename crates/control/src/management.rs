@@ -214,6 +214,11 @@ async fn put_item(
     let mut config = entities::configuration(&stored)?;
     entities::apply(&mut config, kind, &id, Some(&body))
         .map_err(|message| ApiError::BadRequest(format!("invalid {}: {message}", noun(kind))))?;
+    if kind == Kind::Certificate
+        && let Some(certificate) = config.certificates.iter().find(|c| c.id == id)
+    {
+        validate_certificate(certificate, std::time::SystemTime::now())?;
+    }
     validate(&config)?;
     let created = existing.is_none();
     let revision = write(
@@ -305,6 +310,48 @@ pub fn validate(config: &Configuration) -> Result<(), ApiError> {
         .map_err(|errors| ApiError::Invalid(format!("invalid configuration:\n{errors}")))?;
     gatehouse_policy::compile_configuration(config, "policy", |_, _| {})
         .map_err(|error| ApiError::Invalid(error.to_string()))
+}
+
+/// Checks a certificate being written as a listener or client would load it: every
+/// PEM block of `certificatePem` decodes, the leaf parses as X.509 and is valid at
+/// `now`, and `privateKeyPem`, when given, is a usable key of that leaf. Only the
+/// entity written is checked: a stored certificate that expired since does not block
+/// other writes.
+///
+/// # Errors
+///
+/// 400 naming the field (`certificatePem` or `privateKeyPem`) and the problem. The
+/// message never quotes the private key.
+pub fn validate_certificate(
+    certificate: &gatehouse_model::Certificate,
+    now: std::time::SystemTime,
+) -> Result<(), ApiError> {
+    use gatehouse_tls::TlsError;
+    use gatehouse_tls::certificate::{CertificateDetails, certified_key, parse_certificates};
+    let checked = match &certificate.private_key_pem {
+        Some(key) => certified_key(&certificate.certificate_pem, key, now).map(drop),
+        None => parse_certificates(&certificate.certificate_pem)
+            .and_then(|chain| CertificateDetails::from_der(&chain[0])?.check_validity(now)),
+    };
+    checked.map_err(|error| {
+        let field = match &error {
+            TlsError::Pem {
+                what: "private key",
+                ..
+            }
+            | TlsError::UnsupportedKey(_)
+            | TlsError::KeyMismatch { .. } => "privateKeyPem",
+            _ => "certificatePem",
+        };
+        let problem = match error {
+            TlsError::Pem { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        ApiError::Invalid(format!(
+            "invalid certificate `{}`: `{field}`: {problem}",
+            certificate.id
+        ))
+    })
 }
 
 fn precondition(headers: &HeaderMap) -> Result<Precondition, ApiError> {
@@ -563,3 +610,7 @@ async fn parse_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, Api
     let value = read_json(body, MAX_BODY_BYTES).await?;
     serde_json::from_value(value).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
+
+#[cfg(test)]
+#[path = "management_tests.rs"]
+mod tests;

@@ -234,7 +234,72 @@ on_both_databases!(
     heartbeats_show_up_in_gateway_status,
     deployment_yaml_comes_with_a_token_secret_command,
     private_keys_are_encrypted_at_rest,
+    certificates_are_checked_on_write,
 );
+
+async fn certificates_are_checked_on_write(backend: Backend) {
+    use gatehouse_test_support::pki::{TestCa, Validity};
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    let ca = TestCa::new("Write-time CA");
+    let site = ca.server(&["site.example"]);
+    let other = ca.server(&["other.example"]);
+    let expired = ca.server_with_validity(&["site.example"], Validity::Expired);
+    let cases = [
+        (
+            json!({"certificatePem": "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n"}),
+            "`certificatePem`",
+        ),
+        (
+            json!({"certificatePem": site.cert_pem, "privateKeyPem": other.key_pem}),
+            "`privateKeyPem`: the private key does not match the certificate",
+        ),
+        (
+            json!({"certificatePem": expired.cert_pem, "privateKeyPem": expired.key_pem}),
+            "`certificatePem`: the certificate (subject `CN=site.example",
+        ),
+    ];
+    for (body, expected) in cases {
+        let response = control.put("/certificates/site", body).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let answer: Value = response.json().await.unwrap();
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{message}");
+        let key_line = other.key_pem.lines().nth(1).unwrap();
+        assert!(
+            !message.contains(key_line),
+            "the key is never quoted: {message}"
+        );
+    }
+    assert_eq!(
+        control.get("/certificates/site").await.status(),
+        StatusCode::NOT_FOUND,
+        "nothing was stored"
+    );
+    let created = control
+        .put(
+            "/certificates/site",
+            json!({"certificatePem": site.cert_pem, "privateKeyPem": site.key_pem}),
+        )
+        .await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    // An update without the key keeps the stored one, and is checked against it.
+    let replaced = control
+        .put(
+            "/certificates/site",
+            json!({"certificatePem": other.cert_pem}),
+        )
+        .await;
+    assert_eq!(replaced.status(), StatusCode::BAD_REQUEST);
+    let unchanged = control
+        .put(
+            "/certificates/site",
+            json!({"certificatePem": site.cert_pem}),
+        )
+        .await;
+    assert_eq!(unchanged.status(), StatusCode::OK);
+}
 
 /// Two control-plane processes on one PostgreSQL database: a change written through one
 /// wakes the long-polls held by the other (LISTEN/NOTIFY) within 100 ms.
@@ -764,8 +829,8 @@ async fn private_keys_are_encrypted_at_rest(backend: Backend) {
     let Some(control) = Control::start(backend).await else {
         return;
     };
-    let cert = "-----BEGIN CERTIFICATE-----\nZ2F0ZWhvdXNlIHRlc3QgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n";
-    let key = "-----BEGIN PRIVATE KEY-----\nZ2F0ZWhvdXNlIHRlc3Qga2V5\n-----END PRIVATE KEY-----\n";
+    let site = gatehouse_test_support::pki::TestCa::new("Encryption CA").server(&["site.example"]);
+    let (cert, key) = (site.cert_pem.as_str(), site.key_pem.as_str());
     let created = control
         .put(
             "/certificates/site",

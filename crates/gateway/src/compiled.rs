@@ -18,6 +18,9 @@ use http::HeaderName;
 
 use crate::metrics::{ConfigErrorReason, Metrics, OperationMetrics};
 use crate::subscriptions::{SubscriptionEntry, SubscriptionStore, resolve_scope};
+use crate::tls::{
+    BackendTlsBuilder, BackendTlsClient, CompiledServerTls, TlsSettings, compile_server_tls,
+};
 
 /// Why a valid document could not be compiled.
 #[derive(Debug, thiserror::Error)]
@@ -35,17 +38,16 @@ pub enum CompileError {
         #[source]
         source: gatehouse_router::BuildErrors,
     },
-    /// A backend URL uses a scheme this build cannot serve yet.
-    #[error(
-        "{origin}: {path}: backend URL `{url}` uses https, which this release cannot forward to yet (TLS to backends is tracked in the TLS issue); use http://"
-    )]
-    UnsupportedBackendScheme {
+    /// A certificate, key or TLS setting could not be loaded.
+    #[error("{origin}: {path}: {source}")]
+    Tls {
         /// The configuration's origin.
         origin: String,
         /// Where in the document.
         path: String,
-        /// The URL.
-        url: String,
+        /// What TLS refused.
+        #[source]
+        source: gatehouse_tls::TlsError,
     },
     /// A value that validation accepted could not be turned into its runtime form.
     #[error("{origin}: {path}: {message}")]
@@ -66,9 +68,8 @@ impl CompileError {
         match self {
             Self::Policy(_) => ConfigErrorReason::Policy,
             Self::Routing { .. } => ConfigErrorReason::Routing,
-            Self::UnsupportedBackendScheme { .. } | Self::Invalid { .. } => {
-                ConfigErrorReason::Invalid
-            }
+            Self::Tls { .. } => ConfigErrorReason::Tls,
+            Self::Invalid { .. } => ConfigErrorReason::Invalid,
         }
     }
 }
@@ -95,6 +96,8 @@ pub struct CompiledBackend {
     pub response_timeout: Duration,
     /// `Host` header sent to it: the URL's authority.
     pub host: http::HeaderValue,
+    /// TLS client settings, for an `https://` URL.
+    pub tls: Option<Arc<BackendTlsClient>>,
 }
 
 /// Pipelines of one operation per product index.
@@ -142,6 +145,8 @@ pub struct CompiledApi {
     pub key_query: String,
     /// Whether plain HTTP is accepted.
     pub allows_http: bool,
+    /// Whether HTTPS is accepted.
+    pub allows_https: bool,
     /// Products containing this API, by index.
     pub products: Vec<usize>,
     /// Operations, in document order (router indexes into this).
@@ -170,6 +175,15 @@ pub struct CompiledConfig {
     pub subscriptions: SubscriptionStore,
     /// Metric handles for requests matching no API.
     pub unmatched_metrics: OperationMetrics,
+    /// The HTTPS listener's certificates and client authentication; `None` when the
+    /// configuration has no hostnames (TLS handshakes are refused).
+    pub server_tls: Option<Arc<gatehouse_tls::ServerTls>>,
+    /// TLS for `https://` URLs no backend entity describes (`serviceUrl`,
+    /// `set-backend-service base-url`): the system's roots. An error when they cannot
+    /// be loaded, reported by requests that need them.
+    pub default_backend_tls: Result<Arc<BackendTlsClient>, Arc<str>>,
+    /// When each TLS host name's certificate expires (Unix seconds), for metrics.
+    pub certificate_expiry: Vec<(String, i64)>,
     summary: ConfigSummary,
 }
 
@@ -185,6 +199,9 @@ impl CompiledConfig {
             backends: HashMap::new(),
             subscriptions: SubscriptionStore::default(),
             unmatched_metrics: metrics.operation("-", "-"),
+            server_tls: None,
+            default_backend_tls: Err(Arc::from("no configuration loaded")),
+            certificate_expiry: Vec::new(),
             summary: ConfigSummary::default(),
         }
     }
@@ -211,6 +228,7 @@ impl CompiledConfig {
         origin: &str,
         revision: u64,
         metrics: &Metrics,
+        tls: &TlsSettings,
     ) -> Result<Self, CompileError> {
         let api_index: HashMap<&str, usize> = config
             .apis
@@ -225,10 +243,26 @@ impl CompiledConfig {
             .map(|(i, p)| (p.id.as_str(), i))
             .collect();
 
+        let CompiledServerTls {
+            server: server_tls,
+            expiry: certificate_expiry,
+        } = compile_server_tls(config, origin, tls)?;
+        let mut backend_tls = BackendTlsBuilder::new(config, origin, tls);
+        let default_backend_tls = backend_tls
+            .client(
+                "default backend TLS",
+                &gatehouse_model::BackendTls::default(),
+            )
+            .map_err(|error| Arc::from(error.to_string()));
         let mut backends = HashMap::new();
         for backend in &config.backends {
             let path = format!("backends[{}].url", backend.id);
             let url = parse_backend_url(origin, &path, &backend.url)?;
+            let tls = if url.scheme() == "https" {
+                Some(backend_tls.client(&format!("backends[{}]", backend.id), &backend.tls)?)
+            } else {
+                None
+            };
             backends.insert(
                 backend.id.as_str(),
                 CompiledBackend {
@@ -236,6 +270,7 @@ impl CompiledConfig {
                     url,
                     connect_timeout: backend.connect_timeout,
                     response_timeout: backend.response_timeout,
+                    tls,
                 },
             );
         }
@@ -280,11 +315,17 @@ impl CompiledConfig {
                 (Some(url), _) => {
                     let path = format!("{api_path}.serviceUrl");
                     let url = parse_backend_url(origin, &path, url)?;
+                    let tls = if url.scheme() == "https" {
+                        Some(backend_tls.client(&path, &gatehouse_model::BackendTls::default())?)
+                    } else {
+                        None
+                    };
                     Some(CompiledBackend {
                         host: host_header(origin, &path, &url)?,
                         url,
                         connect_timeout: gatehouse_model::DEFAULT_CONNECT_TIMEOUT,
                         response_timeout: gatehouse_model::DEFAULT_RESPONSE_TIMEOUT,
+                        tls,
                     })
                 }
                 (None, Some(id)) => backends.get(id.as_str()).cloned(),
@@ -325,6 +366,7 @@ impl CompiledConfig {
                 key_header,
                 key_query: api.subscription_key_parameter_names.query.clone(),
                 allows_http: api.protocols.contains(&Protocol::Http),
+                allows_https: api.protocols.contains(&Protocol::Https),
                 products: api_products[a].clone(),
                 operations,
                 unmatched_metrics: metrics.operation(&api.id, "-"),
@@ -390,6 +432,9 @@ impl CompiledConfig {
                 .collect(),
             subscriptions,
             unmatched_metrics: metrics.operation("-", "-"),
+            server_tls,
+            default_backend_tls,
+            certificate_expiry,
             summary: ConfigSummary {
                 apis: config.apis.len(),
                 operations: operation_count,
@@ -424,12 +469,5 @@ fn parse_backend_url(origin: &str, path: &str, text: &str) -> Result<url::Url, C
         path: path.to_owned(),
         message: format!("`{text}` is not a valid URL: {e}"),
     })?;
-    if url.scheme() == "https" {
-        return Err(CompileError::UnsupportedBackendScheme {
-            origin: origin.to_owned(),
-            path: path.to_owned(),
-            url: text.to_owned(),
-        });
-    }
     Ok(url)
 }

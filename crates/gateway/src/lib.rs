@@ -17,11 +17,13 @@
 pub mod access_log;
 pub mod admin;
 pub mod compiled;
+pub mod handshake;
 pub mod metrics;
 pub mod proxy;
 pub mod reload;
 pub mod server;
 pub mod subscriptions;
+pub mod tls;
 
 use arc_swap::ArcSwap;
 
@@ -44,6 +46,8 @@ pub struct GatewayState {
     pub access_log: AccessLog,
     /// What `/readyz` waits for.
     pub readiness: Readiness,
+    /// TLS versions and cipher suites of the HTTPS listener and of backend connections.
+    pub tls: tls::TlsSettings,
     /// Serialises configuration writers (file watcher, SIGHUP); readers never touch it.
     pub(crate) reload_lock: tokio::sync::Mutex<()>,
     /// Origin of the clock handed to policies (`RequestFacts::now`): a monotonic
@@ -62,12 +66,20 @@ impl GatewayState {
             metrics,
             access_log,
             readiness: Readiness::default(),
+            tls: tls::TlsSettings::default(),
             reload_lock: tokio::sync::Mutex::new(()),
             epoch: tokio::time::Instant::now(),
             epoch_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default(),
         }
+    }
+
+    /// The same state with these TLS settings (call before sharing it).
+    #[must_use]
+    pub fn with_tls(mut self, tls: tls::TlsSettings) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// The clock of rate limits, quotas and concurrency counters: Unix time (quota

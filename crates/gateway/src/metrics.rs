@@ -56,6 +56,8 @@ pub enum ConfigErrorReason {
     Policy,
     /// The routing table could not be built.
     Routing,
+    /// A certificate, key or TLS setting could not be loaded.
+    Tls,
 }
 
 impl ConfigErrorReason {
@@ -68,6 +70,7 @@ impl ConfigErrorReason {
             Self::Invalid => "invalid",
             Self::Policy => "policy",
             Self::Routing => "routing",
+            Self::Tls => "tls",
         }
     }
 }
@@ -91,6 +94,9 @@ pub struct ConfigErrorLabels {
 pub enum SyncErrorReason {
     /// The control plane could not be reached, or the connection broke mid-exchange.
     Connect,
+    /// The TLS handshake with the control plane failed: its certificate is not trusted
+    /// (unknown issuer), names another host, or expired; or it does not speak TLS.
+    Tls,
     /// The control plane did not answer in time.
     Timeout,
     /// 401 or 403: the token is expired, revoked, malformed or for another gateway.
@@ -117,8 +123,9 @@ pub enum SyncErrorReason {
 
 impl SyncErrorReason {
     /// Every reason, so dashboards see zeros rather than missing series.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Connect,
+        Self::Tls,
         Self::Timeout,
         Self::Status4xxAuth,
         Self::Status4xx,
@@ -136,6 +143,7 @@ impl SyncErrorReason {
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Connect => "connect",
+            Self::Tls => "tls",
             Self::Timeout => "timeout",
             Self::Status4xxAuth => "status_4xx_auth",
             Self::Status4xx => "status_4xx",
@@ -161,6 +169,39 @@ impl EncodeLabelValue for SyncErrorReason {
 pub struct SyncErrorLabels {
     /// Closed set of reasons.
     pub reason: SyncErrorReason,
+}
+
+/// Which part of a request a client was too slow to send; a metric label.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    /// The request head (`header_read_timeout`); HTTP/1.1 only.
+    Header,
+    /// The next piece of the request body (`body_read_timeout`).
+    Body,
+}
+
+impl TimeoutPhase {
+    /// The label value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Header => "header",
+            Self::Body => "body",
+        }
+    }
+}
+
+impl EncodeLabelValue for TimeoutPhase {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// Labels of `gatehouse_client_timeouts_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TimeoutLabels {
+    /// Head or body.
+    pub phase: TimeoutPhase,
 }
 
 /// HTTP status class label: `1xx` … `5xx`.
@@ -226,7 +267,55 @@ pub struct Metrics {
     pub token_expiry_timestamp_seconds: Gauge,
     /// Access-log lines dropped because the writer could not keep up.
     pub access_log_dropped: Counter,
+    /// Client connections closed at accept because `max_connections` were open.
+    pub connections_rejected: Counter,
+    /// Clients that did not send their request head within `header_read_timeout`
+    /// (`gatehouse_client_timeouts_total{phase="header"}`).
+    pub client_header_timeouts: Counter,
+    /// Clients that paused their request body for longer than `body_read_timeout`
+    /// (`gatehouse_client_timeouts_total{phase="body"}`).
+    pub client_body_timeouts: Counter,
+    /// Requests refused for their framing or header syntax: what the HTTP/1.1 parser
+    /// rejects (400, 414, 431) and what the gateway adds (`Content-Length` with
+    /// `Transfer-Encoding`, a transfer coding other than `chunked`).
+    pub malformed_requests: Counter,
+    /// `gatehouse_tls_handshakes_total{version}`, resolved per version.
+    tls_handshakes: [(&'static str, Counter); 3],
+    /// `gatehouse_tls_handshake_errors_total{reason}`, resolved per reason.
+    tls_handshake_errors: [(&'static str, Counter); 7],
+    /// `gatehouse_tls_certificate_expiry_timestamp_seconds{hostname}`.
+    tls_certificate_expiry: Family<HostnameLabels, Gauge>,
 }
+
+/// Labels of per-host-name TLS metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HostnameLabels {
+    hostname: String,
+}
+
+/// Labels of `gatehouse_tls_handshakes_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TlsVersionLabels {
+    version: String,
+}
+
+/// Labels of `gatehouse_tls_handshake_errors_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TlsErrorLabels {
+    reason: String,
+}
+
+/// Every value of `gatehouse_tls_handshake_errors_total{reason}`
+/// ([`crate::handshake::HandshakeError::reason`]).
+const TLS_ERROR_REASONS: [&str; 7] = [
+    "timeout",
+    "not_configured",
+    "unknown_server_name",
+    "client_certificate",
+    "incompatible",
+    "protocol",
+    "io",
+];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -311,6 +400,66 @@ impl Metrics {
             "Access-log lines dropped because the log writer could not keep up",
             access_log_dropped.clone(),
         );
+        let connections_rejected = Counter::default();
+        registry.register(
+            "connections_rejected",
+            "Client connections closed at accept because the connection limit was reached",
+            connections_rejected.clone(),
+        );
+        // Both phases resolved here, so the request path only bumps an atomic.
+        let client_timeouts = Family::<TimeoutLabels, Counter>::default();
+        registry.register(
+            "client_timeouts",
+            "Clients too slow to send a request head or the next piece of a request body, by phase",
+            client_timeouts.clone(),
+        );
+        let client_timeout = |phase| {
+            client_timeouts
+                .get_or_create(&TimeoutLabels { phase })
+                .clone()
+        };
+        let client_header_timeouts = client_timeout(TimeoutPhase::Header);
+        let client_body_timeouts = client_timeout(TimeoutPhase::Body);
+        let malformed_requests = Counter::default();
+        registry.register(
+            "malformed_requests",
+            "Requests refused for their framing or header syntax (400, 414, 431); the connection was closed",
+            malformed_requests.clone(),
+        );
+        let handshakes = Family::<TlsVersionLabels, Counter>::default();
+        registry.register(
+            "tls_handshakes",
+            "Completed TLS handshakes on the HTTPS listener, by TLS version",
+            handshakes.clone(),
+        );
+        let tls_handshakes = ["TLSv1_2", "TLSv1_3", "unknown"].map(|version| {
+            let counter = handshakes
+                .get_or_create(&TlsVersionLabels {
+                    version: version.to_owned(),
+                })
+                .clone();
+            (version, counter)
+        });
+        let handshake_errors = Family::<TlsErrorLabels, Counter>::default();
+        registry.register(
+            "tls_handshake_errors",
+            "Failed TLS handshakes on the HTTPS listener, by reason",
+            handshake_errors.clone(),
+        );
+        let tls_handshake_errors = TLS_ERROR_REASONS.map(|reason| {
+            let counter = handshake_errors
+                .get_or_create(&TlsErrorLabels {
+                    reason: reason.to_owned(),
+                })
+                .clone();
+            (reason, counter)
+        });
+        let tls_certificate_expiry = Family::<HostnameLabels, Gauge>::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the certificate served for each TLS host name expires (Unix seconds)",
+            tls_certificate_expiry.clone(),
+        );
         Self {
             registry,
             requests,
@@ -324,6 +473,43 @@ impl Metrics {
             config_sync_errors,
             token_expiry_timestamp_seconds,
             access_log_dropped,
+            connections_rejected,
+            client_header_timeouts,
+            client_body_timeouts,
+            malformed_requests,
+            tls_handshakes,
+            tls_handshake_errors,
+            tls_certificate_expiry,
+        }
+    }
+
+    /// Counts a completed TLS handshake (`version`: `TLSv1_2`, `TLSv1_3`).
+    pub fn tls_handshake(&self, version: &str) {
+        let index = match version {
+            "TLSv1_2" => 0,
+            "TLSv1_3" => 1,
+            _ => 2,
+        };
+        self.tls_handshakes[index].1.inc();
+    }
+
+    /// Counts a failed TLS handshake by its reason label.
+    pub fn tls_handshake_failed(&self, reason: &str) {
+        if let Some((_, counter)) = self.tls_handshake_errors.iter().find(|(r, _)| *r == reason) {
+            counter.inc();
+        }
+    }
+
+    /// Replaces the certificate expiry series with those of the configuration now
+    /// served: `(hostname, not_after)` pairs.
+    pub fn set_tls_certificate_expiry<'a>(&self, hosts: impl IntoIterator<Item = (&'a str, i64)>) {
+        self.tls_certificate_expiry.clear();
+        for (hostname, not_after) in hosts {
+            self.tls_certificate_expiry
+                .get_or_create(&HostnameLabels {
+                    hostname: hostname.to_owned(),
+                })
+                .set(not_after);
         }
     }
 

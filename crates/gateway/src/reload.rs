@@ -139,15 +139,44 @@ async fn compile_and_swap(
     let label = origin.clone();
     let compiled = tokio::task::spawn_blocking(move || {
         let config = make(&label)?;
-        let compiled = CompiledConfig::build(&config, &label, revision, &build_state.metrics)?;
+        let compiled = CompiledConfig::build(
+            &config,
+            &label,
+            revision,
+            &build_state.metrics,
+            &build_state.tls,
+        )?;
         Ok::<_, LoadError>(compiled)
     })
     .await
     .map_err(|e| LoadError::Task(e.to_string()))??;
     let summary = compiled.summary();
+    let expiry = compiled.certificate_expiry.clone();
     state.config.store(Arc::new(compiled));
+    report_certificate_expiry(state, &expiry);
     tracing::info!(%origin, revision, apis = summary.apis, operations = summary.operations, subscriptions = summary.subscriptions, "configuration loaded");
     Ok(revision)
+}
+
+/// A certificate this close to expiry is logged at warning level on every load.
+const EXPIRY_WARNING: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+
+/// Publishes when the served certificates expire, and warns of those expiring soon.
+fn report_certificate_expiry(state: &GatewayState, expiry: &[(String, i64)]) {
+    state
+        .metrics
+        .set_tls_certificate_expiry(expiry.iter().map(|(host, at)| (host.as_str(), *at)));
+    let now = i64::try_from(state.now().as_secs()).unwrap_or(i64::MAX);
+    let soon = i64::try_from(EXPIRY_WARNING.as_secs()).unwrap_or(i64::MAX);
+    for (hostname, not_after) in expiry {
+        if not_after - now < soon {
+            tracing::warn!(
+                hostname,
+                expires = %gatehouse_tls::certificate::rfc3339(*not_after),
+                "TLS certificate expires in less than 14 days; renew it"
+            );
+        }
+    }
 }
 
 /// Reloads and logs the outcome; the configuration served is only replaced on success.

@@ -8,7 +8,20 @@
 //! backend connection pools (see [`crate::proxy::client`]). A connection lives on one
 //! core from accept to close: no work stealing, no cross-core pool locks. What workers
 //! share is read-mostly: the configuration behind an `ArcSwap`, atomics for metrics and
-//! counters.
+//! counters, and the count of open connections against [`Limits::max_connections`].
+//!
+//! # Connections
+//!
+//! Each listener of a worker has an accept loop (`accept_tcp`, `accept_tls`), which does
+//! two things per connection: `Worker::admit` (the connection limit; over it the socket
+//! is closed at once, unanswered), then `Worker::serve_connection` on a task of its own.
+//! `serve_connection` is generic over the transport, so the TLS listener runs the same
+//! code after its handshake ([`crate::handshake`]): framing checks
+//! ([`crate::proxy::framing`]), HTTP/1.1 or HTTP/2 with the [`Limits`], the request
+//! path, graceful shutdown, and accounting. The TLS loop admits before the handshake (a
+//! handshake costs more than anything else a client can make the gateway do) and runs
+//! the handshake and the connection in one task started with `Worker::spawn`, so the
+//! drain waits for it too.
 //!
 //! # Shutdown
 //!
@@ -21,19 +34,24 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::GatewayState;
+use crate::handshake;
 use crate::proxy;
+use crate::proxy::framing::FramingCheck;
 
-/// Limits applied to every client connection and request.
+/// Limits applied to every client connection and request. docs/operations.md
+/// ("Hardening") says what a client sees when it crosses each one.
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Largest request head (request line + headers) in bytes; larger gets 431.
@@ -43,10 +61,35 @@ pub struct Limits {
     /// Largest request body in bytes; larger gets 413. `None`: no limit (bodies stream,
     /// so size costs no memory).
     pub max_request_body_bytes: Option<u64>,
-    /// Time allowed for a client to send the request head.
+    /// Time allowed for a client to send a request head (HTTP/1.1), counted from when
+    /// the gateway starts waiting for one: a connection idle between requests is closed
+    /// after it too. On expiry hyper closes the connection without an answer.
     pub header_read_timeout: Duration,
+    /// Longest wait for the next piece of a request body (and for its first one, from
+    /// when the gateway starts sending the body to the backend). On expiry the client
+    /// gets 408 if its response has not started, or its connection (HTTP/2: stream) is
+    /// cut, and the backend request is aborted.
+    pub body_read_timeout: Duration,
+    /// Open client connections across all workers; a connection over it is accepted and
+    /// closed at once, unanswered.
+    pub max_connections: usize,
     /// Concurrent HTTP/2 streams per connection.
     pub max_concurrent_streams: u32,
+    /// HTTP/2: streams a client may open and reset before the gateway has taken them
+    /// up, per connection; one more and the connection gets GOAWAY
+    /// (`ENHANCE_YOUR_CALM`) and is closed. The "rapid reset" defence (CVE-2023-44487).
+    pub http2_max_pending_accept_reset_streams: usize,
+    /// HTTP/2: streams the gateway may reset because the client broke the protocol on
+    /// them, per connection; one more and the connection gets GOAWAY
+    /// (`ENHANCE_YOUR_CALM`). Stops a client from making the gateway reset streams for
+    /// it to dodge the limit above (RUSTSEC-2024-0003, "MadeYouReset").
+    pub http2_max_local_error_reset_streams: usize,
+    /// Time a client has to complete the TLS handshake on the HTTPS listener; on expiry
+    /// the connection is closed.
+    pub tls_handshake_timeout: Duration,
+    /// Whether HTTP/2 is served (h2c with prior knowledge, `h2` by ALPN). Off: HTTP/1.1
+    /// only.
+    pub http2: bool,
 }
 
 impl Default for Limits {
@@ -56,7 +99,15 @@ impl Default for Limits {
             max_headers: 100,
             max_request_body_bytes: None,
             header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
             max_concurrent_streams: 256,
+            // The h2 crate's and hyper's own defaults, set explicitly so they are
+            // documented and cannot change under us with a dependency update.
+            http2_max_pending_accept_reset_streams: 20,
+            http2_max_local_error_reset_streams: 1024,
+            tls_handshake_timeout: Duration::from_secs(10),
+            http2: true,
         }
     }
 }
@@ -66,6 +117,8 @@ impl Default for Limits {
 pub struct ServerSettings {
     /// Data-plane HTTP address (HTTP/1.1 and h2c).
     pub listen: SocketAddr,
+    /// Data-plane HTTPS address (TLS with the configuration's certificates), if any.
+    pub https_listen: Option<SocketAddr>,
     /// Worker threads.
     pub workers: NonZeroUsize,
     /// Per-connection and per-request limits.
@@ -101,6 +154,7 @@ pub enum ServerError {
 #[derive(Debug)]
 pub struct Gateway {
     local_addr: SocketAddr,
+    https_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     workers: Vec<std::thread::JoinHandle<()>>,
     state: Arc<GatewayState>,
@@ -125,12 +179,41 @@ impl Gateway {
         for _ in 1..workers {
             listeners.push(bind(local_addr, true)?);
         }
+        let mut https_addr = None;
+        let mut https_listeners: Vec<Option<std::net::TcpListener>> =
+            (0..workers).map(|_| None).collect();
+        if let Some(addr) = settings.https_listen {
+            let first = bind(addr, workers > 1)?;
+            let bound = first
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            https_addr = Some(bound);
+            https_listeners[0] = Some(first);
+            for slot in https_listeners.iter_mut().skip(1) {
+                *slot = Some(bind(bound, true)?);
+            }
+        }
         let shutdown = CancellationToken::new();
+        // One count for the whole process: the limit is on file descriptors and memory,
+        // which workers share.
+        let connections = Arc::new(ConnectionLimit::new(
+            settings.limits.max_connections,
+            &state,
+        ));
+        let limits = Arc::new(settings.limits.clone());
+        let builder = connection_builder(&settings.limits);
         let mut handles = Vec::with_capacity(workers);
-        for (index, listener) in listeners.into_iter().enumerate() {
-            let state = state.clone();
-            let shutdown = shutdown.clone();
-            let limits = settings.limits.clone();
+        for (index, (listener, https_listener)) in
+            listeners.into_iter().zip(https_listeners).enumerate()
+        {
+            let worker = Arc::new(Worker {
+                state: state.clone(),
+                limits: limits.clone(),
+                builder: builder.clone(),
+                connections: connections.clone(),
+                shutdown: shutdown.clone(),
+                tasks: TaskTracker::new(),
+            });
             let drain_timeout = settings.drain_timeout;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -141,10 +224,15 @@ impl Gateway {
                 .name(format!("gatehouse-worker-{index}"))
                 .spawn(move || {
                     runtime.block_on(async move {
-                        match TcpListener::from_std(listener) {
-                            Ok(listener) => {
-                                serve(listener, state, limits, shutdown, drain_timeout).await;
+                        let https = match https_listener.map(TcpListener::from_std).transpose() {
+                            Ok(https) => https,
+                            Err(error) => {
+                                tracing::error!(worker = index, %error, "cannot register HTTPS listener");
+                                return;
                             }
+                        };
+                        match TcpListener::from_std(listener) {
+                            Ok(listener) => run_worker(worker, listener, https, drain_timeout).await,
                             Err(error) => {
                                 tracing::error!(worker = index, %error, "cannot register listener");
                             }
@@ -154,9 +242,18 @@ impl Gateway {
                 .map_err(|source| ServerError::Worker { index, source })?;
             handles.push(handle);
         }
-        tracing::info!(addr = %local_addr, workers, "data plane listening (HTTP/1.1 and h2c)");
+        let protocols = if settings.limits.http2 {
+            "HTTP/1.1 and h2c"
+        } else {
+            "HTTP/1.1"
+        };
+        tracing::info!(addr = %local_addr, workers, "data plane listening ({protocols})");
+        if let Some(addr) = https_addr {
+            tracing::info!(%addr, workers, "data plane listening (HTTPS)");
+        }
         Ok(Self {
             local_addr,
+            https_addr,
             shutdown,
             workers: handles,
             state,
@@ -167,6 +264,12 @@ impl Gateway {
     #[must_use]
     pub const fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The bound HTTPS address, if the gateway listens for TLS.
+    #[must_use]
+    pub const fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_addr
     }
 
     /// Drains and stops every worker; returns when all have exited.
@@ -202,6 +305,9 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> Result<std::net::TcpListener, Ser
 
 fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    if !limits.http2 {
+        builder = builder.http1_only();
+    }
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -213,31 +319,231 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .max_concurrent_streams(limits.max_concurrent_streams)
+        .max_pending_accept_reset_streams(limits.http2_max_pending_accept_reset_streams)
+        .max_local_error_reset_streams(limits.http2_max_local_error_reset_streams)
         .keep_alive_interval(Duration::from_secs(30));
     builder
 }
 
-async fn serve(
-    listener: TcpListener,
+/// The open client connections of the process, against `max_connections`.
+#[derive(Debug)]
+struct ConnectionLimit {
+    max: usize,
+    open: AtomicUsize,
+    /// `gatehouse_active_connections`.
+    gauge: prometheus_client::metrics::gauge::Gauge,
+    /// `gatehouse_connections_rejected_total`.
+    rejected: prometheus_client::metrics::counter::Counter,
+    /// Rejections since the last warning.
+    rejected_unlogged: AtomicU64,
+    /// No warning before this many milliseconds after `epoch`.
+    next_warning_ms: AtomicU64,
+    epoch: std::time::Instant,
+}
+
+/// How often at most the "connection limit reached" warning is logged.
+const REJECTION_WARNING_INTERVAL: Duration = Duration::from_secs(1);
+
+impl ConnectionLimit {
+    fn new(max: usize, state: &GatewayState) -> Self {
+        Self {
+            max,
+            open: AtomicUsize::new(0),
+            gauge: state.metrics.active_connections.clone(),
+            rejected: state.metrics.connections_rejected.clone(),
+            rejected_unlogged: AtomicU64::new(0),
+            next_warning_ms: AtomicU64::new(0),
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    /// Counts a new connection in, or refuses it (counted, and logged at most once a
+    /// second) when `max` are open.
+    fn try_acquire(self: &Arc<Self>) -> Option<ConnectionGuard> {
+        let admitted = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < self.max).then_some(open + 1)
+            })
+            .is_ok();
+        if admitted {
+            self.gauge.inc();
+            return Some(ConnectionGuard(self.clone()));
+        }
+        self.rejected.inc();
+        self.rejected_unlogged.fetch_add(1, Ordering::Relaxed);
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let next = self.next_warning_ms.load(Ordering::Relaxed);
+        let interval = u64::try_from(REJECTION_WARNING_INTERVAL.as_millis()).unwrap_or(1000);
+        // One worker wins the slot; the others stay quiet until the next one.
+        if now >= next
+            && self
+                .next_warning_ms
+                .compare_exchange(next, now + interval, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let rejected = self.rejected_unlogged.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                limit = self.max,
+                rejected,
+                "connection limit reached: closing new client connections (--max-connections)"
+            );
+        }
+        None
+    }
+}
+
+/// One open client connection, counted against [`Limits::max_connections`] and in
+/// `gatehouse_active_connections` until dropped.
+#[derive(Debug)]
+pub(crate) struct ConnectionGuard(Arc<ConnectionLimit>);
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.0.gauge.dec();
+    }
+}
+
+/// What serving a client connection needs, shared by a worker's accept loops and the
+/// connection tasks they spawn; see the module documentation.
+pub(crate) struct Worker {
     state: Arc<GatewayState>,
-    limits: Limits,
+    limits: Arc<Limits>,
+    builder: auto::Builder<TokioExecutor>,
+    connections: Arc<ConnectionLimit>,
+    /// Cancelled when the gateway shuts down: accept loops stop, connections drain.
     shutdown: CancellationToken,
+    /// The worker's connection tasks, waited for (up to `drain_timeout`) on shutdown.
+    tasks: TaskTracker,
+}
+
+impl Worker {
+    /// Counts a just-accepted connection against [`Limits::max_connections`]. `None`
+    /// when the limit is reached: the caller drops the socket, which closes it
+    /// unanswered.
+    pub(crate) fn admit(&self) -> Option<ConnectionGuard> {
+        self.connections.try_acquire()
+    }
+
+    /// Runs a connection's task (a TLS handshake followed by
+    /// [`serve_connection`](Self::serve_connection), say) so the drain on shutdown
+    /// waits for it.
+    pub(crate) fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        drop(self.tasks.spawn(task));
+    }
+
+    /// Serves one admitted client connection, whatever its transport, until it closes:
+    /// HTTP/1.1 or HTTP/2 with prior knowledge, every request through
+    /// [`proxy::handle`] with `conn` (what is known about the connection: its peer, and
+    /// whatever a TLS listener learnt in its handshake). On shutdown it finishes its
+    /// in-flight requests (HTTP/1.1 closes after the current response, HTTP/2 sends
+    /// GOAWAY). `admitted` is held to the end.
+    pub(crate) async fn serve_connection<I>(
+        self: Arc<Self>,
+        io: I,
+        conn: proxy::ClientConn,
+        admitted: ConnectionGuard,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let _admitted = admitted;
+        let peer = conn.peer;
+        let conn = Arc::new(conn);
+        let state = self.state.clone();
+        let limits = self.limits.clone();
+        let service = service_fn(move |request| {
+            let state = state.clone();
+            let limits = limits.clone();
+            let conn = conn.clone();
+            async move { Ok::<_, Infallible>(proxy::handle(&state, &limits, &conn, request).await) }
+        });
+        let io = TokioIo::new(FramingCheck::new(io));
+        let connection = self.builder.serve_connection(io, service);
+        let mut connection = std::pin::pin!(connection);
+        let result = tokio::select! {
+            result = connection.as_mut() => result,
+            () = self.shutdown.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                connection.await
+            }
+        };
+        if let Err(error) = result {
+            self.connection_failed(peer, &*error);
+        }
+    }
+
+    /// Counts and logs why a connection ended with an error. Most are clients going away
+    /// (debug); a slow head and a refused one are counted.
+    fn connection_failed(&self, peer: SocketAddr, error: &(dyn std::error::Error + 'static)) {
+        let metrics = &self.state.metrics;
+        if let Some(error) = error.downcast_ref::<hyper::Error>() {
+            if error.is_timeout() {
+                // hyper's only server-side timeout: `header_read_timeout`.
+                metrics.client_header_timeouts.inc();
+                tracing::debug!(%peer, "client did not send a request head in time; connection closed");
+                return;
+            }
+            if error.is_parse() {
+                // hyper has answered 400, 414 or 431 and closes the connection.
+                metrics.malformed_requests.inc();
+                tracing::debug!(%peer, %error, "malformed request refused; connection closed");
+                return;
+            }
+        }
+        tracing::debug!(%peer, %error, "client connection ended with an error");
+    }
+
+    /// Lets the connections finish (they saw `shutdown` too), for at most
+    /// `drain_timeout`; what is left is cut when the worker's runtime is dropped.
+    async fn drain(&self, drain_timeout: Duration) {
+        self.tasks.close();
+        tokio::select! {
+            () = self.tasks.wait() => {}
+            () = tokio::time::sleep(drain_timeout) => {
+                tracing::warn!(?drain_timeout, "drain timeout reached; closing remaining connections");
+            }
+        }
+    }
+}
+
+/// A worker's life: its accept loops until shutdown, then the drain.
+async fn run_worker(
+    worker: Arc<Worker>,
+    listener: TcpListener,
+    https: Option<TcpListener>,
     drain_timeout: Duration,
 ) {
-    let builder = connection_builder(&limits);
-    let graceful = GracefulShutdown::new();
+    let state = worker.state.clone();
     // This worker's access-log lines are batched per thread; hand them over regularly.
     let flusher = {
         let state = state.clone();
-        let stop = shutdown.clone();
+        let stop = worker.shutdown.clone();
         tokio::spawn(async move { state.access_log.flush_periodically(stop).await })
     };
-    let limits = Arc::new(limits);
+    // One accept loop per listener; both end on shutdown.
+    match https {
+        Some(https) => {
+            tokio::join!(accept_tcp(&worker, listener), accept_tls(&worker, https));
+        }
+        None => accept_tcp(&worker, listener).await,
+    }
+    worker.drain(drain_timeout).await;
+    let _ = flusher.await;
+    // Lines of requests that finished during the drain.
+    state.access_log.flush_thread();
+}
+
+/// The plain-TCP accept loop (HTTP/1.1 and h2c), until shutdown.
+async fn accept_tcp(worker: &Arc<Worker>, listener: TcpListener) {
     loop {
         let accepted = tokio::select! {
             // Shutdown first, so a flood of connections cannot delay the drain.
             biased;
-            () = shutdown.cancelled() => break,
+            () = worker.shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -249,38 +555,63 @@ async fn serve(
                 continue;
             }
         };
+        // Over the limit, `stream` is dropped here: closed at once, unanswered.
+        let Some(admitted) = worker.admit() else {
+            continue;
+        };
         let _ = stream.set_nodelay(true);
-        let gauge = state.metrics.active_connections.clone();
-        let state = state.clone();
-        let limits = limits.clone();
-        let conn = Arc::new(proxy::ClientConn::new(peer));
-        let service = service_fn(move |request| {
-            let state = state.clone();
-            let limits = limits.clone();
-            let conn = conn.clone();
-            async move { Ok::<_, Infallible>(proxy::handle(&state, &limits, &conn, request).await) }
-        });
-        let connection = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        gauge.inc();
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, error = %error, "client connection ended with an error");
-            }
-            gauge.dec();
-        });
+        let conn = proxy::ClientConn::new(peer);
+        worker.spawn(worker.clone().serve_connection(stream, conn, admitted));
     }
     // Closing the listener here makes new connections fail fast while we drain.
     drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(drain_timeout) => {
-            tracing::warn!(?drain_timeout, "drain timeout reached; closing remaining connections");
-        }
+}
+
+/// The HTTPS accept loop, until shutdown. Each connection is admitted before its
+/// handshake (a handshake costs more than anything else a client can make the gateway
+/// do), then handshakes and is served on one task.
+async fn accept_tls(worker: &Arc<Worker>, listener: TcpListener) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = worker.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed (HTTPS)");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let Some(admitted) = worker.admit() else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let worker_for_task = worker.clone();
+        worker.spawn(async move {
+            let worker = worker_for_task;
+            // The certificates of the configuration being served now; a swap applies
+            // to the next handshake.
+            let tls = worker.state.config.load().server_tls.clone();
+            let timeout = worker.limits.tls_handshake_timeout;
+            let handshake = tokio::select! {
+                result = handshake::accept(stream, tls.as_ref(), timeout) => result,
+                () = worker.shutdown.cancelled() => return,
+            };
+            match handshake {
+                Ok((stream, negotiated)) => {
+                    worker.state.metrics.tls_handshake(negotiated.version);
+                    let conn = proxy::ClientConn::with_tls(peer, negotiated);
+                    worker.serve_connection(stream, conn, admitted).await;
+                }
+                Err(error) => {
+                    worker.state.metrics.tls_handshake_failed(error.reason());
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                }
+            }
+        });
     }
-    let _ = flusher.await;
-    // Lines of requests that finished during the drain.
-    state.access_log.flush_thread();
+    drop(listener);
 }

@@ -262,7 +262,6 @@ impl BackendTls {
     }
 }
 
-
 /// Default backend connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default backend response timeout (APIM's `forward-request` default).

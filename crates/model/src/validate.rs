@@ -143,7 +143,9 @@ impl Configuration {
                 if !certificate_ids.contains(id.as_str()) {
                     errors.push(
                         format!("{path}.caCertificateIds"),
-                        format!("unknown certificate `{id}`; it must be listed under `certificates`"),
+                        format!(
+                            "unknown certificate `{id}`; it must be listed under `certificates`"
+                        ),
                     );
                 }
             }

@@ -279,6 +279,9 @@ hostnames:
         "backends[secure].tls.serverName: `*.internal` is a wildcard",
         "2 hostnames have `defaultSslBinding: true` (a.example.com, b.example.com); at most one may",
     ] {
-        assert!(errors.contains(expected), "missing {expected:?} in:\n{errors}");
+        assert!(
+            errors.contains(expected),
+            "missing {expected:?} in:\n{errors}"
+        );
     }
 }

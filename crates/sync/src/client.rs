@@ -80,7 +80,8 @@ pub struct ConfigClient {
 impl ConfigClient {
     /// A client of `endpoint` authenticating with `token`. `request_timeout` bounds a
     /// snapshot or heartbeat; a change request gets its wait plus the smaller of
-    /// `request_timeout` and [`LONG_POLL_GRACE`].
+    /// `request_timeout` and [`LONG_POLL_GRACE`]. `tls` is the configuration for an
+    /// `https://` endpoint ([`crate::tls::client_config`]).
     ///
     /// The client honours `HTTP_PROXY`/`NO_PROXY`, as APIM's gateway does.
     ///
@@ -91,12 +92,16 @@ impl ConfigClient {
         endpoint: Endpoint,
         token: Arc<TokenSource>,
         request_timeout: Duration,
+        tls: Option<gatehouse_tls::rustls::ClientConfig>,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("gatehouse-gateway/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(tls) = tls {
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let http = builder.build()?;
         Ok(Self {
             http,
             endpoint,
@@ -220,7 +225,15 @@ fn transport_error(error: &reqwest::Error, url: &str) -> SyncError {
         cause.push_str(&current.to_string());
         source = current.source();
     }
-    if error.is_timeout() {
+    if let Some(tls) = crate::tls::tls_cause(error) {
+        SyncError::new(
+            SyncErrorReason::Tls,
+            format!(
+                "TLS with the control plane at {url} failed: {tls}; {}",
+                crate::tls::hint(tls)
+            ),
+        )
+    } else if error.is_timeout() {
         SyncError::new(
             SyncErrorReason::Timeout,
             format!("the control plane did not answer in time ({url}): {cause}"),

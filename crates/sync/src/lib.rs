@@ -29,6 +29,7 @@ pub mod heartbeat;
 pub mod settings;
 pub mod status;
 pub mod sync_loop;
+pub mod tls;
 pub mod token;
 
 use std::path::PathBuf;
@@ -58,6 +59,12 @@ pub enum StartError {
     /// The HTTP client cannot be built.
     #[error("cannot build the HTTP client of the control plane: {0}")]
     Client(#[from] reqwest::Error),
+    /// TLS to an `https://` control plane cannot be set up (the CA file, say).
+    #[error(transparent)]
+    Tls(#[from] tls::TlsSetupError),
+    /// A setup task failed.
+    #[error("control-plane mode setup task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// The running tasks of control-plane mode.
@@ -99,12 +106,20 @@ impl SyncHandle {
 /// # Errors
 ///
 /// [`StartError`] when the token cannot be read (the gateway id is not known then) or
-/// its file cannot be watched.
+/// its file cannot be watched, or, for an `https://` endpoint, when the CA file (or the
+/// system's CA certificates) cannot be loaded.
 pub async fn start(
     settings: SyncSettings,
     state: Arc<GatewayState>,
     shutdown: CancellationToken,
 ) -> Result<SyncHandle, StartError> {
+    // Blocking reads (the CA file, the system's CA certificates), once, off the runtime.
+    let tls = {
+        let endpoint = settings.endpoint.clone();
+        let ca_file = settings.ca_file.clone();
+        tokio::task::spawn_blocking(move || tls::client_config(&endpoint, ca_file.as_deref()))
+            .await??
+    };
     let token = Arc::new(TokenSource::load(&settings.auth).await?);
     let gateway_id = token.gateway_id().to_owned();
     let current = token.current();
@@ -115,6 +130,7 @@ pub async fn start(
         .set(current.expiry_unix());
     tracing::info!(
         endpoint = %settings.endpoint,
+        ca_file = ?settings.ca_file,
         gateway = %gateway_id,
         token_expires = %format_utc_minute(current.expiry_unix()),
         token_file = ?token.file(),
@@ -149,6 +165,7 @@ pub async fn start(
         settings.endpoint.clone(),
         token.clone(),
         settings.request_timeout,
+        tls,
     )?;
     let syncer = Syncer::new(
         state.clone(),

@@ -1,7 +1,10 @@
 //! The settings of control-plane mode, under the names APIM's deployment YAML uses.
 //!
-//! - `config.service.endpoint`: the control plane's base URL (`http://control:8090`);
-//!   the gateway calls `{endpoint}/v2/gateways/{id}/…`.
+//! - `config.service.endpoint`: the control plane's base URL (`http://control:8090` or
+//!   `https://control:8443`); the gateway calls `{endpoint}/v2/gateways/{id}/…`. Over
+//!   `https://` the control plane's certificate is checked against the system's CA
+//!   certificates, or against a CA bundle file (`--config-service-ca-file`, see
+//!   [`crate::tls`]).
 //! - `config.service.auth`: the gateway token (`GatewayKey <id>&<expiry>&<signature>`),
 //!   or the path of a file holding it (a mounted Kubernetes Secret), re-read when it
 //!   changes.
@@ -31,9 +34,9 @@ pub const DEFAULT_LONG_POLL_WAIT: Duration = Duration::from_secs(30);
 /// Why the control-plane settings cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
-    /// The endpoint is not an `http://` URL.
+    /// The endpoint is not an `http://` or `https://` URL.
     #[error(
-        "`{ENDPOINT_ENV}` is `{value}`: {reason}; expected the control plane's URL, e.g. `http://gatehouse-control:8090`"
+        "`{ENDPOINT_ENV}` is `{value}`: {reason}; expected the control plane's URL, e.g. `http://gatehouse-control:8090` or `https://gatehouse-control:8090`"
     )]
     Endpoint {
         /// What was given.
@@ -56,13 +59,12 @@ pub enum SettingsError {
 pub struct Endpoint(String);
 
 impl Endpoint {
-    /// Checks an endpoint: an absolute `http://` URL with a host, no query or fragment.
-    /// A path is kept (a control plane behind a path-routing proxy).
+    /// Checks an endpoint: an absolute `http://` or `https://` URL with a host, no
+    /// query or fragment. A path is kept (a control plane behind a path-routing proxy).
     ///
     /// # Errors
     ///
-    /// [`SettingsError::Endpoint`] naming the problem. `https://` is refused for now:
-    /// this build has no TLS client.
+    /// [`SettingsError::Endpoint`] naming the problem.
     pub fn parse(text: &str) -> Result<Self, SettingsError> {
         let value = text.trim();
         let error = |reason| SettingsError::Endpoint {
@@ -70,15 +72,9 @@ impl Endpoint {
             reason,
         };
         let url = reqwest::Url::parse(value)
-            .map_err(|_| error("it is not an absolute URL (did you leave out `http://`?)"))?;
-        match url.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(error(
-                    "this build cannot reach a control plane over TLS yet (TLS is tracked in the TLS issue); use `http://` on a trusted network",
-                ));
-            }
-            _ => return Err(error("only `http://` URLs are supported")),
+            .map_err(|_| error("it is not an absolute URL (did you leave out `https://`?)"))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(error("only `http://` and `https://` URLs are supported"));
         }
         if url.host_str().is_none_or(str::is_empty) {
             return Err(error("it has no host"));
@@ -92,6 +88,12 @@ impl Endpoint {
             ));
         }
         Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    /// Whether the control plane is reached over TLS.
+    #[must_use]
+    pub fn is_https(&self) -> bool {
+        self.0.starts_with("https://")
     }
 
     /// `{endpoint}/v2/gateways/{gateway_id}/{tail}`.
@@ -209,6 +211,9 @@ pub struct SyncSettings {
     /// Time allowed for a snapshot or a heartbeat; a change request gets this on top of
     /// its long-poll wait.
     pub request_timeout: Duration,
+    /// CA bundle (PEM) trusted for an `https://` endpoint instead of the system's CA
+    /// certificates (`--config-service-ca-file`).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl SyncSettings {
@@ -223,6 +228,7 @@ impl SyncSettings {
             long_poll_wait: DEFAULT_LONG_POLL_WAIT,
             backoff: Backoff::default(),
             request_timeout: Duration::from_secs(30),
+            ca_file: None,
         }
     }
 }

@@ -4,7 +4,7 @@ const SIGNATURE: &str =
     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==";
 
 #[test]
-fn endpoints_are_http_urls_without_a_trailing_slash() {
+fn endpoints_are_http_or_https_urls_without_a_trailing_slash() {
     let cases = [
         ("http://control:8090", Some("http://control:8090")),
         ("http://control:8090/", Some("http://control:8090")),
@@ -14,7 +14,8 @@ fn endpoints_are_http_urls_without_a_trailing_slash() {
         ),
         ("control:8090", None),
         ("gw.configuration.azure-api.net", None),
-        ("https://control:8090", None),
+        ("https://control:8090", Some("https://control:8090")),
+        ("HTTPS://Control:8443/gh/", Some("https://control:8443/gh")),
         ("ftp://control", None),
         ("http://control:8090/?x=1", None),
         ("http://user:pw@control:8090", None),
@@ -30,9 +31,17 @@ fn endpoints_are_http_urls_without_a_trailing_slash() {
 }
 
 #[test]
-fn an_https_endpoint_is_refused_with_the_reason() {
-    let error = Endpoint::parse("https://control").unwrap_err().to_string();
-    assert!(error.contains("TLS"), "{error}");
+fn https_endpoints_are_accepted_and_name_their_host() {
+    let https = Endpoint::parse("https://control.example:8443").unwrap();
+    assert!(https.is_https());
+    assert_eq!(
+        https.gateway_url("edge", "snapshot"),
+        "https://control.example:8443/v2/gateways/edge/snapshot"
+    );
+    let http = Endpoint::parse("http://control:8090").unwrap();
+    assert!(!http.is_https());
+    let error = Endpoint::parse("ftp://control").unwrap_err().to_string();
+    assert!(error.contains("`https://`"), "{error}");
 }
 
 #[test]

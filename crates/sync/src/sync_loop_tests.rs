@@ -55,22 +55,22 @@ async fn a_change_that_does_not_compile_keeps_the_old_configuration_and_the_copy
     let status = SyncStatus::default();
     let local = served_at(&state, &status, 1).await;
 
-    // The control plane accepts an https backend; this build cannot forward to one, so
-    // the gateway cannot compile it.
-    let outcome = apply_response(
-        &state,
-        &status,
-        &local,
-        &upsert(2, api("https://backend.example")),
-    )
-    .await;
+    // A policy this gateway does not know (a newer control plane, say): it cannot
+    // compile it.
+    let mut unknown = api("http://127.0.0.1:9");
+    unknown["policy"] = json!(
+        "<policies><inbound><base /><no-such-policy /></inbound><backend><base /></backend><outbound><base /></outbound><on-error><base /></on-error></policies>"
+    );
+    let outcome = apply_response(&state, &status, &local, &upsert(2, unknown)).await;
     let ChangesOutcome::Advanced(next) = outcome else {
         panic!("{outcome:?}");
     };
     assert_eq!(next.revision, 2, "the local copy advances");
-    assert_eq!(
-        next.config.apis[0].service_url.as_deref(),
-        Some("https://backend.example")
+    assert!(
+        next.config.apis[0]
+            .policy
+            .as_deref()
+            .is_some_and(|p| p.contains("no-such-policy"))
     );
     assert_eq!(
         state.config.load().revision(),
@@ -80,7 +80,7 @@ async fn a_change_that_does_not_compile_keeps_the_old_configuration_and_the_copy
     assert_eq!(status.applied_revision(), 1);
     let error = status.last_error().unwrap();
     assert!(
-        error.contains("revision 2") && error.contains("https"),
+        error.contains("revision 2") && error.contains("no-such-policy"),
         "{error}"
     );
     let metrics = state.metrics.encode().unwrap();
@@ -190,6 +190,7 @@ async fn a_token_change_ends_the_backoff_early() {
         Endpoint::parse("http://127.0.0.1:9").unwrap(),
         token.clone(),
         Duration::from_secs(1),
+        None,
     )
     .unwrap();
     let mut syncer = Syncer::new(

@@ -127,7 +127,14 @@ impl GatewayBuilder {
             .arg("gateway")
             .arg("--config")
             .arg(&config_path)
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--https-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
             .arg("--bound-addresses-file")
             .arg(&addresses_path)
             .args(&self.args)
@@ -152,6 +159,7 @@ impl GatewayBuilder {
             exit_status: None,
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            https_addr: None,
             config_path,
             stdout,
             stderr,
@@ -163,6 +171,7 @@ impl GatewayBuilder {
             if let Some(addresses) = read_addresses(&addresses_path) {
                 gateway.http_addr = addresses.http;
                 gateway.admin_addr = addresses.admin;
+                gateway.https_addr = addresses.https;
                 return gateway;
             }
             if let Some(status) = gateway.try_wait() {
@@ -195,6 +204,8 @@ impl GatewayBuilder {
 struct BoundAddresses {
     http: SocketAddr,
     admin: SocketAddr,
+    #[serde(default)]
+    https: Option<SocketAddr>,
 }
 
 /// `None` while the file is missing or incomplete.
@@ -272,6 +283,7 @@ pub struct GatewayProcess {
     exit_status: Option<ExitStatus>,
     http_addr: SocketAddr,
     admin_addr: SocketAddr,
+    https_addr: Option<SocketAddr>,
     config_path: PathBuf,
     stdout: watch::Receiver<Vec<String>>,
     stderr: watch::Receiver<Vec<String>>,
@@ -318,6 +330,17 @@ impl GatewayProcess {
     #[must_use]
     pub fn url(&self, path_and_query: &str) -> String {
         format!("http://{}{path_and_query}", self.http_addr)
+    }
+
+    /// The HTTPS listener's address.
+    ///
+    /// # Panics
+    ///
+    /// If the gateway did not report one.
+    #[must_use]
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
+            .unwrap_or_else(|| panic!("the gateway reported no HTTPS listener"))
     }
 
     /// The admin listener's address (`/healthz`, `/readyz`, `/metrics`).

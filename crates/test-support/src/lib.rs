@@ -13,6 +13,8 @@
 //!   a temporary directory, reads back its bound ports, captures its output, sends it
 //!   signals and kills it on drop.
 //! - [`pki::TestCa`]: throwaway CAs issuing server and client certificates (PEM).
+//! - [`tls_client::TlsClient`]: a TLS client choosing SNI, suites, versions and a client
+//!   certificate, reporting what the server presented.
 //! - [`http_client`], [`h2c_client`], [`wait_for`], [`wait_for_async`]: the client side.
 //!
 //! Every fake runs on its own thread with its own Tokio runtime, so it keeps serving
@@ -28,6 +30,8 @@ mod gateway;
 pub mod pki;
 mod server_thread;
 mod silent;
+pub mod tls_backend;
+pub mod tls_client;
 
 pub use backend::{
     Echo, EchoBackend, EchoBackendBuilder, HEADER_BACKEND_NAME, HEADER_DELAY_MS, HEADER_STATUS,

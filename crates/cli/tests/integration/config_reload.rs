@@ -13,6 +13,7 @@ fn run_with_config(yaml: &str) -> (bool, String) {
         .args(["--log-format", "text", "gateway", "--config"])
         .arg(&path)
         .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--https-listen", "127.0.0.1:0"])
         .output()
         .unwrap();
     (

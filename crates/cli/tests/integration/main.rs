@@ -10,6 +10,8 @@ mod config_reload;
 #[cfg(test)]
 mod control_plane;
 #[cfg(test)]
+mod hardening;
+#[cfg(test)]
 mod limits;
 #[cfg(test)]
 mod operability;
@@ -25,3 +27,7 @@ mod shutdown;
 mod subscriptions;
 #[cfg(test)]
 mod sync;
+#[cfg(test)]
+mod tls;
+#[cfg(test)]
+mod tls_control_plane;

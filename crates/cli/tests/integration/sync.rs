@@ -230,6 +230,7 @@ impl GatewayHome {
         let child = Command::new(BIN)
             .args(["--log-format", "text", "gateway"])
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(["--https-listen", "127.0.0.1:0"])
             .args(["--workers", "1", "--access-log=false"])
             .args([
                 "--heartbeat-interval",
@@ -246,6 +247,13 @@ impl GatewayHome {
             .env("config.service.auth", auth)
             .env("NO_COLOR", "1")
             .env("no_proxy", "127.0.0.1,localhost")
+            // No system CA certificates: an https backend without its own CA cannot be
+            // served (what `a_change_the_gateway_cannot_compile…` relies on).
+            .env(
+                "SSL_CERT_FILE",
+                self.dir.path().join("no-such-ca-bundle.pem"),
+            )
+            .env("SSL_CERT_DIR", self.dir.path().join("no-such-ca-dir"))
             .env_remove("GATEHOUSE_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -690,10 +698,17 @@ async fn a_change_the_gateway_cannot_compile_keeps_the_old_configuration_and_rea
     let home = GatewayHome::new();
     let (control, _token, gateway) = running(&home).await;
 
-    // The control plane accepts an https backend; this build cannot forward to one, so
-    // the gateway cannot compile the configuration.
+    // The control plane accepts an https backend trusting the system's CAs; this
+    // gateway has none (SSL_CERT_FILE points nowhere), so it cannot compile the
+    // configuration.
+    control
+        .put(
+            "/backends/secure",
+            json!({ "url": "https://backend.example" }),
+        )
+        .await;
     let mut broken = hello_api("hello v2");
-    broken["serviceUrl"] = json!("https://backend.example");
+    broken["backendId"] = json!("secure");
     control.put("/apis/hello", broken).await;
     assert!(
         gateway.wait_log("cannot be served").await,
@@ -702,7 +717,9 @@ async fn a_change_the_gateway_cannot_compile_keeps_the_old_configuration_and_rea
     );
     assert_eq!(gateway.hello("x").await, (200, "hello v1".to_owned()));
     let instance = wait_instance(&control, |i| {
-        i["lastError"].as_str().is_some_and(|e| e.contains("https"))
+        i["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("trusted CA certificates"))
     })
     .await;
     assert!(instance["revisionLag"].as_u64().unwrap() >= 1, "{instance}");
@@ -714,8 +731,12 @@ async fn a_change_the_gateway_cannot_compile_keeps_the_old_configuration_and_rea
             >= 1.0
     );
 
-    // The next change fixes it: the gateway converges and the error clears.
+    // The next changes fix it: the gateway converges and the error clears.
     control.put("/apis/hello", hello_api("hello v3")).await;
+    let (status, answer) = control
+        .call(reqwest::Method::DELETE, "/backends/secure", None)
+        .await;
+    assert!((200..300).contains(&status), "{status} {answer}");
     assert!(gateway.wait_greeting("hello v3").await, "{}", gateway.log());
     wait_instance(&control, |i| {
         i["lastError"].is_null() && i["revisionLag"] == 0
@@ -732,6 +753,7 @@ fn a_file_and_a_control_plane_together_are_refused_at_start() {
         .args(["--log-format", "text", "gateway", "--config"])
         .arg(&file)
         .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--https-listen", "127.0.0.1:0"])
         .env("config.service.endpoint", "http://127.0.0.1:1")
         .env("config.service.auth", "GatewayKey edge&209901010000&AAAA")
         .output()
@@ -749,6 +771,7 @@ async fn start_dev(data: &Path, run: u32) -> (Child, Value, String, PathBuf) {
     let child = Command::new(BIN)
         .args(["--log-format", "text", "dev"])
         .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--https-listen", "127.0.0.1:0"])
         .args(["--control-listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .arg("--bound-addresses-file")

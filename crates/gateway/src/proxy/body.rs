@@ -5,10 +5,13 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use prometheus_client::metrics::counter::Counter;
+use tokio::time::{Instant, Sleep};
 
 /// Boxed error of body streams.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -21,34 +24,81 @@ pub struct BodyTooLarge {
     pub limit: u64,
 }
 
+/// The client sent nothing more of its request body for `body_read_timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("the client sent no request body data for {timeout:?}")]
+pub struct BodyReadTimeout {
+    /// The timeout that expired.
+    pub timeout: Duration,
+}
+
+/// How long the gateway waits for each piece of a client's request body, and what
+/// counts the expiries.
+#[derive(Clone, Debug)]
+pub struct BodyTimeout {
+    /// The longest pause between two frames (and before the first one).
+    pub timeout: Duration,
+    /// Bumped once per expired body (`gatehouse_client_timeouts_total{phase="body"}`).
+    pub expired: Counter,
+}
+
 pin_project_lite::pin_project! {
-    /// The client's request body on its way to the backend, counted and limited as it
-    /// streams.
+    /// The client's request body on its way to the backend, counted, limited and timed
+    /// as it streams.
     // pin_project_lite cannot document variant fields; see `RequestBody::client`.
     #[allow(missing_docs)]
     #[project = RequestBodyProj]
     pub enum RequestBody {
         /// Streamed from the client: `inner`, limited to `limit` bytes, counted into
-        /// `received`.
+        /// `received`, failed when `idle` fires before the next frame.
         Client {
             #[pin]
             inner: Incoming,
             limit: Option<u64>,
             received: Arc<AtomicU64>,
+            // One timer per body, made the first time the client keeps the gateway
+            // waiting (a body that arrives with its head never needs one) and re-armed
+            // each time it does again: frames that follow each other cost nothing, and
+            // nothing is allocated per frame. Boxed because the backend client wants
+            // an `Unpin` body.
+            idle: Option<Pin<Box<Sleep>>>,
+            timeout: BodyTimeout,
+            timer: TimerState,
         },
         /// No body.
         Empty,
     }
 }
 
+/// Where the body's idle timer is. It only runs while the gateway waits on the client:
+/// time spent connecting to the backend, or while the backend is slow to take the body,
+/// is not counted against the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerState {
+    /// Not waiting: the last poll returned a frame (or there was none yet).
+    Idle,
+    /// The last poll found nothing: waiting for the client since the timer was armed.
+    Waiting,
+    /// Fired (and counted) once; the body only fails from here on.
+    Expired,
+}
+
 impl RequestBody {
     /// Wraps the client's body. `received` is shared with the access-log guard.
     #[must_use]
-    pub const fn client(inner: Incoming, limit: Option<u64>, received: Arc<AtomicU64>) -> Self {
+    pub fn client(
+        inner: Incoming,
+        limit: Option<u64>,
+        received: Arc<AtomicU64>,
+        timeout: BodyTimeout,
+    ) -> Self {
         Self::Client {
             inner,
             limit,
             received,
+            idle: None,
+            timeout,
+            timer: TimerState::Idle,
         }
     }
 }
@@ -66,25 +116,58 @@ impl Body for RequestBody {
                 inner,
                 limit,
                 received,
-            } => match inner.poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        let len = data.len() as u64;
-                        // Relaxed: only the access-log guard reads this, after the
-                        // exchange ends.
-                        let total = received.fetch_add(len, Ordering::Relaxed) + len;
-                        if let Some(limit) = *limit
-                            && total > limit
-                        {
-                            return Poll::Ready(Some(Err(Box::new(BodyTooLarge { limit }))));
-                        }
-                    }
-                    Poll::Ready(Some(Ok(frame)))
+                idle,
+                timeout,
+                timer,
+            } => {
+                let timed_out = || {
+                    Poll::Ready(Some(Err(BoxError::from(BodyReadTimeout {
+                        timeout: timeout.timeout,
+                    }))))
+                };
+                if *timer == TimerState::Expired {
+                    return timed_out();
                 }
-                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
-                Poll::Ready(None) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            },
+                match inner.poll_frame(cx) {
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Some(data) = frame.data_ref() {
+                            let len = data.len() as u64;
+                            // Relaxed: only the access-log guard reads this, after the
+                            // exchange ends.
+                            let total = received.fetch_add(len, Ordering::Relaxed) + len;
+                            if let Some(limit) = *limit
+                                && total > limit
+                            {
+                                return Poll::Ready(Some(Err(Box::new(BodyTooLarge { limit }))));
+                            }
+                        }
+                        *timer = TimerState::Idle;
+                        Poll::Ready(Some(Ok(frame)))
+                    }
+                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(Box::new(e)))),
+                    Poll::Ready(None) => Poll::Ready(None),
+                    Poll::Pending => {
+                        let until = || deadline(timeout.timeout);
+                        let idle = match (idle, *timer) {
+                            (Some(idle), TimerState::Waiting) => idle,
+                            (Some(idle), _) => {
+                                idle.as_mut().reset(until());
+                                idle
+                            }
+                            (idle @ None, _) => {
+                                idle.insert(Box::pin(tokio::time::sleep_until(until())))
+                            }
+                        };
+                        *timer = TimerState::Waiting;
+                        if idle.as_mut().poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                        *timer = TimerState::Expired;
+                        timeout.expired.inc();
+                        timed_out()
+                    }
+                }
+            }
             RequestBodyProj::Empty => Poll::Ready(None),
         }
     }
@@ -102,6 +185,13 @@ impl Body for RequestBody {
             Self::Empty => SizeHint::with_exact(0),
         }
     }
+}
+
+/// `timeout` from now; a timeout too large for the clock is a year (never, in practice).
+fn deadline(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
 /// Called once when a response body has been sent completely, failed, or was dropped

@@ -2,56 +2,115 @@
 //!
 //! Each worker thread owns its clients (a `thread_local!`), so connection pools are never
 //! shared across cores and the request path takes no cross-thread lock to find one; the
-//! pool inside a client is keyed by scheme and authority. Clients are keyed here by
-//! connect timeout, the only connector setting that varies per backend. They outlive
-//! configuration reloads: a reload never drops warm connections.
+//! pool inside a client is keyed by scheme and authority. Clients are keyed here by what
+//! varies per backend in the connector: the connect timeout and, for `https://`
+//! backends, the TLS client settings (by fingerprint: trust anchors, client
+//! certificate, SNI name, verification flags). Two backends with equal settings share a
+//! client; a backend with its own client certificate never shares connections with one
+//! without. Clients outlive configuration reloads: a reload that keeps a backend's
+//! settings keeps its warm connections.
 
 use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use hyper_rustls::{DefaultServerNameResolver, FixedServerNameResolver, HttpsConnector};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::body::RequestBody;
+use crate::tls::BackendTlsClient;
 
-/// A pooled backend client.
-pub type BackendClient = Client<HttpConnector, RequestBody>;
+/// A pooled backend client (plain HTTP, or TLS for `https://` URLs).
+pub type BackendClient = Client<HttpsConnector<HttpConnector>, RequestBody>;
 
 /// How long an idle pooled connection is kept.
 pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle connections kept per backend authority, per worker.
 pub const POOL_MAX_IDLE_PER_HOST: usize = 1024;
-/// Distinct connect timeouts a worker keeps clients for. Configurations rarely use more
-/// than a handful; past this, the oldest client is dropped.
-const MAX_CLIENTS_PER_WORKER: usize = 16;
+/// Distinct connector settings a worker keeps clients for. Configurations rarely use
+/// more than a handful; past this, the oldest client is dropped.
+const MAX_CLIENTS_PER_WORKER: usize = 32;
+
+/// What a client is keyed by.
+type ClientKey = (Duration, Option<u64>);
 
 thread_local! {
-    static CLIENTS: RefCell<Vec<(Duration, BackendClient)>> = const { RefCell::new(Vec::new()) };
+    static CLIENTS: RefCell<Vec<(ClientKey, BackendClient)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// The calling worker's client for backends with this connect timeout.
+/// The calling worker's client for backends with this connect timeout and TLS
+/// settings (`None`: plain HTTP).
 #[must_use]
-pub fn client_for(connect_timeout: Duration) -> BackendClient {
+pub fn client_for(connect_timeout: Duration, tls: Option<&BackendTlsClient>) -> BackendClient {
+    let key = (connect_timeout, tls.map(|tls| tls.fingerprint));
     CLIENTS.with(|clients| {
         let mut clients = clients.borrow_mut();
-        if let Some((_, client)) = clients.iter().find(|(t, _)| *t == connect_timeout) {
+        if let Some((_, client)) = clients.iter().find(|(k, _)| *k == key) {
             return client.clone();
         }
         if clients.len() >= MAX_CLIENTS_PER_WORKER {
             clients.remove(0);
         }
-        let client = build_client(connect_timeout);
-        clients.push((connect_timeout, client.clone()));
+        let client = build_client(connect_timeout, tls);
+        clients.push((key, client.clone()));
         client
     })
 }
 
-fn build_client(connect_timeout: Duration) -> BackendClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(connect_timeout));
-    connector.set_keepalive(Some(Duration::from_secs(60)));
+/// The TLS configuration of plain-HTTP clients: never used for a handshake (their
+/// backends are `http://`), and with no trust anchors, so that an `https://` URL
+/// reaching one by mistake fails verification instead of trusting anything.
+fn plain_tls_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            Arc::new(
+                rustls::ClientConfig::builder_with_provider(Arc::new(
+                    gatehouse_tls::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .map(|builder| {
+                    builder
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth()
+                })
+                .unwrap_or_else(|_| {
+                    // The ring provider supports the default versions; this is
+                    // unreachable, and an empty-rooted config is still the safe answer.
+                    rustls::ClientConfig::builder()
+                        .with_root_certificates(rustls::RootCertStore::empty())
+                        .with_no_client_auth()
+                }),
+            )
+        })
+        .clone()
+}
+
+fn build_client(connect_timeout: Duration, tls: Option<&BackendTlsClient>) -> BackendClient {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    // The HTTPS connector wraps it and decides by the URL's scheme.
+    http.enforce_http(false);
+    let connector = match tls {
+        Some(tls) => {
+            let resolver: Arc<dyn hyper_rustls::ResolveServerName + Send + Sync> =
+                match &tls.server_name {
+                    Some(name) => Arc::new(FixedServerNameResolver::new(name.clone())),
+                    None => Arc::new(DefaultServerNameResolver::default()),
+                };
+            HttpsConnector::new(http, tls.config.clone(), false, resolver)
+        }
+        None => HttpsConnector::new(
+            http,
+            plain_tls_config(),
+            false,
+            Arc::new(DefaultServerNameResolver::default()),
+        ),
+    };
     Client::builder(TokioExecutor::new())
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())

@@ -60,6 +60,17 @@ pub enum ProxyError {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// An HTTP/1.1 request whose `Transfer-Encoding` is not exactly `chunked` (`gzip,
+    /// chunked`, `chunked, chunked`, two header lines): the gateway cannot pass such a
+    /// body on faithfully, and peers may disagree about where it ends.
+    #[error("request Transfer-Encoding is not exactly `chunked`")]
+    InvalidTransferEncoding,
+    /// The client paused its request body for longer than `body_read_timeout`.
+    #[error("the client sent no request body data for {timeout:?}")]
+    ClientBodyTimeout {
+        /// The timeout that expired.
+        timeout: Duration,
+    },
     /// No backend URL is known for this request.
     #[error(
         "no backend configured for API `{api}`; set `serviceUrl`, `backendId` or use set-backend-service"
@@ -76,6 +87,15 @@ pub enum ProxyError {
         /// The connector's error.
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The TLS handshake with an `https://` backend failed: its certificate is not
+    /// trusted, does not name it, has expired, or it refused the gateway's.
+    #[error("TLS handshake with backend {backend} failed: {reason}")]
+    BackendTls {
+        /// Backend authority (`host:port`).
+        backend: String,
+        /// rustls's description (`invalid peer certificate: UnknownIssuer`).
+        reason: String,
     },
     /// The backend did not accept a connection within the connect timeout.
     #[error("backend {backend} did not accept a connection within {timeout:?}")]
@@ -126,12 +146,18 @@ pub enum ErrorReason {
     SubscriptionSuspended,
     /// See [`ProxyError::RequestBodyTooLarge`].
     RequestBodyTooLarge,
+    /// See [`ProxyError::InvalidTransferEncoding`].
+    InvalidTransferEncoding,
+    /// See [`ProxyError::ClientBodyTimeout`].
+    ClientBodyTimeout,
     /// See [`ProxyError::NoBackend`].
     NoBackend,
     /// See [`ProxyError::BackendConnect`].
     BackendConnect,
     /// See [`ProxyError::BackendConnectTimeout`].
     BackendConnectTimeout,
+    /// See [`ProxyError::BackendTls`].
+    BackendTls,
     /// See [`ProxyError::BackendTimeout`].
     BackendTimeout,
     /// See [`ProxyError::BackendProtocol`].
@@ -144,6 +170,17 @@ pub enum ErrorReason {
 }
 
 impl ErrorReason {
+    /// Whether the connection must close after the answer: the request's body was not
+    /// read to its end, or where it ends is in doubt, so the next bytes on the
+    /// connection cannot be trusted to start a request.
+    #[must_use]
+    pub const fn closes_connection(self) -> bool {
+        matches!(
+            self,
+            Self::InvalidTransferEncoding | Self::ClientBodyTimeout
+        )
+    }
+
     /// The label value.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
@@ -156,9 +193,12 @@ impl ErrorReason {
             Self::SubscriptionKeyInvalid => "subscription_key_invalid",
             Self::SubscriptionSuspended => "subscription_suspended",
             Self::RequestBodyTooLarge => "request_body_too_large",
+            Self::InvalidTransferEncoding => "invalid_transfer_encoding",
+            Self::ClientBodyTimeout => "client_body_timeout",
             Self::NoBackend => "no_backend",
             Self::BackendConnect => "backend_connect",
             Self::BackendConnectTimeout => "backend_connect_timeout",
+            Self::BackendTls => "backend_tls",
             Self::BackendTimeout => "backend_timeout",
             Self::BackendProtocol => "backend_protocol",
             Self::InvalidBackendUrl => "invalid_backend_url",
@@ -175,14 +215,17 @@ impl ProxyError {
             Self::ApiNotFound
             | Self::OperationNotFound { .. }
             | Self::ProtocolNotAllowed { .. } => StatusCode::NOT_FOUND,
-            Self::InvalidPath => StatusCode::BAD_REQUEST,
+            Self::InvalidPath | Self::InvalidTransferEncoding => StatusCode::BAD_REQUEST,
             Self::SubscriptionKeyMissing | Self::SubscriptionKeyInvalid => StatusCode::UNAUTHORIZED,
             Self::SubscriptionSuspended { .. } => StatusCode::FORBIDDEN,
             Self::RequestBodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ClientBodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Self::NoBackend { .. } | Self::InvalidBackendUrl(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
-            Self::BackendConnect { .. } | Self::BackendProtocol { .. } => StatusCode::BAD_GATEWAY,
+            Self::BackendConnect { .. }
+            | Self::BackendProtocol { .. }
+            | Self::BackendTls { .. } => StatusCode::BAD_GATEWAY,
             Self::BackendConnectTimeout { .. } | Self::BackendTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
@@ -201,9 +244,12 @@ impl ProxyError {
             Self::SubscriptionKeyInvalid => ErrorReason::SubscriptionKeyInvalid,
             Self::SubscriptionSuspended { .. } => ErrorReason::SubscriptionSuspended,
             Self::RequestBodyTooLarge { .. } => ErrorReason::RequestBodyTooLarge,
+            Self::InvalidTransferEncoding => ErrorReason::InvalidTransferEncoding,
+            Self::ClientBodyTimeout { .. } => ErrorReason::ClientBodyTimeout,
             Self::NoBackend { .. } => ErrorReason::NoBackend,
             Self::BackendConnect { .. } => ErrorReason::BackendConnect,
             Self::BackendConnectTimeout { .. } => ErrorReason::BackendConnectTimeout,
+            Self::BackendTls { .. } => ErrorReason::BackendTls,
             Self::BackendTimeout { .. } => ErrorReason::BackendTimeout,
             Self::BackendProtocol { .. } => ErrorReason::BackendProtocol,
             Self::InvalidBackendUrl(_) => ErrorReason::InvalidBackendUrl,
@@ -229,12 +275,18 @@ impl ProxyError {
             Self::RequestBodyTooLarge { limit } => {
                 format!("Request body is larger than the limit of {limit} bytes.")
             }
+            Self::InvalidTransferEncoding => {
+                "Transfer-Encoding must be exactly `chunked`.".to_owned()
+            }
+            Self::ClientBodyTimeout { .. } => {
+                "The request body was not received in time.".to_owned()
+            }
             Self::NoBackend { .. } | Self::InvalidBackendUrl(_) => {
                 "The gateway could not determine the backend for this request.".to_owned()
             }
-            Self::BackendConnect { .. } | Self::BackendProtocol { .. } => {
-                "The backend service could not be reached.".to_owned()
-            }
+            Self::BackendConnect { .. }
+            | Self::BackendProtocol { .. }
+            | Self::BackendTls { .. } => "The backend service could not be reached.".to_owned(),
             Self::BackendConnectTimeout { .. } | Self::BackendTimeout { .. } => {
                 "The backend service did not respond in time.".to_owned()
             }

@@ -20,6 +20,7 @@
 pub mod body;
 pub mod client;
 pub mod error;
+pub mod framing;
 pub mod headers;
 
 use std::net::SocketAddr;
@@ -39,10 +40,11 @@ use gatehouse_policy::{
 };
 use gatehouse_router::RouteMatch;
 
-use self::body::{BodyTooLarge, RequestBody, ResponseBody};
+use self::body::{BodyReadTimeout, BodyTimeout, BodyTooLarge, RequestBody, ResponseBody};
 use self::error::{ErrorReason, ProxyError, error_response};
 use crate::GatewayState;
 use crate::compiled::{CompiledApi, CompiledConfig, CompiledOperation};
+use crate::handshake::ConnectionTls;
 use crate::metrics::OperationMetrics;
 use crate::server::Limits;
 use crate::subscriptions::{ResolvedScope, SubscriptionEntry};
@@ -54,16 +56,34 @@ pub struct ClientConn {
     pub peer: SocketAddr,
     /// Its `X-Forwarded-For` value.
     pub forwarded_for: HeaderValue,
+    /// What its TLS handshake negotiated; `None` on the plain HTTP listener.
+    pub tls: Option<ConnectionTls>,
 }
 
 impl ClientConn {
-    /// Describes a new connection.
+    /// Describes a new plain-HTTP connection.
     #[must_use]
     pub fn new(peer: SocketAddr) -> Self {
         Self {
             peer,
             forwarded_for: headers::forwarded_for_value(peer.ip()),
+            tls: None,
         }
+    }
+
+    /// Describes a new connection of the HTTPS listener.
+    #[must_use]
+    pub fn with_tls(peer: SocketAddr, tls: ConnectionTls) -> Self {
+        Self {
+            tls: Some(tls),
+            ..Self::new(peer)
+        }
+    }
+
+    /// `http` or `https`: the scheme the client used (`X-Forwarded-Proto`).
+    #[must_use]
+    pub const fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 }
 
@@ -85,7 +105,7 @@ pub async fn handle(
     let config = state.config.load_full();
     let mut exchange = Exchange::start(state, &config, peer, &request);
     let result = proxy(&config, state, limits, conn, request, &mut exchange).await;
-    let response = match result {
+    let mut response = match result {
         Ok(response) => response,
         Err(error) => {
             log_error(&mut exchange, &error);
@@ -93,6 +113,17 @@ pub async fn handle(
             error_response(&error).map(ResponseBody::full)
         }
     };
+    // hyper closes an HTTP/1.1 connection after a response saying so; HTTP/2 has no
+    // such header (the stream ends alone).
+    if exchange.version < http::Version::HTTP_2
+        && exchange
+            .error_reason
+            .is_some_and(ErrorReason::closes_connection)
+    {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     exchange.finish(response)
 }
 
@@ -123,6 +154,14 @@ async fn proxy(
 ) -> Result<Response<ResponseBody>, ProxyError> {
     let peer = conn.peer;
     let (mut parts, incoming) = request.into_parts();
+
+    // --- framing ---
+    // hyper has already refused the worst (see `framing`); this is what it accepts but
+    // the gateway cannot forward faithfully.
+    if let Err(error) = check_transfer_encoding(&parts) {
+        state.metrics.malformed_requests.inc();
+        return Err(error);
+    }
 
     // --- route ---
     // Dot segments are refused rather than normalised: a backend that resolves `..`
@@ -178,10 +217,15 @@ async fn proxy(
     }
 
     // --- protocol ---
-    if !api.allows_http {
+    let allowed = if conn.tls.is_some() {
+        api.allows_https
+    } else {
+        api.allows_http
+    };
+    if !allowed {
         return Err(ProxyError::ProtocolNotAllowed {
             api: api.id.to_string(),
-            protocol: "http",
+            protocol: conn.scheme(),
         });
     }
 
@@ -211,6 +255,10 @@ async fn proxy(
         subscription: subscription_facts,
         route_params: &params,
         now: state.now(),
+        client_certificate: conn
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.client_certificate.as_ref()),
     };
     let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
         parts
@@ -255,7 +303,7 @@ async fn proxy(
         config,
         api,
         limits,
-        &conn.forwarded_for,
+        conn,
         original_host.as_ref(),
         &mut request_state,
         incoming,
@@ -375,6 +423,7 @@ fn answer_preflight(
         subscription: None,
         route_params: &[],
         now: state.now(),
+        client_certificate: None,
     };
     let mut request_state = RequestState::new(
         parts.method.clone(),
@@ -397,7 +446,7 @@ async fn forward(
     config: &CompiledConfig,
     api: &CompiledApi,
     limits: &Limits,
-    forwarded_for: &HeaderValue,
+    conn: &ClientConn,
     original_host: Option<&HeaderValue>,
     request_state: &mut RequestState,
     incoming: Incoming,
@@ -405,18 +454,28 @@ async fn forward(
 ) -> Result<Response<Incoming>, ProxyError> {
     // `set-backend-service` wins over the API's backend; a named backend brings its
     // own timeouts.
-    let (url, settings, host) = match request_state.backend.as_deref() {
-        Some(target) => (
-            &target.url,
-            target
+    // A backend's TLS settings go with its URL only: a `base-url` override gets the
+    // defaults (system roots), never another backend's CA or client certificate.
+    let (url, settings, host, tls) = match request_state.backend.as_deref() {
+        Some(target) => {
+            let named = target
                 .backend_id
                 .as_deref()
-                .and_then(|id| config.backends.get(id))
-                .or(api.backend.as_ref()),
-            None,
-        ),
+                .and_then(|id| config.backends.get(id));
+            (
+                &target.url,
+                named.or(api.backend.as_ref()),
+                None,
+                named.and_then(|backend| backend.tls.as_deref()),
+            )
+        }
         None => match api.backend.as_ref() {
-            Some(backend) => (&backend.url, Some(backend), Some(&backend.host)),
+            Some(backend) => (
+                &backend.url,
+                Some(backend),
+                Some(&backend.host),
+                backend.tls.as_deref(),
+            ),
             None => {
                 return Err(ProxyError::NoBackend {
                     api: api.id.to_string(),
@@ -445,7 +504,12 @@ async fn forward(
     }
 
     let mut headers = std::mem::take(&mut request_state.headers);
-    headers::set_forwarded(&mut headers, forwarded_for, "http", original_host);
+    headers::set_forwarded(
+        &mut headers,
+        &conn.forwarded_for,
+        conn.scheme(),
+        original_host,
+    );
     // Backends see their own host name, as APIM sends it (precomputed per backend; a
     // `set-backend-service` URL is computed here).
     let host = match host {
@@ -461,13 +525,35 @@ async fn forward(
         incoming,
         limits.max_request_body_bytes,
         exchange.bytes_received.clone(),
+        BodyTimeout {
+            timeout: limits.body_read_timeout,
+            expired: exchange.state.metrics.client_body_timeouts.clone(),
+        },
     );
     let mut outgoing = Request::new(body);
     *outgoing.method_mut() = request_state.method.clone();
     *outgoing.uri_mut() = uri;
     *outgoing.headers_mut() = headers;
 
-    let client = client::client_for(connect_timeout);
+    let tls = match tls {
+        Some(tls) => Some(tls),
+        None if url.scheme() == "https" => match &config.default_backend_tls {
+            Ok(tls) => Some(&**tls),
+            Err(reason) => {
+                return Err(ProxyError::BackendConnect {
+                    backend: authority
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    source: Box::new(std::io::Error::other(format!(
+                        "no trusted CA certificates for an https backend: {reason}"
+                    ))),
+                });
+            }
+        },
+        None => None,
+    };
+    let client = client::client_for(connect_timeout, tls);
     let sent_at = Instant::now();
     let result = tokio::time::timeout(response_timeout, client.request(outgoing)).await;
     let elapsed = sent_at.elapsed();
@@ -488,6 +574,17 @@ async fn forward(
     }
 }
 
+/// The rustls error inside `error`: hyper-rustls hands it over wrapped in (one or two)
+/// `io::Error`s, whose `source()` skips the wrapped error.
+fn rustls_error<'e>(mut error: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    loop {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        error = error.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+}
+
 fn classify_client_error(
     error: hyper_util::client::legacy::Error,
     backend: String,
@@ -499,6 +596,17 @@ fn classify_client_error(
         if let Some(too_large) = cause.downcast_ref::<BodyTooLarge>() {
             return ProxyError::RequestBodyTooLarge {
                 limit: too_large.limit,
+            };
+        }
+        if let Some(timeout) = cause.downcast_ref::<BodyReadTimeout>() {
+            return ProxyError::ClientBodyTimeout {
+                timeout: timeout.timeout,
+            };
+        }
+        if let Some(tls) = rustls_error(cause) {
+            return ProxyError::BackendTls {
+                backend,
+                reason: tls.to_string(),
             };
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>()
@@ -522,6 +630,30 @@ fn classify_client_error(
             backend,
             source: Box::new(error),
         }
+    }
+}
+
+/// An HTTP/1.1 request's `Transfer-Encoding`, when present, must be exactly one
+/// `chunked`. hyper refuses a final coding other than `chunked` (`chunked, identity`,
+/// `gzip`) itself but accepts `gzip, chunked` and `chunked` twice: the gateway drops
+/// hop-by-hop headers, so the backend would get a body still gzip-coded without being
+/// told, or a doubly chunked one. (HTTP/2 has no `Transfer-Encoding`.)
+fn check_transfer_encoding(parts: &http::request::Parts) -> Result<(), ProxyError> {
+    if parts.version >= http::Version::HTTP_2 {
+        return Ok(());
+    }
+    let mut values = parts.headers.get_all(header::TRANSFER_ENCODING).iter();
+    match (values.next(), values.next()) {
+        (None, _) => Ok(()),
+        (Some(value), None)
+            if value
+                .as_bytes()
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"chunked") =>
+        {
+            Ok(())
+        }
+        _ => Err(ProxyError::InvalidTransferEncoding),
     }
 }
 
