@@ -72,6 +72,18 @@ impl TlsClient {
         Self::build(ca_pem, None, Some(suites), versions)
     }
 
+    /// The same client offering these ALPN protocols (default: `http/1.1` only). The
+    /// requests it sends are HTTP/1.1 whatever is negotiated; use it to check what the
+    /// server picks ([`TlsConnection::alpn`]).
+    #[must_use]
+    pub fn with_alpn(self, protocols: &[&[u8]]) -> Self {
+        let mut config = ClientConfig::clone(&self.config);
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+        Self {
+            config: Arc::new(config),
+        }
+    }
+
     /// # Panics
     ///
     /// On bad PEM or a configuration rustls refuses: the test's own inputs.
@@ -200,6 +212,12 @@ impl TlsConnection {
     #[must_use]
     pub fn server_certificate(&self) -> &[u8] {
         &self.server_certificate
+    }
+
+    /// The ALPN protocol the server chose.
+    #[must_use]
+    pub fn alpn(&self) -> Option<&[u8]> {
+        self.alpn.as_deref()
     }
 
     /// Sends `GET path` on this connection and reads the whole response.

@@ -645,3 +645,37 @@ async fn a_client_that_never_finishes_the_handshake_is_cut_off() {
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     assert!(started.elapsed() >= Duration::from_millis(400));
 }
+
+#[tokio::test]
+async fn http2_is_offered_by_alpn_and_can_be_turned_off() {
+    let backend = EchoBackend::start();
+    let ca = TestCa::new("Gateway CA");
+    let api = ca.server(&["api.example.com"]);
+    let yaml = format!(
+        "{}certificates:\n{}hostnames:\n  - hostname: api.example.com\n    certificateId: api\n",
+        open_api(&backend.url(), None),
+        certificate("api", &api),
+    );
+    let both: &[&[u8]] = &[b"h2", b"http/1.1"];
+    let client = TlsClient::trusting(&ca.cert_pem()).with_alpn(both);
+
+    let gateway = start(&yaml);
+    let connection = client
+        .connect(gateway.https_addr(), "api.example.com")
+        .await
+        .unwrap();
+    assert_eq!(connection.alpn(), Some(&b"h2"[..]));
+
+    let http1_only = GatewayProcess::builder(BIN)
+        .config(&yaml)
+        .args(["--workers", "1", "--http2", "false"])
+        .start();
+    let connection = client
+        .connect(http1_only.https_addr(), "api.example.com")
+        .await
+        .unwrap();
+    assert_eq!(connection.alpn(), Some(&b"http/1.1"[..]));
+    // Prior-knowledge h2c is refused on the plain listener too.
+    assert!(h2c_client().get(http1_only.url("/x")).send().await.is_err());
+    assert_eq!(h2c_client().get(gateway.url("/x")).send().await.unwrap().status(), 200);
+}
