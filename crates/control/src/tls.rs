@@ -33,9 +33,6 @@ use crate::AppState;
 
 /// Time a client has to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long after a change of the files they are read: lets a writer finish (the
-/// certificate and the key are often written one after the other).
-pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// A request extension set on every request [`serve_tls`] serves: the caller reached the
 /// control plane over TLS (the deployment manifest then points gateways at `https://`).
@@ -267,7 +264,7 @@ impl ReloadingCertificate {
         shutdown: CancellationToken,
     ) -> notify::Result<tokio::task::JoinHandle<()>> {
         let this = self.clone();
-        watch_files(
+        gatehouse_watch::watch_files(
             &[&self.files.certificate, &self.files.private_key],
             shutdown,
             move || {
@@ -282,68 +279,6 @@ impl ResolvesServerCert for ReloadingCertificate {
     fn resolve(&self, _client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         Some(self.current.load().key.clone())
     }
-}
-
-/// Calls `on_change` (debounced by [`WATCH_DEBOUNCE`]) after one of `paths` changes,
-/// until `shutdown`. Watches the directories, not the files: a file replaced by a
-/// rename, or a Kubernetes `..data` symlink swap, is seen.
-fn watch_files<F, Fut>(
-    paths: &[&Path],
-    shutdown: CancellationToken,
-    mut on_change: F,
-) -> notify::Result<tokio::task::JoinHandle<()>>
-where
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    use notify::Watcher as _;
-    // Bounded: one pending event is enough to know a reload is due.
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<()>(1);
-    let names: Vec<std::ffi::OsString> = paths
-        .iter()
-        .filter_map(|path| path.file_name().map(ToOwned::to_owned))
-        .collect();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if event.kind.is_access() {
-            return;
-        }
-        let relevant = event.paths.is_empty()
-            || event.paths.iter().any(|path| {
-                path.file_name().is_some_and(|name| {
-                    names.iter().any(|watched| watched == name)
-                        || name.to_string_lossy().starts_with("..")
-                })
-            });
-        if relevant {
-            let _ = sender.try_send(());
-        }
-    })?;
-    let mut directories: Vec<PathBuf> = Vec::new();
-    for path in paths {
-        let directory = path
-            .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        if !directories.contains(&directory) {
-            watcher.watch(&directory, notify::RecursiveMode::NonRecursive)?;
-            directories.push(directory);
-        }
-    }
-    Ok(tokio::spawn(async move {
-        // The watcher lives as long as this task.
-        let _watcher = watcher;
-        loop {
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => return,
-                event = receiver.recv() => if event.is_none() { return },
-            }
-            tokio::time::sleep(WATCH_DEBOUNCE).await;
-            while receiver.try_recv().is_ok() {}
-            on_change().await;
-        }
-    }))
 }
 
 /// Serves [`crate::app`] over TLS on `listener` until `shutdown` is cancelled; then

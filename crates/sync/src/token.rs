@@ -181,7 +181,7 @@ impl TokenSource {
         let Some(path) = self.file.clone() else {
             return Ok(None);
         };
-        let handle = gatehouse_gateway::reload::watch_path(&path, shutdown, move || {
+        let handle = gatehouse_watch::watch_files(&[&path], shutdown, move || {
             let this = self.clone();
             let state = state.clone();
             async move { this.reload_and_log(&state, "file-change").await }

@@ -43,6 +43,21 @@ fn open_api(backend: &str, policy: Option<&str>) -> String {
     )
 }
 
+/// Waits (up to 10 s) until `GET path` on the HTTP listener answers `status`.
+async fn wait_status(gateway: &GatewayProcess, path: &str, status: u16) -> bool {
+    wait_for_async(
+        || async {
+            http_client()
+                .get(gateway.url(path))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == status)
+        },
+        Duration::from_secs(10),
+    )
+    .await
+}
+
 fn common_name(der: &[u8]) -> String {
     CertificateDetails::from_der(der)
         .unwrap()
@@ -260,13 +275,8 @@ async fn an_expired_or_mismatched_certificate_is_refused_and_the_old_one_kept() 
     let expired = ca.server_with_validity(&["api.example.com"], Validity::Expired);
     gateway.rewrite_config(&yaml_with(&expired));
     assert!(
-        wait_for(
-            || gateway
-                .stdout_lines()
-                .iter()
-                .chain(gateway.stderr_lines().iter())
-                .any(|l| l.contains("certificates[api]")
-                    && l.contains("expired on 2001-01-01T00:00:00Z")),
+        gateway.wait_for_output(
+            "certificates[api]: the certificate (subject `CN=api.example.com, O=Gatehouse tests`) expired on 2001-01-01T00:00:00Z",
             Duration::from_secs(10)
         ),
         "no reload error naming the expired certificate:\n{}",
@@ -279,14 +289,7 @@ async fn an_expired_or_mismatched_certificate_is_refused_and_the_old_one_kept() 
     };
     gateway.rewrite_config(&yaml_with(&mismatched));
     assert!(
-        wait_for(
-            || gateway
-                .stderr_lines()
-                .iter()
-                .chain(gateway.stdout_lines().iter())
-                .any(|l| l.contains("does not match the certificate")),
-            Duration::from_secs(10)
-        ),
+        gateway.wait_for_output("does not match the certificate", Duration::from_secs(10)),
         "no reload error naming the key mismatch"
     );
     let exchange = client.get(addr, "api.example.com", "/").await.unwrap();
@@ -436,11 +439,11 @@ async fn client_certificates_required_optional_and_invalid() {
     assert_eq!(exchange.status, 200, "{}", exchange.body);
 }
 
-/// A configuration forwarding to an HTTPS backend with the given `tls:` block (YAML,
-/// indented for a backend entity), plus certificates.
+/// A configuration forwarding to an HTTPS backend (reached at 127.0.0.1) with the given
+/// `tls:` block (YAML, indented for a backend entity), plus certificates.
 fn tls_backend_config(backend: &TlsBackend, tls: &str, certificates: &str) -> String {
     format!(
-        "backends:\n  - id: secure\n    url: https://backend.internal:{}\n{tls}apis:\n  - id: api\n    path: \"\"\n    backendId: secure\n    subscriptionRequired: false\n    operations:\n{ANY_OPERATION}certificates:\n{certificates}",
+        "backends:\n  - id: secure\n    url: https://127.0.0.1:{}\n{tls}apis:\n  - id: api\n    path: \"\"\n    backendId: secure\n    subscriptionRequired: false\n    operations:\n{ANY_OPERATION}certificates:\n{certificates}",
         backend.addr().port()
     )
 }
@@ -459,11 +462,7 @@ async fn https_backends_are_verified_against_the_configured_ca() {
     // The backend is reached at 127.0.0.1 but named backend.internal.
     let tls =
         "    tls:\n      caCertificateIds: [backend-ca]\n      serverName: backend.internal\n";
-    let url = format!("https://127.0.0.1:{}", backend.addr().port());
-    let yaml = tls_backend_config(&backend, tls, &ca_entity(&backend_ca)).replace(
-        &format!("https://backend.internal:{}", backend.addr().port()),
-        &url,
-    );
+    let yaml = tls_backend_config(&backend, tls, &ca_entity(&backend_ca));
     let gateway = start(&yaml);
     let response = http_client().get(gateway.url("/x")).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -472,32 +471,11 @@ async fn https_backends_are_verified_against_the_configured_ca() {
     assert_eq!(body["path"], "/x");
 
     // The same backend with the wrong CA: 502, and the log says why.
-    gateway.rewrite_config(
-        &tls_backend_config(&backend, tls, &ca_entity(&wrong_ca)).replace(
-            &format!("https://backend.internal:{}", backend.addr().port()),
-            &url,
-        ),
-    );
+    gateway.rewrite_config(&tls_backend_config(&backend, tls, &ca_entity(&wrong_ca)));
+    assert!(wait_status(&gateway, "/x", 502).await);
     assert!(
-        wait_for_async(
-            || async {
-                http_client()
-                    .get(gateway.url("/x"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 502)
-            },
-            Duration::from_secs(10)
-        )
-        .await
-    );
-    assert!(
-        wait_for(
-            || gateway
-                .stdout_lines()
-                .iter()
-                .chain(gateway.stderr_lines().iter())
-                .any(|l| l.contains("TLS handshake with backend") && l.contains("UnknownIssuer")),
+        gateway.wait_for_output(
+            "invalid peer certificate: UnknownIssuer",
             Duration::from_secs(5)
         ),
         "no log line naming the certificate problem:\n{}",
@@ -507,31 +485,14 @@ async fn https_backends_are_verified_against_the_configured_ca() {
     // Verification off, explicitly: served, with a warning at load.
     let insecure =
         "    tls:\n      validateCertificateChain: false\n      serverName: backend.internal\n";
-    gateway.rewrite_config(
-        &tls_backend_config(&backend, insecure, &ca_entity(&wrong_ca)).replace(
-            &format!("https://backend.internal:{}", backend.addr().port()),
-            &url,
-        ),
-    );
+    gateway.rewrite_config(&tls_backend_config(
+        &backend,
+        insecure,
+        &ca_entity(&wrong_ca),
+    ));
+    assert!(wait_status(&gateway, "/x", 200).await);
     assert!(
-        wait_for_async(
-            || async {
-                http_client()
-                    .get(gateway.url("/x"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 200)
-            },
-            Duration::from_secs(10)
-        )
-        .await
-    );
-    assert!(
-        gateway
-            .stdout_lines()
-            .iter()
-            .chain(gateway.stderr_lines().iter())
-            .any(|l| l.contains("backend TLS verification is turned off")),
+        gateway.output_contains("backend TLS verification is turned off"),
         "no warning for turned-off verification"
     );
 }
@@ -545,7 +506,6 @@ async fn a_backend_that_requires_a_client_certificate_gets_the_configured_one() 
         Some(&gateway_identity_ca.cert_pem()),
     );
     let identity = gateway_identity_ca.client("gateway-7");
-    let url = format!("https://127.0.0.1:{}", backend.addr().port());
     let certificates = format!(
         "  - id: backend-ca\n    {}{}",
         block("certificatePem", &backend_ca.cert_pem(), 6),
@@ -554,12 +514,7 @@ async fn a_backend_that_requires_a_client_certificate_gets_the_configured_one() 
     let with_identity = "    tls:\n      caCertificateIds: [backend-ca]\n      serverName: backend.internal\n      clientCertificateId: identity\n";
     let without =
         "    tls:\n      caCertificateIds: [backend-ca]\n      serverName: backend.internal\n";
-    let yaml = |tls: &str| {
-        tls_backend_config(&backend, tls, &certificates).replace(
-            &format!("https://backend.internal:{}", backend.addr().port()),
-            &url,
-        )
-    };
+    let yaml = |tls: &str| tls_backend_config(&backend, tls, &certificates);
     let gateway = start(&yaml(with_identity));
     let response = http_client().get(gateway.url("/y")).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -568,17 +523,7 @@ async fn a_backend_that_requires_a_client_certificate_gets_the_configured_one() 
 
     gateway.rewrite_config(&yaml(without));
     assert!(
-        wait_for_async(
-            || async {
-                http_client()
-                    .get(gateway.url("/y"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status() == 502)
-            },
-            Duration::from_secs(10)
-        )
-        .await,
+        wait_status(&gateway, "/y", 502).await,
         "a backend requiring a certificate must refuse the gateway without one"
     );
 }
@@ -677,5 +622,13 @@ async fn http2_is_offered_by_alpn_and_can_be_turned_off() {
     assert_eq!(connection.alpn(), Some(&b"http/1.1"[..]));
     // Prior-knowledge h2c is refused on the plain listener too.
     assert!(h2c_client().get(http1_only.url("/x")).send().await.is_err());
-    assert_eq!(h2c_client().get(gateway.url("/x")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        h2c_client()
+            .get(gateway.url("/x"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 }
