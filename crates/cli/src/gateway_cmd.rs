@@ -68,6 +68,11 @@ pub(crate) struct GatewayArgs {
     #[arg(long, env = "GATEHOUSE_HTTP2", default_value_t = true, action = clap::ArgAction::Set)]
     http2: bool,
 
+    /// Serve HTTP/3 (QUIC) on the HTTPS port (UDP, same address), and advertise it to
+    /// HTTPS clients with `Alt-Svc`. Needs TLS 1.3.
+    #[arg(long, env = "GATEHOUSE_HTTP3", default_value_t = false, action = clap::ArgAction::Set)]
+    http3: bool,
+
     /// Time a client has to complete the TLS handshake; on expiry the connection is
     /// closed.
     #[arg(long, env = "GATEHOUSE_TLS_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -270,9 +275,7 @@ impl GatewayArgs {
             "--tls-cipher-suites",
             SERVER_CIPHERS_SETTING,
         )? {
-            server
-                .set_cipher_suites(&list)
-                .context(from)?;
+            server.set_cipher_suites(&list).context(from)?;
         }
         server
             .validate()
@@ -283,9 +286,7 @@ impl GatewayArgs {
             "--backend-tls-cipher-suites",
             CLIENT_CIPHERS_SETTING,
         )? {
-            backend
-                .set_cipher_suites(&list)
-                .context(from)?;
+            backend.set_cipher_suites(&list).context(from)?;
         }
         Ok(TlsSettings { server, backend })
     }
@@ -543,6 +544,7 @@ pub(crate) async fn serve(
     let settings = ServerSettings {
         listen: args.listen,
         https_listen: Some(args.https_listen),
+        http3: args.http3,
         workers,
         limits: Limits {
             max_header_bytes: args.max_header_bytes,
@@ -579,6 +581,7 @@ pub(crate) async fn serve(
         let addresses = serde_json::json!({
             "http": gateway.local_addr().to_string(),
             "https": gateway.https_addr().map(|addr| addr.to_string()),
+            "http3": gateway.http3_addr().map(|addr| addr.to_string()),
             "admin": admin_addr.to_string(),
         });
         crate::write_bound_addresses(path, &addresses).await?;

@@ -25,6 +25,10 @@ pub struct ConnectionTls {
     pub version: &'static str,
     /// The client's certificate, when it presented one.
     pub client_certificate: Option<ClientCertificate>,
+    /// The `Alt-Svc` value the connection's responses carry (HTTP/3 offered on the
+    /// HTTPS port), decided once per connection from its host name; `None` when HTTP/3
+    /// is off, the host name requires a client certificate, or the connection is QUIC.
+    pub alt_svc: Option<http::HeaderValue>,
 }
 
 /// Why a handshake did not complete; the label of `gatehouse_tls_handshake_errors_total`.
@@ -115,12 +119,13 @@ where
             server_name,
             version,
             client_certificate,
+            alt_svc: None,
         },
     ))
 }
 
-/// What policies see of a client's certificate chain.
-fn client_certificate(
+/// What policies see of a client's certificate chain (TCP and QUIC handshakes).
+pub(crate) fn client_certificate(
     tls: &ServerTls,
     chain: &[rustls::pki_types::CertificateDer<'static>],
 ) -> Option<ClientCertificate> {

@@ -18,6 +18,7 @@ pub mod access_log;
 pub mod admin;
 pub mod compiled;
 pub mod handshake;
+mod http3;
 pub mod metrics;
 pub mod proxy;
 pub mod reload;
@@ -50,6 +51,9 @@ pub struct GatewayState {
     pub tls: tls::TlsSettings,
     /// Serialises configuration writers (file watcher, SIGHUP); readers never touch it.
     pub(crate) reload_lock: tokio::sync::Mutex<()>,
+    /// The revision of each configuration stored into `config`, for what must follow a
+    /// swap outside the request path (the HTTP/3 endpoint's certificates).
+    pub(crate) config_swapped: tokio::sync::watch::Sender<u64>,
     /// Origin of the clock handed to policies (`RequestFacts::now`): a monotonic
     /// instant, and the Unix time it stood for.
     epoch: tokio::time::Instant,
@@ -68,6 +72,7 @@ impl GatewayState {
             readiness: Readiness::default(),
             tls: tls::TlsSettings::default(),
             reload_lock: tokio::sync::Mutex::new(()),
+            config_swapped: tokio::sync::watch::Sender::new(0),
             epoch: tokio::time::Instant::now(),
             epoch_unix: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use gatehouse_model::{ConfigError, Configuration};
-use notify::Watcher;
 use tokio_util::sync::CancellationToken;
 
 use crate::GatewayState;
@@ -153,6 +152,7 @@ async fn compile_and_swap(
     let summary = compiled.summary();
     let expiry = compiled.certificate_expiry.clone();
     state.config.store(Arc::new(compiled));
+    state.config_swapped.send_replace(revision);
     report_certificate_expiry(state, &expiry);
     tracing::info!(%origin, revision, apis = summary.apis, operations = summary.operations, subscriptions = summary.subscriptions, "configuration loaded");
     Ok(revision)
@@ -186,10 +186,6 @@ pub async fn reload_and_log(state: &Arc<GatewayState>, path: &Path, trigger: &'s
     }
 }
 
-/// Quiet period after a file event before reloading: editors and `kubectl` write in
-/// several steps (truncate, write, rename, symlink swap).
-pub const WATCH_DEBOUNCE: Duration = Duration::from_millis(200);
-
 /// Watches `path` and reloads it when it changes, until `shutdown` is cancelled.
 ///
 /// The parent directory is watched rather than the file, so atomic replacements
@@ -204,67 +200,9 @@ pub fn watch_file(
     shutdown: CancellationToken,
 ) -> notify::Result<tokio::task::JoinHandle<()>> {
     let watched = path.clone();
-    watch_path(&watched, shutdown, move || {
+    gatehouse_watch::watch_files(&[&watched], shutdown, move || {
         let state = state.clone();
         let path = path.clone();
         async move { reload_and_log(&state, &path, "file-change").await }
     })
-}
-
-/// Calls `on_change` after `path` changes (debounced by [`WATCH_DEBOUNCE`]), until
-/// `shutdown` is cancelled. The parent directory is watched rather than the file, so
-/// atomic replacements (rename over the file, Kubernetes ConfigMap and Secret `..data`
-/// symlink swaps) are seen too. Shared by every file the gateway follows: its
-/// configuration and its control-plane token.
-///
-/// # Errors
-///
-/// If the watcher cannot be created.
-pub fn watch_path<F, Fut>(
-    path: &Path,
-    shutdown: CancellationToken,
-    mut on_change: F,
-) -> notify::Result<tokio::task::JoinHandle<()>>
-where
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    // Bounded: one pending event is enough to know a reload is due.
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<()>(1);
-    let file_name = path.file_name().map(ToOwned::to_owned);
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let Ok(event) = event else { return };
-        if event.kind.is_access() {
-            return;
-        }
-        let relevant = event.paths.is_empty()
-            || event.paths.iter().any(|p| {
-                p.file_name() == file_name.as_deref()
-                    || p.file_name()
-                        .is_some_and(|n| n.to_string_lossy().starts_with(".."))
-            });
-        if relevant {
-            let _ = sender.try_send(());
-        }
-    })?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    watcher.watch(&dir, notify::RecursiveMode::NonRecursive)?;
-    Ok(tokio::spawn(async move {
-        // The watcher lives as long as this task.
-        let _watcher = watcher;
-        loop {
-            tokio::select! {
-                biased;
-                () = shutdown.cancelled() => return,
-                event = receiver.recv() => if event.is_none() { return },
-            }
-            // Let the writer finish, then drop events that arrived meanwhile.
-            tokio::time::sleep(WATCH_DEBOUNCE).await;
-            while receiver.try_recv().is_ok() {}
-            on_change().await;
-        }
-    }))
 }

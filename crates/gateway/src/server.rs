@@ -23,12 +23,17 @@
 //! the handshake and the connection in one task started with `Worker::spawn`, so the
 //! drain waits for it too.
 //!
+//! With `http3`, the process also has one QUIC endpoint on the HTTPS address (UDP), and
+//! every worker an accept loop on it: see [`crate::http3`] for why one endpoint rather
+//! than one per worker. HTTPS (TCP) responses then carry `Alt-Svc`, decided per
+//! connection at its handshake.
+//!
 //! # Shutdown
 //!
 //! [`Gateway::shutdown`] drains in steps: `/readyz` starts failing, every worker stops
 //! accepting (its listener is closed, so new connections are refused), open connections
 //! finish their in-flight requests (HTTP/1.1 closes after the current response, HTTP/2
-//! sends GOAWAY), and after `drain_timeout` whatever is left is cut.
+//! sends GOAWAY, HTTP/3 too), and after `drain_timeout` whatever is left is cut.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -37,6 +42,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use http::header::{self, HeaderValue};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -47,7 +53,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::GatewayState;
 use crate::handshake;
+use crate::http3::{self, Http3};
 use crate::proxy;
+use crate::proxy::body::ClientBody;
 use crate::proxy::framing::FramingCheck;
 
 /// Limits applied to every client connection and request. docs/operations.md
@@ -73,7 +81,8 @@ pub struct Limits {
     /// Open client connections across all workers; a connection over it is accepted and
     /// closed at once, unanswered.
     pub max_connections: usize,
-    /// Concurrent HTTP/2 streams per connection.
+    /// Concurrent HTTP/2 streams per connection; for HTTP/3, concurrent request
+    /// (bidirectional) streams per connection.
     pub max_concurrent_streams: u32,
     /// HTTP/2: streams a client may open and reset before the gateway has taken them
     /// up, per connection; one more and the connection gets GOAWAY
@@ -119,6 +128,9 @@ pub struct ServerSettings {
     pub listen: SocketAddr,
     /// Data-plane HTTPS address (TLS with the configuration's certificates), if any.
     pub https_listen: Option<SocketAddr>,
+    /// Serve HTTP/3 (QUIC, UDP) on the HTTPS listener's bound address, and advertise it
+    /// with `Alt-Svc` on HTTPS responses. Needs `https_listen`.
+    pub http3: bool,
     /// Worker threads.
     pub workers: NonZeroUsize,
     /// Per-connection and per-request limits.
@@ -139,6 +151,10 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    /// HTTP/3 cannot be served with these settings (TLS 1.3 and `TLS_AES_128_GCM_SHA256`
+    /// are needed, and an HTTPS address).
+    #[error("cannot serve HTTP/3: {0}")]
+    Http3(String),
     /// A worker thread or its runtime could not be created.
     #[error("cannot start worker {index}: {source}")]
     Worker {
@@ -155,8 +171,11 @@ pub enum ServerError {
 pub struct Gateway {
     local_addr: SocketAddr,
     https_addr: Option<SocketAddr>,
+    http3_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     workers: Vec<std::thread::JoinHandle<()>>,
+    /// The QUIC endpoint's thread, joined after the workers.
+    http3_thread: Option<std::thread::JoinHandle<()>>,
     state: Arc<GatewayState>,
 }
 
@@ -194,6 +213,23 @@ impl Gateway {
             }
         }
         let shutdown = CancellationToken::new();
+        let http3 = if settings.http3 {
+            let addr = https_addr.ok_or_else(|| {
+                ServerError::Http3("HTTP/3 is served on the HTTPS address; there is none".into())
+            })?;
+            Some(Http3::start(
+                addr,
+                &settings.limits,
+                settings.drain_timeout,
+                state.clone(),
+                shutdown.clone(),
+            )?)
+        } else {
+            None
+        };
+        let http3_addr = http3.as_ref().map(|http3| http3.local_addr);
+        let alt_svc = http3.as_ref().map(|http3| http3.alt_svc.clone());
+        let endpoint = http3.as_ref().map(|http3| http3.endpoint.clone());
         // One count for the whole process: the limit is on file descriptors and memory,
         // which workers share.
         let connections = Arc::new(ConnectionLimit::new(
@@ -213,7 +249,9 @@ impl Gateway {
                 connections: connections.clone(),
                 shutdown: shutdown.clone(),
                 tasks: TaskTracker::new(),
+                alt_svc: alt_svc.clone(),
             });
+            let endpoint = endpoint.clone();
             let drain_timeout = settings.drain_timeout;
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -232,7 +270,9 @@ impl Gateway {
                             }
                         };
                         match TcpListener::from_std(listener) {
-                            Ok(listener) => run_worker(worker, listener, https, drain_timeout).await,
+                            Ok(listener) => {
+                                run_worker(worker, listener, https, endpoint, drain_timeout).await;
+                            }
                             Err(error) => {
                                 tracing::error!(worker = index, %error, "cannot register listener");
                             }
@@ -251,11 +291,16 @@ impl Gateway {
         if let Some(addr) = https_addr {
             tracing::info!(%addr, workers, "data plane listening (HTTPS)");
         }
+        if let Some(addr) = http3_addr {
+            tracing::info!(%addr, workers, "data plane listening (HTTP/3, QUIC)");
+        }
         Ok(Self {
             local_addr,
             https_addr,
+            http3_addr,
             shutdown,
             workers: handles,
+            http3_thread: http3.map(|http3| http3.thread),
             state,
         })
     }
@@ -272,15 +317,25 @@ impl Gateway {
         self.https_addr
     }
 
+    /// The bound HTTP/3 (UDP) address, if the gateway serves HTTP/3.
+    #[must_use]
+    pub const fn http3_addr(&self) -> Option<SocketAddr> {
+        self.http3_addr
+    }
+
     /// Drains and stops every worker; returns when all have exited.
     pub async fn shutdown(self) {
         self.state.readiness.set_draining();
         self.shutdown.cancel();
         let workers = self.workers;
+        let http3 = self.http3_thread;
         // Joining blocks; keep it off the async runtime.
         let _ = tokio::task::spawn_blocking(move || {
             for worker in workers {
                 let _ = worker.join();
+            }
+            if let Some(http3) = http3 {
+                let _ = http3.join();
             }
         })
         .await;
@@ -408,14 +463,16 @@ impl Drop for ConnectionGuard {
 /// What serving a client connection needs, shared by a worker's accept loops and the
 /// connection tasks they spawn; see the module documentation.
 pub(crate) struct Worker {
-    state: Arc<GatewayState>,
-    limits: Arc<Limits>,
+    pub(crate) state: Arc<GatewayState>,
+    pub(crate) limits: Arc<Limits>,
     builder: auto::Builder<TokioExecutor>,
     connections: Arc<ConnectionLimit>,
     /// Cancelled when the gateway shuts down: accept loops stop, connections drain.
-    shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
     /// The worker's connection tasks, waited for (up to `drain_timeout`) on shutdown.
     tasks: TaskTracker,
+    /// `Alt-Svc` for HTTPS connections, when HTTP/3 is served.
+    alt_svc: Option<HeaderValue>,
 }
 
 impl Worker {
@@ -439,7 +496,8 @@ impl Worker {
     /// Serves one admitted client connection, whatever its transport, until it closes:
     /// HTTP/1.1 or HTTP/2 with prior knowledge, every request through
     /// [`proxy::handle`] with `conn` (what is known about the connection: its peer, and
-    /// whatever a TLS listener learnt in its handshake). On shutdown it finishes its
+    /// whatever a TLS listener learnt in its handshake, `Alt-Svc` included, added to
+    /// every response). On shutdown it finishes its
     /// in-flight requests (HTTP/1.1 closes after the current response, HTTP/2 sends
     /// GOAWAY). `admitted` is held to the end.
     pub(crate) async fn serve_connection<I>(
@@ -459,7 +517,16 @@ impl Worker {
             let state = state.clone();
             let limits = limits.clone();
             let conn = conn.clone();
-            async move { Ok::<_, Infallible>(proxy::handle(&state, &limits, &conn, request).await) }
+            async move {
+                let request = request.map(ClientBody::Hyper);
+                let mut response = proxy::handle(&state, &limits, &conn, request).await;
+                if let Some(alt_svc) = conn.tls.as_ref().and_then(|tls| tls.alt_svc.as_ref()) {
+                    response
+                        .headers_mut()
+                        .insert(header::ALT_SVC, alt_svc.clone());
+                }
+                Ok::<_, Infallible>(response)
+            }
         });
         let io = TokioIo::new(FramingCheck::new(io));
         let connection = self.builder.serve_connection(io, service);
@@ -515,6 +582,7 @@ async fn run_worker(
     worker: Arc<Worker>,
     listener: TcpListener,
     https: Option<TcpListener>,
+    http3: Option<quinn::Endpoint>,
     drain_timeout: Duration,
 ) {
     let state = worker.state.clone();
@@ -524,13 +592,18 @@ async fn run_worker(
         let stop = worker.shutdown.clone();
         tokio::spawn(async move { state.access_log.flush_periodically(stop).await })
     };
-    // One accept loop per listener; both end on shutdown.
-    match https {
-        Some(https) => {
-            tokio::join!(accept_tcp(&worker, listener), accept_tls(&worker, https));
+    // One accept loop per listener; all end on shutdown.
+    let https = async {
+        if let Some(https) = https {
+            accept_tls(&worker, https).await;
         }
-        None => accept_tcp(&worker, listener).await,
-    }
+    };
+    let http3 = async {
+        if let Some(endpoint) = http3 {
+            http3::accept_quic(&worker, endpoint).await;
+        }
+    };
+    tokio::join!(accept_tcp(&worker, listener), https, http3);
     worker.drain(drain_timeout).await;
     let _ = flusher.await;
     // Lines of requests that finished during the drain.
@@ -594,15 +667,29 @@ async fn accept_tls(worker: &Arc<Worker>, listener: TcpListener) {
             let worker = worker_for_task;
             // The certificates of the configuration being served now; a swap applies
             // to the next handshake.
-            let tls = worker.state.config.load().server_tls.clone();
+            let (tls, required) = {
+                let config = worker.state.config.load();
+                let required = worker
+                    .alt_svc
+                    .is_some()
+                    .then(|| config.required_client_certificates.clone());
+                (config.server_tls.clone(), required)
+            };
             let timeout = worker.limits.tls_handshake_timeout;
             let handshake = tokio::select! {
                 result = handshake::accept(stream, tls.as_ref(), timeout) => result,
                 () = worker.shutdown.cancelled() => return,
             };
             match handshake {
-                Ok((stream, negotiated)) => {
+                Ok((stream, mut negotiated)) => {
                     worker.state.metrics.tls_handshake(negotiated.version);
+                    // HTTP/3 is offered unless the host name requires a client
+                    // certificate, which QUIC cannot require.
+                    if let (Some(alt_svc), Some(required)) = (&worker.alt_svc, &required)
+                        && !required.lookup(negotiated.server_name.as_deref())
+                    {
+                        negotiated.alt_svc = Some(alt_svc.clone());
+                    }
                     let conn = proxy::ClientConn::with_tls(peer, negotiated);
                     worker.serve_connection(stream, conn, admitted).await;
                 }

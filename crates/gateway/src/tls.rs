@@ -42,8 +42,73 @@ pub struct BackendTlsClient {
 pub(crate) struct CompiledServerTls {
     /// The listener configuration; `None` without hostnames.
     pub(crate) server: Option<Arc<ServerTls>>,
+    /// Which host names require a client certificate.
+    pub(crate) required: RequiredClientCertificates,
     /// When each host name's certificate expires (Unix seconds).
     pub(crate) expiry: Vec<(String, i64)>,
+}
+
+/// Which host names require a client certificate, looked up by SNI the way the listener
+/// picks a host name (exact name, then one-label wildcard, then the default). QUIC cannot
+/// require a certificate per host name (see `ServerTls::quic_config`), so those host
+/// names get no `Alt-Svc` on the HTTPS listener and are refused over HTTP/3. Empty, and
+/// a single branch to look up, when no host name requires one (the usual case).
+#[derive(Debug, Default)]
+pub struct RequiredClientCertificates {
+    /// Lowercase exact name → requires.
+    exact: HashMap<String, bool>,
+    /// Lowercase parent of a `*.` name → requires.
+    wildcard: HashMap<String, bool>,
+    /// Whether the default host name requires one.
+    default: bool,
+    /// Whether any host name does.
+    any: bool,
+}
+
+impl RequiredClientCertificates {
+    fn new(hosts: &[HostCertificate]) -> Self {
+        let any = hosts.iter().any(|h| h.client_auth == ClientAuth::Require);
+        if !any {
+            return Self::default();
+        }
+        let mut table = Self {
+            any,
+            ..Self::default()
+        };
+        for host in hosts {
+            let required = host.client_auth == ClientAuth::Require;
+            let name = host.hostname.to_ascii_lowercase();
+            match name.strip_prefix("*.") {
+                Some(parent) => table.wildcard.insert(parent.to_owned(), required),
+                None => table.exact.insert(name, required),
+            };
+            if host.default {
+                table.default = required;
+            }
+        }
+        table
+    }
+
+    /// Whether the host name a client's SNI selects requires a client certificate.
+    #[must_use]
+    pub fn lookup(&self, sni: Option<&str>) -> bool {
+        if !self.any {
+            return false;
+        }
+        let Some(name) = sni else {
+            return self.default;
+        };
+        let name = name.to_ascii_lowercase();
+        let name = name.strip_suffix('.').unwrap_or(&name);
+        self.exact
+            .get(name)
+            .or_else(|| {
+                let (_, parent) = name.split_once('.')?;
+                self.wildcard.get(parent)
+            })
+            .copied()
+            .unwrap_or(self.default)
+    }
 }
 
 /// Loads every certificate a hostname presents and builds the listener configuration.
@@ -125,10 +190,12 @@ pub(crate) fn compile_server_tls(
             "hostnames ask for client certificates but no certificate has `clientCa: true`: any certificate whose holder has its key is accepted at the handshake; check it with validate-client-certificate"
         );
     }
+    let required = RequiredClientCertificates::new(&hosts);
     let server = ServerTls::new(hosts, &client_cas, &settings.server)
         .map_err(|source| tls_error(origin, "hostnames", source))?;
     Ok(CompiledServerTls {
         server: Some(Arc::new(server)),
+        required,
         expiry,
     })
 }
@@ -292,5 +359,50 @@ fn tls_error(origin: &str, path: &str, source: TlsError) -> CompileError {
         origin: origin.to_owned(),
         path: path.to_owned(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_test_support::pki::TestCa;
+
+    #[test]
+    fn required_client_certificates_follow_the_listeners_host_selection() {
+        let ca = TestCa::new("CA");
+        let pair = ca.server(&["example.com"]);
+        let key = gatehouse_tls::certificate::certified_key(
+            &pair.cert_pem,
+            &pair.key_pem,
+            SystemTime::now(),
+        )
+        .unwrap();
+        let host = |name: &str, client_auth, default| HostCertificate {
+            hostname: name.to_owned(),
+            key: key.clone(),
+            client_auth,
+            default,
+        };
+        let table = RequiredClientCertificates::new(&[
+            host("api.example.com", ClientAuth::Request, false),
+            host("mtls.example.com", ClientAuth::Require, false),
+            host("*.apps.example.com", ClientAuth::Require, false),
+            host("open.apps.example.com", ClientAuth::None, false),
+            host("fallback.example.com", ClientAuth::Require, true),
+        ]);
+        assert!(!table.lookup(Some("api.example.com")));
+        assert!(!table.lookup(Some("API.Example.com.")));
+        assert!(table.lookup(Some("mtls.example.com")));
+        assert!(table.lookup(Some("shop.apps.example.com")));
+        // An exact name wins over the wildcard.
+        assert!(!table.lookup(Some("open.apps.example.com")));
+        // No match, or no SNI: the default's setting.
+        assert!(table.lookup(Some("a.b.apps.example.com")));
+        assert!(table.lookup(None));
+
+        let none =
+            RequiredClientCertificates::new(&[host("api.example.com", ClientAuth::Request, true)]);
+        assert!(!none.lookup(Some("api.example.com")));
+        assert!(!none.lookup(None));
     }
 }

@@ -160,6 +160,7 @@ impl GatewayBuilder {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             admin_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             https_addr: None,
+            http3_addr: None,
             config_path,
             stdout,
             stderr,
@@ -172,6 +173,7 @@ impl GatewayBuilder {
                 gateway.http_addr = addresses.http;
                 gateway.admin_addr = addresses.admin;
                 gateway.https_addr = addresses.https;
+                gateway.http3_addr = addresses.http3;
                 return gateway;
             }
             if let Some(status) = gateway.try_wait() {
@@ -206,6 +208,8 @@ struct BoundAddresses {
     admin: SocketAddr,
     #[serde(default)]
     https: Option<SocketAddr>,
+    #[serde(default)]
+    http3: Option<SocketAddr>,
 }
 
 /// `None` while the file is missing or incomplete.
@@ -284,6 +288,7 @@ pub struct GatewayProcess {
     http_addr: SocketAddr,
     admin_addr: SocketAddr,
     https_addr: Option<SocketAddr>,
+    http3_addr: Option<SocketAddr>,
     config_path: PathBuf,
     stdout: watch::Receiver<Vec<String>>,
     stderr: watch::Receiver<Vec<String>>,
@@ -341,6 +346,23 @@ impl GatewayProcess {
     pub fn https_addr(&self) -> SocketAddr {
         self.https_addr
             .unwrap_or_else(|| panic!("the gateway reported no HTTPS listener"))
+    }
+
+    /// The HTTP/3 (QUIC, UDP) address, when the gateway runs with `--http3 true`.
+    ///
+    /// # Panics
+    ///
+    /// If the gateway did not report one.
+    #[must_use]
+    pub fn http3_addr(&self) -> SocketAddr {
+        self.http3_addr
+            .unwrap_or_else(|| panic!("the gateway reported no HTTP/3 listener"))
+    }
+
+    /// Whether the gateway reported an HTTP/3 address.
+    #[must_use]
+    pub const fn has_http3(&self) -> bool {
+        self.http3_addr.is_some()
     }
 
     /// The admin listener's address (`/healthz`, `/readyz`, `/metrics`).

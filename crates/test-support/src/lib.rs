@@ -27,6 +27,7 @@
 mod backend;
 mod client;
 mod gateway;
+pub mod h3_client;
 pub mod pki;
 mod server_thread;
 mod silent;

@@ -12,6 +12,8 @@ mod control_plane;
 #[cfg(test)]
 mod hardening;
 #[cfg(test)]
+mod http3;
+#[cfg(test)]
 mod limits;
 #[cfg(test)]
 mod operability;

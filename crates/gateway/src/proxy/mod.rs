@@ -40,7 +40,9 @@ use gatehouse_policy::{
 };
 use gatehouse_router::RouteMatch;
 
-use self::body::{BodyReadTimeout, BodyTimeout, BodyTooLarge, RequestBody, ResponseBody};
+use self::body::{
+    BodyReadTimeout, BodyTimeout, BodyTooLarge, ClientBody, RequestBody, ResponseBody,
+};
 use self::error::{ErrorReason, ProxyError, error_response};
 use crate::GatewayState;
 use crate::compiled::{CompiledApi, CompiledConfig, CompiledOperation};
@@ -90,12 +92,13 @@ impl ClientConn {
 /// APIM's health probe path, answered on the data port.
 pub const HEALTH_PATH: &str = "/status-0123456789abcdef";
 
-/// Handles one client request. Never fails: every error becomes a response.
+/// Handles one client request, whatever its protocol (HTTP/1.1, HTTP/2, HTTP/3: see
+/// [`ClientBody`]). Never fails: every error becomes a response.
 pub async fn handle(
     state: &Arc<GatewayState>,
     limits: &Limits,
     conn: &ClientConn,
-    request: Request<Incoming>,
+    request: Request<ClientBody>,
 ) -> Response<ResponseBody> {
     let peer = conn.peer;
     if request.uri().path() == HEALTH_PATH {
@@ -149,7 +152,7 @@ async fn proxy(
     state: &Arc<GatewayState>,
     limits: &Limits,
     conn: &ClientConn,
-    request: Request<Incoming>,
+    request: Request<ClientBody>,
     exchange: &mut Exchange,
 ) -> Result<Response<ResponseBody>, ProxyError> {
     let peer = conn.peer;
@@ -449,7 +452,7 @@ async fn forward(
     conn: &ClientConn,
     original_host: Option<&HeaderValue>,
     request_state: &mut RequestState,
-    incoming: Incoming,
+    incoming: ClientBody,
     exchange: &mut Exchange,
 ) -> Result<Response<Incoming>, ProxyError> {
     // `set-backend-service` wins over the API's backend; a named backend brings its
@@ -854,7 +857,7 @@ impl Exchange {
         state: &Arc<GatewayState>,
         config: &Arc<CompiledConfig>,
         peer: SocketAddr,
-        request: &Request<Incoming>,
+        request: &Request<ClientBody>,
     ) -> Self {
         state.metrics.in_flight_requests.inc();
         let logging = state.access_log.is_enabled();
