@@ -383,17 +383,16 @@ start_nginx_proxy() {
   NGINX_URL="${2:-http}://127.0.0.1:$port$REQUEST_PATH"
 }
 
-GATEHOUSE_PID="" GATEHOUSE_URL=""
+GATEHOUSE_PID="" GATEHOUSE_URL="" GATEHOUSE_HTTPS_PORT=""
 
-# start_gatehouse CONFIG on|off (access log) [HTTPS_PORT]: with HTTPS_PORT, also an
-# HTTPS listener there (checked only for accepting; check_https does the rest).
+# start_gatehouse CONFIG on|off (access log) [tls]: with `tls`, GATEHOUSE_URL is the
+# HTTPS listener's (its port, picked by the kernel, in GATEHOUSE_HTTPS_PORT).
 start_gatehouse() {
-  local config="$1" addresses="$TMP/gatehouse-addresses.json" http="" i
-  local https_port="${3:-}"
+  local config="$1" addresses="$TMP/gatehouse-addresses.json" http="" https="" i
+  local tls="${3:-}"
   local args=(gateway --config "$config" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0
-    --bound-addresses-file "$addresses" --workers 1)
+    --https-listen 127.0.0.1:0 --bound-addresses-file "$addresses" --workers 1)
   [[ "$2" == on ]] || args+=(--access-log=false)
-  [[ -z "$https_port" ]] || args+=(--https-listen "127.0.0.1:$https_port")
   rm -f "$addresses"
   # taskset execs the binary, so $! is Gatehouse itself (for /proc/PID/status).
   taskset -c "$PROXY_CPU" "$GATEHOUSE_BIN" "${args[@]}" \
@@ -417,9 +416,11 @@ start_gatehouse() {
   }
   expect "gatehouse health probe" "$(fetch "http://$http/status-0123456789abcdef")" "200 *"
   GATEHOUSE_URL="http://$http$REQUEST_PATH"
-  if [[ -n "$https_port" ]]; then
-    wait_port "$https_port" "$GATEHOUSE_PID" "gatehouse (HTTPS listener)" "$TMP/gatehouse.log"
-    GATEHOUSE_URL="https://127.0.0.1:$https_port$REQUEST_PATH"
+  if [[ -n "$tls" ]]; then
+    https=$(sed -n 's/.*"https" *: *"\([^"]*\)".*/\1/p' "$addresses")
+    [[ -n "$https" ]] || die "gatehouse reported no HTTPS address in $addresses"
+    GATEHOUSE_HTTPS_PORT="${https##*:}"
+    GATEHOUSE_URL="https://127.0.0.1:$GATEHOUSE_HTTPS_PORT$REQUEST_PATH"
   fi
 }
 
@@ -556,18 +557,16 @@ main() {
       NOTES+=("$scenario: gatehouse skipped: $GATEHOUSE_BIN has no --https-listen")
     else
       render "$config" "$TMP/gatehouse-$scenario.yaml" BACKEND_PORT="$BACKEND_PORT" KEY="$KEY"
-      https_port=""
       if [[ -n "$tls" ]]; then
         mv "$TMP/gatehouse-$scenario.yaml" "$TMP/gatehouse-$scenario.plain.yaml"
         gatehouse_https_config "$TMP/gatehouse-$scenario.plain.yaml" "$TMP/gatehouse-$scenario.yaml"
-        https_port=$(free_port)
       fi
 
       log "$scenario: gatehouse"
-      start_gatehouse "$TMP/gatehouse-$scenario.yaml" "$access" "$https_port"
+      start_gatehouse "$TMP/gatehouse-$scenario.yaml" "$access" "$tls"
       if [[ -n "$tls" ]]; then
-        check_https gatehouse "$https_port"
-        NOTES+=("$scenario: gatehouse TLS: $(tls_probe "$https_port")")
+        check_https gatehouse "$GATEHOUSE_HTTPS_PORT"
+        NOTES+=("$scenario: gatehouse TLS: $(tls_probe "$GATEHOUSE_HTTPS_PORT")")
       fi
       expect "gatehouse GET $REQUEST_PATH" "$(fetch "$GATEHOUSE_URL" "$header" --insecure)" "200 1024"
       if [[ "$scenario" == keyed ]]; then

@@ -47,7 +47,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -610,8 +610,15 @@ async fn run_worker(
     state.access_log.flush_thread();
 }
 
-/// The plain-TCP accept loop (HTTP/1.1 and h2c), until shutdown.
-async fn accept_tcp(worker: &Arc<Worker>, listener: TcpListener) {
+/// Accepts on `listener` until shutdown. Each connection is counted against the
+/// connection limit (over it, the socket is dropped: closed at once, unanswered) and
+/// handed to `serve`, which starts its task.
+async fn accept_loop(
+    worker: &Arc<Worker>,
+    listener: TcpListener,
+    listener_name: &'static str,
+    serve: impl Fn(&Arc<Worker>, TcpStream, SocketAddr, ConnectionGuard),
+) {
     loop {
         let accepted = tokio::select! {
             // Shutdown first, so a flood of connections cannot delay the drain.
@@ -623,82 +630,88 @@ async fn accept_tcp(worker: &Arc<Worker>, listener: TcpListener) {
             Ok(accepted) => accepted,
             Err(error) => {
                 // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!(%error, "accept failed");
+                tracing::warn!(listener = listener_name, %error, "accept failed");
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 continue;
             }
         };
-        // Over the limit, `stream` is dropped here: closed at once, unanswered.
         let Some(admitted) = worker.admit() else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let conn = proxy::ClientConn::new(peer);
-        worker.spawn(worker.clone().serve_connection(stream, conn, admitted));
+        serve(worker, stream, peer, admitted);
     }
     // Closing the listener here makes new connections fail fast while we drain.
     drop(listener);
+}
+
+/// The plain-TCP accept loop (HTTP/1.1 and h2c), until shutdown.
+async fn accept_tcp(worker: &Arc<Worker>, listener: TcpListener) {
+    accept_loop(
+        worker,
+        listener,
+        "http",
+        |worker, stream, peer, admitted| {
+            let conn = proxy::ClientConn::new(peer);
+            worker.spawn(worker.clone().serve_connection(stream, conn, admitted));
+        },
+    )
+    .await;
 }
 
 /// The HTTPS accept loop, until shutdown. Each connection is admitted before its
 /// handshake (a handshake costs more than anything else a client can make the gateway
 /// do), then handshakes and is served on one task.
 async fn accept_tls(worker: &Arc<Worker>, listener: TcpListener) {
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            () = worker.shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                tracing::warn!(%error, "accept failed (HTTPS)");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
+    accept_loop(
+        worker,
+        listener,
+        "https",
+        |worker, stream, peer, admitted| {
+            worker.spawn(serve_tls(worker.clone(), stream, peer, admitted));
+        },
+    )
+    .await;
+}
+
+/// Runs the TLS handshake of an admitted HTTPS connection, then serves it.
+async fn serve_tls(
+    worker: Arc<Worker>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    admitted: ConnectionGuard,
+) {
+    // The certificates of the configuration being served now; a swap applies to the
+    // next handshake.
+    let (tls, required) = {
+        let config = worker.state.config.load();
+        let required = worker
+            .alt_svc
+            .is_some()
+            .then(|| config.required_client_certificates.clone());
+        (config.server_tls.clone(), required)
+    };
+    let timeout = worker.limits.tls_handshake_timeout;
+    let handshake = tokio::select! {
+        result = handshake::accept(stream, tls.as_ref(), timeout) => result,
+        () = worker.shutdown.cancelled() => return,
+    };
+    match handshake {
+        Ok((stream, mut negotiated)) => {
+            worker.state.metrics.tls_handshake(negotiated.version);
+            // HTTP/3 is offered unless the host name requires a client certificate,
+            // which QUIC cannot require.
+            if let (Some(alt_svc), Some(required)) = (&worker.alt_svc, &required)
+                && !required.lookup(negotiated.server_name.as_deref())
+            {
+                negotiated.alt_svc = Some(alt_svc.clone());
             }
-        };
-        let Some(admitted) = worker.admit() else {
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let worker_for_task = worker.clone();
-        worker.spawn(async move {
-            let worker = worker_for_task;
-            // The certificates of the configuration being served now; a swap applies
-            // to the next handshake.
-            let (tls, required) = {
-                let config = worker.state.config.load();
-                let required = worker
-                    .alt_svc
-                    .is_some()
-                    .then(|| config.required_client_certificates.clone());
-                (config.server_tls.clone(), required)
-            };
-            let timeout = worker.limits.tls_handshake_timeout;
-            let handshake = tokio::select! {
-                result = handshake::accept(stream, tls.as_ref(), timeout) => result,
-                () = worker.shutdown.cancelled() => return,
-            };
-            match handshake {
-                Ok((stream, mut negotiated)) => {
-                    worker.state.metrics.tls_handshake(negotiated.version);
-                    // HTTP/3 is offered unless the host name requires a client
-                    // certificate, which QUIC cannot require.
-                    if let (Some(alt_svc), Some(required)) = (&worker.alt_svc, &required)
-                        && !required.lookup(negotiated.server_name.as_deref())
-                    {
-                        negotiated.alt_svc = Some(alt_svc.clone());
-                    }
-                    let conn = proxy::ClientConn::with_tls(peer, negotiated);
-                    worker.serve_connection(stream, conn, admitted).await;
-                }
-                Err(error) => {
-                    worker.state.metrics.tls_handshake_failed(error.reason());
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                }
-            }
-        });
+            let conn = proxy::ClientConn::with_tls(peer, negotiated);
+            worker.serve_connection(stream, conn, admitted).await;
+        }
+        Err(error) => {
+            worker.state.metrics.tls_handshake_failed(error.reason());
+            tracing::debug!(%peer, %error, "TLS handshake failed");
+        }
     }
-    drop(listener);
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use gatehouse_test_support::pki::{CertifiedPem, TestCa};
+
 pub(crate) use gatehouse_test_support::{
     Echo, EchoBackend, GatewayProcess, Signal, h2c_client, http_client, refused_addr, wait_for,
     wait_for_async,
@@ -99,3 +101,43 @@ pub(crate) async fn metrics_text(gateway: &GatewayProcess) -> String {
 }
 
 pub(crate) const SHORT: Duration = Duration::from_secs(5);
+
+// === TLS configurations ===
+
+/// `key: |` followed by `text` indented by `spaces`.
+pub(crate) fn block(key: &str, text: &str, spaces: usize) -> String {
+    format!("{key}: |\n{}\n", indent(text.trim_end(), spaces))
+}
+
+/// A certificate entity (YAML list item under `certificates:`).
+pub(crate) fn certificate(id: &str, pair: &CertifiedPem) -> String {
+    format!(
+        "  - id: {id}\n    {}    {}",
+        block("certificatePem", &pair.cert_pem, 6),
+        block("privateKeyPem", &pair.key_pem, 6)
+    )
+}
+
+/// A CA certificate entity trusted for client certificates.
+pub(crate) fn client_ca(id: &str, ca: &TestCa) -> String {
+    format!(
+        "  - id: {id}\n    clientCa: true\n    {}",
+        block("certificatePem", &ca.cert_pem(), 6)
+    )
+}
+
+/// One API `api` at `/` forwarding to `backend` (any method, any path), open (no
+/// subscription), with an optional API policy.
+pub(crate) fn open_api(backend: &str, policy: Option<&str>) -> String {
+    let policy = policy.map_or_else(String::new, |p| block("    policy", p, 6));
+    format!(
+        "apis:\n  - id: api\n    path: \"\"\n    serviceUrl: {backend}\n    subscriptionRequired: false\n{policy}    operations:\n{ANY_OPERATION}"
+    )
+}
+
+/// The serial number of a DER certificate (uppercase hex).
+pub(crate) fn serial(der: &[u8]) -> String {
+    gatehouse_tls::certificate::CertificateDetails::from_der(der)
+        .unwrap()
+        .serial_number
+}

@@ -12,36 +12,6 @@ use gatehouse_tls::certificate::CertificateDetails;
 
 use crate::common::*;
 
-/// `key: |` followed by `text` indented by `spaces`.
-fn block(key: &str, text: &str, spaces: usize) -> String {
-    format!("{key}: |\n{}\n", indent(text.trim_end(), spaces))
-}
-
-/// A certificate entity (YAML list item under `certificates:`).
-fn certificate(id: &str, pair: &CertifiedPem) -> String {
-    format!(
-        "  - id: {id}\n    {}    {}",
-        block("certificatePem", &pair.cert_pem, 6),
-        block("privateKeyPem", &pair.key_pem, 6)
-    )
-}
-
-/// A CA certificate entity trusted for client certificates.
-fn client_ca(id: &str, ca: &TestCa) -> String {
-    format!(
-        "  - id: {id}\n    clientCa: true\n    {}",
-        block("certificatePem", &ca.cert_pem(), 6)
-    )
-}
-
-/// One open API at `/` forwarding anything to `backend`, with an optional API policy.
-fn open_api(backend: &str, policy: Option<&str>) -> String {
-    let policy = policy.map_or_else(String::new, |p| block("    policy", p, 6));
-    format!(
-        "apis:\n  - id: api\n    path: \"\"\n    serviceUrl: {backend}\n    subscriptionRequired: false\n{policy}    operations:\n{ANY_OPERATION}"
-    )
-}
-
 /// `open_api` plus `api.example.com` served with `pair`.
 fn api_with_certificate(backend: &str, pair: &CertifiedPem) -> String {
     format!(
@@ -57,10 +27,6 @@ fn start_http3(yaml: &str) -> GatewayProcess {
         .config(yaml)
         .args(["--workers", "1", "--http3", "true"])
         .start()
-}
-
-fn serial(der: &[u8]) -> String {
-    CertificateDetails::from_der(der).unwrap().serial_number
 }
 
 #[tokio::test]

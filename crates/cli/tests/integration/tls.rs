@@ -12,37 +12,6 @@ use gatehouse_tls::certificate::CertificateDetails;
 
 use crate::common::*;
 
-/// `key: |` followed by `text` indented by `spaces`.
-fn block(key: &str, text: &str, spaces: usize) -> String {
-    format!("{key}: |\n{}\n", indent(text.trim_end(), spaces))
-}
-
-/// A certificate entity (YAML list item under `certificates:`).
-fn certificate(id: &str, pair: &CertifiedPem) -> String {
-    format!(
-        "  - id: {id}\n    {}    {}",
-        block("certificatePem", &pair.cert_pem, 6),
-        block("privateKeyPem", &pair.key_pem, 6)
-    )
-}
-
-/// A CA certificate entity trusted for client certificates.
-fn client_ca(id: &str, ca: &TestCa) -> String {
-    format!(
-        "  - id: {id}\n    clientCa: true\n    {}",
-        block("certificatePem", &ca.cert_pem(), 6)
-    )
-}
-
-/// One API `api` at `/` forwarding to `backend` (any method, any path), open (no
-/// subscription), with an optional API policy.
-fn open_api(backend: &str, policy: Option<&str>) -> String {
-    let policy = policy.map_or_else(String::new, |p| block("    policy", p, 6));
-    format!(
-        "apis:\n  - id: api\n    path: \"\"\n    serviceUrl: {backend}\n    subscriptionRequired: false\n{policy}    operations:\n{ANY_OPERATION}"
-    )
-}
-
 /// Waits (up to 10 s) until `GET path` on the HTTP listener answers `status`.
 async fn wait_status(gateway: &GatewayProcess, path: &str, status: u16) -> bool {
     wait_for_async(
@@ -63,10 +32,6 @@ fn common_name(der: &[u8]) -> String {
         .unwrap()
         .common_name
         .unwrap_or_default()
-}
-
-fn serial(der: &[u8]) -> String {
-    CertificateDetails::from_der(der).unwrap().serial_number
 }
 
 #[tokio::test]
