@@ -8,7 +8,6 @@ use gatehouse_test_support::HEADER_DELAY_MS;
 use gatehouse_test_support::h3_client::H3Client;
 use gatehouse_test_support::pki::{CertifiedPem, TestCa};
 use gatehouse_test_support::tls_client::TlsClient;
-use gatehouse_tls::certificate::CertificateDetails;
 
 use crate::common::*;
 
