@@ -152,6 +152,22 @@ struct Line {
     length: LengthParser,
 }
 
+impl Line {
+    /// Whether the bytes up to the end of this line change nothing but its length: a
+    /// request line once its first bytes are kept, or a header value other than
+    /// `Content-Length`'s (the name decided the field at the colon).
+    fn rest_is_opaque(&self, head_started: bool) -> bool {
+        if head_started {
+            matches!(
+                self.field,
+                Some(Field::Other | Field::TransferEncoding | Field::Upgrade)
+            )
+        } else {
+            self.len >= self.start.len()
+        }
+    }
+}
+
 /// The header fields that matter for framing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Field {
@@ -278,6 +294,17 @@ impl Scanner {
                     };
                 }
                 State::Head => {
+                    // Past what a line can tell (a request line beyond its first bytes,
+                    // a value other than Content-Length's), only the line's end
+                    // matters: jump to it instead of looking at every byte.
+                    if self.line.rest_is_opaque(self.head.started) {
+                        let Some(offset) = bytes[at..].iter().position(|&b| b == b'\n') else {
+                            self.line.len = self.line.len.saturating_add(rest);
+                            return;
+                        };
+                        self.line.len = self.line.len.saturating_add(offset);
+                        at += offset;
+                    }
                     self.head_byte(&mut bytes[at]);
                     at += 1;
                 }
