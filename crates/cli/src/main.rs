@@ -105,6 +105,9 @@ enum GatewayVerb {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
+    // Libraries that build rustls configurations themselves (reqwest, quinn) find the
+    // same provider the rest of the process uses.
+    gatehouse_tls::install_default_provider();
     let result = match cli.command {
         Command::Gateway { verb: None, run } => gateway_cmd::run(&run),
         Command::Gateway {
