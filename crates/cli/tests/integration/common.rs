@@ -11,6 +11,34 @@ pub(crate) use gatehouse_test_support::{
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
 
+/// Waits (up to 30 s) for `child`, started with `--bound-addresses-file bound`, to write
+/// its bound addresses, and returns them. Panics with `log()` when the child exits first
+/// or takes longer.
+pub(crate) fn wait_bound_addresses(
+    child: &mut std::process::Child,
+    bound: &std::path::Path,
+    log: impl Fn() -> String,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(value) = std::fs::read_to_string(bound)
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        {
+            return value;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("process exited ({status}) before listening:\n{}", log());
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process did not start:\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// A subscription key valid for every API in the configs built by [`config`].
 pub(crate) const ALL_APIS_KEY: &str = "all-apis-key-0001";
 
@@ -132,6 +160,15 @@ pub(crate) fn open_api(backend: &str, policy: Option<&str>) -> String {
     let policy = policy.map_or_else(String::new, |p| block("    policy", p, 6));
     format!(
         "apis:\n  - id: api\n    path: \"\"\n    serviceUrl: {backend}\n    subscriptionRequired: false\n{policy}    operations:\n{ANY_OPERATION}"
+    )
+}
+
+/// `open_api` plus `api.example.com` served with `pair`.
+pub(crate) fn api_with_certificate(backend: &str, pair: &CertifiedPem) -> String {
+    format!(
+        "{}certificates:\n{}hostnames:\n  - hostname: api.example.com\n    certificateId: api\n",
+        open_api(backend, None),
+        certificate("api", pair),
     )
 }
 

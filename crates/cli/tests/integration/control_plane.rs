@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
-use std::time::{Duration, Instant};
 
 use crate::common::*;
 
@@ -17,7 +16,7 @@ impl ControlProcess {
     fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let addresses = dir.path().join("bound.json");
-        let child = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .args([
                 "--log-format",
                 "text",
@@ -33,15 +32,7 @@ impl ControlProcess {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let text = loop {
-            if let Ok(text) = std::fs::read_to_string(&addresses) {
-                break text;
-            }
-            assert!(Instant::now() < deadline, "control plane did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let value = wait_bound_addresses(&mut child, &addresses, String::new);
         let url = format!("http://{}", value["http"].as_str().unwrap());
         Self { child, url, dir }
     }

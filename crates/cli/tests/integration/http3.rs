@@ -6,25 +6,22 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use gatehouse_test_support::HEADER_DELAY_MS;
 use gatehouse_test_support::h3_client::H3Client;
-use gatehouse_test_support::pki::{CertifiedPem, TestCa};
+use gatehouse_test_support::pki::TestCa;
 use gatehouse_test_support::tls_client::TlsClient;
 
 use crate::common::*;
 
-/// `open_api` plus `api.example.com` served with `pair`.
-fn api_with_certificate(backend: &str, pair: &CertifiedPem) -> String {
-    format!(
-        "{}certificates:\n{}hostnames:\n  - hostname: api.example.com\n    certificateId: api\n",
-        open_api(backend, None),
-        certificate("api", pair),
-    )
-}
-
 /// A gateway with HTTP/3 on, one worker.
 fn start_http3(yaml: &str) -> GatewayProcess {
+    start_http3_with(yaml, &[])
+}
+
+/// A gateway with HTTP/3 on, one worker, and `extra` options.
+fn start_http3_with(yaml: &str, extra: &[&str]) -> GatewayProcess {
     GatewayProcess::builder(BIN)
         .config(yaml)
         .args(["--workers", "1", "--http3", "true"])
+        .args(extra)
         .start()
 }
 
@@ -316,20 +313,10 @@ async fn sigterm_lets_an_in_flight_http3_request_finish() {
 async fn request_body_limits_apply_over_http3_and_large_bodies_stream() {
     let backend = EchoBackend::start();
     let ca = TestCa::new("Gateway CA");
-    let gateway = GatewayProcess::builder(BIN)
-        .config(api_with_certificate(
-            &backend.url(),
-            &ca.server(&["api.example.com"]),
-        ))
-        .args([
-            "--workers",
-            "1",
-            "--http3",
-            "true",
-            "--max-request-body-bytes",
-            "4000000",
-        ])
-        .start();
+    let gateway = start_http3_with(
+        &api_with_certificate(&backend.url(), &ca.server(&["api.example.com"])),
+        &["--max-request-body-bytes", "4000000"],
+    );
     let client = H3Client::trusting(&ca.cert_pem());
     let mut connection = client
         .connect(gateway.http3_addr(), "api.example.com")
@@ -382,20 +369,10 @@ async fn request_body_limits_apply_over_http3_and_large_bodies_stream() {
 async fn idle_http3_connections_are_closed_after_the_header_read_timeout() {
     let backend = EchoBackend::start();
     let ca = TestCa::new("Gateway CA");
-    let gateway = GatewayProcess::builder(BIN)
-        .config(api_with_certificate(
-            &backend.url(),
-            &ca.server(&["api.example.com"]),
-        ))
-        .args([
-            "--workers",
-            "1",
-            "--http3",
-            "true",
-            "--header-read-timeout",
-            "1s",
-        ])
-        .start();
+    let gateway = start_http3_with(
+        &api_with_certificate(&backend.url(), &ca.server(&["api.example.com"])),
+        &["--header-read-timeout", "1s"],
+    );
     let client = H3Client::trusting(&ca.cert_pem());
     let mut connection = client
         .connect(gateway.http3_addr(), "api.example.com")

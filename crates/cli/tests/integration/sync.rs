@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gatehouse_model::token::GatewayToken;
 use serde_json::{Value, json};
@@ -53,10 +53,9 @@ impl Control {
     fn spawn(&mut self) {
         self.starts += 1;
         let bound = self.dir.path().join(format!("bound-{}.json", self.starts));
-        let log =
-            std::fs::File::create(self.dir.path().join(format!("control-{}.log", self.starts)))
-                .unwrap();
-        let child = Command::new(BIN)
+        let log_path = self.dir.path().join(format!("control-{}.log", self.starts));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut child = Command::new(BIN)
             .args(["--log-format", "text", "control", "--listen"])
             .arg(self.addr.to_string())
             .arg("--data-dir")
@@ -68,16 +67,10 @@ impl Control {
             .stderr(log)
             .spawn()
             .unwrap();
+        let value = wait_bound_addresses(&mut child, &bound, || {
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        });
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let text = loop {
-            if let Ok(text) = std::fs::read_to_string(&bound) {
-                break text;
-            }
-            assert!(Instant::now() < deadline, "control plane did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let value: Value = serde_json::from_str(&text).unwrap();
         self.addr = value["http"].as_str().unwrap().parse().unwrap();
     }
 
@@ -260,34 +253,15 @@ impl GatewayHome {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut gateway = SyncGateway {
+        let mut child = child;
+        let value = wait_bound_addresses(&mut child, &bound, || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        });
+        SyncGateway {
             child,
-            http: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: value["http"].as_str().unwrap().parse().unwrap(),
+            admin: value["admin"].as_str().unwrap().parse().unwrap(),
             log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(value) = std::fs::read_to_string(&bound)
-                .ok()
-                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-            {
-                gateway.http = value["http"].as_str().unwrap().parse().unwrap();
-                gateway.admin = value["admin"].as_str().unwrap().parse().unwrap();
-                return gateway;
-            }
-            if let Ok(Some(status)) = gateway.child.try_wait() {
-                panic!(
-                    "gateway exited ({status}) before listening:\n{}",
-                    gateway.log()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gateway did not start:\n{}",
-                gateway.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

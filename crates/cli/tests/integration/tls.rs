@@ -87,11 +87,7 @@ async fn without_hostnames_or_a_default_handshakes_are_refused_and_counted() {
     let backend = EchoBackend::start();
     let ca = TestCa::new("Gateway CA");
     let api = ca.server(&["api.example.com"]);
-    let yaml = format!(
-        "{}certificates:\n{}hostnames:\n  - hostname: api.example.com\n    certificateId: api\n",
-        open_api(&backend.url(), None),
-        certificate("api", &api),
-    );
+    let yaml = api_with_certificate(&backend.url(), &api);
     let gateway = start(&yaml);
     let client = TlsClient::trusting(&ca.cert_pem());
     let error = client
@@ -118,13 +114,7 @@ async fn certificates_swap_live_without_failed_handshakes_or_dropped_connections
     let backend = EchoBackend::start();
     let ca = TestCa::new("Gateway CA");
     let first = ca.server(&["api.example.com"]);
-    let yaml_with = |pair: &CertifiedPem| {
-        format!(
-            "{}certificates:\n{}hostnames:\n  - hostname: api.example.com\n    certificateId: api\n",
-            open_api(&backend.url(), None),
-            certificate("api", pair),
-        )
-    };
+    let yaml_with = |pair: &CertifiedPem| api_with_certificate(&backend.url(), pair);
     let gateway = start(&yaml_with(&first));
     let addr = gateway.https_addr();
     let client = TlsClient::trusting(&ca.cert_pem());
@@ -219,13 +209,7 @@ async fn an_expired_or_mismatched_certificate_is_refused_and_the_old_one_kept() 
     let backend = EchoBackend::start();
     let ca = TestCa::new("Gateway CA");
     let good = ca.server(&["api.example.com"]);
-    let yaml_with = |pair: &CertifiedPem| {
-        format!(
-            "{}certificates:\n{}hostnames:\n  - hostname: api.example.com\n    certificateId: api\n",
-            open_api(&backend.url(), None),
-            certificate("api", pair),
-        )
-    };
+    let yaml_with = |pair: &CertifiedPem| api_with_certificate(&backend.url(), pair);
     let gateway = start(&yaml_with(&good));
     let client = TlsClient::trusting(&ca.cert_pem());
     let addr = gateway.https_addr();
@@ -561,11 +545,7 @@ async fn http2_is_offered_by_alpn_and_can_be_turned_off() {
     let backend = EchoBackend::start();
     let ca = TestCa::new("Gateway CA");
     let api = ca.server(&["api.example.com"]);
-    let yaml = format!(
-        "{}certificates:\n{}hostnames:\n  - hostname: api.example.com\n    certificateId: api\n",
-        open_api(&backend.url(), None),
-        certificate("api", &api),
-    );
+    let yaml = api_with_certificate(&backend.url(), &api);
     let both: &[&[u8]] = &[b"h2", b"http/1.1"];
     let client = TlsClient::trusting(&ca.cert_pem()).with_alpn(both);
 

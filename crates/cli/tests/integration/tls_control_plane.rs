@@ -98,33 +98,24 @@ impl TlsControl {
     fn start(pki: &Pki) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let bound = dir.path().join("bound.json");
-        let child = control_command(&dir, pki)
+        let mut child = control_command(&dir, pki)
             .arg("--bound-addresses-file")
             .arg(&bound)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.path().join("control.log")).unwrap())
             .spawn()
             .unwrap();
+        let log = dir.path().join("control.log");
+        let value = wait_bound_addresses(&mut child, &bound, || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        });
         let mut control = Self {
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            addr: value["http"].as_str().unwrap().parse().unwrap(),
             dir,
             admin_token: String::new(),
             client: pki.http_client(),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let text = loop {
-            if let Ok(text) = std::fs::read_to_string(&bound) {
-                break text;
-            }
-            if let Ok(Some(status)) = control.child.try_wait() {
-                panic!("control plane exited ({status}):\n{}", control.log());
-            }
-            assert!(Instant::now() < deadline, "control plane did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let value: Value = serde_json::from_str(&text).unwrap();
-        control.addr = value["http"].as_str().unwrap().parse().unwrap();
         control.admin_token = std::fs::read_to_string(control.token_file())
             .unwrap()
             .trim()
@@ -322,31 +313,16 @@ impl Gateway {
             .stderr(std::fs::File::create(dir.path().join("gateway.log")).unwrap())
             .spawn()
             .unwrap();
-        let mut gateway = Self {
+        let mut child = child;
+        let log = dir.path().join("gateway.log");
+        let value = wait_bound_addresses(&mut child, &bound, || {
+            std::fs::read_to_string(&log).unwrap_or_default()
+        });
+        Self {
             child,
-            http: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: value["http"].as_str().unwrap().parse().unwrap(),
+            admin: value["admin"].as_str().unwrap().parse().unwrap(),
             dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(value) = std::fs::read_to_string(&bound)
-                .ok()
-                .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-            {
-                gateway.http = value["http"].as_str().unwrap().parse().unwrap();
-                gateway.admin = value["admin"].as_str().unwrap().parse().unwrap();
-                return gateway;
-            }
-            if let Ok(Some(status)) = gateway.child.try_wait() {
-                panic!("gateway exited ({status}):\n{}", gateway.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "gateway did not start:\n{}",
-                gateway.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
