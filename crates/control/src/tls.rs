@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use gatehouse_tls::TlsError;
-use gatehouse_tls::certificate::{CertificateDetails, certified_key, rfc3339};
+use gatehouse_tls::certificate::{CertificateDetails, certified_key_with_details, rfc3339};
 use gatehouse_tls::rustls;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -108,20 +108,8 @@ pub struct LoadedCertificate {
 pub fn load(files: &TlsFiles, now: SystemTime) -> Result<LoadedCertificate, TlsFileError> {
     let certificate_pem = read(&files.certificate, "certificate")?;
     let key_pem = read(&files.private_key, "private key")?;
-    let key =
-        certified_key(&certificate_pem, &key_pem, now).map_err(|error| classify(files, error))?;
-    let leaf = key
-        .end_entity_cert()
-        .map_err(|error| TlsFileError::Invalid {
-            what: "certificate",
-            path: files.certificate.clone(),
-            error: TlsError::Rustls(error),
-        })?;
-    let details = CertificateDetails::from_der(leaf).map_err(|error| TlsFileError::Invalid {
-        what: "certificate",
-        path: files.certificate.clone(),
-        error,
-    })?;
+    let (key, details) = certified_key_with_details(&certificate_pem, &key_pem, now)
+        .map_err(|error| classify(files, error))?;
     Ok(LoadedCertificate { key, details })
 }
 

@@ -178,9 +178,6 @@ pub struct CompiledConfig {
     /// The HTTPS listener's certificates and client authentication; `None` when the
     /// configuration has no hostnames (TLS handshakes are refused).
     pub server_tls: Option<Arc<gatehouse_tls::ServerTls>>,
-    /// Which of `server_tls`'s host names require a client certificate (no `Alt-Svc`
-    /// for them, and no HTTP/3).
-    pub required_client_certificates: Arc<crate::tls::RequiredClientCertificates>,
     /// TLS for `https://` URLs no backend entity describes (`serviceUrl`,
     /// `set-backend-service base-url`): the system's roots. An error when they cannot
     /// be loaded, reported by requests that need them.
@@ -203,7 +200,6 @@ impl CompiledConfig {
             subscriptions: SubscriptionStore::default(),
             unmatched_metrics: metrics.operation("-", "-"),
             server_tls: None,
-            required_client_certificates: Arc::default(),
             default_backend_tls: Err(Arc::from("no configuration loaded")),
             certificate_expiry: Vec::new(),
             summary: ConfigSummary::default(),
@@ -249,7 +245,6 @@ impl CompiledConfig {
 
         let CompiledServerTls {
             server: server_tls,
-            required: required_client_certificates,
             expiry: certificate_expiry,
         } = compile_server_tls(config, origin, tls)?;
         let mut backend_tls = BackendTlsBuilder::new(config, origin, tls);
@@ -438,7 +433,6 @@ impl CompiledConfig {
             subscriptions,
             unmatched_metrics: metrics.operation("-", "-"),
             server_tls,
-            required_client_certificates: Arc::new(required_client_certificates),
             default_backend_tls,
             certificate_expiry,
             summary: ConfigSummary {

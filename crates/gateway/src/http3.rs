@@ -53,7 +53,7 @@ use crate::handshake::{self, ConnectionTls};
 use crate::proxy::body::{ClientBody, H3RequestBody, ResponseBody};
 use crate::proxy::{self, ClientConn};
 use crate::server::{ConnectionGuard, Limits, ServerError, Worker};
-use crate::tls::RequiredClientCertificates;
+use crate::tls::requires_client_certificate;
 
 /// How often the endpoint thread looks for new certificates even without a swap
 /// notification.
@@ -337,13 +337,7 @@ async fn serve_quic(worker: Arc<Worker>, incoming: quinn::Incoming, admitted: Co
     let metrics = &worker.state.metrics;
     // The certificates of the configuration being served now (the endpoint's may lag
     // a swap by a moment; decisions follow the configuration).
-    let (tls, required) = {
-        let config = worker.state.config.load();
-        (
-            config.server_tls.clone(),
-            config.required_client_certificates.clone(),
-        )
-    };
+    let tls = worker.state.config.load().server_tls.clone();
     let Some(tls) = tls else {
         metrics.tls_handshake_failed("not_configured");
         tracing::debug!(%peer, "QUIC connection refused: no hostnames are configured for TLS");
@@ -352,7 +346,7 @@ async fn serve_quic(worker: Arc<Worker>, incoming: quinn::Incoming, admitted: Co
     };
     let timeout = worker.limits.tls_handshake_timeout;
     let handshake = tokio::select! {
-        result = tokio::time::timeout(timeout, quic_handshake(incoming, &tls, &required)) => {
+        result = tokio::time::timeout(timeout, quic_handshake(incoming, &tls)) => {
             result.unwrap_or(Err(QuicHandshakeError::Timeout(timeout)))
         }
         () = worker.shutdown.cancelled() => return,
@@ -374,7 +368,6 @@ async fn serve_quic(worker: Arc<Worker>, incoming: quinn::Incoming, admitted: Co
 async fn quic_handshake(
     incoming: quinn::Incoming,
     tls: &ServerTls,
-    required: &RequiredClientCertificates,
 ) -> Result<(quinn::Connection, ConnectionTls), QuicHandshakeError> {
     let mut connecting = incoming.accept()?;
     // Ready once the ClientHello has been read: the SNI is known.
@@ -384,7 +377,7 @@ async fn quic_handshake(
         .ok()
         .and_then(|data| data.server_name)
         .map(Box::<str>::from);
-    if required.lookup(server_name.as_deref()) {
+    if requires_client_certificate(tls, server_name.as_deref()) {
         // A server-side `Connecting` always converts; closing it ends the handshake.
         if let Ok((connection, _)) = connecting.into_0rtt() {
             connection.close(

@@ -57,6 +57,7 @@ use crate::http3::{self, Http3};
 use crate::proxy;
 use crate::proxy::body::ClientBody;
 use crate::proxy::framing::FramingCheck;
+use crate::tls::requires_client_certificate;
 
 /// Limits applied to every client connection and request. docs/operations.md
 /// ("Hardening") says what a client sees when it crosses each one.
@@ -683,14 +684,7 @@ async fn serve_tls(
 ) {
     // The certificates of the configuration being served now; a swap applies to the
     // next handshake.
-    let (tls, required) = {
-        let config = worker.state.config.load();
-        let required = worker
-            .alt_svc
-            .is_some()
-            .then(|| config.required_client_certificates.clone());
-        (config.server_tls.clone(), required)
-    };
+    let tls = worker.state.config.load().server_tls.clone();
     let timeout = worker.limits.tls_handshake_timeout;
     let handshake = tokio::select! {
         result = handshake::accept(stream, tls.as_ref(), timeout) => result,
@@ -701,8 +695,8 @@ async fn serve_tls(
             worker.state.metrics.tls_handshake(negotiated.version);
             // HTTP/3 is offered unless the host name requires a client certificate,
             // which QUIC cannot require.
-            if let (Some(alt_svc), Some(required)) = (&worker.alt_svc, &required)
-                && !required.lookup(negotiated.server_name.as_deref())
+            if let (Some(alt_svc), Some(tls)) = (&worker.alt_svc, &tls)
+                && !requires_client_certificate(tls, negotiated.server_name.as_deref())
             {
                 negotiated.alt_svc = Some(alt_svc.clone());
             }

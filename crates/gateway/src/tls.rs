@@ -42,73 +42,16 @@ pub struct BackendTlsClient {
 pub(crate) struct CompiledServerTls {
     /// The listener configuration; `None` without hostnames.
     pub(crate) server: Option<Arc<ServerTls>>,
-    /// Which host names require a client certificate.
-    pub(crate) required: RequiredClientCertificates,
     /// When each host name's certificate expires (Unix seconds).
     pub(crate) expiry: Vec<(String, i64)>,
 }
 
-/// Which host names require a client certificate, looked up by SNI the way the listener
-/// picks a host name (exact name, then one-label wildcard, then the default). QUIC cannot
-/// require a certificate per host name (see `ServerTls::quic_config`), so those host
-/// names get no `Alt-Svc` on the HTTPS listener and are refused over HTTP/3. Empty, and
-/// a single branch to look up, when no host name requires one (the usual case).
-#[derive(Debug, Default)]
-pub struct RequiredClientCertificates {
-    /// Lowercase exact name → requires.
-    exact: HashMap<String, bool>,
-    /// Lowercase parent of a `*.` name → requires.
-    wildcard: HashMap<String, bool>,
-    /// Whether the default host name requires one.
-    default: bool,
-    /// Whether any host name does.
-    any: bool,
-}
-
-impl RequiredClientCertificates {
-    fn new(hosts: &[HostCertificate]) -> Self {
-        let any = hosts.iter().any(|h| h.client_auth == ClientAuth::Require);
-        if !any {
-            return Self::default();
-        }
-        let mut table = Self {
-            any,
-            ..Self::default()
-        };
-        for host in hosts {
-            let required = host.client_auth == ClientAuth::Require;
-            let name = host.hostname.to_ascii_lowercase();
-            match name.strip_prefix("*.") {
-                Some(parent) => table.wildcard.insert(parent.to_owned(), required),
-                None => table.exact.insert(name, required),
-            };
-            if host.default {
-                table.default = required;
-            }
-        }
-        table
-    }
-
-    /// Whether the host name a client's SNI selects requires a client certificate.
-    #[must_use]
-    pub fn lookup(&self, sni: Option<&str>) -> bool {
-        if !self.any {
-            return false;
-        }
-        let Some(name) = sni else {
-            return self.default;
-        };
-        let name = name.to_ascii_lowercase();
-        let name = name.strip_suffix('.').unwrap_or(&name);
-        self.exact
-            .get(name)
-            .or_else(|| {
-                let (_, parent) = name.split_once('.')?;
-                self.wildcard.get(parent)
-            })
-            .copied()
-            .unwrap_or(self.default)
-    }
+/// Whether the host name a ClientHello with `sni` selects requires a client
+/// certificate. QUIC cannot require one per host name (see `ServerTls::quic_config`), so
+/// those host names get no `Alt-Svc` on the HTTPS listener and are refused over HTTP/3.
+#[must_use]
+pub fn requires_client_certificate(tls: &ServerTls, sni: Option<&str>) -> bool {
+    tls.client_auth(sni) == Some(ClientAuth::Require)
 }
 
 /// Loads every certificate a hostname presents and builds the listener configuration.
@@ -123,7 +66,8 @@ pub(crate) fn compile_server_tls(
     let mut expiry = Vec::with_capacity(config.hostnames.len());
     let certificates = by_id(config);
     let now = SystemTime::now();
-    let mut loaded: HashMap<&str, Arc<rustls::sign::CertifiedKey>> = HashMap::new();
+    // Each certificate is loaded once, however many host names present it.
+    let mut loaded: HashMap<&str, (Arc<rustls::sign::CertifiedKey>, i64)> = HashMap::new();
     let mut hosts = Vec::with_capacity(config.hostnames.len());
     for hostname in &config.hostnames {
         let path = format!("hostnames[{}].certificateId", hostname.hostname);
@@ -134,8 +78,8 @@ pub(crate) fn compile_server_tls(
                 "a hostname served over TLS needs a certificate".to_owned(),
             ));
         };
-        let key = match loaded.get(id) {
-            Some(key) => key.clone(),
+        let (key, not_after) = match loaded.get(id) {
+            Some(loaded) => loaded.clone(),
             None => {
                 let certificate = certificates
                     .get(id)
@@ -147,21 +91,17 @@ pub(crate) fn compile_server_tls(
                         format!("certificate `{id}` has no private key"),
                     )
                 })?;
-                let key = gatehouse_tls::certificate::certified_key(
+                let (key, leaf) = gatehouse_tls::certificate::certified_key_with_details(
                     &certificate.certificate_pem,
                     key_pem,
                     now,
                 )
                 .map_err(|source| tls_error(origin, &format!("certificates[{id}]"), source))?;
-                loaded.insert(id, key.clone());
-                key
+                loaded.insert(id, (key.clone(), leaf.not_after));
+                (key, leaf.not_after)
             }
         };
-        if let Some(leaf) = key.cert.first()
-            && let Ok(details) = gatehouse_tls::certificate::CertificateDetails::from_der(leaf)
-        {
-            expiry.push((hostname.hostname.clone(), details.not_after));
-        }
+        expiry.push((hostname.hostname.clone(), not_after));
         hosts.push(HostCertificate {
             hostname: hostname.hostname.clone(),
             key,
@@ -190,12 +130,10 @@ pub(crate) fn compile_server_tls(
             "hostnames ask for client certificates but no certificate has `clientCa: true`: any certificate whose holder has its key is accepted at the handshake; check it with validate-client-certificate"
         );
     }
-    let required = RequiredClientCertificates::new(&hosts);
     let server = ServerTls::new(hosts, &client_cas, &settings.server)
         .map_err(|source| tls_error(origin, "hostnames", source))?;
     Ok(CompiledServerTls {
         server: Some(Arc::new(server)),
-        required,
         expiry,
     })
 }
@@ -383,26 +321,29 @@ mod tests {
             client_auth,
             default,
         };
-        let table = RequiredClientCertificates::new(&[
+        let listener = |hosts: Vec<HostCertificate>| {
+            ServerTls::new(hosts, &[], &ProtocolSettings::default()).unwrap()
+        };
+        let table = listener(vec![
             host("api.example.com", ClientAuth::Request, false),
             host("mtls.example.com", ClientAuth::Require, false),
             host("*.apps.example.com", ClientAuth::Require, false),
             host("open.apps.example.com", ClientAuth::None, false),
             host("fallback.example.com", ClientAuth::Require, true),
         ]);
-        assert!(!table.lookup(Some("api.example.com")));
-        assert!(!table.lookup(Some("API.Example.com.")));
-        assert!(table.lookup(Some("mtls.example.com")));
-        assert!(table.lookup(Some("shop.apps.example.com")));
+        let requires = |sni| requires_client_certificate(&table, sni);
+        assert!(!requires(Some("api.example.com")));
+        assert!(!requires(Some("API.Example.com.")));
+        assert!(requires(Some("mtls.example.com")));
+        assert!(requires(Some("shop.apps.example.com")));
         // An exact name wins over the wildcard.
-        assert!(!table.lookup(Some("open.apps.example.com")));
+        assert!(!requires(Some("open.apps.example.com")));
         // No match, or no SNI: the default's setting.
-        assert!(table.lookup(Some("a.b.apps.example.com")));
-        assert!(table.lookup(None));
+        assert!(requires(Some("a.b.apps.example.com")));
+        assert!(requires(None));
 
-        let none =
-            RequiredClientCertificates::new(&[host("api.example.com", ClientAuth::Request, true)]);
-        assert!(!none.lookup(Some("api.example.com")));
-        assert!(!none.lookup(None));
+        let none = listener(vec![host("api.example.com", ClientAuth::Request, true)]);
+        assert!(!requires_client_certificate(&none, Some("api.example.com")));
+        assert!(!requires_client_certificate(&none, None));
     }
 }

@@ -225,7 +225,7 @@ fn transport_error(error: &reqwest::Error, url: &str) -> SyncError {
         cause.push_str(&current.to_string());
         source = current.source();
     }
-    if let Some(tls) = crate::tls::tls_cause(error) {
+    if let Some(tls) = gatehouse_tls::rustls_cause(error) {
         SyncError::new(
             SyncErrorReason::Tls,
             format!(

@@ -97,43 +97,6 @@ pub fn client_config(
     Ok(Some(rustls::ClientConfig::clone(&config)))
 }
 
-/// The rustls error somewhere in `error`'s chain, if the failure was TLS's. Each link
-/// is looked into as well: an `io::Error` does not list the error it wraps as its
-/// source (reqwest's chain ends in an `io::Error` holding an `io::Error` holding the
-/// rustls error).
-pub(crate) fn tls_cause<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a rustls::Error> {
-    let mut current = Some(error);
-    while let Some(error) = current {
-        if let Some(tls) = unwrap_rustls(error, 0) {
-            return Some(tls);
-        }
-        current = error.source();
-    }
-    None
-}
-
-/// `error` itself as a rustls error, looking through `io::Error`s.
-fn unwrap_rustls<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-    depth: u8,
-) -> Option<&'a rustls::Error> {
-    if depth > 8 {
-        return None;
-    }
-    if let Some(tls) = error.downcast_ref::<rustls::Error>() {
-        return Some(tls);
-    }
-    if let Some(inner) = error
-        .downcast_ref::<std::io::Error>()
-        .and_then(std::io::Error::get_ref)
-    {
-        return unwrap_rustls(inner, depth + 1);
-    }
-    None
-}
-
 /// What to do about a TLS failure, for the log line.
 pub(crate) fn hint(error: &rustls::Error) -> &'static str {
     match error {

@@ -65,6 +65,20 @@ pub fn certified_key(
     key_pem: &str,
     now: SystemTime,
 ) -> Result<Arc<CertifiedKey>, TlsError> {
+    certified_key_with_details(chain_pem, key_pem, now).map(|(key, _)| key)
+}
+
+/// [`certified_key`], with what the leaf says about itself (parsed for the checks, so
+/// callers that need its expiry or subject need not parse it again).
+///
+/// # Errors
+///
+/// As [`certified_key`].
+pub fn certified_key_with_details(
+    chain_pem: &str,
+    key_pem: &str,
+    now: SystemTime,
+) -> Result<(Arc<CertifiedKey>, CertificateDetails), TlsError> {
     let chain = parse_certificates(chain_pem)?;
     let key = parse_private_key(key_pem)?;
     let details = CertificateDetails::from_der(&chain[0])?;
@@ -75,11 +89,10 @@ pub fn certified_key(
         .map_err(|error| TlsError::UnsupportedKey(error.to_string()))?;
     let certified = CertifiedKey::new(chain, signing_key);
     match certified.keys_match() {
-        Ok(()) => Ok(Arc::new(certified)),
-        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
-            // The provider cannot derive the public key (never for ring's RSA/ECDSA/
-            // Ed25519); the handshake's own signature check still protects clients.
-            Ok(Arc::new(certified))
+        // `Unknown`: the provider cannot derive the public key (never for ring's RSA/
+        // ECDSA/Ed25519); the handshake's own signature check still protects clients.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+            Ok((Arc::new(certified), details))
         }
         Err(_) => Err(TlsError::KeyMismatch {
             subject: details.subject,

@@ -50,6 +50,35 @@ pub fn install_default_provider() {
     let _ = default_provider().install_default();
 }
 
+/// `error` as a rustls error, looking through the `io::Error`s that TLS streams
+/// (tokio-rustls, hyper-rustls) wrap it in: an `io::Error` does not list the error it
+/// wraps as its `source()`, so a walk of the source chain alone misses it.
+#[must_use]
+pub fn as_rustls_error<'e>(
+    mut error: &'e (dyn std::error::Error + 'static),
+) -> Option<&'e rustls::Error> {
+    loop {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        error = error.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+}
+
+/// The rustls error anywhere in `error`'s source chain ([`as_rustls_error`] on each
+/// link), if the failure was TLS's.
+#[must_use]
+pub fn rustls_cause<'e>(error: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(tls) = as_rustls_error(error) {
+            return Some(tls);
+        }
+        current = error.source();
+    }
+    None
+}
+
 /// A provider narrowed to the cipher suites of `settings`.
 pub(crate) fn provider_for(settings: &ProtocolSettings) -> Arc<rustls::crypto::CryptoProvider> {
     let mut provider = default_provider();
@@ -58,3 +87,7 @@ pub(crate) fn provider_for(settings: &ProtocolSettings) -> Arc<rustls::crypto::C
     }
     Arc::new(provider)
 }
+
+#[cfg(test)]
+#[path = "lib_tests.rs"]
+mod tests;

@@ -227,6 +227,13 @@ impl ServerTls {
         Some(self.configs[host.client_auth.index()].clone())
     }
 
+    /// The client-certificate mode of the host name a ClientHello with `sni` selects
+    /// (the same selection as [`ServerTls::select`]); `None` when none is selected.
+    #[must_use]
+    pub fn client_auth(&self, sni: Option<&str>) -> Option<ClientAuth> {
+        self.table.lookup(sni).map(|host| host.client_auth)
+    }
+
     /// Whether any host name is served.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -577,17 +577,6 @@ async fn forward(
     }
 }
 
-/// The rustls error inside `error`: hyper-rustls hands it over wrapped in (one or two)
-/// `io::Error`s, whose `source()` skips the wrapped error.
-fn rustls_error<'e>(mut error: &'e (dyn std::error::Error + 'static)) -> Option<&'e rustls::Error> {
-    loop {
-        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        error = error.downcast_ref::<std::io::Error>()?.get_ref()?;
-    }
-}
-
 fn classify_client_error(
     error: hyper_util::client::legacy::Error,
     backend: String,
@@ -606,7 +595,7 @@ fn classify_client_error(
                 timeout: timeout.timeout,
             };
         }
-        if let Some(tls) = rustls_error(cause) {
+        if let Some(tls) = gatehouse_tls::as_rustls_error(cause) {
             return ProxyError::BackendTls {
                 backend,
                 reason: tls.to_string(),
