@@ -116,6 +116,22 @@ pub(crate) async fn error_body(response: reqwest::Response) -> (u16, String) {
     )
 }
 
+/// `GET url` with a subscription key: status and body; `(0, "")` when nothing answered.
+pub(crate) async fn get_with_key(url: &str, key: &str) -> (u16, String) {
+    match http_client()
+        .get(url)
+        .header("Ocp-Apim-Subscription-Key", key)
+        .send()
+        .await
+    {
+        Ok(response) => (
+            response.status().as_u16(),
+            response.text().await.unwrap_or_default(),
+        ),
+        Err(_) => (0, String::new()),
+    }
+}
+
 /// The gateway's `/metrics` text.
 pub(crate) async fn metrics_text(gateway: &GatewayProcess) -> String {
     http_client()

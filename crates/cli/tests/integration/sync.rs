@@ -285,18 +285,7 @@ impl SyncGateway {
 
     /// `GET /hello/{name}` with the subscription key: status and body.
     async fn hello(&self, name: &str) -> (u16, String) {
-        match http_client()
-            .get(format!("http://{}/hello/{name}", self.http))
-            .header("Ocp-Apim-Subscription-Key", KEY)
-            .send()
-            .await
-        {
-            Ok(response) => (
-                response.status().as_u16(),
-                response.text().await.unwrap_or_default(),
-            ),
-            Err(_) => (0, String::new()),
-        }
+        get_with_key(&format!("http://{}/hello/{name}", self.http), KEY).await
     }
 
     /// Waits until `/hello/x` answers `greeting`.

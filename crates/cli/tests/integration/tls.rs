@@ -95,14 +95,7 @@ async fn without_hostnames_or_a_default_handshakes_are_refused_and_counted() {
         .await
         .unwrap_err();
     assert!(error.contains("handshake"), "{error}");
-    let metrics = http_client()
-        .get(format!("{}/metrics", gateway.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&gateway).await;
     assert!(
         metrics.contains("gatehouse_tls_handshake_errors_total{reason=\"unknown_server_name\"} 1"),
         "{metrics}"

@@ -331,18 +331,7 @@ impl Gateway {
     }
 
     async fn hello(&self) -> (u16, String) {
-        match http_client()
-            .get(format!("http://{}/hello/x", self.http))
-            .header("Ocp-Apim-Subscription-Key", KEY)
-            .send()
-            .await
-        {
-            Ok(response) => (
-                response.status().as_u16(),
-                response.text().await.unwrap_or_default(),
-            ),
-            Err(_) => (0, String::new()),
-        }
+        get_with_key(&format!("http://{}/hello/x", self.http), KEY).await
     }
 
     async fn wait_greeting(&self, greeting: &str) -> bool {
