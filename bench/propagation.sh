@@ -46,6 +46,8 @@ export LC_ALL=C # $EPOCHREALTIME and awk with a '.' decimal separator
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly BENCH="$ROOT/bench"
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 readonly HELPER="$BENCH/propagation.py"
 
 CHANGES="${CHANGES:-200}"
@@ -145,13 +147,6 @@ stop_pid() {
 # state_of PID: the process state letter (R, S, Z, ...), empty when gone.
 state_of() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1; }
 
-forget_pid() {
-  local pid="$1" kept=() p
-  for p in "${PIDS[@]}"; do
-    [[ "$p" == "$pid" ]] || kept+=("$p")
-  done
-  PIDS=("${kept[@]}")
-}
 
 # stop PID NAME: stop a process, and note how it ended.
 stop() {
@@ -161,44 +156,11 @@ stop() {
   log "$2 stopped: $STOPPED"
 }
 
-# run COMMAND...: in the background, waited for, so that Ctrl-C stops it at once.
-run() {
-  local pid rc=0
-  "$@" &
-  pid=$!
-  PIDS+=("$pid")
-  wait "$pid" || rc=$?
-  forget_pid "$pid"
-  return "$rc"
-}
 
 # --- helpers -----------------------------------------------------------------------
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-free_port() {
-  local port i
-  for ((i = 0; i < 100; i++)); do
-    port=$((20000 + RANDOM % 40000))
-    if ! port_open "$port"; then
-      echo "$port"
-      return
-    fi
-  done
-  die "no free port found"
-}
 
-render() {
-  local template="$1" out="$2" pair expr=()
-  shift 2
-  for pair in "$@"; do
-    expr+=(-e "s|@${pair%%=*}@|${pair#*=}|g")
-  done
-  sed "${expr[@]}" "$template" >"$out"
-  if grep -q '@[A-Z_]*@' "$out"; then
-    die "unreplaced placeholder in $out: $(grep -o '@[A-Z_]*@' "$out" | head -1)"
-  fi
-}
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
@@ -231,10 +193,6 @@ fetch() {
   echo "${got:-000 0}"
 }
 
-expect() {
-  # shellcheck disable=SC2053 # EXPECTED is a glob pattern on purpose.
-  [[ "$2" == $3 ]] || die "$1: expected '$3', got '$2'"
-}
 
 # mgmt METHOD PATH BODY EXPECTED: a management-API call on $CP_URL (the admin token is
 # passed in a header file, so it is not on a command line). BODY is JSON or @FILE.

@@ -21,6 +21,8 @@ set -euo pipefail
 
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly BENCH="$ROOT/bench"
+# shellcheck source=bench/lib.sh
+source "$BENCH/lib.sh"
 
 DURATION="${DURATION:-10s}"
 CONNECTIONS="${CONNECTIONS:-32}"
@@ -84,49 +86,16 @@ stop_pid() {
   wait "$pid" 2>/dev/null || true
 }
 
-# forget_pid PID: drop a stopped process from the cleanup list.
-forget_pid() {
-  local pid="$1" kept=() p
-  for p in "${PIDS[@]}"; do
-    [[ "$p" == "$pid" ]] || kept+=("$p")
-  done
-  PIDS=("${kept[@]}")
-}
 
 stop() {
   stop_pid "$1"
   forget_pid "$1"
 }
 
-# run COMMAND...: run in the background and wait for it. Bash runs traps only between
-# commands, but `wait` is interrupted by signals: Ctrl-C or SIGTERM stop the bench at
-# once, and cleanup kills COMMAND too.
-run() {
-  local pid rc=0
-  "$@" &
-  pid=$!
-  PIDS+=("$pid")
-  wait "$pid" || rc=$?
-  forget_pid "$pid"
-  return "$rc"
-}
 
 # --- helpers -----------------------------------------------------------------------
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# free_port: a loopback port nothing listens on (checked, then used shortly after).
-free_port() {
-  local port i
-  for ((i = 0; i < 100; i++)); do
-    port=$((20000 + RANDOM % 40000))
-    if ! port_open "$port"; then
-      echo "$port"
-      return
-    fi
-  done
-  die "no free port found"
-}
 
 # wait_port PORT PID NAME LOG: until PORT accepts connections, bounded.
 wait_port() {
@@ -143,18 +112,6 @@ wait_port() {
   die "$name did not listen on $port within ${STARTUP_TIMEOUT}s"
 }
 
-# render TEMPLATE OUT NAME=VALUE...: copy TEMPLATE replacing each @NAME@ with VALUE.
-render() {
-  local template="$1" out="$2" pair expr=()
-  shift 2
-  for pair in "$@"; do
-    expr+=(-e "s|@${pair%%=*}@|${pair#*=}|g")
-  done
-  sed "${expr[@]}" "$template" >"$out"
-  if grep -q '@[A-Z_]*@' "$out"; then
-    die "unreplaced placeholder in $out: $(grep -o '@[A-Z_]*@' "$out" | head -1)"
-  fi
-}
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
 
@@ -255,11 +212,6 @@ fetch() {
   echo "${got:-000 0}"
 }
 
-# expect WHAT GOT EXPECTED: die unless GOT matches the pattern EXPECTED.
-expect() {
-  # shellcheck disable=SC2053 # EXPECTED is a glob pattern on purpose.
-  [[ "$2" == $3 ]] || die "$1: expected '$3', got '$2'"
-}
 
 # --- TLS ---------------------------------------------------------------------------
 
