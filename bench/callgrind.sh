@@ -35,8 +35,14 @@ TMP="$(mktemp -d /tmp/gatehouse-callgrind.XXXXXX)"
 # nginx's worker runs as an unprivileged user when started as root: let it read.
 chmod 755 "$TMP"
 cleanup() {
-  [[ -f "$TMP/backend.pid" ]] && kill "$(cat "$TMP/backend.pid")" 2>/dev/null || true
-  [[ -n "${KEEP_TMP:-}" ]] && log "kept $TMP" || rm -rf "$TMP"
+  if [[ -f "$TMP/backend.pid" ]]; then
+    kill "$(cat "$TMP/backend.pid")" 2>/dev/null || true
+  fi
+  if [[ -n "${KEEP_TMP:-}" ]]; then
+    log "kept $TMP"
+  else
+    rm -rf "$TMP"
+  fi
 }
 trap cleanup EXIT
 
@@ -83,7 +89,7 @@ measure() {
   [[ -s "$addresses" ]] || { cat "$TMP/gatehouse.log" >&2; die "gatehouse did not start"; }
   local addr
   addr=$($PYTHON -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$addresses" "$listener")
-  $PYTHON - "$listener" "$addr" "$n" <<'PY'
+  $PYTHON - "$listener" "$addr" "$n" <<'PY' || die "$scenario: requests failed"
 import http.client, ssl, sys
 scheme, addr, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 host, port = addr.rsplit(":", 1)
@@ -98,7 +104,6 @@ for _ in range(n):
     if response.status != 200 or len(body) != 1024:
         sys.exit(f"unexpected answer: {response.status}, {len(body)} bytes")
 PY
-  [[ $? -eq 0 ]] || die "$scenario: requests failed"
   kill -TERM "$pid"
   wait "$pid" || true
   callgrind_annotate "$TMP"/callgrind.out.* 2>/dev/null |

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helpers shared by bench/proxy.sh and bench/propagation.sh (sourced). They use
 # the caller's `die` and its `PIDS` array (processes to stop on exit).
 

@@ -341,7 +341,7 @@ GATEHOUSE_PID="" GATEHOUSE_URL="" GATEHOUSE_HTTPS_PORT=""
 # HTTPS listener's (its port, picked by the kernel, in GATEHOUSE_HTTPS_PORT).
 start_gatehouse() {
   local config="$1" addresses="$TMP/gatehouse-addresses.json" http="" https="" i
-  local tls="${3:-}"
+  local over_tls="${3:-}"
   local args=(gateway --config "$config" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0
     --https-listen 127.0.0.1:0 --bound-addresses-file "$addresses" --workers 1)
   [[ "$2" == on ]] || args+=(--access-log=false)
@@ -368,7 +368,7 @@ start_gatehouse() {
   }
   expect "gatehouse health probe" "$(fetch "http://$http/status-0123456789abcdef")" "200 *"
   GATEHOUSE_URL="http://$http$REQUEST_PATH"
-  if [[ -n "$tls" ]]; then
+  if [[ -n "$over_tls" ]]; then
     https=$(sed -n 's/.*"https" *: *"\([^"]*\)".*/\1/p' "$addresses")
     [[ -n "$https" ]] || die "gatehouse reported no HTTPS address in $addresses"
     GATEHOUSE_HTTPS_PORT="${https##*:}"
@@ -472,7 +472,7 @@ main() {
     log "https: throwaway CA and ECDSA P-256 certificate for $TLS_HOST and 127.0.0.1 in $TLS_DIR"
   fi
 
-  local config access header tls duration https_port
+  local config access header tls duration
   local gh_rps gh_p50 gh_p99 gh_cpu idle_rss loaded_rss nginx_rss pid
   for scenario in $SCENARIOS; do
     header=""
