@@ -12,7 +12,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use gatehouse_gateway::tls::TlsSettings;
 use gatehouse_gateway::{
-    AccessLog, Gateway, GatewayState, Limits, Metrics, ServerSettings, access_log, admin, reload,
+    AccessLog, Gateway, GatewayState, Limits, Metrics, MetricsOptions, ServerSettings, access_log,
+    admin, reload,
 };
 use gatehouse_sync::settings::{AUTH_ENV, DEFAULT_BACKUP_DIR, ENDPOINT_ENV};
 use gatehouse_sync::{AuthSetting, Backoff, Endpoint, SyncSettings};
@@ -87,6 +88,19 @@ pub(crate) struct GatewayArgs {
     #[arg(long, env = "GATEHOUSE_WORKERS")]
     workers: Option<NonZeroUsize>,
 
+    /// Count requests by operation too: an `operation` label on
+    /// `gatehouse_requests_total` (default: by API only). Each operation that has traffic
+    /// then adds its own series to every scrape.
+    #[arg(
+        long,
+        env = "GATEHOUSE_METRICS_PER_OPERATION",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    metrics_per_operation: bool,
+
     /// Write one JSON access-log line per request to stdout.
     #[arg(long, env = "GATEHOUSE_ACCESS_LOG", default_value_t = true, action = clap::ArgAction::Set)]
     access_log: bool,
@@ -95,14 +109,20 @@ pub(crate) struct GatewayArgs {
     #[arg(long, env = "GATEHOUSE_MAX_HEADER_BYTES", default_value_t = 64 * 1024)]
     max_header_bytes: usize,
 
+    /// Longest request line (method, URI and version; for HTTP/2 and HTTP/3 the
+    /// path and query) in bytes; longer gets 414.
+    #[arg(long, env = "GATEHOUSE_MAX_REQUEST_LINE_BYTES", default_value_t = Limits::default().max_request_line_bytes)]
+    max_request_line_bytes: usize,
+
     /// Most request headers; more gets 431.
     #[arg(long, env = "GATEHOUSE_MAX_HEADERS", default_value_t = 100)]
     max_headers: usize,
 
-    /// Largest request body in bytes; larger gets 413. Default: no limit (bodies are
-    /// streamed, never buffered).
-    #[arg(long, env = "GATEHOUSE_MAX_REQUEST_BODY_BYTES")]
-    max_request_body_bytes: Option<u64>,
+    /// Largest request body in bytes; larger gets 413. Default 100 MiB; 0: no limit
+    /// (bodies are streamed, never buffered, so the limit is about what a backend is
+    /// made to take in, not memory).
+    #[arg(long, env = "GATEHOUSE_MAX_REQUEST_BODY_BYTES", default_value_t = gatehouse_gateway::server::DEFAULT_MAX_REQUEST_BODY_BYTES)]
+    max_request_body_bytes: u64,
 
     /// Time a client has to send its request head (HTTP/1.1; also the longest a
     /// connection may idle between requests). On expiry the connection is closed.
@@ -128,6 +148,16 @@ pub(crate) struct GatewayArgs {
     /// connection; more gets GOAWAY (ENHANCE_YOUR_CALM).
     #[arg(long, env = "GATEHOUSE_HTTP2_MAX_LOCAL_ERROR_RESET_STREAMS", default_value_t = Limits::default().http2_max_local_error_reset_streams)]
     http2_max_local_error_reset_streams: usize,
+
+    /// A relayed WebSocket connection with no byte moving either way for this long is
+    /// closed.
+    #[arg(long, env = "GATEHOUSE_WEBSOCKET_IDLE_TIMEOUT", default_value = "300s", value_parser = humantime::parse_duration)]
+    websocket_idle_timeout: Duration,
+
+    /// WebSocket connections open at once across all workers; over it a handshake gets
+    /// 503. 0: no limit of their own (they count against --max-connections anyway).
+    #[arg(long, env = "GATEHOUSE_MAX_WEBSOCKET_CONNECTIONS", default_value_t = Limits::default().max_websocket_connections)]
+    max_websocket_connections: usize,
 
     /// On SIGTERM, how long in-flight requests get to finish before connections are cut.
     #[arg(long, env = "GATEHOUSE_DRAIN_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -198,6 +228,13 @@ pub(crate) enum Source {
 }
 
 impl GatewayArgs {
+    /// `--workers`, or one per available core.
+    fn worker_count(&self) -> NonZeroUsize {
+        self.workers
+            .or_else(|| std::thread::available_parallelism().ok())
+            .unwrap_or(NonZeroUsize::MIN)
+    }
+
     /// Parses gateway options as `gatehouse gateway` would take them (for `gatehouse
     /// dev`, which runs one with its own ports).
     pub(crate) fn from_args<I, T>(args: I) -> anyhow::Result<Self>
@@ -437,7 +474,11 @@ pub(crate) fn run(args: &GatewayArgs) -> anyhow::Result<()> {
 pub(crate) fn new_state(
     args: &GatewayArgs,
 ) -> anyhow::Result<(Arc<GatewayState>, Option<access_log::AccessLogWriter>)> {
-    let metrics = Metrics::new();
+    let metrics = Metrics::with_options(MetricsOptions {
+        per_operation: args.metrics_per_operation,
+        // One counter shard per worker.
+        shards: args.worker_count(),
+    });
     let (access_log, writer) = if args.access_log {
         let (log, writer) = AccessLog::spawn(
             Box::new(std::io::stdout()),
@@ -537,10 +578,7 @@ pub(crate) async fn serve(
         }
     }
 
-    let workers = args
-        .workers
-        .or_else(|| std::thread::available_parallelism().ok())
-        .unwrap_or(NonZeroUsize::MIN);
+    let workers = args.worker_count();
     let settings = ServerSettings {
         listen: args.listen,
         https_listen: Some(args.https_listen),
@@ -549,7 +587,9 @@ pub(crate) async fn serve(
         limits: Limits {
             max_header_bytes: args.max_header_bytes,
             max_headers: args.max_headers,
-            max_request_body_bytes: args.max_request_body_bytes,
+            max_request_line_bytes: args.max_request_line_bytes,
+            max_request_body_bytes: (args.max_request_body_bytes > 0)
+                .then_some(args.max_request_body_bytes),
             header_read_timeout: args.header_read_timeout,
             body_read_timeout: args.body_read_timeout,
             max_connections: args.max_connections,
@@ -557,6 +597,8 @@ pub(crate) async fn serve(
             http2_max_local_error_reset_streams: args.http2_max_local_error_reset_streams,
             tls_handshake_timeout: args.tls_handshake_timeout,
             http2: args.http2,
+            websocket_idle_timeout: args.websocket_idle_timeout,
+            max_websocket_connections: args.max_websocket_connections,
             ..Limits::default()
         },
         drain_timeout: args.drain_timeout,
@@ -576,6 +618,16 @@ pub(crate) async fn serve(
         state.clone(),
         stop_background.clone(),
     ));
+
+    // Watching before announcing the addresses: whoever waits for them (a test, a
+    // supervisor) may change the file at once, and the change must not be missed.
+    let watcher = match &source {
+        Source::File(config) => Some(
+            reload::watch_file(state.clone(), config.clone(), stop_background.clone())
+                .with_context(|| format!("cannot watch {}", config.display()))?,
+        ),
+        Source::ControlPlane(_) => None,
+    };
 
     if let Some(path) = &args.bound_addresses_file {
         let addresses = serde_json::json!({
@@ -597,14 +649,6 @@ pub(crate) async fn serve(
         let state = state.clone();
         let stop = stop_background.clone();
         tokio::spawn(async move { state.sweep_counters(COUNTER_SWEEP_INTERVAL, stop).await })
-    };
-
-    let watcher = match &source {
-        Source::File(config) => Some(
-            reload::watch_file(state.clone(), config.clone(), stop_background.clone())
-                .with_context(|| format!("cannot watch {}", config.display()))?,
-        ),
-        Source::ControlPlane(_) => None,
     };
 
     loop {

@@ -138,3 +138,17 @@ fn a_settings_file_provides_apims_dotted_names_and_the_environment_wins() {
         "non-scalar values are refused"
     );
 }
+
+#[test]
+fn per_operation_metrics_are_off_unless_asked_for() {
+    let parse = |args: &[&str]| {
+        GatewayArgs::from_args(args.iter().copied())
+            .unwrap()
+            .metrics_per_operation
+    };
+    assert!(!parse(&[]));
+    assert!(parse(&["--metrics-per-operation"]));
+    assert!(parse(&["--metrics-per-operation", "true"]));
+    assert!(parse(&["--metrics-per-operation=true"]));
+    assert!(!parse(&["--metrics-per-operation", "false"]));
+}

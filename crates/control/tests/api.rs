@@ -342,7 +342,14 @@ async fn a_write_through_one_control_plane_wakes_long_polls_on_another() {
             .unwrap();
         (Instant::now(), response.json::<Value>().await.unwrap())
     });
+    // Time for the poll to park on the other replica. Not synchronisation: nothing shows
+    // a parked poll, and one that arrives after the write answers at once with the
+    // change, so a late poll cannot fail the test (it only tests less).
     tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !poll.is_finished(),
+        "the long-poll answered without a change"
+    );
     let mut changed = api("a", None);
     changed["displayName"] = json!("via the first control plane");
     let response = first.put("/apis/a", changed).await;
@@ -734,7 +741,14 @@ async fn long_polls_wake_within_milliseconds_of_a_change(backend: Backend) {
             .unwrap();
         (Instant::now(), response.json::<Value>().await.unwrap())
     });
+    // Time for the poll to park. Not synchronisation: nothing shows a parked poll, and
+    // one that arrives after the write answers at once with the change, so a late poll
+    // cannot fail the test (it only tests less).
     tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !poll.is_finished(),
+        "the long-poll answered without a change"
+    );
     let written = Instant::now();
     let mut changed = api("a", None);
     changed["displayName"] = json!("changed");

@@ -59,6 +59,10 @@ pub struct AccessLogEntry<'a> {
     pub status: u16,
     /// Status the backend answered, when the request reached one.
     pub backend_status: Option<u16>,
+    /// `grpc-status` of a gRPC call (from the trailers or a trailers-only head); absent
+    /// for other requests.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grpc_status: Option<u32>,
     /// Why the gateway answered instead of the backend (closed set), if it did.
     pub error_reason: Option<&'static str>,
     /// Request body bytes received from the client.

@@ -1,5 +1,7 @@
 use std::io::Write;
 
+use gatehouse_test_support::wait_for;
+
 use super::*;
 
 fn entry(status: u16) -> AccessLogEntry<'static> {
@@ -17,6 +19,7 @@ fn entry(status: u16) -> AccessLogEntry<'static> {
         subscription: None,
         status,
         backend_status: Some(status),
+        grpc_status: None,
         error_reason: None,
         bytes_received: 0,
         bytes_sent: 12,
@@ -49,10 +52,15 @@ fn every_entry_becomes_one_json_line() {
 
 #[test]
 fn a_full_queue_drops_batches_and_counts_their_lines_instead_of_blocking() {
-    struct Stuck(std::sync::mpsc::Receiver<()>);
+    /// A sink that says when a write starts, then blocks until `release` is dropped.
+    struct Stuck {
+        release: std::sync::mpsc::Receiver<()>,
+        entered: std::sync::mpsc::Sender<()>,
+    }
     impl Write for Stuck {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let _ = self.0.recv();
+            let _ = self.entered.send(());
+            let _ = self.release.recv();
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -60,14 +68,25 @@ fn a_full_queue_drops_batches_and_counts_their_lines_instead_of_blocking() {
         }
     }
     let (release, stuck) = std::sync::mpsc::channel();
+    let (entered, writing) = std::sync::mpsc::channel();
     let dropped = Counter::default();
-    let (log, writer) = AccessLog::spawn(Box::new(Stuck(stuck)), 1, dropped.clone()).unwrap();
-    // One batch is taken by the (stuck) writer, one waits in the queue, the rest drop.
+    let sink = Stuck {
+        release: stuck,
+        entered,
+    };
+    let (log, writer) = AccessLog::spawn(Box::new(sink), 1, dropped.clone()).unwrap();
+    // One batch is taken by the writer, which gets stuck writing it...
+    log.write(&entry(200));
+    log.flush_thread();
+    writing
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the writer thread writes the first batch");
+    // ...then one waits in the queue, and the rest drop.
     for _ in 0..10 {
         log.write(&entry(200));
         log.flush_thread();
     }
-    assert!(dropped.get() >= 8, "dropped {}", dropped.get());
+    assert_eq!(dropped.get(), 9);
     drop(log);
     drop(release);
     writer.join();
@@ -79,10 +98,23 @@ fn lines_are_handed_over_in_batches_not_one_by_one() {
     let (log, writer) =
         AccessLog::spawn(Box::new(file.reopen().unwrap()), 4, Counter::default()).unwrap();
     log.write(&entry(200));
-    std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(
-        std::fs::metadata(file.path()).unwrap().len(),
-        0,
+    // Another thread's line, handed over when that thread exits. The writer writes
+    // batches in the order they were handed over, so once this line is in the file, a
+    // line handed over before it would be too.
+    let other = log.clone();
+    std::thread::spawn(move || other.write(&entry(201)))
+        .join()
+        .unwrap();
+    let read = || std::fs::read_to_string(file.path()).unwrap();
+    assert!(
+        wait_for(
+            || read().contains("\"status\":201"),
+            Duration::from_secs(10)
+        ),
+        "the other thread's line was never written"
+    );
+    assert!(
+        !read().contains("\"status\":200"),
         "one line stays in the thread's batch"
     );
     // Enough lines to fill a batch are handed over without an explicit flush.
@@ -92,11 +124,8 @@ fn lines_are_handed_over_in_batches_not_one_by_one() {
     log.flush_thread();
     drop(log);
     writer.join();
-    let lines = std::fs::read_to_string(file.path())
-        .unwrap()
-        .lines()
-        .count();
-    assert_eq!(lines, BATCH_BYTES / 200 + 1);
+    let lines = read().lines().count();
+    assert_eq!(lines, BATCH_BYTES / 200 + 2);
 }
 
 #[test]

@@ -3,8 +3,10 @@
 //! [`CompiledConfig::build`] turns a validated [`Configuration`] into everything a
 //! request needs, precomputed: the routing table, one policy pipeline per operation (and
 //! per product the operation is reachable through: the product scope changes the merged
-//! policy), subscription keys hashed, backend URLs parsed, header names parsed, metric
-//! handles resolved. Nothing is parsed per request. A build either succeeds completely or
+//! policy), subscription keys hashed, backend URLs parsed, header names parsed. Nothing
+//! is parsed per request. Metric series are not created here but on each API's first
+//! request ([`crate::series`]); those of APIs a previous configuration served are
+//! carried over ([`CompiledConfig::adopt_series`]). A build either succeeds completely or
 //! returns the first error, naming where it is; it never yields half a configuration.
 
 use std::collections::HashMap;
@@ -16,7 +18,8 @@ use gatehouse_policy::{Pipeline, PolicyError};
 use gatehouse_router::{ApiSpec, OperationSpec, Router};
 use http::HeaderName;
 
-use crate::metrics::{ConfigErrorReason, Metrics, OperationMetrics};
+use crate::metrics::{ConfigErrorReason, Metrics, OperationMetrics, SeriesRegistry};
+use crate::series::{OperationKey, RequestSeries, SeriesKey, SeriesSlot};
 use crate::subscriptions::{SubscriptionEntry, SubscriptionStore, resolve_scope};
 use crate::tls::{
     BackendTlsBuilder, BackendTlsClient, CompiledServerTls, TlsSettings, compile_server_tls,
@@ -113,8 +116,10 @@ pub struct CompiledOperation {
     pub pipeline: Arc<Pipeline>,
     /// Pipelines for calls through each product containing the API, by product index.
     pub product_pipelines: ProductPipelines,
-    /// Metric handles.
+    /// Which series its requests count in.
     pub metrics: OperationMetrics,
+    /// Its request counts once it has had traffic, with `--metrics-per-operation`.
+    pub series: SeriesSlot,
 }
 
 impl CompiledOperation {
@@ -151,12 +156,18 @@ pub struct CompiledApi {
     pub products: Vec<usize>,
     /// Operations, in document order (router indexes into this).
     pub operations: Vec<CompiledOperation>,
-    /// Metric handles for requests matching the API but no operation.
+    /// Where requests matching the API but no operation count.
     pub unmatched_metrics: OperationMetrics,
+    /// Its request counts once it has had traffic: all of them, or with
+    /// `--metrics-per-operation` those matching no operation.
+    pub series: SeriesSlot,
     /// Global and API scopes only: answers CORS preflights for paths whose operations
     /// do not declare `OPTIONS` (browsers send them anyway; APIM answers them from the
     /// API's `cors` policy).
     pub preflight: Arc<Pipeline>,
+    /// A WebSocket API: its backend URL (`serviceUrl` or its backend's) is `ws://` or
+    /// `wss://`. Valid WebSocket handshakes are relayed (see `proxy::websocket`).
+    pub websocket: bool,
 }
 
 /// Everything the request path needs, built once per configuration.
@@ -173,8 +184,14 @@ pub struct CompiledConfig {
     pub backends: HashMap<Arc<str>, CompiledBackend>,
     /// Subscription keys.
     pub subscriptions: SubscriptionStore,
-    /// Metric handles for requests matching no API.
+    /// Where requests matching no API count.
     pub unmatched_metrics: OperationMetrics,
+    /// Their request counts, once there has been one.
+    pub unmatched_series: SeriesSlot,
+    /// Where series are taken from on first use.
+    series: Arc<SeriesRegistry>,
+    /// [`SeriesRegistry::created`] when this configuration took over the live series.
+    adopted_at: u64,
     /// The HTTPS listener's certificates and client authentication; `None` when the
     /// configuration has no hostnames (TLS handshakes are refused).
     pub server_tls: Option<Arc<gatehouse_tls::ServerTls>>,
@@ -198,7 +215,10 @@ impl CompiledConfig {
             products: Vec::new(),
             backends: HashMap::new(),
             subscriptions: SubscriptionStore::default(),
-            unmatched_metrics: metrics.operation("-", "-"),
+            unmatched_metrics: OperationMetrics::unmatched(),
+            unmatched_series: SeriesSlot::default(),
+            series: metrics.series().clone(),
+            adopted_at: 0,
             server_tls: None,
             default_backend_tls: Err(Arc::from("no configuration loaded")),
             certificate_expiry: Vec::new(),
@@ -343,7 +363,8 @@ impl CompiledConfig {
                     id: operation.id.as_str().into(),
                     pipeline: pipelines[a][o].take().ok_or_else(|| missing("operation"))?,
                     product_pipelines: std::mem::take(&mut product_pipelines[a][o]),
-                    metrics: metrics.operation(&api.id, &operation.id),
+                    metrics: OperationMetrics::operation(a, o),
+                    series: SeriesSlot::default(),
                 });
             }
             operation_count += operations.len();
@@ -369,8 +390,10 @@ impl CompiledConfig {
                 allows_https: api.protocols.contains(&Protocol::Https),
                 products: api_products[a].clone(),
                 operations,
-                unmatched_metrics: metrics.operation(&api.id, "-"),
+                unmatched_metrics: OperationMetrics::api(a),
+                series: SeriesSlot::default(),
                 preflight,
+                websocket: crate::proxy::websocket::is_websocket_api(config, api),
             });
         }
 
@@ -417,7 +440,7 @@ impl CompiledConfig {
             subscriptions.insert(&keys, &entry);
         }
 
-        Ok(Self {
+        let compiled = Self {
             revision,
             router,
             apis,
@@ -431,7 +454,11 @@ impl CompiledConfig {
                 .map(|(id, backend)| (Arc::from(id), backend))
                 .collect(),
             subscriptions,
-            unmatched_metrics: metrics.operation("-", "-"),
+            unmatched_metrics: OperationMetrics::unmatched(),
+            unmatched_series: SeriesSlot::default(),
+            series: metrics.series().clone(),
+            // Read before the series are: one created meanwhile is adopted later.
+            adopted_at: metrics.series().created(),
             server_tls,
             default_backend_tls,
             certificate_expiry,
@@ -440,7 +467,68 @@ impl CompiledConfig {
                 operations: operation_count,
                 subscriptions: config.subscriptions.len(),
             },
-        })
+        };
+        // The configuration being served is alive still: its series are found.
+        compiled.adopt_series_with(&api_index);
+        Ok(compiled)
+    }
+
+    /// Takes over the series of the APIs (and operations) it shares with the
+    /// configurations served before, so that their counters carry on. [`Self::build`]
+    /// does it; call it again once this configuration is served and the previous one is
+    /// still held, for series the previous one created meanwhile.
+    pub fn adopt_series(&self) {
+        // Usually none was: then there is nothing to look up in 100,000 APIs.
+        if self.series.created() == self.adopted_at {
+            return;
+        }
+        let api_index: HashMap<&str, usize> = self
+            .apis
+            .iter()
+            .enumerate()
+            .map(|(i, api)| (&*api.id, i))
+            .collect();
+        self.adopt_series_with(&api_index);
+    }
+
+    fn adopt_series_with(&self, api_index: &HashMap<&str, usize>) {
+        for series in self.series.live() {
+            let key = series.key();
+            let Some(id) = &key.api else {
+                self.unmatched_series.adopt(series);
+                continue;
+            };
+            let Some(api) = api_index.get(&**id).map(|&a| &self.apis[a]) else {
+                continue;
+            };
+            match &key.operation {
+                OperationKey::Api | OperationKey::Unmatched => api.series.adopt(series),
+                OperationKey::Named(operation) => {
+                    if let Some(op) = api.operations.iter().find(|op| op.id == *operation) {
+                        op.series.adopt(series);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The series a request counts in: its operation's with `--metrics-per-operation`,
+    /// else its API's, else that of requests matching no API. Created on first use.
+    pub(crate) fn request_series(&self, target: &OperationMetrics) -> &RequestSeries {
+        let registry = &*self.series;
+        let per_operation = registry.per_operation();
+        let Some(api) = self.apis.get(target.api) else {
+            return self
+                .unmatched_series
+                .get_or_create(registry, || SeriesKey::no_api(per_operation));
+        };
+        if per_operation && let Some(op) = api.operations.get(target.operation) {
+            return op
+                .series
+                .get_or_create(registry, || SeriesKey::operation(&api.id, &op.id));
+        }
+        api.series
+            .get_or_create(registry, || SeriesKey::api(&api.id, per_operation))
     }
 }
 
@@ -464,10 +552,17 @@ fn host_header(
 }
 
 fn parse_backend_url(origin: &str, path: &str, text: &str) -> Result<url::Url, CompileError> {
-    let url = url::Url::parse(text).map_err(|e| CompileError::Invalid {
+    let mut url = url::Url::parse(text).map_err(|e| CompileError::Invalid {
         origin: origin.to_owned(),
         path: path.to_owned(),
         message: format!("`{text}` is not a valid URL: {e}"),
     })?;
+    // A WebSocket backend is reached like any other: its handshake is an HTTP/1.1
+    // request (`ws` is `http`, `wss` is `https`, same default ports).
+    crate::proxy::websocket::to_http_scheme(&mut url);
     Ok(url)
 }
+
+#[cfg(test)]
+#[path = "compiled_tests.rs"]
+mod tests;

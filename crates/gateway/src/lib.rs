@@ -22,6 +22,7 @@ mod http3;
 pub mod metrics;
 pub mod proxy;
 pub mod reload;
+pub mod series;
 pub mod server;
 pub mod subscriptions;
 pub mod tls;
@@ -31,7 +32,7 @@ use arc_swap::ArcSwap;
 pub use access_log::AccessLog;
 pub use admin::Readiness;
 pub use compiled::{CompileError, CompiledConfig};
-pub use metrics::Metrics;
+pub use metrics::{Metrics, MetricsOptions};
 pub use server::{Gateway, Limits, ServerError, ServerSettings};
 
 /// State shared by every worker, the admin listener and the reloader.

@@ -1,46 +1,41 @@
 //! Prometheus metrics of the data plane.
 //!
-//! Families are registered once per process in [`Metrics::new`]. The request path never
-//! looks a label set up in a family (that takes the family's lock): when a configuration
-//! is compiled, each operation resolves its own handles ([`OperationMetrics`]) and the
-//! request path only bumps atomics. Histograms are [`AtomicHistogram`] for the same
-//! reason: `prometheus_client`'s histogram takes a write lock per observation.
+//! Families are registered once per process in [`Metrics::new`]. Request counts and
+//! latencies by API are [`crate::series`]: created on an API's first request, dropped
+//! with the API, sharded per worker and summed at scrape time, so the request path takes
+//! no lock and shares no counter between workers, and a scrape is proportional to the
+//! APIs that had traffic rather than to those configured. The other metrics are
+//! process-wide and resolved here, once.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use prometheus_client::encoding::{
-    EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder, MetricEncoder, NoLabelSet,
-};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
-/// Latency buckets in seconds: 0.5 ms … 60 s.
-const LATENCY_BUCKETS: [f64; 16] = [
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    60.0,
-];
+pub use crate::series::{LATENCY_BUCKETS, OperationMetrics, SeriesRegistry, ShardedGauge};
 
-/// Labels of per-operation request counters.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
-    /// API id, or `-` when no API matched.
-    pub api: String,
-    /// Operation id, or `-`.
-    pub operation: String,
-    /// `1xx` … `5xx`.
-    pub status_class: StatusClass,
+/// How request metrics are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetricsOptions {
+    /// Count requests by operation as well as by API (`--metrics-per-operation`): an
+    /// `operation` label on `gatehouse_requests_total`. Off, series are per API.
+    pub per_operation: bool,
+    /// Shards of each counter: the number of workers (rounded up to a power of two), so
+    /// each worker writes its own.
+    pub shards: NonZeroUsize,
 }
 
-/// Labels of per-API latency histograms.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ApiLabels {
-    /// API id, or `-` when no API matched.
-    pub api: String,
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        Self {
+            per_operation: false,
+            shards: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+        }
+    }
 }
 
 /// Why a configuration could not be loaded; a closed set, used as a metric label.
@@ -221,19 +216,13 @@ pub enum StatusClass {
 
 impl EncodeLabelValue for StatusClass {
     fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let text = match self {
-            Self::Informational => "1xx",
-            Self::Success => "2xx",
-            Self::Redirection => "3xx",
-            Self::ClientError => "4xx",
-            Self::ServerError => "5xx",
-        };
-        std::fmt::Write::write_str(encoder, text)
+        std::fmt::Write::write_str(encoder, self.as_str())
     }
 }
 
 impl StatusClass {
-    const ALL: [Self; 5] = [
+    /// Every class, in the order of [`Self::index`].
+    pub const ALL: [Self; 5] = [
         Self::Informational,
         Self::Success,
         Self::Redirection,
@@ -241,21 +230,36 @@ impl StatusClass {
         Self::ServerError,
     ];
 
-    fn index(status: u16) -> usize {
+    /// The class of `status` as an index into [`Self::ALL`]; below 100 counts as 1xx,
+    /// above 599 as 5xx.
+    #[must_use]
+    pub fn index(status: u16) -> usize {
         usize::from(status / 100).clamp(1, 5) - 1
+    }
+
+    /// The label value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Informational => "1xx",
+            Self::Success => "2xx",
+            Self::Redirection => "3xx",
+            Self::ClientError => "4xx",
+            Self::ServerError => "5xx",
+        }
     }
 }
 
 /// The process's metric families and registry.
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    request_duration: Family<ApiLabels, AtomicHistogram, fn() -> AtomicHistogram>,
-    backend_duration: Family<ApiLabels, AtomicHistogram, fn() -> AtomicHistogram>,
+    /// `gatehouse_requests_total`, `gatehouse_request_duration_seconds`,
+    /// `gatehouse_backend_duration_seconds`.
+    series: Arc<SeriesRegistry>,
     /// Open client connections on the data listeners.
     pub active_connections: Gauge,
-    /// Requests currently being processed.
-    pub in_flight_requests: Gauge,
+    /// Requests currently being processed; sharded, as every request moves it twice.
+    pub in_flight_requests: ShardedGauge,
     /// Revision of the configuration being served.
     pub config_revision: Gauge,
     /// Unix time of the last successful configuration load.
@@ -285,6 +289,8 @@ pub struct Metrics {
     tls_handshake_errors: [(&'static str, Counter); 7],
     /// `gatehouse_tls_certificate_expiry_timestamp_seconds{hostname}`.
     tls_certificate_expiry: Family<HostnameLabels, Gauge>,
+    /// `gatehouse_websocket_*` (see [`crate::proxy::websocket`]).
+    pub websocket: crate::proxy::websocket::WebSocketMetrics,
 }
 
 /// Labels of per-host-name TLS metrics.
@@ -323,42 +329,29 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-fn new_latency_histogram() -> AtomicHistogram {
-    AtomicHistogram::new(&LATENCY_BUCKETS)
-}
-
 impl Metrics {
-    /// Creates and registers every family under the `gatehouse` prefix.
+    /// Creates and registers every family under the `gatehouse` prefix, with the default
+    /// [`MetricsOptions`].
     #[must_use]
     pub fn new() -> Self {
+        Self::with_options(MetricsOptions::default())
+    }
+
+    /// Creates and registers every family under the `gatehouse` prefix.
+    #[must_use]
+    pub fn with_options(options: MetricsOptions) -> Self {
         let mut registry = Registry::with_prefix("gatehouse");
-        let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
-            "requests",
-            "Requests handled, by API, operation and status class",
-            requests.clone(),
-        );
-        let request_duration: Family<ApiLabels, AtomicHistogram, fn() -> AtomicHistogram> =
-            Family::new_with_constructor(new_latency_histogram);
-        registry.register(
-            "request_duration_seconds",
-            "Time from request received to response body finished, by API",
-            request_duration.clone(),
-        );
-        let backend_duration: Family<ApiLabels, AtomicHistogram, fn() -> AtomicHistogram> =
-            Family::new_with_constructor(new_latency_histogram);
-        registry.register(
-            "backend_duration_seconds",
-            "Time from request sent to the backend to its response head, by API",
-            backend_duration.clone(),
-        );
+        let series = Arc::new(SeriesRegistry::new(
+            options.per_operation,
+            options.shards.get(),
+        ));
         let active_connections = Gauge::default();
         registry.register(
             "active_connections",
             "Open client connections on the data listeners",
             active_connections.clone(),
         );
-        let in_flight_requests = Gauge::default();
+        let in_flight_requests = ShardedGauge::new(options.shards.get());
         registry.register(
             "in_flight_requests",
             "Requests currently being processed",
@@ -460,11 +453,12 @@ impl Metrics {
             "When the certificate served for each TLS host name expires (Unix seconds)",
             tls_certificate_expiry.clone(),
         );
+        let websocket = crate::proxy::websocket::WebSocketMetrics::register(&mut registry);
+        // Last: the request families follow the process-wide ones in a scrape.
+        registry.register_collector(Box::new(series.clone()));
         Self {
             registry,
-            requests,
-            request_duration,
-            backend_duration,
+            series,
             active_connections,
             in_flight_requests,
             config_revision,
@@ -480,6 +474,7 @@ impl Metrics {
             tls_handshakes,
             tls_handshake_errors,
             tls_certificate_expiry,
+            websocket,
         }
     }
 
@@ -513,27 +508,11 @@ impl Metrics {
         }
     }
 
-    /// Resolves the handles one operation (or the `-` pseudo-operation for unmatched
-    /// requests) bumps on the request path. Called at configuration compile time.
+    /// The series of request counts and latencies by API, which compiled
+    /// configurations take their series from.
     #[must_use]
-    pub fn operation(&self, api: &str, operation: &str) -> OperationMetrics {
-        let requests = StatusClass::ALL.map(|status_class| {
-            self.requests
-                .get_or_create(&RequestLabels {
-                    api: api.to_owned(),
-                    operation: operation.to_owned(),
-                    status_class,
-                })
-                .clone()
-        });
-        let labels = ApiLabels {
-            api: api.to_owned(),
-        };
-        OperationMetrics(Arc::new(OperationMetricsInner {
-            requests,
-            request_duration: self.request_duration.get_or_create(&labels).clone(),
-            backend_duration: self.backend_duration.get_or_create(&labels).clone(),
-        }))
+    pub const fn series(&self) -> &Arc<SeriesRegistry> {
+        &self.series
     }
 
     /// Counts a rejected configuration.
@@ -577,109 +556,6 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Metric handles of one operation, resolved at configuration compile time so the
-/// request path touches only atomics.
-#[derive(Clone, Debug)]
-pub struct OperationMetrics(Arc<OperationMetricsInner>);
-
-#[derive(Debug)]
-struct OperationMetricsInner {
-    requests: [Counter; 5],
-    request_duration: AtomicHistogram,
-    backend_duration: AtomicHistogram,
-}
-
-impl OperationMetrics {
-    /// Records a finished request.
-    pub fn record_request(&self, status: u16, total: Duration) {
-        self.0.requests[StatusClass::index(status)].inc();
-        self.0.request_duration.observe(total);
-    }
-
-    /// Records the backend's time to response head.
-    pub fn record_backend(&self, elapsed: Duration) {
-        self.0.backend_duration.observe(elapsed);
-    }
-}
-
-/// A histogram whose observations are lock-free: one atomic add per bucket hit plus the
-/// count and the sum (kept in nanoseconds so it can be an integer atomic).
-#[derive(Clone, Debug)]
-pub struct AtomicHistogram(Arc<AtomicHistogramInner>);
-
-#[derive(Debug)]
-struct AtomicHistogramInner {
-    upper_bounds: Vec<f64>,
-    /// Non-cumulative: each observation bumps exactly one bucket (the last one is +Inf).
-    buckets: Vec<AtomicU64>,
-    count: AtomicU64,
-    sum_nanos: AtomicU64,
-}
-
-impl AtomicHistogram {
-    /// A histogram with the given finite upper bounds (seconds), ascending.
-    #[must_use]
-    pub fn new(upper_bounds: &[f64]) -> Self {
-        let mut bounds = upper_bounds.to_vec();
-        // The encoder writes `f64::MAX` as `+Inf`.
-        bounds.push(f64::MAX);
-        let buckets = bounds.iter().map(|_| AtomicU64::new(0)).collect();
-        Self(Arc::new(AtomicHistogramInner {
-            upper_bounds: bounds,
-            buckets,
-            count: AtomicU64::new(0),
-            sum_nanos: AtomicU64::new(0),
-        }))
-    }
-
-    /// Records one duration.
-    pub fn observe(&self, value: Duration) {
-        let seconds = value.as_secs_f64();
-        let inner = &*self.0;
-        let index = inner
-            .upper_bounds
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .unwrap_or(inner.upper_bounds.len() - 1);
-        // Relaxed: each counter is independent; a scrape may see a count one ahead of
-        // the sum, which Prometheus tolerates.
-        inner.buckets[index].fetch_add(1, Ordering::Relaxed);
-        inner.count.fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
-        inner.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    /// Number of observations so far.
-    #[must_use]
-    pub fn count(&self) -> u64 {
-        self.0.count.load(Ordering::Relaxed)
-    }
-}
-
-impl TypedMetric for AtomicHistogram {
-    const TYPE: MetricType = MetricType::Histogram;
-}
-
-impl EncodeMetric for AtomicHistogram {
-    fn encode(&self, mut encoder: MetricEncoder<'_>) -> Result<(), std::fmt::Error> {
-        let inner = &*self.0;
-        let buckets: Vec<(f64, u64)> = inner
-            .upper_bounds
-            .iter()
-            .zip(&inner.buckets)
-            .map(|(bound, count)| (*bound, count.load(Ordering::Relaxed)))
-            .collect();
-        let count = buckets.iter().map(|(_, c)| c).sum();
-        #[allow(clippy::cast_precision_loss)] // seconds as f64 is the exposition format
-        let sum = inner.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        Self::TYPE
     }
 }
 

@@ -1,9 +1,18 @@
 use super::*;
 
+use std::time::Duration;
+
+use crate::series::SeriesKey;
+
 #[test]
-fn operation_handles_count_by_status_class() {
-    let metrics = Metrics::new();
-    let op = metrics.operation("echo", "get");
+fn request_series_count_by_status_class() {
+    let metrics = Metrics::with_options(MetricsOptions {
+        per_operation: true,
+        ..MetricsOptions::default()
+    });
+    let op = metrics
+        .series()
+        .series(SeriesKey::operation(&"echo".into(), &"get".into()));
     op.record_request(200, Duration::from_millis(3));
     op.record_request(204, Duration::from_millis(3));
     op.record_request(503, Duration::from_millis(3));
@@ -32,9 +41,40 @@ fn operation_handles_count_by_status_class() {
 }
 
 #[test]
+fn request_series_are_per_api_by_default() {
+    let metrics = Metrics::new();
+    let api = metrics
+        .series()
+        .series(SeriesKey::api(&"echo".into(), false));
+    api.record_request(200, Duration::from_millis(3));
+    let none = metrics.series().series(SeriesKey::no_api(false));
+    none.record_request(404, Duration::from_millis(1));
+    let text = metrics.encode().unwrap();
+    for needle in [
+        r#"gatehouse_requests_total{api="echo",status_class="2xx"} 1"#,
+        r#"gatehouse_requests_total{api="echo",status_class="5xx"} 0"#,
+        r#"gatehouse_requests_total{api="-",status_class="4xx"} 1"#,
+        r#"gatehouse_request_duration_seconds_count{api="-"} 1"#,
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+    assert!(!text.contains("operation="), "{text}");
+}
+
+#[test]
+fn without_traffic_there_are_no_request_families() {
+    let metrics = Metrics::new();
+    let text = metrics.encode().unwrap();
+    assert!(!text.contains("gatehouse_requests"), "{text}");
+    assert!(!text.contains("duration_seconds"), "{text}");
+    assert!(text.contains("gatehouse_in_flight_requests 0"), "{text}");
+    assert!(text.ends_with("# EOF\n"), "{text}");
+}
+
+#[test]
 fn histogram_buckets_are_cumulative_in_the_exposition() {
     let metrics = Metrics::new();
-    let op = metrics.operation("a", "b");
+    let op = metrics.series().series(SeriesKey::api(&"a".into(), false));
     op.record_request(200, Duration::from_micros(100)); // <= 0.5 ms
     op.record_request(200, Duration::from_millis(20)); // <= 25 ms
     op.record_request(200, Duration::from_secs(120)); // +Inf only
@@ -53,6 +93,10 @@ fn histogram_buckets_are_cumulative_in_the_exposition() {
     );
     assert!(
         text.contains(r#"gatehouse_request_duration_seconds_bucket{le="+Inf",api="a"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"gatehouse_request_duration_seconds_sum{api="a"} 120.0201"#),
         "{text}"
     );
 }

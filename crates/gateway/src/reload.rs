@@ -151,7 +151,13 @@ async fn compile_and_swap(
     .map_err(|e| LoadError::Task(e.to_string()))??;
     let summary = compiled.summary();
     let expiry = compiled.certificate_expiry.clone();
-    state.config.store(Arc::new(compiled));
+    let compiled = Arc::new(compiled);
+    let previous = state.config.swap(compiled.clone());
+    // While the previous configuration is held, its series are alive: the new one takes
+    // over those of the APIs it keeps (including any created since it was built), and
+    // those of removed APIs go once the previous configuration's last request ends.
+    compiled.adopt_series();
+    drop(previous);
     state.config_swapped.send_replace(revision);
     report_certificate_expiry(state, &expiry);
     tracing::info!(%origin, revision, apis = summary.apis, operations = summary.operations, subscriptions = summary.subscriptions, "configuration loaded");

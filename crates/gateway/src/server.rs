@@ -59,16 +59,25 @@ use crate::proxy::body::ClientBody;
 use crate::proxy::framing::FramingCheck;
 use crate::tls::requires_client_certificate;
 
+/// The default request body limit: 100 MiB. Bodies stream, so the limit is not about
+/// memory; it bounds what one request can make a backend take in, and is what a
+/// production gateway should have unless an API needs more (`--max-request-body-bytes
+/// 0` turns it off).
+pub const DEFAULT_MAX_REQUEST_BODY_BYTES: u64 = 100 * 1024 * 1024;
+
 /// Limits applied to every client connection and request. docs/operations.md
 /// ("Hardening") says what a client sees when it crosses each one.
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Largest request head (request line + headers) in bytes; larger gets 431.
     pub max_header_bytes: usize,
+    /// Longest request line (HTTP/1.1: method, target and version; HTTP/2 and HTTP/3:
+    /// the `:path`) in bytes; longer gets 414.
+    pub max_request_line_bytes: usize,
     /// Most headers in one request; more gets 431.
     pub max_headers: usize,
     /// Largest request body in bytes; larger gets 413. `None`: no limit (bodies stream,
-    /// so size costs no memory).
+    /// so size costs no memory). Default 100 MiB.
     pub max_request_body_bytes: Option<u64>,
     /// Time allowed for a client to send a request head (HTTP/1.1), counted from when
     /// the gateway starts waiting for one: a connection idle between requests is closed
@@ -100,14 +109,22 @@ pub struct Limits {
     /// Whether HTTP/2 is served (h2c with prior knowledge, `h2` by ALPN). Off: HTTP/1.1
     /// only.
     pub http2: bool,
+    /// A relayed WebSocket connection with no byte moving either way for this long is
+    /// closed (see [`crate::proxy::websocket`]).
+    pub websocket_idle_timeout: Duration,
+    /// WebSocket connections (handshakes being forwarded and relays) across all
+    /// workers; over it a handshake gets 503. 0: no limit of its own (they count
+    /// against `max_connections` like any connection either way).
+    pub max_websocket_connections: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_header_bytes: 64 * 1024,
+            max_request_line_bytes: 16 * 1024,
             max_headers: 100,
-            max_request_body_bytes: None,
+            max_request_body_bytes: Some(DEFAULT_MAX_REQUEST_BODY_BYTES),
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(60),
             max_connections: 10_000,
@@ -118,6 +135,8 @@ impl Default for Limits {
             http2_max_local_error_reset_streams: 1024,
             tls_handshake_timeout: Duration::from_secs(10),
             http2: true,
+            websocket_idle_timeout: Duration::from_secs(300),
+            max_websocket_connections: 0,
         }
     }
 }
@@ -377,7 +396,9 @@ fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .max_concurrent_streams(limits.max_concurrent_streams)
         .max_pending_accept_reset_streams(limits.http2_max_pending_accept_reset_streams)
         .max_local_error_reset_streams(limits.http2_max_local_error_reset_streams)
-        .keep_alive_interval(Duration::from_secs(30));
+        .keep_alive_interval(Duration::from_secs(30))
+        // WebSockets over HTTP/2 (RFC 8441 extended CONNECT; `proxy::websocket`).
+        .enable_connect_protocol();
     builder
 }
 
@@ -500,17 +521,21 @@ impl Worker {
     /// whatever a TLS listener learnt in its handshake, `Alt-Svc` included, added to
     /// every response). On shutdown it finishes its
     /// in-flight requests (HTTP/1.1 closes after the current response, HTTP/2 sends
-    /// GOAWAY). `admitted` is held to the end.
+    /// GOAWAY). `admitted` is held to the end, and past it by a WebSocket relay the
+    /// connection was upgraded to.
     pub(crate) async fn serve_connection<I>(
         self: Arc<Self>,
         io: I,
-        conn: proxy::ClientConn,
+        mut conn: proxy::ClientConn,
         admitted: ConnectionGuard,
     ) where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let _admitted = admitted;
         let peer = conn.peer;
+        // A WebSocket relay outlives the HTTP/1.1 connection it upgrades: it keeps the
+        // connection's admission and runs on this worker's tracker (`proxy::websocket`).
+        conn.upgrades.attach(admitted, self.tasks.clone());
+        let switch = conn.upgrades.switch.clone();
         let conn = Arc::new(conn);
         let state = self.state.clone();
         let limits = self.limits.clone();
@@ -529,8 +554,10 @@ impl Worker {
                 Ok::<_, Infallible>(response)
             }
         });
-        let io = TokioIo::new(FramingCheck::new(io));
-        let connection = self.builder.serve_connection(io, service);
+        let io = TokioIo::new(
+            FramingCheck::new(io, self.limits.max_request_line_bytes).with_switch_off(switch),
+        );
+        let connection = self.builder.serve_connection_with_upgrades(io, service);
         let mut connection = std::pin::pin!(connection);
         let result = tokio::select! {
             result = connection.as_mut() => result,

@@ -65,7 +65,9 @@ pub struct Api {
     pub protocols: Vec<Protocol>,
     /// Backend base URL requests are forwarded to (`http://orders.internal:8080/api`).
     /// Exactly one of `serviceUrl` and `backendId` is needed unless every operation's
-    /// policy sets the backend itself.
+    /// policy sets the backend itself. A `ws://` or `wss://` URL makes this a
+    /// WebSocket API: WebSocket handshakes are passed to the backend and, once it
+    /// accepts, the connection is relayed both ways (docs/operations.md, "WebSocket").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_url: Option<String>,
     /// Id of a [`Backend`] to forward to, instead of `serviceUrl`.
@@ -90,9 +92,12 @@ pub struct Api {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
-    /// Cleartext HTTP/1.1 or h2c.
+    /// Cleartext HTTP/1.1 or h2c. `ws` is read as `http`: APIM lists a WebSocket API's
+    /// protocols as `ws`/`wss`, and its handshake is an HTTP request on the same port.
+    #[serde(alias = "ws")]
     Http,
-    /// HTTP over TLS.
+    /// HTTP over TLS (`wss` is read as `https`).
+    #[serde(alias = "wss")]
     Https,
 }
 
@@ -194,7 +199,7 @@ pub struct Backend {
     /// Unique id.
     #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,256}$"))]
     pub id: String,
-    /// Base URL (`http://` or `https://`).
+    /// Base URL (`http://` or `https://`; `ws://` or `wss://` for a WebSocket backend).
     pub url: String,
     /// Time allowed to establish a connection (default 5s).
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]

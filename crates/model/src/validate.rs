@@ -167,10 +167,12 @@ impl Configuration {
             {
                 errors.push(format!("{path}.serverName"), message);
             }
-            if !backend.url.starts_with("https://") && !backend.tls.is_default() {
+            if !(backend.url.starts_with("https://") || backend.url.starts_with("wss://"))
+                && !backend.tls.is_default()
+            {
                 errors.push(
                     &path,
-                    "TLS settings on a backend whose URL is not `https://`; use an `https://` URL or remove `tls`",
+                    "TLS settings on a backend whose URL is not `https://` or `wss://`; use an `https://` URL or remove `tls`",
                 );
             }
         }
@@ -400,14 +402,20 @@ fn check_server_name(name: &str) -> Result<(), String> {
 
 fn check_backend_url(errors: &mut ValidationErrors, path: &str, text: &str) {
     match url::Url::parse(text) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+        // `ws://` and `wss://`: a WebSocket API's backend (APIM's "WebSocket URL"),
+        // reached over HTTP/1.1 like `http://` and `https://`.
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https" | "ws" | "wss") && url.host().is_some() =>
+        {
             if url.query().is_some() || url.fragment().is_some() {
                 errors.push(path, "a backend URL has no query or fragment");
             }
         }
         Ok(_) => errors.push(
             path,
-            format!("`{text}` must be an absolute http:// or https:// URL with a host"),
+            format!(
+                "`{text}` must be an absolute http://, https://, ws:// or wss:// URL with a host"
+            ),
         ),
         Err(e) => errors.push(path, format!("`{text}` is not a valid URL: {e}")),
     }

@@ -285,3 +285,45 @@ hostnames:
         );
     }
 }
+
+#[test]
+fn websocket_backends_are_accepted_and_other_schemes_are_not() {
+    let yaml = r"
+backends:
+  - id: secure-socket
+    url: wss://socket.internal/feed
+    tls: { validateCertificateChain: false }
+apis:
+  - id: plain
+    path: plain
+    protocols: [ws, wss]
+    serviceUrl: ws://127.0.0.1:9000/socket
+  - id: secure
+    path: secure
+    protocols: [wss]
+    backendId: secure-socket
+";
+    let config = Configuration::load("gw.yaml", yaml).unwrap();
+    // APIM lists a WebSocket API's protocols as `ws`/`wss`: the same listeners.
+    assert_eq!(
+        config.apis[0].protocols,
+        [crate::Protocol::Http, crate::Protocol::Https]
+    );
+    assert_eq!(config.apis[1].protocols, [crate::Protocol::Https]);
+
+    let errors = Configuration::load(
+        "gw.yaml",
+        "apis:\n  - id: a\n    path: a\n    serviceUrl: ftp://127.0.0.1/x\nbackends:\n  - id: b\n    url: ws://plain.internal\n    tls: { validateCertificateChain: false }\n",
+    )
+    .unwrap_err()
+    .to_string();
+    for expected in [
+        "apis[a].serviceUrl: `ftp://127.0.0.1/x` must be an absolute http://, https://, ws:// or wss:// URL",
+        "backends[b].tls: TLS settings on a backend whose URL is not `https://` or `wss://`",
+    ] {
+        assert!(
+            errors.contains(expected),
+            "missing {expected:?} in:\n{errors}"
+        );
+    }
+}

@@ -31,8 +31,8 @@ pub struct RequestFacts<'a> {
     /// The subscription the request was authorised with, if any.
     pub subscription: Option<SubscriptionFacts<'a>>,
     /// The operation's URL template parameters matched in this request, by name, with
-    /// values as they appear in the path (still percent-encoded). `rewrite-uri` reads
-    /// them.
+    /// values decoded (as the router returns them). `rewrite-uri` reads them and
+    /// encodes each again for where it lands.
     pub route_params: &'a [(&'a str, &'a str)],
     /// The time, as a [`Duration`] since the Unix epoch, read once per request by the
     /// caller. Counters and certificate validity checks use it; nothing in this crate
@@ -577,10 +577,18 @@ fn apply_request(step: &RequestStep, exec: &Exec<'_, '_>, request: &mut RequestS
             policy.apply(&mut request.query);
             Flow::Continue
         }
-        RequestAction::RewriteUri(policy) => {
-            policy.apply(exec.facts.route_params, request);
-            Flow::Continue
-        }
+        RequestAction::RewriteUri(policy) => match policy.apply(exec.facts.route_params, request) {
+            Ok(()) => Flow::Continue,
+            Err(_) => meta.fail(
+                exec.section,
+                "InvalidUriParameter",
+                "A URL template parameter's value would make a `.` or `..` path segment.",
+                PolicyResponse::json_error(
+                    StatusCode::BAD_REQUEST,
+                    "A URL template parameter's value is not allowed in the backend path.",
+                ),
+            ),
+        },
         RequestAction::SetBackendService(policy) => {
             request.backend = Some(policy.target());
             Flow::Continue

@@ -15,7 +15,7 @@ const FULL: &str = r#"<policies>
   </inbound>
   <backend>
     <set-header name="x-backend"><value>2</value></set-header>
-    <forward-request timeout="7" http-version="2or1"/>
+    <forward-request timeout="7" http-version="1"/>
   </backend>
   <outbound>
     <set-header name="x-out"><value>3</value></set-header>
@@ -47,7 +47,7 @@ fn phases_shape_the_request_and_the_response() {
     assert_eq!(header(&state.headers, "x-in"), Some("1"));
     assert_eq!(header(&state.headers, "x-backend"), Some("2"));
     assert_eq!(state.forward.timeout, Some(Duration::from_secs(7)));
-    assert_eq!(state.forward.http_version, HttpVersion::Http2OrHttp1);
+    assert_eq!(state.forward.http_version, HttpVersion::Http1);
 
     let mut response = ResponseState::new(
         StatusCode::OK,

@@ -170,7 +170,10 @@ async fn changes_that_cannot_be_understood_ask_for_a_snapshot() {
     assert_eq!(state.config.load().revision(), 1);
 }
 
-#[tokio::test]
+// The clock is paused: the hour-long backoff and the waits below take no real time, and
+// the clock only moves once every task waits, so the step is in its backoff when the
+// token changes.
+#[tokio::test(start_paused = true)]
 async fn a_token_change_ends_the_backoff_early() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("value");
@@ -208,9 +211,12 @@ async fn a_token_change_ends_the_backoff_early() {
         resume: Box::new(SyncState::Snapshot),
     };
     let step = tokio::spawn(async move { syncer.step(backoff).await });
+    // Lets the step run until it waits in its backoff (on the paused clock: at once).
     tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!step.is_finished(), "the step waits out its backoff");
     std::fs::write(&path, sign(1_767_326_400)).unwrap();
     assert!(token.reload().await.unwrap());
+    // Well short of the hour: only the token change can end the step in time.
     let next = tokio::time::timeout(Duration::from_secs(5), step)
         .await
         .expect("the backoff ends when the token changes")

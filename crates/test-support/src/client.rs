@@ -1,9 +1,11 @@
 //! The client side of a test: HTTP clients set up for loopback, and polling helpers.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-/// How often [`wait_for`] and [`wait_for_async`] check their condition.
+/// How often [`wait_for`], [`wait_for_async`] and [`wait_for_metric`] check their
+/// condition.
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// Whole-request timeout of the clients below: a hung gateway fails the test instead of
 /// hanging it. Tests of longer waits build their own client.
@@ -90,6 +92,72 @@ where
         if tokio::time::Instant::now() >= deadline {
             return false;
         }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+/// The value of `series` in a Prometheus text exposition: the number on the line that
+/// starts with `series` and a space; `None` when no line does (or its value is not a
+/// number).
+///
+/// `series` is the metric name with its labels exactly as the exposition writes them,
+/// e.g. `gatehouse_tls_handshake_errors_total{reason="unknown_server_name"}`, or the bare
+/// name of a metric without labels.
+///
+/// ```
+/// use gatehouse_test_support::metric_value;
+///
+/// let text = "# TYPE hits counter\nhits_total{api=\"a\"} 3\nhits_total{api=\"b\"} 1\n";
+/// assert_eq!(metric_value(text, r#"hits_total{api="a"}"#), Some(3.0));
+/// assert_eq!(metric_value(text, "hits_total"), None);
+/// ```
+#[must_use]
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
+/// Polls `GET http://{admin}/metrics` every 10 ms until the value of `series` (see
+/// [`metric_value`]) satisfies `condition`, and returns that value.
+///
+/// For metrics another task or process updates after the action a test observes (a
+/// counter bumped once the connection is closed, a gauge updated by a background
+/// loop): reading `/metrics` once right after the action races with that update. A
+/// series that is absent, or a `/metrics` that does not answer, counts as "not yet".
+///
+/// # Panics
+///
+/// When `timeout` passes first. The message names the series, the last value seen and
+/// the last `/metrics` text.
+pub async fn wait_for_metric(
+    admin: SocketAddr,
+    series: &str,
+    condition: impl Fn(f64) -> bool,
+    timeout: Duration,
+) -> f64 {
+    let client = http_client();
+    let url = format!("http://{admin}/metrics");
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let text = match client.get(&url).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(error) => format!("(no answer: {error})"),
+        };
+        let value = metric_value(&text, series);
+        if let Some(value) = value.filter(|value| condition(*value)) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{series}: the condition did not hold within {timeout:?} (last value: {value:?}); \
+             last GET {url}:\n{text}"
+        );
         tokio::time::sleep(POLL_INTERVAL).await;
     }
 }

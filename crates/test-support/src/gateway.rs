@@ -11,6 +11,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -492,6 +493,39 @@ impl GatewayProcess {
     pub fn wait_ready(&self, timeout: Duration) -> bool {
         wait_for(
             || http_status(self.admin_addr, "/readyz") == Some(200),
+            timeout,
+        )
+    }
+
+    /// Waits up to `timeout` until the gateway watches the directory of its config file,
+    /// and returns whether it does.
+    ///
+    /// The gateway writes its bound addresses (which [`GatewayBuilder::start`] waits for)
+    /// once its listeners are bound, and only then starts watching the config file: a
+    /// file rewritten right after start can go unseen. Tests that rewrite the file and
+    /// expect a reload call this first.
+    ///
+    /// Linux only: it looks for an inotify watch on the directory's inode in
+    /// `/proc/<pid>/fdinfo`.
+    #[must_use]
+    pub fn wait_watching_config(&self, timeout: Duration) -> bool {
+        let Ok(directory) = std::fs::metadata(self.dir.path()) else {
+            return false;
+        };
+        // fdinfo lines of an inotify descriptor: `inotify wd:1 ino:1a2b sdev:… mask:…`.
+        let watch = format!(" ino:{:x} ", directory.ino());
+        let fdinfo = PathBuf::from(format!("/proc/{}/fdinfo", self.child.id()));
+        wait_for(
+            || {
+                std::fs::read_dir(&fdinfo).is_ok_and(|entries| {
+                    entries.flatten().any(|entry| {
+                        std::fs::read_to_string(entry.path()).is_ok_and(|info| {
+                            info.lines()
+                                .any(|line| line.starts_with("inotify ") && line.contains(&watch))
+                        })
+                    })
+                })
+            },
             timeout,
         )
     }

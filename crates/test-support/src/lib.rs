@@ -15,7 +15,8 @@
 //! - [`pki::TestCa`]: throwaway CAs issuing server and client certificates (PEM).
 //! - [`tls_client::TlsClient`]: a TLS client choosing SNI, suites, versions and a client
 //!   certificate, reporting what the server presented.
-//! - [`http_client`], [`h2c_client`], [`wait_for`], [`wait_for_async`]: the client side.
+//! - [`http_client`], [`h2c_client`], [`wait_for`], [`wait_for_async`],
+//!   [`wait_for_metric`], [`metric_value`]: the client side.
 //!
 //! Every fake runs on its own thread with its own Tokio runtime, so it keeps serving
 //! while a test blocks (in a `#[test]`, or in a `#[tokio::test]` that calls a blocking
@@ -27,6 +28,7 @@
 mod backend;
 mod client;
 mod gateway;
+pub mod grpc;
 pub mod h3_client;
 pub mod pki;
 mod server_thread;
@@ -37,6 +39,8 @@ pub mod tls_client;
 pub use backend::{
     Echo, EchoBackend, EchoBackendBuilder, HEADER_BACKEND_NAME, HEADER_DELAY_MS, HEADER_STATUS,
 };
-pub use client::{h2c_client, http_client, wait_for, wait_for_async};
+pub use client::{
+    h2c_client, http_client, metric_value, wait_for, wait_for_async, wait_for_metric,
+};
 pub use gateway::{GatewayBuilder, GatewayProcess, Signal};
 pub use silent::{BlackholeListener, SilentBackend, refused_addr};

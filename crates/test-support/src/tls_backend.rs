@@ -1,7 +1,8 @@
-//! An HTTPS backend: TLS (rustls) in front of a tiny HTTP/1.1 responder, optionally
-//! requiring a client certificate from a given CA. It answers every request with 200
-//! and a JSON body naming the path, the SNI it was reached with, and the subject of the
-//! client certificate, if any.
+//! An HTTPS backend: TLS (rustls) in front of a tiny HTTP/1.1 and HTTP/2 responder (by
+//! ALPN), optionally requiring a client certificate from a given CA. It answers every
+//! request with 200 and a JSON body naming the path, the SNI it was reached with, the
+//! number of client certificates, the `Host` and the HTTP version (`HTTP/1.1`,
+//! `HTTP/2.0`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -65,7 +66,8 @@ impl TlsBackend {
         let mut config = builder
             .with_single_cert(chain, key)
             .unwrap_or_else(|error| panic!("TlsBackend: certificate and key: {error}"));
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        // HTTP/2 for clients that offer it by ALPN, else HTTP/1.1.
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let handshakes = Arc::new(AtomicUsize::new(0));
         let counter = handshakes.clone();
@@ -101,6 +103,7 @@ impl TlsBackend {
                                     .headers()
                                     .get(http::header::HOST)
                                     .and_then(|h| h.to_str().ok()),
+                                "version": format!("{:?}", request.version()),
                             });
                             async move {
                                 Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(
@@ -108,9 +111,11 @@ impl TlsBackend {
                                 ))))
                             }
                         });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tls), service)
-                        .await;
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(TokioIo::new(tls), service)
+                    .await;
                 });
             }
         });

@@ -5,8 +5,8 @@ use std::time::Duration;
 use gatehouse_test_support::pki::{CertifiedPem, TestCa};
 
 pub(crate) use gatehouse_test_support::{
-    Echo, EchoBackend, GatewayProcess, Signal, h2c_client, http_client, refused_addr, wait_for,
-    wait_for_async,
+    Echo, EchoBackend, GatewayProcess, Signal, h2c_client, http_client, metric_value, refused_addr,
+    wait_for, wait_for_async, wait_for_metric,
 };
 
 pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_gatehouse");
@@ -37,6 +37,18 @@ pub(crate) fn wait_bound_addresses(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Waits until `gateway` watches its config file, before a test rewrites it: the gateway
+/// writes its bound addresses (which starting it waits for) before it starts watching,
+/// so a rewrite right after start could go unseen.
+#[track_caller]
+pub(crate) fn wait_watching_config(gateway: &GatewayProcess) {
+    assert!(
+        gateway.wait_watching_config(WAIT),
+        "the gateway does not watch {}",
+        gateway.config_path().display()
+    );
 }
 
 /// A subscription key valid for every API in the configs built by [`config`].
@@ -132,19 +144,12 @@ pub(crate) async fn get_with_key(url: &str, key: &str) -> (u16, String) {
     }
 }
 
-/// The gateway's `/metrics` text.
-pub(crate) async fn metrics_text(gateway: &GatewayProcess) -> String {
-    http_client()
-        .get(format!("{}/metrics", gateway.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 pub(crate) const SHORT: Duration = Duration::from_secs(5);
+
+/// The deadline for state another task or process updates after the action a test
+/// takes (metrics, log lines, files): generous, so a loaded machine does not fail the
+/// test, while the happy path returns as soon as the condition holds.
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
 // === TLS configurations ===
 

@@ -179,6 +179,7 @@ async fn a_certificate_swap_reaches_new_http3_connections() {
     let ca = TestCa::new("Gateway CA");
     let first = ca.server(&["api.example.com"]);
     let gateway = start_http3(&api_with_certificate(&backend.url(), &first));
+    wait_watching_config(&gateway);
     let addr = gateway.http3_addr();
     let client = H3Client::trusting(&ca.cert_pem());
     let mut held = client.connect(addr, "api.example.com").await.unwrap();
@@ -230,11 +231,14 @@ async fn without_hostnames_quic_handshakes_are_refused_at_once() {
         started.elapsed() < Duration::from_secs(5),
         "refused, not timed out: {error}"
     );
-    let metrics = metrics_text(&gateway).await;
-    assert!(
-        metrics.contains("gatehouse_tls_handshake_errors_total{reason=\"not_configured\"} 1"),
-        "{metrics}"
-    );
+    // Counted by the QUIC endpoint's task, which may still run after the refusal.
+    wait_for_metric(
+        gateway.admin_addr(),
+        r#"gatehouse_tls_handshake_errors_total{reason="not_configured"}"#,
+        |count| count == 1.0,
+        WAIT,
+    )
+    .await;
     // The HTTP listener serves as before.
     let response = http_client().get(gateway.url("/x")).send().await.unwrap();
     assert_eq!(response.status(), 200);

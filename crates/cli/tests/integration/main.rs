@@ -10,15 +10,21 @@ mod config_reload;
 #[cfg(test)]
 mod control_plane;
 #[cfg(test)]
+mod grpc;
+#[cfg(test)]
 mod hardening;
 #[cfg(test)]
 mod http3;
 #[cfg(test)]
 mod limits;
 #[cfg(test)]
+mod metrics_scale;
+#[cfg(test)]
 mod operability;
 #[cfg(test)]
 mod policies;
+#[cfg(test)]
+mod probing;
 #[cfg(test)]
 mod proxying;
 #[cfg(test)]
@@ -33,3 +39,5 @@ mod sync;
 mod tls;
 #[cfg(test)]
 mod tls_control_plane;
+#[cfg(test)]
+mod websocket;

@@ -60,7 +60,11 @@ async fn backend_connections_are_pooled_and_reused() {
 #[tokio::test]
 async fn large_bodies_stream_both_ways_without_buffering() {
     let backend = EchoBackend::start();
-    let gateway = start(&config("api", &backend.url(), ANY_OPERATION, None));
+    // Over the default body limit (100 MiB): `0` turns it off.
+    let gateway = GatewayProcess::builder(BIN)
+        .config(config("api", &backend.url(), ANY_OPERATION, None))
+        .args(["--workers", "1", "--max-request-body-bytes", "0"])
+        .start();
     const SIZE: u64 = 256 * 1024 * 1024;
     // Upload: a generated stream, never held in memory by the test either.
     let chunk = bytes::Bytes::from(vec![b'u'; 64 * 1024]);
@@ -163,4 +167,18 @@ async fn http2_cleartext_clients_are_served() {
     let echo = echo(response).await;
     assert_eq!(echo.path, "/h2");
     assert!(gateway.wait_for_output("\"protocol\":\"HTTP/2\"", SHORT));
+}
+
+#[tokio::test]
+async fn forward_request_http_version_2_uses_h2c_with_prior_knowledge() {
+    let backend = EchoBackend::start();
+    for (version, expected) in [("1", "HTTP/1.1"), ("2", "HTTP/2.0"), ("2or1", "HTTP/1.1")] {
+        let policy = format!(
+            "<policies><backend><forward-request http-version=\"{version}\"/></backend></policies>"
+        );
+        let gateway = start(&config("api", &backend.url(), ANY_OPERATION, Some(&policy)));
+        // Cleartext has nothing to negotiate with: `2or1` is HTTP/1.1 there.
+        let echo = echo(get(&gateway, "/api/x").await).await;
+        assert_eq!(echo.http_version, expected, "http-version={version}");
+    }
 }

@@ -306,22 +306,10 @@ impl SyncGateway {
             .unwrap_or(0)
     }
 
-    async fn metrics(&self) -> String {
-        http_client()
-            .get(format!("http://{}/metrics", self.admin))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-
-    /// The value of a metric line starting with `series ` (labels included).
-    async fn metric(&self, series: &str) -> Option<f64> {
-        let text = self.metrics().await;
-        text.lines()
-            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    /// Waits (up to [`LONG`]) until the value of a metric satisfies `condition`, and
+    /// returns it: the sync loop and the token watcher update metrics on their own tasks.
+    async fn wait_metric(&self, series: &str, condition: impl Fn(f64) -> bool) -> f64 {
+        wait_for_metric(self.admin, series, condition, LONG).await
     }
 
     fn kill(&mut self) {
@@ -390,20 +378,21 @@ async fn a_gateway_serves_what_the_control_plane_holds_and_keeps_serving_when_it
         "{}",
         gateway.log()
     );
+    // Keeps serving over time (the pauses are the "over time", not synchronisation).
     for _ in 0..5 {
         assert_eq!(gateway.hello("x").await, (200, "hello v2".to_owned()));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(gateway.readyz().await, 200, "fail-static: still ready");
-    let connect_errors = gateway
-        .metric(r#"gatehouse_config_sync_errors_total{reason="connect"}"#)
-        .await
-        .unwrap();
-    assert!(connect_errors >= 1.0, "{}", gateway.metrics().await);
-    assert_eq!(
-        gateway.metric("gatehouse_config_revision").await,
-        Some(current as f64)
-    );
+    gateway
+        .wait_metric(
+            r#"gatehouse_config_sync_errors_total{reason="connect"}"#,
+            |n| n >= 1.0,
+        )
+        .await;
+    gateway
+        .wait_metric("gatehouse_config_revision", |r| r == current as f64)
+        .await;
 }
 
 #[tokio::test]
@@ -418,19 +407,22 @@ async fn sigterm_stops_a_control_plane_gateway_promptly() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = gateway.child.try_wait().unwrap() {
-            assert!(status.success(), "{status:?}\n{}", gateway.log());
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still running 10 s after SIGTERM\n{}",
-            gateway.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut status = None;
+    assert!(
+        wait_for_async(
+            || {
+                status = gateway.child.try_wait().unwrap();
+                let exited = status.is_some();
+                async move { exited }
+            },
+            WAIT
+        )
+        .await,
+        "still running {WAIT:?} after SIGTERM\n{}",
+        gateway.log()
+    );
+    let status = status.unwrap();
+    assert!(status.success(), "{status:?}\n{}", gateway.log());
 }
 
 #[tokio::test]
@@ -455,7 +447,7 @@ async fn a_restarted_gateway_serves_its_backup_while_the_control_plane_is_down()
     assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
     assert_eq!(gateway.readyz().await, 200);
     assert!(
-        gateway.log().contains("serving the configuration backup"),
+        gateway.wait_log("serving the configuration backup").await,
         "{}",
         gateway.log()
     );
@@ -484,13 +476,12 @@ async fn a_corrupt_backup_is_refused_with_its_reason_and_nothing_is_half_loaded(
     );
     assert_eq!(gateway.readyz().await, 503, "nothing loaded: not ready");
     assert_eq!(gateway.hello("x").await.0, 404, "nothing half-loaded");
-    assert!(
-        gateway
-            .metric(r#"gatehouse_config_sync_errors_total{reason="backup"}"#)
-            .await
-            .unwrap()
-            >= 1.0
-    );
+    gateway
+        .wait_metric(
+            r#"gatehouse_config_sync_errors_total{reason="backup"}"#,
+            |n| n >= 1.0,
+        )
+        .await;
 
     // Once the control plane answers, the gateway serves and rewrites a good backup.
     control.restart();
@@ -534,7 +525,7 @@ async fn an_expired_token_keeps_the_backup_serving_and_shows_in_log_and_metrics(
         gateway.log()
     );
     assert!(
-        gateway.log().contains("the gateway token has expired"),
+        gateway.wait_log("the gateway token has expired").await,
         "{}",
         gateway.log()
     );
@@ -542,17 +533,17 @@ async fn an_expired_token_keeps_the_backup_serving_and_shows_in_log_and_metrics(
         !gateway.log().contains(expired.signature()),
         "the token is never logged"
     );
-    let refused = gateway
-        .metric(r#"gatehouse_config_sync_errors_total{reason="status_4xx_auth"}"#)
-        .await
-        .unwrap();
-    assert!(refused >= 1.0, "{}", gateway.metrics().await);
-    assert_eq!(
-        gateway
-            .metric("gatehouse_token_expiry_timestamp_seconds")
-            .await,
-        Some(expired.expiry_unix() as f64)
-    );
+    gateway
+        .wait_metric(
+            r#"gatehouse_config_sync_errors_total{reason="status_4xx_auth"}"#,
+            |n| n >= 1.0,
+        )
+        .await;
+    gateway
+        .wait_metric("gatehouse_token_expiry_timestamp_seconds", |expiry| {
+            expiry == expired.expiry_unix() as f64
+        })
+        .await;
     assert_eq!(gateway.readyz().await, 200);
 }
 
@@ -605,17 +596,16 @@ async fn a_rotated_token_file_is_used_from_the_next_request_on() {
     write_secret(&secret, 2, &fresh);
     assert!(gateway.wait_greeting("hello v3").await, "{}", gateway.log());
     assert!(
-        gateway.log().contains("gateway token file changed"),
+        gateway.wait_log("gateway token file changed").await,
         "{}",
         gateway.log()
     );
     wait_instance(&control, |i| i["tokenExpiry"] == fresh_expiry).await;
-    assert_eq!(
-        gateway
-            .metric("gatehouse_token_expiry_timestamp_seconds")
-            .await,
-        Some(fresh_expiry as f64)
-    );
+    gateway
+        .wait_metric("gatehouse_token_expiry_timestamp_seconds", |expiry| {
+            expiry == fresh_expiry as f64
+        })
+        .await;
 }
 
 #[tokio::test]
@@ -643,15 +633,9 @@ async fn a_burst_of_changes_converges_to_the_final_revision() {
         "{}",
         gateway.log()
     );
-    assert!(
-        wait_for_async(
-            || async { gateway.metric("gatehouse_config_revision").await == Some(current as f64) },
-            LONG
-        )
-        .await,
-        "served revision: {:?}, control plane: {current}",
-        gateway.metric("gatehouse_config_revision").await
-    );
+    gateway
+        .wait_metric("gatehouse_config_revision", |r| r == current as f64)
+        .await;
     wait_instance(&control, |i| i["appliedRevision"] == current).await;
 }
 
@@ -686,13 +670,12 @@ async fn a_change_the_gateway_cannot_compile_keeps_the_old_configuration_and_rea
     })
     .await;
     assert!(instance["revisionLag"].as_u64().unwrap() >= 1, "{instance}");
-    assert!(
-        gateway
-            .metric(r#"gatehouse_config_sync_errors_total{reason="compile"}"#)
-            .await
-            .unwrap()
-            >= 1.0
-    );
+    gateway
+        .wait_metric(
+            r#"gatehouse_config_sync_errors_total{reason="compile"}"#,
+            |n| n >= 1.0,
+        )
+        .await;
 
     // The next changes fix it: the gateway converges and the error clears.
     control.put("/apis/hello", hello_api("hello v3")).await;
@@ -954,6 +937,7 @@ fn fake_answer(mut stream: std::net::TcpStream, script: usize) {
             r#"{"error":{"code":"Unavailable","message":"the database is down"}}"#.to_owned(),
         )
     } else if script == Script::Slow as usize {
+        // The slow control plane under test: later than the gateway's 1 s timeout.
         std::thread::sleep(Duration::from_secs(3));
         ("200 OK", fake_snapshot(7, "too late", None))
     } else {
@@ -997,17 +981,9 @@ async fn garbage_checksum_errors_5xx_and_a_slow_control_plane_never_replace_the_
     for (script, reason, message) in cases {
         fake.set(script);
         let series = format!(r#"gatehouse_config_sync_errors_total{{reason="{reason}"}}"#);
+        gateway.wait_metric(&series, |n| n >= 1.0).await;
         assert!(
-            wait_for_async(
-                || async { gateway.metric(&series).await.unwrap_or(0.0) >= 1.0 },
-                LONG
-            )
-            .await,
-            "{script:?}: no {reason} error counted\n{}",
-            gateway.log()
-        );
-        assert!(
-            gateway.log().contains(message),
+            gateway.wait_log(message).await,
             "{script:?}: {}",
             gateway.log()
         );
@@ -1018,13 +994,12 @@ async fn garbage_checksum_errors_5xx_and_a_slow_control_plane_never_replace_the_
         );
         assert_eq!(gateway.readyz().await, 200, "{script:?}");
     }
-    assert!(
-        gateway
-            .metric(r#"gatehouse_config_sync_errors_total{reason="gone"}"#)
-            .await
-            .unwrap()
-            >= 1.0
-    );
+    gateway
+        .wait_metric(
+            r#"gatehouse_config_sync_errors_total{reason="gone"}"#,
+            |n| n >= 1.0,
+        )
+        .await;
 
     fake.set(Script::ValidV2);
     assert!(gateway.wait_greeting("fake v2").await, "{}", gateway.log());

@@ -95,11 +95,15 @@ async fn without_hostnames_or_a_default_handshakes_are_refused_and_counted() {
         .await
         .unwrap_err();
     assert!(error.contains("handshake"), "{error}");
-    let metrics = metrics_text(&gateway).await;
-    assert!(
-        metrics.contains("gatehouse_tls_handshake_errors_total{reason=\"unknown_server_name\"} 1"),
-        "{metrics}"
-    );
+    // Counted by the connection's task, which may still run after the client saw the
+    // handshake fail.
+    wait_for_metric(
+        gateway.admin_addr(),
+        r#"gatehouse_tls_handshake_errors_total{reason="unknown_server_name"}"#,
+        |count| count == 1.0,
+        WAIT,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -109,6 +113,7 @@ async fn certificates_swap_live_without_failed_handshakes_or_dropped_connections
     let first = ca.server(&["api.example.com"]);
     let yaml_with = |pair: &CertifiedPem| api_with_certificate(&backend.url(), pair);
     let gateway = start(&yaml_with(&first));
+    wait_watching_config(&gateway);
     let addr = gateway.https_addr();
     let client = TlsClient::trusting(&ca.cert_pem());
     let first_serial = serial(
@@ -150,9 +155,25 @@ async fn certificates_swap_live_without_failed_handshakes_or_dropped_connections
             }
         }));
     }
+    // Each swap, and the end of the load, comes after some handshakes on the certificate
+    // before it (a count, not a fixed time, so a slow machine still gets the load).
+    let more_successes = |more: usize| {
+        let successes = successes.clone();
+        let target = successes.load(Ordering::Relaxed) + more;
+        async move {
+            assert!(
+                wait_for_async(
+                    || async { successes.load(Ordering::Relaxed) >= target },
+                    WAIT
+                )
+                .await,
+                "the load made no progress"
+            );
+        }
+    };
     let mut last = first;
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        more_successes(10).await;
         last = ca.server(&["api.example.com"]);
         gateway.rewrite_config(&yaml_with(&last));
         let expected =
@@ -175,7 +196,7 @@ async fn certificates_swap_live_without_failed_handshakes_or_dropped_connections
             "the new certificate was never served"
         );
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    more_successes(10).await;
     stop.store(true, Ordering::Relaxed);
     for task in tasks {
         task.await.unwrap();
@@ -204,6 +225,7 @@ async fn an_expired_or_mismatched_certificate_is_refused_and_the_old_one_kept() 
     let good = ca.server(&["api.example.com"]);
     let yaml_with = |pair: &CertifiedPem| api_with_certificate(&backend.url(), pair);
     let gateway = start(&yaml_with(&good));
+    wait_watching_config(&gateway);
     let client = TlsClient::trusting(&ca.cert_pem());
     let addr = gateway.https_addr();
     let good_serial = serial(
@@ -406,6 +428,7 @@ async fn https_backends_are_verified_against_the_configured_ca() {
         "    tls:\n      caCertificateIds: [backend-ca]\n      serverName: backend.internal\n";
     let yaml = tls_backend_config(&backend, tls, &ca_entity(&backend_ca));
     let gateway = start(&yaml);
+    wait_watching_config(&gateway);
     let response = http_client().get(gateway.url("/x")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
@@ -434,7 +457,7 @@ async fn https_backends_are_verified_against_the_configured_ca() {
     ));
     assert!(wait_status(&gateway, "/x", 200).await);
     assert!(
-        gateway.output_contains("backend TLS verification is turned off"),
+        gateway.wait_for_output("backend TLS verification is turned off", WAIT),
         "no warning for turned-off verification"
     );
 }
@@ -458,6 +481,7 @@ async fn a_backend_that_requires_a_client_certificate_gets_the_configured_one() 
         "    tls:\n      caCertificateIds: [backend-ca]\n      serverName: backend.internal\n";
     let yaml = |tls: &str| tls_backend_config(&backend, tls, &certificates);
     let gateway = start(&yaml(with_identity));
+    wait_watching_config(&gateway);
     let response = http_client().get(gateway.url("/y")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
@@ -569,4 +593,38 @@ async fn http2_is_offered_by_alpn_and_can_be_turned_off() {
             .status(),
         200
     );
+}
+
+#[tokio::test]
+async fn forward_request_http_version_picks_http2_by_alpn() {
+    let backend_ca = TestCa::new("Backend CA");
+    let backend = TlsBackend::start(&backend_ca.server(&["backend.internal"]), None);
+    let ca = format!(
+        "  - id: backend-ca\n    {}",
+        block("certificatePem", &backend_ca.cert_pem(), 6)
+    );
+    let tls =
+        "    tls:\n      caCertificateIds: [backend-ca]\n      serverName: backend.internal\n";
+    let yaml = tls_backend_config(&backend, tls, &ca);
+    for (version, expected) in [
+        (None, "HTTP/1.1"),
+        (Some("1"), "HTTP/1.1"),
+        (Some("2"), "HTTP/2.0"),
+        (Some("2or1"), "HTTP/2.0"),
+    ] {
+        let yaml = match version {
+            None => yaml.clone(),
+            Some(version) => yaml.replace(
+                "    subscriptionRequired: false\n",
+                &format!(
+                    "    subscriptionRequired: false\n    policy: |\n      <policies><backend><forward-request http-version=\"{version}\"/></backend></policies>\n"
+                ),
+            ),
+        };
+        let gateway = start(&yaml);
+        let response = http_client().get(gateway.url("/x")).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{version:?}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["version"], expected, "{version:?}");
+    }
 }

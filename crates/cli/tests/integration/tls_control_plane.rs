@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gatehouse_test_support::pki::{CertifiedPem, TestCa, Validity};
 use gatehouse_tls::certificate::{CertificateDetails, root_store};
@@ -125,6 +125,11 @@ impl TlsControl {
 
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("control.log")).unwrap_or_default()
+    }
+
+    /// Waits (up to [`LONG`]) for a line of its log containing `needle`.
+    fn wait_log(&self, needle: &str) -> bool {
+        wait_for(|| self.log().contains(needle), LONG)
     }
 
     fn token_file(&self) -> PathBuf {
@@ -330,6 +335,11 @@ impl Gateway {
         std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
     }
 
+    /// Waits (up to [`LONG`]) until its log satisfies `condition`.
+    fn wait_log(&self, condition: impl Fn(&str) -> bool) -> bool {
+        wait_for(|| condition(&self.log()), LONG)
+    }
+
     async fn hello(&self) -> (u16, String) {
         get_with_key(&format!("http://{}/hello/x", self.http), KEY).await
     }
@@ -342,7 +352,8 @@ impl Gateway {
         .await
     }
 
-    /// The value of `gatehouse_config_sync_errors_total{reason="<reason>"}`.
+    /// The value of `gatehouse_config_sync_errors_total{reason="<reason>"}` (0 when
+    /// absent), read once: for asserting what has not happened.
     async fn sync_errors(&self, reason: &str) -> f64 {
         let text = http_client()
             .get(format!("http://{}/metrics", self.admin))
@@ -352,10 +363,19 @@ impl Gateway {
             .text()
             .await
             .unwrap();
-        let series = format!("gatehouse_config_sync_errors_total{{reason=\"{reason}\"}} ");
-        text.lines()
-            .find_map(|line| line.strip_prefix(series.as_str())?.parse().ok())
-            .unwrap_or(0.0)
+        metric_value(&text, &sync_errors_series(reason)).unwrap_or(0.0)
+    }
+
+    /// Waits (up to [`LONG`]) until at least `count` sync errors of `reason` were counted:
+    /// the sync loop counts them on its own task.
+    async fn wait_sync_errors(&self, reason: &str, count: f64) {
+        wait_for_metric(
+            self.admin,
+            &sync_errors_series(reason),
+            |n| n >= count,
+            LONG,
+        )
+        .await;
     }
 
     async fn readyz(&self) -> u16 {
@@ -366,6 +386,10 @@ impl Gateway {
             .map(|r| r.status().as_u16())
             .unwrap_or(0)
     }
+}
+
+fn sync_errors_series(reason: &str) -> String {
+    format!("gatehouse_config_sync_errors_total{{reason=\"{reason}\"}}")
 }
 
 impl Drop for Gateway {
@@ -399,7 +423,7 @@ fn cli(control: &TlsControl, args: &[&str]) -> Output {
 async fn a_gateway_trusting_the_private_ca_syncs_over_https() {
     let pki = Pki::new();
     let control = TlsControl::start(&pki);
-    assert!(control.log().contains("serving HTTPS"), "{}", control.log());
+    assert!(control.wait_log("serving HTTPS"), "{}", control.log());
     let token = control.seed("hello over TLS").await;
     let ca_file = pki.ca_file();
     let gateway = Gateway::start(
@@ -442,18 +466,17 @@ async fn a_gateway_that_does_not_trust_the_ca_logs_a_tls_error_and_keeps_trying(
     let other_ca = other.path().join("other-ca.pem");
     std::fs::write(&other_ca, TestCa::new("Someone else's CA").cert_pem()).unwrap();
     let gateway = Gateway::start(&control.url(), &token, &[], &[("SSL_CERT_FILE", &other_ca)]);
+    // Keeps trying: a second error counted.
+    gateway.wait_sync_errors("tls", 2.0).await;
     assert!(
-        wait_for_async(|| async { gateway.sync_errors("tls").await >= 2.0 }, LONG).await,
-        "the gateway should keep trying:\n{}",
+        gateway.wait_log(|log| {
+            (log.contains("reason=\"tls\"") || log.contains("reason=tls"))
+                && log.contains("UnknownIssuer")
+                && log.contains("--config-service-ca-file")
+        }),
+        "{}",
         gateway.log()
     );
-    let log = gateway.log();
-    assert!(
-        log.contains("reason=\"tls\"") || log.contains("reason=tls"),
-        "{log}"
-    );
-    assert!(log.contains("UnknownIssuer"), "{log}");
-    assert!(log.contains("--config-service-ca-file"), "{log}");
     assert_eq!(gateway.sync_errors("connect").await, 0.0);
     assert_eq!(gateway.readyz().await, 503, "nothing to serve yet");
     assert_eq!(gateway.hello().await.0, 404);
@@ -469,15 +492,11 @@ async fn the_control_planes_certificate_is_replaced_while_it_runs() {
     // A second certificate from the same CA, another common name.
     let second = pki.ca.server(&["127.0.0.1", "localhost"]);
     pki.install(&second);
-    let deadline = Instant::now() + LONG;
-    while control.connect(&pki).await.1 == first {
-        assert!(
-            Instant::now() < deadline,
-            "new connections still get the first certificate\n{}",
-            control.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        wait_for_async(|| async { control.connect(&pki).await.1 != first }, LONG).await,
+        "new connections still get the first certificate\n{}",
+        control.log()
+    );
     let (mut fresh, now) = control.connect(&pki).await;
     let subject =
         CertificateDetails::from_der(&fresh.get_ref().1.peer_certificates().unwrap()[0].clone())
@@ -490,7 +509,7 @@ async fn the_control_planes_certificate_is_replaced_while_it_runs() {
         "the connection opened before the change keeps working"
     );
     assert!(
-        control.log().contains("TLS certificate reloaded"),
+        control.wait_log("TLS certificate reloaded"),
         "{}",
         control.log()
     );
@@ -498,10 +517,7 @@ async fn the_control_planes_certificate_is_replaced_while_it_runs() {
     // A broken replacement is refused; the last good certificate keeps serving.
     std::fs::write(pki.cert_file(), "-----BEGIN CERTIFICATE-----\ntruncated").unwrap();
     assert!(
-        wait_for(
-            || control.log().contains("TLS certificate not reloaded"),
-            LONG
-        ),
+        control.wait_log("TLS certificate not reloaded"),
         "{}",
         control.log()
     );

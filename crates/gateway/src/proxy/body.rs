@@ -37,6 +37,13 @@ pub struct BodyReadTimeout {
     pub timeout: Duration,
 }
 
+/// Reading the client's request body failed: bad chunked framing, or the connection
+/// closed before the body's end. Wraps the transport's error so the gateway can tell it
+/// from a backend failure (400, not 502).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ClientBodyError(pub BoxError);
+
 /// How long the gateway waits for each piece of a client's request body, and what
 /// counts the expiries.
 #[derive(Clone, Debug)]
@@ -314,7 +321,9 @@ impl Body for RequestBody {
                         *timer = TimerState::Idle;
                         Poll::Ready(Some(Ok(frame)))
                     }
-                    Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+                    Poll::Ready(Some(Err(e))) => {
+                        Poll::Ready(Some(Err(Box::new(ClientBodyError(e)))))
+                    }
                     Poll::Ready(None) => Poll::Ready(None),
                     Poll::Pending => {
                         let until = || deadline(timeout.timeout);
@@ -364,12 +373,22 @@ fn deadline(timeout: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
+/// How a response body ended.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyEnd {
+    /// What went to the client.
+    pub bytes_sent: u64,
+    /// False when the stream was cut short.
+    pub complete: bool,
+    /// `grpc-status` from the backend's trailers, when they had one.
+    pub grpc_status: Option<u32>,
+}
+
 /// Called once when a response body has been sent completely, failed, or was dropped
 /// (client went away). Carries the access log and metrics of the exchange.
 pub trait OnBodyEnd: Send + 'static {
-    /// `bytes_sent` is what went to the client; `complete` is false when the stream was
-    /// cut short.
-    fn on_end(self: Box<Self>, bytes_sent: u64, complete: bool);
+    /// See [`BodyEnd`].
+    fn on_end(self: Box<Self>, end: BodyEnd);
 }
 
 pin_project_lite::pin_project! {
@@ -378,6 +397,7 @@ pin_project_lite::pin_project! {
         #[pin]
         kind: ResponseKind,
         sent: u64,
+        grpc_status: Option<u32>,
         on_end: Option<Box<dyn OnBodyEnd>>,
     }
 
@@ -391,7 +411,11 @@ pin_project_lite::pin_project! {
                     ResponseKindProj::Backend { inner } => inner.is_end_stream(),
                     ResponseKindProj::Full { data } => data.is_none(),
                 };
-                on_end.on_end(*this.sent, complete);
+                on_end.on_end(BodyEnd {
+                    bytes_sent: *this.sent,
+                    complete,
+                    grpc_status: *this.grpc_status,
+                });
             }
         }
     }
@@ -412,6 +436,7 @@ impl ResponseBody {
         Self {
             kind: ResponseKind::Backend { inner },
             sent: 0,
+            grpc_status: None,
             on_end: None,
         }
     }
@@ -424,6 +449,7 @@ impl ResponseBody {
                 data: (!data.is_empty()).then_some(data),
             },
             sent: 0,
+            grpc_status: None,
             on_end: None,
         }
     }
@@ -460,20 +486,27 @@ impl Body for ResponseBody {
             },
             ResponseKindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         };
+        let end = |complete| BodyEnd {
+            bytes_sent: *this.sent,
+            complete,
+            grpc_status: *this.grpc_status,
+        };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
                     *this.sent += data.len() as u64;
+                } else if let Some(trailers) = frame.trailers_ref() {
+                    *this.grpc_status = super::grpc::status(trailers);
                 }
             }
             Poll::Ready(None) => {
                 if let Some(on_end) = this.on_end.take() {
-                    on_end.on_end(*this.sent, true);
+                    on_end.on_end(end(true));
                 }
             }
             Poll::Ready(Some(Err(_))) => {
                 if let Some(on_end) = this.on_end.take() {
-                    on_end.on_end(*this.sent, false);
+                    on_end.on_end(end(false));
                 }
             }
             Poll::Pending => {}

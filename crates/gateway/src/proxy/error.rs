@@ -34,6 +34,25 @@ pub enum ProxyError {
     /// The path has `.` or `..` segments.
     #[error("request path has dot segments")]
     InvalidPath,
+    /// The request target (HTTP/2, HTTP/3 `:path`) is longer than
+    /// `max_request_line_bytes`. (HTTP/1.1 request lines are refused below hyper.)
+    #[error("request target longer than {limit} bytes")]
+    UriTooLong {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The request's `Host` breaks RFC 9112 §3.2: sent twice, missing from an HTTP/1.1
+    /// request, or not a valid `host[:port]`.
+    #[error("invalid Host header: {0}")]
+    InvalidHost(&'static str),
+    /// The request body is not valid HTTP framing (a bad chunk size, a connection
+    /// closed before the declared length arrived): the client's fault, not the
+    /// backend's.
+    #[error("the request body could not be read: {reason}")]
+    ClientBody {
+        /// hyper's (or h3's) description of what was wrong.
+        reason: String,
+    },
     /// The API does not accept this protocol (e.g. `http` on an https-only API).
     #[error("API `{api}` does not accept requests over {protocol}")]
     ProtocolNotAllowed {
@@ -122,9 +141,31 @@ pub enum ProxyError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The backend URL built from the configuration and policies is not valid.
-    #[error("invalid backend URL: {0}")]
-    InvalidBackendUrl(String),
+    /// The backend URL built from the configuration and policies is not valid. Only
+    /// the backend's origin is kept: the path and query may hold secrets.
+    #[error(
+        "the URL built for backend {backend} is not valid ({reason}); the path and query are not shown, they may hold secrets"
+    )]
+    InvalidBackendUrl {
+        /// The backend's origin (`scheme://host:port`).
+        backend: String,
+        /// The URI parser's description (`invalid uri character`).
+        reason: String,
+    },
+    // --- WebSocket (see `proxy::websocket`) ---
+    /// An HTTP/2 WebSocket handshake (extended CONNECT) to an API whose backend is not
+    /// `ws://` or `wss://`.
+    #[error("API `{api}` is not a WebSocket API")]
+    WebSocketNotEnabled {
+        /// The matched API.
+        api: String,
+    },
+    /// `--max-websocket-connections` WebSocket connections are open.
+    #[error("{limit} WebSocket connections are open")]
+    WebSocketLimit {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// Closed set of reasons, for log fields and metric labels.
@@ -136,6 +177,12 @@ pub enum ErrorReason {
     OperationNotFound,
     /// See [`ProxyError::InvalidPath`].
     InvalidPath,
+    /// See [`ProxyError::UriTooLong`].
+    UriTooLong,
+    /// See [`ProxyError::InvalidHost`].
+    InvalidHost,
+    /// See [`ProxyError::ClientBody`].
+    ClientBody,
     /// See [`ProxyError::ProtocolNotAllowed`].
     ProtocolNotAllowed,
     /// See [`ProxyError::SubscriptionKeyMissing`].
@@ -164,6 +211,10 @@ pub enum ErrorReason {
     BackendProtocol,
     /// See [`ProxyError::InvalidBackendUrl`].
     InvalidBackendUrl,
+    /// See [`ProxyError::WebSocketNotEnabled`].
+    WebSocketNotEnabled,
+    /// See [`ProxyError::WebSocketLimit`].
+    WebSocketLimit,
     /// A policy answered instead of the backend (return-response, rate limit,
     /// ip-filter, …).
     Policy,
@@ -177,7 +228,10 @@ impl ErrorReason {
     pub const fn closes_connection(self) -> bool {
         matches!(
             self,
-            Self::InvalidTransferEncoding | Self::ClientBodyTimeout
+            Self::InvalidTransferEncoding
+                | Self::ClientBodyTimeout
+                | Self::InvalidHost
+                | Self::ClientBody
         )
     }
 
@@ -188,6 +242,9 @@ impl ErrorReason {
             Self::ApiNotFound => "api_not_found",
             Self::OperationNotFound => "operation_not_found",
             Self::InvalidPath => "invalid_path",
+            Self::InvalidHost => "invalid_host",
+            Self::UriTooLong => "uri_too_long",
+            Self::ClientBody => "client_body_invalid",
             Self::ProtocolNotAllowed => "protocol_not_allowed",
             Self::SubscriptionKeyMissing => "subscription_key_missing",
             Self::SubscriptionKeyInvalid => "subscription_key_invalid",
@@ -202,6 +259,8 @@ impl ErrorReason {
             Self::BackendTimeout => "backend_timeout",
             Self::BackendProtocol => "backend_protocol",
             Self::InvalidBackendUrl => "invalid_backend_url",
+            Self::WebSocketNotEnabled => "websocket_not_enabled",
+            Self::WebSocketLimit => "websocket_limit",
             Self::Policy => "policy_response",
         }
     }
@@ -215,12 +274,17 @@ impl ProxyError {
             Self::ApiNotFound
             | Self::OperationNotFound { .. }
             | Self::ProtocolNotAllowed { .. } => StatusCode::NOT_FOUND,
-            Self::InvalidPath | Self::InvalidTransferEncoding => StatusCode::BAD_REQUEST,
+            Self::InvalidPath
+            | Self::InvalidTransferEncoding
+            | Self::InvalidHost(_)
+            | Self::ClientBody { .. }
+            | Self::WebSocketNotEnabled { .. } => StatusCode::BAD_REQUEST,
             Self::SubscriptionKeyMissing | Self::SubscriptionKeyInvalid => StatusCode::UNAUTHORIZED,
             Self::SubscriptionSuspended { .. } => StatusCode::FORBIDDEN,
             Self::RequestBodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             Self::ClientBodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            Self::NoBackend { .. } | Self::InvalidBackendUrl(_) => {
+            Self::NoBackend { .. } | Self::InvalidBackendUrl { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
             Self::BackendConnect { .. }
@@ -229,6 +293,7 @@ impl ProxyError {
             Self::BackendConnectTimeout { .. } | Self::BackendTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
+            Self::WebSocketLimit { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -239,6 +304,9 @@ impl ProxyError {
             Self::ApiNotFound => ErrorReason::ApiNotFound,
             Self::OperationNotFound { .. } => ErrorReason::OperationNotFound,
             Self::InvalidPath => ErrorReason::InvalidPath,
+            Self::InvalidHost(_) => ErrorReason::InvalidHost,
+            Self::UriTooLong { .. } => ErrorReason::UriTooLong,
+            Self::ClientBody { .. } => ErrorReason::ClientBody,
             Self::ProtocolNotAllowed { .. } => ErrorReason::ProtocolNotAllowed,
             Self::SubscriptionKeyMissing => ErrorReason::SubscriptionKeyMissing,
             Self::SubscriptionKeyInvalid => ErrorReason::SubscriptionKeyInvalid,
@@ -252,7 +320,9 @@ impl ProxyError {
             Self::BackendTls { .. } => ErrorReason::BackendTls,
             Self::BackendTimeout { .. } => ErrorReason::BackendTimeout,
             Self::BackendProtocol { .. } => ErrorReason::BackendProtocol,
-            Self::InvalidBackendUrl(_) => ErrorReason::InvalidBackendUrl,
+            Self::InvalidBackendUrl { .. } => ErrorReason::InvalidBackendUrl,
+            Self::WebSocketNotEnabled { .. } => ErrorReason::WebSocketNotEnabled,
+            Self::WebSocketLimit { .. } => ErrorReason::WebSocketLimit,
         }
     }
 
@@ -278,10 +348,15 @@ impl ProxyError {
             Self::InvalidTransferEncoding => {
                 "Transfer-Encoding must be exactly `chunked`.".to_owned()
             }
+            Self::InvalidHost(reason) => format!("Invalid Host header: {reason}."),
+            Self::UriTooLong { limit } => {
+                format!("The request URI is longer than the limit of {limit} bytes.")
+            }
+            Self::ClientBody { .. } => "The request body is malformed.".to_owned(),
             Self::ClientBodyTimeout { .. } => {
                 "The request body was not received in time.".to_owned()
             }
-            Self::NoBackend { .. } | Self::InvalidBackendUrl(_) => {
+            Self::NoBackend { .. } | Self::InvalidBackendUrl { .. } => {
                 "The gateway could not determine the backend for this request.".to_owned()
             }
             Self::BackendConnect { .. }
@@ -289,6 +364,12 @@ impl ProxyError {
             | Self::BackendTls { .. } => "The backend service could not be reached.".to_owned(),
             Self::BackendConnectTimeout { .. } | Self::BackendTimeout { .. } => {
                 "The backend service did not respond in time.".to_owned()
+            }
+            Self::WebSocketNotEnabled { .. } => {
+                "This API does not accept WebSocket connections.".to_owned()
+            }
+            Self::WebSocketLimit { .. } => {
+                "Too many WebSocket connections are open; try again later.".to_owned()
             }
         }
     }

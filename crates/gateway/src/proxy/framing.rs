@@ -21,33 +21,102 @@
 //! the line ending: hyper only parses a head again once it sees the blank line end it.)
 //!
 //! It stops looking, and passes bytes through untouched, at the HTTP/2 preface, after a
-//! `CONNECT` or `Upgrade` request (what follows may not be HTTP/1.1), after a refused
-//! head, and at anything it does not follow (a malformed chunk size, an unparsable
-//! `Content-Length`): each of these is something hyper refuses itself or that ends
-//! HTTP/1.1 on the connection, so failing open leaves hyper's own checks in charge.
+//! refused head, and at anything it does not follow (a malformed chunk size, an
+//! unparsable `Content-Length`): each of these is something hyper refuses itself or
+//! that ends HTTP/1.1 on the connection, so failing open leaves hyper's own checks in
+//! charge. A `CONNECT` or `Upgrade` request does *not* stop it: the connection only
+//! stops being HTTP/1.1 once the server agrees (`101 Switching Protocols`), so an
+//! upgrade request the gateway answers otherwise (the backend refused it, or the API
+//! is not a WebSocket API) leaves the next request on the connection checked like any
+//! other. (Before, the check switched itself off at the `Upgrade` header: a keep-alive
+//! client could then smuggle a `Content-Length` + `Transfer-Encoding` request in
+//! behind it.) What stops it is the request path itself, through [`SwitchOff`], at
+//! the moment it answers a WebSocket handshake with a 101 (see
+//! [`super::websocket`]): from then on the bytes are WebSocket frames and pass
+//! untouched.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A client connection's byte stream with request framing checked on the way in; see
-/// the module documentation. Writes pass through.
+/// the module documentation. Writes pass through, except hyper's answer to a request
+/// line refused for its length (see [`Scanner::request_line_too_long`]).
 #[derive(Debug)]
 pub struct FramingCheck<I> {
     inner: I,
     scanner: Scanner,
+    status_rewrite: StatusRewrite,
+    /// Set by the request path when the connection switches protocols.
+    switch: Option<SwitchOff>,
 }
+
+/// Turns a connection's [`FramingCheck`] off for good, from the request path: set
+/// right before the gateway answers `101 Switching Protocols`, after which the client's
+/// bytes are another protocol's (WebSocket frames) and must pass untouched. Until it
+/// is set, every request on the connection is checked. Cheap to clone; one per
+/// connection.
+#[derive(Clone, Debug, Default)]
+pub struct SwitchOff(Arc<AtomicBool>);
+
+impl SwitchOff {
+    /// Switches the check off; the next read passes through.
+    pub fn switch_off(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether [`switch_off`](Self::switch_off) was called.
+    #[must_use]
+    pub fn is_off(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// hyper has no request-line limit of its own below 64 KiB, and answers a head it
+/// refuses with a status line of its choosing; the scanner refuses an over-long request
+/// line by making it invalid (hyper answers `400 Bad Request` and closes), and the
+/// status line hyper writes then is replaced by `414 URI Too Long`.
+#[derive(Debug, Default)]
+enum StatusRewrite {
+    /// Nothing to replace.
+    #[default]
+    Off,
+    /// The next write starting with hyper's 400 status line is replaced.
+    Armed,
+    /// Writing the replacement: the bytes, how many went out, and how many of hyper's
+    /// bytes to report as written once all have.
+    Writing {
+        bytes: Vec<u8>,
+        written: usize,
+        reported: usize,
+    },
+}
+
+const HYPER_BAD_REQUEST: &[u8] = b"HTTP/1.1 400 Bad Request\r\n";
+const URI_TOO_LONG: &[u8] = b"HTTP/1.1 414 URI Too Long\r\n";
 
 impl<I> FramingCheck<I> {
     /// Wraps a freshly accepted connection (the first byte read must be the first byte
-    /// the client sent).
-    pub fn new(inner: I) -> Self {
+    /// the client sent). A request line longer than `max_request_line` bytes (method,
+    /// target and version, without the line end) is answered `414 URI Too Long`.
+    pub fn new(inner: I, max_request_line: usize) -> Self {
         Self {
             inner,
-            scanner: Scanner::default(),
+            scanner: Scanner::new(max_request_line),
+            status_rewrite: StatusRewrite::Off,
+            switch: None,
         }
+    }
+
+    /// Stops checking once `switch` is switched off (see [`SwitchOff`]).
+    #[must_use]
+    pub fn with_switch_off(mut self, switch: SwitchOff) -> Self {
+        self.switch = Some(switch);
+        self
     }
 }
 
@@ -60,10 +129,56 @@ impl<I: AsyncRead + Unpin> AsyncRead for FramingCheck<I> {
         let this = &mut *self;
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        if this.scanner.is_on() && this.switch.as_ref().is_some_and(SwitchOff::is_off) {
+            // The connection switched protocols: nothing more is HTTP/1.1.
+            this.scanner.stop();
+        }
         if this.scanner.is_on() {
             this.scanner.scan(&mut buf.filled_mut()[before..]);
+            if this.scanner.request_line_too_long {
+                this.status_rewrite = StatusRewrite::Armed;
+            }
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+impl<I: AsyncWrite + Unpin> FramingCheck<I> {
+    /// Writes `buf`, replacing hyper's 400 status line when armed to.
+    fn poll_write_rewriting(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if matches!(self.status_rewrite, StatusRewrite::Armed) {
+            self.status_rewrite = match buf.strip_prefix(HYPER_BAD_REQUEST) {
+                Some(rest) => StatusRewrite::Writing {
+                    bytes: [URI_TOO_LONG, rest].concat(),
+                    written: 0,
+                    reported: buf.len(),
+                },
+                None => StatusRewrite::Off,
+            };
+        }
+        let StatusRewrite::Writing {
+            bytes,
+            written,
+            reported,
+        } = &mut self.status_rewrite
+        else {
+            return Pin::new(&mut self.inner).poll_write(cx, buf);
+        };
+        // hyper calls again with the same bytes after `Pending`; what it gave is
+        // reported written only once all of the replacement is.
+        while *written < bytes.len() {
+            match ready!(Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..]))? {
+                0 => return Poll::Ready(Ok(0)),
+                n => *written += n,
+            }
+        }
+        let reported = *reported;
+        self.status_rewrite = StatusRewrite::Off;
+        Poll::Ready(Ok(reported))
     }
 }
 
@@ -73,7 +188,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for FramingCheck<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        self.poll_write_rewriting(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -81,7 +196,15 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for FramingCheck<I> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        if matches!(self.status_rewrite, StatusRewrite::Off) {
+            return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        }
+        // Rare (one response per refused connection): one slice at a time.
+        let first = bufs
+            .iter()
+            .find(|buf| !buf.is_empty())
+            .map_or(&[][..], |b| &**b);
+        self.poll_write_rewriting(cx, first)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -131,9 +254,18 @@ enum State {
     TrailerLf,
     /// The LF ending the message.
     EndLf,
+    /// Refusing an over-long request line: overwriting what follows with
+    /// [`REFUSAL`], this many bytes of it written so far.
+    Refusing(usize),
     /// Not looking any more: bytes pass through.
     Off,
 }
+
+/// What replaces the rest of an over-long request line: a NUL, which hyper's parser
+/// refuses, then the end of a head. hyper only parses a head again once new bytes hold
+/// a blank line, so without one it would wait for more and end with 431 at its buffer
+/// limit instead.
+const REFUSAL: &[u8] = b"\0\r\n\r\n";
 
 /// The line of a request head being read.
 #[derive(Debug, Default)]
@@ -142,8 +274,8 @@ struct Line {
     len: usize,
     /// The first byte (an empty line is `""` or `"\r"`).
     first: u8,
-    /// The request line: its first bytes (enough for `CONNECT `).
-    start: [u8; 8],
+    /// The request line: its first bytes (enough for the HTTP/2 preface's `PRI `).
+    start: [u8; 4],
     /// A header line: its name, while it fits and the colon is not reached.
     name: [u8; NAME_MAX],
     /// A header line: what its name turned out to be, once the colon is reached.
@@ -158,10 +290,7 @@ impl Line {
     /// `Content-Length`'s (the name decided the field at the colon).
     fn rest_is_opaque(&self, head_started: bool) -> bool {
         if head_started {
-            matches!(
-                self.field,
-                Some(Field::Other | Field::TransferEncoding | Field::Upgrade)
-            )
+            matches!(self.field, Some(Field::Other | Field::TransferEncoding))
         } else {
             self.len >= self.start.len()
         }
@@ -173,7 +302,6 @@ impl Line {
 enum Field {
     ContentLength,
     TransferEncoding,
-    Upgrade,
     Other,
 }
 
@@ -240,8 +368,6 @@ struct Head {
     content_length_invalid: bool,
     /// A `Transfer-Encoding` line was seen.
     transfer_encoding: bool,
-    /// `CONNECT`, or an `Upgrade` header: what follows may not be HTTP/1.1.
-    upgrade: bool,
 }
 
 /// The framing follower behind [`FramingCheck`].
@@ -250,22 +376,32 @@ pub(crate) struct Scanner {
     state: State,
     line: Line,
     head: Head,
+    /// Longest request line allowed (without its line end).
+    max_request_line: usize,
+    /// A request line was longer than `max_request_line`: a NUL was put in it (hyper
+    /// refuses the head with 400 and closes) and the scanner is off.
+    pub(crate) request_line_too_long: bool,
 }
 
-impl Default for Scanner {
-    fn default() -> Self {
+impl Scanner {
+    pub(crate) fn new(max_request_line: usize) -> Self {
         Self {
             state: State::Head,
             line: Line::default(),
             head: Head::default(),
+            max_request_line,
+            request_line_too_long: false,
         }
     }
-}
 
-impl Scanner {
     /// Whether it still looks at the bytes.
     pub(crate) fn is_on(&self) -> bool {
         self.state != State::Off
+    }
+
+    /// Stops looking for good.
+    pub(crate) fn stop(&mut self) {
+        self.state = State::Off;
     }
 
     /// Follows `bytes`, the next ones read from the client, and neutralises a request
@@ -277,6 +413,16 @@ impl Scanner {
             let rest = bytes.len() - at;
             match self.state {
                 State::Off => return,
+                State::Refusing(written) => {
+                    let taken = (REFUSAL.len() - written).min(rest);
+                    bytes[at..at + taken].copy_from_slice(&REFUSAL[written..written + taken]);
+                    self.state = if written + taken == REFUSAL.len() {
+                        State::Off
+                    } else {
+                        State::Refusing(written + taken)
+                    };
+                    return;
+                }
                 State::Body(left) => {
                     let taken = skip(left, rest);
                     at += taken;
@@ -298,12 +444,28 @@ impl Scanner {
                     // a value other than Content-Length's), only the line's end
                     // matters: jump to it instead of looking at every byte.
                     if self.line.rest_is_opaque(self.head.started) {
-                        let Some(offset) = bytes[at..].iter().position(|&b| b == b'\n') else {
-                            self.line.len = self.line.len.saturating_add(rest);
-                            return;
-                        };
+                        let end = bytes[at..].iter().position(|&b| b == b'\n');
+                        let offset = end.unwrap_or(rest);
+                        if !self.head.started
+                            && self.line.len.saturating_add(offset) > self.max_request_line
+                        {
+                            let over = self.max_request_line.saturating_sub(self.line.len);
+                            at += over;
+                            self.refuse_request_line();
+                            continue;
+                        }
                         self.line.len = self.line.len.saturating_add(offset);
+                        if end.is_none() {
+                            return;
+                        }
                         at += offset;
+                    }
+                    if !self.head.started
+                        && bytes[at] != b'\n'
+                        && self.line.len >= self.max_request_line
+                    {
+                        self.refuse_request_line();
+                        continue;
                     }
                     self.head_byte(&mut bytes[at]);
                     at += 1;
@@ -314,6 +476,15 @@ impl Scanner {
                 }
             }
         }
+    }
+
+    /// The next byte is the first one past the request-line limit: it and the ones after
+    /// it become [`REFUSAL`], which makes hyper refuse the head (400, connection
+    /// closed; [`FramingCheck`] turns the status into 414); then nothing more is looked
+    /// at.
+    fn refuse_request_line(&mut self) {
+        self.request_line_too_long = true;
+        self.state = State::Refusing(0);
     }
 
     fn head_byte(&mut self, byte: &mut u8) {
@@ -338,7 +509,6 @@ impl Scanner {
                     match field {
                         Field::ContentLength => head.content_length_seen = true,
                         Field::TransferEncoding => head.transfer_encoding = true,
-                        Field::Upgrade => head.upgrade = true,
                         Field::Other => {}
                     }
                     if head.content_length_seen && head.transfer_encoding {
@@ -374,8 +544,6 @@ impl Scanner {
                 if start.starts_with(b"PRI ") {
                     // The HTTP/2 preface: hyper hands the connection to HTTP/2.
                     self.state = State::Off;
-                } else if start.starts_with(b"CONNECT ") {
-                    self.head.upgrade = true;
                 }
             }
             return;
@@ -395,9 +563,7 @@ impl Scanner {
 
     fn end_head(&mut self) {
         let head = std::mem::take(&mut self.head);
-        self.state = if head.upgrade {
-            State::Off
-        } else if head.transfer_encoding {
+        self.state = if head.transfer_encoding {
             State::ChunkStart
         } else if head.content_length_invalid {
             State::Off
@@ -462,7 +628,6 @@ fn field(name: Option<&[u8]>) -> Field {
     match name {
         Some(b"content-length") => Field::ContentLength,
         Some(b"transfer-encoding") => Field::TransferEncoding,
-        Some(b"upgrade") => Field::Upgrade,
         _ => Field::Other,
     }
 }

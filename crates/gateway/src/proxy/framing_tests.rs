@@ -1,9 +1,11 @@
 use super::*;
 
+const MAX_LINE: usize = 16 * 1024;
+
 /// Feeds `input` to a new scanner in reads of `split` bytes (as a socket may deliver
 /// it); returns the bytes as hyper would see them, and the scanner.
 fn scan_in_pieces(input: &[u8], split: usize) -> (Vec<u8>, Scanner) {
-    let mut scanner = Scanner::default();
+    let mut scanner = Scanner::new(MAX_LINE);
     let mut bytes = input.to_vec();
     for piece in bytes.chunks_mut(split) {
         scanner.scan(piece);
@@ -101,11 +103,31 @@ fn repeated_headers_of_one_kind_are_hypers_to_judge() {
 }
 
 #[test]
-fn it_stops_at_http2_and_upgrades_and_what_hyper_refuses() {
+fn upgrade_and_connect_requests_do_not_stop_the_check() {
+    // The gateway answers these like any other request (it serves connections without
+    // hyper's upgrade support), so the connection stays HTTP/1.1 and what follows is
+    // checked: a conflict behind an `Upgrade` request is neutralised.
     for input in [
-        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
         "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com\r\n\r\n",
         "GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n",
+        "GET / HTTP/1.1\r\nUpgrade: h2c\r\nConnection: Upgrade, HTTP2-Settings\r\nContent-Length: 3\r\n\r\nabc",
+    ] {
+        let mut then = input.as_bytes().to_vec();
+        then.extend_from_slice(
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        for_every_split(&then, |seen, scanner, split| {
+            assert_ne!(seen, &then[..], "{input:?} split at {split}");
+            assert_eq!(seen.len(), then.len());
+            assert!(!scanner.is_on(), "{input:?}");
+        });
+    }
+}
+
+#[test]
+fn it_stops_at_http2_and_what_hyper_refuses() {
+    for input in [
+        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
         "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
         "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;ext\nx",
         "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
@@ -132,4 +154,65 @@ fn huge_lengths_do_not_overflow() {
     let input = "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1ffffffffffffffff\r\n";
     let (_, scanner) = scan_in_pieces(input.as_bytes(), 4);
     assert!(!scanner.is_on());
+}
+
+#[test]
+fn an_over_long_request_line_is_cut_with_a_nul_and_a_blank_line() {
+    let line = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100));
+    let max = 50;
+    for split in 1..=line.len() {
+        let mut scanner = Scanner::new(max);
+        let mut bytes = line.clone().into_bytes();
+        for piece in bytes.chunks_mut(split) {
+            scanner.scan(piece);
+        }
+        assert!(scanner.request_line_too_long, "split {split}");
+        assert!(!scanner.is_on());
+        assert_eq!(&bytes[..max], &line.as_bytes()[..max], "split {split}");
+        assert_eq!(&bytes[max..max + REFUSAL.len()], REFUSAL, "split {split}");
+        assert_eq!(
+            &bytes[max + REFUSAL.len()..],
+            &line.as_bytes()[max + REFUSAL.len()..]
+        );
+    }
+    // At the limit exactly (the CR counts), the line passes.
+    let line = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(10));
+    let mut scanner = Scanner::new(line.find('\n').unwrap());
+    let mut bytes = line.clone().into_bytes();
+    scanner.scan(&mut bytes);
+    assert!(!scanner.request_line_too_long);
+    assert_eq!(bytes, line.as_bytes());
+}
+
+#[tokio::test]
+async fn a_switched_off_check_passes_what_follows_untouched() {
+    use tokio::io::AsyncReadExt as _;
+    let handshake =
+        "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+    // Bytes after the handshake that would be a conflicting head to the scanner: a
+    // WebSocket frame may hold anything.
+    let after = "POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let input = format!("{handshake}{after}");
+    for switched in [false, true] {
+        let switch = SwitchOff::default();
+        let mut check =
+            FramingCheck::new(input.as_bytes(), MAX_LINE).with_switch_off(switch.clone());
+        let mut head = vec![0; handshake.len()];
+        check.read_exact(&mut head).await.unwrap();
+        assert_eq!(head, handshake.as_bytes());
+        if switched {
+            // What the request path does as it answers 101.
+            switch.switch_off();
+        }
+        let mut rest = Vec::new();
+        check.read_to_end(&mut rest).await.unwrap();
+        if switched {
+            assert_eq!(rest, after.as_bytes(), "untouched once switched off");
+            assert!(!check.scanner.is_on());
+        } else {
+            // Still HTTP/1.1: the conflicting head is neutralised (a NUL for a colon).
+            assert_ne!(rest, after.as_bytes());
+            assert!(rest.contains(&0), "{:?}", String::from_utf8_lossy(&rest));
+        }
+    }
 }

@@ -16,12 +16,18 @@
 //! 8. **log**: metrics and one access-log line when the response body ends, is cut
 //!    short, or the client goes away ([`Exchange`]'s `Drop`), so every request is
 //!    counted exactly once.
+//!
+//! A WebSocket handshake to a WebSocket API goes through the same phases; when the
+//! backend answers 101, so does the gateway, and a relay takes both connections over
+//! until they close ([`websocket`]).
 
 pub mod body;
 pub mod client;
 pub mod error;
 pub mod framing;
+pub mod grpc;
 pub mod headers;
+pub mod websocket;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,14 +41,16 @@ use tokio::time::Instant;
 
 use gatehouse_model::SubscriptionState;
 use gatehouse_policy::{
-    ConcurrencyPermit, DeferredCharge, Flow, PolicyErrorInfo, PolicyFailure, PolicyResponse,
-    RequestFacts, RequestState, ResponseState, SectionKind, SubscriptionFacts,
+    ConcurrencyPermit, DeferredCharge, Flow, HttpVersion, PolicyErrorInfo, PolicyFailure,
+    PolicyResponse, RequestFacts, RequestState, ResponseState, SectionKind, SubscriptionFacts,
 };
 use gatehouse_router::RouteMatch;
 
 use self::body::{
-    BodyReadTimeout, BodyTimeout, BodyTooLarge, ClientBody, RequestBody, ResponseBody,
+    BodyReadTimeout, BodyTimeout, BodyTooLarge, ClientBody, ClientBodyError, RequestBody,
+    ResponseBody,
 };
+use self::client::BackendProtocol;
 use self::error::{ErrorReason, ProxyError, error_response};
 use crate::GatewayState;
 use crate::compiled::{CompiledApi, CompiledConfig, CompiledOperation};
@@ -60,6 +68,8 @@ pub struct ClientConn {
     pub forwarded_for: HeaderValue,
     /// What its TLS handshake negotiated; `None` on the plain HTTP listener.
     pub tls: Option<ConnectionTls>,
+    /// What WebSocket relays on it need (see [`websocket`]).
+    pub(crate) upgrades: websocket::ConnectionUpgrades,
 }
 
 impl ClientConn {
@@ -70,6 +80,7 @@ impl ClientConn {
             peer,
             forwarded_for: headers::forwarded_for_value(peer.ip()),
             tls: None,
+            upgrades: websocket::ConnectionUpgrades::default(),
         }
     }
 
@@ -97,7 +108,7 @@ pub const HEALTH_PATH: &str = "/status-0123456789abcdef";
 pub async fn handle(
     state: &Arc<GatewayState>,
     limits: &Limits,
-    conn: &ClientConn,
+    conn: &Arc<ClientConn>,
     request: Request<ClientBody>,
 ) -> Response<ResponseBody> {
     let peer = conn.peer;
@@ -107,15 +118,25 @@ pub async fn handle(
     // One snapshot for the whole request: a reload mid-request does not affect it.
     let config = state.config.load_full();
     let mut exchange = Exchange::start(state, &config, peer, &request);
+    let grpc_call = grpc::is_grpc(request.headers());
     let result = proxy(&config, state, limits, conn, request, &mut exchange).await;
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
             log_error(&mut exchange, &error);
             exchange.error_reason = Some(error.reason());
-            error_response(&error).map(ResponseBody::full)
+            let mut response = error_response(&error).map(ResponseBody::full);
+            response
+                .extensions_mut()
+                .insert(grpc::LocalMessage(error.client_message()));
+            response
         }
     };
+    // What the gateway answered itself goes to a gRPC client as a gRPC status.
+    if grpc_call && exchange.error_reason.is_some() && !grpc::is_grpc(response.headers()) {
+        response = grpc::local_reply(response);
+        exchange.grpc_status = grpc::status(response.headers());
+    }
     // hyper closes an HTTP/1.1 connection after a response saying so; HTTP/2 has no
     // such header (the stream ends alone).
     if exchange.version < http::Version::HTTP_2
@@ -151,7 +172,7 @@ async fn proxy(
     config: &Arc<CompiledConfig>,
     state: &Arc<GatewayState>,
     limits: &Limits,
-    conn: &ClientConn,
+    conn: &Arc<ClientConn>,
     request: Request<ClientBody>,
     exchange: &mut Exchange,
 ) -> Result<Response<ResponseBody>, ProxyError> {
@@ -161,10 +182,16 @@ async fn proxy(
     // --- framing ---
     // hyper has already refused the worst (see `framing`); this is what it accepts but
     // the gateway cannot forward faithfully.
-    if let Err(error) = check_transfer_encoding(&parts) {
+    if let Err(error) = check_transfer_encoding(&parts)
+        .and_then(|()| check_host(&parts))
+        .and_then(|()| check_target_length(&parts, limits.max_request_line_bytes))
+    {
         state.metrics.malformed_requests.inc();
         return Err(error);
     }
+
+    // --- WebSocket handshake ([`websocket`]); an HTTP/2 one is routed as its GET ---
+    let handshake = websocket::Handshake::detect(&mut parts);
 
     // --- route ---
     // Dot segments are refused rather than normalised: a backend that resolves `..`
@@ -263,12 +290,17 @@ async fn proxy(
             .as_ref()
             .and_then(|tls| tls.client_certificate.as_ref()),
     };
-    let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
-        parts
-            .uri
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-    });
+    // The host the request was routed by: the target's authority (absolute form, or
+    // HTTP/2's `:authority`) wins over `Host`, as it does for routing (RFC 9112 §3.2.2).
+    let original_host = parts
+        .uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        .or_else(|| parts.headers.get(header::HOST).cloned());
+    let call = CallKind {
+        grpc: grpc::is_grpc(&parts.headers),
+        accepts_trailers: grpc::accepts_trailers(&parts.headers),
+    };
     headers::remove_hop_by_hop(&mut parts.headers);
     let mut request_state = RequestState::new(
         parts.method.clone(),
@@ -301,6 +333,19 @@ async fn proxy(
         return Ok(policy_response(response));
     }
 
+    // --- WebSocket: the handshake goes to the backend as one ([`websocket`]) ---
+    let websocket = match handshake {
+        Some(kind) => websocket::Relay::prepare(
+            kind,
+            state,
+            api,
+            limits,
+            &mut parts.extensions,
+            &mut request_state,
+        )?,
+        None => None,
+    };
+
     // --- forward ---
     let forwarded = forward(
         config,
@@ -308,6 +353,7 @@ async fn proxy(
         limits,
         conn,
         original_host.as_ref(),
+        call,
         &mut request_state,
         incoming,
         exchange,
@@ -337,6 +383,10 @@ async fn proxy(
     // --- outbound ---
     let (mut response_parts, backend_body) = backend_response.into_parts();
     exchange.backend_status = Some(response_parts.status.as_u16());
+    if call.grpc {
+        // A trailers-only response carries it in the head; otherwise the trailers do.
+        exchange.grpc_status = grpc::status(&response_parts.headers);
+    }
     headers::remove_hop_by_hop(&mut response_parts.headers);
     let mut response_state = ResponseState::new(
         response_parts.status,
@@ -356,6 +406,16 @@ async fn proxy(
     }
     response_parts.status = response_state.status;
     response_parts.headers = response_state.headers;
+    // The client's connection has its own version: hyper writes the status line with
+    // the response's, so a backend's HTTP/1.0 would reach an HTTP/1.1 client as
+    // `HTTP/1.0 200`. HTTP/1.1 here; hyper lowers it for HTTP/1.0 clients.
+    response_parts.version = http::Version::HTTP_11;
+    // --- WebSocket: the backend switched protocols, so does the client ([`websocket`]) ---
+    if let Some(relay) = websocket
+        && relay.switch(&mut response_parts, conn, limits, exchange)?
+    {
+        return Ok(Response::from_parts(response_parts, ResponseBody::empty()));
+    }
     Ok(Response::from_parts(
         response_parts,
         ResponseBody::backend(backend_body),
@@ -443,6 +503,16 @@ fn answer_preflight(
     }
 }
 
+/// What the client's request asks of the call beyond its headers, read before
+/// hop-by-hop headers are removed.
+#[derive(Clone, Copy, Debug)]
+struct CallKind {
+    /// A gRPC call (see [`grpc`]): HTTP/2 to the backend.
+    grpc: bool,
+    /// The client sent `te: trailers`; the backend gets it too.
+    accepts_trailers: bool,
+}
+
 /// Sends the request to the backend and waits for its response head.
 #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
 async fn forward(
@@ -451,6 +521,7 @@ async fn forward(
     limits: &Limits,
     conn: &ClientConn,
     original_host: Option<&HeaderValue>,
+    call: CallKind,
     request_state: &mut RequestState,
     incoming: ClientBody,
     exchange: &mut Exchange,
@@ -492,11 +563,16 @@ async fn forward(
     let connect_timeout = settings.map_or(gatehouse_model::DEFAULT_CONNECT_TIMEOUT, |b| {
         b.connect_timeout
     });
-    let response_timeout = request_state
+    let mut response_timeout = request_state
         .forward
         .timeout
         .or(settings.map(|b| b.response_timeout))
         .unwrap_or(gatehouse_model::DEFAULT_RESPONSE_TIMEOUT);
+    if call.grpc
+        && let Some(deadline) = grpc::timeout(&request_state.headers)
+    {
+        response_timeout = response_timeout.min(deadline);
+    }
 
     if let (Some(limit), Some(length)) = (
         limits.max_request_body_bytes,
@@ -523,6 +599,10 @@ async fn forward(
     };
     if let Some(host) = host {
         headers.insert(header::HOST, host);
+    }
+    if call.accepts_trailers {
+        // The one `TE` value that survives a hop: the gateway passes trailers through.
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
     let body = RequestBody::client(
         incoming,
@@ -556,7 +636,16 @@ async fn forward(
         },
         None => None,
     };
-    let client = client::client_for(connect_timeout, tls);
+    let protocol = if call.grpc {
+        BackendProtocol::Http2
+    } else {
+        match request_state.forward.http_version {
+            HttpVersion::Http1 => BackendProtocol::Http1,
+            HttpVersion::Http2 => BackendProtocol::Http2,
+            HttpVersion::Http2OrHttp1 => BackendProtocol::Http2OrHttp1,
+        }
+    };
+    let client = client::client_for(connect_timeout, tls, protocol);
     let sent_at = Instant::now();
     let result = tokio::time::timeout(response_timeout, client.request(outgoing)).await;
     let elapsed = sent_at.elapsed();
@@ -588,6 +677,11 @@ fn classify_client_error(
         if let Some(too_large) = cause.downcast_ref::<BodyTooLarge>() {
             return ProxyError::RequestBodyTooLarge {
                 limit: too_large.limit,
+            };
+        }
+        if let Some(ClientBodyError(body_error)) = cause.downcast_ref::<ClientBodyError>() {
+            return ProxyError::ClientBody {
+                reason: body_error.to_string(),
             };
         }
         if let Some(timeout) = cause.downcast_ref::<BodyReadTimeout>() {
@@ -649,6 +743,50 @@ fn check_transfer_encoding(parts: &http::request::Parts) -> Result<(), ProxyErro
     }
 }
 
+/// HTTP/2 and HTTP/3 carry the target in `:path`, which no parser below bounds on
+/// its own (HTTP/1.1 request lines are refused by `framing` before hyper parses them).
+fn check_target_length(parts: &http::request::Parts, limit: usize) -> Result<(), ProxyError> {
+    let length = parts
+        .uri
+        .path_and_query()
+        .map_or(0, |target| target.as_str().len());
+    if length > limit {
+        Err(ProxyError::UriTooLong { limit })
+    } else {
+        Ok(())
+    }
+}
+
+/// RFC 9112 §3.2 and RFC 9110 §7.2: a request with more than one `Host`, an HTTP/1.1
+/// request without one, or one whose value is not `host[:port]` gets 400. (With an
+/// absolute-form target, the target's authority is what routes; `Host` must still be
+/// there and valid.)
+fn check_host(parts: &http::request::Parts) -> Result<(), ProxyError> {
+    let mut hosts = parts.headers.get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => Err(ProxyError::InvalidHost("more than one Host header")),
+        (None, _) if parts.version == http::Version::HTTP_11 => Err(ProxyError::InvalidHost(
+            "an HTTP/1.1 request must have a Host header",
+        )),
+        (None, _) => Ok(()),
+        (Some(host), None) => {
+            let value = host.as_bytes();
+            if value.is_empty()
+                || http::uri::Authority::try_from(value).is_ok_and(|a| {
+                    // `user@host` parses as an authority but is not a Host value.
+                    !a.as_str().contains('@')
+                })
+            {
+                Ok(())
+            } else {
+                Err(ProxyError::InvalidHost(
+                    "the value is not a host name and port",
+                ))
+            }
+        }
+    }
+}
+
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers
         .get(header::CONTENT_LENGTH)?
@@ -678,9 +816,14 @@ fn backend_uri(base: &url::Url, path: &str, query: &str) -> Result<Uri, ProxyErr
         target.push('?');
         target.push_str(query);
     }
+    // The error names the backend and what is wrong, never the path or query: they
+    // may hold secret named values (`?code={{fnkey}}`) or a client's data.
     target
         .parse::<Uri>()
-        .map_err(|e| ProxyError::InvalidBackendUrl(format!("{target}: {e}")))
+        .map_err(|error| ProxyError::InvalidBackendUrl {
+            backend: base.origin().ascii_serialization(),
+            reason: error.to_string(),
+        })
 }
 
 /// Whether a path has a `.` or `..` segment, literally or percent-encoded (`%2e`).
@@ -801,9 +944,19 @@ fn policy_response(response: PolicyResponse) -> Response<ResponseBody> {
         headers,
         body,
     } = response;
+    // A gRPC client gets the message as `grpc-message` (see `grpc::local_reply`).
+    let message = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"))
+        .then(|| serde_json::from_slice::<serde_json::Value>(&body).ok())
+        .flatten()
+        .and_then(|json| json.get("message")?.as_str().map(str::to_owned));
     let mut out = Response::new(ResponseBody::full(body));
     *out.status_mut() = status;
     *out.headers_mut() = headers;
+    if let Some(message) = message {
+        out.extensions_mut().insert(grpc::LocalMessage(message));
+    }
     out
 }
 
@@ -830,6 +983,8 @@ pub struct Exchange {
     metrics: OperationMetrics,
     status: Option<StatusCode>,
     backend_status: Option<u16>,
+    /// `grpc-status` of a gRPC call: from the response head, or the trailers.
+    grpc_status: Option<u32>,
     error_reason: Option<ErrorReason>,
     backend_duration: Option<Duration>,
     bytes_received: Arc<AtomicU64>,
@@ -839,6 +994,8 @@ pub struct Exchange {
     permits: Vec<ConcurrencyPermit>,
     /// Settled with the byte counts when the exchange ends (`quota-by-key bandwidth`).
     deferred: Vec<DeferredCharge>,
+    /// A WebSocket handshake the backend accepted: the exchange ends with its relay.
+    websocket: websocket::Upgrade,
 }
 
 impl Exchange {
@@ -875,6 +1032,7 @@ impl Exchange {
             metrics: config.unmatched_metrics.clone(),
             status: None,
             backend_status: None,
+            grpc_status: None,
             error_reason: None,
             backend_duration: None,
             bytes_received: Arc::new(AtomicU64::new(0)),
@@ -882,6 +1040,7 @@ impl Exchange {
             complete: false,
             permits: Vec::new(),
             deferred: Vec::new(),
+            websocket: websocket::Upgrade::None,
         }
     }
 
@@ -899,27 +1058,38 @@ impl Exchange {
     fn finish(mut self, response: Response<ResponseBody>) -> Response<ResponseBody> {
         self.status = Some(response.status());
         if let Some(elapsed) = self.backend_duration {
-            self.metrics.record_backend(elapsed);
+            self.metrics.record_backend(&self._config, elapsed);
+        }
+        // A relayed WebSocket's exchange ends with the relay, not with this empty body.
+        if let websocket::Upgrade::Switching(session) = std::mem::take(&mut self.websocket) {
+            websocket::start(self, *session);
+            return response;
         }
         response.map(|body| body.with_on_end(Box::new(self)))
     }
 }
 
 impl body::OnBodyEnd for Exchange {
-    fn on_end(mut self: Box<Self>, bytes_sent: u64, complete: bool) {
-        self.bytes_sent = bytes_sent;
-        self.complete = complete;
+    fn on_end(mut self: Box<Self>, end: body::BodyEnd) {
+        self.bytes_sent = end.bytes_sent;
+        self.complete = end.complete;
+        if end.grpc_status.is_some() {
+            self.grpc_status = end.grpc_status;
+        }
         // Dropping `self` logs.
     }
 }
 
 impl Drop for Exchange {
     fn drop(&mut self) {
-        self.state.metrics.in_flight_requests.dec();
         // No response was produced: the client went away while we waited (nginx's 499).
         let status = self.status.map_or(499, |s| s.as_u16());
         let total = self.started.elapsed();
-        self.metrics.record_request(status, total);
+        // A relayed WebSocket's handshake was counted when it was answered.
+        if !self.websocket.is_relaying() {
+            self.state.metrics.in_flight_requests.dec();
+            self.metrics.record_request(&self._config, status, total);
+        }
         let received = self.bytes_received.load(Ordering::Relaxed);
         if !self.deferred.is_empty() {
             self.state
@@ -947,6 +1117,7 @@ impl Drop for Exchange {
             subscription: self.subscription.as_deref(),
             status,
             backend_status: self.backend_status,
+            grpc_status: self.grpc_status,
             error_reason: self.error_reason.map(ErrorReason::as_str),
             bytes_received: received,
             bytes_sent: self.bytes_sent,

@@ -11,6 +11,12 @@
 //! those of [`ForwardSettings::default`]. Without any `forward-request` in the merged
 //! backend section the gateway still forwards, with the defaults.
 //!
+//! What the gateway does not carry out yet is refused at compile time as
+//! [`ErrorKind::NotSupported`](crate::ErrorKind::NotSupported), never accepted and
+//! ignored: `continue-timeout`, and `true` for
+//! `follow-redirects`, `buffer-request-body`, `buffer-response` and
+//! `fail-on-error-status-code`.
+//!
 //! The policy only records settings; the gateway forwards after the backend section,
 //! so `forward-request` must be the last policy there.
 
@@ -18,7 +24,7 @@ use std::time::Duration;
 
 use crate::context::CompileContext;
 use crate::document::ElementReader;
-use crate::error::{PolicyError, Site};
+use crate::error::{PolicyError, Position, Site};
 use crate::pipeline::{ForwardSettings, HttpVersion};
 use crate::reader::RawValue;
 
@@ -122,6 +128,57 @@ impl ForwardRequest {
         let flag = |value: &Option<RawValue>, name: &str, default: bool| {
             cx.boolean_or(site, value.as_ref(), name, default)
         };
+        // Settings the gateway does not carry out yet are refused, never accepted and
+        // ignored: a user relying on them must know.
+        let not_yet = |value: &Option<RawValue>, what: &str| -> Result<(), PolicyError> {
+            match value {
+                Some(raw) => Err(site.not_supported(
+                    raw.position,
+                    format!("{what} is not supported by Gatehouse yet; remove the attribute"),
+                )),
+                None => Ok(()),
+            }
+        };
+        not_yet(
+            &config.continue_timeout,
+            "`continue-timeout` (waiting for `100 Continue` from the backend)",
+        )?;
+        // `false` is what the gateway does; `true` is not carried out yet.
+        let only_false = |value: &Option<RawValue>, name: &str, why: &str| {
+            if flag(value, name, false)? {
+                let position = value
+                    .as_ref()
+                    .map_or_else(Position::default, |raw| raw.position);
+                return Err(site.not_supported(
+                    position,
+                    format!("`{name}=\"true\"` is not supported by Gatehouse yet: {why}"),
+                ));
+            }
+            Ok::<(), PolicyError>(())
+        };
+        only_false(
+            &config.follow_redirects,
+            "follow-redirects",
+            "backend redirects are returned to the client",
+        )?;
+        only_false(
+            &config.buffer_request_body,
+            "buffer-request-body",
+            "request bodies stream to the backend",
+        )?;
+        only_false(
+            &config.fail_on_error_status_code,
+            "fail-on-error-status-code",
+            "backend 4xx/5xx responses are returned as they are, without on-error",
+        )?;
+        if let Some(raw) = &config.buffer_response
+            && flag(&config.buffer_response, "buffer-response", true)?
+        {
+            return Err(site.not_supported(
+                raw.position,
+                "`buffer-response=\"true\"` (collecting response chunks before sending them) is not supported by Gatehouse yet: each chunk is sent as it arrives, as with `buffer-response=\"false\"`",
+            ));
+        }
         Ok(Self {
             settings: ForwardSettings {
                 timeout,

@@ -16,21 +16,25 @@ fn settings(body: &str) -> ForwardSettings {
 fn records_forward_settings() {
     assert_eq!(settings("<forward-request/>"), ForwardSettings::default());
     let all = settings(
-        r#"<forward-request timeout="60" continue-timeout="5" http-version="2" follow-redirects="true"
-            buffer-request-body="true" buffer-response="false" fail-on-error-status-code="TRUE"/>"#,
+        r#"<forward-request timeout="60" http-version="1" follow-redirects="false"
+            buffer-request-body="false" buffer-response="false" fail-on-error-status-code="FALSE"/>"#,
     );
     assert_eq!(
         all,
         ForwardSettings {
             timeout: Some(Duration::from_secs(60)),
-            continue_timeout: Some(Duration::from_secs(5)),
-            http_version: HttpVersion::Http2,
-            follow_redirects: true,
-            buffer_request_body: true,
             buffer_response: false,
-            fail_on_error_status_code: true,
+            ..ForwardSettings::default()
         }
     );
+    for (value, version) in [
+        ("1", HttpVersion::Http1),
+        ("2", HttpVersion::Http2),
+        ("2or1", HttpVersion::Http2OrHttp1),
+    ] {
+        let body = format!(r#"<forward-request http-version="{value}"/>"#);
+        assert_eq!(settings(&body).http_version, version, "{value}");
+    }
     assert_eq!(
         settings(r#"<forward-request timeout-ms="1500"/>"#).timeout,
         Some(Duration::from_millis(1500))
@@ -38,10 +42,6 @@ fn records_forward_settings() {
     assert_eq!(
         settings(r#"<forward-request http-version="1"/>"#).http_version,
         HttpVersion::Http1
-    );
-    assert_eq!(
-        settings(r#"<forward-request http-version="2or1"/>"#).http_version,
-        HttpVersion::Http2OrHttp1
     );
 }
 
@@ -87,6 +87,46 @@ fn rejects_bad_forward_request() {
             at: "@(60)",
             kind: ErrorKind::NotSupported,
             message: "policy expressions",
+        },
+        ErrorCase {
+            name: "following redirects",
+            section: "backend",
+            body: r#"<forward-request follow-redirects="true"/>"#,
+            at: "follow-redirects",
+            kind: ErrorKind::NotSupported,
+            message: "backend redirects are returned to the client",
+        },
+        ErrorCase {
+            name: "buffered request body",
+            section: "backend",
+            body: r#"<forward-request buffer-request-body="true"/>"#,
+            at: "buffer-request-body",
+            kind: ErrorKind::NotSupported,
+            message: "`buffer-request-body=\"true\"`",
+        },
+        ErrorCase {
+            name: "on-error for error statuses",
+            section: "backend",
+            body: r#"<forward-request fail-on-error-status-code="true"/>"#,
+            at: "fail-on-error-status-code",
+            kind: ErrorKind::NotSupported,
+            message: "without on-error",
+        },
+        ErrorCase {
+            name: "buffered response",
+            section: "backend",
+            body: r#"<forward-request buffer-response="true"/>"#,
+            at: "buffer-response",
+            kind: ErrorKind::NotSupported,
+            message: "each chunk is sent as it arrives",
+        },
+        ErrorCase {
+            name: "continue timeout",
+            section: "backend",
+            body: r#"<forward-request continue-timeout="5"/>"#,
+            at: "continue-timeout",
+            kind: ErrorKind::NotSupported,
+            message: "100 Continue",
         },
         ErrorCase {
             name: "unknown attribute",

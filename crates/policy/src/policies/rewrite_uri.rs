@@ -5,13 +5,21 @@
 //! <rewrite-uri template="/v2/stores/{storeId}?view=full" copy-unmatched-params="true" />
 //! ```
 //!
-//! `{name}` (or `{*name}`) refers to a parameter of the operation's URL template and is
-//! replaced by its value as matched in the request path (still percent-encoded). Every
-//! `{name}` must be a template parameter; that is checked at compile time. With
-//! `copy-unmatched-params` (default true) the request's query string is appended to
-//! the template's query. Gatehouse operation templates have no query part, so all of
-//! the request's query parameters are "unmatched". Characters not allowed in a URL
-//! are percent-encoded at compile time.
+//! `{name}` (or `{*name}`) refers to a parameter of the operation's URL template, in its
+//! path (`/stores/{storeId}`) or its query (`/search?q={term}`); that is checked at
+//! compile time. The router hands over values *decoded*; each is encoded again for the
+//! place it lands in, as APIM does (.NET's `Uri.EscapeDataString`: everything but
+//! `A-Z a-z 0-9 - . _ ~` is percent-encoded). So a value can never add a path segment,
+//! a query or a fragment: `..%2F..%2Fadmin` arrives as `..%2F..%2Fadmin`, `%3F` as `%3F`,
+//! `%23` as `%23`. A catch-all (`{*path}`) keeps its `/` separators and encodes each
+//! piece. A value that would make a whole path segment `.` or `..` is refused with
+//! 400 (`InvalidUriParameter`) rather than sent: backends resolve such segments and
+//! the request would reach a resource its route was not chosen for.
+//!
+//! With `copy-unmatched-params` (default true) the request's query parameters are
+//! appended to the template's query, except those the operation's URL template
+//! matched (`/get?a={b}`: `a` is not copied again), as APIM does. Characters of the
+//! template itself that are not allowed in a URL are percent-encoded at compile time.
 
 use crate::context::CompileContext;
 use crate::document::ElementReader;
@@ -44,13 +52,69 @@ enum Segment {
     Parameter(Box<str>),
 }
 
+/// The operation URL template's parameters and query keys, as `rewrite-uri` needs them.
+#[derive(Debug, Default)]
+struct OperationTemplate<'t> {
+    /// Parameter names, and whether each is a catch-all (`{*path}`).
+    parameters: Vec<(&'t str, bool)>,
+    /// The query keys the template matches (`a` in `/get?a={b}` or `/get?a=1`).
+    query_keys: Vec<&'t str>,
+}
+
+impl<'t> OperationTemplate<'t> {
+    fn parse(template: &'t str) -> Self {
+        let (path, query) = template.split_once('?').unwrap_or((template, ""));
+        let mut parameters: Vec<(&str, bool)> = template_parameters(path)
+            .into_iter()
+            .map(|name| (name, false))
+            .collect();
+        // A catch-all is written `{*name}`; `template_parameters` trims the star.
+        for (name, catch_all) in &mut parameters {
+            *catch_all = path.contains(&format!("{{*{name}}}"));
+        }
+        parameters.extend(
+            template_parameters(query)
+                .into_iter()
+                .map(|name| (name, false)),
+        );
+        let query_keys = query
+            .split('&')
+            .map(|pair| pair.split_once('=').map_or(pair, |(key, _)| key).trim())
+            .filter(|key| !key.is_empty())
+            .collect();
+        Self {
+            parameters,
+            query_keys,
+        }
+    }
+
+    fn is_catch_all(&self, name: &str) -> bool {
+        self.parameters
+            .iter()
+            .any(|(known, catch_all)| *known == name && *catch_all)
+    }
+}
+
+/// A parameter of the rewritten path: its name and whether it is a catch-all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PathPart {
+    Literal(Box<str>),
+    Parameter { name: Box<str>, catch_all: bool },
+}
+
 /// Compiled `<rewrite-uri>`.
 #[derive(Debug)]
 pub(crate) struct RewriteUri {
-    path: Box<[Segment]>,
+    path: Box<[PathPart]>,
     query: Box<[Segment]>,
     copy_unmatched_params: bool,
+    /// Query keys the operation's URL template matched: not copied again.
+    matched_query_keys: Box<[Box<str>]>,
 }
+
+/// A `rewrite-uri` could not build a safe URL from the request's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DotSegment;
 
 impl RewriteUri {
     pub(crate) fn compile(
@@ -75,7 +139,7 @@ impl RewriteUri {
             .operation()
             .map(|operation| operation.url_template.as_str());
         let known = operation_template
-            .map(template_parameters)
+            .map(OperationTemplate::parse)
             .unwrap_or_default();
         let segments = |part: &str, in_query: bool| -> Result<Vec<Segment>, PolicyError> {
             let mut segments = Vec::new();
@@ -90,7 +154,7 @@ impl RewriteUri {
                     segments.push(Segment::Literal(encode(&rest[..open], in_query).into()));
                 }
                 let name = rest[open + 1..close].trim().trim_start_matches('*');
-                if !known.contains(&name) {
+                if !known.parameters.iter().any(|(known, _)| *known == name) {
                     let message = match operation_template {
                         Some(url_template) => format!(
                             "`{{{name}}}` is not a parameter of the operation's URL template `{url_template}`; rewrite-uri can only use its parameters"
@@ -114,8 +178,24 @@ impl RewriteUri {
         {
             path_segments.insert(0, Segment::Literal("/".into()));
         }
+        let path_parts: Vec<PathPart> = path_segments
+            .into_iter()
+            .map(|segment| match segment {
+                Segment::Literal(text) => PathPart::Literal(text),
+                Segment::Parameter(name) => PathPart::Parameter {
+                    catch_all: known.is_catch_all(&name),
+                    name,
+                },
+            })
+            .collect();
+        if render_path(&path_parts, &[]).is_none() {
+            return Err(site.invalid(
+                position,
+                "`template` must not contain `.` or `..` path segments",
+            ));
+        }
         Ok(Self {
-            path: path_segments.into_boxed_slice(),
+            path: path_parts.into_boxed_slice(),
             query: segments(query, true)?.into_boxed_slice(),
             copy_unmatched_params: cx.boolean_or(
                 site,
@@ -123,37 +203,116 @@ impl RewriteUri {
                 "copy-unmatched-params",
                 true,
             )?,
+            matched_query_keys: known.query_keys.iter().map(|&key| key.into()).collect(),
         })
     }
 
-    /// Rewrites the request's path and query.
-    pub(crate) fn apply(&self, route_params: &[(&str, &str)], request: &mut RequestState) {
-        let path = render(&self.path, route_params);
-        let mut query = render(&self.query, route_params);
-        if self.copy_unmatched_params && !request.query.is_empty() {
-            if !query.is_empty() {
-                query.push('&');
+    /// Rewrites the request's path and query. `route_params` are the operation
+    /// template's values, decoded. Fails, changing nothing, when a value would make a
+    /// whole path segment `.` or `..`.
+    pub(crate) fn apply(
+        &self,
+        route_params: &[(&str, &str)],
+        request: &mut RequestState,
+    ) -> Result<(), DotSegment> {
+        let path = render_path(&self.path, route_params).ok_or(DotSegment)?;
+        let mut query = String::new();
+        for segment in &self.query {
+            match segment {
+                Segment::Literal(text) => query.push_str(text),
+                Segment::Parameter(name) => {
+                    if let Some(value) = param(route_params, name) {
+                        escape_data(&mut query, value);
+                    }
+                }
             }
-            query.push_str(&request.query);
+        }
+        if self.copy_unmatched_params && !request.query.is_empty() {
+            for pair in request.query.split('&') {
+                if pair.is_empty() || self.matched_by_template(pair) {
+                    continue;
+                }
+                if !query.is_empty() {
+                    query.push('&');
+                }
+                query.push_str(pair);
+            }
         }
         request.path = path;
         request.query = query;
+        Ok(())
+    }
+
+    /// Whether the query pair `key=value` (raw) is one the operation's URL template
+    /// matched. Keys compare form-decoded and ignoring ASCII case, as the router
+    /// matches them.
+    fn matched_by_template(&self, pair: &str) -> bool {
+        if self.matched_query_keys.is_empty() {
+            return false;
+        }
+        let raw_key = pair.split_once('=').map_or(pair, |(key, _)| key);
+        let key: String = url::form_urlencoded::parse(raw_key.as_bytes())
+            .next()
+            .map(|(key, _)| key.into_owned())
+            .unwrap_or_default();
+        self.matched_query_keys
+            .iter()
+            .any(|known| known.eq_ignore_ascii_case(&key))
     }
 }
 
-fn render(segments: &[Segment], route_params: &[(&str, &str)]) -> String {
+fn param<'v>(route_params: &[(&str, &'v str)], name: &str) -> Option<&'v str> {
+    route_params
+        .iter()
+        .find(|(param, _)| *param == name)
+        .map(|(_, value)| *value)
+}
+
+/// The rewritten path; `None` when a value makes a whole segment `.` or `..`.
+fn render_path(parts: &[PathPart], route_params: &[(&str, &str)]) -> Option<String> {
     let mut out = String::new();
-    for segment in segments {
-        match segment {
-            Segment::Literal(text) => out.push_str(text),
-            Segment::Parameter(name) => {
-                if let Some((_, value)) = route_params.iter().find(|(param, _)| *param == &**name) {
-                    out.push_str(value);
+    for part in parts {
+        match part {
+            PathPart::Literal(text) => out.push_str(text),
+            PathPart::Parameter { name, catch_all } => {
+                let Some(value) = param(route_params, name) else {
+                    continue;
+                };
+                if *catch_all {
+                    for (index, piece) in value.split('/').enumerate() {
+                        if index > 0 {
+                            out.push('/');
+                        }
+                        escape_data(&mut out, piece);
+                    }
+                } else {
+                    escape_data(&mut out, value);
                 }
             }
         }
     }
-    out
+    (!has_dot_segment(&out)).then_some(out)
+}
+
+/// Whether a rendered path has a `.` or `..` segment (values are escaped, so a dot is
+/// always a literal dot here).
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/')
+        .any(|segment| segment == "." || segment == "..")
+}
+
+/// Appends `value` percent-encoded as .NET's `Uri.EscapeDataString` does: every byte of
+/// its UTF-8 form except `A-Z a-z 0-9 - . _ ~`.
+fn escape_data(out: &mut String, value: &str) {
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+    }
 }
 
 /// The parameter names of an operation URL template (`/users/{id}/files/{*path}`).

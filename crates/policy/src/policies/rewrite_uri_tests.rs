@@ -55,7 +55,7 @@ fn rewrites_path_and_query() {
             "template query first",
             r#"<rewrite-uri template="/x/{id}?view=full&amp;k={id}"/>"#,
             "/u/{id}",
-            &[("id", "4%202")],
+            &[("id", "4 2")],
             "a=1",
             ("/x/4%202", "view=full&k=4%202&a=1"),
         ),
@@ -109,6 +109,109 @@ fn rewrites_path_and_query() {
     }
 }
 
+/// Runs `<rewrite-uri template>` for operation `url_template` with decoded `params`
+/// and request query `query`; the flow and the resulting (path, query).
+fn rewrite(
+    template: &str,
+    url_template: &str,
+    params: &[(&str, &str)],
+    query: &str,
+) -> (Flow, String, String) {
+    let body = format!(r#"<rewrite-uri template="{template}"/>"#);
+    let pipeline = compile(&body, url_template).unwrap();
+    let mut state = request(Method::GET, "/old", query, &[]);
+    let mut facts = facts(0);
+    facts.route_params = params;
+    let flow = pipeline.inbound(&facts, &Counters::new(), &mut state);
+    (flow, state.path, state.query)
+}
+
+#[test]
+fn values_are_encoded_for_where_they_land() {
+    // Values arrive decoded from the router; none may add a segment, a query or a
+    // fragment, whatever it holds.
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "../../admin/secrets",
+            "/public/items/..%2F..%2Fadmin%2Fsecrets",
+            "k=..%2F..%2Fadmin%2Fsecrets",
+        ),
+        ("a?x=1", "/public/items/a%3Fx%3D1", "k=a%3Fx%3D1"),
+        ("a#frag", "/public/items/a%23frag", "k=a%23frag"),
+        ("a b", "/public/items/a%20b", "k=a%20b"),
+        ("100%", "/public/items/100%25", "k=100%25"),
+        ("a&b=c", "/public/items/a%26b%3Dc", "k=a%26b%3Dc"),
+        ("a+b", "/public/items/a%2Bb", "k=a%2Bb"),
+        ("é/ü", "/public/items/%C3%A9%2F%C3%BC", "k=%C3%A9%2F%C3%BC"),
+        ("...", "/public/items/...", "k=..."),
+    ];
+    for (value, path, query) in cases {
+        let (flow, new_path, new_query) = rewrite(
+            "/public/items/{id}?k={id}",
+            "/items/{id}",
+            &[("id", value)],
+            "",
+        );
+        assert_eq!(flow, Flow::Continue, "{value:?}");
+        assert_eq!(
+            (new_path.as_str(), new_query.as_str()),
+            (*path, *query),
+            "{value:?}"
+        );
+    }
+}
+
+#[test]
+fn a_value_that_is_a_dot_segment_is_refused() {
+    for value in [".", ".."] {
+        let (flow, path, _) = rewrite("/public/{q}/x", "/items?q={q}", &[("q", value)], "q=..");
+        let Flow::Fail(failure) = flow else {
+            panic!("{value:?} was not refused: {flow:?}");
+        };
+        assert_eq!(failure.response.status, http::StatusCode::BAD_REQUEST);
+        assert_eq!(failure.error.reason, "InvalidUriParameter");
+        assert_eq!(path, "/old", "nothing changed");
+    }
+    // In a catch-all, each piece is checked; `..` inside a segment is harmless.
+    let (flow, ..) = rewrite(
+        "/files/{*rest}",
+        "/f/{*rest}",
+        &[("rest", "a/../../etc")],
+        "",
+    );
+    assert!(matches!(flow, Flow::Fail(_)), "{flow:?}");
+    let (flow, path, _) = rewrite(
+        "/files/{*rest}",
+        "/f/{*rest}",
+        &[("rest", "a/b..c/d e")],
+        "",
+    );
+    assert_eq!(
+        (flow, path.as_str()),
+        (Flow::Continue, "/files/a/b..c/d%20e")
+    );
+    // Nor is `..` next to literal text in a segment.
+    let (flow, path, _) = rewrite("/v/{id}.json", "/items/{id}", &[("id", "..")], "");
+    assert_eq!((flow, path.as_str()), (Flow::Continue, "/v/...json"));
+}
+
+#[test]
+fn query_parameters_the_template_matched_are_not_copied_again() {
+    let (_, path, query) = rewrite("/put", "/get?a={b}", &[("b", "b")], "a=b&c=d");
+    assert_eq!((path.as_str(), query.as_str()), ("/put", "c=d"));
+    // Keys compare decoded and ignoring case, as the router matches them.
+    let (_, _, query) = rewrite(
+        "/put?x={b}",
+        "/get?a={b}",
+        &[("b", "1 2")],
+        "%41=1+2&c=d&A=3",
+    );
+    assert_eq!(query, "x=1%202&c=d");
+    // Literal query constraints are matched keys too.
+    let (_, _, query) = rewrite("/put", "/get?mode=full", &[], "mode=full&c=d");
+    assert_eq!(query, "c=d");
+}
+
 #[test]
 fn rejects_bad_rewrite_uri() {
     let cases: &[(&str, &str, ErrorKind, &str)] = &[
@@ -141,6 +244,12 @@ fn rejects_bad_rewrite_uri() {
             r#"<rewrite-uri template="/" copy-unmatched-params="no"/>"#,
             ErrorKind::InvalidValue,
             "`true` or `false`",
+        ),
+        (
+            "dot segment in the template",
+            r#"<rewrite-uri template="/a/../b"/>"#,
+            ErrorKind::InvalidValue,
+            "`.` or `..` path segments",
         ),
         (
             "missing template",

@@ -5,7 +5,8 @@
 //! <set-backend-service backend-id="orders" />
 //! ```
 //!
-//! Exactly one of `base-url` (an `http` or `https` URL) and `backend-id` (a configured
+//! Exactly one of `base-url` (an `http` or `https` URL; `ws` and `wss` are read as
+//! `http` and `https`) and `backend-id` (a configured
 //! backend; unknown ids are rejected at compile time) is required. The Service Fabric
 //! (`sf-*`) and Dapr (`dapr-*`, `backend-id="dapr"`) forms are not supported yet.
 
@@ -139,9 +140,21 @@ impl SetBackendService {
 }
 
 fn parse_base_url(text: &str) -> Result<Url, &'static str> {
-    let url = Url::parse(text).map_err(|_| "is not an absolute URL")?;
+    let mut url = Url::parse(text).map_err(|_| "is not an absolute URL")?;
+    // A WebSocket backend's handshake is an HTTP/1.1 request: `ws` is reached as
+    // `http`, `wss` as `https` (whether the request is relayed as a WebSocket is the
+    // API's to decide, by its own backend URL).
+    let http = match url.scheme() {
+        "ws" => Some("http"),
+        "wss" => Some("https"),
+        _ => None,
+    };
+    if let Some(scheme) = http {
+        url.set_scheme(scheme)
+            .map_err(|()| "cannot be reached over HTTP")?;
+    }
     if !matches!(url.scheme(), "http" | "https") {
-        return Err("must use http or https");
+        return Err("must use http or https (ws or wss for a WebSocket backend)");
     }
     if url.host().is_none() {
         return Err("has no host");

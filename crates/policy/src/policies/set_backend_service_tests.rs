@@ -6,13 +6,22 @@ use crate::test_util::{ErrorCase, check_errors, compile_xml_with, in_section};
 use crate::{CompileContext, Counters, ErrorKind, NamedValues};
 
 fn backends() -> Vec<Backend> {
-    vec![Backend {
-        id: "orders".to_owned(),
-        url: "http://orders.internal:8080/api".to_owned(),
-        connect_timeout: Duration::from_secs(5),
-        response_timeout: Duration::from_secs(300),
-        tls: gatehouse_model::BackendTls::default(),
-    }]
+    vec![
+        Backend {
+            id: "orders".to_owned(),
+            url: "http://orders.internal:8080/api".to_owned(),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(300),
+            tls: gatehouse_model::BackendTls::default(),
+        },
+        Backend {
+            id: "socket".to_owned(),
+            url: "ws://socket.internal:9000/feed".to_owned(),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(300),
+            tls: gatehouse_model::BackendTls::default(),
+        },
+    ]
 }
 
 #[test]
@@ -32,6 +41,19 @@ fn chooses_a_backend() {
             r#"<set-backend-service backend-id="orders"/>"#,
             "http://orders.internal:8080/api",
             Some("orders"),
+        ),
+        // WebSocket backends: their handshake is an HTTP/1.1 request.
+        (
+            "ws base-url",
+            r#"<set-backend-service base-url="wss://v2.example.com/socket"/>"#,
+            "https://v2.example.com/socket",
+            None,
+        ),
+        (
+            "ws backend-id",
+            r#"<set-backend-service backend-id="socket"/>"#,
+            "http://socket.internal:9000/feed",
+            Some("socket"),
         ),
     ];
     for (name, body, url, id) in cases {
@@ -137,7 +159,9 @@ fn rejects_bad_set_backend_service() {
     )
     .unwrap_err();
     assert!(
-        error.message.contains("configured backends: orders"),
+        error
+            .message
+            .contains("configured backends: orders, socket"),
         "{error}"
     );
 }

@@ -13,7 +13,7 @@ use tokio::time::timeout;
 use crate::common::TestDb;
 
 /// How long a watch may take to see a local commit (generous: CI machines are slow).
-const LOCAL_WAKE: Duration = Duration::from_secs(2);
+const LOCAL_WAKE: Duration = Duration::from_secs(10);
 
 fn put(kind: Kind, id: &str, body: serde_json::Value) -> WriteOp {
     WriteOp::put(kind, id, body)

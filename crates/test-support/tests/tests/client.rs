@@ -1,6 +1,6 @@
 use std::time::{Duration, Instant};
 
-use gatehouse_test_support::{wait_for, wait_for_async};
+use gatehouse_test_support::{metric_value, wait_for, wait_for_async};
 
 #[test]
 fn wait_for_returns_true_as_soon_as_the_condition_holds() {
@@ -39,4 +39,23 @@ async fn wait_for_async_awaits_the_condition() {
         .await
     );
     assert!(!wait_for_async(|| async { false }, Duration::from_millis(50)).await);
+}
+
+#[test]
+fn metric_value_matches_the_whole_series_only() {
+    let text = "# HELP requests Requests.\n# TYPE requests counter\n\
+                requests_total_other 7\n\
+                requests_total{api=\"a\",status=\"2xx\"} 3\n\
+                requests_total 5 1700000000000\n";
+    assert_eq!(
+        metric_value(text, "requests_total"),
+        Some(5.0),
+        "timestamp ignored"
+    );
+    assert_eq!(
+        metric_value(text, r#"requests_total{api="a",status="2xx"}"#),
+        Some(3.0)
+    );
+    assert_eq!(metric_value(text, r#"requests_total{api="a"}"#), None);
+    assert_eq!(metric_value(text, "requests"), None);
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use gatehouse_test_support::{EchoBackend, GatewayProcess, Signal};
+use gatehouse_test_support::{EchoBackend, GatewayProcess, Signal, wait_for};
 
 const FAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fake-gateway.sh");
 const WAIT: Duration = Duration::from_secs(10);
@@ -33,7 +33,8 @@ fn start_reads_the_bound_addresses_and_captures_output() {
     );
 
     assert!(gateway.wait_for_output("access log line", WAIT));
-    let stderr = gateway.stderr_lines();
+    // Stdout and stderr are read by two threads: stderr lines the fake wrote before its
+    // stdout line may still be on their way.
     for expected in [
         "--listen 127.0.0.1:0",
         "--admin-listen 127.0.0.1:0",
@@ -43,8 +44,12 @@ fn start_reads_the_bound_addresses_and_captures_output() {
         "env: NO_COLOR=1 FAKE_MARK=marked",
     ] {
         assert!(
-            stderr.iter().any(|line| line == expected),
-            "no line {expected:?} in {stderr:#?}"
+            wait_for(
+                || gateway.stderr_lines().iter().any(|line| line == expected),
+                WAIT
+            ),
+            "no line {expected:?} in {:#?}",
+            gateway.stderr_lines()
         );
     }
     assert_eq!(gateway.stdout_lines(), ["access log line"]);
@@ -72,6 +77,13 @@ fn sigterm_exit_is_observed_with_all_output() {
     // wait_exit waits for the output readers, so no polling is needed here.
     assert!(gateway.output_contains("draining"));
     assert!(!gateway.is_running());
+}
+
+#[test]
+fn wait_watching_config_is_false_for_a_gateway_that_does_not_watch() {
+    // The fake never watches its config file (it only reloads on SIGHUP).
+    let gateway = GatewayProcess::start(FAKE, "{}");
+    assert!(!gateway.wait_watching_config(Duration::from_millis(100)));
 }
 
 #[test]
