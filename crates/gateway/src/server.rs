@@ -258,6 +258,7 @@ impl Gateway {
         ));
         let limits = Arc::new(settings.limits.clone());
         let builder = connection_builder(&settings.limits);
+        let http1 = http1_builder(&settings.limits);
         let mut handles = Vec::with_capacity(workers);
         for (index, (listener, https_listener)) in
             listeners.into_iter().zip(https_listeners).enumerate()
@@ -266,6 +267,7 @@ impl Gateway {
                 state: state.clone(),
                 limits: limits.clone(),
                 builder: builder.clone(),
+                http1: http1.clone(),
                 connections: connections.clone(),
                 shutdown: shutdown.clone(),
                 tasks: TaskTracker::new(),
@@ -378,6 +380,19 @@ fn bind(addr: SocketAddr, reuse_port: bool) -> Result<std::net::TcpListener, Ser
     Ok(socket.into())
 }
 
+/// HTTP/1.1 alone (`--http2 false`), with the same settings as the auto builder's
+/// HTTP/1.1 half: hyper-util's auto builder reads an HTTP/2 preface even when told
+/// `http1_only` once upgrades are on (WebSockets), so that mode uses hyper's own.
+fn http1_builder(limits: &Limits) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(limits.max_headers);
+    builder
+}
+
 fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     if !limits.http2 {
@@ -488,6 +503,8 @@ pub(crate) struct Worker {
     pub(crate) state: Arc<GatewayState>,
     pub(crate) limits: Arc<Limits>,
     builder: auto::Builder<TokioExecutor>,
+    /// Used instead of `builder` when HTTP/2 is off (see [`http1_builder`]).
+    http1: hyper::server::conn::http1::Builder,
     connections: Arc<ConnectionLimit>,
     /// Cancelled when the gateway shuts down: accept loops stop, connections drain.
     pub(crate) shutdown: CancellationToken,
@@ -557,14 +574,13 @@ impl Worker {
         let io = TokioIo::new(
             FramingCheck::new(io, self.limits.max_request_line_bytes).with_switch_off(switch),
         );
-        let connection = self.builder.serve_connection_with_upgrades(io, service);
-        let mut connection = std::pin::pin!(connection);
-        let result = tokio::select! {
-            result = connection.as_mut() => result,
-            () = self.shutdown.cancelled() => {
-                connection.as_mut().graceful_shutdown();
-                connection.await
-            }
+        // With upgrades: a WebSocket handshake the backend accepts switches protocols.
+        let result = if self.limits.http2 {
+            let connection = self.builder.serve_connection_with_upgrades(io, service);
+            until_shutdown(connection, &self.shutdown, |c| c.graceful_shutdown()).await
+        } else {
+            let connection = self.http1.serve_connection(io, service).with_upgrades();
+            until_shutdown(connection, &self.shutdown, |c| c.graceful_shutdown()).await
         };
         if let Err(error) = result {
             self.connection_failed(peer, &*error);
@@ -603,6 +619,28 @@ impl Worker {
             }
         }
     }
+}
+
+/// Runs a client connection to its end; on shutdown, `graceful` asks it to finish its
+/// in-flight requests first.
+async fn until_shutdown<C, E>(
+    connection: C,
+    shutdown: &CancellationToken,
+    graceful: impl FnOnce(std::pin::Pin<&mut C>),
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    C: Future<Output = Result<(), E>>,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut connection = std::pin::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown.cancelled() => {
+            graceful(connection.as_mut());
+            connection.await
+        }
+    };
+    result.map_err(Into::into)
 }
 
 /// A worker's life: its accept loops until shutdown, then the drain.

@@ -167,9 +167,8 @@ impl Configuration {
             {
                 errors.push(format!("{path}.serverName"), message);
             }
-            if !(backend.url.starts_with("https://") || backend.url.starts_with("wss://"))
-                && !backend.tls.is_default()
-            {
+            let tls_url = backend.url.starts_with("https://") || backend.url.starts_with("wss://");
+            if !tls_url && !backend.tls.is_default() {
                 errors.push(
                     &path,
                     "TLS settings on a backend whose URL is not `https://` or `wss://`; use an `https://` URL or remove `tls`",

@@ -350,8 +350,16 @@ async fn request_body_limits_apply_over_http3_and_large_bodies_stream() {
             .await;
         match result {
             Ok(response) => assert_eq!(response.status, 413, "{}", response.text()),
-            // The gateway may answer before taking the whole body, and stop reading it.
-            Err(error) => assert!(!with_length, "content-length: {error}"),
+            // The gateway answers before taking the whole body and asks the client to
+            // stop sending it (STOP_SENDING). When that reaches the client's h3 library
+            // while it is still sending, the library fails the whole request even though
+            // the 413 is on its way (seen about once in ten runs on a loaded machine,
+            // with or without a declared length). The access log below shows the
+            // gateway's answer either way.
+            Err(error) => assert!(
+                error.contains("reset"),
+                "with content-length {with_length}: {error}"
+            ),
         }
     }
     assert!(

@@ -482,3 +482,34 @@ async fn api_level_cors_answers_preflights_without_a_key_or_an_options_operation
     );
     assert_eq!(backend.requests(), 0);
 }
+
+#[tokio::test]
+async fn fail_on_error_status_code_runs_on_error_for_backend_errors() {
+    let backend = EchoBackend::start();
+    let policy = r#"<policies>
+  <backend><forward-request fail-on-error-status-code="true"/></backend>
+  <outbound><set-header name="x-outbound" exists-action="override"><value>ran</value></set-header></outbound>
+  <on-error><set-header name="x-on-error" exists-action="override"><value>ran</value></set-header></on-error>
+</policies>"#;
+    let gateway = start(&config("api", &backend.url(), ANY_OPERATION, Some(policy)));
+    let send = |status: &'static str| {
+        http_client()
+            .get(gateway.url("/api/x"))
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+            .header("x-test-status", status)
+            .send()
+    };
+    // 2xx and 3xx: outbound, as usual.
+    let ok = send("200").await.unwrap();
+    assert_eq!(ok.headers()["x-outbound"], "ran");
+    assert!(ok.headers().get("x-on-error").is_none());
+    // 4xx and 5xx: on-error instead, on the backend's response and body.
+    for status in ["404", "503"] {
+        let failed = send(status).await.unwrap();
+        assert_eq!(failed.status().as_str(), status);
+        assert_eq!(failed.headers()["x-on-error"], "ran", "{status}");
+        assert!(failed.headers().get("x-outbound").is_none(), "{status}");
+        let echo = Echo::from_slice(&failed.bytes().await.unwrap());
+        assert_eq!(echo.path, "/x", "the backend's body is sent");
+    }
+}

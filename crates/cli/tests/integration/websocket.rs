@@ -1,9 +1,11 @@
 //! WebSocket passthrough (APIM's WebSocket APIs): real WebSocket clients through the
 //! real binary to a real WebSocket echo backend (tokio-tungstenite on both ends).
 
+use std::cell::RefCell;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream as StdTcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -33,7 +35,8 @@ struct Handshake {
 /// handshake for a path ending in `/refuse` is refused with `403` and a body.
 struct WsBackend {
     addr: SocketAddr,
-    handshakes: Arc<Mutex<Vec<Handshake>>>,
+    received: mpsc::Receiver<Handshake>,
+    handshakes: RefCell<Vec<Handshake>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -52,9 +55,8 @@ impl WsBackend {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
-        let handshakes = Arc::new(Mutex::new(Vec::new()));
+        let (seen, received) = mpsc::channel();
         let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
-        let seen = handshakes.clone();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -87,7 +89,8 @@ impl WsBackend {
         });
         Self {
             addr,
-            handshakes,
+            received,
+            handshakes: RefCell::default(),
             stop: Some(stop),
             thread: Some(thread),
         }
@@ -97,8 +100,11 @@ impl WsBackend {
         format!("ws://{}", self.addr)
     }
 
+    /// Every handshake so far, in order.
     fn handshakes(&self) -> Vec<Handshake> {
-        self.handshakes.lock().unwrap().clone()
+        let mut handshakes = self.handshakes.borrow_mut();
+        handshakes.extend(self.received.try_iter());
+        handshakes.clone()
     }
 }
 
@@ -113,13 +119,13 @@ impl Drop for WsBackend {
     }
 }
 
-async fn serve_echo<S>(stream: S, seen: Arc<Mutex<Vec<Handshake>>>)
+async fn serve_echo<S>(stream: S, seen: mpsc::Sender<Handshake>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     #[allow(clippy::result_large_err)] // tungstenite's callback signature
     let callback = |request: &Request, mut response: Response| -> Result<Response, ErrorResponse> {
-        seen.lock().unwrap().push(Handshake {
+        let _ = seen.send(Handshake {
             uri: request.uri().to_string(),
             headers: request.headers().clone(),
         });
@@ -513,6 +519,19 @@ async fn a_refused_upgrade_is_passed_through_and_the_connection_stays_http() {
             "{path}: the smuggled request reached no backend"
         );
     }
+    // And an ordinary request after a refused handshake is served on the same
+    // connection.
+    let request = format!(
+        "GET /chat/refuse HTTP/1.1\r\nHost: localhost\r\n{handshake}\r\n\
+         GET /plain/after HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    );
+    let (text, closed) = raw(gateway_addr(&gateway), request.as_bytes());
+    assert_eq!(
+        status_lines(&text),
+        ["HTTP/1.1 403 Forbidden", "HTTP/1.1 200 OK"],
+        "{text}"
+    );
+    assert!(closed);
     let admin = gateway.admin_addr();
     wait_for_metric(admin, "gatehouse_websocket_connections", |v| v == 0.0, WAIT).await;
     assert_eq!(
@@ -723,7 +742,11 @@ async fn h2_websocket(
 async fn http2_clients_use_extended_connect() {
     let backend = WsBackend::start();
     let web = EchoBackend::start();
-    let gateway = start(&websocket_config(&backend.url(), None, &web.url()));
+    let gateway = start(&format!(
+        "{}  - id: plain\n    path: plain\n    serviceUrl: {}\n    subscriptionRequired: false\n    operations:\n{ANY_OPERATION}",
+        websocket_config(&backend.url(), None, &web.url()),
+        web.url().replace("http:", "ws:")
+    ));
     let mut client = h2_websocket(&gateway, "/chat/h2").await.unwrap();
     assert_eq!(next_message(&mut client).await, Message::text("hello"));
     echo(&mut client, Message::text("over HTTP/2")).await;
@@ -750,6 +773,8 @@ async fn http2_clients_use_extended_connect() {
         Some(403)
     );
     assert_eq!(h2_websocket(&gateway, "/web/x").await.err(), Some(400));
+    // A backend that answers 200 without switching would open a tunnel to nothing.
+    assert_eq!(h2_websocket(&gateway, "/plain/x").await.err(), Some(502));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -796,4 +821,19 @@ async fn wss_clients_and_wss_backends() {
     let handshakes = backend.handshakes();
     assert_eq!(handshakes[0].uri, "/feed/tls");
     assert_eq!(handshakes[0].headers["x-forwarded-proto"], "https");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websockets_work_with_http2_off() {
+    // `--http2 false` serves connections with hyper's HTTP/1.1 builder alone; it
+    // switches protocols too.
+    let backend = WsBackend::start();
+    let web = EchoBackend::start();
+    let gateway = GatewayProcess::builder(BIN)
+        .config(websocket_config(&backend.url(), None, &web.url()))
+        .args(["--workers", "1", "--http2", "false"])
+        .start();
+    let (mut client, _) = connect(&gateway, "/chat", &[]).await.unwrap();
+    assert_eq!(next_message(&mut client).await, Message::text("hello"));
+    echo(&mut client, Message::binary(vec![1_u8; 50_000])).await;
 }

@@ -392,11 +392,39 @@ async fn proxy(
         response_parts.status,
         std::mem::take(&mut response_parts.headers),
     );
-    match pipeline.outbound(&facts, counters, &mut request_state, &mut response_state) {
+    // `forward-request fail-on-error-status-code`: a backend 4xx or 5xx runs on-error
+    // instead of outbound, on the backend's response (whose body is sent unless
+    // on-error answers itself).
+    let backend_failed = request_state.forward.fail_on_error_status_code
+        && (response_state.status.is_client_error() || response_state.status.is_server_error());
+    let flow = if backend_failed {
+        let error = PolicyErrorInfo {
+            source: "forward-request",
+            reason: "BackendErrorStatusCode",
+            message: format!("The backend answered {}.", response_state.status).into(),
+            section: Some(SectionKind::Backend),
+            policy_id: None,
+        };
+        pipeline.on_error(
+            &facts,
+            counters,
+            &mut request_state,
+            &error,
+            &mut response_state,
+        )
+    } else {
+        pipeline.outbound(&facts, counters, &mut request_state, &mut response_state)
+    };
+    match flow {
         Flow::Continue => {}
         Flow::Respond(response) => {
             exchange.error_reason = Some(ErrorReason::Policy);
             return Ok(policy_response(*response));
+        }
+        // A failure raised by on-error itself is sent as it is.
+        Flow::Fail(failure) if backend_failed => {
+            exchange.error_reason = Some(ErrorReason::Policy);
+            return Ok(policy_response(failure.response));
         }
         Flow::Fail(failure) => {
             exchange.error_reason = Some(ErrorReason::Policy);

@@ -288,7 +288,8 @@ impl Relay {
     /// # Errors
     ///
     /// [`ProxyError::BackendProtocol`] when an HTTP/2 client's backend answered with a
-    /// `Sec-WebSocket-Accept` that does not match the gateway's key.
+    /// `Sec-WebSocket-Accept` that does not match the gateway's key, or with a 2xx
+    /// (which would tell the client its tunnel is open) instead of a 101.
     pub(super) fn switch(
         self,
         response: &mut http::response::Parts,
@@ -296,12 +297,27 @@ impl Relay {
         limits: &Limits,
         exchange: &mut Exchange,
     ) -> Result<bool, ProxyError> {
-        if exchange.backend_status != Some(101)
-            || response.status != StatusCode::SWITCHING_PROTOCOLS
-        {
-            return Ok(false);
-        }
-        let Some(backend) = response.extensions.remove::<OnUpgrade>() else {
+        let backend = (exchange.backend_status == Some(101)
+            && response.status == StatusCode::SWITCHING_PROTOCOLS)
+            .then(|| response.extensions.remove::<OnUpgrade>())
+            .flatten();
+        let Some(backend) = backend else {
+            // To an HTTP/2 client a 2xx would mean the tunnel is open: a backend that
+            // answers the handshake with one without switching is not a WebSocket
+            // server.
+            if self.kind == Handshake::Http2 && response.status.is_success() {
+                return Err(ProxyError::BackendProtocol {
+                    backend: format!(
+                        "of API {} (WebSocket handshake)",
+                        exchange.api.as_deref().unwrap_or_default()
+                    ),
+                    source: format!(
+                        "the backend answered the WebSocket handshake with {} instead of 101",
+                        response.status.as_u16()
+                    )
+                    .into(),
+                });
+            }
             return Ok(false);
         };
         let headers = &mut response.headers;

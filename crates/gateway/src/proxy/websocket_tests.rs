@@ -1,4 +1,4 @@
-use http::{HeaderValue, Method, Request, Version};
+use http::{Method, Request, Version};
 
 use super::*;
 
@@ -36,20 +36,10 @@ fn an_http1_handshake_needs_every_part() {
         ],
     );
     assert_eq!(Handshake::detect(&mut lists), Some(Handshake::Http1));
-    for missing in 0..HANDSHAKE.len() {
-        let headers: Vec<_> = HANDSHAKE
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != missing)
-            .map(|(_, h)| *h)
-            .collect();
+    for missing in HANDSHAKE {
+        let headers: Vec<_> = HANDSHAKE.into_iter().filter(|h| *h != missing).collect();
         let mut request = parts(Version::HTTP_11, Method::GET, &headers);
-        assert_eq!(
-            Handshake::detect(&mut request),
-            None,
-            "without {:?}",
-            HANDSHAKE[missing]
-        );
+        assert_eq!(Handshake::detect(&mut request), None, "without {missing:?}");
     }
     for (name, value) in [
         ("upgrade", "h2c"),
@@ -144,9 +134,95 @@ fn the_limit_counts_places_until_they_are_dropped() {
     assert_eq!(many.len(), 100);
 }
 
-#[test]
-fn the_client_handshake_answer_keeps_the_backends_headers() {
-    // The key check for HTTP/2 clients uses the same function as any client would.
-    let key = HeaderValue::from_static("x3JJHMbDL1EzLkh9GBhXDw==");
-    assert_eq!(accept_value(key.as_bytes()), "HSmrc0sMlYUkAGmm5OPpG2HaGWk=");
+/// Runs [`pump`] between two in-memory connections; returns the proxy-facing ends'
+/// peers (the client's and the backend's side) and the relay's outcome with the bytes
+/// it moved up and down.
+fn relay_between(
+    idle_timeout: Duration,
+) -> (
+    tokio::io::DuplexStream,
+    tokio::io::DuplexStream,
+    tokio::task::JoinHandle<(Close, u64, u64)>,
+) {
+    let (mut client_side, client) = tokio::io::duplex(64 * 1024);
+    let (mut backend_side, backend) = tokio::io::duplex(64 * 1024);
+    let relay = tokio::spawn(async move {
+        let traffic = Traffic::default();
+        let mut registry = Registry::default();
+        let metrics = WebSocketMetrics::register(&mut registry);
+        let close = pump(
+            &mut client_side,
+            &mut backend_side,
+            &traffic,
+            idle_timeout,
+            &metrics,
+        )
+        .await;
+        (close, traffic.up.total(), traffic.down.total())
+    });
+    (client, backend, relay)
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_relay_copies_both_ways_and_passes_the_close_on() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (mut client, mut backend, relay) = relay_between(Duration::from_secs(60));
+    client.write_all(b"hello").await.unwrap();
+    let mut buf = [0; 5];
+    backend.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"hello");
+    backend.write_all(b"world!").await.unwrap();
+    let mut buf = [0; 6];
+    client.read_exact(&mut buf).await.unwrap();
+    assert_eq!(&buf, b"world!");
+    // The client closes: the backend sees the end, and closes too.
+    drop(client);
+    assert_eq!(backend.read(&mut buf).await.unwrap(), 0);
+    drop(backend);
+    let (close, up, down) = relay.await.unwrap();
+    assert_eq!((close, up, down), (Close::Normal, 5, 6));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_side_that_does_not_close_after_the_other_is_closed_after_the_linger() {
+    use tokio::io::AsyncReadExt as _;
+    let (client, mut backend, relay) = relay_between(Duration::from_secs(600));
+    let started = Instant::now();
+    drop(client);
+    let mut buf = [0; 1];
+    assert_eq!(backend.read(&mut buf).await.unwrap(), 0);
+    // The backend keeps its side open: the relay ends anyway.
+    let (close, _, _) = relay.await.unwrap();
+    assert_eq!(close, Close::Normal);
+    let waited = started.elapsed();
+    assert!(
+        waited >= CLOSE_LINGER && waited < CLOSE_LINGER * 2,
+        "{waited:?}"
+    );
+    drop(backend);
+}
+
+#[tokio::test(start_paused = true)]
+async fn silence_closes_after_the_idle_timeout_and_traffic_keeps_it_open() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let idle = Duration::from_secs(3);
+    let (mut client, mut backend, relay) = relay_between(idle);
+    let started = Instant::now();
+    // A byte a second keeps it open well past the timeout.
+    let mut buf = [0; 1];
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        client.write_all(b"x").await.unwrap();
+        backend.read_exact(&mut buf).await.unwrap();
+    }
+    assert!(!relay.is_finished());
+    let quiet = Instant::now();
+    let (close, up, _) = relay.await.unwrap();
+    assert_eq!((close, up), (Close::IdleTimeout, 10));
+    let waited = quiet.elapsed();
+    assert!(waited >= idle && waited <= idle * 2, "{waited:?}");
+    assert!(started.elapsed() > Duration::from_secs(10));
+    // Both sides were closed.
+    assert_eq!(client.read(&mut buf).await.unwrap(), 0);
+    assert_eq!(backend.read(&mut buf).await.unwrap(), 0);
 }

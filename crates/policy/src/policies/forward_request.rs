@@ -13,9 +13,8 @@
 //!
 //! What the gateway does not carry out yet is refused at compile time as
 //! [`ErrorKind::NotSupported`](crate::ErrorKind::NotSupported), never accepted and
-//! ignored: `continue-timeout`, and `true` for
-//! `follow-redirects`, `buffer-request-body`, `buffer-response` and
-//! `fail-on-error-status-code`.
+//! ignored: `continue-timeout`, and `true` for `follow-redirects`,
+//! `buffer-request-body` and `buffer-response`.
 //!
 //! The policy only records settings; the gateway forwards after the backend section,
 //! so `forward-request` must be the last policy there.
@@ -165,11 +164,6 @@ impl ForwardRequest {
             &config.buffer_request_body,
             "buffer-request-body",
             "request bodies stream to the backend",
-        )?;
-        only_false(
-            &config.fail_on_error_status_code,
-            "fail-on-error-status-code",
-            "backend 4xx/5xx responses are returned as they are, without on-error",
         )?;
         if let Some(raw) = &config.buffer_response
             && flag(&config.buffer_response, "buffer-response", true)?

@@ -27,6 +27,10 @@ fn records_forward_settings() {
             ..ForwardSettings::default()
         }
     );
+    assert!(
+        settings(r#"<forward-request fail-on-error-status-code="true"/>"#)
+            .fail_on_error_status_code
+    );
     for (value, version) in [
         ("1", HttpVersion::Http1),
         ("2", HttpVersion::Http2),
@@ -103,14 +107,6 @@ fn rejects_bad_forward_request() {
             at: "buffer-request-body",
             kind: ErrorKind::NotSupported,
             message: "`buffer-request-body=\"true\"`",
-        },
-        ErrorCase {
-            name: "on-error for error statuses",
-            section: "backend",
-            body: r#"<forward-request fail-on-error-status-code="true"/>"#,
-            at: "fail-on-error-status-code",
-            kind: ErrorKind::NotSupported,
-            message: "without on-error",
         },
         ErrorCase {
             name: "buffered response",
