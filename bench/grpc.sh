@@ -14,7 +14,8 @@
 #   GATEHOUSE_BIN=target/release/gatehouse  NGINX=nginx
 set -euo pipefail
 
-readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly ROOT
 readonly BENCH="$ROOT/bench"
 # shellcheck source=bench/lib.sh
 source "$BENCH/lib.sh"
@@ -88,16 +89,16 @@ load() {
   local args=(-c "$CONNECTIONS" -m "$STREAMS" -t 1 -d "$TMP/request.bin"
     -H 'content-type: application/grpc' -H 'te: trailers')
   run taskset -c "$LOAD_CPU" h2load "${args[@]}" -D "$WARMUP" "$url" >/dev/null
-  local before after done
+  local before after completed
   before=$(cpu_ticks "$@")
   run taskset -c "$LOAD_CPU" h2load "${args[@]}" -D "$DURATION" "$url" >"$out"
   after=$(cpu_ticks "$@")
   CALLS=$(awk '/^finished in/ { gsub(/,/, ""); printf "%.0f", $4 }' "$out")
-  done=$(awk '/^requests:/ { print $8 }' "$out")
+  completed=$(awk '/^requests:/ { print $8 }' "$out")
   FAILED=$(awk '/^requests:/ { print $10 + $12 + $14 }' "$out")
   MEAN_US=$(awk '/^time for request:/ {
     v = $6; m = (v ~ /us$/) ? 1 : (v ~ /ms$/) ? 1000 : 1000000; printf "%.0f", (v + 0) * m }' "$out")
-  CPU_US=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="${done:-0}" \
+  CPU_US=$(awk -v t=$((after - before)) -v hz="$CLK_TCK" -v n="${completed:-0}" \
     'BEGIN { printf "%.1f", (n > 0 ? t * 1000000 / hz / n : 0) }')
   [[ -n "$CALLS" ]] || { cat "$out" >&2; die "could not parse h2load output for $name"; }
 }
@@ -171,7 +172,7 @@ YAML
   render "$BENCH/nginx/grpc-proxy.conf" "$TMP/grpc-proxy.conf" DIR="$TMP" PORT="$port" \
     BACKEND_PORT="$backend_port"
   taskset -c "$PROXY_CPU" "$NGINX" -p "$TMP" -c "$TMP/grpc-proxy.conf" \
-    -e "$TMP/grpc-proxy-error.log" 2>>"$TMP/grpc-proxy-error.log" &
+    -e "$TMP/grpc-proxy-error.log" 2>"$TMP/grpc-proxy.stderr" &
   local nginx_pid=$!
   PIDS+=("$nginx_pid")
   wait_open "$port" "$nginx_pid" nginx "$TMP/grpc-proxy-error.log"

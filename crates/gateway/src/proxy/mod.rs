@@ -119,7 +119,16 @@ pub async fn handle(
     let config = state.config.load_full();
     let mut exchange = Exchange::start(state, &config, peer, &request);
     let grpc_call = grpc::is_grpc(request.headers());
-    let result = proxy(&config, state, limits, conn, request, &mut exchange).await;
+    let result = proxy(
+        &config,
+        state,
+        limits,
+        conn,
+        request,
+        grpc_call,
+        &mut exchange,
+    )
+    .await;
     let mut response = match result {
         Ok(response) => response,
         Err(error) => {
@@ -174,6 +183,7 @@ async fn proxy(
     limits: &Limits,
     conn: &Arc<ClientConn>,
     request: Request<ClientBody>,
+    grpc_call: bool,
     exchange: &mut Exchange,
 ) -> Result<Response<ResponseBody>, ProxyError> {
     let peer = conn.peer;
@@ -298,7 +308,7 @@ async fn proxy(
         .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         .or_else(|| parts.headers.get(header::HOST).cloned());
     let call = CallKind {
-        grpc: grpc::is_grpc(&parts.headers),
+        grpc: grpc_call,
         accepts_trailers: grpc::accepts_trailers(&parts.headers),
     };
     headers::remove_hop_by_hop(&mut parts.headers);
@@ -797,22 +807,32 @@ fn check_host(parts: &http::request::Parts) -> Result<(), ProxyError> {
             "an HTTP/1.1 request must have a Host header",
         )),
         (None, _) => Ok(()),
-        (Some(host), None) => {
-            let value = host.as_bytes();
-            if value.is_empty()
-                || http::uri::Authority::try_from(value).is_ok_and(|a| {
-                    // `user@host` parses as an authority but is not a Host value.
-                    !a.as_str().contains('@')
-                })
-            {
-                Ok(())
-            } else {
-                Err(ProxyError::InvalidHost(
-                    "the value is not a host name and port",
-                ))
-            }
-        }
+        (Some(host), None) if is_host_value(host.as_bytes()) => Ok(()),
+        (Some(_), None) => Err(ProxyError::InvalidHost(
+            "the value is not a host name and port",
+        )),
     }
+}
+
+/// Whether `value` can be `Host`'s value (RFC 9110 §7.2: `uri-host [ ":" port ]`): the
+/// characters of a reg-name, an IPv4 address or a bracketed IPv6 literal, then
+/// digits after the last colon outside brackets. Empty is allowed (a target without an
+/// authority). Checked byte by byte, without parsing a URI: it runs on every request.
+fn is_host_value(value: &[u8]) -> bool {
+    let (host, port) = match value.iter().rposition(|&b| b == b':') {
+        // A colon inside `[...]` belongs to an IPv6 literal.
+        Some(colon) if !value[colon..].contains(&b']') => (&value[..colon], &value[colon + 1..]),
+        _ => (value, &b""[..]),
+    };
+    let host_ok = match host {
+        [b'[', literal @ .., b']'] => literal
+            .iter()
+            .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.'),
+        _ => host
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b)),
+    };
+    host_ok && port.iter().all(u8::is_ascii_digit)
 }
 
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {

@@ -52,3 +52,32 @@ fn percent_decoding_of_query_keys_handles_plus_and_escapes() {
     assert_eq!(percent_decode("a+b"), "a b");
     assert_eq!(percent_decode("%zz"), "%zz");
 }
+
+#[test]
+fn host_values() {
+    for good in [
+        &b""[..],
+        b"example.com",
+        b"example.com:8080",
+        b"127.0.0.1:1",
+        b"[::1]",
+        b"[::1]:443",
+        b"xn--bcher-kva.example",
+        b"under_score.local:80",
+    ] {
+        assert!(is_host_value(good), "{}", String::from_utf8_lossy(good));
+    }
+    for bad in [
+        &b"user@example.com"[..],
+        b"example.com/path",
+        b"example.com?q",
+        b"example.com#f",
+        b"example.com:80x",
+        b"exa mple.com",
+        b"[::1",
+        b"[zz::1]",
+        b"a\\b",
+    ] {
+        assert!(!is_host_value(bad), "{}", String::from_utf8_lossy(bad));
+    }
+}

@@ -173,8 +173,9 @@ impl Handshake {
 
 /// RFC 6455 §4.2.1, for a `GET` over HTTP/1.1.
 fn is_http1_handshake(headers: &HeaderMap) -> bool {
-    has_token(headers, &header::CONNECTION, "upgrade")
-        && has_token(headers, &header::UPGRADE, "websocket")
+    // `Upgrade` first: most requests have none, so one failed lookup ends it.
+    has_token(headers, &header::UPGRADE, "websocket")
+        && has_token(headers, &header::CONNECTION, "upgrade")
         && headers
             .get(&SEC_WEBSOCKET_VERSION)
             .is_some_and(|version| version.as_bytes().trim_ascii() == b"13")
