@@ -199,3 +199,39 @@ pub(crate) fn serial(der: &[u8]) -> String {
         .unwrap()
         .serial_number
 }
+
+/// Sends `request` on a new TCP connection and returns everything the gateway sent
+/// back, read until it closed the connection (`true`) or stayed quiet for a second
+/// (`false`). For the exact bytes of smuggling and framing probes.
+pub(crate) fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (String, bool) {
+    use std::io::{ErrorKind, Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    // The gateway may answer and close before reading everything.
+    let _ = stream.write_all(request);
+    let mut bytes = Vec::new();
+    let mut buffer = [0_u8; 8192];
+    let closed = loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break true,
+            Ok(read) => bytes.extend_from_slice(&buffer[..read]),
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                break false;
+            }
+            Err(error) if error.kind() == ErrorKind::Interrupted => {}
+            // A reset is a close too.
+            Err(_) => break true,
+        }
+    };
+    (String::from_utf8_lossy(&bytes).into_owned(), closed)
+}
+
+/// The status lines of every HTTP/1.1 response in `text`, in order (a body need not
+/// end with a line break, so a status line may follow one directly).
+pub(crate) fn status_lines(text: &str) -> Vec<&str> {
+    text.match_indices("HTTP/1.1 ")
+        .filter_map(|(at, _)| text[at..].split("\r\n").next())
+        .collect()
+}

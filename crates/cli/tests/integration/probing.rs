@@ -2,46 +2,11 @@
 //! requests (issue 16): each test sends the exact bytes through the real binary to a
 //! real backend and checks what the backend received, and what the client got.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::io::{Read, Write};
 
 use gatehouse_test_support::Echo;
 
 use crate::common::*;
-
-/// Everything the gateway sent on one connection after `request`, read until it closed
-/// or stayed quiet for a second.
-fn raw(addr: SocketAddr, request: &[u8]) -> (String, bool) {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(1)))
-        .unwrap();
-    // The gateway may answer and close before reading everything.
-    let _ = stream.write_all(request);
-    let mut bytes = Vec::new();
-    let mut buffer = [0_u8; 8192];
-    let closed = loop {
-        match stream.read(&mut buffer) {
-            Ok(0) => break true,
-            Ok(read) => bytes.extend_from_slice(&buffer[..read]),
-            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                break false;
-            }
-            Err(error) if error.kind() == ErrorKind::Interrupted => {}
-            Err(_) => break true,
-        }
-    };
-    (String::from_utf8_lossy(&bytes).into_owned(), closed)
-}
-
-/// The status lines of every response in `text`, in order (a body need not end with a
-/// line break, so a status line may follow one directly).
-fn status_lines(text: &str) -> Vec<&str> {
-    text.match_indices("HTTP/1.1 ")
-        .filter_map(|(at, _)| text[at..].split("\r\n").next())
-        .collect()
-}
 
 /// The backend's echo in a single `Connection: close` response.
 #[track_caller]

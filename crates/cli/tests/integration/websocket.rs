@@ -2,8 +2,7 @@
 //! real binary to a real WebSocket echo backend (tokio-tungstenite on both ends).
 
 use std::cell::RefCell;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream as StdTcpStream};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -425,36 +424,6 @@ async fn the_handshake_needs_a_subscription_key_like_any_request() {
             .contains_key("ocp-apim-subscription-key")
     );
     assert_eq!(handshakes[1].uri, "/x?room=1");
-}
-
-/// Everything the gateway sent on one connection after `request`, read until it closed
-/// or stayed quiet for a second.
-fn raw(addr: SocketAddr, request: &[u8]) -> (String, bool) {
-    let mut stream = StdTcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(1)))
-        .unwrap();
-    let _ = stream.write_all(request);
-    let mut bytes = Vec::new();
-    let mut buffer = [0_u8; 8192];
-    let closed = loop {
-        match stream.read(&mut buffer) {
-            Ok(0) => break true,
-            Ok(read) => bytes.extend_from_slice(&buffer[..read]),
-            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                break false;
-            }
-            Err(error) if error.kind() == ErrorKind::Interrupted => {}
-            Err(_) => break true,
-        }
-    };
-    (String::from_utf8_lossy(&bytes).into_owned(), closed)
-}
-
-fn status_lines(text: &str) -> Vec<&str> {
-    text.match_indices("HTTP/1.1 ")
-        .filter_map(|(at, _)| text[at..].split("\r\n").next())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
