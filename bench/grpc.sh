@@ -39,36 +39,9 @@ die() {
 
 PIDS=()
 TMP=""
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ -n "$TMP" && -d "$TMP" && "$KEEP_TMP" != 1 ]]; then rm -rf "$TMP"; fi
-}
-trap cleanup EXIT
+trap cleanup_simple EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-# wait_open PORT PID NAME LOG
-wait_open() {
-  local i
-  for ((i = 0; i < 300; i++)); do
-    port_open "$1" && return 0
-    kill -0 "$2" 2>/dev/null || { cat "$4" >&2 || true; die "$3 exited before listening"; }
-    sleep 0.1
-  done
-  die "$3 did not listen on $1"
-}
-
-cpu_ticks() {
-  local pid total=0 ticks
-  for pid in "$@"; do
-    ticks=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }')
-    total=$((total + ${ticks:-0}))
-  done
-  echo "$total"
-}
-CLK_TCK=$(getconf CLK_TCK)
 
 # call_ok URL: one unary call with curl; dies unless the answer is grpc-status 0.
 call_ok() {

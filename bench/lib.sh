@@ -57,3 +57,37 @@ expect() {
   # shellcheck disable=SC2053 # EXPECTED is a glob pattern on purpose.
   [[ "$2" == $3 ]] || die "$1: expected '$3', got '$2'"
 }
+
+# cleanup_simple: the EXIT trap of grpc.sh and websocket.sh: stop every process in
+# PIDS (SIGTERM, then reap), then remove TMP unless KEEP_TMP=1.
+cleanup_simple() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ -n "${TMP:-}" && -d "$TMP" && "${KEEP_TMP:-0}" != 1 ]]; then rm -rf "$TMP"; fi
+}
+
+# wait_open PORT PID NAME LOG: until PORT accepts connections (30 s at most); dies with
+# LOG when PID exits first.
+wait_open() {
+  local i
+  for ((i = 0; i < 300; i++)); do
+    port_open "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { cat "$4" >&2 || true; die "$3 exited before listening"; }
+    sleep 0.1
+  done
+  die "$3 did not listen on $1"
+}
+
+# cpu_ticks PID...: user + system CPU time of the processes, in clock ticks (fields 14
+# and 15 of /proc/PID/stat, counted from the closing parenthesis of the command name).
+cpu_ticks() {
+  local pid total=0 ticks
+  for pid in "$@"; do
+    ticks=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }')
+    total=$((total + ${ticks:-0}))
+  done
+  echo "$total"
+}
+# shellcheck disable=SC2034 # used by the scripts that source this file
+CLK_TCK=$(getconf CLK_TCK)

@@ -118,17 +118,6 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0
 # child_pids PID: direct children (nginx workers of a master).
 child_pids() { cat "/proc/$1/task/$1/children" 2>/dev/null || true; }
 
-# cpu_ticks PID...: user + system CPU time of the processes, in clock ticks.
-cpu_ticks() {
-  local pid total=0 ticks
-  for pid in "$@"; do
-    # Fields 14 and 15 of /proc/PID/stat; the command name (field 2) may hold spaces,
-    # so count from the closing parenthesis.
-    ticks=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 }')
-    total=$((total + ${ticks:-0}))
-  done
-  echo "$total"
-}
 
 # to_us VALUE: a wrk duration (250.00us, 1.20ms, 2.00s) in microseconds.
 to_us() {
@@ -152,7 +141,6 @@ RPS=0 P50=0 P99=0 BAD=0 CPU_US=0
 # time per request in microseconds. It stays comparable when the client or backend,
 # not the proxy, is the bottleneck (as on 2 cores).
 CPU_PIDS=()
-CLK_TCK=$(getconf CLK_TCK)
 
 # load NAME URL [HEADER] [DURATION]: warm up, then measure for DURATION (default
 # $DURATION); sets RPS, P50, P99 (us), BAD (non-2xx responses plus socket errors). Raw
