@@ -27,6 +27,7 @@ pub mod error;
 pub mod framing;
 pub mod grpc;
 pub mod headers;
+pub mod redirect;
 pub mod websocket;
 
 use std::net::SocketAddr;
@@ -642,6 +643,14 @@ async fn forward(
         // The one `TE` value that survives a hop: the gateway passes trailers through.
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
+    // `follow-redirects`: later hops need the request's headers again (the body is
+    // streamed and not kept; see `redirect`).
+    let redirect_template = request_state.forward.follow_redirects.then(|| {
+        (
+            headers.clone(),
+            !hyper::body::Body::is_end_stream(&incoming),
+        )
+    });
     let body = RequestBody::client(
         incoming,
         limits.max_request_body_bytes,
@@ -684,21 +693,94 @@ async fn forward(
         }
     };
     let client = client::client_for(connect_timeout, tls, protocol);
+    let first_uri = redirect_template.as_ref().map(|_| outgoing.uri().clone());
+    let first_method = outgoing.method().clone();
     let sent_at = Instant::now();
-    let result = tokio::time::timeout(response_timeout, client.request(outgoing)).await;
-    let elapsed = sent_at.elapsed();
-    exchange.backend_duration = Some(elapsed);
-    let backend = || {
-        authority
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default()
+    let response = send(&client, outgoing, response_timeout, connect_timeout).await;
+    exchange.backend_duration = Some(sent_at.elapsed());
+    let response = response?;
+    let (Some((template, had_body)), Some(mut uri)) = (redirect_template, first_uri) else {
+        return Ok(response);
     };
-    match result {
+    // --- follow-redirects ---
+    let mut response = response;
+    let mut method = first_method;
+    let mut had_body = had_body;
+    for _ in 0..redirect::MAX_REDIRECTS {
+        let Some(hop) = redirect::next_hop(
+            response.status(),
+            response.headers().get(header::LOCATION),
+            &uri,
+            &method,
+            had_body,
+        ) else {
+            break;
+        };
+        let mut headers = template.clone();
+        if let Some(authority) = hop.uri.authority()
+            && let Ok(host) = HeaderValue::from_str(authority.as_str())
+        {
+            headers.insert(header::HOST, host);
+        }
+        if !hop.same_origin {
+            // Credentials meant for the configured backend stay with it.
+            headers.remove(header::AUTHORIZATION);
+        }
+        if hop.method != method {
+            // The body is dropped with the method change (303, or POST after 301/302).
+            for name in [
+                header::CONTENT_LENGTH,
+                header::CONTENT_TYPE,
+                header::TRANSFER_ENCODING,
+            ] {
+                headers.remove(name);
+            }
+        }
+        // Another origin gets the defaults (system roots), never the configured
+        // backend's CA or client certificate.
+        let hop_client = if hop.same_origin {
+            client.clone()
+        } else if hop.uri.scheme_str() == Some("https") {
+            match &config.default_backend_tls {
+                Ok(tls) => client::client_for(connect_timeout, Some(&**tls), protocol),
+                Err(_) => break,
+            }
+        } else {
+            client::client_for(connect_timeout, None, protocol)
+        };
+        let mut next = Request::new(RequestBody::Empty);
+        *next.method_mut() = hop.method.clone();
+        *next.uri_mut() = hop.uri.clone();
+        *next.headers_mut() = headers;
+        let sent_at = Instant::now();
+        let answered = send(&hop_client, next, response_timeout, connect_timeout).await;
+        exchange.backend_duration = Some(sent_at.elapsed());
+        response = answered?;
+        uri = hop.uri;
+        method = hop.method;
+        had_body = false;
+    }
+    Ok(response)
+}
+
+/// Sends one request to a backend and waits (at most `response_timeout`) for its
+/// response head.
+async fn send(
+    client: &client::BackendClient,
+    request: Request<RequestBody>,
+    response_timeout: Duration,
+    connect_timeout: Duration,
+) -> Result<Response<Incoming>, ProxyError> {
+    let backend = request
+        .uri()
+        .authority()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    match tokio::time::timeout(response_timeout, client.request(request)).await {
         Ok(Ok(response)) => Ok(response),
-        Ok(Err(error)) => Err(classify_client_error(error, backend(), connect_timeout)),
+        Ok(Err(error)) => Err(classify_client_error(error, backend, connect_timeout)),
         Err(_) => Err(ProxyError::BackendTimeout {
-            backend: backend(),
+            backend,
             timeout: response_timeout,
         }),
     }

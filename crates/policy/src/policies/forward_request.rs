@@ -13,8 +13,8 @@
 //!
 //! What the gateway does not carry out yet is refused at compile time as
 //! [`ErrorKind::NotSupported`](crate::ErrorKind::NotSupported), never accepted and
-//! ignored: `continue-timeout`, and `true` for `follow-redirects`,
-//! `buffer-request-body` and `buffer-response`.
+//! ignored: `continue-timeout`, and `true` for `buffer-request-body` and
+//! `buffer-response`.
 //!
 //! The policy only records settings; the gateway forwards after the backend section,
 //! so `forward-request` must be the last policy there.
@@ -155,11 +155,6 @@ impl ForwardRequest {
             }
             Ok::<(), PolicyError>(())
         };
-        only_false(
-            &config.follow_redirects,
-            "follow-redirects",
-            "backend redirects are returned to the client",
-        )?;
         only_false(
             &config.buffer_request_body,
             "buffer-request-body",

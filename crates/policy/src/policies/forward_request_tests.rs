@@ -31,6 +31,7 @@ fn records_forward_settings() {
         settings(r#"<forward-request fail-on-error-status-code="true"/>"#)
             .fail_on_error_status_code
     );
+    assert!(settings(r#"<forward-request follow-redirects="true"/>"#).follow_redirects);
     for (value, version) in [
         ("1", HttpVersion::Http1),
         ("2", HttpVersion::Http2),
@@ -91,14 +92,6 @@ fn rejects_bad_forward_request() {
             at: "@(60)",
             kind: ErrorKind::NotSupported,
             message: "policy expressions",
-        },
-        ErrorCase {
-            name: "following redirects",
-            section: "backend",
-            body: r#"<forward-request follow-redirects="true"/>"#,
-            at: "follow-redirects",
-            kind: ErrorKind::NotSupported,
-            message: "backend redirects are returned to the client",
         },
         ErrorCase {
             name: "buffered request body",
