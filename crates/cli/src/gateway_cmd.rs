@@ -114,6 +114,11 @@ pub(crate) struct GatewayArgs {
     #[arg(long, env = "GATEHOUSE_MAX_REQUEST_LINE_BYTES", default_value_t = Limits::default().max_request_line_bytes)]
     max_request_line_bytes: usize,
 
+    /// Largest request body `forward-request buffer-request-body="true"` reads into
+    /// memory before forwarding; larger gets 413.
+    #[arg(long, env = "GATEHOUSE_MAX_BUFFERED_BODY_BYTES", default_value_t = Limits::default().max_buffered_body_bytes)]
+    max_buffered_body_bytes: u64,
+
     /// Most request headers; more gets 431.
     #[arg(long, env = "GATEHOUSE_MAX_HEADERS", default_value_t = 100)]
     max_headers: usize,
@@ -588,6 +593,7 @@ pub(crate) async fn serve(
             max_header_bytes: args.max_header_bytes,
             max_headers: args.max_headers,
             max_request_line_bytes: args.max_request_line_bytes,
+            max_buffered_body_bytes: args.max_buffered_body_bytes,
             max_request_body_bytes: (args.max_request_body_bytes > 0)
                 .then_some(args.max_request_body_bytes),
             header_read_timeout: args.header_read_timeout,

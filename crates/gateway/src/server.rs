@@ -71,6 +71,9 @@ pub const DEFAULT_MAX_REQUEST_BODY_BYTES: u64 = 100 * 1024 * 1024;
 pub struct Limits {
     /// Largest request head (request line + headers) in bytes; larger gets 431.
     pub max_header_bytes: usize,
+    /// Largest request body `forward-request buffer-request-body="true"` reads into
+    /// memory; larger gets 413.
+    pub max_buffered_body_bytes: u64,
     /// Longest request line (HTTP/1.1: method, target and version; HTTP/2 and HTTP/3:
     /// the `:path`) in bytes; longer gets 414.
     pub max_request_line_bytes: usize,
@@ -123,6 +126,7 @@ impl Default for Limits {
         Self {
             max_header_bytes: 64 * 1024,
             max_request_line_bytes: 16 * 1024,
+            max_buffered_body_bytes: 4 * 1024 * 1024,
             max_headers: 100,
             max_request_body_bytes: Some(DEFAULT_MAX_REQUEST_BODY_BYTES),
             header_read_timeout: Duration::from_secs(30),

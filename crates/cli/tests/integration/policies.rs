@@ -620,3 +620,42 @@ async fn follow_redirects_follows_backend_redirects() {
         .unwrap();
     assert_eq!(response.status(), 302);
 }
+
+#[tokio::test]
+async fn buffer_request_body_sends_a_length_and_lets_redirects_replay_the_body() {
+    let echo_backend = EchoBackend::start();
+    let redirecting = redirector(echo_backend.url());
+    let policy = r#"<policies><backend><forward-request buffer-request-body="true" follow-redirects="true"/></backend></policies>"#;
+    let gateway = GatewayProcess::builder(BIN)
+        .config(config("api", &redirecting, ANY_OPERATION, Some(policy)))
+        .args(["--workers", "1", "--max-buffered-body-bytes", "1000"])
+        .start();
+    // A chunked upload reaches the backend whole, with its length, and a 307 sends it
+    // again.
+    let chunks = futures_util::stream::iter(
+        ["hello ", "world"].map(|chunk| Ok::<_, std::io::Error>(bytes::Bytes::from(chunk))),
+    );
+    let landed = echo(
+        http_client()
+            .put(gateway.url("/api/r/307"))
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((landed.method.as_str(), landed.body_bytes), ("PUT", 11));
+    assert_eq!(landed.header("content-length"), Some("11"));
+    assert_eq!(landed.header("transfer-encoding"), None);
+    // Over the buffering limit: 413, nothing sent.
+    let response = http_client()
+        .put(gateway.url("/api/r/307"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .body(vec![b'x'; 1001])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(echo_backend.requests(), 1);
+}

@@ -244,6 +244,9 @@ pin_project_lite::pin_project! {
         },
         /// No body.
         Empty,
+        /// A body the gateway read whole first (`forward-request
+        /// buffer-request-body`); `None` once sent.
+        Buffered { data: Option<Bytes> },
     }
 }
 
@@ -348,6 +351,11 @@ impl Body for RequestBody {
                 }
             }
             RequestBodyProj::Empty => Poll::Ready(None),
+            RequestBodyProj::Buffered { data } => Poll::Ready(
+                data.take()
+                    .filter(|d| !d.is_empty())
+                    .map(|d| Ok(Frame::data(d))),
+            ),
         }
     }
 
@@ -355,6 +363,7 @@ impl Body for RequestBody {
         match self {
             Self::Client { inner, .. } => inner.is_end_stream(),
             Self::Empty => true,
+            Self::Buffered { data } => data.as_ref().is_none_or(Bytes::is_empty),
         }
     }
 
@@ -362,6 +371,9 @@ impl Body for RequestBody {
         match self {
             Self::Client { inner, .. } => inner.size_hint(),
             Self::Empty => SizeHint::with_exact(0),
+            Self::Buffered { data } => {
+                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            }
         }
     }
 }

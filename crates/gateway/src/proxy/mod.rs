@@ -651,7 +651,7 @@ async fn forward(
             !hyper::body::Body::is_end_stream(&incoming),
         )
     });
-    let body = RequestBody::client(
+    let streamed = RequestBody::client(
         incoming,
         limits.max_request_body_bytes,
         exchange.bytes_received.clone(),
@@ -660,6 +660,21 @@ async fn forward(
             expired: exchange.state.metrics.client_body_timeouts.clone(),
         },
     );
+    // `buffer-request-body`: read the whole body first (bounded), send it with its
+    // length, and keep it for a redirect that needs it again.
+    let (body, buffered) = if request_state.forward.buffer_request_body {
+        let bytes = read_whole(streamed, limits.max_buffered_body_bytes).await?;
+        headers.remove(header::TRANSFER_ENCODING);
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        (
+            RequestBody::Buffered {
+                data: Some(bytes.clone()),
+            },
+            Some(bytes),
+        )
+    } else {
+        (streamed, None)
+    };
     let mut outgoing = Request::new(body);
     *outgoing.method_mut() = request_state.method.clone();
     *outgoing.uri_mut() = uri;
@@ -713,6 +728,7 @@ async fn forward(
             &uri,
             &method,
             had_body,
+            buffered.is_some(),
         ) else {
             break;
         };
@@ -748,7 +764,13 @@ async fn forward(
         } else {
             client::client_for(connect_timeout, None, protocol)
         };
-        let mut next = Request::new(RequestBody::Empty);
+        let body = match (&buffered, hop.keeps_body) {
+            (Some(bytes), true) => RequestBody::Buffered {
+                data: Some(bytes.clone()),
+            },
+            _ => RequestBody::Empty,
+        };
+        let mut next = Request::new(body);
         *next.method_mut() = hop.method.clone();
         *next.uri_mut() = hop.uri.clone();
         *next.headers_mut() = headers;
@@ -758,9 +780,34 @@ async fn forward(
         response = answered?;
         uri = hop.uri;
         method = hop.method;
-        had_body = false;
+        had_body = hop.keeps_body;
     }
     Ok(response)
+}
+
+/// Reads a request body whole (`buffer-request-body`), at most `limit` bytes; the
+/// body's own limits and timeouts still apply.
+async fn read_whole(body: RequestBody, limit: u64) -> Result<bytes::Bytes, ProxyError> {
+    use http_body_util::BodyExt as _;
+    let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) => Err(if error.is::<http_body_util::LengthLimitError>() {
+            ProxyError::RequestBodyTooLarge { limit }
+        } else if let Some(too_large) = error.downcast_ref::<BodyTooLarge>() {
+            ProxyError::RequestBodyTooLarge {
+                limit: too_large.limit,
+            }
+        } else if let Some(timeout) = error.downcast_ref::<BodyReadTimeout>() {
+            ProxyError::ClientBodyTimeout {
+                timeout: timeout.timeout,
+            }
+        } else {
+            ProxyError::ClientBody {
+                reason: error.to_string(),
+            }
+        }),
+    }
 }
 
 /// Sends one request to a backend and waits (at most `response_timeout`) for its

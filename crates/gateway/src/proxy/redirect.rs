@@ -7,9 +7,10 @@
 //!   into `GET`; 307 and 308 keep the method and so the body;
 //! - `https` → `http` is never followed (the redirect is returned), nor any scheme other
 //!   than `http`/`https`;
-//! - the gateway streams request bodies and does not keep them, so a redirect that would
-//!   need the body again (307/308 of a request that had one) is returned to the client
-//!   as it is;
+//! - a redirect that needs the body again (307/308, or 301/302 of a request other
+//!   than `POST` that had one) is followed only when the body was buffered
+//!   (`buffer-request-body="true"`); a streamed body is gone, so without buffering such
+//!   a redirect is returned to the client as it is;
 //! - `Authorization` is not sent to another origin.
 //!
 //! Pure: the proxy sends each hop.
@@ -33,8 +34,8 @@ pub struct Hop {
 }
 
 /// The hop that follows `status` with `location`, for a request sent to `current` with
-/// `method`; `had_body` says whether that request had a body. `None`: return the
-/// response as it is.
+/// `method`; `had_body` says whether that request had a body, `replayable` whether the
+/// gateway kept it. `None`: return the response as it is.
 #[must_use]
 pub fn next_hop(
     status: StatusCode,
@@ -42,6 +43,7 @@ pub fn next_hop(
     current: &Uri,
     method: &Method,
     had_body: bool,
+    replayable: bool,
 ) -> Option<Hop> {
     let (method, keeps_body) = match status.as_u16() {
         303 if *method == Method::HEAD => (Method::HEAD, false),
@@ -51,7 +53,7 @@ pub fn next_hop(
         307 | 308 => (method.clone(), had_body),
         _ => return None,
     };
-    if keeps_body {
+    if keeps_body && !replayable {
         // The body was streamed to the first backend and is gone.
         return None;
     }
@@ -84,6 +86,7 @@ mod tests {
             &"http://a.example:8080/x/y?q=1".parse().unwrap(),
             method,
             had_body,
+            false,
         )
     }
 
@@ -113,6 +116,20 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_body_goes_again() {
+        let hop = next_hop(
+            StatusCode::PERMANENT_REDIRECT,
+            Some(&HeaderValue::from_static("/z")),
+            &"http://a.example/x".parse().unwrap(),
+            &Method::PUT,
+            true,
+            true,
+        )
+        .unwrap();
+        assert_eq!((hop.method, hop.keeps_body), (Method::PUT, true));
+    }
+
+    #[test]
     fn returns_what_it_cannot_follow() {
         // The body is gone.
         assert_eq!(hop(307, "/z", &Method::POST, true), None);
@@ -129,6 +146,7 @@ mod tests {
                 None,
                 &"http://a.example/".parse().unwrap(),
                 &Method::GET,
+                false,
                 false
             ),
             None
@@ -140,6 +158,7 @@ mod tests {
                 Some(&HeaderValue::from_static("http://a.example/")),
                 &"https://a.example/".parse().unwrap(),
                 &Method::GET,
+                false,
                 false
             ),
             None

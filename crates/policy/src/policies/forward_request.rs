@@ -13,8 +13,7 @@
 //!
 //! What the gateway does not carry out yet is refused at compile time as
 //! [`ErrorKind::NotSupported`](crate::ErrorKind::NotSupported), never accepted and
-//! ignored: `continue-timeout`, and `true` for `buffer-request-body` and
-//! `buffer-response`.
+//! ignored: `continue-timeout`, and `buffer-response="true"`.
 //!
 //! The policy only records settings; the gateway forwards after the backend section,
 //! so `forward-request` must be the last policy there.
@@ -23,7 +22,7 @@ use std::time::Duration;
 
 use crate::context::CompileContext;
 use crate::document::ElementReader;
-use crate::error::{PolicyError, Position, Site};
+use crate::error::{PolicyError, Site};
 use crate::pipeline::{ForwardSettings, HttpVersion};
 use crate::reader::RawValue;
 
@@ -141,24 +140,6 @@ impl ForwardRequest {
         not_yet(
             &config.continue_timeout,
             "`continue-timeout` (waiting for `100 Continue` from the backend)",
-        )?;
-        // `false` is what the gateway does; `true` is not carried out yet.
-        let only_false = |value: &Option<RawValue>, name: &str, why: &str| {
-            if flag(value, name, false)? {
-                let position = value
-                    .as_ref()
-                    .map_or_else(Position::default, |raw| raw.position);
-                return Err(site.not_supported(
-                    position,
-                    format!("`{name}=\"true\"` is not supported by Gatehouse yet: {why}"),
-                ));
-            }
-            Ok::<(), PolicyError>(())
-        };
-        only_false(
-            &config.buffer_request_body,
-            "buffer-request-body",
-            "request bodies stream to the backend",
         )?;
         if let Some(raw) = &config.buffer_response
             && flag(&config.buffer_response, "buffer-response", true)?

@@ -32,6 +32,7 @@ fn records_forward_settings() {
             .fail_on_error_status_code
     );
     assert!(settings(r#"<forward-request follow-redirects="true"/>"#).follow_redirects);
+    assert!(settings(r#"<forward-request buffer-request-body="true"/>"#).buffer_request_body);
     for (value, version) in [
         ("1", HttpVersion::Http1),
         ("2", HttpVersion::Http2),
@@ -92,14 +93,6 @@ fn rejects_bad_forward_request() {
             at: "@(60)",
             kind: ErrorKind::NotSupported,
             message: "policy expressions",
-        },
-        ErrorCase {
-            name: "buffered request body",
-            section: "backend",
-            body: r#"<forward-request buffer-request-body="true"/>"#,
-            at: "buffer-request-body",
-            kind: ErrorKind::NotSupported,
-            message: "`buffer-request-body=\"true\"`",
         },
         ErrorCase {
             name: "buffered response",
