@@ -9,6 +9,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+
+/// `println!` for the client verbs, returning the write error (`?`) instead of
+/// panicking: `gatehouse get apis | head -1` closes stdout early, and the verb must end
+/// quietly, as Unix tools do (`main` treats a broken pipe as success).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    }};
+}
 use gatehouse_model::Configuration;
 use serde_json::{Value, json};
 
@@ -349,7 +359,7 @@ pub(crate) fn apply(server: &ServerArgs, file: &PathBuf) -> anyhow::Result<()> {
             };
             let (status, current) = client.send(reqwest::Method::GET, &path, None).await?;
             if status == 200 && same(&client, collection, &path, &current, &body).await? {
-                println!("{label} unchanged");
+                out!("{label} unchanged");
                 unchanged += 1;
                 continue;
             }
@@ -360,14 +370,14 @@ pub(crate) fn apply(server: &ServerArgs, file: &PathBuf) -> anyhow::Result<()> {
                 .call(reqwest::Method::PUT, &path, Some(&body))
                 .await?;
             if status == 404 {
-                println!("{label} created");
+                out!("{label} created");
                 created += 1;
             } else {
-                println!("{label} updated");
+                out!("{label} updated");
                 updated += 1;
             }
         }
-        println!("{created} created, {updated} updated, {unchanged} unchanged");
+        out!("{created} created, {updated} updated, {unchanged} unchanged");
         Ok(())
     })
 }
@@ -460,7 +470,7 @@ pub(crate) fn delete(server: &ServerArgs, kind: KindArg, name: &str) -> anyhow::
         _ => format!("/{}/{name}", kind.collection()),
     };
     runtime()?.block_on(client.call(reqwest::Method::DELETE, &path, None))?;
-    println!("{}/{name} deleted", kind.collection());
+    out!("{}/{name} deleted", kind.collection());
     Ok(())
 }
 
@@ -494,7 +504,7 @@ pub(crate) fn gateway_token(
     let token = value["value"]
         .as_str()
         .context("the server answered without a token")?;
-    println!("{token}");
+    out!("{token}");
     Ok(())
 }
 
@@ -514,13 +524,13 @@ pub(crate) fn gateway_deployment_yaml(
     let manifest = value["manifest"]
         .as_str()
         .context("the server answered without a manifest")?;
-    println!(
+    out!(
         "# 1. Create the token Secret (token valid until {}):",
         value["tokenExpiry"].as_str().unwrap_or("?")
     );
-    println!("#    {command}");
-    println!("# 2. Apply this file.");
-    println!("{}", manifest.trim_end());
+    out!("#    {command}");
+    out!("# 2. Apply this file.");
+    out!("{}", manifest.trim_end());
     Ok(())
 }
 
@@ -544,6 +554,6 @@ fn print_value(value: &Value, output: Output) -> anyhow::Result<()> {
         Output::Json => serde_json::to_string_pretty(value)?,
         Output::Yaml => serde_yaml_ng::to_string(value)?,
     };
-    println!("{}", text.trim_end());
+    out!("{}", text.trim_end());
     Ok(())
 }

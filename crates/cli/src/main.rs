@@ -108,6 +108,12 @@ fn main() -> std::process::ExitCode {
     // Libraries that build rustls configurations themselves (reqwest, quinn) find the
     // same provider the rest of the process uses.
     gatehouse_tls::install_default_provider();
+    // Servers log their end as a JSON line for log collectors; a client verb prints one
+    // human line.
+    let is_server = matches!(
+        cli.command,
+        Command::Gateway { verb: None, .. } | Command::Control(_) | Command::Dev(_)
+    );
     let result = match cli.command {
         Command::Gateway { verb: None, run } => gateway_cmd::run(&run),
         Command::Gateway {
@@ -132,12 +138,25 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // The reader went away (`| head -1`): nothing more to say, as for any Unix tool.
+        Err(error) if is_broken_pipe(&error) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "gatehouse stopped");
+            if is_server {
+                tracing::error!(error = format!("{error:#}"), "gatehouse stopped");
+            }
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `error` is a write to a closed pipe (stdout read by `head`, say).
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Writes the bound addresses as JSON, atomically (write then rename), so a reader never

@@ -184,3 +184,34 @@ fn a_context_file_names_the_server_and_the_token() {
         "unknown fields in a context file are errors"
     );
 }
+
+#[test]
+fn client_verbs_end_quietly_on_a_closed_pipe_and_print_one_error_line() {
+    let control = ControlProcess::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gw.yaml");
+    std::fs::write(&file, "gateways:\n  - id: edge\n    location: eu\n").unwrap();
+    stdout(&control.cli(&["apply", "-f", file.to_str().unwrap()]));
+    // `gatehouse gateway deployment-yaml edge | head -0`: the reader is gone before the
+    // first write.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(BIN)
+        .args(["--server", &control.url, "--token-file"])
+        .arg(control.token_file())
+        .args(["gateway", "deployment-yaml", "edge"])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+    assert_eq!(stderr, "", "nothing to say about a closed pipe");
+
+    // A failing verb: one human line, no JSON log line.
+    let failed = control.cli(&["gateway", "token", "nowhere", "--expiry", "7d"]);
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+}
