@@ -708,19 +708,23 @@ async fn forward(
         }
     };
     let client = client::client_for(connect_timeout, tls, protocol);
-    let first_uri = redirect_template.as_ref().map(|_| outgoing.uri().clone());
-    let first_method = outgoing.method().clone();
+    // Where the first request went: only kept when redirects may be followed.
+    let first = redirect_template.map(|(template, had_body)| {
+        (
+            template,
+            had_body,
+            outgoing.uri().clone(),
+            outgoing.method().clone(),
+        )
+    });
     let sent_at = Instant::now();
     let response = send(&client, outgoing, response_timeout, connect_timeout).await;
     exchange.backend_duration = Some(sent_at.elapsed());
-    let response = response?;
-    let (Some((template, had_body)), Some(mut uri)) = (redirect_template, first_uri) else {
+    let mut response = response?;
+    let Some((template, mut had_body, mut uri, mut method)) = first else {
         return Ok(response);
     };
     // --- follow-redirects ---
-    let mut response = response;
-    let mut method = first_method;
-    let mut had_body = had_body;
     for _ in 0..redirect::MAX_REDIRECTS {
         let Some(hop) = redirect::next_hop(
             response.status(),

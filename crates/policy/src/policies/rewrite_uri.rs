@@ -46,10 +46,13 @@ impl Config {
     }
 }
 
+/// A piece of the template: literal text (already encoded), or a parameter of the
+/// operation's URL template, and whether that parameter is a catch-all (`{*path}`:
+/// its `/` separators are kept in a path).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
     Literal(Box<str>),
-    Parameter(Box<str>),
+    Parameter { name: Box<str>, catch_all: bool },
 }
 
 /// The operation URL template's parameters and query keys, as `rewrite-uri` needs them.
@@ -95,17 +98,10 @@ impl<'t> OperationTemplate<'t> {
     }
 }
 
-/// A parameter of the rewritten path: its name and whether it is a catch-all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum PathPart {
-    Literal(Box<str>),
-    Parameter { name: Box<str>, catch_all: bool },
-}
-
 /// Compiled `<rewrite-uri>`.
 #[derive(Debug)]
 pub(crate) struct RewriteUri {
-    path: Box<[PathPart]>,
+    path: Box<[Segment]>,
     query: Box<[Segment]>,
     copy_unmatched_params: bool,
     /// Query keys the operation's URL template matched: not copied again.
@@ -165,7 +161,10 @@ impl RewriteUri {
                     };
                     return Err(site.invalid(position, message));
                 }
-                segments.push(Segment::Parameter(name.into()));
+                segments.push(Segment::Parameter {
+                    name: name.into(),
+                    catch_all: known.is_catch_all(name),
+                });
                 rest = &rest[close + 1..];
             }
             if !rest.is_empty() {
@@ -178,24 +177,14 @@ impl RewriteUri {
         {
             path_segments.insert(0, Segment::Literal("/".into()));
         }
-        let path_parts: Vec<PathPart> = path_segments
-            .into_iter()
-            .map(|segment| match segment {
-                Segment::Literal(text) => PathPart::Literal(text),
-                Segment::Parameter(name) => PathPart::Parameter {
-                    catch_all: known.is_catch_all(&name),
-                    name,
-                },
-            })
-            .collect();
-        if render_path(&path_parts, &[]).is_none() {
+        if render_path(&path_segments, &[]).is_none() {
             return Err(site.invalid(
                 position,
                 "`template` must not contain `.` or `..` path segments",
             ));
         }
         Ok(Self {
-            path: path_parts.into_boxed_slice(),
+            path: path_segments.into_boxed_slice(),
             query: segments(query, true)?.into_boxed_slice(),
             copy_unmatched_params: cx.boolean_or(
                 site,
@@ -220,7 +209,7 @@ impl RewriteUri {
         for segment in &self.query {
             match segment {
                 Segment::Literal(text) => query.push_str(text),
-                Segment::Parameter(name) => {
+                Segment::Parameter { name, .. } => {
                     if let Some(value) = param(route_params, name) {
                         escape_data(&mut query, value);
                     }
@@ -269,12 +258,12 @@ fn param<'v>(route_params: &[(&str, &'v str)], name: &str) -> Option<&'v str> {
 }
 
 /// The rewritten path; `None` when a value makes a whole segment `.` or `..`.
-fn render_path(parts: &[PathPart], route_params: &[(&str, &str)]) -> Option<String> {
+fn render_path(parts: &[Segment], route_params: &[(&str, &str)]) -> Option<String> {
     let mut out = String::new();
     for part in parts {
         match part {
-            PathPart::Literal(text) => out.push_str(text),
-            PathPart::Parameter { name, catch_all } => {
+            Segment::Literal(text) => out.push_str(text),
+            Segment::Parameter { name, catch_all } => {
                 let Some(value) = param(route_params, name) else {
                     continue;
                 };
