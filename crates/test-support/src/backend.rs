@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
-use crate::server_thread::ServerThread;
+use crate::server_thread::{ServerThread, accept_each};
 
 /// Request header: milliseconds to wait before sending the response head.
 pub const HEADER_DELAY_MS: &str = "x-test-delay-ms";
@@ -304,25 +304,11 @@ struct Settings {
 
 async fn accept_loop(
     listener: TcpListener,
-    mut shutdown: oneshot::Receiver<()>,
+    shutdown: oneshot::Receiver<()>,
     http: Arc<auto::Builder<TokioExecutor>>,
     settings: Arc<Settings>,
 ) {
-    loop {
-        let stream = tokio::select! {
-            _ = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                // Per-connection errors (reset before accept, out of descriptors):
-                // keep serving, briefly backing off.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
-        // Best effort: Nagle only adds latency to a test.
-        let _ = stream.set_nodelay(true);
+    accept_each(listener, shutdown, move |stream| {
         settings
             .stats
             .connections_accepted
@@ -334,13 +320,14 @@ async fn accept_loop(
         let open = OpenConnection(Arc::clone(&settings.stats));
         let http = Arc::clone(&http);
         let settings = Arc::clone(&settings);
-        tokio::spawn(async move {
+        async move {
             let _open = open;
             let service = service_fn(move |request| handle(Arc::clone(&settings), request));
             // A connection error (client reset, protocol error) only ends this connection.
             let _ = http.serve_connection(TokioIo::new(stream), service).await;
-        });
-    }
+        }
+    })
+    .await;
 }
 
 async fn handle(

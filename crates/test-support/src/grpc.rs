@@ -29,7 +29,7 @@ use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::server::{Grpc, StreamingService, UnaryService};
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::server_thread::ServerThread;
+use crate::server_thread::{ServerThread, accept_each};
 
 /// The unary method's path.
 pub const UNARY: &str = "/test.Echo/Unary";
@@ -165,23 +165,12 @@ impl GrpcBackend {
 
 async fn accept_loop(
     listener: TcpListener,
-    mut shutdown: oneshot::Receiver<()>,
+    shutdown: oneshot::Receiver<()>,
     calls: Arc<AtomicU64>,
 ) {
-    loop {
-        let stream = tokio::select! {
-            _ = &mut shutdown => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = stream.set_nodelay(true);
+    accept_each(listener, shutdown, move |stream| {
         let calls = Arc::clone(&calls);
-        tokio::spawn(async move {
+        async move {
             let service = service_fn(move |request: http::Request<hyper::body::Incoming>| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 async move {
@@ -197,8 +186,9 @@ async fn accept_loop(
                 .timer(TokioTimer::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
-        });
-    }
+        }
+    })
+    .await;
 }
 
 /// tonic's client, speaking HTTP/2 with prior knowledge to `origin`

@@ -8,13 +8,42 @@ use std::future::Future;
 use std::net::{SocketAddr, TcpListener as StdTcpListener};
 use std::thread::JoinHandle;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 /// Binds a listener on `127.0.0.1:0`.
 pub(crate) fn bind_loopback() -> StdTcpListener {
     StdTcpListener::bind(("127.0.0.1", 0))
         .unwrap_or_else(|error| panic!("test-support: cannot bind 127.0.0.1:0: {error}"))
+}
+
+/// Accepts connections on `listener` until `shutdown` resolves, and runs what `serve`
+/// makes of each on a task of its own (`TCP_NODELAY` set: Nagle only adds latency to a
+/// test). An accept error (a connection reset before it was taken, out of descriptors)
+/// ends no server: it backs off briefly and goes on.
+pub(crate) async fn accept_each<F, Fut>(
+    listener: TcpListener,
+    mut shutdown: oneshot::Receiver<()>,
+    mut serve: F,
+) where
+    F: FnMut(TcpStream) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    loop {
+        let stream = tokio::select! {
+            _ = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        // Best effort.
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve(stream));
+    }
 }
 
 /// A server future running on a dedicated thread until this value is dropped.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use socket2::{Domain, Socket, Type};
 use tokio::io::AsyncReadExt;
 
-use crate::server_thread::{ServerThread, bind_loopback};
+use crate::server_thread::{ServerThread, accept_each, bind_loopback};
 
 /// A `127.0.0.1` address with nothing listening: connecting to it is refused at once.
 ///
@@ -61,28 +61,19 @@ impl SilentBackend {
     pub fn start() -> Self {
         let stats = Arc::new(SilentStats::default());
         let server_stats = Arc::clone(&stats);
-        let server = ServerThread::spawn("silent-backend", move |listener, mut shutdown| {
-            async move {
-                loop {
-                    let mut stream = tokio::select! {
-                        _ = &mut shutdown => return,
-                        accepted = listener.accept() => match accepted {
-                            Ok((stream, _)) => stream,
-                            Err(_) => continue,
-                        },
-                    };
-                    let stats = Arc::clone(&server_stats);
-                    stats.connections_accepted.fetch_add(1, Ordering::SeqCst);
-                    stats.open_connections.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(async move {
-                        let mut buffer = [0_u8; 4096];
-                        // Until EOF or error; cancelled when the backend is dropped,
-                        // and the counter is then never read again.
-                        while matches!(stream.read(&mut buffer).await, Ok(read) if read > 0) {}
-                        stats.open_connections.fetch_sub(1, Ordering::SeqCst);
-                    });
+        let server = ServerThread::spawn("silent-backend", move |listener, shutdown| {
+            accept_each(listener, shutdown, move |mut stream| {
+                let stats = Arc::clone(&server_stats);
+                stats.connections_accepted.fetch_add(1, Ordering::SeqCst);
+                stats.open_connections.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let mut buffer = [0_u8; 4096];
+                    // Until EOF or error; cancelled when the backend is dropped, and the
+                    // counter is then never read again.
+                    while matches!(stream.read(&mut buffer).await, Ok(read) if read > 0) {}
+                    stats.open_connections.fetch_sub(1, Ordering::SeqCst);
                 }
-            }
+            })
         });
         Self { server, stats }
     }

@@ -20,7 +20,7 @@ use rustls::{RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
 
 use crate::pki::CertifiedPem;
-use crate::server_thread::ServerThread;
+use crate::server_thread::{ServerThread, accept_each};
 
 /// A running HTTPS backend; stops when dropped.
 #[derive(Debug)]
@@ -71,18 +71,11 @@ impl TlsBackend {
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let handshakes = Arc::new(AtomicUsize::new(0));
         let counter = handshakes.clone();
-        let server = ServerThread::spawn("tls-backend", move |listener, mut shutdown| async move {
-            loop {
-                let (tcp, _) = tokio::select! {
-                    _ = &mut shutdown => return,
-                    accepted = listener.accept() => match accepted {
-                        Ok(accepted) => accepted,
-                        Err(_) => continue,
-                    },
-                };
+        let server = ServerThread::spawn("tls-backend", move |listener, shutdown| {
+            accept_each(listener, shutdown, move |tcp| {
                 let acceptor = acceptor.clone();
                 let counter = counter.clone();
-                tokio::spawn(async move {
+                async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
                         return;
                     };
@@ -116,8 +109,8 @@ impl TlsBackend {
                     )
                     .serve_connection(TokioIo::new(tls), service)
                     .await;
-                });
-            }
+                }
+            })
         });
         Self { server, handshakes }
     }

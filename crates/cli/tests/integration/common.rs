@@ -204,13 +204,19 @@ pub(crate) fn serial(der: &[u8]) -> String {
 /// back, read until it closed the connection (`true`) or stayed quiet for a second
 /// (`false`). For the exact bytes of smuggling and framing probes.
 pub(crate) fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (String, bool) {
-    use std::io::{ErrorKind, Read, Write};
+    use std::io::Write as _;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(1)))
-        .unwrap();
     // The gateway may answer and close before reading everything.
     let _ = stream.write_all(request);
+    let (bytes, closed) = read_answer(&mut stream, Duration::from_secs(1));
+    (String::from_utf8_lossy(&bytes).into_owned(), closed)
+}
+
+/// Reads what the gateway sends on `stream` until it closes the connection (`true`; a
+/// reset counts) or sends nothing for `quiet` (`false`).
+pub(crate) fn read_answer(stream: &mut std::net::TcpStream, quiet: Duration) -> (Vec<u8>, bool) {
+    use std::io::{ErrorKind, Read as _};
+    stream.set_read_timeout(Some(quiet)).unwrap();
     let mut bytes = Vec::new();
     let mut buffer = [0_u8; 8192];
     let closed = loop {
@@ -225,7 +231,7 @@ pub(crate) fn raw(addr: std::net::SocketAddr, request: &[u8]) -> (String, bool) 
             Err(_) => break true,
         }
     };
-    (String::from_utf8_lossy(&bytes).into_owned(), closed)
+    (bytes, closed)
 }
 
 /// The status lines of every HTTP/1.1 response in `text`, in order (a body need not
@@ -234,4 +240,17 @@ pub(crate) fn status_lines(text: &str) -> Vec<&str> {
     text.match_indices("HTTP/1.1 ")
         .filter_map(|(at, _)| text[at..].split("\r\n").next())
         .collect()
+}
+
+/// The text of `GET http://{admin}/metrics`, read once (for a state that has settled;
+/// otherwise use [`wait_for_metric`]).
+pub(crate) async fn metrics_text(admin: std::net::SocketAddr) -> String {
+    http_client()
+        .get(format!("http://{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }

@@ -3,7 +3,7 @@
 //! limits, HTTP/2 reset floods. Each test says what hyper (the HTTP library) does by
 //! itself and what the gateway adds; docs/operations.md ("Hardening") lists the limits.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -79,24 +79,10 @@ fn exchange(addr: SocketAddr, request: &[u8], quiet: Duration) -> Answer {
 }
 
 fn send_and_read(stream: &mut TcpStream, request: &[u8], quiet: Duration) -> Answer {
-    stream.set_read_timeout(Some(quiet)).unwrap();
     // The gateway may answer and close before reading everything: ignore write errors.
     let _ = stream.write_all(request);
     let sent = Instant::now();
-    let mut bytes = Vec::new();
-    let mut buffer = [0_u8; 4096];
-    let closed = loop {
-        match stream.read(&mut buffer) {
-            Ok(0) => break true,
-            Ok(read) => bytes.extend_from_slice(&buffer[..read]),
-            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                break false;
-            }
-            Err(error) if error.kind() == ErrorKind::Interrupted => {}
-            // A reset is a close too.
-            Err(_) => break true,
-        }
-    };
+    let (bytes, closed) = read_answer(stream, quiet);
     Answer {
         bytes,
         closed,

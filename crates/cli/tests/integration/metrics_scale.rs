@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use gatehouse_test_support::{EchoBackend, GatewayProcess, http_client};
 
-use crate::common::BIN;
+use crate::common::{BIN, metrics_text};
 
 /// One open API per id, at `/<id>`, any method and path, forwarding to `backend`.
 fn apis(backend: &str, ids: impl IntoIterator<Item = String>) -> String {
@@ -37,17 +37,6 @@ async fn status(gateway: &GatewayProcess, path: &str) -> u16 {
         .map_or(0, |response| response.status().as_u16())
 }
 
-async fn scrape(gateway: &GatewayProcess) -> String {
-    http_client()
-        .get(format!("{}/metrics", gateway.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// The `api` label values of `gatehouse_requests_total`.
 fn apis_with_series(text: &str) -> BTreeSet<String> {
     text.lines()
@@ -68,7 +57,7 @@ fn value(text: &str, series: &str) -> Option<f64> {
 async fn scrape_until(gateway: &GatewayProcess, condition: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let text = scrape(gateway).await;
+        let text = metrics_text(gateway.admin_addr()).await;
         if condition(&text) {
             return text;
         }
@@ -87,7 +76,7 @@ async fn ten_thousand_apis_scrape_only_those_with_traffic() {
         &apis(&backend.url(), (0..10_000).map(|i| format!("api-{i}"))),
         &[],
     );
-    let before = scrape(&gateway).await;
+    let before = metrics_text(gateway.admin_addr()).await;
     assert!(
         apis_with_series(&before).is_empty(),
         "no series before traffic:\n{before}"

@@ -380,14 +380,7 @@ async fn secrets_never_reach_logs_error_bodies_or_metrics() {
     let echo_response = responses.clone();
     // Everything else the gateway wrote: logs (after the access log's flush) and metrics.
     assert!(gateway.wait_for_output("\"path\":\"/echo/fn/x\"", WAIT));
-    let metrics = http_client()
-        .get(format!("{}/metrics", gateway.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(gateway.admin_addr()).await;
     let logs = [gateway.stdout_lines(), gateway.stderr_lines()]
         .concat()
         .join("\n");

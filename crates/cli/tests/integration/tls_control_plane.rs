@@ -355,14 +355,7 @@ impl Gateway {
     /// The value of `gatehouse_config_sync_errors_total{reason="<reason>"}` (0 when
     /// absent), read once: for asserting what has not happened.
     async fn sync_errors(&self, reason: &str) -> f64 {
-        let text = http_client()
-            .get(format!("http://{}/metrics", self.admin))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = metrics_text(self.admin).await;
         metric_value(&text, &sync_errors_series(reason)).unwrap_or(0.0)
     }
 

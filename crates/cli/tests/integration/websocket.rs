@@ -505,12 +505,7 @@ async fn a_refused_upgrade_is_passed_through_and_the_connection_stays_http() {
     wait_for_metric(admin, "gatehouse_websocket_connections", |v| v == 0.0, WAIT).await;
     assert_eq!(
         metric_value(
-            &reqwest::get(format!("http://{admin}/metrics"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
+            &metrics_text(admin).await,
             r#"gatehouse_websocket_closed_total{reason="normal"}"#
         ),
         Some(0.0)
