@@ -91,3 +91,26 @@ cpu_ticks() {
 }
 # shellcheck disable=SC2034 # used by the scripts that source this file
 CLK_TCK=$(getconf CLK_TCK)
+
+# start_gatehouse_worker CONFIG: `gatehouse gateway` with one worker, no access log, on
+# PROXY_CPU, every listener on a free loopback port; logs in $TMP. Sets GATEHOUSE_PID
+# and GATEHOUSE_HTTP (host:port of the HTTP listener) once it has bound (30 s at most).
+start_gatehouse_worker() {
+  local i http=""
+  # shellcheck disable=SC2153 # GATEHOUSE_BIN and PROXY_CPU are the caller's settings
+  taskset -c "$PROXY_CPU" "$GATEHOUSE_BIN" gateway --config "$1" \
+    --listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+    --bound-addresses-file "$TMP/addresses.json" --workers 1 --access-log=false \
+    >"$TMP/gatehouse.out" 2>"$TMP/gatehouse.log" &
+  GATEHOUSE_PID=$!
+  PIDS+=("$GATEHOUSE_PID")
+  for ((i = 0; i < 300; i++)); do
+    http=$(sed -n 's/.*"http" *: *"\([^"]*\)".*/\1/p' "$TMP/addresses.json" 2>/dev/null || true)
+    [[ -n "$http" ]] && break
+    kill -0 "$GATEHOUSE_PID" 2>/dev/null || { cat "$TMP/gatehouse.log" >&2; die "gatehouse exited"; }
+    sleep 0.1
+  done
+  [[ -n "$http" ]] || die "gatehouse did not start"
+  # shellcheck disable=SC2034 # read by the scripts that source this file
+  GATEHOUSE_HTTP=$http
+}

@@ -147,20 +147,8 @@ apis:
         method: GET
         urlTemplate: /*
 YAML
-  taskset -c "$PROXY_CPU" "$GATEHOUSE_BIN" gateway --config "$TMP/gatehouse.yaml" \
-    --listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
-    --bound-addresses-file "$TMP/addresses.json" --workers 1 --access-log=false \
-    >"$TMP/gatehouse.out" 2>"$TMP/gatehouse.log" &
-  local gatehouse_pid=$!
-  PIDS+=("$gatehouse_pid")
-  local http=""
-  for ((i = 0; i < 300; i++)); do
-    http=$(sed -n 's/.*"http" *: *"\([^"]*\)".*/\1/p' "$TMP/addresses.json" 2>/dev/null || true)
-    [[ -n "$http" ]] && break
-    kill -0 "$gatehouse_pid" 2>/dev/null || { cat "$TMP/gatehouse.log" >&2; die "gatehouse exited"; }
-    sleep 0.1
-  done
-  [[ -n "$http" ]] || die "gatehouse did not start"
+  start_gatehouse_worker "$TMP/gatehouse.yaml"
+  local gatehouse_pid=$GATEHOUSE_PID http=$GATEHOUSE_HTTP
   check "ws://$http/" gatehouse
   load gatehouse "ws://$http/" "$gatehouse_pid"
   row gatehouse
