@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use gatehouse_control::auth::{ADMIN_TOKEN_FILE, AdminToken};
 use gatehouse_control::tls::{ReloadingCertificate, TlsFiles, serve_tls};
 use gatehouse_control::vault::{ENCRYPTION_KEY_FILE, Vault};
-use gatehouse_control::{ControlState, serve};
+use gatehouse_control::{AdminTokenInForce, ControlState, serve};
 use gatehouse_store::Store;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -28,6 +28,16 @@ pub(crate) struct ControlArgs {
     /// control-plane replicas may share it.
     #[arg(long, env = "GATEHOUSE_DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
+
+    /// The admin token, shared by every replica (e.g. from a Kubernetes Secret). Without
+    /// it, the token is read from <data-dir>/admin-token, or created there on first start.
+    #[arg(
+        long,
+        env = "GATEHOUSE_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    admin_token: Option<String>,
 
     /// Once listening, write the bound address as JSON to this file (for tests and
     /// supervisors that start the control plane on port 0).
@@ -84,8 +94,13 @@ async fn serve_control(
     args: &ControlArgs,
     tls: Option<Arc<ReloadingCertificate>>,
 ) -> anyhow::Result<()> {
-    let mut control =
-        ControlPlane::open(&args.data_dir, args.database_url.as_deref(), args.listen).await?;
+    let mut control = ControlPlane::open(
+        &args.data_dir,
+        args.database_url.as_deref(),
+        args.admin_token.as_deref(),
+        args.listen,
+    )
+    .await?;
     if let Some(tls) = tls {
         control = control.with_tls(tls);
     }
@@ -135,24 +150,38 @@ pub(crate) struct ControlPlane {
 }
 
 impl ControlPlane {
-    /// Loads or creates the admin token under `data_dir`, opens the database
+    /// Takes `admin_token`, or loads or creates the token under `data_dir`; opens the database
     /// (`database_url`, or SQLite under `data_dir`) and binds `listen`.
     pub(crate) async fn open(
         data_dir: &std::path::Path,
         database_url: Option<&str>,
+        admin_token: Option<&str>,
         listen: SocketAddr,
     ) -> anyhow::Result<Self> {
-        let dir = data_dir.to_owned();
-        let (admin, created) =
-            tokio::task::spawn_blocking(move || AdminToken::load_or_create(&dir))
-                .await
-                .context("admin token task failed")??;
         let admin_token_file = data_dir.join(ADMIN_TOKEN_FILE);
-        if created {
-            tracing::info!(path = %admin_token_file.display(), "created the admin token (mode 0600)");
-        } else {
-            tracing::info!(path = %admin_token_file.display(), "using the admin token");
-        }
+        // The admin token: given (GATEHOUSE_ADMIN_TOKEN, e.g. from a Kubernetes Secret
+        // shared by every replica), or read from the data directory, or created there.
+        let (admin, created) = match admin_token.filter(|t| !t.trim().is_empty()) {
+            Some(token) => {
+                tracing::info!(
+                    "using the admin token given by --admin-token (GATEHOUSE_ADMIN_TOKEN)"
+                );
+                (AdminToken::from_secret(token), false)
+            }
+            None => {
+                let dir = data_dir.to_owned();
+                let (admin, created) =
+                    tokio::task::spawn_blocking(move || AdminToken::load_or_create(&dir))
+                        .await
+                        .context("admin token task failed")??;
+                if created {
+                    tracing::info!(path = %admin_token_file.display(), "created the admin token (mode 0600)");
+                } else {
+                    tracing::info!(path = %admin_token_file.display(), "using the admin token");
+                }
+                (admin, created)
+            }
+        };
         // Private keys are encrypted at rest: the key comes from the environment (one
         // key shared by all replicas) or a file created on first start.
         let vault = match std::env::var("GATEHOUSE_ENCRYPTION_KEY") {
@@ -176,6 +205,25 @@ impl ControlPlane {
         let store = Store::connect(&url)
             .await
             .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+        let mut state = ControlState {
+            store,
+            admin,
+            vault,
+        };
+        // Every replica on one database must hold the same encryption key and admin
+        // token: checked before serving, so a misconfigured replica stops here.
+        let in_force = state
+            .agree_on_shared_settings(created)
+            .await
+            .context("cannot start the control plane")?;
+        if in_force == AdminTokenInForce::Database {
+            tracing::warn!(path = %admin_token_file.display(), "another replica set up the admin token of this database first; the token created here is not valid and is removed: use the other replica's token (GATEHOUSE_ADMIN_TOKEN)");
+            let file = admin_token_file.clone();
+            tokio::task::spawn_blocking(move || std::fs::remove_file(file))
+                .await
+                .context("admin token task failed")?
+                .with_context(|| format!("cannot remove {}", admin_token_file.display()))?;
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
@@ -185,11 +233,7 @@ impl ControlPlane {
             addr,
             admin_token_file,
             listener,
-            state: Arc::new(ControlState {
-                store,
-                admin,
-                vault,
-            }),
+            state: Arc::new(state),
             tls: None,
         })
     }

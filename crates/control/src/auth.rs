@@ -82,6 +82,21 @@ impl AdminToken {
         }
     }
 
+    /// The token's SHA-256, hex: what the database stores to share it between replicas.
+    #[must_use]
+    pub fn digest_hex(&self) -> String {
+        hex::encode(self.digest)
+    }
+
+    /// A token known only by its [`AdminToken::digest_hex`]; `None` when that is not 64
+    /// hex digits.
+    #[must_use]
+    pub fn from_digest_hex(text: &str) -> Option<Self> {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(text.trim(), &mut digest).ok()?;
+        Some(Self { digest })
+    }
+
     /// Whether `presented` is this token, in constant time.
     #[must_use]
     pub fn matches(&self, presented: &str) -> bool {
@@ -104,21 +119,33 @@ impl AdminToken {
                     "missing `Authorization: Bearer <admin token>`; the token is in <data-dir>/admin-token".to_owned(),
                 )
             })?;
-        if value.starts_with("GatewayKey ") {
+        let (scheme, token) = split_scheme(value);
+        if scheme.eq_ignore_ascii_case("GatewayKey") {
             return Err(ApiError::Forbidden(
                 "gateway tokens can only call the Configuration API (/v2)".to_owned(),
             ));
         }
-        let Some(token) = value.strip_prefix("Bearer ") else {
+        if !scheme.eq_ignore_ascii_case("Bearer") || token.is_empty() {
             return Err(ApiError::Unauthorized(
                 "the Authorization header must be `Bearer <admin token>`".to_owned(),
             ));
-        };
+        }
         if self.matches(token.trim()) {
             Ok(())
         } else {
             Err(ApiError::Unauthorized("invalid admin token".to_owned()))
         }
+    }
+}
+
+/// An `Authorization` value's scheme and credentials (schemes are case-insensitive in
+/// HTTP; the caller compares them so).
+#[must_use]
+pub fn split_scheme(value: &str) -> (&str, &str) {
+    let value = value.trim();
+    match value.split_once(char::is_whitespace) {
+        Some((scheme, rest)) => (scheme, rest.trim()),
+        None => (value, ""),
     }
 }
 

@@ -60,7 +60,10 @@ pub async fn authenticate(
         .ok_or_else(|| {
             ApiError::Unauthorized("missing `Authorization: GatewayKey …`".to_owned())
         })?;
-    if value.starts_with("Bearer ") {
+    if crate::auth::split_scheme(value)
+        .0
+        .eq_ignore_ascii_case("Bearer")
+    {
         return Err(ApiError::Forbidden(
             "the Configuration API takes a gateway token (`GatewayKey …`), not the admin token"
                 .to_owned(),
@@ -73,7 +76,7 @@ pub async fn authenticate(
             token.gateway_id()
         )));
     }
-    let keys = state.store.gateway_keys(id).await?.ok_or_else(|| {
+    let keys = state.gateway_keys(id).await?.ok_or_else(|| {
         ApiError::Unauthorized(format!("gateway `{id}` does not exist or has no keys"))
     })?;
     token

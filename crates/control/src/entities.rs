@@ -61,8 +61,9 @@ const fn id_field(kind: Kind) -> Option<&'static str> {
     }
 }
 
-/// Write-only fields: accepted on writes, never shown.
-fn secret_fields(kind: Kind, body: &Value) -> &'static [&'static str] {
+/// Write-only fields: accepted on writes, never shown, sealed at rest
+/// ([`crate::vault`]).
+pub(crate) fn secret_fields(kind: Kind, body: &Value) -> &'static [&'static str] {
     match kind {
         Kind::Subscription => &["primaryKey", "secondaryKey"],
         Kind::NamedValue if body.get("secret").and_then(Value::as_bool) == Some(true) => &["value"],
@@ -77,7 +78,8 @@ fn secret_fields(kind: Kind, body: &Value) -> &'static [&'static str] {
 ///
 /// # Errors
 ///
-/// 400 when the body is not an object or names another id.
+/// 400 when the body is not an object or names another id, or turns a secret named
+/// value into a plain one without giving its value again.
 pub fn prepare_put(
     kind: Kind,
     id: &str,
@@ -104,13 +106,24 @@ pub fn prepare_put(
             }
         }
     }
-    let candidate = Value::Object(object.clone());
-    for field in secret_fields(kind, existing.unwrap_or(&candidate)) {
-        if object.contains_key(*field) {
-            continue;
-        }
-        if let Some(previous) = existing.and_then(|e| e.get(*field)) {
-            object.insert((*field).to_owned(), previous.clone());
+    if let Some(existing) = existing {
+        let candidate = Value::Object(object.clone());
+        let write_only = secret_fields(kind, &candidate);
+        for field in secret_fields(kind, existing).iter().chain(write_only) {
+            if object.contains_key(*field) {
+                continue;
+            }
+            if !write_only.contains(field) {
+                // Turning a secret into a plain value would show a value nobody was
+                // allowed to read: it must be given again.
+                return Err(ApiError::BadRequest(format!(
+                    "{} `{id}` is secret and its `{field}` is never shown: give `{field}` again to make it a plain value",
+                    noun(kind)
+                )));
+            }
+            if let Some(previous) = existing.get(*field) {
+                object.insert((*field).to_owned(), previous.clone());
+            }
         }
     }
     if kind == Kind::Subscription && existing.is_none() {

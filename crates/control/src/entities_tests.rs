@@ -76,3 +76,46 @@ fn stored_documents_become_a_configuration_and_back() {
     );
     assert!(find(&config, Kind::Api, "missing").is_none());
 }
+
+#[test]
+fn a_secret_named_value_becomes_plain_only_with_its_value_given_again() {
+    // Security: `secret: false` must not reveal the stored secret.
+    let stored = json!({"name": "n", "value": "hunter2", "secret": true});
+    let error = prepare_put(
+        Kind::NamedValue,
+        "n",
+        json!({"secret": false}),
+        Some(&stored),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("give `value` again"), "{error}");
+    let omitted = prepare_put(Kind::NamedValue, "n", json!({}), Some(&stored)).unwrap_err();
+    assert!(omitted.to_string().contains("secret"), "{omitted}");
+
+    let plain = prepare_put(
+        Kind::NamedValue,
+        "n",
+        json!({"secret": false, "value": "public"}),
+        Some(&stored),
+    )
+    .unwrap();
+    assert_eq!(plain["value"], "public");
+    // Staying secret keeps the value; a plain value made secret keeps it too.
+    let kept = prepare_put(
+        Kind::NamedValue,
+        "n",
+        json!({"secret": true}),
+        Some(&stored),
+    )
+    .unwrap();
+    assert_eq!(kept["value"], "hunter2");
+    let was_plain = json!({"name": "n", "value": "visible"});
+    let made_secret = prepare_put(
+        Kind::NamedValue,
+        "n",
+        json!({"secret": true}),
+        Some(&was_plain),
+    )
+    .unwrap();
+    assert_eq!(made_secret["value"], "visible");
+}

@@ -38,7 +38,7 @@ pub enum ApiError {
         /// The current revision; `None` when the entity does not exist.
         current: Option<u64>,
     },
-    /// `If-None-Match: *` and the entity exists.
+    /// `If-None-Match: *` and the entity exists (412, code `AlreadyExists`).
     #[error("{kind} `{id}` already exists")]
     AlreadyExists {
         /// Entity kind.
@@ -83,8 +83,11 @@ impl ApiError {
         match self {
             Self::BadRequest(_) | Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
-            Self::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
-            Self::AlreadyExists { .. } | Self::Conflict(_) => StatusCode::CONFLICT,
+            // `If-None-Match: *` that does not hold is a failed precondition (RFC 9110).
+            Self::PreconditionFailed { .. } | Self::AlreadyExists { .. } => {
+                StatusCode::PRECONDITION_FAILED
+            }
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Gone { .. } => StatusCode::GONE,
@@ -154,7 +157,30 @@ pub struct ErrorDetail {
 }
 
 impl From<StoreError> for ApiError {
+    /// The outcomes a caller can act on keep their meaning (naming the entity); the rest
+    /// is internal.
     fn from(error: StoreError) -> Self {
-        Self::internal(error)
+        use crate::entities::noun;
+        match error {
+            StoreError::NotFound { kind, id } => Self::NotFound {
+                kind: noun(kind),
+                id,
+            },
+            StoreError::PreconditionFailed {
+                kind,
+                id,
+                current_revision,
+                ..
+            } => Self::PreconditionFailed {
+                kind: noun(kind),
+                id,
+                current: current_revision,
+            },
+            StoreError::AlreadyExists { kind, id, .. } => Self::AlreadyExists {
+                kind: noun(kind),
+                id,
+            },
+            other => Self::internal(other),
+        }
     }
 }

@@ -28,7 +28,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use gatehouse_store::Store;
+use gatehouse_store::{GatewayKeys, Kind, Precondition, Store, Stored, WriteOp};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -103,37 +103,258 @@ impl ControlState {
         Ok((revision, opened))
     }
 
-    /// Writes entities in one transaction, private keys sealed.
+    /// Plans a write from every entity as it is when the write starts (secrets opened)
+    /// and applies it in the same transaction (secrets sealed): see
+    /// [`Store::write_planned`]. A check `plan` makes holds when its ops commit, whatever
+    /// other writers do concurrently, here or on other replicas.
     ///
     /// # Errors
     ///
-    /// The store's errors, unchanged, so callers can tell preconditions apart.
-    pub async fn write(
-        &self,
-        ops: Vec<gatehouse_store::WriteOp>,
-    ) -> Result<u64, gatehouse_store::StoreError> {
-        let ops = ops
-            .into_iter()
-            .map(|op| match op {
-                gatehouse_store::WriteOp::Put {
-                    kind,
-                    id,
-                    body,
-                    precondition,
-                } => {
-                    let body = self.vault.seal(kind, &id, body);
-                    gatehouse_store::WriteOp::Put {
-                        kind,
-                        id,
-                        body,
-                        precondition,
-                    }
-                }
-                delete @ gatehouse_store::WriteOp::Delete { .. } => delete,
+    /// `plan`'s error, or the store's ([`ApiError`]'s `From<StoreError>` names the entity
+    /// for preconditions and missing entities).
+    pub async fn write_planned<T, P>(&self, plan: P) -> Result<(u64, T), ApiError>
+    where
+        P: FnOnce(u64, Vec<Stored>) -> Result<(Vec<WriteOp>, T), ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let vault = self.vault.clone();
+        self.store
+            .write_planned(move |revision, stored| {
+                let opened = stored
+                    .into_iter()
+                    .map(|s| vault.open(s))
+                    .collect::<Result<_, _>>()
+                    .map_err(ApiError::internal)?;
+                let (ops, value) = plan(revision, opened)?;
+                let sealed = ops.into_iter().map(|op| seal_op(&vault, op)).collect();
+                Ok((sealed, value))
             })
-            .collect();
-        self.store.write(ops).await
+            .await
     }
+
+    /// A gateway's signing keys, opened; `None` when it has none.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors, and keys that do not open with this replica's encryption key.
+    pub async fn gateway_keys(&self, gateway_id: &str) -> Result<Option<GatewayKeys>, ApiError> {
+        let Some(keys) = self.store.gateway_keys(gateway_id).await? else {
+            return Ok(None);
+        };
+        let purpose = gateway_key_purpose(gateway_id);
+        let open = |text: &str| {
+            self.vault.open_text(&purpose, text).ok_or_else(|| {
+                ApiError::internal(vault::VaultError::Open {
+                    kind: "gateway",
+                    id: gateway_id.to_owned(),
+                    field: "signing key",
+                })
+            })
+        };
+        Ok(Some(GatewayKeys {
+            primary: open(&keys.primary)?,
+            secondary: open(&keys.secondary)?,
+        }))
+    }
+
+    /// Stores a gateway's signing keys, sealed.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub async fn set_gateway_keys(
+        &self,
+        gateway_id: &str,
+        keys: &GatewayKeys,
+    ) -> Result<(), ApiError> {
+        let purpose = gateway_key_purpose(gateway_id);
+        let sealed = GatewayKeys {
+            primary: self.vault.seal_text(&purpose, &keys.primary),
+            secondary: self.vault.seal_text(&purpose, &keys.secondary),
+        };
+        Ok(self.store.set_gateway_keys(gateway_id, &sealed).await?)
+    }
+
+    /// Brings the settings every replica on one database shares into agreement, before
+    /// serving: the encryption key must open what the database holds (a value sealed by
+    /// the first replica, and every stored secret), and the admin token must be the one
+    /// the database was set up with. Then seals secrets an older version stored in clear.
+    ///
+    /// `admin_created`: this replica's token was generated just now, not given; when the
+    /// database already has another one, that one is used (see [`AdminTokenInForce`]).
+    ///
+    /// # Errors
+    ///
+    /// [`StartError`] when the replica must not serve: another encryption key, another
+    /// admin token given, or storage failures.
+    pub async fn agree_on_shared_settings(
+        &mut self,
+        admin_created: bool,
+    ) -> Result<AdminTokenInForce, StartError> {
+        let check = self
+            .store
+            .init_setting(ENCRYPTION_KEY_CHECK_SETTING, &self.vault.key_check())
+            .await?;
+        if !self.vault.opens_key_check(&check) {
+            return Err(StartError::WrongEncryptionKey {
+                what: "the key check the first replica stored".to_owned(),
+            });
+        }
+        let digest = self
+            .store
+            .init_setting(ADMIN_TOKEN_SETTING, &self.admin.digest_hex())
+            .await?;
+        let in_force = if digest == self.admin.digest_hex() {
+            AdminTokenInForce::This
+        } else if admin_created {
+            self.admin =
+                AdminToken::from_digest_hex(&digest).ok_or_else(|| StartError::Corrupt {
+                    setting: ADMIN_TOKEN_SETTING,
+                })?;
+            AdminTokenInForce::Database
+        } else {
+            return Err(StartError::AdminTokenMismatch);
+        };
+        self.seal_legacy_secrets().await?;
+        Ok(in_force)
+    }
+
+    /// Seals what an older version stored in clear (subscription keys, secret named
+    /// values, gateway keys), and checks that every stored secret opens.
+    async fn seal_legacy_secrets(&self) -> Result<(), StartError> {
+        let (_, stored) = self.store.all().await?;
+        let mut gateways = Vec::new();
+        for entity in &stored {
+            if entity.kind == Kind::Gateway {
+                gateways.push(entity.id.clone());
+            }
+            self.vault
+                .open(entity.clone())
+                .map_err(|error| StartError::WrongEncryptionKey {
+                    what: error.to_string(),
+                })?;
+        }
+        let (_, sealed) = self
+            .write_planned(move |_, entities| {
+                let ops: Vec<WriteOp> = entities
+                    .into_iter()
+                    .filter(|e| {
+                        // `entities` are opened: compare with the stored form.
+                        stored.iter().any(|s| {
+                            s.kind == e.kind
+                                && s.id == e.id
+                                && s.revision == e.revision
+                                && vault::Vault::needs_sealing(s.kind, &s.body)
+                        })
+                    })
+                    .map(|e| WriteOp::Put {
+                        kind: e.kind,
+                        id: e.id,
+                        body: e.body,
+                        precondition: Precondition::IfMatch(e.revision),
+                    })
+                    .collect();
+                let count = ops.len();
+                Ok((ops, count))
+            })
+            .await
+            .map_err(|error| StartError::Sealing(error.to_string()))?;
+        if sealed > 0 {
+            tracing::info!(
+                entities = sealed,
+                "sealed secrets an older version stored in clear"
+            );
+        }
+        for gateway in gateways {
+            let Some(keys) = self.store.gateway_keys(&gateway).await? else {
+                continue;
+            };
+            let opened =
+                self.gateway_keys(&gateway)
+                    .await
+                    .map_err(|_| StartError::WrongEncryptionKey {
+                        what: format!("the signing keys of gateway `{gateway}`"),
+                    })?;
+            if let Some(opened) = opened
+                && !(keys.primary.starts_with(vault::SEALED_PREFIX)
+                    && keys.secondary.starts_with(vault::SEALED_PREFIX))
+            {
+                self.set_gateway_keys(&gateway, &opened)
+                    .await
+                    .map_err(|error| StartError::Sealing(error.to_string()))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The setting holding the SHA-256 of the admin token (hex).
+const ADMIN_TOKEN_SETTING: &str = "admin_token_sha256";
+/// The setting holding [`vault::Vault::key_check`].
+const ENCRYPTION_KEY_CHECK_SETTING: &str = "encryption_key_check";
+
+fn gateway_key_purpose(gateway_id: &str) -> String {
+    format!("gateway-key\n{gateway_id}")
+}
+
+fn seal_op(vault: &vault::Vault, op: WriteOp) -> WriteOp {
+    match op {
+        WriteOp::Put {
+            kind,
+            id,
+            body,
+            precondition,
+        } => {
+            let body = vault.seal(kind, &id, body);
+            WriteOp::Put {
+                kind,
+                id,
+                body,
+                precondition,
+            }
+        }
+        delete @ WriteOp::Delete { .. } => delete,
+    }
+}
+
+/// Which admin token a replica serves with, after [`ControlState::agree_on_shared_settings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminTokenInForce {
+    /// This replica's own (given, or created and stored first).
+    This,
+    /// The one another replica set up first: this replica's generated token is not
+    /// valid (the caller should remove it where it wrote it).
+    Database,
+}
+
+/// Why a control plane must not start serving.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The encryption key is not the one the stored secrets were sealed with.
+    #[error(
+        "this replica's encryption key cannot open {what}: every control-plane replica on one database must use the same key (set GATEHOUSE_ENCRYPTION_KEY to the key the others use; see docs/control-plane.md, \"Several replicas\")"
+    )]
+    WrongEncryptionKey {
+        /// What did not open.
+        what: String,
+    },
+    /// The admin token given is not the database's.
+    #[error(
+        "the admin token given to this replica is not the one the database was set up with: every replica must use the same token (GATEHOUSE_ADMIN_TOKEN from one Secret; see docs/control-plane.md, \"Several replicas\")"
+    )]
+    AdminTokenMismatch,
+    /// A shared setting does not hold what it should.
+    #[error("the database's `{setting}` setting is malformed")]
+    Corrupt {
+        /// The setting.
+        setting: &'static str,
+    },
+    /// Sealing secrets stored in clear failed.
+    #[error("cannot seal the secrets stored in clear: {0}")]
+    Sealing(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] gatehouse_store::StoreError),
 }
 
 /// Shared handle to [`ControlState`].

@@ -208,33 +208,38 @@ async fn put_item(
 ) -> Result<Response, ApiError> {
     let body = read_json(body, MAX_BODY_BYTES).await?;
     let precondition = precondition(&headers)?;
-    let (_, stored) = state.all().await?;
-    let existing = stored.iter().find(|s| s.kind == kind && s.id == id);
-    let body = entities::prepare_put(kind, &id, body, existing.map(|s| &s.body))?;
-    let mut config = entities::configuration(&stored)?;
-    entities::apply(&mut config, kind, &id, Some(&body))
-        .map_err(|message| ApiError::BadRequest(format!("invalid {}: {message}", noun(kind))))?;
-    if kind == Kind::Certificate
-        && let Some(certificate) = config.certificates.iter().find(|c| c.id == id)
-    {
-        validate_certificate(certificate, std::time::SystemTime::now())?;
-    }
-    validate(&config)?;
-    let created = existing.is_none();
-    let revision = write(
-        &state,
-        kind,
-        &id,
-        WriteOp::Put {
-            kind,
-            id: id.clone(),
-            body: body.clone(),
-            precondition,
-        },
-    )
-    .await?;
+    let now = std::time::SystemTime::now();
+    let written_id = id.clone();
+    // Validated against the configuration as it is when the write commits: a
+    // concurrent delete of something this entity refers to cannot slip in between.
+    let (revision, (body, created)) = state
+        .write_planned(move |_, stored| {
+            let existing = stored.iter().find(|s| s.kind == kind && s.id == id);
+            let body = entities::prepare_put(kind, &id, body, existing.map(|s| &s.body))?;
+            let mut config = entities::configuration(&stored)?;
+            entities::apply(&mut config, kind, &id, Some(&body)).map_err(|message| {
+                ApiError::BadRequest(format!("invalid {}: {message}", noun(kind)))
+            })?;
+            if kind == Kind::Certificate
+                && let Some(certificate) = config.certificates.iter().find(|c| c.id == id)
+            {
+                validate_certificate(certificate, now)?;
+            }
+            validate(&config)?;
+            let created = existing.is_none();
+            let op = WriteOp::Put {
+                kind,
+                id,
+                body: body.clone(),
+                precondition,
+            };
+            Ok((vec![op], (body, created)))
+        })
+        .await?;
     if kind == Kind::Gateway && created {
-        ensure_gateway_keys(&state, &id).await?;
+        // Fresh keys for a new gateway, even when one of the same id existed before:
+        // its tokens must not work for the new one.
+        new_gateway_keys(&state, &written_id).await?;
     }
     let status = if created {
         StatusCode::CREATED
@@ -251,51 +256,35 @@ async fn delete_item(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let precondition = precondition(&headers)?;
-    let (_, stored) = state.all().await?;
-    if !stored.iter().any(|s| s.kind == kind && s.id == id) {
-        return Err(not_found(kind, &id));
+    let deleted_id = id.clone();
+    state
+        .write_planned(move |_, stored| {
+            if !stored.iter().any(|s| s.kind == kind && s.id == id) {
+                return Err(not_found(kind, &id));
+            }
+            let mut config = entities::configuration(&stored)?;
+            entities::apply(&mut config, kind, &id, None).map_err(ApiError::BadRequest)?;
+            if let Err(error) = validate(&config) {
+                return Err(ApiError::Conflict(format!(
+                    "{} `{id}` is still in use: {error}",
+                    noun(kind)
+                )));
+            }
+            Ok((
+                vec![WriteOp::Delete {
+                    kind,
+                    id,
+                    precondition,
+                }],
+                (),
+            ))
+        })
+        .await?;
+    if kind == Kind::Gateway {
+        // Its tokens stop working now, and its instances leave the status.
+        state.store.forget_gateway(&deleted_id).await?;
     }
-    let mut config = entities::configuration(&stored)?;
-    entities::apply(&mut config, kind, &id, None).map_err(ApiError::BadRequest)?;
-    if let Err(error) = validate(&config) {
-        return Err(ApiError::Conflict(format!(
-            "{} `{id}` is still in use: {error}",
-            noun(kind)
-        )));
-    }
-    write(
-        &state,
-        kind,
-        &id,
-        WriteOp::Delete {
-            kind,
-            id: id.clone(),
-            precondition,
-        },
-    )
-    .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// Stores one write, mapping store outcomes to API errors with the entity named.
-async fn write(state: &AppState, kind: Kind, id: &str, op: WriteOp) -> Result<u64, ApiError> {
-    use gatehouse_store::StoreError;
-    match state.write(vec![op]).await {
-        Ok(revision) => Ok(revision),
-        Err(StoreError::PreconditionFailed {
-            current_revision, ..
-        }) => Err(ApiError::PreconditionFailed {
-            kind: noun(kind),
-            id: id.to_owned(),
-            current: current_revision,
-        }),
-        Err(StoreError::AlreadyExists { .. }) => Err(ApiError::AlreadyExists {
-            kind: noun(kind),
-            id: id.to_owned(),
-        }),
-        Err(StoreError::NotFound { .. }) => Err(not_found(kind, id)),
-        Err(other) => Err(other.into()),
-    }
 }
 
 /// Checks a whole configuration as a gateway would load it: references, ids,
@@ -424,27 +413,30 @@ async fn load(state: &AppState, kind: Kind, id: &str) -> Result<(Value, u64), Ap
 async fn update_subscription(
     state: &AppState,
     id: &str,
-    change: impl FnOnce(&mut Value),
+    change: impl FnOnce(&mut Value) + Send + 'static,
 ) -> Result<Response, ApiError> {
-    let (mut body, revision) = load(state, Kind::Subscription, id).await?;
-    change(&mut body);
-    let (_, stored) = state.all().await?;
-    let mut config = entities::configuration(&stored)?;
-    entities::apply(&mut config, Kind::Subscription, id, Some(&body))
-        .map_err(ApiError::BadRequest)?;
-    validate(&config)?;
-    let revision = write(
-        state,
-        Kind::Subscription,
-        id,
-        WriteOp::Put {
-            kind: Kind::Subscription,
-            id: id.to_owned(),
-            body: body.clone(),
-            precondition: Precondition::IfMatch(revision),
-        },
-    )
-    .await?;
+    let id = id.to_owned();
+    let (revision, body) = state
+        .write_planned(move |_, stored| {
+            let mut body = stored
+                .iter()
+                .find(|s| s.kind == Kind::Subscription && s.id == id)
+                .map(|s| s.body.clone())
+                .ok_or_else(|| not_found(Kind::Subscription, &id))?;
+            change(&mut body);
+            let mut config = entities::configuration(&stored)?;
+            entities::apply(&mut config, Kind::Subscription, &id, Some(&body))
+                .map_err(ApiError::BadRequest)?;
+            validate(&config)?;
+            let op = WriteOp::Put {
+                kind: Kind::Subscription,
+                id,
+                body: body.clone(),
+                precondition: Precondition::None,
+            };
+            Ok((vec![op], body))
+        })
+        .await?;
     Ok(entity_response(
         StatusCode::OK,
         Kind::Subscription,
@@ -458,7 +450,7 @@ async fn regenerate_subscription_key(
     id: String,
     field: &'static str,
 ) -> Result<Response, ApiError> {
-    update_subscription(&state, &id, |body| {
+    update_subscription(&state, &id, move |body| {
         body[field] = Value::String(crate::auth::new_secret());
     })
     .await
@@ -469,7 +461,7 @@ async fn set_subscription_state(
     id: String,
     value: &'static str,
 ) -> Result<Response, ApiError> {
-    update_subscription(&state, &id, |body| {
+    update_subscription(&state, &id, move |body| {
         body["state"] = Value::String(value.to_owned());
     })
     .await
@@ -543,14 +535,19 @@ pub(crate) async fn ensure_gateway_keys(
     state: &AppState,
     id: &str,
 ) -> Result<GatewayKeys, ApiError> {
-    if let Some(keys) = state.store.gateway_keys(id).await? {
-        return Ok(keys);
+    match state.gateway_keys(id).await? {
+        Some(keys) => Ok(keys),
+        None => new_gateway_keys(state, id).await,
     }
+}
+
+/// Gives a gateway two new keys (replacing any).
+async fn new_gateway_keys(state: &AppState, id: &str) -> Result<GatewayKeys, ApiError> {
     let keys = GatewayKeys {
         primary: crate::auth::new_secret(),
         secondary: crate::auth::new_secret(),
     };
-    state.store.set_gateway_keys(id, &keys).await?;
+    state.set_gateway_keys(id, &keys).await?;
     Ok(keys)
 }
 
@@ -566,7 +563,7 @@ async fn regenerate_gateway_key(
         KeyType::Primary => keys.primary = crate::auth::new_secret(),
         KeyType::Secondary => keys.secondary = crate::auth::new_secret(),
     }
-    state.store.set_gateway_keys(&id, &keys).await?;
+    state.set_gateway_keys(&id, &keys).await?;
     tracing::info!(gateway = %id, key = ?request.key_type, "gateway key regenerated; tokens signed with the old key are no longer valid");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -578,19 +575,7 @@ async fn generate_gateway_token(
 ) -> Result<Response, ApiError> {
     let request: GenerateToken = parse_body(body).await?;
     load(&state, Kind::Gateway, &id).await?;
-    let expiry = humantime::parse_rfc3339_weak(request.expiry.trim_end_matches('Z'))
-        .or_else(|_| humantime::parse_rfc3339(&request.expiry))
-        .map_err(|e| {
-            ApiError::BadRequest(format!(
-                "`expiry` must be an ISO 8601 UTC time like 2026-12-24T00:00:00Z: {e}"
-            ))
-        })?;
-    let expiry_unix = expiry
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_err(|_| ApiError::BadRequest("`expiry` is before 1970".to_owned()))?
-        .as_secs();
-    let expiry_unix = i64::try_from(expiry_unix)
-        .map_err(|_| ApiError::BadRequest("`expiry` is too far".to_owned()))?;
+    let expiry_unix = parse_expiry(&request.expiry)?;
     gatehouse_model::token::validate_expiry(unix_now(), expiry_unix)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let keys = ensure_gateway_keys(&state, &id).await?;
@@ -604,6 +589,45 @@ async fn generate_gateway_token(
         value: token.to_string(),
     })
     .into_response())
+}
+
+/// `expiry` of `generate-token`: RFC 3339 with `Z` or a `+hh:mm`/`-hh:mm` offset, or
+/// without an offset (read as UTC); seconds optional.
+fn parse_expiry(text: &str) -> Result<i64, ApiError> {
+    let bad = |reason: String| {
+        ApiError::BadRequest(format!(
+            "`expiry` must be an ISO 8601 time like 2026-12-24T00:00:00Z or 2026-12-24T02:00:00+02:00: {reason}"
+        ))
+    };
+    let text = text.trim();
+    let has_offset = text.ends_with(['Z', 'z'])
+        || text
+            .get(text.len().saturating_sub(6)..)
+            .is_some_and(|tail| {
+                tail.starts_with(['+', '-']) && tail.as_bytes().get(3) == Some(&b':')
+            });
+    if has_offset {
+        let format = time::format_description::well_known::Rfc3339;
+        let with_seconds;
+        // RFC 3339 requires seconds; `…T10:00+02:00` is common enough to accept.
+        let parsed = match time::OffsetDateTime::parse(text, &format) {
+            Ok(parsed) => parsed,
+            Err(first) => {
+                let (head, offset) =
+                    text.split_at(text.len() - if text.ends_with(['Z', 'z']) { 1 } else { 6 });
+                with_seconds = format!("{head}:00{offset}");
+                time::OffsetDateTime::parse(&with_seconds, &format)
+                    .map_err(|_| bad(first.to_string()))?
+            }
+        };
+        return Ok(parsed.unix_timestamp());
+    }
+    let at = humantime::parse_rfc3339_weak(text).map_err(|e| bad(e.to_string()))?;
+    let seconds = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_err(|_| bad("it is before 1970".to_owned()))?
+        .as_secs();
+    i64::try_from(seconds).map_err(|_| bad("it is too far ahead".to_owned()))
 }
 
 async fn parse_body<T: serde::de::DeserializeOwned>(body: Body) -> Result<T, ApiError> {

@@ -108,3 +108,30 @@ fn an_expired_leaf_is_refused_with_its_end_date() {
         assert!(text.contains("expired on 2001-01-01"), "{text}");
     }
 }
+
+#[test]
+fn token_expiry_takes_z_offsets_and_no_offset() {
+    // 2026-12-24T00:00:00Z
+    let utc = 1_798_070_400;
+    for text in [
+        "2026-12-24T00:00:00Z",
+        "2026-12-24T00:00Z",
+        "2026-12-24T00:00:00",
+        "2026-12-24T02:00:00+02:00",
+        "2026-12-24T02:00+02:00",
+        "2026-12-23T19:30:00-04:30",
+        " 2026-12-24T00:00:00.000Z ",
+    ] {
+        assert_eq!(parse_expiry(text).unwrap(), utc, "{text}");
+    }
+    for text in [
+        "tomorrow",
+        "2026-12-24T25:00:00Z",
+        "2026-12-24T00:00:00+25:00",
+        "",
+    ] {
+        let error = parse_expiry(text).unwrap_err();
+        assert_eq!(error.status(), StatusCode::BAD_REQUEST, "{text}");
+        assert!(error.to_string().contains("ISO 8601"), "{error}");
+    }
+}

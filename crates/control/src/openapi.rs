@@ -339,7 +339,7 @@ fn if_none_match() -> Parameter {
         .parameter_in(ParameterIn::Header)
         .required(Required::False)
         .description(Some(
-            "`*`: create only; 409 when the entity exists. Not together with `If-Match`.",
+            "`*`: create only; 412 when the entity exists. Not together with `If-Match`.",
         ))
         .schema(Some(
             ObjectBuilder::new()
@@ -473,12 +473,8 @@ fn put_responses(builder: OperationBuilder, schema: &str) -> OperationBuilder {
             error("Not JSON, unknown field, wrong type, id not the URL's, a bad `If-Match` or `If-None-Match`, or the configuration would be invalid (policy errors with line and column)."),
         )
         .response(
-            "409",
-            error("`If-None-Match: *` and it exists."),
-        )
-        .response(
             "412",
-            error("`If-Match` is not the current ETag."),
+            error("`If-Match` is not the current ETag, or `If-None-Match: *` and it exists (code `AlreadyExists`)."),
         )
         .response("413", error("The body is over 1 MiB."))
 }

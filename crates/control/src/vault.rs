@@ -1,16 +1,25 @@
-//! Encryption at rest of private keys.
+//! Encryption at rest of every secret the control plane stores.
 //!
-//! A certificate's `privateKeyPem` is sealed with AES-256-GCM before it is written to the
-//! database and opened when it is read back, so a copy of the database (a backup, a
-//! replica, a leaked dump) holds no usable private key without the encryption key. The
-//! sealed form replaces the field's value: `gatehouse:v1:<base64(nonce ‖ ciphertext)>`;
-//! the entity's id and kind are bound to it as associated data, so a sealed value moved
-//! to another certificate does not open.
+//! Sealed with AES-256-GCM before they are written to the database and opened when read
+//! back, so a copy of the database (a backup, a replica, a leaked dump) holds none of them
+//! in usable form without the encryption key:
+//!
+//! - a certificate's `privateKeyPem`;
+//! - a subscription's `primaryKey` and `secondaryKey`;
+//! - the `value` of a named value marked `secret`;
+//! - each gateway's two signing keys (see [`Vault::seal_text`]).
+//!
+//! The sealed form replaces the value: `gatehouse:v1:<base64(nonce ‖ ciphertext)>`; the
+//! entity's kind and id are bound to it as associated data, so a sealed value moved to
+//! another entity does not open. A value stored before it was sealed (a database from
+//! an older version) is read as it is and sealed at the next start.
 //!
 //! The key comes from `GATEHOUSE_ENCRYPTION_KEY` (base64 of 32 bytes), or a file
 //! (`--encryption-key-file`), or is created on first start in
-//! `<data-dir>/encryption-key` (mode 0600). Losing it makes stored private keys
-//! unreadable: back it up apart from the database.
+//! `<data-dir>/encryption-key` (mode 0600). Every replica on one database must use the
+//! same key: the database holds a value sealed with it ([`Vault::key_check`]) and a
+//! replica whose key does not open it refuses to start. Losing the key makes the stored
+//! secrets unreadable: back it up apart from the database.
 
 use std::path::Path;
 
@@ -21,9 +30,11 @@ use gatehouse_store::{Kind, Stored};
 use serde_json::Value;
 
 /// Prefix of sealed values.
-const SEALED_PREFIX: &str = "gatehouse:v1:";
-/// The field sealed, by kind.
-const SEALED_FIELD: &str = "privateKeyPem";
+pub(crate) const SEALED_PREFIX: &str = "gatehouse:v1:";
+/// What [`Vault::key_check`] seals.
+const KEY_CHECK_PLAINTEXT: &str = "gatehouse encryption key check";
+/// The associated data of [`Vault::key_check`].
+const KEY_CHECK_PURPOSE: &str = "settings\nencryption-key-check";
 /// File name of a generated key under the data directory.
 pub const ENCRYPTION_KEY_FILE: &str = "encryption-key";
 
@@ -46,13 +57,15 @@ pub enum VaultError {
     },
     /// A stored value does not open with this key (wrong key, or tampered with).
     #[error(
-        "stored private key of {kind} `{id}` cannot be decrypted: wrong encryption key, or the database was altered"
+        "the stored `{field}` of {kind} `{id}` cannot be decrypted: wrong encryption key, or the database was altered"
     )]
     Open {
         /// Entity kind.
         kind: &'static str,
         /// Entity id.
         id: String,
+        /// The sealed field.
+        field: &'static str,
     },
 }
 
@@ -108,77 +121,113 @@ impl Vault {
         }
     }
 
-    /// Seals the private key of a certificate body before it is stored; other kinds and
-    /// already sealed values pass through.
+    /// Seals the secret fields of a body before it is stored (see the module docs);
+    /// other fields and kinds pass through. Every value is sealed, even one that looks
+    /// sealed already: bodies reaching here are always opened ones.
     #[must_use]
     pub fn seal(&self, kind: Kind, id: &str, mut body: Value) -> Value {
-        if kind != Kind::Certificate {
-            return body;
-        }
-        let Some(Value::String(plain)) = body.get(SEALED_FIELD) else {
-            return body;
-        };
-        if plain.starts_with(SEALED_PREFIX) {
-            return body;
-        }
-        let nonce_bytes: [u8; 12] = rand::random();
         let aad = associated_data(kind, id);
-        let Ok(sealed) = self.cipher.encrypt(
-            Nonce::from_slice(&nonce_bytes),
-            Payload {
-                msg: plain.as_bytes(),
-                aad: &aad,
-            },
-        ) else {
-            return body;
-        };
-        let mut blob = nonce_bytes.to_vec();
-        blob.extend_from_slice(&sealed);
-        let text = format!(
-            "{SEALED_PREFIX}{}",
-            base64::engine::general_purpose::STANDARD.encode(blob)
-        );
-        body[SEALED_FIELD] = Value::String(text);
+        for field in crate::entities::secret_fields(kind, &body) {
+            if let Some(Value::String(plain)) = body.get(*field) {
+                let sealed = self.seal_bytes(plain.as_bytes(), &aad);
+                body[*field] = Value::String(sealed);
+            }
+        }
         body
+    }
+
+    /// Whether a body as stored holds a secret in clear (written by an older version).
+    #[must_use]
+    pub fn needs_sealing(kind: Kind, body: &Value) -> bool {
+        crate::entities::secret_fields(kind, body).iter().any(|field| {
+            matches!(body.get(*field), Some(Value::String(text)) if !text.starts_with(SEALED_PREFIX))
+        })
     }
 
     /// Opens what [`Vault::seal`] sealed.
     ///
     /// # Errors
     ///
-    /// [`VaultError::Open`] when the value does not open with this key.
+    /// [`VaultError::Open`] when a value does not open with this key.
     pub fn open(&self, mut stored: Stored) -> Result<Stored, VaultError> {
-        let Some(Value::String(text)) = stored.body.get(SEALED_FIELD) else {
-            return Ok(stored);
-        };
+        let aad = associated_data(stored.kind, &stored.id);
+        for field in crate::entities::secret_fields(stored.kind, &stored.body) {
+            let Some(Value::String(text)) = stored.body.get(*field) else {
+                continue;
+            };
+            let Some(plain) = self.open_text_with(text, &aad) else {
+                return Err(VaultError::Open {
+                    kind: crate::entities::noun(stored.kind),
+                    id: stored.id.clone(),
+                    field,
+                });
+            };
+            stored.body[*field] = Value::String(plain);
+        }
+        Ok(stored)
+    }
+
+    /// Seals a value that is not part of an entity body (a gateway's signing key),
+    /// bound to `purpose` (e.g. `gateway-key\n<id>`).
+    #[must_use]
+    pub fn seal_text(&self, purpose: &str, plain: &str) -> String {
+        self.seal_bytes(plain.as_bytes(), purpose.as_bytes())
+    }
+
+    /// Opens what [`Vault::seal_text`] sealed for the same `purpose`: `None` when it does
+    /// not open with this key. A value that was never sealed (an older database) comes
+    /// back as it is.
+    #[must_use]
+    pub fn open_text(&self, purpose: &str, text: &str) -> Option<String> {
+        self.open_text_with(text, purpose.as_bytes())
+    }
+
+    /// A value sealed with this key, stored once per database so that every replica can
+    /// check it holds the same key ([`Vault::opens_key_check`]).
+    #[must_use]
+    pub fn key_check(&self) -> String {
+        self.seal_text(KEY_CHECK_PURPOSE, KEY_CHECK_PLAINTEXT)
+    }
+
+    /// Whether `check` (a [`Vault::key_check`] from the database) was sealed with this key.
+    #[must_use]
+    pub fn opens_key_check(&self, check: &str) -> bool {
+        check.starts_with(SEALED_PREFIX)
+            && self.open_text(KEY_CHECK_PURPOSE, check).as_deref() == Some(KEY_CHECK_PLAINTEXT)
+    }
+
+    fn seal_bytes(&self, plain: &[u8], aad: &[u8]) -> String {
+        let nonce_bytes: [u8; 12] = rand::random();
+        // AES-GCM encryption fails only for messages over 64 GiB.
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce_bytes), Payload { msg: plain, aad })
+            .unwrap_or_default();
+        let mut blob = nonce_bytes.to_vec();
+        blob.extend_from_slice(&sealed);
+        format!(
+            "{SEALED_PREFIX}{}",
+            base64::engine::general_purpose::STANDARD.encode(blob)
+        )
+    }
+
+    /// Opens a sealed value; one without the prefix is returned as it is.
+    fn open_text_with(&self, text: &str, aad: &[u8]) -> Option<String> {
         let Some(encoded) = text.strip_prefix(SEALED_PREFIX) else {
-            return Ok(stored);
-        };
-        let error = || VaultError::Open {
-            kind: crate::entities::noun(stored.kind),
-            id: stored.id.clone(),
+            return Some(text.to_owned());
         };
         let blob = base64::engine::general_purpose::STANDARD
             .decode(encoded)
-            .map_err(|_| error())?;
+            .ok()?;
         if blob.len() < 12 {
-            return Err(error());
+            return None;
         }
         let (nonce, sealed) = blob.split_at(12);
-        let aad = associated_data(stored.kind, &stored.id);
         let plain = self
             .cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| error())?;
-        let plain = String::from_utf8(plain).map_err(|_| error())?;
-        stored.body[SEALED_FIELD] = Value::String(plain);
-        Ok(stored)
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad })
+            .ok()?;
+        String::from_utf8(plain).ok()
     }
 }
 

@@ -23,14 +23,20 @@ struct Control {
     base: String,
     client: reqwest::Client,
     store: Store,
+    state: Arc<ControlState>,
     _db: TestDb,
     _server: tokio::task::JoinHandle<()>,
 }
 
 enum TestDb {
     // Held so the directory outlives the test.
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Sqlite(tempfile::TempDir),
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another replica's: dropped with that one.
+    Shared,
 }
 
 impl Drop for TestDb {
@@ -101,31 +107,78 @@ async fn database(backend: Backend) -> Option<(String, TestDb)> {
     }
 }
 
+/// The encryption key every test replica uses.
+const KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+/// A replica's state on `url`, agreed with the database's shared settings as
+/// `gatehouse control` does before serving.
+async fn replica_state(
+    url: &str,
+    admin: &str,
+    key: &str,
+) -> Result<ControlState, gatehouse_control::StartError> {
+    let mut state = ControlState {
+        store: Store::connect(url).await.unwrap(),
+        admin: AdminToken::from_secret(admin),
+        vault: gatehouse_control::vault::Vault::from_base64(key).unwrap(),
+    };
+    state.agree_on_shared_settings(false).await?;
+    Ok(state)
+}
+
 impl Control {
     async fn start(backend: Backend) -> Option<Self> {
         let (url, db) = database(backend).await?;
-        let store = Store::connect(&url).await.unwrap();
-        let state = Arc::new(ControlState {
-            store: store.clone(),
-            admin: AdminToken::from_secret(ADMIN),
-            vault: gatehouse_control::vault::Vault::from_base64(
-                "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-            )
-            .unwrap(),
-        });
+        let state = replica_state(&url, ADMIN, KEY).await.unwrap();
+        Some(Self::serve(state, db).await)
+    }
+
+    async fn serve(state: ControlState, db: TestDb) -> Self {
+        let state = Arc::new(state);
+        let store = state.store.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let served = state.clone();
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app(state)).await;
+            let _ = axum::serve(listener, app(served)).await;
         });
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        Some(Self {
+        Self {
             base,
             client,
             store,
+            state,
             _db: db,
             _server: server,
-        })
+        }
+    }
+
+    /// The database's URL (to start another replica on it).
+    fn database_url(&self) -> String {
+        match &self._db {
+            TestDb::Sqlite(dir) => format!("sqlite://{}", dir.path().join("control.db").display()),
+            TestDb::Postgres { admin_url, name } => {
+                format!("{}/{name}", &admin_url[..admin_url.rfind('/').unwrap()])
+            }
+            TestDb::Shared => panic!("ask the replica that created the database"),
+        }
+    }
+
+    /// Another replica on the same database, serving on its own port.
+    async fn another_replica(&self) -> Self {
+        let state = replica_state(&self.database_url(), ADMIN, KEY)
+            .await
+            .unwrap();
+        Self::serve(state, TestDb::Shared).await
+    }
+
+    async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
     }
 
     fn url(&self, path: &str) -> String {
@@ -235,7 +288,343 @@ on_both_databases!(
     deployment_yaml_comes_with_a_token_secret_command,
     private_keys_are_encrypted_at_rest,
     certificates_are_checked_on_write,
+    racing_references_and_deletes_on_two_replicas_leave_a_valid_configuration,
+    every_secret_is_sealed_at_rest,
+    a_secret_named_value_turns_plain_only_with_its_value,
+    a_deleted_gateway_takes_its_tokens_with_it,
+    authorization_schemes_and_expiry_offsets_are_read_as_http_and_iso_8601_say,
+    replicas_share_the_admin_token_and_refuse_another_encryption_key,
 );
+
+async fn racing_references_and_deletes_on_two_replicas_leave_a_valid_configuration(
+    backend: Backend,
+) {
+    // Issue 10, item 1: validation and commit are one unit. Each pair races an API that
+    // refers to a backend against the backend's delete, on two replicas.
+    const PAIRS: usize = 200;
+    let Some(first) = Control::start(backend).await else {
+        return;
+    };
+    let second = first.another_replica().await;
+    for i in 0..PAIRS {
+        let created = first
+            .put(
+                &format!("/backends/b{i}"),
+                json!({"url": "http://127.0.0.1:9"}),
+            )
+            .await;
+        assert_eq!(created.status(), StatusCode::CREATED);
+    }
+    let first = Arc::new(first);
+    let second = Arc::new(second);
+    let mut racers = tokio::task::JoinSet::new();
+    for i in 0..PAIRS {
+        let (refer, delete) = if i % 2 == 0 {
+            (first.clone(), second.clone())
+        } else {
+            (second.clone(), first.clone())
+        };
+        racers.spawn(async move {
+            let mut body = api(&format!("a{i}"), None);
+            body.as_object_mut().unwrap().remove("serviceUrl");
+            body["backendId"] = json!(format!("b{i}"));
+            refer.put(&format!("/apis/a{i}"), body).await.status()
+        });
+        racers.spawn(async move { delete.delete(&format!("/backends/b{i}")).await.status() });
+    }
+    let mut outcomes = std::collections::BTreeMap::new();
+    while let Some(status) = racers.join_next().await {
+        *outcomes.entry(status.unwrap().as_u16()).or_insert(0) += 1;
+    }
+    // Each pair: both succeed only when the put ran first (then the delete is refused
+    // with 409) or the delete ran first (then the put is refused with 400).
+    assert_eq!(outcomes.values().sum::<usize>(), 2 * PAIRS);
+    assert!(
+        outcomes
+            .keys()
+            .all(|s| [200, 201, 204, 400, 409].contains(s)),
+        "{outcomes:?}"
+    );
+    let successes = outcomes.get(&201).unwrap_or(&0) + outcomes.get(&204).unwrap_or(&0);
+    assert_eq!(successes, PAIRS, "exactly one of each pair: {outcomes:?}");
+    assert!(
+        outcomes.contains_key(&201),
+        "some references won: {outcomes:?}"
+    );
+
+    // The configuration is valid: writes still go through on both replicas.
+    for control in [&first, &second] {
+        let status = control
+            .put("/apis/after", api("after", None))
+            .await
+            .status();
+        assert!(status.is_success(), "{status}");
+    }
+    let (_, stored) = first.state.all().await.unwrap();
+    let config = gatehouse_control::entities::configuration(&stored).unwrap();
+    gatehouse_control::management::validate(&config).unwrap();
+}
+
+async fn every_secret_is_sealed_at_rest(backend: Backend) {
+    // Issue 10, item 4: subscription keys, secret named values and gateway keys are
+    // sealed in the database, as private keys are.
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    control.put("/apis/a", api("a", None)).await;
+    control
+        .put(
+            "/subscriptions/s",
+            json!({"scope": "/apis/a", "primaryKey": "primary-key-0123456789"}),
+        )
+        .await;
+    control
+        .put(
+            "/named-values/n",
+            json!({"value": "hunter2", "secret": true}),
+        )
+        .await;
+    control
+        .put("/named-values/plain", json!({"value": "visible"}))
+        .await;
+    control.put("/gateways/edge", json!({})).await;
+    let raw = |kind, id: &'static str| {
+        let store = control.store.clone();
+        async move { store.get(kind, id).await.unwrap().unwrap().body }
+    };
+    let sealed = |value: &Value| {
+        let text = value.as_str().unwrap();
+        assert!(text.starts_with("gatehouse:v1:"), "{text}");
+    };
+    let subscription = raw(gatehouse_store::Kind::Subscription, "s").await;
+    sealed(&subscription["primaryKey"]);
+    sealed(&subscription["secondaryKey"]);
+    assert!(!subscription.to_string().contains("primary-key-0123456789"));
+    sealed(&raw(gatehouse_store::Kind::NamedValue, "n").await["value"]);
+    assert_eq!(
+        raw(gatehouse_store::Kind::NamedValue, "plain").await["value"],
+        "visible"
+    );
+    let keys = control.store.gateway_keys("edge").await.unwrap().unwrap();
+    sealed(&json!(keys.primary));
+    sealed(&json!(keys.secondary));
+
+    // Opened for those allowed to see them.
+    let secrets: Value = control
+        .post("/subscriptions/s/list-secrets", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(secrets["primaryKey"], "primary-key-0123456789");
+    let token = control.token("edge", &expiry_in(1)).await;
+    let snapshot: Value = control
+        .client
+        .get(control.url("/v2/gateways/edge/snapshot"))
+        .header("Authorization", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let named = &snapshot["configuration"]["namedValues"];
+    assert!(named.to_string().contains("hunter2"), "{named}");
+
+    // A database written before secrets were sealed: sealed at the next start.
+    control
+        .store
+        .write(vec![gatehouse_store::WriteOp::put(
+            gatehouse_store::Kind::NamedValue,
+            "legacy",
+            json!({"name": "legacy", "value": "old-secret", "secret": true}),
+        )])
+        .await
+        .unwrap();
+    control
+        .store
+        .set_gateway_keys(
+            "edge",
+            &gatehouse_store::GatewayKeys {
+                primary: "plain-primary".to_owned(),
+                secondary: "plain-secondary".to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    let restarted = replica_state(&control.database_url(), ADMIN, KEY)
+        .await
+        .unwrap();
+    sealed(&raw(gatehouse_store::Kind::NamedValue, "legacy").await["value"]);
+    let keys = control.store.gateway_keys("edge").await.unwrap().unwrap();
+    sealed(&json!(keys.primary));
+    let opened = restarted.gateway_keys("edge").await.unwrap().unwrap();
+    assert_eq!(opened.primary, "plain-primary");
+}
+
+async fn a_secret_named_value_turns_plain_only_with_its_value(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    control
+        .put(
+            "/named-values/n",
+            json!({"value": "hunter2", "secret": true}),
+        )
+        .await;
+    let (status, _, message) = error(
+        control
+            .put("/named-values/n", json!({"secret": false}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("give `value` again"), "{message}");
+    let shown: Value = control.get("/named-values/n").await.json().await.unwrap();
+    assert_eq!(shown["secret"], true, "nothing changed");
+    assert!(shown.get("value").is_none(), "{shown}");
+
+    let plain: Value = control
+        .put(
+            "/named-values/n",
+            json!({"secret": false, "value": "public"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(plain["value"], "public");
+}
+
+async fn a_deleted_gateway_takes_its_tokens_with_it(backend: Backend) {
+    // Issue 10, item 6: re-creating a gateway of the same id must not revive old tokens.
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    control.put("/gateways/edge", json!({})).await;
+    let token = control.token("edge", &expiry_in(1)).await;
+    let snapshot = |token: String| {
+        let control = &control;
+        async move {
+            control
+                .client
+                .get(control.url("/v2/gateways/edge/snapshot"))
+                .header("Authorization", token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(snapshot(token.clone()).await, StatusCode::OK);
+    assert_eq!(
+        control.delete("/gateways/edge").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(snapshot(token.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        control.put("/gateways/edge", json!({})).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        snapshot(token).await,
+        StatusCode::UNAUTHORIZED,
+        "the old token does not open the new gateway"
+    );
+    let fresh = control.token("edge", &expiry_in(1)).await;
+    assert_eq!(snapshot(fresh).await, StatusCode::OK);
+}
+
+async fn authorization_schemes_and_expiry_offsets_are_read_as_http_and_iso_8601_say(
+    backend: Backend,
+) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let response = control
+            .client
+            .get(control.url("/apis"))
+            .header("Authorization", format!("{scheme} {ADMIN}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{scheme}");
+    }
+    control.put("/gateways/edge", json!({})).await;
+    // Tomorrow at this hour, written with a +02:00 offset.
+    let tomorrow = std::time::SystemTime::now() + Duration::from_secs(86_400 + 7_200);
+    let local = humantime::format_rfc3339_seconds(tomorrow).to_string();
+    let with_offset = format!("{}+02:00", local.trim_end_matches('Z'));
+    let response = control
+        .post(
+            "/gateways/edge/generate-token",
+            json!({"keyType": "secondary", "expiry": with_offset}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "{with_offset}");
+    let token: Value = response.json().await.unwrap();
+    let parsed =
+        gatehouse_model::token::GatewayToken::parse(token["value"].as_str().unwrap()).unwrap();
+    let expected = gatehouse_control::unix_now() + 86_400;
+    assert!(
+        (parsed.expiry_unix() - expected).abs() <= 60,
+        "expiry {} is not {expected}",
+        parsed.expiry_unix()
+    );
+}
+
+async fn replicas_share_the_admin_token_and_refuse_another_encryption_key(backend: Backend) {
+    // Issue 10, item 5.
+    let Some(first) = Control::start(backend).await else {
+        return;
+    };
+    first
+        .put(
+            "/named-values/n",
+            json!({"value": "hunter2", "secret": true}),
+        )
+        .await;
+    let url = first.database_url();
+
+    let wrong_key =
+        replica_state(&url, ADMIN, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=").await;
+    let error = wrong_key.unwrap_err().to_string();
+    assert!(
+        error.contains("encryption key") && error.contains("GATEHOUSE_ENCRYPTION_KEY"),
+        "{error}"
+    );
+    let wrong_token = replica_state(&url, "another-admin-token", KEY).await;
+    let error = wrong_token.unwrap_err().to_string();
+    assert!(error.contains("GATEHOUSE_ADMIN_TOKEN"), "{error}");
+
+    // A replica that generated its own token on first start takes the database's.
+    let mut fresh = ControlState {
+        store: Store::connect(&url).await.unwrap(),
+        admin: AdminToken::from_secret("generated-here"),
+        vault: gatehouse_control::vault::Vault::from_base64(KEY).unwrap(),
+    };
+    let in_force = fresh.agree_on_shared_settings(true).await.unwrap();
+    assert_eq!(in_force, gatehouse_control::AdminTokenInForce::Database);
+    assert!(fresh.admin.matches(ADMIN));
+    assert!(!fresh.admin.matches("generated-here"));
+
+    // And the other replica answers the first one's token and opens its secrets.
+    let second = first.another_replica().await;
+    let shown = second.get("/named-values/n").await;
+    assert_eq!(shown.status(), StatusCode::OK);
+    let token_snapshot = second.put("/gateways/edge", json!({})).await;
+    assert_eq!(token_snapshot.status(), StatusCode::CREATED);
+    let token = first.token("edge", &expiry_in(1)).await;
+    let snapshot = second
+        .client
+        .get(second.url("/v2/gateways/edge/snapshot"))
+        .header("Authorization", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(snapshot.status(), StatusCode::OK);
+}
 
 async fn certificates_are_checked_on_write(backend: Backend) {
     use gatehouse_test_support::pki::{TestCa, Validity};
@@ -308,25 +697,7 @@ async fn a_write_through_one_control_plane_wakes_long_polls_on_another() {
     let Some(first) = Control::start(Backend::Postgres).await else {
         return;
     };
-    let TestDb::Postgres { admin_url, name } = &first._db else {
-        unreachable!()
-    };
-    let url = format!("{}/{name}", &admin_url[..admin_url.rfind('/').unwrap()]);
-    let second_store = Store::connect(&url).await.unwrap();
-    let state = Arc::new(ControlState {
-        store: second_store,
-        admin: AdminToken::from_secret(ADMIN),
-        vault: gatehouse_control::vault::Vault::from_base64(
-            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
-        )
-        .unwrap(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let second = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app(state)).await;
-    });
-
+    let second = first.another_replica().await.base;
     first.put("/apis/a", api("a", None)).await;
     first.put("/gateways/edge", json!({"apis": ["a"]})).await;
     let token = first.token("edge", &expiry_in(1)).await;
@@ -452,7 +823,12 @@ async fn entities_round_trip_with_etags_and_preconditions(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(create_only.status(), StatusCode::CONFLICT);
+    // A failed `If-None-Match` is a failed precondition (RFC 9110).
+    let (status, code, _) = error(create_only).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::PRECONDITION_FAILED, "AlreadyExists")
+    );
 
     let deleted = control
         .client
@@ -668,7 +1044,7 @@ async fn gateway_tokens_open_only_their_own_configuration(backend: Backend) {
     );
 
     // A token whose expiry has passed: signed directly with the stored key.
-    let keys = control.store.gateway_keys("a").await.unwrap().unwrap();
+    let keys = control.state.gateway_keys("a").await.unwrap().unwrap();
     let expired = gatehouse_model::token::GatewayToken::sign(
         "a",
         keys.primary.as_bytes(),

@@ -32,6 +32,11 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 const SELECT_REVISION: &str = "SELECT value FROM state WHERE name = 'revision'";
 const SELECT_COMPACTED: &str = "SELECT value FROM state WHERE name = 'compacted'";
+/// Waits for the writers before this one and reads the revision they left. SQLite's
+/// `BEGIN IMMEDIATE` already holds the file's write lock; on PostgreSQL `FOR UPDATE`
+/// takes the `state` row lock [`BUMP_REVISION`] would take, and later statements of the
+/// transaction (read committed) see everything committed before the lock was granted.
+const LOCK_REVISION_PG: &str = "SELECT value FROM state WHERE name = 'revision' FOR UPDATE";
 /// Takes `$1` consecutive revisions. On PostgreSQL the row lock it takes is held to the
 /// end of the transaction, so writers run one after another in revision order: a reader
 /// that sees revision N committed also sees every revision below N.
@@ -68,6 +73,14 @@ const UPSERT_HEARTBEAT: &str = "INSERT INTO heartbeats (gateway_id, instance_id,
      version = excluded.version, applied_revision = excluded.applied_revision, \
      last_error = excluded.last_error, uptime_seconds = excluded.uptime_seconds, \
      token_expiry = excluded.token_expiry, last_seen = excluded.last_seen";
+const DELETE_HEARTBEATS_BEFORE: &str = "DELETE FROM heartbeats WHERE last_seen <= $1";
+const DELETE_HEARTBEAT: &str = "DELETE FROM heartbeats WHERE gateway_id = $1 AND instance_id = $2";
+const DELETE_GATEWAY_HEARTBEATS: &str = "DELETE FROM heartbeats WHERE gateway_id = $1";
+const INSERT_SETTING_IF_ABSENT: &str =
+    "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+const SELECT_SETTING: &str = "SELECT value FROM settings WHERE name = $1";
+const UPSERT_SETTING: &str = "INSERT INTO settings (name, value) VALUES ($1, $2) \
+     ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 const SELECT_HEARTBEATS: &str = "SELECT instance_id, hostname, version, applied_revision, last_error, \
      uptime_seconds, token_expiry, last_seen FROM heartbeats \
      WHERE gateway_id = $1 AND last_seen > $2";
@@ -237,7 +250,7 @@ impl Store {
                         .idle_timeout(None)
                         .max_lifetime(None)
                 } else {
-                    create_parent_dir(connect.get_filename()).await?;
+                    prepare_sqlite_file(connect.get_filename()).await?;
                     SqlitePoolOptions::new().max_connections(options.max_connections)
                 }
                 .acquire_timeout(options.acquire_timeout)
@@ -367,14 +380,7 @@ impl Store {
             tx.commit().await?;
             (revision, rows)
         });
-        let mut entities = rows
-            .into_iter()
-            .map(|(kind, id, body, revision)| stored(parse_kind(&kind, &id)?, id, &body, revision))
-            .collect::<Result<Vec<_>, _>>()?;
-        // Sorted here rather than in SQL: one order on both databases, whatever their
-        // collation.
-        entities.sort_unstable_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
-        Ok((column_u64(revision, "state.revision")?, entities))
+        Ok((column_u64(revision, "state.revision")?, stored_rows(rows)?))
     }
 
     /// Applies `ops` in order, all in one transaction, and returns the new revision.
@@ -401,31 +407,92 @@ impl Store {
         if ops.is_empty() {
             return self.revision().await;
         }
+        let (revision, ()) = self
+            .run_write(View::None, move |_, _| Ok::<_, StoreError>((ops, ())))
+            .await?;
+        Ok(revision)
+    }
+
+    /// Plans a write from the current state and applies it, as one serialisable unit:
+    /// `plan` is called inside the write transaction, after the writers before it have
+    /// committed and before any writer after it starts, with the revision and every
+    /// entity as they are at that moment. What it returns is applied as by
+    /// [`Store::write`]; an error from it rolls back and is returned as is.
+    ///
+    /// So a check made by `plan` (every reference resolves, say) still holds when its
+    /// ops commit, whatever other writers (this process or other replicas on the same
+    /// database) do concurrently. `plan` runs while the database's write lock is held:
+    /// keep it to pure computation. It returns the ops and a value passed back with the
+    /// new revision (the current one when it returns no ops).
+    pub async fn write_planned<T, E, P>(&self, plan: P) -> Result<(u64, T), E>
+    where
+        P: FnOnce(u64, Vec<Stored>) -> Result<(Vec<WriteOp>, T), E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.run_write(View::AllEntities, plan).await
+    }
+
+    /// Runs a write in a task of its own (see [`Store::write`]).
+    async fn run_write<T, E, P>(&self, view: View, plan: P) -> Result<(u64, T), E>
+    where
+        P: FnOnce(u64, Vec<Stored>) -> Result<(Vec<WriteOp>, T), E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let store = self.clone();
-        match tokio::spawn(async move { store.write_to_completion(ops).await }).await {
-            Ok(written) => written,
+        match tokio::spawn(async move { store.write_to_completion(view, plan).await }).await {
+            Ok(written) => written.map_err(|error| match error {
+                Planned::Store(store) => E::from(store),
+                Planned::Plan(plan) => plan,
+            }),
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             // Only when the runtime shuts down under us; whether it committed is unknown.
-            Err(_) => Err(StoreError::Database {
+            Err(_) => Err(E::from(StoreError::Database {
                 source: sqlx::Error::Io(std::io::Error::other(
                     "the runtime shut down during a store write",
                 )),
-            }),
+            })),
         }
     }
 
-    /// [`Store::write`] of a non-empty batch, run to completion.
-    async fn write_to_completion(&self, ops: Vec<WriteOp>) -> Result<u64, StoreError> {
-        let count = i64::try_from(ops.len()).unwrap_or(i64::MAX);
-        let last = with_db!(&self.inner.db, pool, backend => {
+    /// One write, run to completion: lock, read what `plan` needs, plan, apply, commit.
+    async fn write_to_completion<T, E, P>(
+        &self,
+        view: View,
+        plan: P,
+    ) -> Result<(u64, T), Planned<E>>
+    where
+        P: FnOnce(u64, Vec<Stored>) -> Result<(Vec<WriteOp>, T), E>,
+    {
+        let outcome = with_db!(&self.inner.db, pool, backend => {
             let _queued = match backend {
                 Backend::Sqlite => Some(self.inner.sqlite_writer.lock().await),
                 Backend::Postgres => None,
             };
-            let mut tx = pool.begin_with(backend.begin_write()).await?;
-            let applied: Result<i64, StoreError> = async {
-                // First, so that every check below runs after the writers before us
-                // committed (PostgreSQL: we hold the `state` row lock from here on).
+            let mut tx = pool.begin_with(backend.begin_write()).await.map_err(StoreError::from)?;
+            let applied: Result<(Option<i64>, T), Planned<E>> = async {
+                // First, so that everything below runs after the writers before us
+                // committed and before those after us start.
+                let lock = match backend {
+                    Backend::Sqlite => SELECT_REVISION,
+                    Backend::Postgres => LOCK_REVISION_PG,
+                };
+                let before: i64 = sqlx::query_scalar(lock).fetch_one(&mut *tx).await?;
+                let entities = match view {
+                    View::None => Vec::new(),
+                    View::AllEntities => {
+                        let rows: Vec<(String, String, String, i64)> =
+                            sqlx::query_as(SELECT_ALL_ENTITIES).fetch_all(&mut *tx).await?;
+                        stored_rows(rows)?
+                    }
+                };
+                let (ops, value) = plan(column_u64(before, "state.revision")?, entities)
+                    .map_err(Planned::Plan)?;
+                if ops.is_empty() {
+                    return Ok((None, value));
+                }
+                let count = i64::try_from(ops.len()).unwrap_or(i64::MAX);
                 let last: i64 = sqlx::query_scalar(BUMP_REVISION)
                     .bind(count)
                     .fetch_one(&mut *tx)
@@ -458,7 +525,8 @@ impl Store {
                                 return Err(StoreError::NotFound {
                                     kind,
                                     id: id.to_owned(),
-                                });
+                                }
+                                .into());
                             }
                             sqlx::query(DELETE_ENTITY)
                                 .bind(kind.as_str())
@@ -482,13 +550,17 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                Ok(last)
+                Ok((Some(last), value))
             }
             .await;
             match applied {
-                Ok(last) => {
-                    tx.commit().await?;
-                    last
+                Ok((Some(last), value)) => {
+                    tx.commit().await.map_err(StoreError::from)?;
+                    (Some(last), value)
+                }
+                Ok((None, value)) => {
+                    tx.rollback().await.map_err(StoreError::from)?;
+                    (None, value)
                 }
                 Err(error) => {
                     // Roll back now rather than leave it to the drop, which only queues
@@ -500,9 +572,14 @@ impl Store {
                 }
             }
         });
-        let last = column_u64(last, "state.revision")?;
-        listener::raise(&self.inner.revision, last);
-        Ok(last)
+        match outcome {
+            (Some(last), value) => {
+                let last = column_u64(last, "state.revision")?;
+                listener::raise(&self.inner.revision, last);
+                Ok((last, value))
+            }
+            (None, value) => Ok((self.revision().await?, value)),
+        }
     }
 
     /// The latest committed revision (0 before the first write).
@@ -647,6 +724,84 @@ impl Store {
         Ok(done > 0)
     }
 
+    /// Forgets a deleted gateway: its keys (every token it had stops verifying) and the
+    /// heartbeats of its instances, in one transaction.
+    pub async fn forget_gateway(&self, gateway_id: &str) -> Result<(), StoreError> {
+        with_db!(&self.inner.db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(DELETE_GATEWAY_KEYS).bind(gateway_id).execute(&mut *tx).await?;
+            sqlx::query(DELETE_GATEWAY_HEARTBEATS).bind(gateway_id).execute(&mut *tx).await?;
+            tx.commit().await
+        })?;
+        Ok(())
+    }
+
+    /// Deletes one instance's heartbeat (the instance said goodbye). Returns whether
+    /// there was one.
+    pub async fn delete_heartbeat(
+        &self,
+        gateway_id: &str,
+        instance_id: &str,
+    ) -> Result<bool, StoreError> {
+        let done = with_db!(&self.inner.db, pool => {
+            sqlx::query(DELETE_HEARTBEAT)
+                .bind(gateway_id)
+                .bind(instance_id)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })?;
+        Ok(done > 0)
+    }
+
+    /// Deletes the heartbeats last seen at or before `seen_until_unix`, of every gateway;
+    /// returns how many.
+    pub async fn prune_heartbeats(&self, seen_until_unix: i64) -> Result<u64, StoreError> {
+        with_db!(&self.inner.db, pool => {
+            sqlx::query(DELETE_HEARTBEATS_BEFORE)
+                .bind(seen_until_unix)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected())
+        })
+        .map_err(StoreError::from)
+    }
+
+    /// A shared setting, or `None` when it was never set.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        with_db!(&self.inner.db, pool => {
+            sqlx::query_scalar(SELECT_SETTING).bind(name).fetch_optional(pool).await
+        })
+        .map_err(StoreError::from)
+    }
+
+    /// Sets a shared setting to `value` unless it is set already, and returns the value in
+    /// force: `value`, or the one another replica set first.
+    pub async fn init_setting(&self, name: &str, value: &str) -> Result<String, StoreError> {
+        with_db!(&self.inner.db, pool => {
+            sqlx::query(INSERT_SETTING_IF_ABSENT)
+                .bind(name)
+                .bind(value)
+                .execute(pool)
+                .await?;
+            sqlx::query_scalar(SELECT_SETTING).bind(name).fetch_one(pool).await
+        })
+        .map_err(StoreError::from)
+    }
+
+    /// Sets a shared setting, replacing any value.
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<(), StoreError> {
+        with_db!(&self.inner.db, pool => {
+            sqlx::query(UPSERT_SETTING)
+                .bind(name)
+                .bind(value)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+        .map_err(StoreError::from)
+    }
+
     /// Records an instance's heartbeat, replacing its previous one (keyed by gateway id
     /// and instance id).
     pub async fn record_heartbeat(&self, heartbeat: &Heartbeat) -> Result<(), StoreError> {
@@ -720,16 +875,85 @@ pub(crate) async fn read_revision_pg(pool: &PgPool) -> Result<u64, StoreError> {
     column_u64(value, "state.revision")
 }
 
-/// Creates the folder a SQLite file goes in, when missing.
-async fn create_parent_dir(file: &Path) -> Result<(), StoreError> {
-    let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) else {
-        return Ok(());
+/// Prepares a SQLite file before the driver opens it: creates its folder (mode 0700)
+/// and the file itself (mode 0600) when missing, and takes group and other access away
+/// from an existing one. The database holds secrets (sealed, but still nobody else's
+/// business); SQLite gives its `-wal` and `-shm` files the database file's mode.
+async fn prepare_sqlite_file(file: &Path) -> Result<(), StoreError> {
+    let file = file.to_owned();
+    let io = |e| StoreError::Database {
+        source: sqlx::Error::Io(e),
     };
-    tokio::fs::create_dir_all(parent)
+    tokio::task::spawn_blocking(move || restrict_sqlite_file(&file))
         .await
-        .map_err(|e| StoreError::Database {
-            source: sqlx::Error::Io(e),
-        })
+        .map_err(|e| io(std::io::Error::other(e)))?
+        .map_err(io)
+}
+
+/// [`prepare_sqlite_file`], blocking.
+fn restrict_sqlite_file(file: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(file)
+    {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(file)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(file = %file.display(), mode = format!("{:o}", mode & 0o777), "the database file was readable by others; setting its mode to 0600");
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(())
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// What a write reads before it plans.
+#[derive(Debug, Clone, Copy)]
+enum View {
+    /// Nothing: the ops are known.
+    None,
+    /// Every entity ([`Store::write_planned`]).
+    AllEntities,
+}
+
+/// Why a write did not commit: the store, or the caller's plan.
+enum Planned<E> {
+    Store(StoreError),
+    Plan(E),
+}
+
+impl<E> From<StoreError> for Planned<E> {
+    fn from(error: StoreError) -> Self {
+        Self::Store(error)
+    }
+}
+
+impl<E> From<sqlx::Error> for Planned<E> {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Store(error.into())
+    }
+}
+
+/// Every entity from `SELECT_ALL_ENTITIES` rows, ordered by kind, then id (sorted here
+/// rather than in SQL: one order on both databases, whatever their collation).
+fn stored_rows(rows: Vec<(String, String, String, i64)>) -> Result<Vec<Stored>, StoreError> {
+    let mut entities = rows
+        .into_iter()
+        .map(|(kind, id, body, revision)| stored(parse_kind(&kind, &id)?, id, &body, revision))
+        .collect::<Result<Vec<_>, _>>()?;
+    entities.sort_unstable_by(|a, b| (a.kind, &a.id).cmp(&(b.kind, &b.id)));
+    Ok(entities)
 }
 
 /// Builds a [`Stored`] from its columns.

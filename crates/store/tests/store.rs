@@ -44,6 +44,10 @@ macro_rules! shared_cases {
             reconnecting_keeps_the_data_and_migrates_once,
             // SQLite: two pools on one file, serialised by BEGIN IMMEDIATE.
             concurrent_writers_on_two_stores_get_distinct_consecutive_revisions,
+            planned_writes_check_what_they_commit_under_concurrency,
+            a_plan_sees_the_revision_and_its_error_rolls_back,
+            settings_are_set_once_and_shared,
+            heartbeats_are_deleted_pruned_and_forgotten_with_their_gateway,
             a_closed_store_refuses_calls,
         );
     };

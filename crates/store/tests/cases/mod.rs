@@ -697,6 +697,209 @@ pub(crate) async fn concurrent_writers_on_two_stores_get_distinct_consecutive_re
     }
 }
 
+/// What [`planned_writes_check_what_they_commit_under_concurrency`] plans: the API `a{i}`
+/// may only refer to the backend `b{i}` while it exists, and the backend may only be
+/// deleted while nothing refers to it.
+fn plan_reference(
+    i: usize,
+    entities: &[gatehouse_store::Stored],
+) -> Result<(Vec<WriteOp>, bool), StoreError> {
+    let backend = format!("b{i}");
+    if entities
+        .iter()
+        .any(|e| e.kind == Kind::Backend && e.id == backend)
+    {
+        let api = put(Kind::Api, &format!("a{i}"), json!({ "backendId": backend }));
+        Ok((vec![api], true))
+    } else {
+        Ok((Vec::new(), false))
+    }
+}
+
+fn plan_delete(
+    i: usize,
+    entities: &[gatehouse_store::Stored],
+) -> Result<(Vec<WriteOp>, bool), StoreError> {
+    let backend = format!("b{i}");
+    let referred = entities
+        .iter()
+        .any(|e| e.kind == Kind::Api && e.body["backendId"] == json!(backend));
+    if referred {
+        Ok((Vec::new(), false))
+    } else {
+        Ok((vec![WriteOp::delete(Kind::Backend, &backend)], true))
+    }
+}
+
+pub(crate) async fn planned_writes_check_what_they_commit_under_concurrency(db: TestDb) {
+    const PAIRS: usize = 150;
+    let stores = [db.store.clone(), db.connect_another().await];
+    let backends = (0..PAIRS)
+        .map(|i| put(Kind::Backend, &format!("b{i}"), json!({})))
+        .collect();
+    db.store.write(backends).await.unwrap();
+
+    // Each pair races a reference against a delete, through different stores (on
+    // PostgreSQL: different replicas).
+    let mut tasks = Vec::new();
+    for i in 0..PAIRS {
+        let refer = stores[i % 2].clone();
+        let delete = stores[(i + 1) % 2].clone();
+        tasks.push(tokio::spawn(async move {
+            refer
+                .write_planned(move |_, entities| plan_reference(i, &entities))
+                .await
+                .unwrap()
+        }));
+        tasks.push(tokio::spawn(async move {
+            delete
+                .write_planned(move |_, entities| plan_delete(i, &entities))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wrote = 0;
+    for task in tasks {
+        if task.await.unwrap().1 {
+            wrote += 1;
+        }
+    }
+    assert_eq!(wrote, PAIRS, "exactly one of each pair went ahead");
+
+    let (revision, entities) = db.store.all().await.unwrap();
+    assert_eq!(
+        revision,
+        (2 * PAIRS) as u64,
+        "one revision per write, no more"
+    );
+    for api in entities.iter().filter(|e| e.kind == Kind::Api) {
+        let backend = api.body["backendId"].as_str().unwrap();
+        assert!(
+            entities
+                .iter()
+                .any(|e| e.kind == Kind::Backend && e.id == backend),
+            "API `{}` refers to the deleted backend `{backend}`",
+            api.id
+        );
+    }
+}
+
+pub(crate) async fn a_plan_sees_the_revision_and_its_error_rolls_back(db: TestDb) {
+    db.store
+        .write(vec![put(Kind::Api, "a", json!({}))])
+        .await
+        .unwrap();
+    #[derive(Debug)]
+    enum PlanError {
+        Refused(u64, usize),
+        Store(StoreError),
+    }
+    impl From<StoreError> for PlanError {
+        fn from(error: StoreError) -> Self {
+            Self::Store(error)
+        }
+    }
+    let refused = db
+        .store
+        .write_planned(
+            |revision, entities| -> Result<(Vec<WriteOp>, ()), PlanError> {
+                Err(PlanError::Refused(revision, entities.len()))
+            },
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(PlanError::Refused(1, 1))),
+        "{refused:?}"
+    );
+    // A store error from the ops (here a failed precondition) comes back as the caller's
+    // type, and nothing is written.
+    let failed = db
+        .store
+        .write_planned(|_, _| -> Result<(Vec<WriteOp>, ()), PlanError> {
+            Ok((
+                vec![
+                    put(Kind::Api, "b", json!({})),
+                    WriteOp::delete(Kind::Api, "missing"),
+                ],
+                (),
+            ))
+        })
+        .await;
+    assert!(
+        matches!(failed, Err(PlanError::Store(StoreError::NotFound { .. }))),
+        "{failed:?}"
+    );
+    assert_eq!(db.store.revision().await.unwrap(), 1);
+    assert_eq!(db.store.get(Kind::Api, "b").await.unwrap(), None);
+}
+
+pub(crate) async fn settings_are_set_once_and_shared(db: TestDb) {
+    let other = db.connect_another().await;
+    assert_eq!(db.store.setting("admin").await.unwrap(), None);
+    let (first, second) = tokio::join!(
+        db.store.init_setting("admin", "one"),
+        other.init_setting("admin", "two")
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first, second, "both stores see the value set first");
+    assert_eq!(
+        other.setting("admin").await.unwrap().as_deref(),
+        Some(first.as_str())
+    );
+    db.store.set_setting("admin", "three").await.unwrap();
+    assert_eq!(other.init_setting("admin", "four").await.unwrap(), "three");
+}
+
+pub(crate) async fn heartbeats_are_deleted_pruned_and_forgotten_with_their_gateway(db: TestDb) {
+    let store = &db.store;
+    let beat = |gateway: &str, instance: &str, last_seen_unix: i64| Heartbeat {
+        gateway_id: gateway.to_owned(),
+        instance_id: instance.to_owned(),
+        hostname: "host".to_owned(),
+        version: "1".to_owned(),
+        applied_revision: 1,
+        last_error: None,
+        uptime_seconds: 1,
+        token_expiry_unix: None,
+        last_seen_unix,
+    };
+    for heartbeat in [
+        beat("edge", "i1", 100),
+        beat("edge", "i2", 200),
+        beat("edge", "i3", 300),
+        beat("west", "i1", 100),
+    ] {
+        store.record_heartbeat(&heartbeat).await.unwrap();
+    }
+    let instances =
+        |list: Vec<Heartbeat>| list.into_iter().map(|h| h.instance_id).collect::<Vec<_>>();
+    assert!(store.delete_heartbeat("edge", "i3").await.unwrap());
+    assert!(!store.delete_heartbeat("edge", "i3").await.unwrap());
+    assert_eq!(store.prune_heartbeats(100).await.unwrap(), 2, "both i1s");
+    assert_eq!(
+        instances(store.heartbeats("edge", 0).await.unwrap()),
+        ["i2"]
+    );
+    assert_eq!(
+        instances(store.heartbeats("west", 0).await.unwrap()),
+        Vec::<String>::new()
+    );
+
+    store
+        .set_gateway_keys(
+            "edge",
+            &GatewayKeys {
+                primary: "p".to_owned(),
+                secondary: "s".to_owned(),
+            },
+        )
+        .await
+        .unwrap();
+    store.forget_gateway("edge").await.unwrap();
+    assert_eq!(store.gateway_keys("edge").await.unwrap(), None);
+    assert!(store.heartbeats("edge", 0).await.unwrap().is_empty());
+}
+
 pub(crate) async fn a_closed_store_refuses_calls(db: TestDb) {
     db.store.close().await;
     match db.store.revision().await {
@@ -813,4 +1016,22 @@ pub(crate) async fn sqlite_files_are_created_with_their_folder_in_wal_mode(_db: 
         file.with_file_name("gatehouse.db-wal").exists(),
         "WAL mode: readers never block the writer"
     );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&file), 0o600, "the database is the owner's only");
+    assert_eq!(mode(&file.with_file_name("gatehouse.db-wal")), 0o600);
+    assert_eq!(
+        mode(file.parent().unwrap()),
+        0o700,
+        "so is the folder made for it"
+    );
+    assert_eq!(mode(&dir.path().join("data")), 0o700);
+    drop(store);
+
+    // An existing file readable by others is taken back.
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let _store = gatehouse_store::Store::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    assert_eq!(mode(&file), 0o600);
 }
