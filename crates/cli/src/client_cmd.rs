@@ -89,6 +89,28 @@ impl ServerArgs {
     }
 }
 
+/// One path segment of a management API URL: every byte but A-Z a-z 0-9 `-` `_` `~`
+/// percent-encoded, `.` too, so a name like `../named-values/x` stays one segment and
+/// cannot climb out of its collection.
+fn segment(name: &str) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    // URLs read `%2E%2E` as `..` (WHATWG URL), so these cannot be sent as names at all.
+    if name.is_empty() || name.bytes().all(|b| b == b'.') {
+        anyhow::bail!(
+            "`{name}` is not a valid name: names are letters, digits, `-`, `_` and `.`, and not only dots"
+        );
+    }
+    let mut encoded = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    Ok(encoded)
+}
+
 /// Output format of `get`.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub(crate) enum Output {
@@ -350,7 +372,7 @@ pub(crate) fn apply(server: &ServerArgs, file: &PathBuf) -> anyhow::Result<()> {
             let path = if id.is_empty() {
                 format!("/{collection}")
             } else {
-                format!("/{collection}/{id}")
+                format!("/{collection}/{}", segment(&id)?)
             };
             let label = if id.is_empty() {
                 collection.to_owned()
@@ -455,7 +477,7 @@ pub(crate) fn get(
     let client = Client::new(server)?;
     let path = match (kind, name) {
         (KindArg::Policy, _) => "/policy".to_owned(),
-        (_, Some(name)) => format!("/{}/{name}", kind.collection()),
+        (_, Some(name)) => format!("/{}/{}", kind.collection(), segment(name)?),
         (_, None) => format!("/{}", kind.collection()),
     };
     let value = runtime()?.block_on(client.call(reqwest::Method::GET, &path, None))?;
@@ -467,7 +489,7 @@ pub(crate) fn delete(server: &ServerArgs, kind: KindArg, name: &str) -> anyhow::
     let client = Client::new(server)?;
     let path = match kind {
         KindArg::Policy => "/policy".to_owned(),
-        _ => format!("/{}/{name}", kind.collection()),
+        _ => format!("/{}/{}", kind.collection(), segment(name)?),
     };
     runtime()?.block_on(client.call(reqwest::Method::DELETE, &path, None))?;
     out!("{}/{name} deleted", kind.collection());
@@ -498,7 +520,7 @@ pub(crate) fn gateway_token(
     });
     let value = runtime()?.block_on(client.call(
         reqwest::Method::POST,
-        &format!("/gateways/{name}/generate-token"),
+        &format!("/gateways/{}/generate-token", segment(name)?),
         Some(&body),
     ))?;
     let token = value["value"]
@@ -508,15 +530,19 @@ pub(crate) fn gateway_token(
     Ok(())
 }
 
-/// `gatehouse gateway deployment-yaml NAME`: the manifest on stdout, preceded by the
-/// Secret command as a comment (so `> gw.yaml` keeps a valid file).
+/// `gatehouse gateway deployment-yaml NAME`: the manifest on stdout (so `> gw.yaml`
+/// keeps a file with no credential in it), and the command creating the token Secret on
+/// stderr.
 pub(crate) fn gateway_deployment_yaml(
     server: &ServerArgs,
     name: &str,
     expiry_days: u32,
 ) -> anyhow::Result<()> {
     let client = Client::new(server)?;
-    let path = format!("/gateways/{name}/deployment?format=kubernetes&expiryDays={expiry_days}");
+    let path = format!(
+        "/gateways/{}/deployment?format=kubernetes&expiryDays={expiry_days}",
+        segment(name)?
+    );
     let value = runtime()?.block_on(client.call(reqwest::Method::GET, &path, None))?;
     let command = value["secretCommand"]
         .as_str()
@@ -524,12 +550,10 @@ pub(crate) fn gateway_deployment_yaml(
     let manifest = value["manifest"]
         .as_str()
         .context("the server answered without a manifest")?;
-    out!(
-        "# 1. Create the token Secret (token valid until {}):",
+    eprintln!(
+        "# 1. Create the token Secret (the token is valid until {} UTC):\n{command}\n# 2. Apply the manifest printed on stdout.",
         value["tokenExpiry"].as_str().unwrap_or("?")
     );
-    out!("#    {command}");
-    out!("# 2. Apply this file.");
     out!("{}", manifest.trim_end());
     Ok(())
 }
@@ -543,7 +567,7 @@ pub(crate) fn gateway_status(
     let client = Client::new(server)?;
     let value = runtime()?.block_on(client.call(
         reqwest::Method::GET,
-        &format!("/gateways/{name}/status"),
+        &format!("/gateways/{}/status", segment(name)?),
         None,
     ))?;
     print_value(&value, output)

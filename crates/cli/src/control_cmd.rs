@@ -39,6 +39,12 @@ pub(crate) struct ControlArgs {
     )]
     admin_token: Option<String>,
 
+    /// The URL gateways reach this control plane at (`https://control.example.com`):
+    /// the configuration endpoint written into `gateway deployment-yaml` manifests, which
+    /// are refused without it.
+    #[arg(long, env = "GATEHOUSE_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
+    public_url: Option<String>,
+
     /// Once listening, write the bound address as JSON to this file (for tests and
     /// supervisors that start the control plane on port 0).
     #[arg(long)]
@@ -98,6 +104,7 @@ async fn serve_control(
         &args.data_dir,
         args.database_url.as_deref(),
         args.admin_token.as_deref(),
+        args.public_url.as_deref(),
         args.listen,
     )
     .await?;
@@ -156,6 +163,7 @@ impl ControlPlane {
         data_dir: &std::path::Path,
         database_url: Option<&str>,
         admin_token: Option<&str>,
+        public_url: Option<&str>,
         listen: SocketAddr,
     ) -> anyhow::Result<Self> {
         let admin_token_file = data_dir.join(ADMIN_TOKEN_FILE);
@@ -209,6 +217,7 @@ impl ControlPlane {
             store,
             admin,
             vault,
+            public_url: public_url.map(str::to_owned),
         };
         // Every replica on one database must hold the same encryption key and admin
         // token: checked before serving, so a misconfigured replica stops here.
@@ -276,6 +285,20 @@ impl ControlPlane {
         watcher.abort();
         served
     }
+}
+
+/// `--public-url`: an absolute `http` or `https` URL, kept without a trailing `/`.
+fn parse_public_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(
+            "give the http:// or https:// URL gateways reach the control plane at".to_owned(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err("no query, fragment or credentials in the public URL".to_owned());
+    }
+    Ok(text.trim_end_matches('/').to_owned())
 }
 
 /// A database URL without its password, for logs.

@@ -2,15 +2,18 @@
 //! gateway, as APIM's portal gives one (seed: "Deploy a self-hosted gateway to
 //! Kubernetes"), with the production guidance applied: a pinned image tag, two replicas,
 //! a rolling update that never drops below the desired count, resource requests, probes,
-//! a LoadBalancer Service with `externalTrafficPolicy: Local`, non-root with a read-only
-//! root filesystem. The token goes into a Secret created by the `kubectl` command that
-//! comes with it, never into the manifest.
+//! a PodDisruptionBudget and topology spread over zones and nodes (high availability),
+//! readiness on `/readyz` (ready once a configuration is loaded) and liveness on
+//! `/healthz` (a gateway waiting for its control plane is not restarted), a LoadBalancer
+//! Service with `externalTrafficPolicy: Local`, non-root with a read-only root
+//! filesystem. The configuration endpoint is the control plane's public URL
+//! (`--public-url`), never the address a caller happened to use. The token goes into a
+//! Secret created by the `kubectl` command that comes with it, never into the manifest.
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use gatehouse_model::token::GatewayToken;
 use gatehouse_store::Kind;
-use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -44,9 +47,6 @@ pub async fn deployment(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<DeploymentQuery>,
-    tls: Option<axum::Extension<crate::tls::ServedOverTls>>,
-    uri: http::Uri,
-    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if query.format != "kubernetes" {
         return Err(ApiError::BadRequest(format!(
@@ -60,6 +60,11 @@ pub async fn deployment(
             "`expiryDays` must be 1 to 30".to_owned(),
         ));
     }
+    let Some(endpoint) = state.public_url.as_deref() else {
+        return Err(ApiError::Conflict(
+            "the control plane has no public URL, so a manifest cannot say where gateways reach it: start it with --public-url https://control.example.com (GATEHOUSE_PUBLIC_URL)".to_owned(),
+        ));
+    };
     if state.get(Kind::Gateway, &id).await?.is_none() {
         return Err(ApiError::NotFound {
             kind: noun(Kind::Gateway),
@@ -74,30 +79,12 @@ pub async fn deployment(
     let expiry = unix_now() + i64::from(days) * 86_400;
     let token = GatewayToken::sign(&id, key.as_bytes(), expiry)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let endpoint = public_endpoint(&headers, &uri, tls.is_some());
     Ok(axum::Json(json!({
-        "manifest": kubernetes_manifest(&id, &endpoint, IMAGE),
+        "manifest": kubernetes_manifest(&id, endpoint, IMAGE),
         "secretCommand": secret_command(&id, &token),
         "tokenExpiry": token.expiry_text(),
     }))
     .into_response())
-}
-
-/// The control plane's URL as the caller reached it: `Host` (HTTP/2: the request's
-/// authority), and the scheme from `X-Forwarded-Proto` (a proxy in front knows), else
-/// `https` when this listener serves TLS, else `http`.
-fn public_endpoint(headers: &HeaderMap, uri: &http::Uri, https_listener: bool) -> String {
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.authority().map(http::uri::Authority::as_str))
-        .unwrap_or("localhost:8090");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|h| h.to_str().ok())
-        .filter(|p| *p == "https" || *p == "http")
-        .unwrap_or(if https_listener { "https" } else { "http" });
-    format!("{scheme}://{host}")
 }
 
 /// The command creating the Secret that holds the token, as the portal prints it.
@@ -152,6 +139,20 @@ spec:
     spec:
       terminationGracePeriodSeconds: 60
       dnsPolicy: ClusterFirst
+      # Spread the replicas over zones and nodes (seed: high availability).
+      topologySpreadConstraints:
+        - maxSkew: 1
+          topologyKey: topology.kubernetes.io/zone
+          whenUnsatisfiable: ScheduleAnyway
+          labelSelector:
+            matchLabels:
+              app: {id}
+        - maxSkew: 1
+          topologyKey: kubernetes.io/hostname
+          whenUnsatisfiable: ScheduleAnyway
+          labelSelector:
+            matchLabels:
+              app: {id}
       securityContext:
         runAsNonRoot: true
         runAsUser: 1001
@@ -183,12 +184,15 @@ spec:
               memory: 2Gi
             limits:
               memory: 2Gi
+          # Ready once a configuration is loaded (from the control plane or the backup).
           readinessProbe:
             httpGet:
-              path: /status-0123456789abcdef
-              port: http
+              path: /readyz
+              port: admin
             periodSeconds: 5
             failureThreshold: 3
+          # Alive while the process serves; waiting for the control plane is not a
+          # reason to restart it.
           livenessProbe:
             httpGet:
               path: /healthz
@@ -225,6 +229,18 @@ spec:
       targetPort: 8081
   selector:
     app: {id}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {id}
+  labels:
+    app: {id}
+spec:
+  minAvailable: 1
+  selector:
+    matchLabels:
+      app: {id}
 "#
     )
 }

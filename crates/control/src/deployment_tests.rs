@@ -14,7 +14,10 @@ fn the_manifest_follows_the_production_guidance() {
     let manifest = kubernetes_manifest("edge", "https://control.example.com", IMAGE);
     let docs = documents(&manifest);
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["ConfigMap", "Deployment", "Service"]);
+    assert_eq!(
+        kinds,
+        ["ConfigMap", "Deployment", "Service", "PodDisruptionBudget"]
+    );
 
     let config = &docs[0];
     assert_eq!(
@@ -39,10 +42,23 @@ fn the_manifest_follows_the_production_guidance() {
     );
     assert_eq!(container["resources"]["requests"]["cpu"], "2");
     assert_eq!(container["resources"]["requests"]["memory"], "2Gi");
+    // Ready only with a configuration; alive while waiting for the control plane.
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["port"], "admin");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    let spread: Vec<&str> = pod["topologySpreadConstraints"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|c| c["topologyKey"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        container["readinessProbe"]["httpGet"]["path"],
-        "/status-0123456789abcdef"
+        spread,
+        ["topology.kubernetes.io/zone", "kubernetes.io/hostname"]
     );
+    let budget = &docs[3]["spec"];
+    assert_eq!(budget["minAvailable"], 1);
+    assert_eq!(budget["selector"]["matchLabels"]["app"], "edge");
     assert_eq!(container["env"][0]["name"], "config.service.auth");
     assert_eq!(
         container["env"][0]["valueFrom"]["secretKeyRef"]["name"],

@@ -47,8 +47,11 @@ pub struct ControlState {
     pub store: Store,
     /// The management API's token.
     pub admin: AdminToken,
-    /// Encryption at rest of private keys.
+    /// Encryption at rest of secrets.
     pub vault: vault::Vault,
+    /// The URL gateways reach this control plane at (`--public-url`): the
+    /// configuration endpoint of deployment manifests, which are refused without it.
+    pub public_url: Option<String>,
 }
 
 impl ControlState {

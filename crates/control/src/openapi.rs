@@ -735,7 +735,11 @@ fn add_gateway_actions(paths: &mut Paths, id_schema: &Schema) {
                 "400",
                 error("An unknown format, `expiryDays` out of 1 to 30, or an unknown parameter."),
             )
-            .response("404", error("No such gateway.")),
+            .response("404", error("No such gateway."))
+            .response(
+                "409",
+                error("The control plane was started without `--public-url`, so the manifest cannot say where gateways reach it."),
+            ),
     );
 }
 

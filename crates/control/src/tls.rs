@@ -34,11 +34,6 @@ use crate::AppState;
 /// Time a client has to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A request extension set on every request [`serve_tls`] serves: the caller reached the
-/// control plane over TLS (the deployment manifest then points gateways at `https://`).
-#[derive(Debug, Clone, Copy)]
-pub struct ServedOverTls;
-
 /// The listener's certificate chain and private key files (PEM).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsFiles {
@@ -285,7 +280,7 @@ pub async fn serve_tls(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let app = crate::app(state).layer(axum::Extension(ServedOverTls));
+    let app = crate::app(state);
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {

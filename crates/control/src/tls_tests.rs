@@ -225,6 +225,7 @@ async fn state() -> (AppState, tempfile::TempDir) {
         store,
         admin: AdminToken::from_secret("test-admin-token"),
         vault: Vault::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap(),
+        public_url: None,
     });
     (state, dir)
 }
@@ -319,35 +320,6 @@ async fn https_serves_the_api_over_h2_and_http11_and_new_connections_get_a_new_c
         .await
         .unwrap();
     assert_eq!(unauthorized.status(), reqwest::StatusCode::UNAUTHORIZED);
-    // The deployment manifest points gateways at the control plane as reached: https.
-    let created = client
-        .put(format!("https://localhost:{}/gateways/edge", addr.port()))
-        .bearer_auth("test-admin-token")
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert!(created.status().is_success(), "{created:?}");
-    let deployment: serde_json::Value = client
-        .get(format!(
-            "https://localhost:{}/gateways/edge/deployment?format=kubernetes",
-            addr.port()
-        ))
-        .bearer_auth("test-admin-token")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let manifest = deployment["manifest"].as_str().unwrap();
-    assert!(
-        manifest.contains(&format!(
-            "config.service.endpoint: \"https://localhost:{}\"",
-            addr.port()
-        )),
-        "{manifest}"
-    );
 
     // HTTP/1.1 on a connection that stays open across a certificate change.
     let http11 = client_config(&ca, &[gatehouse_tls::ALPN_HTTP11]);

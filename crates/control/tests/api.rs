@@ -121,6 +121,7 @@ async fn replica_state(
         store: Store::connect(url).await.unwrap(),
         admin: AdminToken::from_secret(admin),
         vault: gatehouse_control::vault::Vault::from_base64(key).unwrap(),
+        public_url: Some("https://control.example.com".to_owned()),
     };
     state.agree_on_shared_settings(false).await?;
     Ok(state)
@@ -603,6 +604,7 @@ async fn replicas_share_the_admin_token_and_refuse_another_encryption_key(backen
         store: Store::connect(&url).await.unwrap(),
         admin: AdminToken::from_secret("generated-here"),
         vault: gatehouse_control::vault::Vault::from_base64(KEY).unwrap(),
+        public_url: None,
     };
     let in_force = fresh.agree_on_shared_settings(true).await.unwrap();
     assert_eq!(in_force, gatehouse_control::AdminTokenInForce::Database);
@@ -1206,7 +1208,7 @@ async fn deployment_yaml_comes_with_a_token_secret_command(backend: Backend) {
     );
     let manifest = body["manifest"].as_str().unwrap();
     assert!(
-        manifest.contains(&format!("config.service.endpoint: \"{}\"", control.base)),
+        manifest.contains("config.service.endpoint: \"https://control.example.com\""),
         "{manifest}"
     );
     let wrong = control.get("/gateways/edge/deployment?format=helm").await;

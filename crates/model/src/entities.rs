@@ -448,9 +448,12 @@ impl std::fmt::Debug for NamedValue {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Gateway {
-    /// Unique id (letters, digits, `-`, `_`, `.`); it is the `<gatewayId>` of its
-    /// tokens.
-    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,256}$"))]
+    /// Unique id: lowercase letters, digits and `-`, starting with a letter (at most
+    /// 63); it is the `<gatewayId>` of its tokens and names its Kubernetes objects.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+    )]
     pub id: String,
     /// Human-readable name.
     #[serde(default, skip_serializing_if = "Option::is_none")]

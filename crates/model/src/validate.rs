@@ -221,7 +221,7 @@ impl Configuration {
         let mut gateway_ids = HashSet::new();
         for gateway in &self.gateways {
             let path = format!("gateways[{}]", gateway.id);
-            check_id(&mut errors, &path, "id", &gateway.id);
+            check_gateway_id(&mut errors, &path, &gateway.id);
             if !gateway_ids.insert(gateway.id.as_str()) {
                 errors.push(&path, "duplicate gateway id");
             }
@@ -372,19 +372,46 @@ fn validate_api(errors: &mut ValidationErrors, path: &str, api: &Api, backend_id
     }
 }
 
+/// An id is one URL path segment of the management API: letters, digits, `-`, `_`,
+/// `.`, and not `.` or `..` (or any run of dots), which URLs read as relative paths.
 fn check_id(errors: &mut ValidationErrors, path: &str, field: &str, id: &str) {
     let valid = !id.is_empty()
         && id.len() <= 256
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !id.bytes().all(|b| b == b'.');
     if !valid {
         errors.push(
             format!("{path}.{field}"),
-            format!("`{id}` must be 1 to 256 letters, digits, `-`, `_` or `.`"),
+            format!("`{id}` must be 1 to 256 letters, digits, `-`, `_` or `.`, and not only dots"),
         );
     }
 }
+
+/// A gateway id also names its Kubernetes objects (Deployment, Service, the
+/// `<id>-token` Secret): an RFC 1035 label, as Kubernetes requires of Service names.
+fn check_gateway_id(errors: &mut ValidationErrors, path: &str, id: &str) {
+    let bytes = id.as_bytes();
+    let valid = !bytes.is_empty()
+        && bytes.len() <= MAX_GATEWAY_ID
+        && bytes[0].is_ascii_lowercase()
+        && bytes[bytes.len() - 1] != b'-'
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-');
+    if !valid {
+        errors.push(
+            format!("{path}.id"),
+            format!(
+                "`{id}` must be 1 to {MAX_GATEWAY_ID} lowercase letters, digits and `-`, starting with a letter and not ending with `-`: it names the gateway's Kubernetes objects"
+            ),
+        );
+    }
+}
+
+/// The longest gateway id: a Kubernetes Service name (RFC 1035 label).
+const MAX_GATEWAY_ID: usize = 63;
 
 /// Checks a backend's SNI name: a DNS name (no wildcard) or an IP address.
 fn check_server_name(name: &str) -> Result<(), String> {

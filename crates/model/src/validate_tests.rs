@@ -101,7 +101,7 @@ fn unknown_fields_are_rejected_on_the_new_entities() {
 
 #[test]
 fn new_entities_report_every_problem_with_its_path() {
-    let cases: [(&str, &str, &str); 12] = [
+    let cases: [(&str, &str, &str); 16] = [
         (
             "gateways:\n  - id: g\n    apis: [users, missing]\n",
             "gateways[g].apis",
@@ -120,7 +120,29 @@ fn new_entities_report_every_problem_with_its_path() {
         (
             "gateways:\n  - id: 'g&1'\n",
             "gateways[g&1].id",
-            "letters, digits",
+            "lowercase letters, digits",
+        ),
+        // Gateway ids name Kubernetes objects.
+        (
+            "gateways:\n  - id: Edge\n",
+            "gateways[Edge].id",
+            "Kubernetes objects",
+        ),
+        (
+            "gateways:\n  - id: 1st\n",
+            "gateways[1st].id",
+            "starting with a letter",
+        ),
+        (
+            "gateways:\n  - id: edge_west\n",
+            "gateways[edge_west].id",
+            "lowercase letters, digits and `-`",
+        ),
+        // Ids are one URL path segment.
+        (
+            "products:\n  - id: '..'\n",
+            "products[..].id",
+            "not only dots",
         ),
         (
             "hostnames:\n  - hostname: a.example.com\n    certificateId: nope\n",

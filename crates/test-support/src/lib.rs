@@ -31,6 +31,7 @@ mod gateway;
 pub mod grpc;
 pub mod h3_client;
 pub mod pki;
+pub mod postgres;
 mod server_thread;
 mod silent;
 pub mod tls_backend;

@@ -14,18 +14,14 @@ struct ControlProcess {
 
 impl ControlProcess {
     fn start() -> Self {
+        Self::start_with(&[], &[])
+    }
+
+    /// `gatehouse control` with more arguments and environment variables.
+    fn start_with(args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let addresses = dir.path().join("bound.json");
-        let mut child = Command::new(BIN)
-            .args([
-                "--log-format",
-                "text",
-                "control",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(dir.path().join("data"))
+        let mut child = control_command(dir.path(), args, env)
             .arg("--bound-addresses-file")
             .arg(&addresses)
             .stdout(std::process::Stdio::null())
@@ -50,6 +46,26 @@ impl ControlProcess {
             .output()
             .unwrap()
     }
+}
+
+/// `gatehouse control` on 127.0.0.1:0 with its data directory under `dir`.
+fn control_command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "--log-format",
+            "text",
+            "control",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.join("data"))
+        .args(args)
+        .env_remove("GATEHOUSE_ENCRYPTION_KEY")
+        .env_remove("GATEHOUSE_ADMIN_TOKEN")
+        .envs(env.iter().copied());
+    command
 }
 
 impl Drop for ControlProcess {
@@ -136,12 +152,11 @@ fn gateway_tokens_come_out_in_apims_format() {
     assert_eq!(token.split('&').count(), 3);
     let too_long = control.cli(&["gateway", "token", "edge", "--expiry", "40d"]);
     assert!(!too_long.status.success(), "tokens live at most 30 days");
-    let yaml = stdout(&control.cli(&["gateway", "deployment-yaml", "edge"]));
-    assert!(
-        yaml.contains("kubectl create secret generic edge-token"),
-        "{yaml}"
-    );
-    assert!(yaml.contains("kind: Deployment"), "{yaml}");
+    // Without a public URL the control plane cannot say where gateways reach it.
+    let refused = control.cli(&["gateway", "deployment-yaml", "edge"]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("--public-url"), "{stderr}");
     let status = stdout(&control.cli(&["gateway", "status", "edge", "-o", "json"]));
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["nodes"], 0);
@@ -192,14 +207,13 @@ fn client_verbs_end_quietly_on_a_closed_pipe_and_print_one_error_line() {
     let file = dir.path().join("gw.yaml");
     std::fs::write(&file, "gateways:\n  - id: edge\n    location: eu\n").unwrap();
     stdout(&control.cli(&["apply", "-f", file.to_str().unwrap()]));
-    // `gatehouse gateway deployment-yaml edge | head -0`: the reader is gone before the
-    // first write.
+    // `gatehouse get gateways | head -0`: the reader is gone before the first write.
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
     let output = Command::new(BIN)
         .args(["--server", &control.url, "--token-file"])
         .arg(control.token_file())
-        .args(["gateway", "deployment-yaml", "edge"])
+        .args(["get", "gateways", "-o", "yaml"])
         .stdout(writer)
         .output()
         .unwrap();
@@ -214,4 +228,150 @@ fn client_verbs_end_quietly_on_a_closed_pipe_and_print_one_error_line() {
     let lines: Vec<&str> = stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(lines[0].starts_with("error: "), "{stderr}");
+}
+
+#[test]
+fn deployment_yaml_points_at_the_public_url_and_keeps_the_token_off_stdout() {
+    let control =
+        ControlProcess::start_with(&["--public-url", "https://control.example.com/"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gw.yaml");
+    std::fs::write(&file, "gateways:\n  - id: edge\n").unwrap();
+    stdout(&control.cli(&["apply", "-f", file.to_str().unwrap()]));
+    let output = control.cli(&["gateway", "deployment-yaml", "edge"]);
+    let manifest = stdout(&output);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        manifest.contains("config.service.endpoint: \"https://control.example.com\""),
+        "{manifest}"
+    );
+    assert!(
+        !manifest.contains(&control.url),
+        "not the address the CLI used"
+    );
+    assert!(
+        !manifest.contains("GatewayKey") && !manifest.contains("kubectl create secret"),
+        "no credential in the file: {manifest}"
+    );
+    assert!(manifest.contains("kind: PodDisruptionBudget"), "{manifest}");
+    assert!(
+        stderr.contains("kubectl create secret generic edge-token")
+            && stderr.contains("GatewayKey edge&"),
+        "{stderr}"
+    );
+
+    // Names that would leave their collection stay one path segment.
+    let delete = control.cli(&["delete", "gateway", "../apis/x"]);
+    assert!(!delete.status.success());
+    let stderr = String::from_utf8_lossy(&delete.stderr);
+    assert!(stderr.contains("`../apis/x` does not exist"), "{stderr}");
+    let dots = control.cli(&["delete", "gateway", ".."]);
+    assert!(!dots.status.success());
+    assert!(String::from_utf8_lossy(&dots.stderr).contains("not only dots"));
+}
+
+#[test]
+fn a_cli_name_cannot_reach_another_collection() {
+    // Issue 10, item 7: `delete api ../named-values/victim` once deleted the named value.
+    let control = ControlProcess::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.yaml");
+    std::fs::write(&file, "namedValues:\n  - name: victim\n    value: v\n").unwrap();
+    stdout(&control.cli(&["apply", "-f", file.to_str().unwrap()]));
+    let delete = control.cli(&["delete", "api", "../named-values/victim"]);
+    assert!(!delete.status.success());
+    let listed = stdout(&control.cli(&["get", "named-values", "-o", "json"]));
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["count"], 1, "the named value is still there");
+}
+
+#[test]
+fn two_replicas_on_one_postgresql_share_the_admin_token_and_the_encryption_key() {
+    // Issue 10, item 5: the admin token and the key check live in the database.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = runtime.block_on(gatehouse_test_support::postgres::TestDatabase::create())
+    else {
+        return;
+    };
+    const KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    const TOKEN: &str = "shared-admin-token-0123456789";
+    let shared = [
+        ("GATEHOUSE_ENCRYPTION_KEY", KEY),
+        ("GATEHOUSE_ADMIN_TOKEN", TOKEN),
+    ];
+    let args = ["--database-url", db.url.as_str()];
+    let first = ControlProcess::start_with(&args, &shared);
+    let second = ControlProcess::start_with(&args, &shared);
+    let cli = |control: &ControlProcess, args: &[&str]| {
+        Command::new(BIN)
+            .args(["--server", &control.url, "--token", TOKEN])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("config.yaml");
+    std::fs::write(
+        &file,
+        "namedValues:\n  - name: secret\n    value: hunter2\n    secret: true\ngateways:\n  - id: edge\n",
+    )
+    .unwrap();
+    stdout(&cli(&first, &["apply", "-f", file.to_str().unwrap()]));
+    // The second replica takes the same token, opens what the first sealed, and
+    // accepts gateway tokens the first signed.
+    let listed = stdout(&cli(&second, &["get", "named-values", "-o", "json"]));
+    assert!(listed.contains("\"secret\""), "{listed}");
+    let token = stdout(&cli(
+        &first,
+        &["gateway", "token", "edge", "--expiry", "1d"],
+    ));
+    let snapshot = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{}/v2/gateways/edge/snapshot", second.url))
+            .header("Authorization", token.trim())
+            .send()
+            .await
+            .unwrap()
+    });
+    assert_eq!(snapshot.status(), 200);
+    let body = runtime.block_on(snapshot.text()).unwrap();
+    assert!(
+        body.contains("hunter2"),
+        "the gateway gets the opened secret"
+    );
+
+    // A replica with another key refuses to start, saying why.
+    let other = tempfile::tempdir().unwrap();
+    let wrong_key = control_command(
+        other.path(),
+        &args,
+        &[
+            (
+                "GATEHOUSE_ENCRYPTION_KEY",
+                "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=",
+            ),
+            ("GATEHOUSE_ADMIN_TOKEN", TOKEN),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!wrong_key.status.success());
+    let stderr = String::from_utf8_lossy(&wrong_key.stderr);
+    assert!(
+        stderr.contains("encryption key") && stderr.contains("GATEHOUSE_ENCRYPTION_KEY"),
+        "{stderr}"
+    );
+    // So does one given another admin token.
+    let wrong_token = control_command(
+        other.path(),
+        &args,
+        &[
+            ("GATEHOUSE_ENCRYPTION_KEY", KEY),
+            ("GATEHOUSE_ADMIN_TOKEN", "another"),
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(!wrong_token.status.success());
+    assert!(String::from_utf8_lossy(&wrong_token.stderr).contains("admin token"));
 }
