@@ -198,6 +198,18 @@ pub(crate) struct GatewayArgs {
     #[arg(long, env = "GATEHOUSE_CONFIG_BACKUP_DIR", default_value = DEFAULT_BACKUP_DIR)]
     config_backup_dir: PathBuf,
 
+    /// The key the configuration backup is sealed with: base64 of 32 bytes (e.g. from a
+    /// Kubernetes Secret; `openssl rand -base64 32`). Without it the key is derived from
+    /// the gateway's token, and a backup written under one token does not open with the
+    /// next one.
+    #[arg(
+        long,
+        env = "GATEHOUSE_CONFIG_BACKUP_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    config_backup_key: Option<String>,
+
     /// How often to report to the control plane (`gatehouse gateway status`).
     #[arg(long, env = "GATEHOUSE_HEARTBEAT_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     heartbeat_interval: Duration,
@@ -359,6 +371,12 @@ impl GatewayArgs {
                 let auth = AuthSetting::parse(&auth)?;
                 let mut settings = SyncSettings::new(endpoint, auth);
                 settings.backup_dir = Some(self.config_backup_dir.clone());
+                settings.backup_key = self
+                    .config_backup_key
+                    .as_deref()
+                    .map(gatehouse_sync::backup::BackupKey::from_base64)
+                    .transpose()
+                    .context("--config-backup-key (GATEHOUSE_CONFIG_BACKUP_KEY)")?;
                 settings.heartbeat_interval = self.heartbeat_interval;
                 settings.request_timeout = self.config_service_timeout;
                 settings.ca_file.clone_from(&self.config_service_ca_file);

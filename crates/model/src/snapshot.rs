@@ -22,8 +22,10 @@ pub struct Snapshot {
     pub gateway_id: String,
     /// What the gateway serves (see [`Configuration::for_gateway`]).
     pub configuration: Configuration,
-    /// Lowercase hex SHA-256 of the configuration's canonical JSON (see
-    /// [`Configuration::checksum`]).
+    /// Lowercase hex SHA-256 of every other field: the revision and the gateway id (each
+    /// followed by a newline), then the configuration's canonical JSON (see
+    /// [`Configuration::checksum`]). A snapshot whose revision was altered fails it as
+    /// one whose configuration was.
     pub checksum: String,
 }
 
@@ -33,7 +35,7 @@ pub enum SnapshotError {
     /// The checksum does not match the configuration: the snapshot was altered or cut
     /// short in transit or on disk.
     #[error(
-        "snapshot of gateway `{gateway_id}` at revision {revision} is corrupt: its checksum is {expected} but its configuration hashes to {actual}; discard it and fetch a new snapshot"
+        "snapshot of gateway `{gateway_id}` at revision {revision} is corrupt: its checksum is {expected} but its content hashes to {actual}; discard it and fetch a new snapshot"
     )]
     ChecksumMismatch {
         /// The gateway the snapshot claims to be for.
@@ -51,10 +53,11 @@ impl Snapshot {
     /// Makes a snapshot, computing its checksum.
     #[must_use]
     pub fn new(revision: u64, gateway_id: impl Into<String>, configuration: Configuration) -> Self {
-        let checksum = configuration.checksum();
+        let gateway_id = gateway_id.into();
+        let checksum = content_checksum(revision, &gateway_id, &configuration);
         Self {
             revision,
-            gateway_id: gateway_id.into(),
+            gateway_id,
             configuration,
             checksum,
         }
@@ -66,7 +69,7 @@ impl Snapshot {
     ///
     /// [`SnapshotError::ChecksumMismatch`] when they differ.
     pub fn verify(&self) -> Result<(), SnapshotError> {
-        let actual = self.configuration.checksum();
+        let actual = content_checksum(self.revision, &self.gateway_id, &self.configuration);
         if actual.eq_ignore_ascii_case(&self.checksum) {
             Ok(())
         } else {
@@ -78,6 +81,20 @@ impl Snapshot {
             })
         }
     }
+}
+
+/// [`Snapshot::checksum`] of these fields.
+fn content_checksum(revision: u64, gateway_id: &str, configuration: &Configuration) -> String {
+    use std::io::Write as _;
+    let mut hasher = HashWriter(Sha256::new());
+    // Neither can fail: the writer never errors, and see `Configuration::checksum`.
+    let header = write!(hasher, "{revision}\n{gateway_id}\n");
+    let written = serde_json::to_writer(&mut hasher, configuration);
+    debug_assert!(
+        header.is_ok() && written.is_ok(),
+        "snapshot JSON: {written:?}"
+    );
+    hex::encode(hasher.0.finalize())
 }
 
 impl Configuration {

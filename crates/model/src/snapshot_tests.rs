@@ -280,8 +280,16 @@ fn a_changed_snapshot_fails_verification() {
         expected, actual, ..
     } = &err;
     assert_eq!(*expected, snapshot.checksum);
-    assert_eq!(*actual, tampered.configuration.checksum());
+    assert_ne!(actual, expected);
     assert!(err.to_string().contains("fetch a new snapshot"), "{err}");
+
+    // The checksum covers every field: the revision and the gateway id too.
+    let mut older = snapshot.clone();
+    older.revision = 2;
+    assert!(older.verify().is_err(), "a replayed revision is caught");
+    let mut other = snapshot.clone();
+    other.gateway_id = "h".to_owned();
+    assert!(other.verify().is_err());
 
     let mut truncated = snapshot.clone();
     truncated.checksum.pop();

@@ -147,14 +147,23 @@ pub async fn start(
             None
         }
     };
+    let backup_keys = match settings.backup_key {
+        Some(key) => backup::BackupKeys::Given(Box::new(key)),
+        None => backup::BackupKeys::FromToken(token.clone()),
+    };
     if let Some(dir) = &backup_dir {
-        serve_backup(&state, &status, dir, &gateway_id).await;
+        serve_backup(&state, &status, dir, &gateway_id, &backup_keys.current()).await;
     }
 
     let mut tasks = Vec::new();
     let backup = backup_dir.map(|dir| {
-        let (writer, task) =
-            backup::BackupWriter::spawn(dir, gateway_id.clone(), state.clone(), shutdown.clone());
+        let (writer, task) = backup::BackupWriter::spawn(
+            dir,
+            gateway_id.clone(),
+            backup_keys,
+            state.clone(),
+            shutdown.clone(),
+        );
         tasks.push(task);
         writer
     });
@@ -218,12 +227,14 @@ async fn serve_backup(
     status: &SyncStatus,
     dir: &std::path::Path,
     gateway_id: &str,
+    key: &backup::BackupKey,
 ) {
     let path = backup::backup_path(dir, gateway_id);
     let read = {
         let dir = dir.to_owned();
         let gateway_id = gateway_id.to_owned();
-        tokio::task::spawn_blocking(move || backup::read(&dir, &gateway_id)).await
+        let key = key.clone();
+        tokio::task::spawn_blocking(move || backup::read(&dir, &gateway_id, &key)).await
     };
     let snapshot = match read {
         Ok(Ok(Some(snapshot))) => snapshot,

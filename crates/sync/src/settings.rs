@@ -202,6 +202,9 @@ pub struct SyncSettings {
     pub auth: AuthSetting,
     /// Where to keep the configuration backup; `None`: no backup.
     pub backup_dir: Option<PathBuf>,
+    /// The key backups are sealed with (`--config-backup-key`); `None`: derived from the
+    /// token.
+    pub backup_key: Option<crate::backup::BackupKey>,
     /// How often to report to the control plane.
     pub heartbeat_interval: Duration,
     /// How long each change request is held open (at most 60 s server-side).
@@ -224,6 +227,7 @@ impl SyncSettings {
             endpoint,
             auth,
             backup_dir: Some(PathBuf::from(DEFAULT_BACKUP_DIR)),
+            backup_key: None,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             long_poll_wait: DEFAULT_LONG_POLL_WAIT,
             backoff: Backoff::default(),

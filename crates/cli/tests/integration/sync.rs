@@ -440,12 +440,51 @@ async fn a_restarted_gateway_serves_its_backup_while_the_control_plane_is_down()
         .mode()
         & 0o777;
     assert_eq!(mode, 0o600, "the backup holds subscription keys");
+    // Sealed: nothing of the configuration is readable on disk.
+    let text = std::fs::read_to_string(home.backup_file()).unwrap();
+    assert!(!text.contains("hello v1"), "{text}");
+    // A token made later (a rotation): the backup stays sealed under the first one.
+    let rotated = control.token(Duration::from_secs(3 * 86_400)).await;
     gateway.kill();
     control.kill();
+
+    let refused = home.start(&control.url(), &rotated);
+    assert!(
+        refused
+            .wait_log("does not open with this gateway's token")
+            .await,
+        "{}",
+        refused.log()
+    );
+    assert_eq!(refused.readyz().await, 503, "nothing served from it");
+    drop(refused);
 
     let gateway = home.start(&control.url(), &token);
     assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
     assert_eq!(gateway.readyz().await, 200);
+    assert!(
+        gateway.wait_log("serving the configuration backup").await,
+        "{}",
+        gateway.log()
+    );
+}
+
+#[tokio::test]
+async fn a_backup_sealed_with_a_given_key_survives_a_token_rotation() {
+    const KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+    let home = GatewayHome::new();
+    let mut control = Control::start();
+    control.seed("hello v1").await;
+    let token = control.token(Duration::from_secs(2 * 86_400)).await;
+    let rotated = control.token(Duration::from_secs(3 * 86_400)).await;
+    let mut gateway = home.start_with(&control.url(), &token, &["--config-backup-key", KEY]);
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
+    assert!(wait_for_async(|| async { home.backup_file().exists() }, LONG).await);
+    gateway.kill();
+    control.kill();
+
+    let gateway = home.start_with(&control.url(), &rotated, &["--config-backup-key", KEY]);
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
     assert!(
         gateway.wait_log("serving the configuration backup").await,
         "{}",
@@ -504,8 +543,18 @@ async fn a_corrupt_backup_is_refused_with_its_reason_and_nothing_is_half_loaded(
 
 #[tokio::test]
 async fn an_expired_token_keeps_the_backup_serving_and_shows_in_log_and_metrics() {
+    // A given backup key, so the backup opens whatever token the gateway restarts with
+    // (derived from the token, it would open only with the one that wrote it).
+    const KEY: [&str; 2] = [
+        "--config-backup-key",
+        "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=",
+    ];
     let home = GatewayHome::new();
-    let (control, _token, mut gateway) = running(&home).await;
+    let control = Control::start();
+    control.seed("hello v1").await;
+    let token = control.token(Duration::from_secs(2 * 86_400)).await;
+    let mut gateway = home.start_with(&control.url(), &token, &KEY);
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
     assert!(wait_for_async(|| async { home.backup_file().exists() }, LONG).await);
     gateway.kill();
 
@@ -517,7 +566,7 @@ async fn an_expired_token_keeps_the_backup_serving_and_shows_in_log_and_metrics(
     )
     .unwrap();
     let expired = GatewayToken::sign(GATEWAY, b"some-old-key", now - 3600).unwrap();
-    let gateway = home.start(&control.url(), &expired.to_string());
+    let gateway = home.start_with(&control.url(), &expired.to_string(), &KEY);
     assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
     assert!(
         gateway.wait_log("refused the gateway token").await,
