@@ -3,12 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use gatehouse_control::auth::{ADMIN_TOKEN_FILE, AdminToken};
 use gatehouse_control::tls::{ReloadingCertificate, TlsFiles, serve_tls};
 use gatehouse_control::vault::{ENCRYPTION_KEY_FILE, Vault};
-use gatehouse_control::{AdminTokenInForce, ControlState, serve};
+use gatehouse_control::{AdminTokenInForce, ControlSettings, ControlState, serve};
 use gatehouse_store::Store;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
@@ -44,6 +45,21 @@ pub(crate) struct ControlArgs {
     /// are refused without it.
     #[arg(long, env = "GATEHOUSE_PUBLIC_URL", value_name = "URL", value_parser = parse_public_url)]
     public_url: Option<String>,
+
+    /// How long a gateway instance may stay silent before `gateway status` stops
+    /// counting it [default: three of the heartbeat intervals it reports]. Instances that
+    /// stop say goodbye and leave at once.
+    #[arg(long, env = "GATEHOUSE_INSTANCE_TIMEOUT", value_parser = humantime::parse_duration)]
+    instance_timeout: Option<Duration>,
+
+    /// How long the heartbeat of a silent instance is kept before it is deleted.
+    #[arg(long, env = "GATEHOUSE_HEARTBEAT_RETENTION", default_value = "1h", value_parser = humantime::parse_duration)]
+    heartbeat_retention: Duration,
+
+    /// How many of the latest revisions the change log keeps; a gateway further behind
+    /// takes a new snapshot.
+    #[arg(long, env = "GATEHOUSE_CHANGE_LOG_RETENTION", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
+    change_log_retention: u64,
 
     /// Once listening, write the bound address as JSON to this file (for tests and
     /// supervisors that start the control plane on port 0).
@@ -104,7 +120,13 @@ async fn serve_control(
         &args.data_dir,
         args.database_url.as_deref(),
         args.admin_token.as_deref(),
-        args.public_url.as_deref(),
+        ControlSettings {
+            public_url: args.public_url.clone(),
+            instance_timeout: args.instance_timeout,
+            heartbeat_retention: args.heartbeat_retention,
+            change_log_retention: args.change_log_retention,
+            ..ControlSettings::default()
+        },
         args.listen,
     )
     .await?;
@@ -163,7 +185,7 @@ impl ControlPlane {
         data_dir: &std::path::Path,
         database_url: Option<&str>,
         admin_token: Option<&str>,
-        public_url: Option<&str>,
+        settings: ControlSettings,
         listen: SocketAddr,
     ) -> anyhow::Result<Self> {
         let admin_token_file = data_dir.join(ADMIN_TOKEN_FILE);
@@ -217,7 +239,7 @@ impl ControlPlane {
             store,
             admin,
             vault,
-            public_url: public_url.map(str::to_owned),
+            settings,
         };
         // Every replica on one database must hold the same encryption key and admin
         // token: checked before serving, so a misconfigured replica stops here.
@@ -264,6 +286,17 @@ impl ControlPlane {
 
     /// Serves until `shutdown` is cancelled.
     pub(crate) async fn serve(self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        // Pruning runs beside the server and stops with it.
+        let maintenance = tokio::spawn(gatehouse_control::maintenance::run(
+            self.state.clone(),
+            shutdown.clone(),
+        ));
+        let served = self.serve_api(shutdown).await;
+        maintenance.abort();
+        served
+    }
+
+    async fn serve_api(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let Some(certificate) = self.tls else {
             return serve(self.listener, self.state, shutdown)
                 .await

@@ -98,7 +98,14 @@ async fn serve(
     backup_dir: PathBuf,
     state: Arc<GatewayState>,
 ) -> anyhow::Result<()> {
-    let control = ControlPlane::open(&args.data_dir, None, None, None, args.control_listen).await?;
+    let control = ControlPlane::open(
+        &args.data_dir,
+        None,
+        None,
+        gatehouse_control::ControlSettings::default(),
+        args.control_listen,
+    )
+    .await?;
     let control_addr = control.addr;
     let admin_token_file = control.admin_token_file.clone();
     let stop_control = CancellationToken::new();

@@ -4,6 +4,10 @@
 //! - `GET /v2/gateways/{id}/changes?since=R&wait=S`: what changed after `R`, held open
 //!   until something does (or `S` seconds pass); `410 Gone` when `R` was compacted.
 //! - `POST /v2/gateways/{id}/heartbeat`: the instance reports in.
+//! - `DELETE /v2/gateways/{id}/instances/{instanceId}`: the instance says goodbye (it is
+//!   stopping), so the status stops counting it at once.
+//!
+//! The bodies are `gatehouse_model::wire`'s types, which the gateway's side uses too.
 //!
 //! Changes are computed against the current state: for each entity written after `R`,
 //! the gateway gets it as its snapshot would now hold it (`upsert`), or a `delete` when
@@ -17,13 +21,13 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use gatehouse_model::token::GatewayToken;
+use gatehouse_model::wire::{self, Change, Changes};
 use gatehouse_model::{Gateway, Snapshot};
 use gatehouse_store::{ChangesSince, Heartbeat, Kind, Op};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::entities::{self, noun};
 use crate::error::ApiError;
@@ -41,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v2/gateways/{id}/snapshot", get(snapshot))
         .route("/v2/gateways/{id}/changes", get(changes))
         .route("/v2/gateways/{id}/heartbeat", post(heartbeat))
+        .route("/v2/gateways/{id}/instances/{instance}", delete(goodbye))
 }
 
 /// Checks `Authorization: GatewayKey …` for gateway `id` and returns its token.
@@ -134,36 +139,6 @@ pub struct ChangesQuery {
     wait: u64,
 }
 
-/// Answer of the change stream.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Changes {
-    /// Revision of the last change listed (`since` when there is none): the next `since`.
-    pub revision: u64,
-    /// The gateway's own assignment changed: take a new snapshot.
-    pub resync: bool,
-    /// The changes relevant to this gateway, in order.
-    pub changes: Vec<ChangeEntry>,
-}
-
-/// One change as a gateway receives it.
-#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangeEntry {
-    /// Revision of the write.
-    pub revision: u64,
-    /// Entity kind (`api`, `product`, …).
-    #[schema(example = "api")]
-    pub kind: String,
-    /// Entity id.
-    pub id: String,
-    /// `upsert` or `delete`.
-    #[schema(example = "upsert")]
-    pub op: String,
-    /// The entity as the gateway's snapshot holds it, for upserts.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub entity: Option<Value>,
-}
-
 async fn changes(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -234,11 +209,15 @@ async fn answer(
             Op::Upsert => entities::find(&config, change.kind, &change.id),
             Op::Delete => None,
         };
-        entries.push(ChangeEntry {
+        entries.push(Change {
             revision: change.revision,
-            kind: change.kind.as_str().to_owned(),
+            kind: change.kind,
             id: change.id.clone(),
-            op: if entity.is_some() { "upsert" } else { "delete" }.to_owned(),
+            op: if entity.is_some() {
+                Op::Upsert
+            } else {
+                Op::Delete
+            },
             entity,
         });
     }
@@ -250,33 +229,6 @@ async fn answer(
     .into_response())
 }
 
-/// What an instance reports.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HeartbeatBody {
-    /// Unique per process (pod name + start time, say).
-    #[schema(min_length = 1, max_length = 256)]
-    pub instance_id: String,
-    /// Host name of the instance.
-    #[serde(default)]
-    pub hostname: String,
-    /// Gatehouse version.
-    #[serde(default)]
-    pub version: String,
-    /// Revision it serves.
-    #[serde(default)]
-    pub applied_revision: u64,
-    /// Last configuration or sync error, if any.
-    #[serde(default)]
-    pub last_error: Option<String>,
-    /// Seconds since it started.
-    #[serde(default)]
-    pub uptime_seconds: u64,
-    /// Expiry of its token (Unix seconds), if it knows it.
-    #[serde(default)]
-    pub token_expiry: Option<i64>,
-}
-
 async fn heartbeat(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -285,13 +237,9 @@ async fn heartbeat(
 ) -> Result<Response, ApiError> {
     let token = authenticate(&state, &headers, &id).await?;
     let value = read_json(body, MAX_BODY_BYTES).await?;
-    let body: HeartbeatBody =
+    let body: wire::Heartbeat =
         serde_json::from_value(value).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if body.instance_id.is_empty() || body.instance_id.chars().count() > 256 {
-        return Err(ApiError::BadRequest(
-            "`instanceId` must be 1 to 256 characters".to_owned(),
-        ));
-    }
+    check_instance_id(&body.instance_id)?;
     // Stored as TEXT, which cannot hold NUL on PostgreSQL.
     for (field, value) in [
         ("instanceId", Some(&body.instance_id)),
@@ -314,8 +262,34 @@ async fn heartbeat(
         last_error: body.last_error,
         uptime_seconds: body.uptime_seconds,
         token_expiry_unix: body.token_expiry.or(Some(token.expiry_unix())),
+        interval_seconds: body.heartbeat_interval_seconds,
         last_seen_unix: unix_now(),
     };
     state.store.record_heartbeat(&heartbeat).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn check_instance_id(instance_id: &str) -> Result<(), ApiError> {
+    if instance_id.is_empty() || instance_id.chars().count() > 256 {
+        return Err(ApiError::BadRequest(
+            "`instanceId` must be 1 to 256 characters".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// An instance that is stopping: its heartbeat is deleted, so `gateway status` stops
+/// counting it now rather than after its silence times out. 204 whether or not it had
+/// reported.
+async fn goodbye(
+    State(state): State<AppState>,
+    Path((id, instance)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authenticate(&state, &headers, &id).await?;
+    check_instance_id(&instance)?;
+    if state.store.delete_heartbeat(&id, &instance).await? {
+        tracing::info!(gateway = %id, instance = %instance, "gateway instance said goodbye");
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -60,7 +60,7 @@ pub async fn deployment(
             "`expiryDays` must be 1 to 30".to_owned(),
         ));
     }
-    let Some(endpoint) = state.public_url.as_deref() else {
+    let Some(endpoint) = state.settings.public_url.as_deref() else {
         return Err(ApiError::Conflict(
             "the control plane has no public URL, so a manifest cannot say where gateways reach it: start it with --public-url https://control.example.com (GATEHOUSE_PUBLIC_URL)".to_owned(),
         ));

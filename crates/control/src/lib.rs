@@ -14,6 +14,7 @@ pub mod deployment;
 pub mod entities;
 pub mod error;
 pub mod extract;
+pub mod maintenance;
 pub mod management;
 pub mod openapi;
 pub mod status;
@@ -49,9 +50,40 @@ pub struct ControlState {
     pub admin: AdminToken,
     /// Encryption at rest of secrets.
     pub vault: vault::Vault,
+    /// What the operator set.
+    pub settings: ControlSettings,
+}
+
+/// The control plane's settings (`gatehouse control` flags).
+#[derive(Debug, Clone)]
+pub struct ControlSettings {
     /// The URL gateways reach this control plane at (`--public-url`): the
     /// configuration endpoint of deployment manifests, which are refused without it.
     pub public_url: Option<String>,
+    /// How long an instance may stay silent before `gateway status` stops counting it
+    /// (`--instance-timeout`); `None`: three of the heartbeat intervals it reported
+    /// (three minutes when it reported none).
+    pub instance_timeout: Option<std::time::Duration>,
+    /// How long the heartbeat of a silent instance is kept before it is deleted
+    /// (`--heartbeat-retention`, default 1 hour).
+    pub heartbeat_retention: std::time::Duration,
+    /// How many of the latest revisions the change log keeps (`--change-log-retention`,
+    /// default 10 000); a gateway further behind gets `410 Gone` and takes a snapshot.
+    pub change_log_retention: u64,
+    /// How often the pruning runs (default every minute).
+    pub maintenance_interval: std::time::Duration,
+}
+
+impl Default for ControlSettings {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            instance_timeout: None,
+            heartbeat_retention: std::time::Duration::from_secs(3600),
+            change_log_retention: 10_000,
+            maintenance_interval: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 impl ControlState {

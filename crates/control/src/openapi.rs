@@ -34,7 +34,9 @@ use utoipa::openapi::{
 };
 use utoipa::{IntoParams, OpenApi as _, ToSchema};
 
-use crate::config_api::{Changes, ChangesQuery, HeartbeatBody};
+use gatehouse_model::wire::{Change, Changes, Heartbeat, Op};
+
+use crate::config_api::ChangesQuery;
 use crate::entities;
 use crate::error::ErrorBody;
 use crate::management::{
@@ -77,7 +79,10 @@ pub async fn serve() -> HttpResponse {
         ErrorBody,
         GatewayStatus,
         Changes,
-        HeartbeatBody,
+        Change,
+        Kind,
+        Op,
+        Heartbeat,
         KeyType,
         RegenerateKey,
         GenerateToken,
@@ -791,12 +796,33 @@ fn add_configuration_api(paths: &mut Paths, gateway_id: Schema) {
         configuration(
             "postHeartbeat",
             "An instance of the gateway reports in.",
+            gateway_id.clone(),
+        )
+        .request_body(Some(json_body(schema_ref("Heartbeat"))))
+        .response("204", no_content("Recorded."))
+        .response("400", error("The body is not a `Heartbeat`."))
+        .response("413", error("The body is over 1 MiB.")),
+    );
+    add(
+        paths,
+        "/v2/gateways/{id}/instances/{instance}",
+        HttpMethod::Delete,
+        configuration(
+            "deleteInstance",
+            "An instance of the gateway says goodbye (it is stopping): it stops counting in the gateway's status at once.",
             gateway_id,
         )
-        .request_body(Some(json_body(schema_ref("HeartbeatBody"))))
-        .response("204", no_content("Recorded."))
-        .response("400", error("The body is not a `HeartbeatBody`."))
-        .response("413", error("The body is over 1 MiB.")),
+        .parameter(path_param(
+            "instance",
+            "The instance id its heartbeats carry.",
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(256))
+                .into(),
+        ))
+        .response("204", no_content("Forgotten (or never seen)."))
+        .response("400", error("An instance id of more than 256 characters.")),
     );
 }
 

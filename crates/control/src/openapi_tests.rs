@@ -28,7 +28,10 @@ async fn serve_app() -> Served {
         admin: AdminToken::from_secret(ADMIN),
         vault: crate::vault::Vault::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
             .unwrap(),
-        public_url: Some("https://control.example.com".to_owned()),
+        settings: crate::ControlSettings {
+            public_url: Some("https://control.example.com".to_owned()),
+            ..Default::default()
+        },
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -11,8 +11,12 @@ use crate::error::ApiError;
 use crate::extract::Path;
 use crate::{AppState, unix_now};
 
-/// Instances seen within this many seconds count as connected (APIM: 3 minutes).
-pub const CONNECTED_WITHIN_SECONDS: i64 = 180;
+/// An instance that did not say how often it reports is taken to report every minute
+/// (the gateway's default).
+pub const DEFAULT_INTERVAL_SECONDS: u64 = 60;
+
+/// Silent intervals after which an instance no longer counts as connected.
+pub const SILENT_INTERVALS: u64 = 3;
 
 /// The status of one gateway.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -52,6 +56,24 @@ pub struct InstanceStatus {
     pub last_seen: i64,
 }
 
+/// How long an instance may stay silent and still count: `configured`, else three of
+/// the intervals it reported.
+#[must_use]
+pub fn timeout_seconds(
+    configured: Option<std::time::Duration>,
+    interval_seconds: Option<u64>,
+) -> i64 {
+    let seconds = configured.map_or_else(
+        || {
+            interval_seconds
+                .unwrap_or(DEFAULT_INTERVAL_SECONDS)
+                .saturating_mul(SILENT_INTERVALS)
+        },
+        |timeout| timeout.as_secs(),
+    );
+    i64::try_from(seconds).unwrap_or(i64::MAX)
+}
+
 /// Handler of `GET /gateways/{id}/status`.
 pub async fn gateway_status(
     State(state): State<AppState>,
@@ -64,12 +86,14 @@ pub async fn gateway_status(
         });
     }
     let current_revision = state.store.revision().await?;
-    let heartbeats = state
-        .store
-        .heartbeats(&id, unix_now() - CONNECTED_WITHIN_SECONDS)
-        .await?;
+    let now = unix_now();
+    let heartbeats = state.store.heartbeats(&id, 0).await?;
     let instances: Vec<InstanceStatus> = heartbeats
         .into_iter()
+        .filter(|hb| {
+            now.saturating_sub(hb.last_seen_unix)
+                <= timeout_seconds(state.settings.instance_timeout, hb.interval_seconds)
+        })
         .map(|hb| InstanceStatus {
             revision_lag: current_revision.saturating_sub(hb.applied_revision),
             instance_id: hb.instance_id,

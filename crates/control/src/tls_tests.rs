@@ -225,7 +225,7 @@ async fn state() -> (AppState, tempfile::TempDir) {
         store,
         admin: AdminToken::from_secret("test-admin-token"),
         vault: Vault::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap(),
-        public_url: None,
+        settings: crate::ControlSettings::default(),
     });
     (state, dir)
 }

@@ -121,7 +121,10 @@ async fn replica_state(
         store: Store::connect(url).await.unwrap(),
         admin: AdminToken::from_secret(admin),
         vault: gatehouse_control::vault::Vault::from_base64(key).unwrap(),
-        public_url: Some("https://control.example.com".to_owned()),
+        settings: gatehouse_control::ControlSettings {
+            public_url: Some("https://control.example.com".to_owned()),
+            ..Default::default()
+        },
     };
     state.agree_on_shared_settings(false).await?;
     Ok(state)
@@ -295,6 +298,7 @@ on_both_databases!(
     a_deleted_gateway_takes_its_tokens_with_it,
     authorization_schemes_and_expiry_offsets_are_read_as_http_and_iso_8601_say,
     replicas_share_the_admin_token_and_refuse_another_encryption_key,
+    the_change_log_is_compacted_to_its_bound,
 );
 
 async fn racing_references_and_deletes_on_two_replicas_leave_a_valid_configuration(
@@ -604,7 +608,7 @@ async fn replicas_share_the_admin_token_and_refuse_another_encryption_key(backen
         store: Store::connect(&url).await.unwrap(),
         admin: AdminToken::from_secret("generated-here"),
         vault: gatehouse_control::vault::Vault::from_base64(KEY).unwrap(),
-        public_url: None,
+        settings: gatehouse_control::ControlSettings::default(),
     };
     let in_force = fresh.agree_on_shared_settings(true).await.unwrap();
     assert_eq!(in_force, gatehouse_control::AdminTokenInForce::Database);
@@ -1172,6 +1176,123 @@ async fn heartbeats_show_up_in_gateway_status(backend: Backend) {
     assert!(
         status["instances"][0]["tokenExpiry"].as_i64().unwrap() > gatehouse_control::unix_now()
     );
+
+    // Issue 10, item 9: a stopping instance says goodbye and leaves at once.
+    let goodbye = |instance: &'static str| {
+        let control = &control;
+        let token = token.clone();
+        async move {
+            control
+                .client
+                .delete(control.url(&format!("/v2/gateways/edge/instances/{instance}")))
+                .header("Authorization", token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(goodbye("pod-1").await, StatusCode::NO_CONTENT);
+    assert_eq!(goodbye("never-seen").await, StatusCode::NO_CONTENT);
+    let status: Value = control
+        .get("/gateways/edge/status")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["nodes"], 0, "{status}");
+    let unauthenticated = control
+        .client
+        .delete(control.url("/v2/gateways/edge/instances/pod-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), StatusCode::UNAUTHORIZED);
+
+    // A silent instance counts for three of the intervals it reported.
+    let now = gatehouse_control::unix_now();
+    let beat =
+        |instance: &str, interval: Option<u64>, silent_for: i64| gatehouse_store::Heartbeat {
+            gateway_id: "edge".to_owned(),
+            instance_id: instance.to_owned(),
+            hostname: instance.to_owned(),
+            version: "0.1.0".to_owned(),
+            applied_revision: 1,
+            last_error: None,
+            uptime_seconds: 1,
+            token_expiry_unix: None,
+            interval_seconds: interval,
+            last_seen_unix: now - silent_for,
+        };
+    for heartbeat in [
+        beat("fast-gone", Some(5), 20),
+        beat("fast-here", Some(5), 10),
+        beat("default-here", None, 170),
+        beat("default-gone", None, 200),
+    ] {
+        control.store.record_heartbeat(&heartbeat).await.unwrap();
+    }
+    let status: Value = control
+        .get("/gateways/edge/status")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut instances: Vec<&str> = status["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["instanceId"].as_str().unwrap())
+        .collect();
+    instances.sort_unstable();
+    assert_eq!(instances, ["default-here", "fast-here"], "{status}");
+
+    // Pruning deletes heartbeats silent past their retention, and compacts the change
+    // log to its bound.
+    let pruned = gatehouse_control::maintenance::prune_once(&control.state)
+        .await
+        .unwrap();
+    assert_eq!(pruned.heartbeats, 0, "all within the hour");
+    control
+        .store
+        .record_heartbeat(&beat("long-gone", Some(60), 7200))
+        .await
+        .unwrap();
+    let pruned = gatehouse_control::maintenance::prune_once(&control.state)
+        .await
+        .unwrap();
+    assert_eq!(pruned.heartbeats, 1);
+    assert_eq!(control.store.heartbeats("edge", 0).await.unwrap().len(), 4);
+}
+
+async fn the_change_log_is_compacted_to_its_bound(backend: Backend) {
+    let Some((url, db)) = database(backend).await else {
+        return;
+    };
+    let mut state = replica_state(&url, ADMIN, KEY).await.unwrap();
+    state.settings.change_log_retention = 5;
+    let control = Control::serve(state, db).await;
+    for i in 0..12 {
+        control
+            .put(&format!("/apis/a{i}"), api(&format!("a{i}"), None))
+            .await;
+    }
+    let pruned = gatehouse_control::maintenance::prune_once(&control.state)
+        .await
+        .unwrap();
+    let revision = control.store.revision().await.unwrap();
+    assert_eq!(pruned.compacted_through, revision - 5);
+    // A gateway behind the horizon is told to take a snapshot.
+    control.put("/gateways/edge", json!({"apis": ["a0"]})).await;
+    let token = control.token("edge", &expiry_in(1)).await;
+    let behind = control
+        .client
+        .get(control.url("/v2/gateways/edge/changes?since=1"))
+        .header("Authorization", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(behind.status(), StatusCode::GONE);
 }
 
 async fn deployment_yaml_comes_with_a_token_secret_command(backend: Backend) {

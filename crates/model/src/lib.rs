@@ -21,6 +21,7 @@ mod pem;
 mod snapshot;
 pub mod token;
 mod validate;
+pub mod wire;
 
 pub use entities::*;
 pub use error::{ConfigError, ValidationError, ValidationErrors};

@@ -7,3 +7,6 @@ CREATE TABLE settings (
     name  TEXT NOT NULL PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- How often each instance reports (seconds), so silence can be judged per instance.
+ALTER TABLE heartbeats ADD COLUMN interval_seconds BIGINT;

@@ -1,6 +1,6 @@
 //! The store's error type: one variant per case a caller handles differently.
 
-use crate::kind::Kind;
+use gatehouse_model::wire::Kind;
 
 /// Why a store operation failed.
 ///

@@ -49,14 +49,15 @@
 
 mod connect;
 mod error;
-mod kind;
 mod listener;
 mod store;
 mod types;
 
 pub use connect::StoreOptions;
 pub use error::{StoreError, StoreErrorReason};
-pub use kind::{Kind, Op, UnknownKind, UnknownOp};
+/// The entity kinds and change ops, defined with the Configuration API's wire types:
+/// their spellings are what the `kind` and `op` columns hold.
+pub use gatehouse_model::wire::{Kind, Op, UnknownKind, UnknownOp};
 pub use store::Store;
 pub use types::{
     Change, ChangesSince, DEFAULT_PAGE_SIZE, GatewayKeys, Heartbeat, ListQuery, MAX_PAGE_SIZE,

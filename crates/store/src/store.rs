@@ -13,11 +13,11 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::connect::{StoreOptions, Target};
 use crate::error::StoreError;
-use crate::kind::{Kind, Op};
 use crate::listener;
 use crate::types::{
     Change, ChangesSince, GatewayKeys, Heartbeat, ListQuery, Page, Stored, WriteOp,
 };
+use gatehouse_model::wire::{Kind, Op};
 
 /// The schema, embedded at build time from `crates/store/migrations/` (one set for both
 /// backends). On PostgreSQL the migrator holds an advisory lock, so replicas starting
@@ -67,12 +67,13 @@ const UPSERT_GATEWAY_KEYS: &str = "INSERT INTO gateway_keys (gateway_id, primary
      SET primary_key = excluded.primary_key, secondary_key = excluded.secondary_key";
 const DELETE_GATEWAY_KEYS: &str = "DELETE FROM gateway_keys WHERE gateway_id = $1";
 const UPSERT_HEARTBEAT: &str = "INSERT INTO heartbeats (gateway_id, instance_id, hostname, version, \
-     applied_revision, last_error, uptime_seconds, token_expiry, last_seen) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     applied_revision, last_error, uptime_seconds, token_expiry, last_seen, interval_seconds) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
      ON CONFLICT (gateway_id, instance_id) DO UPDATE SET hostname = excluded.hostname, \
      version = excluded.version, applied_revision = excluded.applied_revision, \
      last_error = excluded.last_error, uptime_seconds = excluded.uptime_seconds, \
-     token_expiry = excluded.token_expiry, last_seen = excluded.last_seen";
+     token_expiry = excluded.token_expiry, last_seen = excluded.last_seen, \
+     interval_seconds = excluded.interval_seconds";
 const DELETE_HEARTBEATS_BEFORE: &str = "DELETE FROM heartbeats WHERE last_seen <= $1";
 const DELETE_HEARTBEAT: &str = "DELETE FROM heartbeats WHERE gateway_id = $1 AND instance_id = $2";
 const DELETE_GATEWAY_HEARTBEATS: &str = "DELETE FROM heartbeats WHERE gateway_id = $1";
@@ -82,7 +83,7 @@ const SELECT_SETTING: &str = "SELECT value FROM settings WHERE name = $1";
 const UPSERT_SETTING: &str = "INSERT INTO settings (name, value) VALUES ($1, $2) \
      ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 const SELECT_HEARTBEATS: &str = "SELECT instance_id, hostname, version, applied_revision, last_error, \
-     uptime_seconds, token_expiry, last_seen FROM heartbeats \
+     uptime_seconds, token_expiry, last_seen, interval_seconds FROM heartbeats \
      WHERE gateway_id = $1 AND last_seen > $2";
 
 /// A row of `heartbeats` as selected by [`SELECT_HEARTBEATS`].
@@ -95,6 +96,7 @@ type HeartbeatRow = (
     i64,
     Option<i64>,
     i64,
+    Option<i64>,
 );
 
 /// Where the two databases need different SQL.
@@ -816,6 +818,7 @@ impl Store {
                 .bind(saturating_i64(heartbeat.uptime_seconds))
                 .bind(heartbeat.token_expiry_unix)
                 .bind(heartbeat.last_seen_unix)
+                .bind(heartbeat.interval_seconds.map(saturating_i64))
                 .execute(pool)
                 .await
                 .map(drop)
@@ -849,6 +852,7 @@ impl Store {
                     uptime,
                     token_expiry,
                     last_seen,
+                    interval,
                 )| {
                     Ok(Heartbeat {
                         gateway_id: gateway_id.to_owned(),
@@ -859,6 +863,9 @@ impl Store {
                         last_error,
                         uptime_seconds: column_u64(uptime, "heartbeats.uptime_seconds")?,
                         token_expiry_unix: token_expiry,
+                        interval_seconds: interval
+                            .map(|i| column_u64(i, "heartbeats.interval_seconds"))
+                            .transpose()?,
                         last_seen_unix: last_seen,
                     })
                 },

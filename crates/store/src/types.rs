@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::error::StoreError;
-use crate::kind::{Kind, Op};
+use gatehouse_model::wire::{Kind, Op};
 
 /// An entity as stored: its JSON document and the revision of its last write.
 #[derive(Debug, Clone, PartialEq)]
@@ -275,6 +275,8 @@ pub struct Heartbeat {
     pub uptime_seconds: u64,
     /// When its token expires, Unix seconds, if known.
     pub token_expiry_unix: Option<i64>,
+    /// How often it reports, in seconds, if it said.
+    pub interval_seconds: Option<u64>,
     /// When this heartbeat was received, Unix seconds (set by the caller, so tests and
     /// replicas agree on one clock: the control plane's).
     pub last_seen_unix: i64,

@@ -13,6 +13,7 @@
 //! left this gateway, which it may never have had). The `policy` kind is the global
 //! policy, id `global`, body `{"value": "<policies>…"}`.
 
+use gatehouse_model::wire::{Kind, Op};
 use gatehouse_model::{
     Api, Backend, Certificate, Configuration, Hostname, NamedValue, Product, Subscription,
 };
@@ -20,67 +21,20 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// An answer of the change stream.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChangesResponse {
-    /// The revision the gateway is at once it applied `changes` (its next `since`).
-    pub revision: u64,
-    /// The gateway's own assignment changed: take a new snapshot instead.
-    #[serde(default)]
-    pub resync: bool,
-    /// The changes, oldest first.
-    #[serde(default)]
-    pub changes: Vec<Change>,
-}
-
-/// One change.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Change {
-    /// Revision of the write.
-    pub revision: u64,
-    /// Entity kind: `api`, `product`, `subscription`, `named-value`, `backend`,
-    /// `certificate`, `hostname`, `policy`.
-    pub kind: String,
-    /// Entity id (a named value's name, a hostname's host name, `global` for the
-    /// policy).
-    pub id: String,
-    /// `upsert` or `delete`.
-    pub op: String,
-    /// The entity, for upserts.
-    #[serde(default)]
-    pub entity: Option<Value>,
-}
+pub use gatehouse_model::wire::{Change, Changes};
 
 /// Why a change could not be applied to the local copy. Each means the control plane
 /// sent something this gateway does not understand; the gateway takes a new snapshot
 /// rather than guess.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChangeError {
-    /// A kind this gateway does not know.
-    #[error("change at revision {revision}: unknown entity kind `{kind}`")]
-    UnknownKind {
-        /// Revision of the change.
-        revision: u64,
-        /// The kind.
-        kind: String,
-    },
-    /// An op other than `upsert` and `delete`.
-    #[error("change at revision {revision}: unknown op `{op}` (expected `upsert` or `delete`)")]
-    UnknownOp {
-        /// Revision of the change.
-        revision: u64,
-        /// The op.
-        op: String,
-    },
     /// An upsert without its entity.
     #[error("change at revision {revision}: upsert of {kind} `{id}` carries no entity")]
     MissingEntity {
         /// Revision of the change.
         revision: u64,
         /// Entity kind.
-        kind: String,
+        kind: Kind,
         /// Entity id.
         id: String,
     },
@@ -90,7 +44,7 @@ pub enum ChangeError {
         /// Revision of the change.
         revision: u64,
         /// Entity kind.
-        kind: String,
+        kind: Kind,
         /// Entity id.
         id: String,
         /// What is wrong.
@@ -120,7 +74,7 @@ pub enum ChangeError {
 pub fn apply_changes(
     config: &Configuration,
     since: u64,
-    response: &ChangesResponse,
+    response: &Changes,
 ) -> Result<Configuration, ChangeError> {
     let mut next = config.clone();
     let mut previous = since;
@@ -153,16 +107,7 @@ pub fn apply_changes(
 /// [`ChangeError`] when the change is not understood; `config` may then hold nothing
 /// of it (checks come before the write).
 pub fn apply_change(config: &mut Configuration, change: &Change) -> Result<(), ChangeError> {
-    let upsert = match change.op.as_str() {
-        "upsert" => true,
-        "delete" => false,
-        _ => {
-            return Err(ChangeError::UnknownOp {
-                revision: change.revision,
-                op: change.op.clone(),
-            });
-        }
-    };
+    let upsert = change.op == Op::Upsert;
     let entity = if upsert {
         Some(
             change
@@ -170,39 +115,39 @@ pub fn apply_change(config: &mut Configuration, change: &Change) -> Result<(), C
                 .as_ref()
                 .ok_or_else(|| ChangeError::MissingEntity {
                     revision: change.revision,
-                    kind: change.kind.clone(),
+                    kind: change.kind,
                     id: change.id.clone(),
                 })?,
         )
     } else {
         None
     };
-    match change.kind.as_str() {
-        "api" => put(&mut config.apis, change, entity, |a: &Api| &a.id),
-        "product" => put(&mut config.products, change, entity, |p: &Product| &p.id),
-        "subscription" => put(
+    match change.kind {
+        Kind::Api => put(&mut config.apis, change, entity, |a: &Api| &a.id),
+        Kind::Product => put(&mut config.products, change, entity, |p: &Product| &p.id),
+        Kind::Subscription => put(
             &mut config.subscriptions,
             change,
             entity,
             |s: &Subscription| &s.id,
         ),
-        "named-value" => put(
+        Kind::NamedValue => put(
             &mut config.named_values,
             change,
             entity,
             |n: &NamedValue| &n.name,
         ),
-        "backend" => put(&mut config.backends, change, entity, |b: &Backend| &b.id),
-        "certificate" => put(
+        Kind::Backend => put(&mut config.backends, change, entity, |b: &Backend| &b.id),
+        Kind::Certificate => put(
             &mut config.certificates,
             change,
             entity,
             |c: &Certificate| &c.id,
         ),
-        "hostname" => put(&mut config.hostnames, change, entity, |h: &Hostname| {
+        Kind::Hostname => put(&mut config.hostnames, change, entity, |h: &Hostname| {
             &h.hostname
         }),
-        "policy" => {
+        Kind::Policy => {
             config.policy = match entity {
                 Some(body) => Some(parse::<PolicyBody>(change, body)?.value),
                 None => None,
@@ -211,11 +156,7 @@ pub fn apply_change(config: &mut Configuration, change: &Change) -> Result<(), C
         }
         // A gateway's own assignment arrives as `resync`, never as a change; other
         // gateways are none of its business.
-        "gateway" => Ok(()),
-        _ => Err(ChangeError::UnknownKind {
-            revision: change.revision,
-            kind: change.kind.clone(),
-        }),
+        Kind::Gateway => Ok(()),
     }
 }
 
@@ -229,7 +170,7 @@ struct PolicyBody {
 fn parse<T: DeserializeOwned>(change: &Change, body: &Value) -> Result<T, ChangeError> {
     T::deserialize(body).map_err(|error| ChangeError::BadEntity {
         revision: change.revision,
-        kind: change.kind.clone(),
+        kind: change.kind,
         id: change.id.clone(),
         message: error.to_string(),
     })
@@ -250,7 +191,7 @@ fn put<T: DeserializeOwned>(
             if *key(&item) != change.id {
                 return Err(ChangeError::BadEntity {
                     revision: change.revision,
-                    kind: change.kind.clone(),
+                    kind: change.kind,
                     id: change.id.clone(),
                     message: format!("the entity's id is `{}`", key(&item)),
                 });

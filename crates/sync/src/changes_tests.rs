@@ -5,9 +5,13 @@ use super::*;
 fn change(revision: u64, kind: &str, id: &str, entity: Option<Value>) -> Change {
     Change {
         revision,
-        kind: kind.to_owned(),
+        kind: kind.parse().unwrap(),
         id: id.to_owned(),
-        op: if entity.is_some() { "upsert" } else { "delete" }.to_owned(),
+        op: if entity.is_some() {
+            Op::Upsert
+        } else {
+            Op::Delete
+        },
         entity,
     }
 }
@@ -16,8 +20,8 @@ fn api(id: &str, path: &str) -> Value {
     json!({ "id": id, "path": path, "serviceUrl": "http://127.0.0.1:9", "operations": [] })
 }
 
-fn response(revision: u64, changes: Vec<Change>) -> ChangesResponse {
-    ChangesResponse {
+fn response(revision: u64, changes: Vec<Change>) -> Changes {
+    Changes {
         revision,
         resync: false,
         changes,
@@ -156,27 +160,13 @@ fn the_last_of_several_changes_to_one_entity_wins() {
 
 #[test]
 fn changes_that_cannot_be_understood_are_refused_whole() {
-    let cases: Vec<(&str, ChangesResponse)> = vec![
-        (
-            "unknown kind",
-            response(2, vec![change(2, "widget", "w", Some(json!({})))]),
-        ),
-        (
-            "unknown op",
-            response(
-                2,
-                vec![Change {
-                    op: "patch".to_owned(),
-                    ..change(2, "api", "a", Some(api("a", "a")))
-                }],
-            ),
-        ),
+    let cases: Vec<(&str, Changes)> = vec![
         (
             "upsert without entity",
             response(
                 2,
                 vec![Change {
-                    op: "upsert".to_owned(),
+                    op: Op::Upsert,
                     ..change(2, "api", "a", None)
                 }],
             ),
@@ -225,7 +215,7 @@ fn changes_that_cannot_be_understood_are_refused_whole() {
                 3,
                 vec![
                     change(2, "api", "a", None),
-                    change(3, "widget", "w", Some(json!({}))),
+                    change(3, "api", "w", Some(json!({ "id": "w", "pathh": 1 }))),
                 ],
             ),
         ),
@@ -241,11 +231,18 @@ fn changes_that_cannot_be_understood_are_refused_whole() {
 #[test]
 fn the_wire_format_of_the_control_plane_parses() {
     let text = r#"{"revision":7,"resync":false,"changes":[{"revision":7,"kind":"api","id":"a","op":"delete"}]}"#;
-    let parsed: ChangesResponse = serde_json::from_str(text).unwrap();
+    let parsed: Changes = serde_json::from_str(text).unwrap();
     assert_eq!(parsed.revision, 7);
-    assert_eq!(parsed.changes[0].op, "delete");
+    assert_eq!(parsed.changes[0].op, Op::Delete);
+    // An unknown kind or op does not parse: the answer is refused whole.
+    for bad in [
+        r#"{"revision":2,"changes":[{"revision":2,"kind":"widget","id":"w","op":"upsert"}]}"#,
+        r#"{"revision":2,"changes":[{"revision":2,"kind":"api","id":"a","op":"patch"}]}"#,
+    ] {
+        assert!(serde_json::from_str::<Changes>(bad).is_err(), "{bad}");
+    }
     assert_eq!(parsed.changes[0].entity, None);
-    let empty: ChangesResponse =
+    let empty: Changes =
         serde_json::from_str(r#"{"revision":3,"resync":true,"changes":[]}"#).unwrap();
     assert!(empty.resync);
 }

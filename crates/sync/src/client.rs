@@ -12,10 +12,9 @@ use gatehouse_gateway::metrics::SyncErrorReason;
 use gatehouse_model::Snapshot;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, HeaderValue};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::changes::ChangesResponse;
+use crate::changes::Changes;
 use crate::settings::Endpoint;
 use crate::token::TokenSource;
 
@@ -48,25 +47,8 @@ impl SyncError {
     }
 }
 
-/// What an instance reports in its heartbeat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Heartbeat {
-    /// Unique per process: host name, process id and start time.
-    pub instance_id: String,
-    /// Host name (the pod name on Kubernetes).
-    pub hostname: String,
-    /// Gatehouse version.
-    pub version: String,
-    /// Revision of the configuration being served.
-    pub applied_revision: u64,
-    /// The last configuration or sync error, if not resolved since.
-    pub last_error: Option<String>,
-    /// Seconds since the process started.
-    pub uptime_seconds: u64,
-    /// Expiry of the token in use (Unix seconds).
-    pub token_expiry: Option<i64>,
-}
+/// What an instance reports in its heartbeat: the wire type both sides share.
+pub use gatehouse_model::wire::Heartbeat;
 
 /// Client of one control plane for one gateway.
 #[derive(Debug, Clone)]
@@ -129,7 +111,7 @@ impl ConfigClient {
     /// # Errors
     ///
     /// [`SyncError`]; `410 Gone` is [`SyncErrorReason::Gone`].
-    pub async fn changes(&self, since: u64, wait: Duration) -> Result<ChangesResponse, SyncError> {
+    pub async fn changes(&self, since: u64, wait: Duration) -> Result<Changes, SyncError> {
         let url = format!(
             "{}?since={since}&wait={}",
             self.endpoint
@@ -155,6 +137,23 @@ impl ConfigClient {
             .post(&url)
             .timeout(self.request_timeout)
             .json(heartbeat);
+        let response = self.send(request, &url).await?;
+        drop(response);
+        Ok(())
+    }
+
+    /// Says goodbye for `instance_id` (the process is stopping), within `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConfigClient::heartbeat`].
+    pub async fn goodbye(&self, instance_id: &str, timeout: Duration) -> Result<(), SyncError> {
+        let tail = format!("instances/{}", path_segment(instance_id));
+        let url = self.endpoint.gateway_url(self.token.gateway_id(), &tail);
+        let request = self
+            .http
+            .delete(&url)
+            .timeout(timeout.min(self.request_timeout));
         let response = self.send(request, &url).await?;
         drop(response);
         Ok(())
@@ -305,3 +304,18 @@ fn without_query(url: &str) -> &str {
 #[cfg(test)]
 #[path = "client_tests.rs"]
 mod tests;
+
+/// `text` as one URL path segment: everything but A-Z a-z 0-9 `-` `_` `~` percent-encoded
+/// (`.` too, so no value reads as a dot segment).
+fn path_segment(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
+}

@@ -7,7 +7,9 @@
 //! tick; the sync loop reports control-plane trouble more loudly.
 //!
 //! The same tick checks the token's expiry and warns, once a day, from 7 days before
-//! it.
+//! it. When the gateway stops, the instance says goodbye (within
+//! [`GOODBYE_TIMEOUT`]), so the status stops counting it at once instead of after three
+//! silent intervals.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,9 @@ use crate::client::{ConfigClient, Heartbeat};
 use crate::status::SyncStatus;
 use crate::sync_loop::unix_now;
 use crate::token::{ExpiryWarning, TokenSource};
+
+/// Longest the goodbye may hold up a stopping gateway.
+pub const GOODBYE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Least time between two heartbeats, however often the status changes.
 pub const MIN_HEARTBEAT_GAP: Duration = Duration::from_secs(1);
@@ -62,7 +67,12 @@ impl Instance {
 
 /// The heartbeat of now.
 #[must_use]
-pub fn heartbeat(instance: &Instance, status: &SyncStatus, token: &TokenSource) -> Heartbeat {
+pub fn heartbeat(
+    instance: &Instance,
+    status: &SyncStatus,
+    token: &TokenSource,
+    interval: Duration,
+) -> Heartbeat {
     Heartbeat {
         instance_id: instance.id.clone(),
         hostname: instance.hostname.clone(),
@@ -71,10 +81,12 @@ pub fn heartbeat(instance: &Instance, status: &SyncStatus, token: &TokenSource) 
         last_error: status.last_error(),
         uptime_seconds: instance.uptime_seconds(),
         token_expiry: Some(token.current().expiry_unix()),
+        heartbeat_interval_seconds: Some(interval.as_secs().max(1)),
     }
 }
 
-/// Sends a heartbeat every `interval` (the first at once) until `shutdown`.
+/// Sends a heartbeat every `interval` (the first at once) until `shutdown`, then says
+/// goodbye.
 pub async fn run(
     client: ConfigClient,
     token: Arc<TokenSource>,
@@ -92,13 +104,13 @@ pub async fn run(
     loop {
         tokio::select! {
             biased;
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return goodbye(&client, &instance).await,
             _ = ticker.tick() => {}
             () = status.changed() => {
                 if let Some(last) = last_sent {
                     tokio::select! {
                         biased;
-                        () = shutdown.cancelled() => return,
+                        () = shutdown.cancelled() => return goodbye(&client, &instance).await,
                         () = tokio::time::sleep_until(last + MIN_HEARTBEAT_GAP) => {}
                     }
                 }
@@ -112,10 +124,10 @@ pub async fn run(
             .token_expiry_timestamp_seconds
             .set(current.expiry_unix());
         expiry_warning.check_and_log(unix_now(), &current, token.file());
-        let beat = heartbeat(&instance, &status, &token);
+        let beat = heartbeat(&instance, &status, &token, interval);
         let sent = tokio::select! {
             biased;
-            () = shutdown.cancelled() => return,
+            () = shutdown.cancelled() => return goodbye(&client, &instance).await,
             sent = client.heartbeat(&beat) => sent,
         };
         match sent {
@@ -124,5 +136,19 @@ pub async fn run(
                 tracing::warn!(reason = error.reason.as_str(), error = %error, "heartbeat failed; retrying at the next interval")
             }
         }
+    }
+}
+
+/// Tells the control plane this instance is stopping; a failure is only logged (the
+/// control plane then drops the instance after its silence times out).
+async fn goodbye(client: &ConfigClient, instance: &Instance) {
+    match client.goodbye(&instance.id, GOODBYE_TIMEOUT).await {
+        Ok(()) => tracing::info!(instance = %instance.id, "said goodbye to the control plane"),
+        Err(error) => tracing::warn!(
+            instance = %instance.id,
+            reason = error.reason.as_str(),
+            error = %error,
+            "could not say goodbye to the control plane; it drops this instance once its heartbeats stop for long enough"
+        ),
     }
 }

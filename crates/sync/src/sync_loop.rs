@@ -37,7 +37,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::backup::BackupWriter;
-use crate::changes::{ChangesResponse, apply_changes};
+use crate::changes::{Changes, apply_changes};
 use crate::client::{ConfigClient, SyncError};
 use crate::settings::Backoff;
 use crate::status::SyncStatus;
@@ -309,7 +309,7 @@ pub async fn apply_response(
     state: &Arc<GatewayState>,
     status: &SyncStatus,
     local: &LocalCopy,
-    response: &ChangesResponse,
+    response: &Changes,
 ) -> ChangesOutcome {
     if response.resync {
         return ChangesOutcome::Resync;

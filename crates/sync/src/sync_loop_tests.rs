@@ -20,15 +20,15 @@ fn api(service_url: &str) -> Value {
     })
 }
 
-fn upsert(revision: u64, entity: Value) -> ChangesResponse {
-    ChangesResponse {
+fn upsert(revision: u64, entity: Value) -> Changes {
+    Changes {
         revision,
         resync: false,
         changes: vec![Change {
             revision,
-            kind: "api".to_owned(),
+            kind: gatehouse_model::wire::Kind::Api,
             id: "a".to_owned(),
-            op: "upsert".to_owned(),
+            op: gatehouse_model::wire::Op::Upsert,
             entity: Some(entity),
         }],
     }
@@ -90,7 +90,7 @@ async fn a_change_that_does_not_compile_keeps_the_old_configuration_and_the_copy
     );
 
     // A change that does not concern the API keeps it failing: the copy still holds it.
-    let empty = ChangesResponse {
+    let empty = Changes {
         revision: 3,
         resync: false,
         changes: Vec::new(),
@@ -127,7 +127,7 @@ async fn empty_answers_and_resync_are_not_applied() {
     let state = gateway_state();
     let status = SyncStatus::default();
     let local = served_at(&state, &status, 5).await;
-    let empty = ChangesResponse {
+    let empty = Changes {
         revision: 7,
         resync: false,
         changes: Vec::new(),
@@ -140,7 +140,7 @@ async fn empty_answers_and_resync_are_not_applied() {
     assert_eq!(status.applied_revision(), 7, "nothing it serves changed");
     assert_eq!(state.config.load().revision(), 5, "no recompile");
 
-    let resync = ChangesResponse {
+    let resync = Changes {
         resync: true,
         ..upsert(8, api("http://127.0.0.1:9"))
     };

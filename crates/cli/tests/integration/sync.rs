@@ -400,7 +400,8 @@ async fn sigterm_stops_a_control_plane_gateway_promptly() {
     // Regression: the sync loop once held its own shutdown token and kept a stopped
     // gateway alive, retrying the control plane forever.
     let home = GatewayHome::new();
-    let (_control, _token, mut gateway) = running(&home).await;
+    let (control, _token, mut gateway) = running(&home).await;
+    wait_instance(&control, |_| true).await;
     let pid = gateway.child.id().to_string();
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -423,6 +424,10 @@ async fn sigterm_stops_a_control_plane_gateway_promptly() {
     );
     let status = status.unwrap();
     assert!(status.success(), "{status:?}\n{}", gateway.log());
+    // It said goodbye: the control plane no longer counts it, without waiting for its
+    // heartbeats to time out.
+    assert!(gateway.log().contains("said goodbye"), "{}", gateway.log());
+    assert_eq!(control.status().await["nodes"], 0);
 }
 
 #[tokio::test]

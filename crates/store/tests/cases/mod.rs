@@ -564,6 +564,7 @@ pub(crate) async fn heartbeats_upsert_per_instance_and_filter_by_last_seen(db: T
         last_error: None,
         uptime_seconds: 60,
         token_expiry_unix: Some(1_900_000_000),
+        interval_seconds: Some(60),
         last_seen_unix,
     };
     store.record_heartbeat(&beat("b", 1000)).await.unwrap();
@@ -594,6 +595,7 @@ pub(crate) async fn heartbeats_upsert_per_instance_and_filter_by_last_seen(db: T
         last_error: Some("policy `x` failed to compile".to_owned()),
         uptime_seconds: 120,
         token_expiry_unix: None,
+        interval_seconds: None,
         ..beat("b", 1020)
     };
     store.record_heartbeat(&newer).await.unwrap();
@@ -861,6 +863,7 @@ pub(crate) async fn heartbeats_are_deleted_pruned_and_forgotten_with_their_gatew
         last_error: None,
         uptime_seconds: 1,
         token_expiry_unix: None,
+        interval_seconds: None,
         last_seen_unix,
     };
     for heartbeat in [
