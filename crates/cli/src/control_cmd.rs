@@ -61,6 +61,10 @@ pub(crate) struct ControlArgs {
     #[arg(long, env = "GATEHOUSE_CHANGE_LOG_RETENTION", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(100..))]
     change_log_retention: u64,
 
+    /// How long before a certificate expires it is reported (`gateway status`, log).
+    #[arg(long, env = "GATEHOUSE_CERTIFICATE_EXPIRY_WARNING", default_value = "14d", value_parser = humantime::parse_duration)]
+    certificate_expiry_warning: Duration,
+
     /// Once listening, write the bound address as JSON to this file (for tests and
     /// supervisors that start the control plane on port 0).
     #[arg(long)]
@@ -125,6 +129,7 @@ async fn serve_control(
             instance_timeout: args.instance_timeout,
             heartbeat_retention: args.heartbeat_retention,
             change_log_retention: args.change_log_retention,
+            certificate_expiry_warning: args.certificate_expiry_warning,
             ..ControlSettings::default()
         },
         args.listen,

@@ -72,6 +72,9 @@ pub struct ControlSettings {
     pub change_log_retention: u64,
     /// How often the pruning runs (default every minute).
     pub maintenance_interval: std::time::Duration,
+    /// How long before a certificate expires it is reported (`gateway status`, log):
+    /// `--certificate-expiry-warning`, default 14 days.
+    pub certificate_expiry_warning: std::time::Duration,
 }
 
 impl Default for ControlSettings {
@@ -82,6 +85,7 @@ impl Default for ControlSettings {
             heartbeat_retention: std::time::Duration::from_secs(3600),
             change_log_retention: 10_000,
             maintenance_interval: std::time::Duration::from_secs(60),
+            certificate_expiry_warning: std::time::Duration::from_secs(14 * 86_400),
         }
     }
 }

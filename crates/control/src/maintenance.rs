@@ -6,10 +6,16 @@
 //! - the change log keeps the latest `change_log_retention` revisions (default 10 000);
 //!   a gateway further behind gets `410 Gone` and takes a new snapshot.
 //!
+//! The same pass logs the certificates that expired or expire within
+//! `certificate_expiry_warning` (default 14 days), each at most once a day per replica;
+//! `gateway status` lists them too.
+//!
 //! Every replica runs it; both steps are idempotent, so replicas running them at once
 //! do the same work twice at worst.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
@@ -50,11 +56,13 @@ pub async fn prune_once(state: &ControlState) -> Result<Pruned, gatehouse_store:
 pub async fn run(state: Arc<ControlState>, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(state.settings.maintenance_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut warned: HashMap<String, tokio::time::Instant> = HashMap::new();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = ticks.tick() => {}
         }
+        warn_of_certificates(&state, &mut warned).await;
         match prune_once(&state).await {
             Ok(pruned) if pruned.heartbeats > 0 => tracing::info!(
                 heartbeats = pruned.heartbeats,
@@ -67,5 +75,44 @@ pub async fn run(state: Arc<ControlState>, shutdown: CancellationToken) {
             ),
             Err(error) => tracing::warn!(%error, "pruning failed; retrying at the next pass"),
         }
+    }
+}
+
+/// How often one certificate is logged while it needs replacing.
+const CERTIFICATE_LOG_EVERY: Duration = Duration::from_secs(86_400);
+
+/// Logs the certificates that need replacing, each at most once per
+/// [`CERTIFICATE_LOG_EVERY`].
+async fn warn_of_certificates(
+    state: &ControlState,
+    warned: &mut HashMap<String, tokio::time::Instant>,
+) {
+    let config = match state.all().await {
+        Ok((_, stored)) => match crate::entities::configuration(&stored) {
+            Ok(config) => config,
+            Err(error) => return tracing::warn!(%error, "cannot check certificate expiry"),
+        },
+        Err(error) => return tracing::warn!(%error, "cannot check certificate expiry"),
+    };
+    let now = tokio::time::Instant::now();
+    let warnings = crate::status::certificate_warnings(
+        &config,
+        unix_now(),
+        state.settings.certificate_expiry_warning,
+    );
+    warned.retain(|id, _| warnings.iter().any(|w| &w.certificate_id == id));
+    for warning in warnings {
+        if warned
+            .get(&warning.certificate_id)
+            .is_some_and(|at| now.duration_since(*at) < CERTIFICATE_LOG_EVERY)
+        {
+            continue;
+        }
+        if warning.expired {
+            tracing::error!(certificate = %warning.certificate_id, hostnames = ?warning.hostnames, expired = %warning.not_after, "certificate expired: gateways still present it and clients refuse it; replace it (everything else is delivered as usual)");
+        } else {
+            tracing::warn!(certificate = %warning.certificate_id, hostnames = ?warning.hostnames, expires = %warning.not_after, "certificate expires soon; replace it");
+        }
+        warned.insert(warning.certificate_id, now);
     }
 }

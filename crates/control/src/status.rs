@@ -30,6 +30,64 @@ pub struct GatewayStatus {
     pub current_revision: u64,
     /// The connected instances.
     pub instances: Vec<InstanceStatus>,
+    /// Certificates the gateway holds that have expired or expire within the warning
+    /// window (`--certificate-expiry-warning`, default 14 days), soonest first. An
+    /// expired one is still presented by gateways; everything else keeps being served.
+    pub certificate_warnings: Vec<CertificateWarning>,
+}
+
+/// A certificate that needs replacing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateWarning {
+    /// Certificate id.
+    pub certificate_id: String,
+    /// The host names that present it.
+    pub hostnames: Vec<String>,
+    /// When its leaf expires (RFC 3339).
+    pub not_after: String,
+    /// Whether it has expired already.
+    pub expired: bool,
+}
+
+/// The certificates of `config` that expired, or expire within `window` of `now_unix`,
+/// soonest first. Pure. A certificate that does not parse is skipped (it was checked
+/// when written).
+#[must_use]
+pub fn certificate_warnings(
+    config: &gatehouse_model::Configuration,
+    now_unix: i64,
+    window: std::time::Duration,
+) -> Vec<CertificateWarning> {
+    use gatehouse_tls::certificate::{CertificateDetails, parse_certificates, rfc3339};
+    let window = i64::try_from(window.as_secs()).unwrap_or(i64::MAX);
+    let mut warnings: Vec<(i64, CertificateWarning)> = config
+        .certificates
+        .iter()
+        .filter_map(|certificate| {
+            let chain = parse_certificates(&certificate.certificate_pem).ok()?;
+            let leaf = CertificateDetails::from_der(chain.first()?).ok()?;
+            (leaf.not_after.saturating_sub(now_unix) < window).then(|| {
+                let hostnames = config
+                    .hostnames
+                    .iter()
+                    .filter(|h| h.certificate_id.as_deref() == Some(certificate.id.as_str()))
+                    .map(|h| h.hostname.clone())
+                    .collect();
+                (
+                    leaf.not_after,
+                    CertificateWarning {
+                        certificate_id: certificate.id.clone(),
+                        hostnames,
+                        not_after: rfc3339(leaf.not_after),
+                        expired: leaf.not_after < now_unix,
+                    },
+                )
+            })
+        })
+        .collect();
+    warnings.sort_by(|a, b| (a.0, &a.1.certificate_id).cmp(&(b.0, &b.1.certificate_id)));
+    warnings.into_iter().map(|(_, warning)| warning).collect()
 }
 
 /// One connected instance.
@@ -85,7 +143,8 @@ pub async fn gateway_status(
             id,
         });
     }
-    let current_revision = state.store.revision().await?;
+    let (current_revision, stored) = state.all().await?;
+    let config = crate::entities::configuration(&stored)?;
     let now = unix_now();
     let heartbeats = state.store.heartbeats(&id, 0).await?;
     let instances: Vec<InstanceStatus> = heartbeats
@@ -111,6 +170,15 @@ pub async fn gateway_status(
         nodes: instances.len(),
         current_revision,
         instances,
+        certificate_warnings: certificate_warnings(
+            &config,
+            now,
+            state.settings.certificate_expiry_warning,
+        ),
     })
     .into_response())
 }
+
+#[cfg(test)]
+#[path = "status_tests.rs"]
+mod tests;

@@ -175,7 +175,13 @@ fn report_certificate_expiry(state: &GatewayState, expiry: &[(String, i64)]) {
     let now = i64::try_from(state.now().as_secs()).unwrap_or(i64::MAX);
     let soon = i64::try_from(EXPIRY_WARNING.as_secs()).unwrap_or(i64::MAX);
     for (hostname, not_after) in expiry {
-        if not_after - now < soon {
+        if *not_after < now {
+            tracing::error!(
+                hostname,
+                expired = %gatehouse_tls::certificate::rfc3339(*not_after),
+                "the TLS certificate of this host name has expired and is still presented: clients refuse it until it is replaced; everything else is served"
+            );
+        } else if not_after - now < soon {
             tracing::warn!(
                 hostname,
                 expires = %gatehouse_tls::certificate::rfc3339(*not_after),

@@ -91,12 +91,18 @@ pub(crate) fn compile_server_tls(
                         format!("certificate `{id}` has no private key"),
                     )
                 })?;
-                let (key, leaf) = gatehouse_tls::certificate::certified_key_with_details(
+                // A certificate outside its validity period is still presented: refusing
+                // the configuration for it would stop every other change from reaching
+                // this gateway. It is reported on every load (see `reload`), and clients
+                // say why they refuse it.
+                let (key, leaf) = gatehouse_tls::certificate::certified_key_at_any_time(
                     &certificate.certificate_pem,
                     key_pem,
-                    now,
                 )
                 .map_err(|source| tls_error(origin, &format!("certificates[{id}]"), source))?;
+                if let Err(problem) = leaf.check_validity(now) {
+                    tracing::warn!(origin, certificate = id, hostname = %hostname.hostname, problem = %problem, "presenting a certificate outside its validity period; replace it");
+                }
                 loaded.insert(id, (key.clone(), leaf.not_after));
                 (key, leaf.not_after)
             }
@@ -236,14 +242,19 @@ impl<'c> BackendTlsBuilder<'c> {
             Some(Arc::new(store))
         };
         let client_certificate = match client_certificate {
-            Some((id, certificate_pem, key_pem)) => Some(
-                gatehouse_tls::certificate::certified_key(
-                    certificate_pem,
-                    key_pem,
-                    SystemTime::now(),
-                )
-                .map_err(|source| tls_error(origin, &format!("certificates[{id}]"), source))?,
-            ),
+            Some((id, certificate_pem, key_pem)) => {
+                // As for listener certificates: an expired one is still sent (the backend
+                // says why it refuses it) rather than blocking the whole configuration.
+                let (key, leaf) =
+                    gatehouse_tls::certificate::certified_key_at_any_time(certificate_pem, key_pem)
+                        .map_err(|source| {
+                            tls_error(origin, &format!("certificates[{id}]"), source)
+                        })?;
+                if let Err(problem) = leaf.check_validity(SystemTime::now()) {
+                    tracing::warn!(origin, certificate = id, backend = path, problem = %problem, "sending a client certificate outside its validity period; replace it");
+                }
+                Some(key)
+            }
             None => None,
         };
         let server_name = match &tls.server_name {

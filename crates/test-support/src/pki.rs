@@ -25,6 +25,8 @@ pub enum Validity {
     Expired,
     /// Valid from 2090 on.
     NotYetValid,
+    /// From yesterday until this time (a certificate that expires during a test).
+    Until(std::time::SystemTime),
 }
 
 /// A test certificate authority (a self-signed root).
@@ -145,18 +147,25 @@ fn distinguished_name(common_name: &str) -> DistinguishedName {
 }
 
 fn set_validity(params: &mut CertificateParams, validity: Validity) {
+    let at = |time: std::time::SystemTime| {
+        rcgen::date_time_ymd(2000, 1, 1)
+            + time
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+            - std::time::Duration::from_secs(946_684_800)
+    };
     let (from, to) = match validity {
         Validity::Current => {
-            let now = rcgen::date_time_ymd(2000, 1, 1)
-                + std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                - std::time::Duration::from_secs(946_684_800);
+            let now = at(std::time::SystemTime::now());
             (
                 now - std::time::Duration::from_secs(86_400),
                 now + std::time::Duration::from_secs(365 * 86_400),
             )
         }
+        Validity::Until(until) => (
+            at(std::time::SystemTime::now()) - std::time::Duration::from_secs(86_400),
+            at(until),
+        ),
         Validity::Expired => (
             rcgen::date_time_ymd(2000, 1, 1),
             rcgen::date_time_ymd(2001, 1, 1),

@@ -79,10 +79,25 @@ pub fn certified_key_with_details(
     key_pem: &str,
     now: SystemTime,
 ) -> Result<(Arc<CertifiedKey>, CertificateDetails), TlsError> {
+    let (key, details) = certified_key_at_any_time(chain_pem, key_pem)?;
+    details.check_validity(now)?;
+    Ok((key, details))
+}
+
+/// [`certified_key_with_details`] without the validity period check: for a running
+/// gateway, which keeps presenting a certificate that expired (clients then say why
+/// they refuse it) rather than drop every other change, and reports it.
+///
+/// # Errors
+///
+/// As [`certified_key`], never [`TlsError::Expired`] nor [`TlsError::NotYetValid`].
+pub fn certified_key_at_any_time(
+    chain_pem: &str,
+    key_pem: &str,
+) -> Result<(Arc<CertifiedKey>, CertificateDetails), TlsError> {
     let chain = parse_certificates(chain_pem)?;
     let key = parse_private_key(key_pem)?;
     let details = CertificateDetails::from_der(&chain[0])?;
-    details.check_validity(now)?;
     let signing_key = crate::default_provider()
         .key_provider
         .load_private_key(key)

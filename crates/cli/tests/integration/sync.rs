@@ -260,6 +260,7 @@ impl GatewayHome {
         SyncGateway {
             child,
             http: value["http"].as_str().unwrap().parse().unwrap(),
+            https: value["https"].as_str().unwrap().parse().unwrap(),
             admin: value["admin"].as_str().unwrap().parse().unwrap(),
             log,
         }
@@ -270,6 +271,7 @@ impl GatewayHome {
 struct SyncGateway {
     child: Child,
     http: SocketAddr,
+    https: SocketAddr,
     admin: SocketAddr,
     log: PathBuf,
 }
@@ -428,6 +430,72 @@ async fn sigterm_stops_a_control_plane_gateway_promptly() {
     // heartbeats to time out.
     assert!(gateway.log().contains("said goodbye"), "{}", gateway.log());
     assert_eq!(control.status().await["nodes"], 0);
+}
+
+#[tokio::test]
+async fn a_certificate_that_expires_while_gateways_run_blocks_nothing_else() {
+    // Issue 10, item 2: once expired, it used to make every gateway refuse every later
+    // revision, and a new gateway served nothing.
+    use gatehouse_test_support::pki::{TestCa, Validity};
+    use gatehouse_test_support::tls_client::TlsClient;
+    let home = GatewayHome::new();
+    let control = Control::start();
+    control.seed("hello v1").await;
+    let ca = TestCa::new("Expiry CA");
+    let expires_at = std::time::SystemTime::now() + Duration::from_secs(3);
+    let site = ca.server_with_validity(&["api.example.com"], Validity::Until(expires_at));
+    control
+        .put(
+            "/certificates/site",
+            json!({"certificatePem": site.cert_pem, "privateKeyPem": site.key_pem}),
+        )
+        .await;
+    control
+        .put(
+            "/hostnames/api.example.com",
+            json!({"certificateId": "site", "defaultSslBinding": true}),
+        )
+        .await;
+    let token = control.token(Duration::from_secs(86_400)).await;
+    let gateway = home.start(&control.url(), &token);
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
+    let client = TlsClient::trusting(&ca.cert_pem());
+    assert!(
+        client
+            .get(gateway.https, "api.example.com", "/hello/x")
+            .await
+            .is_ok()
+    );
+
+    // The subject of this test is the passing of time: wait until it has expired.
+    let left = expires_at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::sleep(left + Duration::from_millis(1500)).await;
+
+    control.put("/apis/hello", hello_api("hello v2")).await;
+    assert!(
+        gateway.wait_greeting("hello v2").await,
+        "an unrelated change must still arrive\n{}",
+        gateway.log()
+    );
+    let refused = client
+        .get(gateway.https, "api.example.com", "/hello/x")
+        .await
+        .unwrap_err();
+    assert!(refused.to_lowercase().contains("expired"), "{refused}");
+    assert!(gateway.log().contains("has expired and is still presented"));
+
+    // A gateway started now serves everything too.
+    let fresh_home = GatewayHome::new();
+    let fresh = fresh_home.start(&control.url(), &token);
+    assert!(fresh.wait_greeting("hello v2").await, "{}", fresh.log());
+
+    let status = control.status().await;
+    let warning = &status["certificateWarnings"][0];
+    assert_eq!(warning["certificateId"], "site", "{status}");
+    assert_eq!(warning["expired"], true);
+    assert_eq!(warning["hostnames"], json!(["api.example.com"]));
 }
 
 #[tokio::test]

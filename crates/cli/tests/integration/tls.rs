@@ -219,7 +219,9 @@ async fn certificates_swap_live_without_failed_handshakes_or_dropped_connections
 }
 
 #[tokio::test]
-async fn an_expired_or_mismatched_certificate_is_refused_and_the_old_one_kept() {
+async fn an_expired_certificate_is_presented_and_reported_and_a_mismatched_one_refused() {
+    // Issue 10, item 2: a certificate past its validity must not block the rest of the
+    // configuration. It is presented (clients say why they refuse it) and reported.
     let backend = EchoBackend::start();
     let ca = TestCa::new("Gateway CA");
     let good = ca.server(&["api.example.com"]);
@@ -236,16 +238,6 @@ async fn an_expired_or_mismatched_certificate_is_refused_and_the_old_one_kept() 
             .server_certificate,
     );
 
-    let expired = ca.server_with_validity(&["api.example.com"], Validity::Expired);
-    gateway.rewrite_config(&yaml_with(&expired));
-    assert!(
-        gateway.wait_for_output(
-            "certificates[api]: the certificate (subject `CN=api.example.com, O=Gatehouse tests`) expired on 2001-01-01T00:00:00Z",
-            Duration::from_secs(10)
-        ),
-        "no reload error naming the expired certificate:\n{}",
-        gateway.stderr_lines().join("\n")
-    );
     let other = ca.server(&["api.example.com"]);
     let mismatched = CertifiedPem {
         cert_pem: other.cert_pem.clone(),
@@ -258,6 +250,24 @@ async fn an_expired_or_mismatched_certificate_is_refused_and_the_old_one_kept() 
     );
     let exchange = client.get(addr, "api.example.com", "/").await.unwrap();
     assert_eq!(serial(&exchange.server_certificate), good_serial);
+
+    let expired = ca.server_with_validity(&["api.example.com"], Validity::Expired);
+    gateway.rewrite_config(&yaml_with(&expired));
+    assert!(
+        gateway.wait_for_output(
+            "the TLS certificate of this host name has expired and is still presented",
+            Duration::from_secs(10)
+        ),
+        "no error naming the expired certificate:\n{}",
+        gateway.stderr_lines().join("\n")
+    );
+    let refused = client.get(addr, "api.example.com", "/").await.unwrap_err();
+    assert!(refused.to_lowercase().contains("expired"), "{refused}");
+    let metrics = metrics_text(gateway.admin_addr()).await;
+    assert!(
+        metrics.contains(r#"gatehouse_tls_certificate_expiry_timestamp_seconds{hostname="api.example.com"} 978307200"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
