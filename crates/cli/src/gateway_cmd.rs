@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use gatehouse_gateway::tls::TlsSettings;
 use gatehouse_gateway::{
-    AccessLog, Gateway, GatewayState, Limits, Metrics, MetricsOptions, ServerSettings, access_log,
-    admin, reload,
+    AccessLog, ConfigSink, Gateway, GatewayState, Limits, Metrics, MetricsOptions, ServerSettings,
+    access_log, admin,
 };
 use gatehouse_sync::settings::{AUTH_ENV, DEFAULT_BACKUP_DIR, ENDPOINT_ENV};
 use gatehouse_sync::{AuthSetting, Backoff, Endpoint, SyncSettings};
@@ -580,19 +580,21 @@ pub(crate) async fn serve(
     listening: Option<tokio::sync::oneshot::Sender<Listening>>,
 ) -> anyhow::Result<()> {
     let stop_background = CancellationToken::new();
+    // The gateway takes configuration through its sink; the source chosen feeds it.
+    let sink = ConfigSink::new(state.clone());
     // Before the listeners: a file must load (or the start fails), and a backup of the
     // control plane's configuration is served from the first request on.
     let mut sync = None;
     match &source {
         Source::File(config) => {
-            reload::load_file(&state, config)
+            crate::file_source::load(&sink, config)
                 .await
                 .with_context(|| format!("cannot start with configuration {}", config.display()))?;
         }
         Source::ControlPlane(settings) => {
             let handle = gatehouse_sync::start(
                 SyncSettings::clone(settings),
-                state.clone(),
+                sink.clone(),
                 stop_background.clone(),
             )
             .await
@@ -647,7 +649,7 @@ pub(crate) async fn serve(
     // supervisor) may change the file at once, and the change must not be missed.
     let watcher = match &source {
         Source::File(config) => Some(
-            reload::watch_file(state.clone(), config.clone(), stop_background.clone())
+            crate::file_source::watch(sink.clone(), config.clone(), stop_background.clone())
                 .with_context(|| format!("cannot watch {}", config.display()))?,
         ),
         Source::ControlPlane(_) => None,
@@ -679,8 +681,8 @@ pub(crate) async fn serve(
         tokio::select! {
             () = shutdown.cancelled() => break,
             Some(()) = hangups.recv() => match (&source, &sync) {
-                (Source::File(config), _) => reload::reload_and_log(&state, config, "sighup").await,
-                (Source::ControlPlane(_), Some(sync)) => sync.token().reload_and_log(&state, "sighup").await,
+                (Source::File(config), _) => crate::file_source::reload_and_log(&sink, config, "sighup").await,
+                (Source::ControlPlane(_), Some(sync)) => sync.token().reload_and_log(&sink, "sighup").await,
                 (Source::ControlPlane(_), None) => {}
             },
         }

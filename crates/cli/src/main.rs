@@ -4,6 +4,7 @@
 mod client_cmd;
 mod control_cmd;
 mod dev_cmd;
+mod file_source;
 mod gateway_cmd;
 mod logging;
 

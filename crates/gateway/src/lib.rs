@@ -10,9 +10,9 @@
 //! with.
 //!
 //! This crate does not parse command lines or set up logging (the `gatehouse` binary
-//! does), and it does not fetch configuration from a control plane (`gatehouse-sync`
-//! does, through [`reload::apply_configuration`]); it serves whatever
-//! [`CompiledConfig`] it is given.
+//! does), and it knows no configuration source: a file, the control plane
+//! (`gatehouse-sync`) and Kubernetes Ingress all offer configurations to one
+//! [`ConfigSink`], which the binary hands them; it serves whatever compiles.
 
 pub mod access_log;
 pub mod admin;
@@ -33,6 +33,7 @@ pub use access_log::AccessLog;
 pub use admin::Readiness;
 pub use compiled::{CompileError, CompiledConfig};
 pub use metrics::{Metrics, MetricsOptions};
+pub use reload::{ConfigSink, LoadError};
 pub use server::{Gateway, Limits, ServerError, ServerSettings};
 
 /// State shared by every worker, the admin listener and the reloader.

@@ -1,17 +1,20 @@
-//! Loading a configuration file, and reloading it on change or on demand.
+//! The gateway's one entry for configuration: [`ConfigSink`]. Every source (a
+//! configuration file, the control plane, Kubernetes Ingress) produces a
+//! [`Configuration`] and offers it here; the gateway knows none of them (the binary
+//! wires them up).
 //!
-//! Every load reads the file, parses and validates it, and compiles it into a
-//! [`CompiledConfig`] on a blocking thread (compiling 10,000 APIs takes a while and must
-//! not stall a worker); only a complete, valid result is swapped in. A failed load logs
-//! the error, counts it in `gatehouse_config_reload_errors_total{reason}` and leaves the
-//! configuration being served untouched.
+//! Every offer is validated and compiled into a [`CompiledConfig`] on a blocking thread
+//! (compiling 10,000 APIs takes a while and must not stall a worker); only a complete,
+//! valid result is swapped in. A refused offer counts in
+//! `gatehouse_config_reload_errors_total{reason}` and leaves the configuration being
+//! served untouched; the source logs it with its own context. Offers are serialised, so
+//! two sources never interleave a swap.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use gatehouse_model::{ConfigError, Configuration};
-use tokio_util::sync::CancellationToken;
 
 use crate::GatewayState;
 use crate::compiled::{CompileError, CompiledConfig};
@@ -53,45 +56,83 @@ impl LoadError {
     }
 }
 
-/// Loads `path` and, if it is valid, serves it. Returns the new revision.
-///
-/// # Errors
-///
-/// Any [`LoadError`]; the configuration being served is then unchanged.
-pub async fn load_file(state: &Arc<GatewayState>, path: &Path) -> Result<u64, LoadError> {
-    let _writer = state.reload_lock.lock().await;
-    let result = load_file_locked(state, path).await;
-    record_outcome(state, &result);
-    result
+/// The handle configuration sources feed. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ConfigSink {
+    state: Arc<GatewayState>,
 }
 
-/// Serves an already-parsed configuration at `revision` (the control plane's), if it
-/// compiles. `origin` names where it came from in errors (`control plane revision 42`).
-/// This is how configuration sources other than a file (the control plane, Ingress)
-/// hand their result to the data plane.
-///
-/// # Errors
-///
-/// Any [`LoadError`]; the configuration being served is then unchanged.
-pub async fn apply_configuration(
-    state: &Arc<GatewayState>,
-    config: Configuration,
-    origin: String,
-    revision: u64,
-) -> Result<u64, LoadError> {
-    let _writer = state.reload_lock.lock().await;
-    let result = async {
-        config.validate().map_err(|errors| {
-            LoadError::Config(ConfigError::Invalid {
-                origin: origin.clone(),
-                errors,
-            })
-        })?;
-        compile_and_swap(state, origin, revision, move |_| Ok(config)).await
+impl ConfigSink {
+    /// The sink of the gateway `state` serves.
+    #[must_use]
+    pub const fn new(state: Arc<GatewayState>) -> Self {
+        Self { state }
     }
-    .await;
-    record_outcome(state, &result);
-    result
+
+    /// Serves `config` if it validates and compiles. `origin` names where it came from
+    /// in errors and logs (`gateway.yaml`, `control plane revision 42`); `revision` is
+    /// the source's (the control plane's), or `None` for the next local one. Returns the
+    /// revision served.
+    ///
+    /// # Errors
+    ///
+    /// Any [`LoadError`]; the configuration being served is then unchanged.
+    pub async fn offer(
+        &self,
+        config: Configuration,
+        origin: String,
+        revision: Option<u64>,
+    ) -> Result<u64, LoadError> {
+        self.offer_with(origin, revision, move |origin| {
+            config.validate().map_err(|errors| {
+                LoadError::Config(ConfigError::Invalid {
+                    origin: origin.to_owned(),
+                    errors,
+                })
+            })?;
+            Ok(config)
+        })
+        .await
+    }
+
+    /// As [`ConfigSink::offer`], with the configuration produced by `make` on the
+    /// compiling thread: for a source whose parsing is itself heavy (a large file).
+    /// `make` must validate what it returns ([`Configuration::load`] does).
+    ///
+    /// # Errors
+    ///
+    /// `make`'s error, or any [`LoadError`] of compiling.
+    pub async fn offer_with(
+        &self,
+        origin: String,
+        revision: Option<u64>,
+        make: impl FnOnce(&str) -> Result<Configuration, LoadError> + Send + 'static,
+    ) -> Result<u64, LoadError> {
+        let _writer = self.state.reload_lock.lock().await;
+        let revision = revision.unwrap_or_else(|| self.served_revision() + 1);
+        let result = compile_and_swap(&self.state, origin, revision, make).await;
+        record_outcome(&self.state, &result);
+        result
+    }
+
+    /// The revision being served (0 before the first configuration).
+    #[must_use]
+    pub fn served_revision(&self) -> u64 {
+        self.state.config.load().revision()
+    }
+
+    /// Whether a configuration was loaded (`/readyz` waits for one).
+    #[must_use]
+    pub fn has_configuration(&self) -> bool {
+        !self.state.readiness.pending().contains(&"config")
+    }
+
+    /// The gateway's metrics, where sources count their own health (sync errors, token
+    /// expiry).
+    #[must_use]
+    pub fn metrics(&self) -> &crate::Metrics {
+        &self.state.metrics
+    }
 }
 
 fn record_outcome(state: &GatewayState, result: &Result<u64, LoadError>) {
@@ -109,21 +150,6 @@ fn record_outcome(state: &GatewayState, result: &Result<u64, LoadError>) {
         }
         Err(error) => state.metrics.config_error(error.reason()),
     }
-}
-
-async fn load_file_locked(state: &Arc<GatewayState>, path: &Path) -> Result<u64, LoadError> {
-    let text = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|source| LoadError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-    let origin = path.display().to_string();
-    let revision = state.config.load().revision() + 1;
-    compile_and_swap(state, origin, revision, move |origin| {
-        Ok(Configuration::load(origin, &text)?)
-    })
-    .await
 }
 
 /// Produces the configuration with `make` and compiles it on a blocking thread, then
@@ -189,32 +215,4 @@ fn report_certificate_expiry(state: &GatewayState, expiry: &[(String, i64)]) {
             );
         }
     }
-}
-
-/// Reloads and logs the outcome; the configuration served is only replaced on success.
-pub async fn reload_and_log(state: &Arc<GatewayState>, path: &Path, trigger: &'static str) {
-    if let Err(error) = load_file(state, path).await {
-        tracing::error!(path = %path.display(), trigger, error = %error, "configuration rejected; still serving the previous one");
-    }
-}
-
-/// Watches `path` and reloads it when it changes, until `shutdown` is cancelled.
-///
-/// The parent directory is watched rather than the file, so atomic replacements
-/// (rename over the file, Kubernetes ConfigMap symlink swaps) are seen too.
-///
-/// # Errors
-///
-/// If the watcher cannot be created.
-pub fn watch_file(
-    state: Arc<GatewayState>,
-    path: PathBuf,
-    shutdown: CancellationToken,
-) -> notify::Result<tokio::task::JoinHandle<()>> {
-    let watched = path.clone();
-    gatehouse_watch::watch_files(&[&watched], shutdown, move || {
-        let state = state.clone();
-        let path = path.clone();
-        async move { reload_and_log(&state, &path, "file-change").await }
-    })
 }

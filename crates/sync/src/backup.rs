@@ -32,7 +32,7 @@ use std::sync::Arc;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine as _;
-use gatehouse_gateway::GatewayState;
+use gatehouse_gateway::ConfigSink;
 use gatehouse_gateway::metrics::SyncErrorReason;
 use gatehouse_model::token::GatewayToken;
 use gatehouse_model::{Configuration, Snapshot, SnapshotError};
@@ -428,7 +428,7 @@ impl BackupWriter {
         dir: PathBuf,
         gateway_id: String,
         keys: BackupKeys,
-        state: Arc<GatewayState>,
+        sink: ConfigSink,
         shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (sender, mut receiver) = watch::channel::<Pending>(None);
@@ -445,7 +445,7 @@ impl BackupWriter {
                     && written != Some(revision)
                 {
                     let key = keys.current();
-                    write_logged(&dir, &gateway_id, &key, revision, config, &state).await;
+                    write_logged(&dir, &gateway_id, &key, revision, config, &sink).await;
                     written = Some(revision);
                 }
                 if stopping {
@@ -473,7 +473,7 @@ async fn write_logged(
     key: &BackupKey,
     revision: u64,
     config: Arc<Configuration>,
-    state: &GatewayState,
+    sink: &ConfigSink,
 ) {
     let dir = dir.to_owned();
     let gateway_id = gateway_id.to_owned();
@@ -490,11 +490,11 @@ async fn write_logged(
             tracing::debug!(path = %path.display(), revision, "configuration backed up");
         }
         Ok(Err(error)) => {
-            state.metrics.config_sync_error(SyncErrorReason::Backup);
+            sink.metrics().config_sync_error(SyncErrorReason::Backup);
             tracing::error!(error = %error, revision, "configuration backup failed; the previous backup, if any, is kept");
         }
         Err(error) => {
-            state.metrics.config_sync_error(SyncErrorReason::Backup);
+            sink.metrics().config_sync_error(SyncErrorReason::Backup);
             tracing::error!(error = %error, revision, "configuration backup task failed");
         }
     }

@@ -171,10 +171,10 @@ fn writability_is_checked_without_leaving_anything() {
 #[tokio::test]
 async fn the_writer_backs_up_the_latest_configuration() {
     let dir = tempfile::tempdir().unwrap();
-    let state = Arc::new(GatewayState::new(
+    let state = ConfigSink::new(Arc::new(gatehouse_gateway::GatewayState::new(
         gatehouse_gateway::Metrics::new(),
         gatehouse_gateway::AccessLog::disabled(),
-    ));
+    )));
     let shutdown = CancellationToken::new();
     let (writer, task) = BackupWriter::spawn(
         dir.path().to_owned(),

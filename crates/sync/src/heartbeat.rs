@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_gateway::GatewayState;
+use gatehouse_gateway::ConfigSink;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{ConfigClient, Heartbeat};
@@ -91,7 +91,7 @@ pub async fn run(
     client: ConfigClient,
     token: Arc<TokenSource>,
     status: Arc<SyncStatus>,
-    state: Arc<GatewayState>,
+    sink: ConfigSink,
     interval: Duration,
     shutdown: CancellationToken,
 ) {
@@ -119,8 +119,7 @@ pub async fn run(
         }
         last_sent = Some(tokio::time::Instant::now());
         let current = token.current();
-        state
-            .metrics
+        sink.metrics()
             .token_expiry_timestamp_seconds
             .set(current.expiry_unix());
         expiry_warning.check_and_log(unix_now(), &current, token.file());

@@ -8,7 +8,7 @@
 //! 2. serves the configuration backup of that gateway id at once, if there is a valid
 //!    one ([`backup`]): a restart while the control plane is unreachable still serves;
 //! 3. runs the sync loop ([`sync_loop`]): snapshot, then long-polled changes applied to
-//!    a local copy and served through `gatehouse_gateway::reload::apply_configuration`
+//!    a local copy and offered to the gateway through its `ConfigSink`
 //!    (validated and compiled off the request path; the old configuration kept on
 //!    error), each applied configuration backed up;
 //! 4. sends heartbeats ([`heartbeat`]).
@@ -35,9 +35,8 @@ pub mod token;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use gatehouse_gateway::GatewayState;
+use gatehouse_gateway::ConfigSink;
 use gatehouse_gateway::metrics::SyncErrorReason;
-use gatehouse_gateway::reload::apply_configuration;
 use gatehouse_model::token::format_utc_minute;
 use tokio_util::sync::CancellationToken;
 
@@ -110,7 +109,7 @@ impl SyncHandle {
 /// system's CA certificates) cannot be loaded.
 pub async fn start(
     settings: SyncSettings,
-    state: Arc<GatewayState>,
+    sink: ConfigSink,
     shutdown: CancellationToken,
 ) -> Result<SyncHandle, StartError> {
     // Blocking reads (the CA file, the system's CA certificates), once, off the runtime.
@@ -123,9 +122,8 @@ pub async fn start(
     let token = Arc::new(TokenSource::load(&settings.auth).await?);
     let gateway_id = token.gateway_id().to_owned();
     let current = token.current();
-    state.metrics.init_config_sync_errors();
-    state
-        .metrics
+    sink.metrics().init_config_sync_errors();
+    sink.metrics()
         .token_expiry_timestamp_seconds
         .set(current.expiry_unix());
     tracing::info!(
@@ -152,7 +150,7 @@ pub async fn start(
         None => backup::BackupKeys::FromToken(token.clone()),
     };
     if let Some(dir) = &backup_dir {
-        serve_backup(&state, &status, dir, &gateway_id, &backup_keys.current()).await;
+        serve_backup(&sink, &status, dir, &gateway_id, &backup_keys.current()).await;
     }
 
     let mut tasks = Vec::new();
@@ -161,13 +159,13 @@ pub async fn start(
             dir,
             gateway_id.clone(),
             backup_keys,
-            state.clone(),
+            sink.clone(),
             shutdown.clone(),
         );
         tasks.push(task);
         writer
     });
-    if let Some(task) = token.clone().watch(state.clone(), shutdown.clone())? {
+    if let Some(task) = token.clone().watch(sink.clone(), shutdown.clone())? {
         tasks.push(task);
     }
     let client = ConfigClient::new(
@@ -177,7 +175,7 @@ pub async fn start(
         tls,
     )?;
     let syncer = Syncer::new(
-        state.clone(),
+        sink.clone(),
         client.clone(),
         token.clone(),
         status.clone(),
@@ -190,7 +188,7 @@ pub async fn start(
         client,
         token.clone(),
         status.clone(),
-        state,
+        sink,
         settings.heartbeat_interval,
         shutdown,
     )));
@@ -223,7 +221,7 @@ async fn usable_backup_dir(dir: PathBuf) -> Option<PathBuf> {
 /// Serves the backup of `gateway_id` in `dir` if there is a valid one. A corrupt one
 /// is reported and ignored: nothing of it is served.
 async fn serve_backup(
-    state: &Arc<GatewayState>,
+    sink: &ConfigSink,
     status: &SyncStatus,
     dir: &std::path::Path,
     gateway_id: &str,
@@ -243,12 +241,12 @@ async fn serve_backup(
             return;
         }
         Ok(Err(error)) => {
-            state.metrics.config_sync_error(SyncErrorReason::Backup);
+            sink.metrics().config_sync_error(SyncErrorReason::Backup);
             tracing::error!(error = %error, "configuration backup ignored; nothing is served until the control plane answers");
             return;
         }
         Err(error) => {
-            state.metrics.config_sync_error(SyncErrorReason::Backup);
+            sink.metrics().config_sync_error(SyncErrorReason::Backup);
             tracing::error!(error = %error, "configuration backup read task failed");
             return;
         }
@@ -258,13 +256,16 @@ async fn serve_backup(
         "configuration backup {} (revision {revision})",
         path.display()
     );
-    match apply_configuration(state, snapshot.configuration, origin, revision).await {
+    match sink
+        .offer(snapshot.configuration, origin, Some(revision))
+        .await
+    {
         Ok(_) => {
             status.set_applied_revision(revision);
             tracing::info!(path = %path.display(), revision, "serving the configuration backup until the control plane answers");
         }
         Err(error) => {
-            state.metrics.config_sync_error(SyncErrorReason::Backup);
+            sink.metrics().config_sync_error(SyncErrorReason::Backup);
             tracing::error!(error = %error, "configuration backup cannot be served; nothing is served until the control plane answers");
         }
     }

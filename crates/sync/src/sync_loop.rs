@@ -29,9 +29,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_gateway::GatewayState;
+use gatehouse_gateway::ConfigSink;
 use gatehouse_gateway::metrics::SyncErrorReason;
-use gatehouse_gateway::reload::apply_configuration;
 use gatehouse_model::{Configuration, Snapshot};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -96,7 +95,7 @@ pub enum ChangesOutcome {
 /// The sync loop and what it needs.
 #[derive(Debug)]
 pub struct Syncer {
-    state: Arc<GatewayState>,
+    sink: ConfigSink,
     client: ConfigClient,
     token: Arc<TokenSource>,
     token_changes: watch::Receiver<u64>,
@@ -111,10 +110,10 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    /// A sync loop serving into `state`.
+    /// A sync loop serving into `sink`.
     #[must_use]
     pub fn new(
-        state: Arc<GatewayState>,
+        sink: ConfigSink,
         client: ConfigClient,
         token: Arc<TokenSource>,
         status: Arc<SyncStatus>,
@@ -124,7 +123,7 @@ impl Syncer {
     ) -> Self {
         let token_changes = token.subscribe();
         Self {
-            state,
+            sink,
             client,
             token,
             token_changes,
@@ -165,7 +164,7 @@ impl Syncer {
                     Ok(response) => {
                         self.succeeded();
                         self.gone_in_a_row = 0;
-                        match apply_response(&self.state, &self.status, &local, &response).await {
+                        match apply_response(&self.sink, &self.status, &local, &response).await {
                             ChangesOutcome::Advanced(next) => {
                                 if next.revision != local.revision
                                     && !self.status.has_config_error()
@@ -193,7 +192,7 @@ impl Syncer {
                             // is confused; back off rather than spin.
                             return self.failed(error, SyncState::Snapshot).await;
                         }
-                        self.state.metrics.config_sync_error(SyncErrorReason::Gone);
+                        self.sink.metrics().config_sync_error(SyncErrorReason::Gone);
                         tracing::warn!(since = local.revision, error = %error, "taking a new snapshot");
                         SyncState::Snapshot
                     }
@@ -239,7 +238,7 @@ impl Syncer {
             revision,
             config: Arc::new(snapshot.configuration),
         };
-        if apply(&self.state, &self.status, &local, "snapshot").await {
+        if apply(&self.sink, &self.status, &local, "snapshot").await {
             self.save_backup(&local);
         }
         SyncState::Watching(Box::new(local))
@@ -265,13 +264,13 @@ impl Syncer {
     /// An exchange failed: count, log (at error, every round), remember, back off.
     async fn failed(&mut self, error: SyncError, resume: SyncState) -> SyncState {
         self.failures = self.failures.saturating_add(1);
-        self.state.metrics.config_sync_error(error.reason);
+        self.sink.metrics().config_sync_error(error.reason);
         self.status.set_sync_error(Some(error.message.clone()));
         let delay = self.backoff.delay(self.failures, rand::random::<f64>());
-        let serving = if self.state.readiness.pending().contains(&"config") {
+        let serving = if !self.sink.has_configuration() {
             "nothing yet (no backup, no answer from the control plane)".to_owned()
         } else {
-            format!("revision {}", self.state.config.load().revision())
+            format!("revision {}", self.sink.served_revision())
         };
         tracing::error!(
             reason = error.reason.as_str(),
@@ -282,9 +281,7 @@ impl Syncer {
         );
         if error.reason == SyncErrorReason::Status4xxAuth {
             // Perhaps the Secret was updated and the watcher missed it.
-            self.token
-                .reload_and_log(&self.state, "token-refused")
-                .await;
+            self.token.reload_and_log(&self.sink, "token-refused").await;
             let token = self.token.current();
             if token.expiry_unix() <= unix_now() {
                 tracing::error!(
@@ -306,7 +303,7 @@ impl Syncer {
 /// Applies an answer of the change stream, received for `local`, and serves the result
 /// if it compiles. See the module docs for what happens when it does not.
 pub async fn apply_response(
-    state: &Arc<GatewayState>,
+    sink: &ConfigSink,
     status: &SyncStatus,
     local: &LocalCopy,
     response: &Changes,
@@ -336,7 +333,7 @@ pub async fn apply_response(
             ));
         }
     };
-    apply(state, status, &next, "changes").await;
+    apply(sink, status, &next, "changes").await;
     ChangesOutcome::Advanced(next)
 }
 
@@ -344,19 +341,19 @@ pub async fn apply_response(
 /// failure the previous configuration keeps serving and the error is logged, counted
 /// and kept for the heartbeat.
 pub async fn apply(
-    state: &Arc<GatewayState>,
+    sink: &ConfigSink,
     status: &SyncStatus,
     local: &LocalCopy,
     what: &'static str,
 ) -> bool {
     let origin = format!("control plane revision {}", local.revision);
-    let result = apply_configuration(
-        state,
-        Configuration::clone(&local.config),
-        origin,
-        local.revision,
-    )
-    .await;
+    let result = sink
+        .offer(
+            Configuration::clone(&local.config),
+            origin,
+            Some(local.revision),
+        )
+        .await;
     match result {
         Ok(_) => {
             status.set_applied_revision(local.revision);
@@ -364,8 +361,8 @@ pub async fn apply(
             true
         }
         Err(error) => {
-            state.metrics.config_sync_error(SyncErrorReason::Compile);
-            let served = state.config.load().revision();
+            sink.metrics().config_sync_error(SyncErrorReason::Compile);
+            let served = sink.served_revision();
             tracing::error!(
                 revision = local.revision,
                 served,

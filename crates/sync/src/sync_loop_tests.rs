@@ -1,4 +1,4 @@
-use gatehouse_gateway::{AccessLog, Metrics};
+use gatehouse_gateway::{AccessLog, GatewayState, Metrics};
 use gatehouse_model::token::GatewayToken;
 use serde_json::{Value, json};
 
@@ -6,8 +6,11 @@ use super::*;
 use crate::changes::Change;
 use crate::settings::{AuthSetting, Endpoint};
 
-fn gateway_state() -> Arc<GatewayState> {
-    Arc::new(GatewayState::new(Metrics::new(), AccessLog::disabled()))
+fn gateway_state() -> ConfigSink {
+    ConfigSink::new(Arc::new(GatewayState::new(
+        Metrics::new(),
+        AccessLog::disabled(),
+    )))
 }
 
 fn api(service_url: &str) -> Value {
@@ -34,7 +37,7 @@ fn upsert(revision: u64, entity: Value) -> Changes {
     }
 }
 
-async fn served_at(state: &Arc<GatewayState>, status: &SyncStatus, revision: u64) -> LocalCopy {
+async fn served_at(state: &ConfigSink, status: &SyncStatus, revision: u64) -> LocalCopy {
     let mut config = Configuration::default();
     crate::changes::apply_change(
         &mut config,
@@ -72,18 +75,14 @@ async fn a_change_that_does_not_compile_keeps_the_old_configuration_and_the_copy
             .as_deref()
             .is_some_and(|p| p.contains("no-such-policy"))
     );
-    assert_eq!(
-        state.config.load().revision(),
-        1,
-        "the old configuration serves"
-    );
+    assert_eq!(state.served_revision(), 1, "the old configuration serves");
     assert_eq!(status.applied_revision(), 1);
     let error = status.last_error().unwrap();
     assert!(
         error.contains("revision 2") && error.contains("no-such-policy"),
         "{error}"
     );
-    let metrics = state.metrics.encode().unwrap();
+    let metrics = state.metrics().encode().unwrap();
     assert!(
         metrics.contains(r#"gatehouse_config_sync_errors_total{reason="compile"} 1"#),
         "{metrics}"
@@ -117,7 +116,7 @@ async fn a_change_that_does_not_compile_keeps_the_old_configuration_and_the_copy
         matches!(outcome, ChangesOutcome::Advanced(ref copy) if copy.revision == 4),
         "{outcome:?}"
     );
-    assert_eq!(state.config.load().revision(), 4);
+    assert_eq!(state.served_revision(), 4);
     assert_eq!(status.applied_revision(), 4);
     assert_eq!(status.last_error(), None, "the error is resolved");
 }
@@ -138,7 +137,7 @@ async fn empty_answers_and_resync_are_not_applied() {
     };
     assert_eq!(next.revision, 7);
     assert_eq!(status.applied_revision(), 7, "nothing it serves changed");
-    assert_eq!(state.config.load().revision(), 5, "no recompile");
+    assert_eq!(state.served_revision(), 5, "no recompile");
 
     let resync = Changes {
         resync: true,
@@ -148,7 +147,7 @@ async fn empty_answers_and_resync_are_not_applied() {
         apply_response(&state, &status, &next, &resync).await,
         ChangesOutcome::Resync
     ));
-    assert_eq!(state.config.load().revision(), 5);
+    assert_eq!(state.served_revision(), 5);
 }
 
 #[tokio::test]
@@ -167,7 +166,7 @@ async fn changes_that_cannot_be_understood_ask_for_a_snapshot() {
         panic!("{outcome:?}");
     };
     assert_eq!(error.reason, SyncErrorReason::BadResponse);
-    assert_eq!(state.config.load().revision(), 1);
+    assert_eq!(state.served_revision(), 1);
 }
 
 // The clock is paused: the hour-long backoff and the waits below take no real time, and

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use gatehouse_gateway::GatewayState;
+use gatehouse_gateway::ConfigSink;
 use gatehouse_gateway::metrics::SyncErrorReason;
 use gatehouse_model::token::{GatewayToken, TokenError, format_utc_minute};
 use tokio::sync::watch;
@@ -144,12 +144,11 @@ impl TokenSource {
 
     /// Re-reads the file and logs and counts the outcome; the token in use changes only
     /// when the new one is usable.
-    pub async fn reload_and_log(&self, state: &GatewayState, trigger: &'static str) {
+    pub async fn reload_and_log(&self, sink: &ConfigSink, trigger: &'static str) {
         match self.reload().await {
             Ok(true) => {
                 let token = self.current();
-                state
-                    .metrics
+                sink.metrics()
                     .token_expiry_timestamp_seconds
                     .set(token.expiry_unix());
                 tracing::info!(
@@ -161,7 +160,7 @@ impl TokenSource {
             }
             Ok(false) => {}
             Err(error) => {
-                state.metrics.config_sync_error(SyncErrorReason::Token);
+                sink.metrics().config_sync_error(SyncErrorReason::Token);
                 tracing::error!(error = %error, trigger, "cannot use the new gateway token; still using the previous one");
             }
         }
@@ -175,7 +174,7 @@ impl TokenSource {
     /// If the watcher cannot be created.
     pub fn watch(
         self: Arc<Self>,
-        state: Arc<GatewayState>,
+        sink: ConfigSink,
         shutdown: CancellationToken,
     ) -> notify::Result<Option<tokio::task::JoinHandle<()>>> {
         let Some(path) = self.file.clone() else {
@@ -183,8 +182,8 @@ impl TokenSource {
         };
         let handle = gatehouse_watch::watch_files(&[&path], shutdown, move || {
             let this = self.clone();
-            let state = state.clone();
-            async move { this.reload_and_log(&state, "file-change").await }
+            let sink = sink.clone();
+            async move { this.reload_and_log(&sink, "file-change").await }
         })?;
         Ok(Some(handle))
     }

@@ -1,0 +1,58 @@
+//! The configuration file source (`gatehouse gateway --config FILE`): reads the file,
+//! parses it on the compiling thread and offers it to the gateway's [`ConfigSink`];
+//! reloads it when it changes and on SIGHUP.
+
+use std::path::{Path, PathBuf};
+
+use gatehouse_gateway::{ConfigSink, LoadError};
+use gatehouse_model::Configuration;
+use tokio_util::sync::CancellationToken;
+
+/// Loads `path` and, if it is valid, serves it. Returns the revision served.
+///
+/// # Errors
+///
+/// Any [`LoadError`]; the configuration being served is then unchanged.
+pub(crate) async fn load(sink: &ConfigSink, path: &Path) -> Result<u64, LoadError> {
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|source| LoadError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    let origin = path.display().to_string();
+    // Parsed (and validated) on the compiling thread: a large file takes a while.
+    sink.offer_with(origin, None, move |origin| {
+        Ok(Configuration::load(origin, &text)?)
+    })
+    .await
+}
+
+/// Reloads `path` and logs the outcome; the configuration served is only replaced on
+/// success.
+pub(crate) async fn reload_and_log(sink: &ConfigSink, path: &Path, trigger: &'static str) {
+    if let Err(error) = load(sink, path).await {
+        tracing::error!(path = %path.display(), trigger, error = %error, "configuration rejected; still serving the previous one");
+    }
+}
+
+/// Watches `path` and reloads it when it changes, until `shutdown` is cancelled.
+///
+/// The parent directory is watched rather than the file, so atomic replacements
+/// (rename over the file, Kubernetes ConfigMap symlink swaps) are seen too.
+///
+/// # Errors
+///
+/// If the watcher cannot be created.
+pub(crate) fn watch(
+    sink: ConfigSink,
+    path: PathBuf,
+    shutdown: CancellationToken,
+) -> notify::Result<tokio::task::JoinHandle<()>> {
+    let watched = path.clone();
+    gatehouse_watch::watch_files(&[&watched], shutdown, move || {
+        let sink = sink.clone();
+        let path = path.clone();
+        async move { reload_and_log(&sink, &path, "file-change").await }
+    })
+}
