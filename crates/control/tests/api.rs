@@ -31,40 +31,10 @@ struct Control {
 enum TestDb {
     // Held so the directory outlives the test.
     Sqlite(tempfile::TempDir),
-    Postgres {
-        admin_url: String,
-        name: String,
-    },
+    // Held so the database outlives the test; dropped with it.
+    Postgres(gatehouse_test_support::postgres::TestDatabase),
     /// Another replica's: dropped with that one.
     Shared,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Self::Postgres { admin_url, name } = self {
-            let admin_url = admin_url.clone();
-            let name = name.clone();
-            // Best effort; a leftover test database is harmless.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                if let Ok(runtime) = runtime {
-                    runtime.block_on(async {
-                        use sqlx::Connection as _;
-                        if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            )))
-                            .execute(&mut conn)
-                            .await;
-                        }
-                    });
-                }
-            })
-            .join();
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -81,28 +51,8 @@ async fn database(backend: Backend) -> Option<(String, TestDb)> {
             Some((url, TestDb::Sqlite(dir)))
         }
         Backend::Postgres => {
-            let Ok(admin_url) = std::env::var("GATEHOUSE_TEST_DATABASE_URL") else {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "GATEHOUSE_TEST_DATABASE_URL is not set: .ci/run starts PostgreSQL and sets it"
-                );
-                eprintln!("GATEHOUSE_TEST_DATABASE_URL unset: skipping the PostgreSQL run");
-                return None;
-            };
-            use sqlx::Connection as _;
-            let name = format!("gh_control_{:016x}", rand::random::<u64>());
-            let mut conn = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let url = match admin_url.rfind('/') {
-                Some(slash) if slash > admin_url.find("://").unwrap_or(0) + 2 => {
-                    format!("{}/{name}", &admin_url[..slash])
-                }
-                _ => format!("{admin_url}/{name}"),
-            };
-            Some((url, TestDb::Postgres { admin_url, name }))
+            let database = gatehouse_test_support::postgres::TestDatabase::create().await?;
+            Some((database.url.clone(), TestDb::Postgres(database)))
         }
     }
 }
@@ -161,9 +111,7 @@ impl Control {
     fn database_url(&self) -> String {
         match &self._db {
             TestDb::Sqlite(dir) => format!("sqlite://{}", dir.path().join("control.db").display()),
-            TestDb::Postgres { admin_url, name } => {
-                format!("{}/{name}", &admin_url[..admin_url.rfind('/').unwrap()])
-            }
+            TestDb::Postgres(database) => database.url.clone(),
             TestDb::Shared => panic!("ask the replica that created the database"),
         }
     }
@@ -174,6 +122,16 @@ impl Control {
             .await
             .unwrap();
         Self::serve(state, TestDb::Shared).await
+    }
+
+    /// `GET /v2/gateways/{gateway}/snapshot` with `token`.
+    async fn snapshot(&self, gateway: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(&format!("/v2/gateways/{gateway}/snapshot")))
+            .header("Authorization", token)
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn delete(&self, path: &str) -> reqwest::Response {
@@ -423,16 +381,7 @@ async fn every_secret_is_sealed_at_rest(backend: Backend) {
         .unwrap();
     assert_eq!(secrets["primaryKey"], "primary-key-0123456789");
     let token = control.token("edge", &expiry_in(1)).await;
-    let snapshot: Value = control
-        .client
-        .get(control.url("/v2/gateways/edge/snapshot"))
-        .header("Authorization", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let snapshot: Value = control.snapshot("edge", &token).await.json().await.unwrap();
     let named = &snapshot["configuration"]["namedValues"];
     assert!(named.to_string().contains("hunter2"), "{named}");
 
@@ -510,16 +459,7 @@ async fn a_deleted_gateway_takes_its_tokens_with_it(backend: Backend) {
     let token = control.token("edge", &expiry_in(1)).await;
     let snapshot = |token: String| {
         let control = &control;
-        async move {
-            control
-                .client
-                .get(control.url("/v2/gateways/edge/snapshot"))
-                .header("Authorization", token)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+        async move { control.snapshot("edge", &token).await.status() }
     };
     assert_eq!(snapshot(token.clone()).await, StatusCode::OK);
     assert_eq!(
@@ -622,13 +562,7 @@ async fn replicas_share_the_admin_token_and_refuse_another_encryption_key(backen
     let token_snapshot = second.put("/gateways/edge", json!({})).await;
     assert_eq!(token_snapshot.status(), StatusCode::CREATED);
     let token = first.token("edge", &expiry_in(1)).await;
-    let snapshot = second
-        .client
-        .get(second.url("/v2/gateways/edge/snapshot"))
-        .header("Authorization", token)
-        .send()
-        .await
-        .unwrap();
+    let snapshot = second.snapshot("edge", &token).await;
     assert_eq!(snapshot.status(), StatusCode::OK);
 }
 
@@ -1081,13 +1015,7 @@ async fn the_snapshot_holds_only_what_the_gateway_serves(backend: Backend) {
         .put("/gateways/edge", json!({"apis": ["served"]}))
         .await;
     let token = control.token("edge", &expiry_in(1)).await;
-    let response = control
-        .client
-        .get(control.url("/v2/gateways/edge/snapshot"))
-        .header("Authorization", &token)
-        .send()
-        .await
-        .unwrap();
+    let response = control.snapshot("edge", &token).await;
     let snapshot: Value = response.json().await.unwrap();
     let apis: Vec<&str> = snapshot["configuration"]["apis"]
         .as_array()
@@ -1315,13 +1243,7 @@ async fn deployment_yaml_comes_with_a_token_secret_command(backend: Backend) {
         .nth(1)
         .unwrap()
         .trim_end_matches('"');
-    let snapshot = control
-        .client
-        .get(control.url("/v2/gateways/edge/snapshot"))
-        .header("Authorization", token)
-        .send()
-        .await
-        .unwrap();
+    let snapshot = control.snapshot("edge", token).await;
     assert_eq!(
         snapshot.status(),
         StatusCode::OK,
@@ -1373,16 +1295,7 @@ async fn private_keys_are_encrypted_at_rest(backend: Backend) {
 
     control.put("/gateways/edge", json!({})).await;
     let token = control.token("edge", &expiry_in(1)).await;
-    let snapshot: Value = control
-        .client
-        .get(control.url("/v2/gateways/edge/snapshot"))
-        .header("Authorization", &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let snapshot: Value = control.snapshot("edge", &token).await.json().await.unwrap();
     assert_eq!(
         snapshot["configuration"]["certificates"][0]["privateKeyPem"],
         key

@@ -6,11 +6,8 @@ use std::any::Any;
 use std::future::Future;
 
 use gatehouse_store::Store;
-use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+use gatehouse_test_support::postgres::TestDatabase;
 use tokio::task::JoinError;
-
-/// The variable naming an admin URL of a PostgreSQL server the tests may create databases on.
-pub(crate) const DATABASE_URL_VAR: &str = "GATEHOUSE_TEST_DATABASE_URL";
 
 /// One test's database.
 pub(crate) struct TestDb {
@@ -58,25 +55,13 @@ where
     F: FnOnce(TestDb) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(admin_url) = admin_url() else {
+    let Some(database) = TestDatabase::create().await else {
         return;
     };
-    let name = format!("gh_test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&admin_url)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {DATABASE_URL_VAR}: {e}"));
-    admin
-        .execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create the test database");
-    let mut url = url::Url::parse(&admin_url).expect("admin URL");
-    url.set_path(&format!("/{name}"));
-    let url = url.to_string();
-
-    let outcome = match Store::connect(&url).await {
+    let outcome = match Store::connect(&database.url).await {
         Ok(store) => {
             let db = TestDb {
-                url,
+                url: database.url.clone(),
                 store,
                 postgres: true,
                 _dir: None,
@@ -88,34 +73,8 @@ where
             Err(Box::new(format!("connect to the test database: {error}")) as Box<dyn Any + Send>)
         }
     };
-    admin
-        .execute(AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .await
-        .expect("drop the test database");
+    drop(database);
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
-    }
-}
-
-/// The admin URL, or `None` (skip) when unset outside CI.
-fn admin_url() -> Option<String> {
-    match std::env::var(DATABASE_URL_VAR) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").as_deref() == Ok("true") => panic!(
-            "{DATABASE_URL_VAR} is not set, and CI=true requires the PostgreSQL tests to run. \
-             `bash .ci/run` starts a throwaway server and sets it; by hand: \
-             initdb -D /tmp/pg/data -A trust -U postgres && \
-             pg_ctl -D /tmp/pg/data -o '-p 5432 -k /tmp/pg -c listen_addresses=127.0.0.1' start, \
-             then {DATABASE_URL_VAR}=postgres://postgres@127.0.0.1:5432/postgres"
-        ),
-        _ => {
-            eprintln!(
-                "notice: skipping a PostgreSQL store test: set {DATABASE_URL_VAR} to an admin URL \
-                 (e.g. postgres://postgres@127.0.0.1:5432/postgres) to run it"
-            );
-            None
-        }
     }
 }
