@@ -24,6 +24,14 @@ pub(crate) fn init(format: LogFormat) {
             .flatten_event(true)
             .with_current_span(false)
             .try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder.with_ansi(colour_stderr()).try_init(),
     };
+}
+
+/// Colours only for a person at a terminal: never into a file or a pipe, and never
+/// when `NO_COLOR` is set (to anything but an empty string, <https://no-color.org>).
+fn colour_stderr() -> bool {
+    use std::io::IsTerminal as _;
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stderr().is_terminal()
 }

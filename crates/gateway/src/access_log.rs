@@ -63,15 +63,21 @@ pub struct AccessLogEntry<'a> {
     /// for other requests.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grpc_status: Option<u32>,
-    /// Why the gateway answered instead of the backend (closed set), if it did.
+    /// Who made the answer: `backend`, `gateway` (its own error) or `policy` (a policy
+    /// answered: `return-response`, a rate limit's 429, …).
+    pub source: &'static str,
+    /// Why the gateway answered with an error instead of the backend (closed set), if
+    /// it did; `policy_error` when a policy raised one.
     pub error_reason: Option<&'static str>,
     /// Request body bytes received from the client.
     pub bytes_received: u64,
     /// Response body bytes sent to the client.
     pub bytes_sent: u64,
-    /// Milliseconds from request received to response body finished.
+    /// Milliseconds from request received to response body finished (three decimals:
+    /// whole microseconds).
     pub duration_ms: f64,
-    /// Milliseconds from request sent to the backend to its response head.
+    /// Milliseconds from request sent to the backend to its response head (three
+    /// decimals).
     pub backend_duration_ms: Option<f64>,
 }
 

@@ -20,6 +20,7 @@ fn entry(status: u16) -> AccessLogEntry<'static> {
         status,
         backend_status: Some(status),
         grpc_status: None,
+        source: "backend",
         error_reason: None,
         bytes_received: 0,
         bytes_sent: 12,

@@ -1,4 +1,5 @@
 use super::*;
+use crate::metrics::ResponseSource;
 
 use crate::metrics::MetricsOptions;
 use crate::tls::TlsSettings;
@@ -29,7 +30,12 @@ fn request(config: &CompiledConfig, id: &str, op: Option<usize>) {
     let target = op.map_or(OperationMetrics::api(a), |o| {
         OperationMetrics::operation(a, o)
     });
-    target.record_request(config, 200, Duration::from_millis(1));
+    target.record_request(
+        config,
+        200,
+        ResponseSource::Backend,
+        Duration::from_millis(1),
+    );
 }
 
 fn scrape(metrics: &Metrics) -> String {
@@ -49,14 +55,19 @@ fn series_appear_with_an_apis_first_request_only() {
     request(&config, "b", Some(0));
     request(&config, "b", Some(1));
     request(&config, "b", None);
-    OperationMetrics::unmatched().record_request(&config, 404, Duration::ZERO);
+    OperationMetrics::unmatched().record_request(
+        &config,
+        404,
+        ResponseSource::Backend,
+        Duration::ZERO,
+    );
     let text = scrape(&metrics);
     assert!(
-        text.contains(r#"gatehouse_requests_total{api="b",status_class="2xx"} 3"#),
+        text.contains(r#"gatehouse_requests_total{api="b",status_class="2xx",source="backend"} 3"#),
         "per API by default, whatever the operation:\n{text}"
     );
     assert!(
-        text.contains(r#"gatehouse_requests_total{api="-",status_class="4xx"} 1"#),
+        text.contains(r#"gatehouse_requests_total{api="-",status_class="4xx",source="backend"} 1"#),
         "{text}"
     );
     assert!(!text.contains(r#"api="a""#), "{text}");
@@ -79,8 +90,8 @@ fn per_operation_series_are_opt_in() {
     request(&config, "a", None);
     let text = scrape(&metrics);
     for needle in [
-        r#"gatehouse_requests_total{api="a",operation="post",status_class="2xx"} 1"#,
-        r#"gatehouse_requests_total{api="a",operation="-",status_class="2xx"} 1"#,
+        r#"gatehouse_requests_total{api="a",operation="post",status_class="2xx",source="backend"} 1"#,
+        r#"gatehouse_requests_total{api="a",operation="-",status_class="2xx",source="backend"} 1"#,
         r#"gatehouse_request_duration_seconds_count{api="a"} 2"#,
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
@@ -96,18 +107,25 @@ fn a_reload_keeps_the_series_of_remaining_apis_and_drops_those_of_removed_ones()
     request(&old, "keep", Some(0));
     request(&old, "keep", Some(0));
     request(&old, "gone", Some(0));
-    OperationMetrics::unmatched().record_request(&old, 404, Duration::ZERO);
+    OperationMetrics::unmatched().record_request(
+        &old,
+        404,
+        ResponseSource::Backend,
+        Duration::ZERO,
+    );
 
     // The new configuration moves `keep` to another index and adds `new`.
     let new = build(&metrics, &["new", "idle", "keep"]);
     drop(old);
     let text = scrape(&metrics);
     assert!(
-        text.contains(r#"gatehouse_requests_total{api="keep",status_class="2xx"} 2"#),
+        text.contains(
+            r#"gatehouse_requests_total{api="keep",status_class="2xx",source="backend"} 2"#
+        ),
         "{text}"
     );
     assert!(
-        text.contains(r#"gatehouse_requests_total{api="-",status_class="4xx"} 1"#),
+        text.contains(r#"gatehouse_requests_total{api="-",status_class="4xx",source="backend"} 1"#),
         "{text}"
     );
     assert!(!text.contains(r#"api="gone""#), "{text}");
@@ -118,7 +136,9 @@ fn a_reload_keeps_the_series_of_remaining_apis_and_drops_those_of_removed_ones()
     request(&new, "new", Some(0));
     let text = scrape(&metrics);
     assert!(
-        text.contains(r#"gatehouse_requests_total{api="keep",status_class="2xx"} 3"#),
+        text.contains(
+            r#"gatehouse_requests_total{api="keep",status_class="2xx",source="backend"} 3"#
+        ),
         "counters carry on across the reload:\n{text}"
     );
     assert!(
@@ -126,7 +146,9 @@ fn a_reload_keeps_the_series_of_remaining_apis_and_drops_those_of_removed_ones()
         "{text}"
     );
     assert!(
-        text.contains(r#"gatehouse_requests_total{api="new",status_class="2xx"} 1"#),
+        text.contains(
+            r#"gatehouse_requests_total{api="new",status_class="2xx",source="backend"} 1"#
+        ),
         "{text}"
     );
     assert_eq!(metrics.series().len(), 3, "keep, new, -");
@@ -143,7 +165,8 @@ fn series_a_served_configuration_creates_after_the_next_is_built_are_adopted_at_
     drop(old);
     request(&new, "a", Some(0));
     assert!(
-        scrape(&metrics).contains(r#"gatehouse_requests_total{api="a",status_class="2xx"} 2"#),
+        scrape(&metrics)
+            .contains(r#"gatehouse_requests_total{api="a",status_class="2xx",source="backend"} 2"#),
         "{}",
         scrape(&metrics)
     );
@@ -174,9 +197,10 @@ fn ten_thousand_apis_with_traffic_on_ten_scrape_small() {
     }
     let text = scrape(&metrics);
     assert!(text.len() < 64 * 1024, "{} bytes", text.len());
+    // One series per API with traffic: its one (source, status class).
     assert_eq!(
         text.matches("gatehouse_requests_total{").count(),
-        10 * 5,
+        10,
         "{text}"
     );
 }

@@ -199,6 +199,42 @@ pub struct TimeoutLabels {
     pub phase: TimeoutPhase,
 }
 
+/// Who made a response: the `source` label of `gatehouse_requests_total` and the
+/// access log's `source`, so a 429 the gateway's rate limit made is not taken for a
+/// backend's.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum ResponseSource {
+    /// The backend's answer, relayed (whatever policies then did to it).
+    Backend,
+    /// The gateway's own error (no API matched, bad request, backend unreachable, …),
+    /// or no answer at all (the client went away first).
+    Gateway,
+    /// A policy answered instead of the backend (`return-response`, a rate limit's
+    /// 429, a CORS preflight, `on-error` after a policy raised an error).
+    Policy,
+}
+
+impl ResponseSource {
+    /// Every source, in the order of [`Self::index`].
+    pub const ALL: [Self; 3] = [Self::Backend, Self::Gateway, Self::Policy];
+
+    /// Its index into [`Self::ALL`].
+    #[must_use]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The label value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Backend => "backend",
+            Self::Gateway => "gateway",
+            Self::Policy => "policy",
+        }
+    }
+}
+
 /// HTTP status class label: `1xx` … `5xx`.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum StatusClass {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::metrics::ResponseSource;
 
 use std::time::Duration;
 
@@ -13,20 +14,20 @@ fn request_series_count_by_status_class() {
     let op = metrics
         .series()
         .series(SeriesKey::operation(&"echo".into(), &"get".into()));
-    op.record_request(200, Duration::from_millis(3));
-    op.record_request(204, Duration::from_millis(3));
-    op.record_request(503, Duration::from_millis(3));
+    op.record_request(200, ResponseSource::Backend, Duration::from_millis(3));
+    op.record_request(204, ResponseSource::Backend, Duration::from_millis(3));
+    op.record_request(503, ResponseSource::Backend, Duration::from_millis(3));
     op.record_backend(Duration::from_millis(2));
     let text = metrics.encode().unwrap();
     assert!(
         text.contains(
-            r#"gatehouse_requests_total{api="echo",operation="get",status_class="2xx"} 2"#
+            r#"gatehouse_requests_total{api="echo",operation="get",status_class="2xx",source="backend"} 2"#
         ),
         "{text}"
     );
     assert!(
         text.contains(
-            r#"gatehouse_requests_total{api="echo",operation="get",status_class="5xx"} 1"#
+            r#"gatehouse_requests_total{api="echo",operation="get",status_class="5xx",source="backend"} 1"#
         ),
         "{text}"
     );
@@ -46,19 +47,27 @@ fn request_series_are_per_api_by_default() {
     let api = metrics
         .series()
         .series(SeriesKey::api(&"echo".into(), false));
-    api.record_request(200, Duration::from_millis(3));
+    api.record_request(200, ResponseSource::Backend, Duration::from_millis(3));
     let none = metrics.series().series(SeriesKey::no_api(false));
-    none.record_request(404, Duration::from_millis(1));
+    none.record_request(404, ResponseSource::Gateway, Duration::from_millis(1));
+    api.record_request(429, ResponseSource::Policy, Duration::from_millis(1));
+    api.record_request(429, ResponseSource::Backend, Duration::from_millis(1));
     let text = metrics.encode().unwrap();
     for needle in [
-        r#"gatehouse_requests_total{api="echo",status_class="2xx"} 1"#,
-        r#"gatehouse_requests_total{api="echo",status_class="5xx"} 0"#,
-        r#"gatehouse_requests_total{api="-",status_class="4xx"} 1"#,
+        r#"gatehouse_requests_total{api="echo",status_class="2xx",source="backend"} 1"#,
+        r#"gatehouse_requests_total{api="-",status_class="4xx",source="gateway"} 1"#,
+        // A rate limit's 429 is told apart from the backend's.
+        r#"gatehouse_requests_total{api="echo",status_class="4xx",source="policy"} 1"#,
+        r#"gatehouse_requests_total{api="echo",status_class="4xx",source="backend"} 1"#,
         r#"gatehouse_request_duration_seconds_count{api="-"} 1"#,
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
     assert!(!text.contains("operation="), "{text}");
+    assert!(
+        !text.contains(r#"status_class="5xx""#),
+        "what did not happen is left out: {text}"
+    );
 }
 
 #[test]
@@ -75,9 +84,9 @@ fn without_traffic_there_are_no_request_families() {
 fn histogram_buckets_are_cumulative_in_the_exposition() {
     let metrics = Metrics::new();
     let op = metrics.series().series(SeriesKey::api(&"a".into(), false));
-    op.record_request(200, Duration::from_micros(100)); // <= 0.5 ms
-    op.record_request(200, Duration::from_millis(20)); // <= 25 ms
-    op.record_request(200, Duration::from_secs(120)); // +Inf only
+    op.record_request(200, ResponseSource::Backend, Duration::from_micros(100)); // <= 0.5 ms
+    op.record_request(200, ResponseSource::Backend, Duration::from_millis(20)); // <= 25 ms
+    op.record_request(200, ResponseSource::Backend, Duration::from_secs(120)); // +Inf only
     let text = metrics.encode().unwrap();
     assert!(
         text.contains(r#"gatehouse_request_duration_seconds_bucket{le="0.0005",api="a"} 1"#),

@@ -30,7 +30,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
 use crate::compiled::CompiledConfig;
-use crate::metrics::StatusClass;
+use crate::metrics::{ResponseSource, StatusClass};
 
 /// Latency buckets in seconds: 0.5 ms … 60 s.
 pub const LATENCY_BUCKETS: [f64; 16] = [
@@ -307,14 +307,16 @@ impl SeriesKey {
 /// The request counts of one label set, by status class, and the histograms of its API.
 pub struct RequestSeries {
     key: SeriesKey,
-    requests: Sharded<[AtomicU64; 5]>,
+    /// By source ([`ResponseSource::index`]), then status class.
+    requests: Sharded<[[AtomicU64; 5]; 3]>,
     api: Arc<ApiSeries>,
 }
 
 impl RequestSeries {
     /// Counts a finished request and observes its duration.
-    pub fn record_request(&self, status: u16, total: Duration) {
-        self.requests.local()[StatusClass::index(status)].fetch_add(1, Ordering::Relaxed);
+    pub fn record_request(&self, status: u16, source: ResponseSource, total: Duration) {
+        self.requests.local()[source.index()][StatusClass::index(status)]
+            .fetch_add(1, Ordering::Relaxed);
         self.api.latency.local().request.observe(total);
     }
 
@@ -328,13 +330,16 @@ impl RequestSeries {
         &self.key
     }
 
-    /// Requests counted, by status class (`1xx` … `5xx`), summed over shards.
+    /// Requests counted, by source ([`ResponseSource::index`]) and status class (`1xx`
+    /// … `5xx`), summed over shards.
     #[must_use]
-    pub fn counts(&self) -> [u64; 5] {
-        let mut counts = [0u64; 5];
+    pub fn counts(&self) -> [[u64; 5]; 3] {
+        let mut counts = [[0u64; 5]; 3];
         for shard in self.requests.iter() {
-            for (count, cell) in counts.iter_mut().zip(shard) {
-                *count = count.wrapping_add(cell.load(Ordering::Relaxed));
+            for (by_class, cells) in counts.iter_mut().zip(shard) {
+                for (count, cell) in by_class.iter_mut().zip(cells) {
+                    *count = count.wrapping_add(cell.load(Ordering::Relaxed));
+                }
             }
         }
         counts
@@ -415,8 +420,16 @@ impl OperationMetrics {
     }
 
     /// Records a finished request in `config`, the configuration it ran on.
-    pub fn record_request(&self, config: &CompiledConfig, status: u16, total: Duration) {
-        config.request_series(self).record_request(status, total);
+    pub fn record_request(
+        &self,
+        config: &CompiledConfig,
+        status: u16,
+        source: ResponseSource,
+        total: Duration,
+    ) {
+        config
+            .request_series(self)
+            .record_request(status, source, total);
     }
 
     /// Records the backend's time to response head in `config`.
@@ -579,7 +592,7 @@ impl Collector for SeriesRegistry {
         encode_family(
             &mut encoder,
             "requests",
-            "Requests handled, by API (and operation with --metrics-per-operation) and status class; an API's series appear with its first request",
+            "Requests handled, by API (and operation with --metrics-per-operation), status class and source (backend, gateway, policy: who made the answer); each series appears with its first request",
             MetricType::Counter,
             &requests,
             |metric, series| {
@@ -589,22 +602,28 @@ impl Collector for SeriesRegistry {
                     OperationKey::Unmatched => Some("-"),
                     OperationKey::Named(id) => Some(&**id),
                 };
-                for (class, count) in StatusClass::ALL.iter().zip(series.counts()) {
-                    let status_class = class.as_str();
-                    let labels = [
-                        ("api", api),
-                        ("operation", operation.unwrap_or_default()),
-                        ("status_class", status_class),
-                    ];
-                    // Without the operation label: `api` and `status_class` only.
-                    let labels: &[(&str, &str)] = if operation.is_some() {
-                        &labels
-                    } else {
-                        &[labels[0], labels[2]]
-                    };
-                    metric
-                        .encode_family(&labels)?
-                        .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
+                for (source, by_class) in ResponseSource::ALL.iter().zip(series.counts()) {
+                    for (class, count) in StatusClass::ALL.iter().zip(by_class) {
+                        // Only what happened: 15 combinations per API would mostly be 0.
+                        if count == 0 {
+                            continue;
+                        }
+                        let labels = [
+                            ("api", api),
+                            ("operation", operation.unwrap_or_default()),
+                            ("status_class", class.as_str()),
+                            ("source", source.as_str()),
+                        ];
+                        // Without the operation label when it is off.
+                        let labels: &[(&str, &str)] = if operation.is_some() {
+                            &labels
+                        } else {
+                            &[labels[0], labels[2], labels[3]]
+                        };
+                        metric
+                            .encode_family(&labels)?
+                            .encode_counter::<NoLabelSet, _, u64>(&count, None)?;
+                    }
                 }
                 Ok(())
             },

@@ -1,4 +1,5 @@
 use super::*;
+use crate::metrics::ResponseSource;
 
 fn key(api: &str) -> SeriesKey {
     SeriesKey::api(&Arc::from(api), false)
@@ -30,16 +31,20 @@ fn each_thread_writes_its_own_shard_and_a_scrape_sums_them() {
             .map(|_| {
                 scope.spawn(|| {
                     for _ in 0..1000 {
-                        series.record_request(200, Duration::from_millis(1));
+                        series.record_request(
+                            200,
+                            ResponseSource::Backend,
+                            Duration::from_millis(1),
+                        );
                     }
-                    series.record_request(500, Duration::from_millis(1));
+                    series.record_request(500, ResponseSource::Backend, Duration::from_millis(1));
                     thread_number()
                 })
             })
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    assert_eq!(series.counts(), [0, 4000, 0, 0, 4]);
+    assert_eq!(series.counts()[0], [0, 4000, 0, 0, 4]);
     let mut shards: Vec<usize> = numbers.iter().map(|n| n & 3).collect();
     shards.sort_unstable();
     shards.dedup();
@@ -85,8 +90,8 @@ fn a_series_is_shared_while_alive_and_forgotten_once_dropped() {
     assert!(!Arc::ptr_eq(&first, &other));
     // The histograms are per API: shared by its series.
     assert!(Arc::ptr_eq(&first.api, &again.api));
-    first.record_request(200, Duration::from_millis(1));
-    other.record_request(200, Duration::from_millis(1));
+    first.record_request(200, ResponseSource::Backend, Duration::from_millis(1));
+    other.record_request(200, ResponseSource::Backend, Duration::from_millis(1));
     assert_eq!(registry.live().len(), 2);
 
     drop((first, again));
@@ -96,14 +101,14 @@ fn a_series_is_shared_while_alive_and_forgotten_once_dropped() {
         "a dropped series is not scraped:\n{text}"
     );
     assert!(
-        text.contains(r#"requests_total{api="b",status_class="2xx"} 1"#),
+        text.contains(r#"requests_total{api="b",status_class="2xx",source="backend"} 1"#),
         "{text}"
     );
     assert_eq!(registry.len(), 1, "the scrape swept the dead entry");
 
     // Created again, it starts from zero.
     let reborn = registry.series(key("a"));
-    assert_eq!(reborn.counts(), [0; 5]);
+    assert_eq!(reborn.counts(), [[0; 5]; 3]);
 }
 
 #[test]
@@ -117,14 +122,14 @@ fn a_slot_creates_its_series_once_and_keeps_an_adopted_one() {
             made += 1;
             key("a")
         })
-        .record_request(200, Duration::ZERO);
+        .record_request(200, ResponseSource::Backend, Duration::ZERO);
     }
     assert_eq!(made, 1);
-    assert_eq!(slot.get().unwrap().counts()[1], 3);
+    assert_eq!(slot.get().unwrap().counts()[0][1], 3);
 
     let adopted = SeriesSlot::default();
     adopted.adopt(registry.series(key("a")));
-    assert_eq!(adopted.get().unwrap().counts()[1], 3);
+    assert_eq!(adopted.get().unwrap().counts()[0][1], 3);
     // A filled slot keeps what it has.
     adopted.adopt(registry.series(key("b")));
     assert_eq!(adopted.get().unwrap().key(), &key("a"));
@@ -137,14 +142,14 @@ fn per_operation_series_carry_the_operation_label() {
     let get = registry.series(SeriesKey::operation(&api, &Arc::from("get")));
     let unmatched = registry.series(SeriesKey::api(&api, true));
     let nowhere = registry.series(SeriesKey::no_api(true));
-    get.record_request(200, Duration::ZERO);
-    unmatched.record_request(404, Duration::ZERO);
-    nowhere.record_request(404, Duration::ZERO);
+    get.record_request(200, ResponseSource::Backend, Duration::ZERO);
+    unmatched.record_request(404, ResponseSource::Backend, Duration::ZERO);
+    nowhere.record_request(404, ResponseSource::Backend, Duration::ZERO);
     let text = scrape(&registry);
     for needle in [
-        r#"requests_total{api="echo",operation="get",status_class="2xx"} 1"#,
-        r#"requests_total{api="echo",operation="-",status_class="4xx"} 1"#,
-        r#"requests_total{api="-",operation="-",status_class="4xx"} 1"#,
+        r#"requests_total{api="echo",operation="get",status_class="2xx",source="backend"} 1"#,
+        r#"requests_total{api="echo",operation="-",status_class="4xx",source="backend"} 1"#,
+        r#"requests_total{api="-",operation="-",status_class="4xx",source="backend"} 1"#,
         // One histogram per API, whatever the operation.
         r#"request_duration_seconds_count{api="echo"} 2"#,
         r#"request_duration_seconds_count{api="-"} 1"#,
@@ -160,6 +165,9 @@ fn series_are_scraped_in_label_order() {
         .into_iter()
         .map(|api| registry.series(key(api)))
         .collect();
+    for one in &series {
+        one.record_request(200, ResponseSource::Backend, Duration::ZERO);
+    }
     let text = scrape(&registry);
     let position = |api: &str| {
         text.find(&format!(r#"requests_total{{api="{api}""#))

@@ -93,7 +93,9 @@ async fn ten_thousand_apis_scrape_only_those_with_traffic() {
         used.iter().all(|api| {
             value(
                 text,
-                &format!(r#"gatehouse_requests_total{{api="{api}",status_class="2xx"}}"#),
+                &format!(
+                    r#"gatehouse_requests_total{{api="{api}",status_class="2xx",source="backend"}}"#
+                ),
             ) == Some(3.0)
         })
     })
@@ -128,10 +130,12 @@ async fn a_reload_drops_the_series_of_removed_apis_and_keeps_the_others() {
     let text = scrape_until(&gateway, |text| {
         value(
             text,
-            r#"gatehouse_requests_total{api="keep",status_class="2xx"}"#,
+            r#"gatehouse_requests_total{api="keep",status_class="2xx",source="backend"}"#,
         ) == Some(2.0)
             && text.contains(r#"api="gone""#)
-            && text.contains(r#"gatehouse_requests_total{api="-",status_class="4xx"} 1"#)
+            && text.contains(
+                r#"gatehouse_requests_total{api="-",status_class="4xx",source="gateway"} 1"#,
+            )
     })
     .await;
     assert!(!text.contains(r#"api="idle""#), "{text}");
@@ -149,7 +153,7 @@ async fn a_reload_drops_the_series_of_removed_apis_and_keeps_the_others() {
         !text.contains(r#"api="gone""#)
             && value(
                 text,
-                r#"gatehouse_requests_total{api="keep",status_class="2xx"}"#,
+                r#"gatehouse_requests_total{api="keep",status_class="2xx",source="backend"}"#,
             ) == Some(3.0)
     })
     .await;
@@ -161,7 +165,7 @@ async fn a_reload_drops_the_series_of_removed_apis_and_keeps_the_others() {
         "{text}"
     );
     assert!(
-        text.contains(r#"gatehouse_requests_total{api="-",status_class="4xx"} 2"#),
+        text.contains(r#"gatehouse_requests_total{api="-",status_class="4xx",source="gateway"} 2"#),
         "{text}"
     );
     assert!(
@@ -180,7 +184,7 @@ async fn per_operation_labels_are_opt_in() {
     );
     assert_eq!(status(&gateway, "/one/x").await, 200);
     let text = scrape_until(&gateway, |text| {
-        text.contains(r#"gatehouse_requests_total{api="one",operation="any",status_class="2xx"} 1"#)
+        text.contains(r#"gatehouse_requests_total{api="one",operation="any",status_class="2xx",source="backend"} 1"#)
     })
     .await;
     assert_eq!(apis_with_series(&text), ["one".to_owned()].into(), "{text}");

@@ -238,7 +238,7 @@ impl GatewayHome {
             .args(extra)
             .env("config.service.endpoint", endpoint)
             .env("config.service.auth", auth)
-            .env("NO_COLOR", "1")
+            .env_remove("NO_COLOR")
             .env("no_proxy", "127.0.0.1,localhost")
             // No system CA certificates: an https backend without its own CA cannot be
             // served (what `a_change_the_gateway_cannot_compile…` relies on).
@@ -429,6 +429,8 @@ async fn sigterm_stops_a_control_plane_gateway_promptly() {
     // It said goodbye: the control plane no longer counts it, without waiting for its
     // heartbeats to time out.
     assert!(gateway.log().contains("said goodbye"), "{}", gateway.log());
+    // `--log-format text` into a file: no terminal colours in it.
+    assert!(!gateway.log().contains('\u{1b}'), "{}", gateway.log());
     assert_eq!(control.status().await["nodes"], 0);
 }
 

@@ -348,7 +348,7 @@ async fn text_and_binary_messages_are_relayed_both_ways() {
     .await;
     wait_for_metric(
         admin,
-        r#"gatehouse_requests_total{api="chat",status_class="1xx"}"#,
+        r#"gatehouse_requests_total{api="chat",status_class="1xx",source="backend"}"#,
         |v| v == 1.0,
         WAIT,
     )

@@ -215,9 +215,10 @@ pub enum ErrorReason {
     WebSocketNotEnabled,
     /// See [`ProxyError::WebSocketLimit`].
     WebSocketLimit,
-    /// A policy answered instead of the backend (return-response, rate limit,
-    /// ip-filter, …).
-    Policy,
+    /// A policy raised an error (`validate-jwt` failing, say) and the answer is what
+    /// `on-error` made of it. A policy that simply answers (`return-response`, a rate
+    /// limit's 429) is not an error: no reason then.
+    PolicyError,
 }
 
 impl ErrorReason {
@@ -261,7 +262,7 @@ impl ErrorReason {
             Self::InvalidBackendUrl => "invalid_backend_url",
             Self::WebSocketNotEnabled => "websocket_not_enabled",
             Self::WebSocketLimit => "websocket_limit",
-            Self::Policy => "policy_response",
+            Self::PolicyError => "policy_error",
         }
     }
 }

@@ -56,7 +56,7 @@ use self::error::{ErrorReason, ProxyError, error_response};
 use crate::GatewayState;
 use crate::compiled::{CompiledApi, CompiledConfig, CompiledOperation};
 use crate::handshake::ConnectionTls;
-use crate::metrics::OperationMetrics;
+use crate::metrics::{OperationMetrics, ResponseSource};
 use crate::server::Limits;
 use crate::subscriptions::{ResolvedScope, SubscriptionEntry};
 
@@ -143,7 +143,7 @@ pub async fn handle(
         }
     };
     // What the gateway answered itself goes to a gRPC client as a gRPC status.
-    if grpc_call && exchange.error_reason.is_some() && !grpc::is_grpc(response.headers()) {
+    if grpc_call && exchange.answered_locally() && !grpc::is_grpc(response.headers()) {
         response = grpc::local_reply(response);
         exchange.grpc_status = grpc::status(response.headers());
     }
@@ -253,7 +253,7 @@ async fn proxy(
     if is_cors_preflight(&parts)
         && let Some(response) = answer_preflight(state, api, peer, &parts)
     {
-        exchange.error_reason = Some(ErrorReason::Policy);
+        exchange.policy_answered = true;
         return Ok(response);
     }
 
@@ -340,7 +340,7 @@ async fn proxy(
     };
     exchange.keep_policy_state(&mut request_state);
     if let Some(response) = early {
-        exchange.error_reason = Some(ErrorReason::Policy);
+        exchange.policy_answered = true;
         return Ok(policy_response(response));
     }
 
@@ -429,16 +429,16 @@ async fn proxy(
     match flow {
         Flow::Continue => {}
         Flow::Respond(response) => {
-            exchange.error_reason = Some(ErrorReason::Policy);
+            exchange.policy_answered = true;
             return Ok(policy_response(*response));
         }
         // A failure raised by on-error itself is sent as it is.
         Flow::Fail(failure) if backend_failed => {
-            exchange.error_reason = Some(ErrorReason::Policy);
+            exchange.error_reason = Some(ErrorReason::PolicyError);
             return Ok(policy_response(failure.response));
         }
         Flow::Fail(failure) => {
-            exchange.error_reason = Some(ErrorReason::Policy);
+            exchange.error_reason = Some(ErrorReason::PolicyError);
             let response = run_on_error(pipeline, &facts, counters, &mut request_state, *failure);
             return Ok(policy_response(response));
         }
@@ -1167,6 +1167,9 @@ pub struct Exchange {
     /// `grpc-status` of a gRPC call: from the response head, or the trailers.
     grpc_status: Option<u32>,
     error_reason: Option<ErrorReason>,
+    /// A policy answered instead of the backend, without an error (`return-response`,
+    /// a rate limit's 429, a CORS preflight).
+    policy_answered: bool,
     backend_duration: Option<Duration>,
     bytes_received: Arc<AtomicU64>,
     bytes_sent: u64,
@@ -1215,6 +1218,7 @@ impl Exchange {
             backend_status: None,
             grpc_status: None,
             error_reason: None,
+            policy_answered: false,
             backend_duration: None,
             bytes_received: Arc::new(AtomicU64::new(0)),
             bytes_sent: 0,
@@ -1227,6 +1231,24 @@ impl Exchange {
 
     fn request_id(&mut self) -> &str {
         self.request_id.get_or_insert_with(new_request_id)
+    }
+
+    /// Whether the gateway answered itself (an error, or a policy) rather than relay the
+    /// backend's answer.
+    const fn answered_locally(&self) -> bool {
+        self.error_reason.is_some() || self.policy_answered
+    }
+
+    /// Who made the answer, for the `source` of metrics and the access log.
+    pub(super) const fn source(&self) -> ResponseSource {
+        match self.error_reason {
+            Some(ErrorReason::PolicyError) => ResponseSource::Policy,
+            Some(_) => ResponseSource::Gateway,
+            None if self.policy_answered => ResponseSource::Policy,
+            None if self.backend_status.is_some() => ResponseSource::Backend,
+            // The client went away before any answer (499).
+            None => ResponseSource::Gateway,
+        }
     }
 
     /// Keeps what the policies left to do after the response (permits, deferred quota
@@ -1269,7 +1291,8 @@ impl Drop for Exchange {
         // A relayed WebSocket's handshake was counted when it was answered.
         if !self.websocket.is_relaying() {
             self.state.metrics.in_flight_requests.dec();
-            self.metrics.record_request(&self._config, status, total);
+            self.metrics
+                .record_request(&self._config, status, self.source(), total);
         }
         let received = self.bytes_received.load(Ordering::Relaxed);
         if !self.deferred.is_empty() {
@@ -1299,6 +1322,7 @@ impl Drop for Exchange {
             status,
             backend_status: self.backend_status,
             grpc_status: self.grpc_status,
+            source: self.source().as_str(),
             error_reason: self.error_reason.map(ErrorReason::as_str),
             bytes_received: received,
             bytes_sent: self.bytes_sent,
@@ -1309,8 +1333,15 @@ impl Drop for Exchange {
     }
 }
 
+/// Milliseconds with three decimals (whole microseconds), so the log shows `1.183`
+/// rather than binary noise like `1.1834689999999999`.
 fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "microseconds stay exact in an f64 up to 285 years"
+    )]
+    let micros = duration.as_micros() as f64;
+    micros / 1000.0
 }
 
 const fn version_str(version: http::Version) -> &'static str {

@@ -400,9 +400,12 @@ pub(super) struct Session {
 pub(super) fn start(mut exchange: Exchange, session: Session) {
     exchange.websocket = Upgrade::Relaying;
     let status = exchange.status.map_or(101, |status| status.as_u16());
-    exchange
-        .metrics
-        .record_request(&exchange._config, status, exchange.started.elapsed());
+    exchange.metrics.record_request(
+        &exchange._config,
+        status,
+        exchange.source(),
+        exchange.started.elapsed(),
+    );
     exchange.state.metrics.in_flight_requests.dec();
     let tasks = session.conn.upgrades.tasks.clone();
     let relay = relay(exchange, session);
