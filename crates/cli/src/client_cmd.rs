@@ -558,11 +558,12 @@ pub(crate) fn gateway_deployment_yaml(
     Ok(())
 }
 
-/// `gatehouse gateway status NAME`.
+/// `gatehouse gateway status NAME`: a table for people (ages, not timestamps), or the
+/// API's answer with `-o yaml|json` (RFC 3339 times).
 pub(crate) fn gateway_status(
     server: &ServerArgs,
     name: &str,
-    output: Output,
+    output: Option<Output>,
 ) -> anyhow::Result<()> {
     let client = Client::new(server)?;
     let value = runtime()?.block_on(client.call(
@@ -570,7 +571,122 @@ pub(crate) fn gateway_status(
         &format!("/gateways/{}/status", segment(name)?),
         None,
     ))?;
-    print_value(&value, output)
+    match output {
+        Some(output) => print_value(&value, output),
+        None => {
+            let now = std::time::SystemTime::now();
+            out!("{}", status_table(&value, now).trim_end());
+            Ok(())
+        }
+    }
+}
+
+/// The human form of a gateway's status.
+fn status_table(status: &Value, now: std::time::SystemTime) -> String {
+    use std::fmt::Write as _;
+    let text = |value: &Value| value.as_str().unwrap_or("-").to_owned();
+    let instances = status["instances"].as_array().cloned().unwrap_or_default();
+    let mut table = format!(
+        "gateway `{}`: {} connected, control plane at revision {}\n",
+        text(&status["gatewayId"]),
+        match instances.len() {
+            1 => "1 instance".to_owned(),
+            n => format!("{n} instances"),
+        },
+        status["currentRevision"]
+    );
+    if !instances.is_empty() {
+        let mut rows = vec![[
+            "INSTANCE".to_owned(),
+            "HOSTNAME".to_owned(),
+            "VERSION".to_owned(),
+            "REVISION".to_owned(),
+            "LAST SEEN".to_owned(),
+            "TOKEN EXPIRES".to_owned(),
+            "LAST ERROR".to_owned(),
+        ]];
+        for instance in &instances {
+            let lag = instance["revisionLag"].as_u64().unwrap_or(0);
+            let revision = match lag {
+                0 => instance["appliedRevision"].to_string(),
+                lag => format!("{} ({lag} behind)", instance["appliedRevision"]),
+            };
+            let seen = instance["lastSeenSecondsAgo"]
+                .as_i64()
+                .map_or_else(|| "-".to_owned(), |s| format!("{} ago", age(s)));
+            let expires = instance["tokenExpiry"]
+                .as_str()
+                .and_then(|t| humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok())
+                .map_or_else(|| "-".to_owned(), |at| relative(at, now));
+            rows.push([
+                text(&instance["instanceId"]),
+                text(&instance["hostname"]),
+                text(&instance["version"]),
+                revision,
+                seen,
+                expires,
+                text(&instance["lastError"]),
+            ]);
+        }
+        let widths: Vec<usize> = (0..7)
+            .map(|column| {
+                rows.iter()
+                    .map(|row| row[column].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in &rows {
+            let line: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            let _ = writeln!(table, "{}", line.join("  ").trim_end());
+        }
+    }
+    for warning in status["certificateWarnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let _ = writeln!(
+            table,
+            "certificate `{}` {} {}: replace it",
+            text(&warning["certificateId"]),
+            if warning["expired"] == true {
+                "expired on"
+            } else {
+                "expires on"
+            },
+            text(&warning["notAfter"]),
+        );
+    }
+    table
+}
+
+/// `12 s`, `3 min`, `5 h`, `2 d`.
+fn age(seconds: i64) -> String {
+    match seconds {
+        s if s < 120 => format!("{s} s"),
+        s if s < 7_200 => format!("{} min", s / 60),
+        s if s < 172_800 => format!("{} h", s / 3_600),
+        s => format!("{} d", s / 86_400),
+    }
+}
+
+/// `in 29 d` or `3 h ago`.
+fn relative(at: std::time::SystemTime, now: std::time::SystemTime) -> String {
+    match at.duration_since(now) {
+        Ok(ahead) => format!(
+            "in {}",
+            age(i64::try_from(ahead.as_secs()).unwrap_or(i64::MAX))
+        ),
+        Err(behind) => format!(
+            "{} ago",
+            age(i64::try_from(behind.duration().as_secs()).unwrap_or(i64::MAX))
+        ),
+    }
 }
 
 fn print_value(value: &Value, output: Output) -> anyhow::Result<()> {
@@ -581,3 +697,7 @@ fn print_value(value: &Value, output: Output) -> anyhow::Result<()> {
     out!("{}", text.trim_end());
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "client_cmd_tests.rs"]
+mod tests;

@@ -97,9 +97,10 @@ enum GatewayVerb {
     Status {
         /// The gateway.
         name: String,
-        /// Output format.
-        #[arg(short = 'o', long, value_enum, default_value_t = client_cmd::Output::Yaml)]
-        output: client_cmd::Output,
+        /// Output format: the API's answer (RFC 3339 times) instead of a table for
+        /// people.
+        #[arg(short = 'o', long, value_enum)]
+        output: Option<client_cmd::Output>,
     },
 }
 

@@ -136,6 +136,40 @@ pub fn prepare_put(
     Ok(Value::Object(object))
 }
 
+/// The entities that `errors` (a configuration's validation errors after a delete)
+/// are about, as people name them (`subscription `eval``), each once, in order.
+#[must_use]
+pub fn referrers(errors: &gatehouse_model::ValidationErrors) -> Vec<String> {
+    let mut named: Vec<String> = Vec::new();
+    for error in &errors.0 {
+        let Some((collection, rest)) = error.path.split_once('[') else {
+            continue;
+        };
+        let Some((id, _)) = rest.split_once(']') else {
+            continue;
+        };
+        let kind = match collection {
+            "apis" => Kind::Api,
+            "products" => Kind::Product,
+            "subscriptions" => Kind::Subscription,
+            "namedValues" => Kind::NamedValue,
+            "backends" => Kind::Backend,
+            "certificates" => Kind::Certificate,
+            "hostnames" => Kind::Hostname,
+            "gateways" => Kind::Gateway,
+            _ => continue,
+        };
+        let referrer = format!("{} `{id}`", noun(kind));
+        if !named.contains(&referrer) {
+            named.push(referrer);
+        }
+    }
+    if named.is_empty() {
+        named.push("other entities".to_owned());
+    }
+    named
+}
+
 /// The entity as the management API shows it: write-only fields removed.
 #[must_use]
 pub fn redact(kind: Kind, body: &Value) -> Value {

@@ -264,6 +264,14 @@ async fn delete_item(
             }
             let mut config = entities::configuration(&stored)?;
             entities::apply(&mut config, kind, &id, None).map_err(ApiError::BadRequest)?;
+            if let Err(errors) = config.validate() {
+                let referrers = entities::referrers(&errors);
+                return Err(ApiError::Conflict(format!(
+                    "{} `{id}` is still used by {}: remove it from them, or delete them, first",
+                    noun(kind),
+                    referrers.join(", ")
+                )));
+            }
             if let Err(error) = validate(&config) {
                 return Err(ApiError::Conflict(format!(
                     "{} `{id}` is still in use: {error}",

@@ -108,10 +108,14 @@ pub struct InstanceStatus {
     pub last_error: Option<String>,
     /// Seconds since it started.
     pub uptime_seconds: u64,
-    /// When its token expires (Unix seconds).
-    pub token_expiry: Option<i64>,
-    /// When it last reported (Unix seconds).
-    pub last_seen: i64,
+    /// When its token expires (RFC 3339, UTC).
+    #[schema(example = "2026-12-24T00:00:00Z")]
+    pub token_expiry: Option<String>,
+    /// When it last reported (RFC 3339, UTC).
+    #[schema(example = "2026-12-07T10:00:00Z")]
+    pub last_seen: String,
+    /// Seconds since it last reported.
+    pub last_seen_seconds_ago: i64,
 }
 
 /// How long an instance may stay silent and still count: `configured`, else three of
@@ -161,8 +165,11 @@ pub async fn gateway_status(
             applied_revision: hb.applied_revision,
             last_error: hb.last_error,
             uptime_seconds: hb.uptime_seconds,
-            token_expiry: hb.token_expiry_unix,
-            last_seen: hb.last_seen_unix,
+            token_expiry: hb
+                .token_expiry_unix
+                .map(gatehouse_tls::certificate::rfc3339),
+            last_seen: gatehouse_tls::certificate::rfc3339(hb.last_seen_unix),
+            last_seen_seconds_ago: now.saturating_sub(hb.last_seen_unix).max(0),
         })
         .collect();
     Ok(axum::Json(GatewayStatus {

@@ -919,7 +919,22 @@ async fn references_are_checked_on_write_and_delete(backend: Backend) {
         .unwrap();
     let (status, _, message) = error(in_use).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(message.contains("products[p]"), "{message}");
+    assert!(
+        message.contains("API `a` is still used by product `p`"),
+        "{message}"
+    );
+
+    // Issue 11, item 4: every referrer is named, once, with what to do.
+    control
+        .put("/subscriptions/eval", json!({"scope": "/apis/a"}))
+        .await;
+    control.put("/gateways/edge", json!({"apis": ["a"]})).await;
+    let (status, _, message) = error(control.delete("/apis/a").await).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        message,
+        "API `a` is still used by product `p`, subscription `eval`, gateway `edge`: remove it from them, or delete them, first"
+    );
 }
 
 async fn lists_are_paginated_and_searchable(backend: Backend) {
@@ -1101,8 +1116,18 @@ async fn heartbeats_show_up_in_gateway_status(backend: Backend) {
         .unwrap();
     assert_eq!(status["nodes"], 1);
     assert_eq!(status["instances"][0]["hostname"], "pod-1.local");
+    let seen = status["instances"][0]["lastSeen"].as_str().unwrap();
+    assert!(humantime::parse_rfc3339(seen).is_ok(), "RFC 3339: {seen}");
     assert!(
-        status["instances"][0]["tokenExpiry"].as_i64().unwrap() > gatehouse_control::unix_now()
+        status["instances"][0]["lastSeenSecondsAgo"]
+            .as_i64()
+            .unwrap()
+            < 60
+    );
+    assert!(
+        status["instances"][0]["tokenExpiry"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z') && t > "2026-")
     );
 
     // Issue 10, item 9: a stopping instance says goodbye and leaves at once.

@@ -384,7 +384,7 @@ fn unknown_policy(site: Site<'_>, element: &Element) -> PolicyError {
         };
         return site.not_supported(
             element.position,
-            format!("policy `<{name}>` is not supported yet by Gatehouse{hint}; see crates/policy/README.md for what is"),
+            format!("policy `<{name}>` is not supported yet by Gatehouse{hint}; docs/policies.md lists what is"),
         );
     }
     let suggestion = policies::IMPLEMENTED

@@ -108,7 +108,8 @@ fn rejects_bad_structure() {
             body: r#"<validate-jwt header-name="Authorization"/>"#,
             at: "<validate-jwt",
             kind: ErrorKind::NotSupported,
-            message: "not supported yet",
+            // Points a user at the documentation, not at the source tree.
+            message: "not supported yet by Gatehouse; docs/policies.md lists what is",
         },
         ErrorCase {
             name: "set-body outside return-response",

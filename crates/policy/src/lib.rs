@@ -27,7 +27,7 @@
 //! `@(context.Request.Certificate.SubjectName.Name)` (all also with `?.`) and
 //! `@(context.Request.Headers.GetValueOrDefault("Name"))` (also with `,""`).
 //! Unknown policies are an error; policies APIM has and Gatehouse does not implement
-//! yet are a distinct [`ErrorKind::NotSupported`] error. `crates/policy/README.md` lists
+//! yet are a distinct [`ErrorKind::NotSupported`] error. `docs/policies.md` lists
 //! every supported policy and attribute.
 //!
 //! # Running a request

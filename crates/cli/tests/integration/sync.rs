@@ -724,7 +724,8 @@ async fn a_rotated_token_file_is_used_from_the_next_request_on() {
         "{}",
         gateway.log()
     );
-    wait_instance(&control, |i| i["tokenExpiry"] == fresh_expiry).await;
+    let fresh_expiry_text = gatehouse_tls::certificate::rfc3339(fresh_expiry);
+    wait_instance(&control, |i| i["tokenExpiry"] == fresh_expiry_text.as_str()).await;
     gateway
         .wait_metric("gatehouse_token_expiry_timestamp_seconds", |expiry| {
             expiry == fresh_expiry as f64
