@@ -240,12 +240,7 @@ impl ControlPlane {
         let store = Store::connect(&url)
             .await
             .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
-        let mut state = ControlState {
-            store,
-            admin,
-            vault,
-            settings,
-        };
+        let mut state = ControlState::new(store, admin, vault, settings);
         // Every replica on one database must hold the same encryption key and admin
         // token: checked before serving, so a misconfigured replica stops here.
         let in_force = state

@@ -165,9 +165,14 @@ async fn changes(
         if !list.is_empty() {
             return answer(&state, &id, list).await;
         }
+        // Counted while it waits, for the shutdown log.
+        let _waiting = WaitingLongPoll::enter(&state);
         let woke = tokio::select! {
             changed = watch.changed() => changed.is_ok(),
             () = tokio::time::sleep_until(deadline) => false,
+            // Shutting down: "no change" now, so the gateway asks again (another
+            // replica, or this one once it is back) instead of holding up the exit.
+            () = state.stopping.cancelled() => false,
         };
         if !woke {
             return Ok(axum::Json(Changes {
@@ -177,6 +182,25 @@ async fn changes(
             })
             .into_response());
         }
+    }
+}
+
+/// One change request waiting for a change, counted in
+/// [`crate::ControlState::waiting_long_polls`] while it lives.
+struct WaitingLongPoll<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> WaitingLongPoll<'a> {
+    fn enter(state: &'a crate::ControlState) -> Self {
+        state
+            .waiting_long_polls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(&state.waiting_long_polls)
+    }
+}
+
+impl Drop for WaitingLongPoll<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -52,6 +52,11 @@ pub struct ControlState {
     pub vault: vault::Vault,
     /// What the operator set.
     pub settings: ControlSettings,
+    /// Cancelled when the control plane starts shutting down: change requests waiting
+    /// for a change answer "no change" at once, so gateways reconnect elsewhere.
+    pub stopping: CancellationToken,
+    /// Change requests waiting for a change right now.
+    pub waiting_long_polls: std::sync::atomic::AtomicUsize,
 }
 
 /// The control plane's settings (`gatehouse control` flags).
@@ -91,6 +96,37 @@ impl Default for ControlSettings {
 }
 
 impl ControlState {
+    /// A control plane's state.
+    #[must_use]
+    pub fn new(
+        store: Store,
+        admin: AdminToken,
+        vault: vault::Vault,
+        settings: ControlSettings,
+    ) -> Self {
+        Self {
+            store,
+            admin,
+            vault,
+            settings,
+            stopping: CancellationToken::new(),
+            waiting_long_polls: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Starts the shutdown: logs what is in flight and answers the waiting change
+    /// requests at once ("no change"), so the server can close within moments.
+    pub fn begin_shutdown(&self) {
+        let waiting = self
+            .waiting_long_polls
+            .load(std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            waiting_change_requests = waiting,
+            "shutting down: answering the waiting change requests with no change, finishing the requests in flight"
+        );
+        self.stopping.cancel();
+    }
+
     /// One entity, private keys opened.
     ///
     /// # Errors
@@ -439,8 +475,12 @@ pub async fn serve(
     state: AppState,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let draining = state.clone();
     axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .with_graceful_shutdown(async move {
+            shutdown.cancelled().await;
+            draining.begin_shutdown();
+        })
         .await
 }
 

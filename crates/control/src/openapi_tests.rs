@@ -23,16 +23,15 @@ async fn serve_app() -> Served {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("control.db").display());
     let store = Store::connect(&url).await.unwrap();
-    let state = Arc::new(ControlState {
+    let state = Arc::new(ControlState::new(
         store,
-        admin: AdminToken::from_secret(ADMIN),
-        vault: crate::vault::Vault::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
-            .unwrap(),
-        settings: crate::ControlSettings {
+        AdminToken::from_secret(ADMIN),
+        crate::vault::Vault::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap(),
+        crate::ControlSettings {
             public_url: Some("https://control.example.com".to_owned()),
             ..Default::default()
         },
-    });
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {

@@ -280,7 +280,7 @@ pub async fn serve_tls(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let app = crate::app(state);
+    let app = crate::app(state.clone());
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -320,6 +320,7 @@ pub async fn serve_tls(
         });
     }
     drop(listener);
+    state.begin_shutdown();
     graceful.shutdown().await;
     Ok(())
 }

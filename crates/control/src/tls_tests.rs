@@ -221,12 +221,12 @@ async fn state() -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("control.db").display());
     let store = gatehouse_store::Store::connect(&url).await.unwrap();
-    let state = Arc::new(ControlState {
+    let state = Arc::new(ControlState::new(
         store,
-        admin: AdminToken::from_secret("test-admin-token"),
-        vault: Vault::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap(),
-        settings: crate::ControlSettings::default(),
-    });
+        AdminToken::from_secret("test-admin-token"),
+        Vault::from_base64("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap(),
+        crate::ControlSettings::default(),
+    ));
     (state, dir)
 }
 

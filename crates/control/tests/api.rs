@@ -67,15 +67,15 @@ async fn replica_state(
     admin: &str,
     key: &str,
 ) -> Result<ControlState, gatehouse_control::StartError> {
-    let mut state = ControlState {
-        store: Store::connect(url).await.unwrap(),
-        admin: AdminToken::from_secret(admin),
-        vault: gatehouse_control::vault::Vault::from_base64(key).unwrap(),
-        settings: gatehouse_control::ControlSettings {
+    let mut state = ControlState::new(
+        Store::connect(url).await.unwrap(),
+        AdminToken::from_secret(admin),
+        gatehouse_control::vault::Vault::from_base64(key).unwrap(),
+        gatehouse_control::ControlSettings {
             public_url: Some("https://control.example.com".to_owned()),
             ..Default::default()
         },
-    };
+    );
     state.agree_on_shared_settings(false).await?;
     Ok(state)
 }
@@ -544,12 +544,12 @@ async fn replicas_share_the_admin_token_and_refuse_another_encryption_key(backen
     assert!(error.contains("GATEHOUSE_ADMIN_TOKEN"), "{error}");
 
     // A replica that generated its own token on first start takes the database's.
-    let mut fresh = ControlState {
-        store: Store::connect(&url).await.unwrap(),
-        admin: AdminToken::from_secret("generated-here"),
-        vault: gatehouse_control::vault::Vault::from_base64(KEY).unwrap(),
-        settings: gatehouse_control::ControlSettings::default(),
-    };
+    let mut fresh = ControlState::new(
+        Store::connect(&url).await.unwrap(),
+        AdminToken::from_secret("generated-here"),
+        gatehouse_control::vault::Vault::from_base64(KEY).unwrap(),
+        gatehouse_control::ControlSettings::default(),
+    );
     let in_force = fresh.agree_on_shared_settings(true).await.unwrap();
     assert_eq!(in_force, gatehouse_control::AdminTokenInForce::Database);
     assert!(fresh.admin.matches(ADMIN));

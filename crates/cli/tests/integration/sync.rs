@@ -81,6 +81,12 @@ impl Control {
         }
     }
 
+    /// The log of its current (or last) process.
+    fn log(&self) -> String {
+        let path = self.dir.path().join(format!("control-{}.log", self.starts));
+        std::fs::read_to_string(path).unwrap_or_default()
+    }
+
     /// Starts it again on the same port, with the same data.
     fn restart(&mut self) {
         self.kill();
@@ -498,6 +504,50 @@ async fn a_certificate_that_expires_while_gateways_run_blocks_nothing_else() {
     assert_eq!(warning["certificateId"], "site", "{status}");
     assert_eq!(warning["expired"], true);
     assert_eq!(warning["hostnames"], json!(["api.example.com"]));
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_control_plane_within_two_seconds_with_gateways_long_polling() {
+    // Issue 11, item 6: it used to wait ~30 s for the long-polls, saying nothing.
+    let home = GatewayHome::new();
+    let (mut control, _token, gateway) = running(&home).await;
+    wait_instance(&control, |_| true).await;
+    // The gateway is parked in a change request (30 s wait) by now; give it the moment
+    // to send it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut child = control.child.take().unwrap();
+    let started = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "still running {WAIT:?} after SIGTERM\n{}",
+            control.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = started.elapsed();
+    assert!(status.success(), "{status:?}\n{}", control.log());
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?}\n{}",
+        control.log()
+    );
+    let log = control.log();
+    assert!(
+        log.contains("answering the waiting change requests")
+            && log.contains("waiting_change_requests=1"),
+        "{log}"
+    );
+    // The gateway keeps serving and says it lost the control plane.
+    assert_eq!(gateway.hello("x").await.0, 200);
 }
 
 #[tokio::test]
