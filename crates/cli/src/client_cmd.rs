@@ -329,9 +329,20 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub(crate) fn apply(server: &ServerArgs, file: &PathBuf) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let config = Configuration::load(&file.display().to_string(), &text)?;
+    let origin = file.display().to_string();
+    let config = Configuration::from_yaml(&origin, &text)?;
     let client = Client::new(server)?;
     runtime()?.block_on(async {
+        // Checked as it will stand: what the server holds with the file laid over it,
+        // so a file may refer to what is already there (a `gateways:` section alone).
+        let mut merged = server_configuration(&client).await?;
+        merged.overlay(config.clone());
+        merged
+            .validate()
+            .map_err(|errors| gatehouse_model::ConfigError::Invalid {
+                origin: origin.clone(),
+                errors,
+            })?;
         let mut plan: Vec<(&'static str, String, Value)> = Vec::new();
         let mut push = |collection: &'static str,
                         id: &str,
@@ -400,8 +411,117 @@ pub(crate) fn apply(server: &ServerArgs, file: &PathBuf) -> anyhow::Result<()> {
             }
         }
         out!("{created} created, {updated} updated, {unchanged} unchanged");
-        Ok(())
+        let applied: Vec<&str> = config.apis.iter().map(|api| api.id.as_str()).collect();
+        note_unassigned(&client, &applied).await
     })
+}
+
+/// What the control plane holds, as one configuration (write-only fields, which it
+/// never shows, filled with stand-ins: enough to check references).
+async fn server_configuration(client: &Client) -> anyhow::Result<Configuration> {
+    let mut document = serde_json::Map::new();
+    for (collection, field) in [
+        ("named-values", "namedValues"),
+        ("backends", "backends"),
+        ("apis", "apis"),
+        ("products", "products"),
+        ("subscriptions", "subscriptions"),
+        ("certificates", "certificates"),
+        ("hostnames", "hostnames"),
+        ("gateways", "gateways"),
+    ] {
+        let mut items = all_items(client, collection).await?;
+        for item in &mut items {
+            if let Value::Object(object) = item {
+                match collection {
+                    "subscriptions" => {
+                        object
+                            .entry("primaryKey")
+                            .or_insert_with(|| json!("kept-by-the-server"));
+                    }
+                    "named-values" => {
+                        object.entry("value").or_insert_with(|| json!(""));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        document.insert(field.to_owned(), Value::Array(items));
+    }
+    let (status, policy) = client.send(reqwest::Method::GET, "/policy", None).await?;
+    if status == 200
+        && let Some(value) = policy["value"].as_str()
+    {
+        document.insert("policy".to_owned(), json!(value));
+    }
+    serde_json::from_value(Value::Object(document))
+        .context("the control plane's entities do not form a configuration this CLI reads (is it another version?)")
+}
+
+/// Every item of a collection, following the pages.
+async fn all_items(client: &Client, collection: &str) -> anyhow::Result<Vec<Value>> {
+    let mut items = Vec::new();
+    loop {
+        let page = client
+            .call(
+                reqwest::Method::GET,
+                &format!("/{collection}?skip={}&top=1000", items.len()),
+                None,
+            )
+            .await?;
+        let values = page["value"].as_array().cloned().unwrap_or_default();
+        let done = values.is_empty() || page.get("nextLink").is_none();
+        items.extend(values);
+        if done {
+            return Ok(items);
+        }
+    }
+}
+
+/// One field of every item of a collection.
+async fn field_of_all(
+    client: &Client,
+    collection: &str,
+    field: &str,
+) -> anyhow::Result<Vec<Value>> {
+    Ok(all_items(client, collection)
+        .await?
+        .into_iter()
+        .map(|item| item[field].clone())
+        .collect())
+}
+
+/// Says on stderr which of `apis` no gateway serves: without it, a new API answers 404
+/// everywhere and nothing says why.
+async fn note_unassigned(client: &Client, apis: &[&str]) -> anyhow::Result<()> {
+    if apis.is_empty() {
+        return Ok(());
+    }
+    let served: Vec<Value> = field_of_all(client, "gateways", "apis").await?;
+    let served: std::collections::HashSet<&str> = served
+        .iter()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let unassigned: Vec<&str> = apis
+        .iter()
+        .copied()
+        .filter(|api| !served.contains(api))
+        .collect();
+    if !unassigned.is_empty() {
+        eprintln!(
+            "note: no gateway serves API {}: list {} under a gateway's `apis` (`gateways:` in the file), or every request to {} answers 404",
+            unassigned
+                .iter()
+                .map(|api| format!("`{api}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if unassigned.len() == 1 { "it" } else { "them" },
+            if unassigned.len() == 1 { "it" } else { "them" },
+        );
+    }
+    Ok(())
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> anyhow::Result<Value> {
@@ -480,8 +600,23 @@ pub(crate) fn get(
         (_, Some(name)) => format!("/{}/{}", kind.collection(), segment(name)?),
         (_, None) => format!("/{}", kind.collection()),
     };
-    let value = runtime()?.block_on(client.call(reqwest::Method::GET, &path, None))?;
-    print_value(&value, output)
+    runtime()?.block_on(async {
+        let value = client.call(reqwest::Method::GET, &path, None).await?;
+        print_value(&value, output)?;
+        if matches!(kind, KindArg::Api) {
+            let shown: Vec<&str> = match name {
+                Some(_) => value["id"].as_str().into_iter().collect(),
+                None => value["value"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|api| api["id"].as_str())
+                    .collect(),
+            };
+            note_unassigned(&client, &shown).await?;
+        }
+        Ok(())
+    })
 }
 
 /// `gatehouse delete KIND NAME`.

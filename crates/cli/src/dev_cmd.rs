@@ -102,7 +102,11 @@ async fn serve(
         &args.data_dir,
         None,
         None,
-        gatehouse_control::ControlSettings::default(),
+        // What you apply is served: new APIs join the dev gateway.
+        gatehouse_control::ControlSettings {
+            assign_new_apis_to: Some(DEV_ID.to_owned()),
+            ..gatehouse_control::ControlSettings::default()
+        },
         args.control_listen,
     )
     .await?;
@@ -222,7 +226,12 @@ fn print_banner(
     println!("Manage it:");
     println!();
     println!("  gatehouse --server {control}{token_file} get apis");
+    println!("  gatehouse --server {control}{token_file} apply -f examples/gateway.yaml");
     println!("  gatehouse --server {control}{token_file} gateway status {DEV_ID}");
+    println!();
+    println!("  APIs you create are served by the `{DEV_ID}` gateway at once.");
+    println!("  (`gatehouse` not found? `cargo install --path crates/cli --locked`, or use");
+    println!("  target/release/gatehouse.)");
     println!();
 }
 

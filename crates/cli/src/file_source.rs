@@ -23,9 +23,28 @@ pub(crate) async fn load(sink: &ConfigSink, path: &Path) -> Result<u64, LoadErro
     let origin = path.display().to_string();
     // Parsed (and validated) on the compiling thread: a large file takes a while.
     sink.offer_with(origin, None, move |origin| {
-        Ok(Configuration::load(origin, &text)?)
+        let config = Configuration::load(origin, &text)?;
+        refuse_gateways(origin, &config)?;
+        Ok(config)
     })
     .await
+}
+
+/// A file-configured gateway serves every API of its file: a `gateways:` section (which
+/// assigns APIs to gateways of a control plane) would be ignored, so it is refused.
+fn refuse_gateways(origin: &str, config: &Configuration) -> Result<(), LoadError> {
+    if config.gateways.is_empty() {
+        return Ok(());
+    }
+    let mut errors = gatehouse_model::ValidationErrors::default();
+    errors.0.push(gatehouse_model::ValidationError {
+        path: "gateways".to_owned(),
+        message: "assigns APIs to the gateways of a control plane (`gatehouse apply`); a gateway run with --config serves every API of its file: remove the section".to_owned(),
+    });
+    Err(LoadError::Config(gatehouse_model::ConfigError::Invalid {
+        origin: origin.to_owned(),
+        errors,
+    }))
 }
 
 /// Reloads `path` and logs the outcome; the configuration served is only replaced on

@@ -80,6 +80,10 @@ pub struct ControlSettings {
     /// How long before a certificate expires it is reported (`gateway status`, log):
     /// `--certificate-expiry-warning`, default 14 days.
     pub certificate_expiry_warning: std::time::Duration,
+    /// A gateway every newly created API is assigned to, in the same write (`gatehouse
+    /// dev` sets its own, so what you apply is served); `None`: APIs are assigned by
+    /// hand.
+    pub assign_new_apis_to: Option<String>,
 }
 
 impl Default for ControlSettings {
@@ -91,6 +95,7 @@ impl Default for ControlSettings {
             change_log_retention: 10_000,
             maintenance_interval: std::time::Duration::from_secs(60),
             certificate_expiry_warning: std::time::Duration::from_secs(14 * 86_400),
+            assign_new_apis_to: None,
         }
     }
 }

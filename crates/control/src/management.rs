@@ -210,6 +210,7 @@ async fn put_item(
     let precondition = precondition(&headers)?;
     let now = std::time::SystemTime::now();
     let written_id = id.clone();
+    let assign_to = state.settings.assign_new_apis_to.clone();
     // Validated against the configuration as it is when the write commits: a
     // concurrent delete of something this entity refers to cannot slip in between.
     let (revision, (body, created)) = state
@@ -220,6 +221,11 @@ async fn put_item(
             entities::apply(&mut config, kind, &id, Some(&body)).map_err(|message| {
                 ApiError::BadRequest(format!("invalid {}: {message}", noun(kind)))
             })?;
+            // A new API joins the gateway that serves everything (dev mode), if any.
+            let assignment = match (&assign_to, kind, existing) {
+                (Some(gateway), Kind::Api, None) => assign_api(&mut config, &stored, gateway, &id)?,
+                _ => None,
+            };
             if kind == Kind::Certificate
                 && let Some(certificate) = config.certificates.iter().find(|c| c.id == id)
             {
@@ -233,7 +239,10 @@ async fn put_item(
                 body: body.clone(),
                 precondition,
             };
-            Ok((vec![op], (body, created)))
+            Ok((
+                std::iter::once(op).chain(assignment).collect(),
+                (body, created),
+            ))
         })
         .await?;
     if kind == Kind::Gateway && created {
@@ -293,6 +302,54 @@ async fn delete_item(
         state.store.forget_gateway(&deleted_id).await?;
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Adds API `api` to gateway `gateway` in `config`, and returns the write doing the
+/// same in storage; `None` when that gateway does not exist (or has it already).
+fn assign_api(
+    config: &mut Configuration,
+    stored: &[gatehouse_store::Stored],
+    gateway: &str,
+    api: &str,
+) -> Result<Option<WriteOp>, ApiError> {
+    let Some(entity) = stored
+        .iter()
+        .find(|s| s.kind == Kind::Gateway && s.id == gateway)
+    else {
+        return Ok(None);
+    };
+    let Some(assigned) = config.gateways.iter_mut().find(|g| g.id == gateway) else {
+        return Ok(None);
+    };
+    if assigned.apis.iter().any(|a| a == api) {
+        return Ok(None);
+    }
+    assigned.apis.push(api.to_owned());
+    let mut body = entity.body.clone();
+    let apis = body.as_object_mut().map(|object| {
+        object
+            .entry("apis")
+            .or_insert_with(|| Value::Array(Vec::new()))
+    });
+    match apis {
+        Some(Value::Array(list)) => list.push(Value::String(api.to_owned())),
+        _ => {
+            return Err(ApiError::internal(std::io::Error::other(format!(
+                "gateway `{gateway}` is stored without an `apis` list"
+            ))));
+        }
+    }
+    tracing::info!(
+        api,
+        gateway,
+        "new API assigned to the gateway that serves every API (dev mode)"
+    );
+    Ok(Some(WriteOp::Put {
+        kind: Kind::Gateway,
+        id: gateway.to_owned(),
+        body,
+        precondition: Precondition::IfMatch(entity.revision),
+    }))
 }
 
 /// Checks a whole configuration as a gateway would load it: references, ids,

@@ -53,6 +53,36 @@ impl Configuration {
         })
     }
 
+    /// Lays `top` over this configuration: each entity of `top` replaces the one with
+    /// the same id (a named value's name, a hostname's host name) where it stands, or is
+    /// added; `top`'s global policy, when it has one, replaces this one. What `top`
+    /// does not name is kept. `gatehouse apply` checks a partial file this way, against
+    /// what the control plane already holds, as `kubectl apply` does.
+    pub fn overlay(&mut self, top: Self) {
+        fn lay<T>(under: &mut Vec<T>, top: Vec<T>, key: impl Fn(&T) -> &str) {
+            for item in top {
+                match under
+                    .iter()
+                    .position(|existing| key(existing) == key(&item))
+                {
+                    Some(index) => under[index] = item,
+                    None => under.push(item),
+                }
+            }
+        }
+        if top.policy.is_some() {
+            self.policy = top.policy;
+        }
+        lay(&mut self.named_values, top.named_values, |v| &v.name);
+        lay(&mut self.backends, top.backends, |b| &b.id);
+        lay(&mut self.apis, top.apis, |a| &a.id);
+        lay(&mut self.products, top.products, |p| &p.id);
+        lay(&mut self.subscriptions, top.subscriptions, |s| &s.id);
+        lay(&mut self.certificates, top.certificates, |c| &c.id);
+        lay(&mut self.hostnames, top.hostnames, |h| &h.hostname);
+        lay(&mut self.gateways, top.gateways, |g| &g.id);
+    }
+
     /// Parses and validates a declarative YAML document in one step.
     ///
     /// # Errors

@@ -138,3 +138,31 @@ fn secret_named_values_do_not_leak_through_debug() {
     };
     assert!(!format!("{value:?}").contains("hunter2"));
 }
+
+#[test]
+fn a_partial_document_laid_over_a_whole_one_replaces_by_id_and_keeps_the_rest() {
+    let mut under = Configuration::from_yaml(
+        "server",
+        "policy: <policies/>\napis:\n  - id: a\n    path: a\n    serviceUrl: http://127.0.0.1:9\n  - id: b\n    path: b\n    serviceUrl: http://127.0.0.1:9\ngateways:\n  - id: edge\n    apis: [a]\n",
+    )
+    .unwrap();
+    let top = Configuration::from_yaml(
+        "file",
+        "apis:\n  - id: b\n    path: bee\n    serviceUrl: http://127.0.0.1:9\n  - id: c\n    path: c\n    serviceUrl: http://127.0.0.1:9\ngateways:\n  - id: edge\n    apis: [a, b, c]\n",
+    )
+    .unwrap();
+    under.overlay(top);
+    let apis: Vec<(&str, &str)> = under
+        .apis
+        .iter()
+        .map(|a| (a.id.as_str(), a.path.as_str()))
+        .collect();
+    assert_eq!(
+        apis,
+        [("a", "a"), ("b", "bee"), ("c", "c")],
+        "replaced in place, added at the end"
+    );
+    assert_eq!(under.gateways[0].apis, ["a", "b", "c"]);
+    assert_eq!(under.policy.as_deref(), Some("<policies/>"), "kept");
+    under.validate().unwrap();
+}

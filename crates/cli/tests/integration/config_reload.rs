@@ -41,6 +41,17 @@ fn a_policy_error_names_the_policy_line_and_column() {
 }
 
 #[test]
+fn a_gateways_section_is_refused_by_a_file_configured_gateway() {
+    // It assigns APIs to a control plane's gateways; here it would be ignored.
+    let (ok, stderr) = run_with_config("gateways:\n  - id: edge\n");
+    assert!(!ok);
+    assert!(
+        stderr.contains("gateways: assigns APIs to the gateways of a control plane"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_unknown_policy_attribute_is_rejected() {
     let yaml = "policy: |\n  <policies><inbound><set-header name=\"a\" exist-action=\"override\"><value>1</value></set-header></inbound></policies>\n";
     let (ok, stderr) = run_with_config(yaml);

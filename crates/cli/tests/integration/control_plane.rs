@@ -375,3 +375,46 @@ fn two_replicas_on_one_postgresql_share_the_admin_token_and_the_encryption_key()
     assert!(!wrong_token.status.success());
     assert!(String::from_utf8_lossy(&wrong_token.stderr).contains("admin token"));
 }
+
+#[test]
+fn apply_and_get_say_when_no_gateway_serves_an_api() {
+    // Issue 11, item 2: a new API answers 404 everywhere until a gateway serves it.
+    let control = ControlProcess::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("api.yaml");
+    std::fs::write(
+        &file,
+        "apis:\n  - id: lonely\n    path: lonely\n    serviceUrl: http://127.0.0.1:9\n    operations:\n      - id: any\n        method: GET\n        urlTemplate: /*\n",
+    )
+    .unwrap();
+    let applied = control.cli(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(applied.status.success());
+    let stderr = String::from_utf8_lossy(&applied.stderr);
+    assert!(
+        stderr.contains("note: no gateway serves API `lonely`"),
+        "{stderr}"
+    );
+    let listed = control.cli(&["get", "apis"]);
+    assert!(String::from_utf8_lossy(&listed.stderr).contains("`lonely`"));
+
+    // Issue 11, item 3: a file holding only `gateways:` may name APIs the server has;
+    // one the server lacks too is still refused, naming the file.
+    std::fs::write(
+        &file,
+        "gateways:\n  - id: edge\n    apis: [lonely, missing]\n",
+    )
+    .unwrap();
+    let refused = control.cli(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("api.yaml")
+            && stderr.contains("unknown API `missing`")
+            && !stderr.contains("`lonely`"),
+        "{stderr}"
+    );
+    std::fs::write(&file, "gateways:\n  - id: edge\n    apis: [lonely]\n").unwrap();
+    stdout(&control.cli(&["apply", "-f", file.to_str().unwrap()]));
+    let listed = control.cli(&["get", "api", "lonely"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stderr), "", "served now");
+}

@@ -955,6 +955,41 @@ async fn gatehouse_dev_serves_its_sample_api_and_keeps_it_across_restarts() {
     let (status, body) = call(key.clone()).await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("Hello from Gatehouse"), "{body}");
+
+    // Issue 11, item 2: what you apply to `gatehouse dev` is served, at once.
+    let file = dir.path().join("more.yaml");
+    std::fs::write(
+        &file,
+        "apis:\n  - id: more\n    path: more\n    serviceUrl: http://127.0.0.1:9\n    subscriptionRequired: false\n    policy: |\n      <policies><inbound><return-response><set-status code=\"200\" reason=\"OK\" /><set-body>more, applied</set-body></return-response></inbound></policies>\n    operations:\n      - id: any\n        method: GET\n        urlTemplate: /*\n",
+    )
+    .unwrap();
+    let applied = Command::new(BIN)
+        .args([
+            "--server",
+            &format!("http://{}", addresses["control"].as_str().unwrap()),
+        ])
+        .arg("--token-file")
+        .arg(data.join("admin-token"))
+        .args(["apply", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&applied.stderr);
+    assert!(applied.status.success(), "{stderr}");
+    assert!(!stderr.contains("no gateway serves"), "{stderr}");
+    let served = wait_for_async(
+        || async {
+            let response = http_client()
+                .get(format!("http://{gateway}/more/x"))
+                .send()
+                .await
+                .unwrap();
+            response.status() == 200 && response.text().await.unwrap() == "more, applied"
+        },
+        LONG,
+    )
+    .await;
+    assert!(served, "the applied API is not served by the dev gateway");
     let _ = child.kill();
     let _ = child.wait();
 
