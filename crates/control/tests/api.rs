@@ -633,7 +633,7 @@ async fn certificates_are_checked_on_write(backend: Backend) {
 /// Two control-plane processes on one PostgreSQL database: a change written through one
 /// wakes the long-polls held by the other (LISTEN/NOTIFY) within 100 ms.
 #[tokio::test]
-async fn a_write_through_one_control_plane_wakes_long_polls_on_another() {
+async fn postgres_a_write_through_one_replica_wakes_the_long_polls_on_another() {
     let Some(first) = Control::start(Backend::Postgres).await else {
         return;
     };
