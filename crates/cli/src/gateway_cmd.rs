@@ -210,6 +210,11 @@ pub(crate) struct GatewayArgs {
     )]
     config_backup_key: Option<String>,
 
+    /// Check the --config file as this gateway would load it, print every problem and
+    /// exit (0: accepted, 1: rejected), as `nginx -t` does. See `gatehouse validate`.
+    #[arg(long)]
+    pub(crate) validate: bool,
+
     /// How often to report to the control plane (`gatehouse gateway status`).
     #[arg(long, env = "GATEHOUSE_HEARTBEAT_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     heartbeat_interval: Duration,
@@ -245,6 +250,11 @@ pub(crate) enum Source {
 }
 
 impl GatewayArgs {
+    /// The `--config` file, if one was given.
+    pub(crate) fn config_file(&self) -> Option<&std::path::Path> {
+        self.config.as_deref()
+    }
+
     /// `--workers`, or one per available core.
     fn worker_count(&self) -> NonZeroUsize {
         self.workers

@@ -1,6 +1,7 @@
 //! The `gatehouse` binary: one executable for the gateway, and (in later releases) the
 //! control plane and its command-line client.
 
+mod check_cmd;
 mod client_cmd;
 mod control_cmd;
 mod dev_cmd;
@@ -45,6 +46,23 @@ enum Command {
     },
     /// Run the control plane: management API and Configuration API v2.
     Control(control_cmd::ControlArgs),
+    /// Check APIM policy documents offline, as the gateway and the control plane would
+    /// read them (exit 0: all accepted, 1: one rejected, 2: usage error).
+    Policy {
+        #[command(subcommand)]
+        verb: PolicyVerb,
+    },
+    /// Check a configuration file offline: entities, references, every policy and the
+    /// routes, as a gateway would load it (exit 0: accepted, 1: rejected, 2: usage error).
+    Validate {
+        /// The configuration file (the format of `gatehouse gateway --config` and
+        /// `gatehouse apply`).
+        #[arg(short = 'f', long = "file")]
+        file: std::path::PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: check_cmd::Format,
+    },
     /// Make the control plane hold what a configuration file says (idempotent).
     Apply {
         /// The configuration file (same format as `gatehouse gateway --config`).
@@ -104,9 +122,49 @@ enum GatewayVerb {
     },
 }
 
+/// Verbs of `gatehouse policy`.
+#[derive(Debug, Subcommand)]
+enum PolicyVerb {
+    /// Read and compile policy documents (`.xml` files; directories are searched
+    /// recursively) and report every problem: `path:line:column: error: message [policy]`.
+    Check {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<std::path::PathBuf>,
+        /// A configuration file whose `namedValues`, `backends` and `certificates` the
+        /// documents may refer to. Without it, an undefined `{{name}}` is a warning; with
+        /// it, an error.
+        #[arg(long, value_name = "FILE")]
+        named_values: Option<std::path::PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: check_cmd::Format,
+    },
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
+    // The offline checks set their own exit status (1: rejected, 2: usage).
+    match &cli.command {
+        Command::Policy {
+            verb:
+                PolicyVerb::Check {
+                    paths,
+                    named_values,
+                    format,
+                },
+        } => return check_cmd::policy_check(paths, named_values.as_deref(), *format),
+        Command::Validate { file, format } => return check_cmd::validate(file, *format),
+        Command::Gateway { verb: None, run } if run.validate => {
+            let Some(file) = run.config_file() else {
+                eprintln!("error: --validate checks the file given with --config");
+                return std::process::ExitCode::from(2);
+            };
+            return check_cmd::validate(file, check_cmd::Format::Text);
+        }
+        _ => {}
+    }
     // Libraries that build rustls configurations themselves (reqwest, quinn) find the
     // same provider the rest of the process uses.
     gatehouse_tls::install_default_provider();
@@ -137,6 +195,8 @@ fn main() -> std::process::ExitCode {
             client_cmd::get(&cli.server, kind, name.as_deref(), output)
         }
         Command::Delete { kind, name } => client_cmd::delete(&cli.server, kind, &name),
+        // Handled above.
+        Command::Policy { .. } | Command::Validate { .. } => Ok(()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

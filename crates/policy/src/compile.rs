@@ -15,61 +15,80 @@ use crate::policies::{
     set_query_parameter, set_status, validate_client_certificate,
 };
 
-/// See [`crate::compile`].
-pub(crate) fn compile(
+/// See [`crate::compile`]: every policy is compiled, and every problem reported (in
+/// the order the policies run), not only the first.
+pub(crate) fn compile_all(
     scopes: &[&PolicyDocument],
     cx: &CompileContext<'_>,
-) -> Result<Pipeline, PolicyError> {
+) -> Result<Pipeline, Vec<PolicyError>> {
     if let Some(fragment) = scopes.iter().find(|document| document.is_fragment()) {
-        return Err(PolicyError::new(
+        return Err(vec![PolicyError::new(
             fragment.origin(),
             fragment.position(),
             Some("fragment"),
             ErrorKind::NotSupported,
             "policy fragments (and `include-fragment`) are not supported yet by Gatehouse; a scope's policy must have a <policies> root",
-        ));
+        )]);
     }
+    let mut problems = Vec::new();
     let backend = merge(scopes, SectionKind::Backend);
-    check_forward_request_is_last(&backend, &mut None)?;
+    if let Err(problem) = check_forward_request_is_last(&backend, &mut None) {
+        problems.push(problem);
+    }
+    let inbound = steps(
+        &merge(scopes, SectionKind::Inbound),
+        SectionKind::Inbound,
+        cx,
+        request_step,
+        &mut problems,
+    );
+    let backend = steps(
+        &backend,
+        SectionKind::Backend,
+        cx,
+        request_step,
+        &mut problems,
+    );
+    let outbound = steps(
+        &merge(scopes, SectionKind::Outbound),
+        SectionKind::Outbound,
+        cx,
+        response_step,
+        &mut problems,
+    );
+    let on_error = steps(
+        &merge(scopes, SectionKind::OnError),
+        SectionKind::OnError,
+        cx,
+        response_step,
+        &mut problems,
+    );
+    if !problems.is_empty() {
+        return Err(problems);
+    }
     Ok(Pipeline {
-        inbound: request_steps(
-            &merge(scopes, SectionKind::Inbound),
-            SectionKind::Inbound,
-            cx,
-        )?,
-        backend: request_steps(&backend, SectionKind::Backend, cx)?,
-        outbound: response_steps(
-            &merge(scopes, SectionKind::Outbound),
-            SectionKind::Outbound,
-            cx,
-        )?,
-        on_error: response_steps(
-            &merge(scopes, SectionKind::OnError),
-            SectionKind::OnError,
-            cx,
-        )?,
+        inbound,
+        backend,
+        outbound,
+        on_error,
     })
 }
 
-fn request_steps(
+/// Compiles each policy of a section; those that fail are reported in `problems`.
+fn steps<T>(
     policies: &[&Policy],
     section: SectionKind,
     cx: &CompileContext<'_>,
-) -> Result<Box<[RequestStep]>, PolicyError> {
+    step: impl Fn(&Policy, SectionKind, &CompileContext<'_>) -> Result<T, PolicyError>,
+    problems: &mut Vec<PolicyError>,
+) -> Box<[T]> {
     policies
         .iter()
-        .map(|policy| request_step(policy, section, cx))
-        .collect()
-}
-
-fn response_steps(
-    policies: &[&Policy],
-    section: SectionKind,
-    cx: &CompileContext<'_>,
-) -> Result<Box<[ResponseStep]>, PolicyError> {
-    policies
-        .iter()
-        .map(|policy| response_step(policy, section, cx))
+        .filter_map(|policy| {
+            step(policy, section, cx)
+                .map_err(|problem| problems.push(problem))
+                .ok()
+        })
         .collect()
 }
 

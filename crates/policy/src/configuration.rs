@@ -10,7 +10,7 @@
 
 use gatehouse_model::Configuration;
 
-use crate::{CompileContext, NamedValues, Pipeline, PolicyDocument, PolicyError};
+use crate::{CompileContext, NamedValues, Pipeline, PolicyDocument, PolicyError, compile};
 
 /// Which pipeline [`compile_configuration`] produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,31 +34,104 @@ pub struct PipelineKey {
 ///
 /// # Errors
 ///
-/// The first [`PolicyError`]: a document that does not parse or does not compile.
+/// The first [`PolicyError`] (see [`check_configuration`] for all of them): a document
+/// that does not parse or does not compile.
 pub fn compile_configuration(
     config: &Configuration,
     origin: &str,
-    mut sink: impl FnMut(PipelineKey, Pipeline),
+    sink: impl FnMut(PipelineKey, Pipeline),
 ) -> Result<(), PolicyError> {
+    let mut problems = walk(config, origin, sink);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.swap_remove(0))
+    }
+}
+
+/// Every problem of every policy document of `config`, each once, in the order the
+/// walk of [`compile_configuration`] meets them: `gatehouse validate`. Empty when the
+/// configuration's policies all compile.
+#[must_use]
+pub fn check_configuration(config: &Configuration, origin: &str) -> Vec<PolicyError> {
+    walk(config, origin, |_, _| {})
+}
+
+/// The walk of [`compile_configuration`], going on past problems (a document that does
+/// not parse is left out of the pipelines that would use it).
+fn walk(
+    config: &Configuration,
+    origin: &str,
+    mut sink: impl FnMut(PipelineKey, Pipeline),
+) -> Vec<PolicyError> {
+    let mut problems: Vec<PolicyError> = Vec::new();
+    let mut report = |found: Vec<PolicyError>| {
+        for problem in found {
+            if !problems.contains(&problem) {
+                problems.push(problem);
+            }
+        }
+    };
     let named_values: NamedValues = config.named_values.iter().collect();
     let base = CompileContext::new(&named_values)
         .with_backends(&config.backends)
         .with_certificates(&config.certificates);
 
-    let global = parse_scope(origin, "policy", config.policy.as_deref())?;
-    let mut product_docs = Vec::with_capacity(config.products.len());
-    for product in &config.products {
-        let place = format!("products[{}].policy", product.id);
-        product_docs.push(parse_scope(origin, &place, product.policy.as_deref())?);
+    let mut parse = |place: &str, xml: Option<&str>| -> Option<PolicyDocument> {
+        match xml.map(|xml| crate::parse_all(&format!("{origin}: {place}"), xml)) {
+            Some(Ok(document)) => Some(document),
+            Some(Err(found)) => {
+                report(found);
+                None
+            }
+            None => None,
+        }
+    };
+    let global = parse("policy", config.policy.as_deref());
+    let product_docs: Vec<Option<PolicyDocument>> = config
+        .products
+        .iter()
+        .map(|product| {
+            parse(
+                &format!("products[{}].policy", product.id),
+                product.policy.as_deref(),
+            )
+        })
+        .collect();
+    let mut documents = Vec::new();
+    for api in &config.apis {
+        let api_place = format!("apis[{}]", api.id);
+        let api_doc = parse(&format!("{api_place}.policy"), api.policy.as_deref());
+        let operations: Vec<Option<PolicyDocument>> = api
+            .operations
+            .iter()
+            .map(|operation| {
+                parse(
+                    &format!("{api_place}.operations[{}].policy", operation.id),
+                    operation.policy.as_deref(),
+                )
+            })
+            .collect();
+        documents.push((api_doc, operations));
     }
 
-    for (api_index, api) in config.apis.iter().enumerate() {
-        let api_place = format!("apis[{}]", api.id);
-        let api_doc = parse_scope(
-            origin,
-            &format!("{api_place}.policy"),
-            api.policy.as_deref(),
-        )?;
+    // With no API, no pipeline would merge the global and product policies: compile
+    // them on their own, so a bad one is refused now rather than by the first API.
+    if config.apis.is_empty() {
+        let alone = std::iter::once(scopes(global.as_ref(), None, None, None)).chain(
+            product_docs
+                .iter()
+                .flatten()
+                .map(|product| scopes(global.as_ref(), Some(product), None, None)),
+        );
+        for scopes in alone.filter(|scopes| !scopes.is_empty()) {
+            if let Err(found) = compile::compile_all(&scopes, &base) {
+                report(found);
+            }
+        }
+    }
+
+    for (api_index, (api, (api_doc, op_docs))) in config.apis.iter().zip(&documents).enumerate() {
         let products: Vec<usize> = config
             .products
             .iter()
@@ -66,39 +139,40 @@ pub fn compile_configuration(
             .filter(|(_, product)| product.apis.contains(&api.id))
             .map(|(index, _)| index)
             .collect();
-
-        let preflight = crate::compile(
+        match compile::compile_all(
             &scopes(global.as_ref(), None, api_doc.as_ref(), None),
             &base.with_api(api),
-        )?;
-        sink(
-            PipelineKey {
-                api: api_index,
-                operation: None,
-                product: None,
-            },
-            preflight,
-        );
+        ) {
+            Ok(preflight) => sink(
+                PipelineKey {
+                    api: api_index,
+                    operation: None,
+                    product: None,
+                },
+                preflight,
+            ),
+            Err(found) => report(found),
+        }
 
-        for (op_index, operation) in api.operations.iter().enumerate() {
-            let place = format!("{api_place}.operations[{}].policy", operation.id);
-            let op_doc = parse_scope(origin, &place, operation.policy.as_deref())?;
+        for (op_index, (operation, op_doc)) in api.operations.iter().zip(op_docs).enumerate() {
             let context = base.with_api(api).with_operation(operation);
             let key = |product| PipelineKey {
                 api: api_index,
                 operation: Some(op_index),
                 product,
             };
-            let pipeline = crate::compile(
+            match compile::compile_all(
                 &scopes(global.as_ref(), None, api_doc.as_ref(), op_doc.as_ref()),
                 &context,
-            )?;
-            sink(key(None), pipeline);
+            ) {
+                Ok(pipeline) => sink(key(None), pipeline),
+                Err(found) => report(found),
+            }
             for &product in &products {
                 let Some(product_doc) = product_docs[product].as_ref() else {
                     continue;
                 };
-                let pipeline = crate::compile(
+                match compile::compile_all(
                     &scopes(
                         global.as_ref(),
                         Some(product_doc),
@@ -106,12 +180,14 @@ pub fn compile_configuration(
                         op_doc.as_ref(),
                     ),
                     &context,
-                )?;
-                sink(key(Some(product)), pipeline);
+                ) {
+                    Ok(pipeline) => sink(key(Some(product)), pipeline),
+                    Err(found) => report(found),
+                }
             }
         }
     }
-    Ok(())
+    problems
 }
 
 /// The scopes of one pipeline, outermost first; absent ones skipped.
@@ -125,15 +201,6 @@ fn scopes<'d>(
         .into_iter()
         .flatten()
         .collect()
-}
-
-fn parse_scope(
-    origin: &str,
-    place: &str,
-    xml: Option<&str>,
-) -> Result<Option<PolicyDocument>, PolicyError> {
-    xml.map(|xml| crate::parse(&format!("{origin}: {place}"), xml))
-        .transpose()
 }
 
 #[cfg(test)]

@@ -87,3 +87,33 @@ fn policies_see_the_configured_certificates() {
     compile_configuration(&config, "gw.yaml", |_, _| compiled += 1).unwrap();
     assert_eq!(compiled, 7);
 }
+
+#[test]
+fn a_bad_global_policy_is_refused_even_without_apis() {
+    // Before, nothing compiled it until the first API arrived, which it then blocked.
+    let config = gatehouse_model::Configuration {
+        policy: Some("<policies><outbound><forward-request /></outbound></policies>".to_owned()),
+        ..gatehouse_model::Configuration::default()
+    };
+    let error = compile_configuration(&config, "gateway.yaml", |_, _| {}).unwrap_err();
+    assert_eq!(error.kind, crate::ErrorKind::WrongSection, "{error}");
+    assert_eq!(check_configuration(&config, "gateway.yaml").len(), 1);
+}
+
+#[test]
+fn check_configuration_reports_every_problem_once() {
+    let config = gatehouse_model::Configuration::from_yaml(
+        "gateway.yaml",
+        "policy: <policies><inbound><rate-limit calls=\"5\" /></inbound></policies>\napis:\n  - id: a\n    path: a\n    serviceUrl: http://127.0.0.1:9\n    policy: <policies><inbound><base /><frobnicate /></inbound></policies>\n    operations:\n      - {id: x, method: GET, urlTemplate: /x}\n      - {id: y, method: GET, urlTemplate: /y}\n",
+    )
+    .unwrap();
+    let problems = check_configuration(&config, "gateway.yaml");
+    let kinds: Vec<crate::ErrorKind> = problems.iter().map(|p| p.kind).collect();
+    // The global policy's missing attribute once, and the API's unknown element once
+    // (not once per pipeline that merges them).
+    assert_eq!(
+        kinds,
+        [crate::ErrorKind::Missing, crate::ErrorKind::UnknownElement],
+        "{problems:?}"
+    );
+}

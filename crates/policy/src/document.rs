@@ -50,6 +50,31 @@ impl PolicyDocument {
     pub fn position(&self) -> Position {
         self.position
     }
+
+    /// Calls `visit` with every policy, in document order, nested ones (inside
+    /// `limit-concurrency`) after their parent.
+    pub fn visit_policies(&self, visit: &mut impl FnMut(&Policy)) {
+        fn walk(policy: &Policy, visit: &mut impl FnMut(&Policy)) {
+            visit(policy);
+            if let crate::policies::PolicyKind::LimitConcurrency(config) = &policy.kind {
+                for nested in &config.policies {
+                    walk(nested, visit);
+                }
+            }
+        }
+        for kind in [
+            SectionKind::Inbound,
+            SectionKind::Backend,
+            SectionKind::Outbound,
+            SectionKind::OnError,
+        ] {
+            for node in self.section(kind).map(Section::nodes).unwrap_or_default() {
+                if let PolicyNode::Policy(policy) = node {
+                    walk(policy, visit);
+                }
+            }
+        }
+    }
 }
 
 /// The four sections of a policy document, in the order a request meets them.
@@ -224,10 +249,50 @@ pub(crate) const APIM_POLICIES: &[&str] = &[
     "xsl-transform",
 ];
 
-/// Reads the root element into a document.
-pub(crate) fn from_element(origin: &str, root: &Element) -> Result<PolicyDocument, PolicyError> {
+/// Reads the root element into a document, reporting every problem it can: a policy
+/// that cannot be read is reported and left out, and the reading goes on with the next
+/// one. Problems in the document's own structure (its root, its sections) stop it.
+pub(crate) fn from_element(
+    origin: &str,
+    root: &Element,
+) -> Result<PolicyDocument, Vec<PolicyError>> {
+    match from_element_partial(origin, root) {
+        (Some(document), problems) if problems.is_empty() => Ok(document),
+        (_, problems) => Err(problems),
+    }
+}
+
+/// [`from_element`], also giving back what could be read when some policies could not:
+/// the document without them (`None` when its own structure is wrong), so the rest can
+/// still be compiled and checked. The problems are in document order.
+pub(crate) fn from_element_partial(
+    origin: &str,
+    root: &Element,
+) -> (Option<PolicyDocument>, Vec<PolicyError>) {
     let origin: Arc<str> = Arc::from(origin);
-    let cx = ParseCx { origin: &origin };
+    let cx = ParseCx {
+        origin: &origin,
+        problems: std::cell::RefCell::new(Vec::new()),
+    };
+    let read = read_document(&cx, &origin, root);
+    let mut problems = cx.problems.into_inner();
+    let document = match read {
+        Ok(document) => Some(document),
+        Err(error) => {
+            problems.push(error);
+            None
+        }
+    };
+    problems.sort_by_key(|problem| (problem.position.line, problem.position.column));
+    (document, problems)
+}
+
+fn read_document(
+    cx: &ParseCx<'_>,
+    origin: &Arc<str>,
+    root: &Element,
+) -> Result<PolicyDocument, PolicyError> {
+    let origin = Arc::clone(origin);
     let mut document = PolicyDocument {
         origin: Arc::clone(&origin),
         fragment: false,
@@ -298,6 +363,9 @@ pub(crate) fn from_element(origin: &str, root: &Element) -> Result<PolicyDocumen
 /// What reading one policy needs from its document.
 pub(crate) struct ParseCx<'a> {
     pub(crate) origin: &'a Arc<str>,
+    /// The policies that could not be read, in document order; reading goes on without
+    /// them, so one run reports them all.
+    problems: std::cell::RefCell<Vec<PolicyError>>,
 }
 
 impl ParseCx<'_> {
@@ -330,7 +398,10 @@ impl ParseCx<'_> {
                 base_seen = true;
                 nodes.push(PolicyNode::Base(element.position));
             } else {
-                nodes.push(PolicyNode::Policy(Box::new(self.policy(element)?)));
+                match self.policy(element) {
+                    Ok(policy) => nodes.push(PolicyNode::Policy(Box::new(policy))),
+                    Err(problem) => self.problems.borrow_mut().push(problem),
+                }
             }
         }
         Ok(nodes)

@@ -57,6 +57,24 @@ pub enum ErrorKind {
     UnknownNamedValue,
 }
 
+impl ErrorKind {
+    /// A stable name for reports (`gatehouse policy check --format json`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Syntax => "syntax",
+            Self::Structure => "structure",
+            Self::UnknownElement => "unknown-element",
+            Self::UnknownAttribute => "unknown-attribute",
+            Self::Missing => "missing",
+            Self::InvalidValue => "invalid-value",
+            Self::NotSupported => "not-supported",
+            Self::WrongSection => "wrong-section",
+            Self::UnknownNamedValue => "unknown-named-value",
+        }
+    }
+}
+
 /// A policy document that cannot be used, with its location and a message saying how
 /// to fix it.
 ///

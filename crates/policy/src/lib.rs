@@ -80,7 +80,7 @@ mod reader;
 mod test_util;
 
 pub use certificate::ClientCertificate;
-pub use configuration::{PipelineKey, compile_configuration};
+pub use configuration::{PipelineKey, check_configuration, compile_configuration};
 pub use context::{CompileContext, NamedValues};
 pub use counters::{ConcurrencyPermit, Counters, DeferredCharge};
 pub use document::{Policy, PolicyDocument, PolicyNode, Section, SectionKind};
@@ -102,8 +102,72 @@ pub use pipeline::{
 /// wrong structure (unknown element or attribute, missing required attribute, duplicate
 /// section or `<base/>`). Values are checked by [`compile`].
 pub fn parse(origin: &str, xml: &str) -> Result<PolicyDocument, PolicyError> {
-    let root = reader::read(origin, xml)?;
+    parse_all(origin, xml).map_err(first_problem)
+}
+
+/// [`parse`], reporting every problem it can find rather than the first: each policy
+/// that cannot be read is reported and the reading goes on. XML that cannot be read at
+/// all, and a wrong root or section structure, stop it (one problem then).
+///
+/// # Errors
+///
+/// The problems, in document order; never empty.
+pub fn parse_all(origin: &str, xml: &str) -> Result<PolicyDocument, Vec<PolicyError>> {
+    let root = reader::read(origin, xml).map_err(|problem| vec![problem])?;
     document::from_element(origin, &root)
+}
+
+/// What [`check`] found in one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentCheck {
+    /// Every problem found, in document order; none when the document is accepted.
+    pub problems: Vec<PolicyError>,
+    /// The policies the document uses (element names, each once, in document order;
+    /// only of the policies that could be read).
+    pub policies: Vec<String>,
+    /// How many policy expressions (`@(...)`, `@{...}`) it holds.
+    pub expressions: usize,
+}
+
+/// Reads and compiles one standalone document with `context`, exactly as a gateway and
+/// the control plane do, and reports every problem found: `gatehouse policy check`.
+#[must_use]
+pub fn check(origin: &str, xml: &str, context: &CompileContext<'_>) -> DocumentCheck {
+    let (root, expressions) = match reader::read_counting(origin, xml) {
+        Ok(read) => read,
+        Err(problem) => {
+            return DocumentCheck {
+                problems: vec![problem],
+                policies: Vec::new(),
+                expressions: 0,
+            };
+        }
+    };
+    let (document, mut problems) = document::from_element_partial(origin, &root);
+    let mut policies = Vec::new();
+    if let Some(document) = &document {
+        document.visit_policies(&mut |policy| {
+            if !policies.iter().any(|name| name == policy.name()) {
+                policies.push(policy.name().to_owned());
+            }
+        });
+        if !document.is_fragment()
+            && let Err(more) = compile::compile_all(&[document], context)
+        {
+            problems.extend(more);
+        }
+    }
+    problems.sort_by_key(|problem| (problem.position.line, problem.position.column));
+    problems.dedup();
+    DocumentCheck {
+        problems,
+        policies,
+        expressions,
+    }
+}
+
+fn first_problem(mut problems: Vec<PolicyError>) -> PolicyError {
+    problems.swap_remove(0)
 }
 
 /// Merges scopes (outermost first: global, product, API, operation; leave out the ones
@@ -119,7 +183,7 @@ pub fn compile(
     scopes: &[&PolicyDocument],
     context: &CompileContext<'_>,
 ) -> Result<Pipeline, PolicyError> {
-    compile::compile(scopes, context)
+    compile::compile_all(scopes, context).map_err(first_problem)
 }
 
 #[cfg(test)]

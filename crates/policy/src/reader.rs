@@ -115,6 +115,13 @@ pub(crate) struct Element {
 /// aside), an unterminated expression, a document over [`MAX_DOCUMENT_BYTES`] or
 /// deeper than [`MAX_DEPTH`].
 pub(crate) fn read(origin: &str, xml: &str) -> Result<Element, PolicyError> {
+    read_counting(origin, xml).map(|(root, _)| root)
+}
+
+/// [`read`], also returning how many policy expressions the document holds. A leading
+/// byte-order mark is skipped (positions are then those an editor shows).
+pub(crate) fn read_counting(origin: &str, xml: &str) -> Result<(Element, usize), PolicyError> {
+    let xml = xml.strip_prefix('\u{feff}').unwrap_or(xml);
     let lines = LineIndex::new(xml);
     let syntax = |offset: usize, message: String| {
         PolicyError::new(
@@ -156,7 +163,9 @@ pub(crate) fn read(origin: &str, xml: &str) -> Result<Element, PolicyError> {
         replacements: &scanned.replacements,
         expressions: &expressions,
     };
-    builder.build(&scanned.text)
+    builder
+        .build(&scanned.text)
+        .map(|root| (root, expressions.len()))
 }
 
 // === prescan ===

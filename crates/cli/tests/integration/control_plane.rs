@@ -418,3 +418,103 @@ fn apply_and_get_say_when_no_gateway_serves_an_api() {
     let listed = control.cli(&["get", "api", "lonely"]);
     assert_eq!(String::from_utf8_lossy(&listed.stderr), "", "served now");
 }
+
+/// Whether `gatehouse gateway --config` starts with `yaml` (listens) or refuses it.
+fn gateway_loads(yaml: &str) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    let bound = dir.path().join("bound.json");
+    let mut child = Command::new(BIN)
+        .args(["gateway", "--config"])
+        .arg(&config)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--https-listen", "127.0.0.1:0", "--workers", "1"])
+        .arg("--bound-addresses-file")
+        .arg(&bound)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    let loaded = loop {
+        if bound.exists() {
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break false;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "neither started nor failed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    loaded
+}
+
+#[test]
+fn the_cli_the_control_plane_and_the_gateway_give_the_same_verdict() {
+    // Issue 12: one reader and one compiler, whoever asks.
+    let control = ControlProcess::start();
+    let dir = tempfile::tempdir().unwrap();
+    let documents = [
+        (
+            "accepted",
+            "<policies><inbound><set-header name=\"a\" exists-action=\"override\"><value>1</value></set-header></inbound></policies>",
+            true,
+        ),
+        (
+            "unknown policy",
+            "<policies><inbound><frobnicate /></inbound></policies>",
+            false,
+        ),
+        (
+            "unsupported",
+            "<policies><inbound><validate-jwt header-name=\"Authorization\" /></inbound></policies>",
+            false,
+        ),
+        (
+            "wrong section",
+            "<policies><outbound><forward-request /></outbound></policies>",
+            false,
+        ),
+        (
+            "missing attribute",
+            "<policies><inbound><rate-limit calls=\"5\" /></inbound></policies>",
+            false,
+        ),
+        (
+            "expression",
+            "<policies><inbound><set-header name=\"a\" exists-action=\"override\"><value>@(context.Variables[\"x\"])</value></set-header></inbound></policies>",
+            false,
+        ),
+    ];
+    for (name, document, accepted) in documents {
+        let xml = dir.path().join("policy.xml");
+        std::fs::write(&xml, document).unwrap();
+        let checked = Command::new(BIN)
+            .args(["policy", "check"])
+            .arg(&xml)
+            .output()
+            .unwrap();
+        let yaml = format!("policy: |\n  {document}\n");
+        let file = dir.path().join("policy.yaml");
+        std::fs::write(&file, &yaml).unwrap();
+        let applied = control.cli(&["apply", "-f", file.to_str().unwrap()]);
+        let verdicts = (
+            checked.status.success(),
+            applied.status.success(),
+            gateway_loads(&yaml),
+        );
+        assert_eq!(
+            verdicts,
+            (accepted, accepted, accepted),
+            "{name}: (policy check, control plane, gateway)\n{}\n{}",
+            String::from_utf8_lossy(&checked.stdout),
+            String::from_utf8_lossy(&applied.stderr)
+        );
+    }
+}

@@ -40,4 +40,6 @@ mod tls;
 #[cfg(test)]
 mod tls_control_plane;
 #[cfg(test)]
+mod validation;
+#[cfg(test)]
 mod websocket;
