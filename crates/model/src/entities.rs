@@ -399,7 +399,9 @@ impl<'de> Deserialize<'de> for SubscriptionScope {
     }
 }
 
-/// Whether a subscription's keys are accepted.
+/// Whether a subscription's keys are accepted: APIM's subscription states. Only an
+/// `active` subscription's keys are; those of every other state are recognised but
+/// refused with 403 and APIM's message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
@@ -407,8 +409,31 @@ pub enum SubscriptionState {
     /// Keys are accepted.
     #[default]
     Active,
-    /// Keys are recognised but refused with 403.
+    /// Suspended by an administrator.
     Suspended,
+    /// Requested, not yet approved.
+    Submitted,
+    /// Request refused.
+    Rejected,
+    /// Cancelled by its owner or an administrator.
+    Cancelled,
+    /// Past its end date.
+    Expired,
+}
+
+impl SubscriptionState {
+    /// The state as APIM spells it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Submitted => "submitted",
+            Self::Rejected => "rejected",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
 }
 
 /// A named value, substituted for `{{name}}` in policy documents when they are compiled.

@@ -659,3 +659,27 @@ async fn buffer_request_body_sends_a_length_and_lets_redirects_replay_the_body()
     assert_eq!(response.status(), 413);
     assert_eq!(echo_backend.requests(), 1);
 }
+
+#[tokio::test]
+async fn a_policys_reason_phrase_reaches_the_http11_status_line() {
+    // Issue 13, item 5: the standard phrase was always sent.
+    let backend = EchoBackend::start();
+    let operations = "      - id: slow\n        method: GET\n        urlTemplate: /slow\n        policy: |\n          <policies><inbound><return-response><set-status code=\"429\" reason=\"Slow down\" /></return-response></inbound></policies>\n      - id: bare\n        method: GET\n        urlTemplate: /bare\n        policy: |\n          <policies><inbound><return-response><set-status code=\"429\" /></return-response></inbound></policies>\n      - id: relayed\n        method: GET\n        urlTemplate: /relayed\n        policy: |\n          <policies><inbound><base /></inbound><outbound><set-status code=\"299\" reason=\"Fine Enough\" /></outbound></policies>\n";
+    let gateway = start(&config("api", &backend.url(), operations, None));
+    let addr = gateway.http_addr();
+    for (path, expected) in [
+        ("/api/slow", "HTTP/1.1 429 Slow down"),
+        ("/api/bare", "HTTP/1.1 429 Too Many Requests"),
+        ("/api/relayed", "HTTP/1.1 299 Fine Enough"),
+    ] {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nOcp-Apim-Subscription-Key: {ALL_APIS_KEY}\r\nConnection: close\r\n\r\n"
+        );
+        let (answer, _) = raw(addr, request.as_bytes());
+        assert_eq!(
+            status_lines(&answer).first().copied(),
+            Some(expected),
+            "{answer}"
+        );
+    }
+}

@@ -35,6 +35,22 @@ subscriptions:
     scope: /apis
     primaryKey: mallory-primary-0001
     state: suspended
+  - id: sub-submitted
+    scope: /apis
+    primaryKey: key-submitted-0001
+    state: submitted
+  - id: sub-rejected
+    scope: /apis
+    primaryKey: key-rejected-0001
+    state: rejected
+  - id: sub-cancelled
+    scope: /apis
+    primaryKey: key-cancelled-0001
+    state: cancelled
+  - id: sub-expired
+    scope: /apis
+    primaryKey: key-expired-0001
+    state: expired
 "#
     )
 }
@@ -90,6 +106,23 @@ async fn missing_invalid_and_suspended_keys_are_refused_with_apims_messages() {
             (got_status, got_message.as_str()),
             (status, message),
             "case {name}"
+        );
+    }
+    // APIM's other states (issue 13, item 5): recognised, refused like `suspended`.
+    for state in ["submitted", "rejected", "cancelled", "expired"] {
+        let (status, message) = error_body(
+            call(
+                &gateway,
+                "/orders/1",
+                Some((key, &format!("key-{state}-0001"))),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 403, "{state}");
+        assert!(
+            message.contains("for an active subscription"),
+            "{state}: {message}"
         );
     }
     assert_eq!(

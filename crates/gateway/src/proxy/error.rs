@@ -67,11 +67,14 @@ pub enum ProxyError {
     /// A key was sent that matches no subscription valid for this API.
     #[error("subscription key invalid for this API")]
     SubscriptionKeyInvalid,
-    /// The key belongs to a suspended subscription.
-    #[error("subscription `{subscription}` is suspended")]
-    SubscriptionSuspended {
+    /// The key belongs to a subscription that is not active (suspended, submitted,
+    /// rejected, cancelled or expired).
+    #[error("subscription `{subscription}` is {state}, not active")]
+    SubscriptionNotActive {
         /// The subscription id.
         subscription: String,
+        /// Its state.
+        state: &'static str,
     },
     /// The request body is larger than the configured limit.
     #[error("request body exceeds the limit of {limit} bytes")]
@@ -189,8 +192,8 @@ pub enum ErrorReason {
     SubscriptionKeyMissing,
     /// See [`ProxyError::SubscriptionKeyInvalid`].
     SubscriptionKeyInvalid,
-    /// See [`ProxyError::SubscriptionSuspended`].
-    SubscriptionSuspended,
+    /// See [`ProxyError::SubscriptionNotActive`].
+    SubscriptionNotActive,
     /// See [`ProxyError::RequestBodyTooLarge`].
     RequestBodyTooLarge,
     /// See [`ProxyError::InvalidTransferEncoding`].
@@ -249,7 +252,7 @@ impl ErrorReason {
             Self::ProtocolNotAllowed => "protocol_not_allowed",
             Self::SubscriptionKeyMissing => "subscription_key_missing",
             Self::SubscriptionKeyInvalid => "subscription_key_invalid",
-            Self::SubscriptionSuspended => "subscription_suspended",
+            Self::SubscriptionNotActive => "subscription_not_active",
             Self::RequestBodyTooLarge => "request_body_too_large",
             Self::InvalidTransferEncoding => "invalid_transfer_encoding",
             Self::ClientBodyTimeout => "client_body_timeout",
@@ -281,7 +284,7 @@ impl ProxyError {
             | Self::ClientBody { .. }
             | Self::WebSocketNotEnabled { .. } => StatusCode::BAD_REQUEST,
             Self::SubscriptionKeyMissing | Self::SubscriptionKeyInvalid => StatusCode::UNAUTHORIZED,
-            Self::SubscriptionSuspended { .. } => StatusCode::FORBIDDEN,
+            Self::SubscriptionNotActive { .. } => StatusCode::FORBIDDEN,
             Self::RequestBodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             Self::ClientBodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -311,7 +314,7 @@ impl ProxyError {
             Self::ProtocolNotAllowed { .. } => ErrorReason::ProtocolNotAllowed,
             Self::SubscriptionKeyMissing => ErrorReason::SubscriptionKeyMissing,
             Self::SubscriptionKeyInvalid => ErrorReason::SubscriptionKeyInvalid,
-            Self::SubscriptionSuspended { .. } => ErrorReason::SubscriptionSuspended,
+            Self::SubscriptionNotActive { .. } => ErrorReason::SubscriptionNotActive,
             Self::RequestBodyTooLarge { .. } => ErrorReason::RequestBodyTooLarge,
             Self::InvalidTransferEncoding => ErrorReason::InvalidTransferEncoding,
             Self::ClientBodyTimeout { .. } => ErrorReason::ClientBodyTimeout,
@@ -340,7 +343,7 @@ impl ProxyError {
                 "The request path must not contain `.` or `..` segments.".to_owned()
             }
             Self::SubscriptionKeyMissing => MSG_KEY_MISSING.to_owned(),
-            Self::SubscriptionKeyInvalid | Self::SubscriptionSuspended { .. } => {
+            Self::SubscriptionKeyInvalid | Self::SubscriptionNotActive { .. } => {
                 MSG_KEY_INVALID.to_owned()
             }
             Self::RequestBodyTooLarge { limit } => {

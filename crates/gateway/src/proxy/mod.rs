@@ -443,6 +443,14 @@ async fn proxy(
             return Ok(policy_response(response));
         }
     }
+    // A policy's reason phrase replaces the backend's; so does the standard phrase of a
+    // status a policy changed.
+    if response_state.reason.is_some() || response_state.status != response_parts.status {
+        set_reason_phrase(
+            &mut response_parts.extensions,
+            response_state.reason.as_deref(),
+        );
+    }
     response_parts.status = response_state.status;
     response_parts.headers = response_state.headers;
     // The client's connection has its own version: hyper writes the status line with
@@ -1109,8 +1117,9 @@ fn authorize(
         Some(entry) if in_scope && entry.state == SubscriptionState::Active => {
             Ok(Some(entry.clone()))
         }
-        Some(entry) if in_scope && required => Err(ProxyError::SubscriptionSuspended {
+        Some(entry) if in_scope && required => Err(ProxyError::SubscriptionNotActive {
             subscription: entry.id.to_string(),
+            state: entry.state.as_str(),
         }),
         _ if required => Err(ProxyError::SubscriptionKeyInvalid),
         // An open API called with an unknown or foreign key is served anonymously.
@@ -1121,7 +1130,7 @@ fn authorize(
 fn policy_response(response: PolicyResponse) -> Response<ResponseBody> {
     let PolicyResponse {
         status,
-        reason: _,
+        reason,
         headers,
         body,
     } = response;
@@ -1135,10 +1144,24 @@ fn policy_response(response: PolicyResponse) -> Response<ResponseBody> {
     let mut out = Response::new(ResponseBody::full(body));
     *out.status_mut() = status;
     *out.headers_mut() = headers;
+    set_reason_phrase(out.extensions_mut(), reason.as_deref());
     if let Some(message) = message {
         out.extensions_mut().insert(grpc::LocalMessage(message));
     }
     out
+}
+
+/// The HTTP/1.1 reason phrase a policy chose (`set-status reason`), or the standard one
+/// (`None`); hyper writes it in the status line. HTTP/2 and HTTP/3 have none.
+fn set_reason_phrase(extensions: &mut http::Extensions, reason: Option<&str>) {
+    match reason.and_then(|text| hyper::ext::ReasonPhrase::try_from(text.as_bytes()).ok()) {
+        Some(phrase) => {
+            extensions.insert(phrase);
+        }
+        None => {
+            extensions.remove::<hyper::ext::ReasonPhrase>();
+        }
+    }
 }
 
 /// Everything logged and counted about one request. Logs from `Drop`, so a request is

@@ -5,8 +5,9 @@
 //! <set-status code="401" reason="Unauthorized" />
 //! ```
 //!
-//! Both attributes are required, as in APIM. The reason phrase is sent over HTTP/1.1
-//! only. In inbound and backend a bare `set-status` has no effect on a response that
+//! `code` is required; `reason` may be left out (APIM's own snippets do), and then the
+//! standard phrase of the code is sent. The reason phrase is sent over HTTP/1.1 only
+//! (HTTP/2 and HTTP/3 have none). In inbound and backend a bare `set-status` has no effect on a response that
 //! will come from the backend, so Gatehouse rejects it there: put it inside
 //! `<return-response>` or in outbound.
 
@@ -25,14 +26,14 @@ use crate::reader::RawValue;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
     code: RawValue,
-    reason: RawValue,
+    reason: Option<RawValue>,
 }
 
 impl Config {
     pub(crate) fn parse(reader: &mut ElementReader<'_>) -> Result<Self, PolicyError> {
         let config = Self {
             code: reader.required("code")?,
-            reason: reader.required("reason")?,
+            reason: reader.optional("reason"),
         };
         reader.no_text()?;
         reader.no_children()?;
@@ -54,11 +55,17 @@ impl SetStatus {
         cx: &CompileContext<'_>,
     ) -> Result<Self, PolicyError> {
         let status = status_code(cx, site, &config.code, "code")?;
-        let reason = cx.literal(site, &config.reason)?;
-        let text = reason.text.trim();
+        let Some(reason) = &config.reason else {
+            return Ok(Self {
+                status,
+                reason: None,
+            });
+        };
+        let literal = cx.literal(site, reason)?;
+        let text = literal.text.trim();
         if text.chars().any(char::is_control) {
             return Err(site.invalid(
-                config.reason.position,
+                reason.position,
                 "`reason` must not contain line breaks or control characters",
             ));
         }
