@@ -1,0 +1,262 @@
+//! Load-time checks: every name must be `context`, a declared local, a lambda parameter
+//! or one of [`STATIC_TYPES`]; the context is read-only; a block must return a value.
+
+use crate::ast::{Argument, Expr, ExprKind, InterpolatedPart, Stmt, StmtKind};
+use crate::error::ExprError;
+
+/// The static types an expression may name (`string.IsNullOrEmpty(...)`, `int.Parse(...)`).
+/// Only types with members implemented are listed: naming another (`DateTime`, `Regex`,
+/// `Encoding`, `Guid`, `Uri`, `TimeSpan`: not yet) is refused at load, never at request
+/// time.
+pub const STATIC_TYPES: &[&str] = &[
+    "string", "String", "int", "long", "double", "bool", "decimal", "Convert", "Math", "JObject",
+    "JArray", "JToken",
+];
+
+/// The types `new` may construct.
+const NEW_TYPES: &[&str] = &["JObject", "JArray"];
+
+/// Checks a single expression.
+///
+/// # Errors
+///
+/// An [`ExprError`] at the first name that is not available.
+pub fn check_expression(expr: &Expr) -> Result<(), ExprError> {
+    Checker {
+        scopes: vec![Vec::new()],
+    }
+    .expr(expr)
+}
+
+/// Checks the statements of a block, including that every path returns a value.
+///
+/// # Errors
+///
+/// An [`ExprError`] at the first name that is not available, assignment to the context,
+/// or a block that can finish without returning.
+pub fn check_block(stmts: &[Stmt]) -> Result<(), ExprError> {
+    let mut checker = Checker {
+        scopes: vec![Vec::new()],
+    };
+    for stmt in stmts {
+        checker.stmt(stmt)?;
+    }
+    if !returns(stmts) {
+        let span = stmts.last().map(|s| s.span).unwrap_or_default();
+        let span = if span.line == 0 {
+            crate::error::Span {
+                line: 1,
+                column: 1,
+                ..span
+            }
+        } else {
+            span
+        };
+        return Err(ExprError::new(
+            span,
+            "a multi-statement expression must return a value on every path (add a `return`)",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the statements return on every path.
+fn returns(stmts: &[Stmt]) -> bool {
+    stmts.iter().any(|stmt| match &stmt.kind {
+        StmtKind::Return(_) => true,
+        StmtKind::Block(inner) => returns(inner),
+        StmtKind::If {
+            then,
+            otherwise: Some(otherwise),
+            ..
+        } => returns(std::slice::from_ref(then)) && returns(std::slice::from_ref(otherwise)),
+        _ => false,
+    })
+}
+
+/// The root name of a member/index chain (`context` in `context.Variables["x"]`).
+fn root_name(expr: &Expr) -> Option<&str> {
+    match &expr.kind {
+        ExprKind::Name(name) => Some(name),
+        ExprKind::Member { object, .. }
+        | ExprKind::Index { object, .. }
+        | ExprKind::MethodCall { object, .. } => root_name(object),
+        _ => None,
+    }
+}
+
+struct Checker {
+    scopes: Vec<Vec<String>>,
+}
+
+impl Checker {
+    fn is_local(&self, name: &str) -> bool {
+        self.scopes
+            .iter()
+            .any(|scope| scope.iter().any(|n| n == name))
+    }
+
+    fn declare(&mut self, name: &str, stmt: &Stmt) -> Result<(), ExprError> {
+        if self.is_local(name) || name == "context" || STATIC_TYPES.contains(&name) {
+            return Err(ExprError::new(
+                stmt.span,
+                format!("`{name}` is already declared"),
+            ));
+        }
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.push(name.to_owned());
+        }
+        Ok(())
+    }
+
+    fn scoped<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, ExprError>,
+    ) -> Result<T, ExprError> {
+        self.scopes.push(Vec::new());
+        let result = f(self);
+        self.scopes.pop();
+        result
+    }
+
+    fn stmt(&mut self, stmt: &Stmt) -> Result<(), ExprError> {
+        match &stmt.kind {
+            StmtKind::Var { name, value } => {
+                self.expr(value)?;
+                self.declare(name, stmt)
+            }
+            StmtKind::Assign { target, value } => {
+                match (&target.kind, root_name(target)) {
+                    (_, Some("context")) => {
+                        return Err(ExprError::new(
+                            target.span,
+                            "cannot assign to `context`: the context is read-only in policy expressions",
+                        ));
+                    }
+                    (ExprKind::Name(name), _) if self.is_local(name) => {}
+                    (ExprKind::Name(name), _) => {
+                        return Err(ExprError::new(
+                            target.span,
+                            format!("`{name}` is not a declared variable (declare it with `var`)"),
+                        ));
+                    }
+                    _ => {
+                        return Err(ExprError::new(
+                            target.span,
+                            "only local variables can be assigned",
+                        ));
+                    }
+                }
+                self.expr(value)
+            }
+            StmtKind::If {
+                condition,
+                then,
+                otherwise,
+            } => {
+                self.expr(condition)?;
+                self.scoped(|c| c.stmt(then))?;
+                if let Some(otherwise) = otherwise {
+                    self.scoped(|c| c.stmt(otherwise))?;
+                }
+                Ok(())
+            }
+            StmtKind::Block(stmts) => self.scoped(|c| stmts.iter().try_for_each(|s| c.stmt(s))),
+            StmtKind::Return(value) | StmtKind::Expr(value) => self.expr(value),
+            StmtKind::Foreach {
+                name,
+                iterable,
+                body,
+            } => {
+                self.expr(iterable)?;
+                self.scoped(|c| {
+                    c.declare(name, stmt)?;
+                    c.stmt(body)
+                })
+            }
+        }
+    }
+
+    fn args(&mut self, args: &[Argument]) -> Result<(), ExprError> {
+        args.iter().try_for_each(|a| self.expr(&a.value))
+    }
+
+    fn expr(&mut self, expr: &Expr) -> Result<(), ExprError> {
+        match &expr.kind {
+            ExprKind::Literal(_) => Ok(()),
+            ExprKind::Name(name) => {
+                if name == "context" || self.is_local(name) || STATIC_TYPES.contains(&name.as_str())
+                {
+                    Ok(())
+                } else {
+                    Err(ExprError::new(
+                        expr.span,
+                        format!("`{name}` is not available in policy expressions"),
+                    ))
+                }
+            }
+            ExprKind::Member { object, .. } => self.expr(object),
+            ExprKind::Index { object, index, .. } => {
+                self.expr(object)?;
+                self.expr(index)
+            }
+            ExprKind::MethodCall { object, args, .. } => {
+                self.expr(object)?;
+                self.args(args)
+            }
+            ExprKind::Call { function, .. } => Err(ExprError::new(
+                expr.span,
+                format!("`{function}` is not available in policy expressions"),
+            )),
+            ExprKind::Unary { operand, .. }
+            | ExprKind::Cast { operand, .. }
+            | ExprKind::Is { operand, .. }
+            | ExprKind::As { operand, .. } => self.expr(operand),
+            ExprKind::Binary { left, right, .. } => {
+                self.expr(left)?;
+                self.expr(right)
+            }
+            ExprKind::Conditional {
+                condition,
+                then,
+                otherwise,
+            } => {
+                self.expr(condition)?;
+                self.expr(then)?;
+                self.expr(otherwise)
+            }
+            ExprKind::Lambda { params, body } => self.scoped(|c| {
+                for param in params {
+                    if c.is_local(param) || param == "context" {
+                        return Err(ExprError::new(
+                            expr.span,
+                            format!("`{param}` is already declared"),
+                        ));
+                    }
+                    if let Some(scope) = c.scopes.last_mut() {
+                        scope.push(param.clone());
+                    }
+                }
+                c.expr(body)
+            }),
+            ExprKind::New { type_name, args } => {
+                if !NEW_TYPES.contains(&type_name.as_str()) {
+                    return Err(ExprError::new(
+                        expr.span,
+                        format!("`new {type_name}` is not available in policy expressions"),
+                    ));
+                }
+                self.args(args)
+            }
+            ExprKind::NewArray(items) => items.iter().try_for_each(|e| self.expr(e)),
+            ExprKind::Interpolated(parts) => parts.iter().try_for_each(|part| match part {
+                InterpolatedPart::Text(_) => Ok(()),
+                InterpolatedPart::Expr(e) => self.expr(e),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "check_tests.rs"]
+mod tests;

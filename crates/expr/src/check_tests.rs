@@ -1,0 +1,136 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::parser::{parse_block, parse_expression};
+
+fn expr_err(source: &str) -> (u32, u32, String) {
+    let e = check_expression(&parse_expression(source).unwrap()).unwrap_err();
+    (e.line, e.column, e.message)
+}
+
+fn block_err(source: &str) -> (u32, u32, String) {
+    let e = check_block(&parse_block(source).unwrap()).unwrap_err();
+    (e.line, e.column, e.message)
+}
+
+#[test]
+fn system_is_not_available() {
+    assert_eq!(
+        expr_err(r#"System.IO.File.ReadAllText("/etc/passwd")"#),
+        (
+            1,
+            1,
+            "`System` is not available in policy expressions".to_owned()
+        )
+    );
+    assert_eq!(
+        expr_err("1 + \n   Environment.GetEnvironmentVariable(\"X\")"),
+        (
+            2,
+            4,
+            "`Environment` is not available in policy expressions".to_owned()
+        )
+    );
+    assert_eq!(
+        expr_err("Exec(\"rm\")"),
+        (
+            1,
+            1,
+            "`Exec` is not available in policy expressions".to_owned()
+        )
+    );
+    assert_eq!(
+        expr_err("new WebClient()"),
+        (
+            1,
+            1,
+            "`new WebClient` is not available in policy expressions".to_owned()
+        )
+    );
+}
+
+#[test]
+fn allowed_names() {
+    for source in [
+        "context.Request.Method",
+        "string.IsNullOrEmpty(context.Request.Method)",
+        "int.Parse(\"1\") + Math.Max(1, 2)",
+        "new [] { 1 }.Where(x => x > 0)",
+        "new JObject()",
+        "$\"{context.Request.Method}\"",
+    ] {
+        check_expression(&parse_expression(source).unwrap()).unwrap();
+    }
+    check_block(
+        &parse_block("var x = 1; foreach (var y in new [] { 1 }) { x = x + y; } return x;")
+            .unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn undeclared_and_out_of_scope_names() {
+    assert_eq!(
+        expr_err("x + 1"),
+        (
+            1,
+            1,
+            "`x` is not available in policy expressions".to_owned()
+        )
+    );
+    // a lambda parameter is not visible outside the lambda
+    assert_eq!(
+        expr_err("new [] { 1 }.Where(x => x > 0).Count() + x").2,
+        "`x` is not available in policy expressions"
+    );
+    // a variable declared in an inner block is not visible after it
+    assert_eq!(
+        block_err("if (true) { var y = 1; } return y;"),
+        (
+            1,
+            33,
+            "`y` is not available in policy expressions".to_owned()
+        )
+    );
+    assert_eq!(
+        block_err("var x = 1; var x = 2; return x;").2,
+        "`x` is already declared"
+    );
+    assert_eq!(
+        block_err("y = 2; return 1;").2,
+        "`y` is not a declared variable (declare it with `var`)"
+    );
+}
+
+#[test]
+fn assignment_to_context_is_rejected() {
+    assert_eq!(
+        block_err("context.Variables[\"x\"] = 1; return 1;"),
+        (
+            1,
+            1,
+            "cannot assign to `context`: the context is read-only in policy expressions".to_owned()
+        )
+    );
+    assert_eq!(
+        block_err("var a = 1;\ncontext = null; return a;"),
+        (
+            2,
+            1,
+            "cannot assign to `context`: the context is read-only in policy expressions".to_owned()
+        )
+    );
+    assert_eq!(
+        block_err("var a = \"x\"; a.Length = 2; return a;").2,
+        "only local variables can be assigned"
+    );
+}
+
+#[test]
+fn a_block_must_return_a_value() {
+    let message = "a multi-statement expression must return a value on every path (add a `return`)";
+    assert_eq!(block_err("var x = 1;\nx = 2;"), (2, 1, message.to_owned()));
+    assert_eq!(block_err("if (true) { return 1; }").2, message);
+    assert_eq!(block_err("").2, message);
+    check_block(&parse_block("if (true) { return 1; } else { return 2; }").unwrap()).unwrap();
+}

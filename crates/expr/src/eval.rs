@@ -1,0 +1,1444 @@
+//! The compiled [`Expression`], the [`Host`] it evaluates against, and the evaluator.
+
+use std::sync::Arc;
+
+use crate::ast::{
+    Argument, BinaryOp, Expr, ExprKind, InterpolatedPart, Literal, Stmt, StmtKind, UnaryOp,
+};
+use crate::check::{STATIC_TYPES, check_block, check_expression};
+use crate::error::{EvalError, ExprError, Span};
+use crate::parser::{parse_block, parse_expression};
+use crate::value::{HostObject, Value};
+
+/// What the host's context model reports to the evaluator; the evaluator adds the span.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// The object has no such member or method.
+    #[error("unknown member")]
+    UnknownMember,
+    /// The member exists but failed (bad argument, missing value, ...).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The context object model, implemented by the gateway: the evaluator hands it every
+/// member access, indexer, method call and `foreach` on a [`Value::Object`].
+///
+/// Objects are identified by [`HostObject`]s, which the host itself creates (for example
+/// `context` → `context.Request` → `context.Request.Headers`). Built-ins on strings,
+/// numbers, JSON and arrays are the evaluator's own and never reach the host.
+pub trait Host {
+    /// The value of `context`.
+    fn context(&self) -> Value {
+        Value::Object(HostObject::new("context"))
+    }
+
+    /// `object.name` (a property).
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::UnknownMember`] when the object has no such property.
+    fn member(&self, object: &HostObject, name: &str) -> Result<Value, HostError>;
+
+    /// `object[index]` (`context.Variables["x"]`). By default, no object has an indexer.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::UnknownMember`] when the object has no indexer; `Failed` otherwise.
+    fn index(&self, object: &HostObject, index: &Value) -> Result<Value, HostError> {
+        let _ = (object, index);
+        Err(HostError::UnknownMember)
+    }
+
+    /// `object.method<type_argument>(args)`; named arguments are passed by position.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::UnknownMember`] when the object has no such method.
+    fn call(
+        &self,
+        object: &HostObject,
+        method: &str,
+        type_argument: Option<&str>,
+        args: &[Value],
+    ) -> Result<Value, HostError>;
+
+    /// The items `foreach` visits on the object. By default, objects are not enumerable.
+    ///
+    /// # Errors
+    ///
+    /// [`HostError::Failed`] when the object cannot be enumerated.
+    fn items(&self, object: &HostObject) -> Result<Vec<Value>, HostError> {
+        Err(HostError::Failed(format!(
+            "`{}` cannot be enumerated",
+            object.id()
+        )))
+    }
+
+    /// Whether the object is an instance of `type_name` (`IRequest`, `IResponse`), for
+    /// `is`, `as` and casts. By default, no.
+    fn is_instance(&self, object: &HostObject, type_name: &str) -> bool {
+        let _ = (object, type_name);
+        false
+    }
+}
+
+/// Bounds on one evaluation, so that a policy expression cannot stall or exhaust the
+/// gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Nodes evaluated (each expression node, statement and `foreach` iteration costs
+    /// one step, as does each lambda call); past it, [`EvalError::BudgetExceeded`].
+    /// Default 10 000.
+    pub max_steps: u64,
+    /// The longest string (in bytes of UTF-8) an operation may produce; past it,
+    /// [`EvalError::TooLarge`]. Default 1 MiB.
+    pub max_string_len: usize,
+    /// The most items an array may hold. Default 65 536.
+    pub max_array_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_steps: 10_000,
+            max_string_len: 1 << 20,
+            max_array_len: 1 << 16,
+        }
+    }
+}
+
+/// Whether the source is the body of `@( ... )` or of `@{ ... }`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpressionKind {
+    /// `@( ... )`: one expression.
+    Single,
+    /// `@{ ... }`: statements that `return` a value.
+    Block,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Body {
+    Single(Expr),
+    Block(Vec<Stmt>),
+}
+
+/// A policy expression, parsed and checked once at load and evaluated per request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expression {
+    source: Arc<str>,
+    body: Body,
+}
+
+impl Expression {
+    /// Parses and checks `source`.
+    ///
+    /// # Errors
+    ///
+    /// An [`ExprError`] for a syntax error, a name that is not available, assignment to
+    /// the context or a block that does not return a value.
+    pub fn compile(source: &str, kind: ExpressionKind) -> Result<Self, ExprError> {
+        let body = match kind {
+            ExpressionKind::Single => {
+                let expr = parse_expression(source)?;
+                check_expression(&expr)?;
+                Body::Single(expr)
+            }
+            ExpressionKind::Block => {
+                let stmts = parse_block(source)?;
+                check_block(&stmts)?;
+                Body::Block(stmts)
+            }
+        };
+        Ok(Self {
+            source: Arc::from(source),
+            body,
+        })
+    }
+
+    /// The source it was compiled from.
+    #[must_use]
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates against `host` with the default [`Limits`].
+    ///
+    /// # Errors
+    ///
+    /// An [`EvalError`] with the span of the node that failed.
+    pub fn evaluate(&self, host: &dyn Host) -> Result<Value, EvalError> {
+        self.evaluate_with_limits(host, &Limits::default())
+    }
+
+    /// Evaluates against `host` within `limits`.
+    ///
+    /// # Errors
+    ///
+    /// An [`EvalError`] with the span of the node that failed.
+    pub fn evaluate_with_limits(
+        &self,
+        host: &dyn Host,
+        limits: &Limits,
+    ) -> Result<Value, EvalError> {
+        let mut eval = Evaluator {
+            host,
+            source: &self.source,
+            limits,
+            steps: 0,
+            scopes: vec![Vec::new()],
+        };
+        match &self.body {
+            Body::Single(expr) => eval.eval(expr),
+            Body::Block(stmts) => {
+                for stmt in stmts {
+                    if let Flow::Return(value) = eval.exec(stmt)? {
+                        return Ok(value);
+                    }
+                }
+                Ok(Value::Null)
+            }
+        }
+    }
+}
+
+enum Flow {
+    Normal,
+    Return(Value),
+}
+
+struct Evaluator<'a> {
+    host: &'a dyn Host,
+    source: &'a str,
+    limits: &'a Limits,
+    steps: u64,
+    scopes: Vec<Vec<(String, Value)>>,
+}
+
+fn failed(span: Span, message: impl Into<String>) -> EvalError {
+    EvalError::Failed {
+        message: message.into(),
+        span,
+    }
+}
+
+fn bad_cast(span: Span, message: impl Into<String>) -> EvalError {
+    EvalError::BadCast {
+        message: message.into(),
+        span,
+    }
+}
+
+fn unknown(span: Span, name: &str, on: &str) -> EvalError {
+    EvalError::UnknownMember {
+        name: name.to_owned(),
+        on: on.to_owned(),
+        span,
+    }
+}
+
+fn as_f64(v: &Value) -> Option<f64> {
+    match v {
+        #[allow(clippy::cast_precision_loss)]
+        Value::Int(i) => Some(*i as f64),
+        Value::Double(d) => Some(*d),
+        _ => None,
+    }
+}
+
+fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(_) | Value::Double(_), Value::Int(_) | Value::Double(_)) => {
+            as_f64(a) == as_f64(b)
+        }
+        _ => a == b,
+    }
+}
+
+/// `is` for the basic types.
+fn matches_type(host: &dyn Host, v: &Value, type_name: &str) -> bool {
+    match (type_name, v) {
+        ("string", Value::String(_))
+        | ("int" | "long", Value::Int(_))
+        | ("double" | "decimal", Value::Double(_))
+        | ("bool", Value::Bool(_))
+        | ("JToken", Value::Json(_)) => true,
+        ("JObject", Value::Json(j)) => j.is_object(),
+        ("JArray", Value::Json(j)) => j.is_array(),
+        ("object", v) => !v.is_null(),
+        (ty, Value::Object(o)) => host.is_instance(o, ty),
+        _ => false,
+    }
+}
+
+/// The items of an array or JSON array.
+fn array_items(v: &Value) -> Option<Vec<Value>> {
+    match v {
+        Value::Array(items) => Some(items.clone()),
+        Value::Json(serde_json::Value::Array(items)) => {
+            Some(items.iter().cloned().map(Value::from_json).collect())
+        }
+        _ => None,
+    }
+}
+
+fn char_index(s: &str, byte: usize) -> i64 {
+    i64::try_from(s[..byte].chars().count()).unwrap_or(i64::MAX)
+}
+
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+const LINQ: &[&str] = &[
+    "Where",
+    "Select",
+    "Any",
+    "All",
+    "Count",
+    "First",
+    "FirstOrDefault",
+    "ToArray",
+    "ToList",
+    "Contains",
+];
+
+impl Evaluator<'_> {
+    fn step(&mut self, span: Span) -> Result<(), EvalError> {
+        self.steps += 1;
+        if self.steps > self.limits.max_steps {
+            return Err(EvalError::BudgetExceeded {
+                limit: self.limits.max_steps,
+                span,
+            });
+        }
+        Ok(())
+    }
+
+    fn text(&self, span: Span) -> String {
+        self.source
+            .get(span.start..span.end)
+            .unwrap_or("expression")
+            .to_owned()
+    }
+
+    fn too_long(&self, len: usize, span: Span) -> EvalError {
+        EvalError::TooLarge {
+            message: format!(
+                "a string of {len} bytes is longer than the limit of {} bytes",
+                self.limits.max_string_len
+            ),
+            span,
+        }
+    }
+
+    fn string(&self, s: String, span: Span) -> Result<Value, EvalError> {
+        if s.len() > self.limits.max_string_len {
+            return Err(self.too_long(s.len(), span));
+        }
+        Ok(Value::String(Arc::from(s)))
+    }
+
+    fn array(&self, items: Vec<Value>, span: Span) -> Result<Value, EvalError> {
+        if items.len() > self.limits.max_array_len {
+            return Err(EvalError::TooLarge {
+                message: format!(
+                    "an array of {} items is longer than the limit of {} items",
+                    items.len(),
+                    self.limits.max_array_len
+                ),
+                span,
+            });
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn lookup(&self, name: &str) -> Option<&Value> {
+        self.scopes
+            .iter()
+            .rev()
+            .flat_map(|s| s.iter().rev())
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+    }
+
+    fn declare(&mut self, name: &str, value: Value) {
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.push((name.to_owned(), value));
+        }
+    }
+
+    /// The static type an expression names (`string` in `string.Join`), unless shadowed.
+    fn static_type<'e>(&self, expr: &'e Expr) -> Option<&'e str> {
+        match &expr.kind {
+            ExprKind::Name(n) if STATIC_TYPES.contains(&n.as_str()) && self.lookup(n).is_none() => {
+                Some(n)
+            }
+            _ => None,
+        }
+    }
+
+    // ---- statements -------------------------------------------------------------------
+
+    fn scoped<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, EvalError>,
+    ) -> Result<T, EvalError> {
+        self.scopes.push(Vec::new());
+        let result = f(self);
+        self.scopes.pop();
+        result
+    }
+
+    fn exec(&mut self, stmt: &Stmt) -> Result<Flow, EvalError> {
+        self.step(stmt.span)?;
+        match &stmt.kind {
+            StmtKind::Var { name, value } => {
+                let value = self.eval(value)?;
+                self.declare(name, value);
+            }
+            StmtKind::Assign { target, value } => {
+                let value = self.eval(value)?;
+                let ExprKind::Name(name) = &target.kind else {
+                    return Err(failed(target.span, "only local variables can be assigned"));
+                };
+                let slot = self
+                    .scopes
+                    .iter_mut()
+                    .rev()
+                    .flat_map(|s| s.iter_mut().rev())
+                    .find(|(n, _)| n == name)
+                    .ok_or_else(|| failed(target.span, format!("`{name}` is not declared")))?;
+                slot.1 = value;
+            }
+            StmtKind::If {
+                condition,
+                then,
+                otherwise,
+            } => {
+                let flow = if self.condition(condition)? {
+                    self.scoped(|e| e.exec(then))?
+                } else if let Some(otherwise) = otherwise {
+                    self.scoped(|e| e.exec(otherwise))?
+                } else {
+                    Flow::Normal
+                };
+                return Ok(flow);
+            }
+            StmtKind::Block(stmts) => {
+                return self.scoped(|e| {
+                    for stmt in stmts {
+                        if let Flow::Return(v) = e.exec(stmt)? {
+                            return Ok(Flow::Return(v));
+                        }
+                    }
+                    Ok(Flow::Normal)
+                });
+            }
+            StmtKind::Return(value) => return Ok(Flow::Return(self.eval(value)?)),
+            StmtKind::Foreach {
+                name,
+                iterable,
+                body,
+            } => {
+                let collection = self.eval(iterable)?;
+                let items = match &collection {
+                    Value::Null => {
+                        return Err(EvalError::NullReference {
+                            what: self.text(iterable.span),
+                            span: iterable.span,
+                        });
+                    }
+                    Value::String(s) => s
+                        .chars()
+                        .map(|c| Value::string(c.encode_utf8(&mut [0; 4])))
+                        .collect(),
+                    Value::Object(o) => self
+                        .host
+                        .items(o)
+                        .map_err(|e| self.host_error(e, iterable.span, "GetEnumerator", o))?,
+                    other => array_items(other).ok_or_else(|| {
+                        bad_cast(
+                            iterable.span,
+                            format!("a {} cannot be enumerated", other.type_name()),
+                        )
+                    })?,
+                };
+                for item in items {
+                    self.step(body.span)?;
+                    let flow = self.scoped(|e| {
+                        e.declare(name, item);
+                        e.exec(body)
+                    })?;
+                    if let Flow::Return(v) = flow {
+                        return Ok(Flow::Return(v));
+                    }
+                }
+            }
+            StmtKind::Expr(expr) => {
+                self.eval(expr)?;
+            }
+        }
+        Ok(Flow::Normal)
+    }
+
+    fn condition(&mut self, expr: &Expr) -> Result<bool, EvalError> {
+        match self.eval(expr)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(bad_cast(
+                expr.span,
+                format!("expected a bool condition, got {}", other.type_name()),
+            )),
+        }
+    }
+
+    fn host_error(&self, e: HostError, span: Span, name: &str, object: &HostObject) -> EvalError {
+        match e {
+            HostError::UnknownMember => unknown(span, name, &format!("`{}`", object.id())),
+            HostError::Failed(message) => failed(span, message),
+        }
+    }
+
+    // ---- expressions ------------------------------------------------------------------
+
+    fn eval(&mut self, expr: &Expr) -> Result<Value, EvalError> {
+        Ok(self.chain(expr)?.unwrap_or(Value::Null))
+    }
+
+    /// Evaluates the object of a member, index or call; `None` when a `?.` earlier in the
+    /// chain met null (the whole chain is then null).
+    fn object(
+        &mut self,
+        object: &Expr,
+        null_conditional: bool,
+    ) -> Result<Option<Value>, EvalError> {
+        match self.chain(object)? {
+            None => Ok(None),
+            Some(Value::Null) if null_conditional => Ok(None),
+            Some(Value::Null) => Err(EvalError::NullReference {
+                what: self.text(object.span),
+                span: object.span,
+            }),
+            Some(v) => Ok(Some(v)),
+        }
+    }
+
+    fn chain(&mut self, expr: &Expr) -> Result<Option<Value>, EvalError> {
+        self.step(expr.span)?;
+        let span = expr.span;
+        match &expr.kind {
+            ExprKind::Member {
+                object,
+                name,
+                null_conditional,
+            } => {
+                if let Some(ty) = self.static_type(object) {
+                    return self.static_member(ty, name, span).map(Some);
+                }
+                let Some(obj) = self.object(object, *null_conditional)? else {
+                    return Ok(None);
+                };
+                self.member(&obj, name, span).map(Some)
+            }
+            ExprKind::Index {
+                object,
+                index,
+                null_conditional,
+            } => {
+                let Some(obj) = self.object(object, *null_conditional)? else {
+                    return Ok(None);
+                };
+                let index = self.eval(index)?;
+                self.index(&obj, &index, span).map(Some)
+            }
+            ExprKind::MethodCall {
+                object,
+                method,
+                type_argument,
+                args,
+                null_conditional,
+            } => {
+                if let Some(ty) = self.static_type(object) {
+                    let args = self.args(args)?;
+                    return self.static_call(ty, method, &args, span).map(Some);
+                }
+                let Some(obj) = self.object(object, *null_conditional)? else {
+                    return Ok(None);
+                };
+                if LINQ.contains(&method.as_str())
+                    && let Some(items) = array_items(&obj)
+                {
+                    return self.linq(items, method, args, span).map(Some);
+                }
+                let args = self.args(args)?;
+                self.method(&obj, method, type_argument.as_deref(), &args, span)
+                    .map(Some)
+            }
+            _ => self.plain(expr).map(Some),
+        }
+    }
+
+    fn args(&mut self, args: &[Argument]) -> Result<Vec<Value>, EvalError> {
+        args.iter().map(|a| self.eval(&a.value)).collect()
+    }
+
+    fn plain(&mut self, expr: &Expr) -> Result<Value, EvalError> {
+        let span = expr.span;
+        match &expr.kind {
+            ExprKind::Literal(lit) => Ok(match lit {
+                Literal::Null => Value::Null,
+                Literal::Bool(b) => Value::Bool(*b),
+                Literal::Int(i) => Value::Int(*i),
+                Literal::Float(f) => Value::Double(*f),
+                Literal::Str(s) => Value::string(s),
+                Literal::Char(c) => Value::string(c.encode_utf8(&mut [0; 4])),
+            }),
+            ExprKind::Name(name) => {
+                if let Some(v) = self.lookup(name) {
+                    Ok(v.clone())
+                } else if name == "context" {
+                    Ok(self.host.context())
+                } else {
+                    Err(failed(span, format!("`{name}` is a type, not a value")))
+                }
+            }
+            ExprKind::Call { function, .. } => Err(failed(
+                span,
+                format!("`{function}` is not available in policy expressions"),
+            )),
+            ExprKind::Unary { op, operand } => {
+                let v = self.eval(operand)?;
+                match (op, v) {
+                    (UnaryOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
+                    (UnaryOp::Neg, Value::Int(i)) => Ok(Value::Int(i.wrapping_neg())),
+                    (UnaryOp::Neg, Value::Double(d)) => Ok(Value::Double(-d)),
+                    (UnaryOp::Plus, v @ (Value::Int(_) | Value::Double(_))) => Ok(v),
+                    (op, v) => {
+                        let op = match op {
+                            UnaryOp::Not => "!",
+                            UnaryOp::Neg => "-",
+                            UnaryOp::Plus => "+",
+                        };
+                        Err(bad_cast(
+                            span,
+                            format!("operator `{op}` cannot be applied to {}", v.type_name()),
+                        ))
+                    }
+                }
+            }
+            ExprKind::Binary { op, left, right } => self.binary(*op, left, right, span),
+            ExprKind::Conditional {
+                condition,
+                then,
+                otherwise,
+            } => {
+                if self.condition(condition)? {
+                    self.eval(then)
+                } else {
+                    self.eval(otherwise)
+                }
+            }
+            ExprKind::Cast { type_name, operand } => {
+                let v = self.eval(operand)?;
+                self.cast(v, type_name, span)
+            }
+            ExprKind::Is { operand, type_name } => {
+                let v = self.eval(operand)?;
+                Ok(Value::Bool(matches_type(self.host, &v, type_name)))
+            }
+            ExprKind::As { operand, type_name } => {
+                let v = self.eval(operand)?;
+                Ok(if matches_type(self.host, &v, type_name) {
+                    v
+                } else {
+                    Value::Null
+                })
+            }
+            ExprKind::Lambda { .. } => Err(failed(
+                span,
+                format!("a lambda can only be an argument of {}", LINQ.join(", ")),
+            )),
+            ExprKind::New { type_name, args } => {
+                let args = self.args(args)?;
+                match type_name.as_str() {
+                    "JObject" if args.is_empty() => Ok(Value::Json(serde_json::Value::Object(
+                        serde_json::Map::new(),
+                    ))),
+                    "JArray" => Ok(Value::Json(serde_json::Value::Array(
+                        args.iter().map(Value::to_json).collect(),
+                    ))),
+                    other => Err(failed(
+                        span,
+                        format!("`new {other}` with these arguments is not supported"),
+                    )),
+                }
+            }
+            ExprKind::NewArray(items) => {
+                let items = items
+                    .iter()
+                    .map(|e| self.eval(e))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.array(items, span)
+            }
+            ExprKind::Interpolated(parts) => {
+                let mut out = String::new();
+                for part in parts {
+                    match part {
+                        InterpolatedPart::Text(t) => out.push_str(t),
+                        InterpolatedPart::Expr(e) => {
+                            let v = self.eval(e)?;
+                            out.push_str(&v.to_string());
+                        }
+                    }
+                    if out.len() > self.limits.max_string_len {
+                        break;
+                    }
+                }
+                self.string(out, span)
+            }
+            ExprKind::Member { .. } | ExprKind::Index { .. } | ExprKind::MethodCall { .. } => {
+                Err(failed(
+                    span,
+                    "internal error: a member chain reached the plain evaluator",
+                ))
+            }
+        }
+    }
+
+    fn binary(
+        &mut self,
+        op: BinaryOp,
+        left: &Expr,
+        right: &Expr,
+        span: Span,
+    ) -> Result<Value, EvalError> {
+        match op {
+            BinaryOp::And => {
+                return Ok(Value::Bool(self.condition(left)? && self.condition(right)?));
+            }
+            BinaryOp::Or => {
+                return Ok(Value::Bool(self.condition(left)? || self.condition(right)?));
+            }
+            BinaryOp::Coalesce => {
+                let l = self.eval(left)?;
+                return if l.is_null() { self.eval(right) } else { Ok(l) };
+            }
+            _ => {}
+        }
+        let l = self.eval(left)?;
+        let r = self.eval(right)?;
+        let mismatch = |l: &Value, r: &Value| {
+            bad_cast(
+                span,
+                format!(
+                    "operator `{}` cannot be applied to {} and {}",
+                    op.as_str(),
+                    l.type_name(),
+                    r.type_name()
+                ),
+            )
+        };
+        match op {
+            BinaryOp::Eq => Ok(Value::Bool(values_equal(&l, &r))),
+            BinaryOp::Ne => Ok(Value::Bool(!values_equal(&l, &r))),
+            BinaryOp::Add if matches!(l, Value::String(_)) || matches!(r, Value::String(_)) => {
+                let mut s = l.to_string();
+                s.push_str(&r.to_string());
+                self.string(s, span)
+            }
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                let ordering = match (&l, &r) {
+                    (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
+                    _ => match (as_f64(&l), as_f64(&r)) {
+                        (Some(a), Some(b)) => a.partial_cmp(&b),
+                        _ if l.is_null() || r.is_null() => return Ok(Value::Bool(false)),
+                        _ => return Err(mismatch(&l, &r)),
+                    },
+                };
+                let Some(ordering) = ordering else {
+                    return Ok(Value::Bool(false));
+                };
+                Ok(Value::Bool(match op {
+                    BinaryOp::Lt => ordering.is_lt(),
+                    BinaryOp::Le => ordering.is_le(),
+                    BinaryOp::Gt => ordering.is_gt(),
+                    _ => ordering.is_ge(),
+                }))
+            }
+            _ => match (&l, &r) {
+                (Value::Int(a), Value::Int(b)) => {
+                    let (a, b) = (*a, *b);
+                    Ok(Value::Int(match op {
+                        BinaryOp::Add => a.wrapping_add(b),
+                        BinaryOp::Sub => a.wrapping_sub(b),
+                        BinaryOp::Mul => a.wrapping_mul(b),
+                        BinaryOp::Div | BinaryOp::Rem if b == 0 => {
+                            return Err(EvalError::DivisionByZero { span });
+                        }
+                        BinaryOp::Div => a.wrapping_div(b),
+                        _ => a.wrapping_rem(b),
+                    }))
+                }
+                _ => {
+                    let (Some(a), Some(b)) = (as_f64(&l), as_f64(&r)) else {
+                        return Err(mismatch(&l, &r));
+                    };
+                    Ok(Value::Double(match op {
+                        BinaryOp::Add => a + b,
+                        BinaryOp::Sub => a - b,
+                        BinaryOp::Mul => a * b,
+                        BinaryOp::Div => a / b,
+                        _ => a % b,
+                    }))
+                }
+            },
+        }
+    }
+
+    fn cast(&self, v: Value, type_name: &str, span: Span) -> Result<Value, EvalError> {
+        let fail = |v: &Value| {
+            bad_cast(
+                span,
+                format!("cannot cast {} to {type_name}", v.type_name()),
+            )
+        };
+        match (type_name, &v) {
+            ("object", _) | ("string" | "JObject" | "JArray" | "JToken", Value::Null) => Ok(v),
+            (ty, _) if matches_type(self.host, &v, ty) => Ok(v),
+            ("int" | "long", Value::Double(d)) if d.is_finite() =>
+            {
+                #[allow(clippy::cast_possible_truncation)]
+                Ok(Value::Int(d.trunc() as i64))
+            }
+            ("double" | "decimal", Value::Int(_)) => {
+                as_f64(&v).map(Value::Double).ok_or_else(|| fail(&v))
+            }
+            ("JToken", Value::String(_) | Value::Int(_) | Value::Double(_) | Value::Bool(_)) => {
+                Ok(Value::Json(v.to_json()))
+            }
+            _ => Err(fail(&v)),
+        }
+    }
+
+    // ---- members ----------------------------------------------------------------------
+
+    fn member(&self, obj: &Value, name: &str, span: Span) -> Result<Value, EvalError> {
+        match (obj, name) {
+            (Value::Object(o), _) => self
+                .host
+                .member(o, name)
+                .map_err(|e| self.host_error(e, span, name, o)),
+            (Value::String(s), "Length") => Ok(Value::Int(to_i64(s.chars().count()))),
+            (Value::Array(items), "Length" | "Count") => Ok(Value::Int(to_i64(items.len()))),
+            (Value::Json(serde_json::Value::Array(items)), "Count") => {
+                Ok(Value::Int(to_i64(items.len())))
+            }
+            (Value::Json(serde_json::Value::Object(map)), "Count") => {
+                Ok(Value::Int(to_i64(map.len())))
+            }
+            _ => Err(unknown(span, name, obj.type_name())),
+        }
+    }
+
+    fn index(&self, obj: &Value, index: &Value, span: Span) -> Result<Value, EvalError> {
+        let out_of_range =
+            |i: i64, len: usize| failed(span, format!("index {i} is out of range (length {len})"));
+        match (obj, index) {
+            (Value::Object(o), _) => self
+                .host
+                .index(o, index)
+                .map_err(|e| self.host_error(e, span, "this[]", o)),
+            (Value::String(s), Value::Int(i)) => usize::try_from(*i)
+                .ok()
+                .and_then(|n| s.chars().nth(n))
+                .map(|c| Value::string(c.encode_utf8(&mut [0; 4])))
+                .ok_or_else(|| out_of_range(*i, s.chars().count())),
+            (Value::Array(items), Value::Int(i)) => usize::try_from(*i)
+                .ok()
+                .and_then(|n| items.get(n))
+                .cloned()
+                .ok_or_else(|| out_of_range(*i, items.len())),
+            (Value::Json(serde_json::Value::Array(items)), Value::Int(i)) => usize::try_from(*i)
+                .ok()
+                .and_then(|n| items.get(n))
+                .cloned()
+                .map(Value::from_json)
+                .ok_or_else(|| out_of_range(*i, items.len())),
+            (Value::Json(serde_json::Value::Object(map)), Value::String(key)) => Ok(map
+                .get(&**key)
+                .cloned()
+                .map_or(Value::Null, Value::from_json)),
+            _ => Err(bad_cast(
+                span,
+                format!(
+                    "a {} cannot be indexed by {}",
+                    obj.type_name(),
+                    index.type_name()
+                ),
+            )),
+        }
+    }
+
+    fn static_member(&self, ty: &str, name: &str, span: Span) -> Result<Value, EvalError> {
+        Ok(match (ty, name) {
+            ("string" | "String", "Empty") => Value::string(""),
+            ("int", "MaxValue") => Value::Int(i64::from(i32::MAX)),
+            ("int", "MinValue") => Value::Int(i64::from(i32::MIN)),
+            ("long", "MaxValue") => Value::Int(i64::MAX),
+            ("long", "MinValue") => Value::Int(i64::MIN),
+            ("Math", "PI") => Value::Double(std::f64::consts::PI),
+            ("Math", "E") => Value::Double(std::f64::consts::E),
+            _ => return Err(unknown(span, name, &format!("`{ty}`"))),
+        })
+    }
+
+    // ---- methods ----------------------------------------------------------------------
+
+    fn call_lambda(
+        &mut self,
+        arg: &Argument,
+        params: Vec<Value>,
+        span: Span,
+    ) -> Result<Value, EvalError> {
+        let ExprKind::Lambda {
+            params: names,
+            body,
+        } = &arg.value.kind
+        else {
+            return Err(failed(
+                arg.value.span,
+                "expected a lambda such as `x => x.Length > 0`",
+            ));
+        };
+        if names.len() != params.len() {
+            return Err(failed(
+                arg.value.span,
+                format!("the lambda must take {} parameter(s)", params.len()),
+            ));
+        }
+        self.step(span)?;
+        self.scoped(|e| {
+            for (name, value) in names.iter().zip(params) {
+                e.declare(name, value);
+            }
+            e.eval(body)
+        })
+    }
+
+    fn predicate(&mut self, arg: &Argument, item: &Value, span: Span) -> Result<bool, EvalError> {
+        match self.call_lambda(arg, vec![item.clone()], span)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(bad_cast(
+                arg.value.span,
+                format!("the lambda must return a bool, not {}", other.type_name()),
+            )),
+        }
+    }
+
+    fn linq(
+        &mut self,
+        items: Vec<Value>,
+        method: &str,
+        args: &[Argument],
+        span: Span,
+    ) -> Result<Value, EvalError> {
+        let pred = args.first();
+        match (method, pred) {
+            ("ToArray" | "ToList", None) => self.array(items, span),
+            ("Where", Some(p)) => {
+                let mut out = Vec::new();
+                for item in items {
+                    if self.predicate(p, &item, span)? {
+                        out.push(item);
+                    }
+                }
+                self.array(out, span)
+            }
+            ("Select", Some(p)) => {
+                let out = items
+                    .into_iter()
+                    .map(|i| self.call_lambda(p, vec![i], span))
+                    .collect::<Result<Vec<_>, _>>()?;
+                self.array(out, span)
+            }
+            ("Any", None) => Ok(Value::Bool(!items.is_empty())),
+            ("Count", None) => Ok(Value::Int(to_i64(items.len()))),
+            ("Any" | "All" | "Count" | "First" | "FirstOrDefault", Some(p)) => {
+                let mut count = 0usize;
+                for item in items {
+                    let hit = self.predicate(p, &item, span)?;
+                    match method {
+                        "Any" if hit => return Ok(Value::Bool(true)),
+                        "All" if !hit => return Ok(Value::Bool(false)),
+                        "First" | "FirstOrDefault" if hit => return Ok(item),
+                        _ => count += usize::from(hit),
+                    }
+                }
+                match method {
+                    "Any" => Ok(Value::Bool(false)),
+                    "All" => Ok(Value::Bool(true)),
+                    "Count" => Ok(Value::Int(to_i64(count))),
+                    "FirstOrDefault" => Ok(Value::Null),
+                    _ => Err(failed(span, "the sequence contains no matching element")),
+                }
+            }
+            ("First", None) => items
+                .into_iter()
+                .next()
+                .ok_or_else(|| failed(span, "the sequence contains no elements")),
+            ("FirstOrDefault", None) => Ok(items.into_iter().next().unwrap_or(Value::Null)),
+            ("Contains", Some(a)) => {
+                let needle = self.eval(&a.value)?;
+                Ok(Value::Bool(items.iter().any(|i| values_equal(i, &needle))))
+            }
+            _ => Err(failed(
+                span,
+                format!("wrong number of arguments for `{method}`"),
+            )),
+        }
+    }
+
+    fn method(
+        &self,
+        obj: &Value,
+        method: &str,
+        type_argument: Option<&str>,
+        args: &[Value],
+        span: Span,
+    ) -> Result<Value, EvalError> {
+        match (obj, method, args) {
+            (Value::Object(o), _, _) => {
+                return self
+                    .host
+                    .call(o, method, type_argument, args)
+                    .map_err(|e| self.host_error(e, span, method, o));
+            }
+            (_, "ToString", []) => return self.string(obj.to_string(), span),
+            (_, "Equals", [other]) => return Ok(Value::Bool(values_equal(obj, other))),
+            (Value::String(s), _, _) => return self.string_method(s, method, args, span),
+            (Value::Json(serde_json::Value::Object(map)), "ContainsKey", [Value::String(k)]) => {
+                return Ok(Value::Bool(map.contains_key(&**k)));
+            }
+            (Value::Json(serde_json::Value::Object(map)), "Value", [Value::String(k)]) => {
+                let v = map.get(&**k).cloned().map_or(Value::Null, Value::from_json);
+                return match type_argument {
+                    Some(ty) => self.cast(v, ty, span),
+                    None => Ok(v),
+                };
+            }
+            _ => {}
+        }
+        Err(unknown(span, method, obj.type_name()))
+    }
+
+    fn string_method(
+        &self,
+        s: &str,
+        method: &str,
+        args: &[Value],
+        span: Span,
+    ) -> Result<Value, EvalError> {
+        let str_arg = |i: usize| -> Result<&str, EvalError> {
+            match args.get(i) {
+                Some(Value::String(a)) => Ok(a),
+                Some(Value::Null) => Err(failed(
+                    span,
+                    format!("argument {} of `{method}` is null", i + 1),
+                )),
+                Some(other) => Err(bad_cast(
+                    span,
+                    format!(
+                        "argument {} of `{method}` must be a string, not {}",
+                        i + 1,
+                        other.type_name()
+                    ),
+                )),
+                None => Err(failed(
+                    span,
+                    format!("`{method}` needs {} argument(s)", i + 1),
+                )),
+            }
+        };
+        let int_arg = |i: usize| -> Result<usize, EvalError> {
+            match args.get(i) {
+                Some(Value::Int(n)) => usize::try_from(*n).map_err(|_| {
+                    failed(
+                        span,
+                        format!("argument {} of `{method}` must not be negative", i + 1),
+                    )
+                }),
+                Some(other) => Err(bad_cast(
+                    span,
+                    format!(
+                        "argument {} of `{method}` must be an int, not {}",
+                        i + 1,
+                        other.type_name()
+                    ),
+                )),
+                None => Err(failed(
+                    span,
+                    format!("`{method}` needs {} argument(s)", i + 1),
+                )),
+            }
+        };
+        let trim_set = || -> Result<Vec<char>, EvalError> {
+            let mut set = Vec::new();
+            for i in 0..args.len() {
+                set.extend(str_arg(i)?.chars());
+            }
+            Ok(set)
+        };
+        let chars: Vec<char> = s.chars().collect();
+        let n = args.len();
+        match (method, n) {
+            ("Contains", 1) => Ok(Value::Bool(s.contains(str_arg(0)?))),
+            ("StartsWith", 1) => Ok(Value::Bool(s.starts_with(str_arg(0)?))),
+            ("EndsWith", 1) => Ok(Value::Bool(s.ends_with(str_arg(0)?))),
+            ("IndexOf", 1 | 2) => {
+                let from = if n == 2 { int_arg(1)? } else { 0 };
+                if from > chars.len() {
+                    return Err(failed(
+                        span,
+                        format!(
+                            "start index {from} is out of range (length {})",
+                            chars.len()
+                        ),
+                    ));
+                }
+                let offset: usize = chars[..from].iter().map(|c| c.len_utf8()).sum();
+                Ok(Value::Int(
+                    s[offset..]
+                        .find(str_arg(0)?)
+                        .map_or(-1, |b| char_index(s, offset + b)),
+                ))
+            }
+            ("Substring", 1 | 2) => {
+                let start = int_arg(0)?;
+                let len = if n == 2 {
+                    int_arg(1)?
+                } else {
+                    chars.len().saturating_sub(start)
+                };
+                if start > chars.len() || start + len > chars.len() {
+                    return Err(failed(
+                        span,
+                        format!(
+                            "Substring({start}, {len}) is out of range for a string of length {}",
+                            chars.len()
+                        ),
+                    ));
+                }
+                self.string(chars[start..start + len].iter().collect(), span)
+            }
+            ("Split", _) => {
+                let mut seps: Vec<String> = Vec::new();
+                for a in args {
+                    match a {
+                        Value::String(sep) => seps.push(sep.to_string()),
+                        Value::Array(items) => {
+                            for item in items {
+                                if let Value::String(sep) = item {
+                                    seps.push(sep.to_string());
+                                }
+                            }
+                        }
+                        other => {
+                            return Err(bad_cast(
+                                span,
+                                format!(
+                                    "a separator of `Split` must be a string or char, not {}",
+                                    other.type_name()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                seps.retain(|sep| !sep.is_empty());
+                let mut parts = Vec::new();
+                let mut rest = s;
+                loop {
+                    let next = if seps.is_empty() {
+                        rest.char_indices()
+                            .find(|(_, c)| c.is_whitespace())
+                            .map(|(i, c)| (i, c.len_utf8()))
+                    } else {
+                        seps.iter()
+                            .filter_map(|sep| rest.find(sep.as_str()).map(|i| (i, sep.len())))
+                            .min()
+                    };
+                    let Some((at, len)) = next else { break };
+                    parts.push(Value::string(&rest[..at]));
+                    rest = &rest[at + len..];
+                    if parts.len() > self.limits.max_array_len {
+                        break;
+                    }
+                }
+                parts.push(Value::string(rest));
+                self.array(parts, span)
+            }
+            ("Replace", 2) => {
+                let from = str_arg(0)?;
+                if from.is_empty() {
+                    return Err(failed(span, "the string to replace must not be empty"));
+                }
+                let to = match args.get(1) {
+                    Some(Value::Null) => "",
+                    _ => str_arg(1)?,
+                };
+                let count = s.matches(from).count();
+                let len = s.len() - count * from.len() + count * to.len();
+                if len > self.limits.max_string_len {
+                    return Err(self.too_long(len, span));
+                }
+                self.string(s.replace(from, to), span)
+            }
+            ("ToLower" | "ToLowerInvariant", 0) => self.string(s.to_lowercase(), span),
+            ("ToUpper" | "ToUpperInvariant", 0) => self.string(s.to_uppercase(), span),
+            ("Trim", 0) => self.string(s.trim().to_owned(), span),
+            ("TrimStart", 0) => self.string(s.trim_start().to_owned(), span),
+            ("TrimEnd", 0) => self.string(s.trim_end().to_owned(), span),
+            ("Trim", _) => {
+                let set = trim_set()?;
+                self.string(s.trim_matches(|c| set.contains(&c)).to_owned(), span)
+            }
+            ("TrimStart", _) => {
+                let set = trim_set()?;
+                self.string(s.trim_start_matches(|c| set.contains(&c)).to_owned(), span)
+            }
+            ("TrimEnd", _) => {
+                let set = trim_set()?;
+                self.string(s.trim_end_matches(|c| set.contains(&c)).to_owned(), span)
+            }
+            ("PadLeft" | "PadRight", 1 | 2) => {
+                let width = int_arg(0)?;
+                let pad = if n == 2 {
+                    str_arg(1)?.chars().next().unwrap_or(' ')
+                } else {
+                    ' '
+                };
+                if width.saturating_mul(pad.len_utf8()) > self.limits.max_string_len {
+                    return Err(self.too_long(width.saturating_mul(pad.len_utf8()), span));
+                }
+                let fill: String =
+                    std::iter::repeat_n(pad, width.saturating_sub(chars.len())).collect();
+                let out = if method == "PadLeft" {
+                    format!("{fill}{s}")
+                } else {
+                    format!("{s}{fill}")
+                };
+                self.string(out, span)
+            }
+            _ => Err(unknown(span, method, "string")),
+        }
+    }
+
+    fn static_call(
+        &self,
+        ty: &str,
+        method: &str,
+        args: &[Value],
+        span: Span,
+    ) -> Result<Value, EvalError> {
+        let parse_failure = |text: &str, target: &str| EvalError::Parse {
+            message: format!("`{text}` is not a valid {target}"),
+            span,
+        };
+        match (ty, method, args) {
+            ("string" | "String", "IsNullOrEmpty", [v]) => Ok(Value::Bool(match v {
+                Value::Null => true,
+                Value::String(s) => s.is_empty(),
+                _ => false,
+            })),
+            ("string" | "String", "IsNullOrWhiteSpace", [v]) => Ok(Value::Bool(match v {
+                Value::Null => true,
+                Value::String(s) => s.trim().is_empty(),
+                _ => false,
+            })),
+            ("string" | "String", "Join", [sep, rest @ ..]) if !rest.is_empty() => {
+                let items = match rest {
+                    [single] => array_items(single).unwrap_or_else(|| rest.to_vec()),
+                    _ => rest.to_vec(),
+                };
+                let sep = sep.to_string();
+                let mut out = String::new();
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(&sep);
+                    }
+                    out.push_str(&item.to_string());
+                    if out.len() > self.limits.max_string_len {
+                        break;
+                    }
+                }
+                self.string(out, span)
+            }
+            ("string" | "String", "Concat", _) => {
+                let items = match args {
+                    [single] => array_items(single).unwrap_or_else(|| args.to_vec()),
+                    _ => args.to_vec(),
+                };
+                let mut out = String::new();
+                for item in &items {
+                    out.push_str(&item.to_string());
+                    if out.len() > self.limits.max_string_len {
+                        break;
+                    }
+                }
+                self.string(out, span)
+            }
+            ("string" | "String", "Format", [Value::String(format), rest @ ..]) => {
+                let items = match rest {
+                    [single @ Value::Array(_)] => array_items(single).unwrap_or_default(),
+                    _ => rest.to_vec(),
+                };
+                self.format(format, &items, span)
+            }
+            ("int" | "long", "Parse", [Value::String(s)]) => {
+                let target = if ty == "int" { "int" } else { "long" };
+                let n = s
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| parse_failure(s, target))?;
+                if ty == "int" && i32::try_from(n).is_err() {
+                    return Err(parse_failure(s, target));
+                }
+                Ok(Value::Int(n))
+            }
+            ("double" | "decimal", "Parse", [Value::String(s)]) => s
+                .trim()
+                .parse::<f64>()
+                .map(Value::Double)
+                .map_err(|_| parse_failure(s, ty)),
+            ("bool", "Parse", [Value::String(s)]) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" => Ok(Value::Bool(true)),
+                "false" => Ok(Value::Bool(false)),
+                _ => Err(parse_failure(s, "bool")),
+            },
+            (_, "Parse", [Value::Null]) => Err(failed(
+                span,
+                format!("the argument of `{ty}.Parse` is null"),
+            )),
+            ("JObject" | "JArray" | "JToken", "Parse", [Value::String(s)]) => {
+                let json: serde_json::Value =
+                    serde_json::from_str(s).map_err(|e| EvalError::Parse {
+                        message: format!("the text is not valid JSON: {e}"),
+                        span,
+                    })?;
+                let ok = match ty {
+                    "JObject" => json.is_object(),
+                    "JArray" => json.is_array(),
+                    _ => true,
+                };
+                if !ok {
+                    return Err(parse_failure(s, ty));
+                }
+                Ok(Value::Json(json))
+            }
+            ("Math", "Max" | "Min", [a, b]) => {
+                let pick_first = match (a, b) {
+                    (Value::Int(x), Value::Int(y)) => (method == "Max") == (x >= y),
+                    _ => match (as_f64(a), as_f64(b)) {
+                        (Some(x), Some(y)) => (method == "Max") == (x >= y),
+                        _ => return Err(bad_cast(span, format!("`Math.{method}` takes numbers"))),
+                    },
+                };
+                let v = if pick_first { a } else { b };
+                // mixed int/double promote to double, as C# overload resolution does
+                Ok(match (a, b, v) {
+                    (Value::Int(_), Value::Int(_), v) => v.clone(),
+                    (_, _, v) => as_f64(v).map_or(Value::Null, Value::Double),
+                })
+            }
+            ("Math", "Abs", [Value::Int(i)]) => Ok(Value::Int(i.wrapping_abs())),
+            ("Math", "Abs", [Value::Double(d)]) => Ok(Value::Double(d.abs())),
+            ("Math", "Floor", [v]) => as_f64(v)
+                .map(|d| Value::Double(d.floor()))
+                .ok_or_else(|| bad_cast(span, "`Math.Floor` takes a number")),
+            ("Math", "Ceiling", [v]) => as_f64(v)
+                .map(|d| Value::Double(d.ceil()))
+                .ok_or_else(|| bad_cast(span, "`Math.Ceiling` takes a number")),
+            ("Math", "Round", [v]) => as_f64(v)
+                .map(|d| Value::Double(d.round_ties_even()))
+                .ok_or_else(|| bad_cast(span, "`Math.Round` takes a number")),
+            ("Convert", "ToString", [v]) => self.string(v.to_string(), span),
+            ("Convert", "ToInt32" | "ToInt64", [Value::String(s)]) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::Int)
+                .map_err(|_| parse_failure(s, "int")),
+            ("Convert", "ToInt32" | "ToInt64", [v]) => self.cast(v.clone(), "long", span),
+            ("Convert", "ToDouble", [Value::String(s)]) => s
+                .trim()
+                .parse::<f64>()
+                .map(Value::Double)
+                .map_err(|_| parse_failure(s, "double")),
+            ("Convert", "ToDouble", [v]) => self.cast(v.clone(), "double", span),
+            ("Convert", "ToBoolean", [v]) => match v {
+                Value::Bool(_) => Ok(v.clone()),
+                Value::String(_) => self.static_call("bool", "Parse", args, span),
+                Value::Int(i) => Ok(Value::Bool(*i != 0)),
+                _ => Err(bad_cast(
+                    span,
+                    format!("cannot convert {} to bool", v.type_name()),
+                )),
+            },
+            _ => Err(unknown(
+                span,
+                method,
+                &format!("`{ty}` (with {} argument(s))", args.len()),
+            )),
+        }
+    }
+
+    /// `string.Format` with `{0}` placeholders (`{{` and `}}` escape braces).
+    fn format(&self, format: &str, items: &[Value], span: Span) -> Result<Value, EvalError> {
+        let invalid = || EvalError::Parse {
+            message: format!("invalid format string `{format}`"),
+            span,
+        };
+        let mut out = String::new();
+        let mut chars = format.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '{' if chars.peek() == Some(&'{') => {
+                    chars.next();
+                    out.push('{');
+                }
+                '}' if chars.peek() == Some(&'}') => {
+                    chars.next();
+                    out.push('}');
+                }
+                '{' => {
+                    let mut digits = String::new();
+                    loop {
+                        match chars.next() {
+                            Some('}') => break,
+                            Some(d) if d.is_ascii_digit() => digits.push(d),
+                            _ => return Err(invalid()),
+                        }
+                    }
+                    let index: usize = digits.parse().map_err(|_| invalid())?;
+                    let item = items.get(index).ok_or_else(|| EvalError::Parse {
+                        message: format!(
+                            "format item {{{index}}} has no argument ({} given)",
+                            items.len()
+                        ),
+                        span,
+                    })?;
+                    out.push_str(&item.to_string());
+                    if out.len() > self.limits.max_string_len {
+                        break;
+                    }
+                }
+                '}' => return Err(invalid()),
+                c => out.push(c),
+            }
+        }
+        self.string(out, span)
+    }
+}
+
+#[cfg(test)]
+#[path = "eval_tests.rs"]
+mod tests;

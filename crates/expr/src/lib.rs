@@ -1,0 +1,68 @@
+//! APIM policy expressions: the sandboxed C# subset written as `@( ... )` (one
+//! expression) and `@{ ... }` (statements that `return` a value) inside policy documents.
+//!
+//! An [`Expression`] is compiled once, at load ([`Expression::compile`]: lex, parse into a
+//! typed AST whose nodes carry their line and column, then check the names), and
+//! evaluated per request ([`Expression::evaluate`]) against a [`Host`], the gateway's
+//! context object model. Evaluation never re-parses.
+//!
+//! # Supported
+//!
+//! - Literals: integers (`123`, `123L`), floating (`1.5`, `1.5d`, `2m`; `decimal` is a
+//!   double), strings with C# escapes, verbatim `@"..."`, interpolated `$"...{e}..."`
+//!   (no format specifiers), characters (evaluated as one-character strings), `true`,
+//!   `false`, `null`.
+//! - Operators with C# precedence: `! - +` (unary), `* / %`, `+ -`, `< <= > >= is as`,
+//!   `== !=`, `&&`, `||`, `??`, `?:`; member access `.`, null-conditional `?.` and `?[`
+//!   (short-circuiting the whole chain), indexers, method calls with generic arguments
+//!   (`GetValueOrDefault<string>(...)`) and named arguments (passed by position), casts to
+//!   a fixed list of types (`string`, `int`, `long`, `double`, `bool`, `decimal`,
+//!   `JObject`, `JArray`, `JToken`, `IResponse`, `IRequest`, `object`), lambdas as
+//!   arguments of the LINQ built-ins, `new JObject()`, `new JArray(...)`, `new [] { ... }`.
+//! - Statements in blocks: `var x = e;` (and `string x = e;`), `x = e;`, `x += e;`,
+//!   `x -= e;`, `if`/`else`, `{ ... }`, `return e;`, `foreach (var x in e)`.
+//! - Built-ins (the crate's own, not the host's): string members (`Length`, `Contains`,
+//!   `StartsWith`, `EndsWith`, `IndexOf`, `Substring`, `Split`, `Replace`, `ToLower`,
+//!   `ToUpper`, `ToLowerInvariant`, `ToUpperInvariant`, `Trim`, `TrimStart`, `TrimEnd`,
+//!   `PadLeft`, `PadRight`, `Equals`, `ToString`), `string.IsNullOrEmpty`,
+//!   `IsNullOrWhiteSpace`, `Join`, `Concat`, `Format` (`{0}` placeholders), `int.Parse`,
+//!   `long.Parse`, `double.Parse`, `decimal.Parse`, `bool.Parse`, `JObject.Parse`,
+//!   `JArray.Parse`, `JToken.Parse`, `Convert.ToString`/`ToInt32`/`ToInt64`/`ToDouble`/
+//!   `ToBoolean`, `Math.Max`/`Min`/`Abs`/`Floor`/`Ceiling`/`Round`, JSON indexers,
+//!   `Count`, `ContainsKey` and `Value<T>(key)`, and LINQ on arrays (`Where`, `Select`,
+//!   `Any`, `All`, `Count`, `First`, `FirstOrDefault`, `Contains`, `ToArray`, `ToList`).
+//!
+//! Load-time checks ([`check`]): the only free names are `context` and the static types
+//! in [`check::STATIC_TYPES`]; anything else (`System.IO.File...`) is rejected with its
+//! line and column, as are assignment to the context and a block that can finish without
+//! returning a value.
+//!
+//! Each evaluation runs within [`Limits`]: a budget of steps (default 10 000: each node,
+//! statement, `foreach` iteration and lambda call costs one) and caps on string length
+//! (1 MiB) and array length (65 536 items), so an expression cannot stall the gateway.
+//!
+//! # Differences from .NET
+//!
+//! `int` and `long` are both 64-bit and arithmetic wraps; string lengths and indexes count
+//! Unicode scalar values, not UTF-16 units; integer division by zero is an error, double
+//! division by zero is infinity as in .NET; JSON scalars read from a `JObject` become
+//! plain values. `Encoding`, `DateTime`, `TimeSpan`, `Guid`, `Regex` and `Uri` are not
+//! available yet: naming them is refused at load.
+//!
+//! Not yet wired into the policies: the policy crate's integration is a later step.
+
+pub mod ast;
+pub mod check;
+mod error;
+mod eval;
+pub mod lexer;
+pub mod parser;
+mod value;
+
+pub use error::{EvalError, ExprError, Span};
+pub use eval::{Expression, ExpressionKind, Host, HostError, Limits};
+pub use value::{HostObject, Value};
+
+#[cfg(test)]
+#[path = "test_host.rs"]
+mod test_host;

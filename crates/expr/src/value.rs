@@ -1,0 +1,156 @@
+//! The dynamic [`Value`] an expression computes.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// An object of the host's model (`context`, `context.Request`, ...), opaque to the
+/// evaluator: the host gives it a path-like identity and resolves its members.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HostObject(Arc<str>);
+
+impl HostObject {
+    /// An object the host will recognise by `id` (for example `"context.Request.Headers"`).
+    #[must_use]
+    pub fn new(id: &str) -> Self {
+        Self(Arc::from(id))
+    }
+
+    /// The identity given to [`HostObject::new`].
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A value. JSON scalars read out of a [`Value::Json`] become the matching .NET-like
+/// scalars (`String`, `Int`, `Double`, `Bool`, `Null`); JSON objects and arrays stay JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `null`.
+    Null,
+    /// A `bool`.
+    Bool(bool),
+    /// An `int` or `long` (both are 64 bits here).
+    Int(i64),
+    /// A `double` or `decimal`.
+    Double(f64),
+    /// A `string` (a `char` is a one-character string).
+    String(Arc<str>),
+    /// A `JObject`, `JArray` or `JToken`.
+    Json(serde_json::Value),
+    /// An array (`Split`'s result, `new [] { ... }`).
+    Array(Vec<Self>),
+    /// An object of the host's context model.
+    Object(HostObject),
+}
+
+impl Value {
+    /// A string value.
+    #[must_use]
+    pub fn string(s: &str) -> Self {
+        Self::String(Arc::from(s))
+    }
+
+    /// The name of the value's type, for error messages.
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Null => "null",
+            Self::Bool(_) => "bool",
+            Self::Int(_) => "int",
+            Self::Double(_) => "double",
+            Self::String(_) => "string",
+            Self::Json(serde_json::Value::Object(_)) => "JObject",
+            Self::Json(serde_json::Value::Array(_)) => "JArray",
+            Self::Json(_) => "JToken",
+            Self::Array(_) => "array",
+            Self::Object(_) => "object",
+        }
+    }
+
+    /// Whether the value is `null`.
+    #[must_use]
+    pub fn is_null(&self) -> bool {
+        matches!(self, Self::Null)
+    }
+
+    /// Converts JSON read out of a document: scalars become scalars.
+    #[must_use]
+    pub fn from_json(json: serde_json::Value) -> Self {
+        match json {
+            serde_json::Value::Null => Self::Null,
+            serde_json::Value::Bool(b) => Self::Bool(b),
+            serde_json::Value::Number(n) => n
+                .as_i64()
+                .map_or_else(|| Self::Double(n.as_f64().unwrap_or(f64::NAN)), Self::Int),
+            serde_json::Value::String(s) => Self::String(Arc::from(s)),
+            other => Self::Json(other),
+        }
+    }
+
+    /// Converts the value to JSON (for `JArray.Add` and `JObject` indexers).
+    #[must_use]
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Self::Null | Self::Object(_) => serde_json::Value::Null,
+            Self::Bool(b) => serde_json::Value::Bool(*b),
+            Self::Int(i) => serde_json::Value::from(*i),
+            Self::Double(d) => serde_json::Value::from(*d),
+            Self::String(s) => serde_json::Value::String(s.to_string()),
+            Self::Json(j) => j.clone(),
+            Self::Array(items) => {
+                serde_json::Value::Array(items.iter().map(Self::to_json).collect())
+            }
+        }
+    }
+}
+
+/// Formats like .NET's `ToString()`: null is empty, booleans are `True`/`False`, JSON is
+/// indented (two spaces, `\n`).
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Null => Ok(()),
+            Self::Bool(true) => f.write_str("True"),
+            Self::Bool(false) => f.write_str("False"),
+            Self::Int(i) => write!(f, "{i}"),
+            Self::Double(d) if d.is_nan() => f.write_str("NaN"),
+            Self::Double(d) if d.is_infinite() => {
+                f.write_str(if *d > 0.0 { "\u{221e}" } else { "-\u{221e}" })
+            }
+            Self::Double(d) => write!(f, "{d}"),
+            Self::String(s) => f.write_str(s),
+            Self::Json(serde_json::Value::String(s)) => f.write_str(s),
+            Self::Json(j) => {
+                let text = serde_json::to_string_pretty(j).map_err(|_| fmt::Error)?;
+                f.write_str(&text)
+            }
+            Self::Array(_) => f.write_str("System.Object[]"),
+            Self::Object(o) => f.write_str(o.id()),
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Self::string(s)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Self::Int(i)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Self::Bool(b)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(d: f64) -> Self {
+        Self::Double(d)
+    }
+}
