@@ -292,6 +292,17 @@ impl GatewayArgs {
             .filter_map(|(name, _)| name.into_string().ok())
             .collect();
         warn_unsupported_settings(env_names.iter().map(String::as_str), "environment");
+        // Kubernetes Ingress (seed 002) is being built: its translation exists
+        // (`gatehouse-ingress`), its watcher not yet. Asked for, it is refused rather than
+        // ignored, so nobody believes their Ingresses are served.
+        let ingress = std::env::var("k8s.ingress.enabled")
+            .ok()
+            .or_else(|| file.get("k8s.ingress.enabled").cloned());
+        if ingress.is_some_and(|value| value.trim().eq_ignore_ascii_case("true")) {
+            anyhow::bail!(
+                "k8s.ingress.enabled=true: Kubernetes Ingress support is not available in this Gatehouse release yet; unset it (routes come from --config or the control plane)"
+            );
+        }
         self.source_with_env(|name| {
             std::env::var_os(name).or_else(|| file.get(name).map(OsString::from))
         })

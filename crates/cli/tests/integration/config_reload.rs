@@ -110,3 +110,21 @@ async fn a_changed_file_is_reloaded_and_a_bad_one_keeps_the_old_config() {
         .await
     );
 }
+
+#[test]
+fn kubernetes_ingress_is_refused_until_it_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.yaml");
+    std::fs::write(&path, "{}").unwrap();
+    let output = Command::new(BIN)
+        .args(["--log-format", "text", "gateway", "--config"])
+        .arg(&path)
+        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args(["--https-listen", "127.0.0.1:0"])
+        .env("k8s.ingress.enabled", "true")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("k8s.ingress.enabled=true"), "{stderr}");
+}
