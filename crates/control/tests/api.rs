@@ -134,13 +134,25 @@ impl Control {
             .unwrap()
     }
 
+    /// A management API call with the admin token.
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap()
+    }
+
     async fn delete(&self, path: &str) -> reqwest::Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
+        self.admin(reqwest::Method::DELETE, path, None).await
     }
 
     fn url(&self, path: &str) -> String {
@@ -148,32 +160,15 @@ impl Control {
     }
 
     async fn put(&self, path: &str, body: Value) -> reqwest::Response {
-        self.client
-            .put(self.url(path))
-            .bearer_auth(ADMIN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        self.admin(reqwest::Method::PUT, path, Some(&body)).await
     }
 
     async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .unwrap()
+        self.admin(reqwest::Method::GET, path, None).await
     }
 
     async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(ADMIN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
+        self.admin(reqwest::Method::POST, path, Some(&body)).await
     }
 
     async fn token(&self, gateway: &str, expiry: &str) -> String {
@@ -770,13 +765,7 @@ async fn entities_round_trip_with_etags_and_preconditions(backend: Backend) {
         (StatusCode::PRECONDITION_FAILED, "AlreadyExists")
     );
 
-    let deleted = control
-        .client
-        .delete(control.url("/apis/echo"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let deleted = control.delete("/apis/echo").await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
     assert_eq!(
         control.get("/apis/echo").await.status(),
@@ -910,13 +899,7 @@ async fn references_are_checked_on_write_and_delete(backend: Backend) {
             .status(),
         StatusCode::CREATED
     );
-    let in_use = control
-        .client
-        .delete(control.url("/apis/a"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap();
+    let in_use = control.delete("/apis/a").await;
     let (status, _, message) = error(in_use).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(
