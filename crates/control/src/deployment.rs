@@ -139,6 +139,7 @@ spec:
     spec:
       terminationGracePeriodSeconds: 60
       dnsPolicy: ClusterFirst
+      automountServiceAccountToken: false
       # Spread the replicas over zones and nodes (seed: high availability).
       topologySpreadConstraints:
         - maxSkew: 1
@@ -158,6 +159,8 @@ spec:
         runAsUser: 1001
         runAsGroup: 1001
         fsGroup: 1001
+        seccompProfile:
+          type: RuntimeDefault
       containers:
         - name: gateway
           image: {image}
@@ -184,6 +187,13 @@ spec:
               memory: 2Gi
             limits:
               memory: 2Gi
+          # Up to 5 minutes to load a first configuration before the other probes count.
+          startupProbe:
+            httpGet:
+              path: /healthz
+              port: admin
+            periodSeconds: 5
+            failureThreshold: 60
           # Ready once a configuration is loaded (from the control plane or the backup).
           readinessProbe:
             httpGet:
@@ -207,8 +217,12 @@ spec:
           volumeMounts:
             - name: config-backup
               mountPath: /apim/config
+            - name: tmp
+              mountPath: /tmp
       volumes:
         - name: config-backup
+          emptyDir: {{}}
+        - name: tmp
           emptyDir: {{}}
 ---
 apiVersion: v1

@@ -100,3 +100,22 @@ fn the_token_goes_into_a_secret_command_not_the_manifest() {
         "secrets stay out of the manifest"
     );
 }
+
+#[test]
+fn the_checked_in_manifest_is_the_one_the_control_plane_serves() {
+    // deploy/kubernetes/gateway-edge.yaml is what `gatehouse gateway deployment-yaml edge`
+    // prints for `--public-url https://control.example.com`; `deploy/check.py` (run by
+    // .ci/run) renders the Helm chart with the same settings and checks they agree.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/kubernetes/gateway-edge.yaml");
+    let manifest = kubernetes_manifest("edge", "https://control.example.com", IMAGE);
+    if std::env::var_os("GATEHOUSE_BLESS").is_some() {
+        std::fs::write(&path, &manifest).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == manifest,
+        "{} is out of date: GATEHOUSE_BLESS=1 cargo test -p gatehouse-control the_checked_in_manifest",
+        path.display()
+    );
+}
