@@ -13,6 +13,59 @@ pub const STATIC_TYPES: &[&str] = &[
     "JArray", "JToken",
 ];
 
+/// The static properties that exist (`string.Empty`, `Math.PI`), by type.
+const STATIC_PROPERTIES: &[(&str, &[&str])] = &[
+    ("string", &["Empty"]),
+    ("String", &["Empty"]),
+    ("int", &["MaxValue", "MinValue"]),
+    ("long", &["MaxValue", "MinValue"]),
+    ("Math", &["PI", "E"]),
+];
+
+/// The static methods that exist, by type: anything else is refused at load.
+const STATIC_METHODS: &[(&str, &[&str])] = &[
+    (
+        "string",
+        &[
+            "IsNullOrEmpty",
+            "IsNullOrWhiteSpace",
+            "Join",
+            "Concat",
+            "Format",
+        ],
+    ),
+    (
+        "String",
+        &[
+            "IsNullOrEmpty",
+            "IsNullOrWhiteSpace",
+            "Join",
+            "Concat",
+            "Format",
+        ],
+    ),
+    ("int", &["Parse"]),
+    ("long", &["Parse"]),
+    ("double", &["Parse"]),
+    ("decimal", &["Parse"]),
+    ("bool", &["Parse"]),
+    (
+        "Convert",
+        &["ToString", "ToInt32", "ToInt64", "ToDouble", "ToBoolean"],
+    ),
+    ("Math", &["Max", "Min", "Abs", "Floor", "Ceiling", "Round"]),
+    ("JObject", &["Parse"]),
+    ("JArray", &["Parse"]),
+    ("JToken", &["Parse"]),
+];
+
+/// Whether `name` is a member of static type `ty` in `table`.
+fn has_member(table: &[(&str, &[&str])], ty: &str, name: &str) -> bool {
+    table
+        .iter()
+        .any(|(t, members)| *t == ty && members.contains(&name))
+}
+
 /// The types `new` may construct.
 const NEW_TYPES: &[&str] = &["JObject", "JArray"];
 
@@ -177,6 +230,28 @@ impl Checker {
         }
     }
 
+    /// A member of a static type (not of a local that happens to share its name) must be
+    /// one Gatehouse implements: refused at load otherwise, never at request time.
+    fn static_member(
+        &self,
+        object: &Expr,
+        name: &str,
+        table: &[(&str, &[&str])],
+        span: crate::error::Span,
+    ) -> Result<(), ExprError> {
+        let ExprKind::Name(ty) = &object.kind else {
+            return Ok(());
+        };
+        if self.is_local(ty) || !STATIC_TYPES.contains(&ty.as_str()) || has_member(table, ty, name)
+        {
+            return Ok(());
+        }
+        Err(ExprError::new(
+            span,
+            format!("`{ty}.{name}` is not available in policy expressions"),
+        ))
+    }
+
     fn args(&mut self, args: &[Argument]) -> Result<(), ExprError> {
         args.iter().try_for_each(|a| self.expr(&a.value))
     }
@@ -195,12 +270,21 @@ impl Checker {
                     ))
                 }
             }
-            ExprKind::Member { object, .. } => self.expr(object),
+            ExprKind::Member { object, name, .. } => {
+                self.static_member(object, name, STATIC_PROPERTIES, expr.span)?;
+                self.expr(object)
+            }
             ExprKind::Index { object, index, .. } => {
                 self.expr(object)?;
                 self.expr(index)
             }
-            ExprKind::MethodCall { object, args, .. } => {
+            ExprKind::MethodCall {
+                object,
+                method,
+                args,
+                ..
+            } => {
+                self.static_member(object, method, STATIC_METHODS, expr.span)?;
                 self.expr(object)?;
                 self.args(args)
             }

@@ -33,8 +33,9 @@
 //!   `Any`, `All`, `Count`, `First`, `FirstOrDefault`, `Contains`, `ToArray`, `ToList`).
 //!
 //! Load-time checks ([`check`]): the only free names are `context` and the static types
-//! in [`check::STATIC_TYPES`]; anything else (`System.IO.File...`) is rejected with its
-//! line and column, as are assignment to the context and a block that can finish without
+//! in [`check::STATIC_TYPES`], with only the members implemented (`Math.Sqrt` is refused
+//! at load, not at request time); anything else (`System.IO.File...`) is rejected with
+//! its line and column, as are assignment to the context and a block that can finish without
 //! returning a value.
 //!
 //! Each evaluation runs within [`Limits`]: a budget of steps (default 10 000: each node,
