@@ -247,6 +247,8 @@ pub(crate) enum Source {
     File(PathBuf),
     /// The control plane.
     ControlPlane(Box<SyncSettings>),
+    /// Kubernetes Ingresses (`k8s.ingress.enabled`).
+    Ingress(gatehouse_ingress::watch::IngressSettings),
 }
 
 impl GatewayArgs {
@@ -292,17 +294,6 @@ impl GatewayArgs {
             .filter_map(|(name, _)| name.into_string().ok())
             .collect();
         warn_unsupported_settings(env_names.iter().map(String::as_str), "environment");
-        // Kubernetes Ingress (seed 002) is being built: its translation exists
-        // (`gatehouse-ingress`), its watcher not yet. Asked for, it is refused rather than
-        // ignored, so nobody believes their Ingresses are served.
-        let ingress = std::env::var("k8s.ingress.enabled")
-            .ok()
-            .or_else(|| file.get("k8s.ingress.enabled").cloned());
-        if ingress.is_some_and(|value| value.trim().eq_ignore_ascii_case("true")) {
-            anyhow::bail!(
-                "k8s.ingress.enabled=true: Kubernetes Ingress support is not available in this Gatehouse release yet; unset it (routes come from --config or the control plane)"
-            );
-        }
         self.source_with_env(|name| {
             std::env::var_os(name).or_else(|| file.get(name).map(OsString::from))
         })
@@ -380,6 +371,31 @@ impl GatewayArgs {
         };
         let endpoint = setting(&self.config_service_endpoint, ENDPOINT_ENV)?
             .filter(|value| !value.trim().is_empty());
+        let ingress = setting(&None, INGRESS_ENABLED)?
+            .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"));
+        if ingress {
+            if let Some(file) = &self.config {
+                anyhow::bail!(
+                    "both `--config {}` and `{INGRESS_ENABLED}=true` are set: a gateway takes its routes from a file or from Kubernetes Ingresses, not both; drop one",
+                    file.display()
+                );
+            }
+            if endpoint.is_some() {
+                anyhow::bail!(
+                    "`{INGRESS_ENABLED}=true` with `{ENDPOINT_ENV}`: the hybrid mode (Ingress and a control plane together) is not available in this Gatehouse release yet; use one of them"
+                );
+            }
+            let namespace =
+                setting(&None, INGRESS_NAMESPACE)?.filter(|value| !value.trim().is_empty());
+            if namespace.is_none() {
+                tracing::warn!(
+                    "`{INGRESS_NAMESPACE}` is not set: Ingresses, Services and Secrets of every namespace are read"
+                );
+            }
+            return Ok(Source::Ingress(gatehouse_ingress::watch::IngressSettings {
+                namespace,
+            }));
+        }
         let auth = setting(&self.config_service_auth, AUTH_ENV)?;
         match (&self.config, endpoint, auth) {
             (Some(file), Some(_), _) => anyhow::bail!(
@@ -429,12 +445,19 @@ const SERVER_CIPHERS_SETTING: &str = "net.server.tls.ciphers.allowed-suites";
 const CLIENT_CIPHERS_SETTING: &str = "net.client.tls.ciphers.allowed-suites";
 
 /// APIM setting names this gateway reads.
-const SUPPORTED_SETTINGS: [&str; 4] = [
+const SUPPORTED_SETTINGS: [&str; 6] = [
     ENDPOINT_ENV,
     AUTH_ENV,
     SERVER_CIPHERS_SETTING,
     CLIENT_CIPHERS_SETTING,
+    INGRESS_ENABLED,
+    INGRESS_NAMESPACE,
 ];
+
+/// APIM's setting turning on Kubernetes Ingress as the source of routes (seed 002).
+const INGRESS_ENABLED: &str = "k8s.ingress.enabled";
+/// The namespace Ingresses are read from; unset: every namespace.
+const INGRESS_NAMESPACE: &str = "k8s.ingress.namespace";
 
 /// Prefixes of APIM's setting names: a dotted name under one of them that Gatehouse does
 /// not read is logged once, so a ported deployment never loses a setting silently.
@@ -606,6 +629,7 @@ pub(crate) async fn serve(
     // Before the listeners: a file must load (or the start fails), and a backup of the
     // control plane's configuration is served from the first request on.
     let mut sync = None;
+    let mut ingress = None;
     match &source {
         Source::File(config) => {
             crate::file_source::load(&sink, config)
@@ -621,6 +645,17 @@ pub(crate) async fn serve(
             .await
             .context("cannot start control-plane mode")?;
             sync = Some(handle);
+        }
+        Source::Ingress(settings) => {
+            let client = kube::Client::try_default().await.context(
+                "cannot reach the Kubernetes API for k8s.ingress.enabled (in a pod: its service account; elsewhere: KUBECONFIG or ~/.kube/config)",
+            )?;
+            ingress = Some(tokio::spawn(gatehouse_ingress::watch::run(
+                client,
+                settings.clone(),
+                sink.clone(),
+                stop_background.clone(),
+            )));
         }
     }
 
@@ -673,7 +708,7 @@ pub(crate) async fn serve(
             crate::file_source::watch(sink.clone(), config.clone(), stop_background.clone())
                 .with_context(|| format!("cannot watch {}", config.display()))?,
         ),
-        Source::ControlPlane(_) => None,
+        Source::ControlPlane(_) | Source::Ingress(_) => None,
     };
 
     if let Some(path) = &args.bound_addresses_file {
@@ -705,6 +740,8 @@ pub(crate) async fn serve(
                 (Source::File(config), _) => crate::file_source::reload_and_log(&sink, config, "sighup").await,
                 (Source::ControlPlane(_), Some(sync)) => sync.token().reload_and_log(&sink, "sighup").await,
                 (Source::ControlPlane(_), None) => {}
+                // Ingresses are watched: nothing to reload.
+                (Source::Ingress(_), _) => tracing::info!("SIGHUP: nothing to reload (routes come from Kubernetes Ingresses, watched live)"),
             },
         }
     }
@@ -717,6 +754,9 @@ pub(crate) async fn serve(
     }
     if let Some(sync) = sync {
         sync.join().await;
+    }
+    if let Some(ingress) = ingress {
+        let _ = ingress.await;
     }
     let _ = sweeper.await;
     tracing::info!("stopped");

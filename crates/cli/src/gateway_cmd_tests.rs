@@ -15,7 +15,28 @@ fn settings(source: anyhow::Result<Source>) -> SyncSettings {
     match source.unwrap() {
         Source::ControlPlane(settings) => *settings,
         Source::File(file) => panic!("file mode: {}", file.display()),
+        Source::Ingress(_) => panic!("ingress mode"),
     }
+}
+
+#[test]
+fn apims_ingress_settings_select_the_ingress_source() {
+    let ingress = |env: &[(&str, &str)]| match source(&[], env).unwrap() {
+        Source::Ingress(settings) => settings,
+        _ => panic!("not the Ingress source"),
+    };
+    let scoped = ingress(&[
+        ("k8s.ingress.enabled", "true"),
+        ("k8s.ingress.namespace", "shop"),
+    ]);
+    assert_eq!(scoped.namespace.as_deref(), Some("shop"));
+    let all = ingress(&[("k8s.ingress.enabled", "TRUE")]);
+    assert_eq!(all.namespace, None);
+    // `false` (or anything but true) leaves it off.
+    assert!(
+        source(&[], &[("k8s.ingress.enabled", "false")]).is_err(),
+        "no source at all"
+    );
 }
 
 #[test]

@@ -3,14 +3,15 @@
 //! `azure-api-management/gateway` (so an APIM user's manifests work unchanged) or
 //! `gatehouse` become routes, certificates and host names.
 //!
-//! This crate holds the pure half: [`translate()`] turns the Ingresses, Services and
-//! Secrets of a cluster into a [`gatehouse_model::Configuration`] plus the problems of
-//! the objects it had to leave out. It does no I/O, so every rule is unit-tested
-//! without a cluster. Not here yet: the kube-rs watcher that feeds it and hands the
-//! result to the gateway's `ConfigSink`, and the hybrid mode with the control plane;
-//! `k8s.ingress.enabled` is not accepted by the gateway until they exist.
+//! [`translate()`] is the pure half: it turns the Ingresses, Services and Secrets of a
+//! cluster into a [`gatehouse_model::Configuration`] plus the problems of the objects it
+//! had to leave out, with no I/O, so every rule is unit-tested without a cluster.
+//! [`watch::run`] is the other: kube-rs watchers keep the three kinds in memory and each
+//! change offers the translation to the gateway's `ConfigSink`. Not here yet: the hybrid
+//! mode with the control plane.
 
 mod translate;
+pub mod watch;
 
 pub use translate::{
     APIM_CLASS, GATEHOUSE_CLASS, INGRESS_CLASSES, IngressProblem, ObjectRef, Translation, translate,

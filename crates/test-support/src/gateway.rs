@@ -63,6 +63,8 @@ impl Signal {
 pub struct GatewayBuilder {
     binary: PathBuf,
     config: String,
+    /// Whether `--config` is passed (not for a gateway fed by another source).
+    use_config: bool,
     args: Vec<OsString>,
     envs: Vec<(OsString, OsString)>,
     startup_timeout: Duration,
@@ -73,6 +75,13 @@ impl GatewayBuilder {
     /// empty document (`{}`), a gateway serving nothing.
     pub fn config(mut self, yaml: impl Into<String>) -> Self {
         self.config = yaml.into();
+        self
+    }
+
+    /// Starts the gateway without `--config`: its configuration comes from another
+    /// source the environment names (the control plane, Kubernetes Ingresses).
+    pub const fn no_config(mut self) -> Self {
+        self.use_config = false;
         self
     }
 
@@ -124,10 +133,11 @@ impl GatewayBuilder {
         write_file(&config_path, &self.config);
 
         let mut command = Command::new(&self.binary);
+        command.arg("gateway");
+        if self.use_config {
+            command.arg("--config").arg(&config_path);
+        }
         command
-            .arg("gateway")
-            .arg("--config")
-            .arg(&config_path)
             .args([
                 "--listen",
                 "127.0.0.1:0",
@@ -314,6 +324,7 @@ impl GatewayProcess {
         GatewayBuilder {
             binary: binary.as_ref().to_owned(),
             config: "{}\n".to_owned(),
+            use_config: true,
             args: Vec::new(),
             envs: Vec::new(),
             startup_timeout: DEFAULT_STARTUP_TIMEOUT,

@@ -30,6 +30,7 @@ mod client;
 mod gateway;
 pub mod grpc;
 pub mod h3_client;
+pub mod kube_api;
 pub mod pki;
 pub mod postgres;
 mod server_thread;

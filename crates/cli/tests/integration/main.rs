@@ -16,6 +16,8 @@ mod hardening;
 #[cfg(test)]
 mod http3;
 #[cfg(test)]
+mod ingress;
+#[cfg(test)]
 mod limits;
 #[cfg(test)]
 mod metrics_scale;
