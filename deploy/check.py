@@ -40,11 +40,16 @@ CASES = {
     "persistent backup": {"backup": {"existingClaim": "edge-backup"}},
     "cluster IP service": {"service": {"type": "ClusterIP"}},
     "extra arguments": {"gateway": {"extraArgs": ["--workers", "2"]}},
+    "ingress mode": {"gateway": {"endpoint": "", "existingSecret": ""}, "ingress": {"enabled": True}},
+    "ingress mode, another namespace": {"gateway": {"endpoint": "", "existingSecret": ""},
+                                        "ingress": {"enabled": True, "namespace": "shop"}},
 }
 
 MUST_FAIL = {
     "no endpoint": ({"gateway": {"endpoint": "", "existingSecret": "edge-token"}}, "gateway.endpoint is required"),
     "no token": ({"gateway": {"endpoint": "https://control.example.com"}}, "gateway.existingSecret"),
+    "ingress and a control plane": ({"gateway": {"endpoint": "https://control.example.com"},
+                                     "ingress": {"enabled": True}}, "hybrid mode"),
 }
 
 failures = []
@@ -140,6 +145,16 @@ def main():
             if needle not in str(error):
                 failures.append(f"{case}: refused without saying `{needle}`: {error}")
     compare_with_control_plane()
+    ingress = render(merge(REQUIRED, CASES["ingress mode"]))
+    kinds = sorted(o["kind"] for o in ingress)
+    for kind in ["Role", "RoleBinding", "ServiceAccount"]:
+        if kind not in kinds:
+            failures.append(f"ingress mode: no {kind} ({kinds})")
+    env = by_kind(ingress, "ConfigMap", "edge-env")["data"]
+    if env.get("k8s.ingress.enabled") != "true" or "config.service.endpoint" in env:
+        failures.append(f"ingress mode: the gateway's settings are {env}")
+    if by_kind(ingress, "Secret") is not None:
+        failures.append("ingress mode: a token Secret is created")
     rendered = render(REQUIRED)
     deployment = by_kind(rendered, "Deployment")
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
