@@ -126,12 +126,12 @@ fn a_settings_file_provides_apims_dotted_names_and_the_environment_wins() {
     let path = dir.path().join("settings.yaml");
     std::fs::write(
         &path,
-        format!("config.service.endpoint: http://from-file:8090\nconfig.service.auth: \"{TOKEN}\"\nk8s.ingress.enabled: true\n"),
+        format!("config.service.endpoint: http://from-file:8090\nconfig.service.auth: \"{TOKEN}\"\ntelemetry.logs.std: true\n"),
     )
     .unwrap();
     let file = read_settings_file(&path).unwrap();
     assert_eq!(
-        file["k8s.ingress.enabled"], "true",
+        file["telemetry.logs.std"], "true",
         "scalars are read as text"
     );
     let parsed = GatewayArgs::from_args(["--settings", path.to_str().unwrap()]).unwrap();

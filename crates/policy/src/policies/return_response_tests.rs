@@ -104,10 +104,10 @@ fn rejects_bad_return_response() {
         ErrorCase {
             name: "nested status error",
             section: "inbound",
-            body: r#"<return-response><set-status code="200"/></return-response>"#,
+            body: r#"<return-response><set-status reason="OK"/></return-response>"#,
             at: "<set-status",
             kind: ErrorKind::Missing,
-            message: "<set-status>: missing required attribute `reason`",
+            message: "<set-status>: missing required attribute `code`",
         },
         ErrorCase {
             name: "nested unknown attribute",
