@@ -41,6 +41,7 @@ CASES = {
     "cluster IP service": {"service": {"type": "ClusterIP"}},
     "extra arguments": {"gateway": {"extraArgs": ["--workers", "2"]}},
     "ingress mode": {"gateway": {"endpoint": "", "existingSecret": ""}, "ingress": {"enabled": True}},
+    "hybrid mode": {"ingress": {"enabled": True}},
     "ingress mode, another namespace": {"gateway": {"endpoint": "", "existingSecret": ""},
                                         "ingress": {"enabled": True, "namespace": "shop"}},
 }
@@ -48,8 +49,6 @@ CASES = {
 MUST_FAIL = {
     "no endpoint": ({"gateway": {"endpoint": "", "existingSecret": "edge-token"}}, "gateway.endpoint is required"),
     "no token": ({"gateway": {"endpoint": "https://control.example.com"}}, "gateway.existingSecret"),
-    "ingress and a control plane": ({"gateway": {"endpoint": "https://control.example.com"},
-                                     "ingress": {"enabled": True}}, "hybrid mode"),
 }
 
 failures = []
@@ -155,6 +154,15 @@ def main():
         failures.append(f"ingress mode: the gateway's settings are {env}")
     if by_kind(ingress, "Secret") is not None:
         failures.append("ingress mode: a token Secret is created")
+    hybrid = render(merge(REQUIRED, CASES["hybrid mode"]))
+    env = by_kind(hybrid, "ConfigMap", "edge-env")["data"]
+    if env.get("k8s.ingress.enabled") != "true" or "config.service.endpoint" not in env:
+        failures.append(f"hybrid mode: the gateway's settings are {env}")
+    container = by_kind(hybrid, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    if [e["name"] for e in container.get("env", [])] != ["config.service.auth"]:
+        failures.append(f"hybrid mode: the token is not passed: {container.get('env')}")
+    if "ServiceAccount" not in [o["kind"] for o in hybrid]:
+        failures.append("hybrid mode: no ServiceAccount to read Ingresses with")
     rendered = render(REQUIRED)
     deployment = by_kind(rendered, "Deployment")
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]

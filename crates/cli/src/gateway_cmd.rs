@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use gatehouse_gateway::tls::TlsSettings;
 use gatehouse_gateway::{
-    AccessLog, ConfigSink, Gateway, GatewayState, Limits, Metrics, MetricsOptions, ServerSettings,
-    access_log, admin,
+    AccessLog, ConfigSink, Gateway, GatewayState, Layers, Limits, Metrics, MetricsOptions,
+    ServerSettings, access_log, admin,
 };
 use gatehouse_sync::settings::{AUTH_ENV, DEFAULT_BACKUP_DIR, ENDPOINT_ENV};
 use gatehouse_sync::{AuthSetting, Backoff, Endpoint, SyncSettings};
@@ -23,6 +23,12 @@ use tokio_util::sync::CancellationToken;
 
 /// How often expired rate-limit and quota counters are removed.
 const COUNTER_SWEEP_INTERVAL: Duration = Duration::from_secs(30);
+/// Hybrid mode: how long the start waits for the first full read of the Ingresses
+/// before it takes the control plane's configuration anyway.
+const HYBRID_INGRESS_WAIT: Duration = Duration::from_secs(10);
+/// Hybrid mode: the names of the two sources' layers.
+const INGRESS_LAYER: &str = "kubernetes ingress";
+const CONTROL_PLANE_LAYER: &str = "control plane";
 
 /// Options of `gatehouse gateway`.
 #[derive(Debug, clap::Args)]
@@ -249,6 +255,8 @@ pub(crate) enum Source {
     ControlPlane(Box<SyncSettings>),
     /// Kubernetes Ingresses (`k8s.ingress.enabled`).
     Ingress(gatehouse_ingress::watch::IngressSettings),
+    /// Both (seed 002's hybrid mode): merged, last one wins.
+    Hybrid(Box<SyncSettings>, gatehouse_ingress::watch::IngressSettings),
 }
 
 impl GatewayArgs {
@@ -357,6 +365,31 @@ impl GatewayArgs {
         Ok(TlsSettings { server, backend })
     }
 
+    /// The control-plane source's settings, from the endpoint and token settings and the flags.
+    fn control_plane(&self, endpoint: &str, auth: &str) -> anyhow::Result<Box<SyncSettings>> {
+        let endpoint = Endpoint::parse(endpoint)?;
+        let auth = AuthSetting::parse(auth)?;
+        let mut settings = SyncSettings::new(endpoint, auth);
+        settings.backup_dir = Some(self.config_backup_dir.clone());
+        settings.backup_key = self
+            .config_backup_key
+            .as_deref()
+            .map(gatehouse_sync::backup::BackupKey::from_base64)
+            .transpose()
+            .context("--config-backup-key (GATEHOUSE_CONFIG_BACKUP_KEY)")?;
+        settings.heartbeat_interval = self.heartbeat_interval;
+        settings.request_timeout = self.config_service_timeout;
+        settings.ca_file.clone_from(&self.config_service_ca_file);
+        settings.long_poll_wait = self.config_service_wait.min(Duration::from_secs(60));
+        settings.backoff = Backoff {
+            max: self
+                .config_service_backoff_max
+                .max(Backoff::default().initial),
+            ..Backoff::default()
+        };
+        Ok(Box::new(settings))
+    }
+
     fn source_with_env(&self, env: impl Fn(&str) -> Option<OsString>) -> anyhow::Result<Source> {
         let setting = |flag: &Option<String>, name: &str| -> anyhow::Result<Option<String>> {
             if let Some(value) = flag {
@@ -380,11 +413,6 @@ impl GatewayArgs {
                     file.display()
                 );
             }
-            if endpoint.is_some() {
-                anyhow::bail!(
-                    "`{INGRESS_ENABLED}=true` with `{ENDPOINT_ENV}`: the hybrid mode (Ingress and a control plane together) is not available in this Gatehouse release yet; use one of them"
-                );
-            }
             let namespace =
                 setting(&None, INGRESS_NAMESPACE)?.filter(|value| !value.trim().is_empty());
             if namespace.is_none() {
@@ -392,9 +420,22 @@ impl GatewayArgs {
                     "`{INGRESS_NAMESPACE}` is not set: Ingresses, Services and Secrets of every namespace are read"
                 );
             }
-            return Ok(Source::Ingress(gatehouse_ingress::watch::IngressSettings {
-                namespace,
-            }));
+            let settings = gatehouse_ingress::watch::IngressSettings { namespace };
+            let auth = setting(&self.config_service_auth, AUTH_ENV)?;
+            return match (endpoint, auth) {
+                (None, None) => Ok(Source::Ingress(settings)),
+                // Hybrid (seed 002): both feed the gateway, last one wins.
+                (Some(endpoint), Some(auth)) => Ok(Source::Hybrid(
+                    self.control_plane(&endpoint, &auth)?,
+                    settings,
+                )),
+                (Some(_), None) => anyhow::bail!(
+                    "`{ENDPOINT_ENV}` is set but `{AUTH_ENV}` is not: set it to the gateway token (`gatehouse gateway token <gateway>`) or to the path of a file holding it"
+                ),
+                (None, Some(_)) => anyhow::bail!(
+                    "`{AUTH_ENV}` is set but `{ENDPOINT_ENV}` is not: set it to the control plane's URL (`http://…:8090`)"
+                ),
+            };
         }
         let auth = setting(&self.config_service_auth, AUTH_ENV)?;
         match (&self.config, endpoint, auth) {
@@ -404,27 +445,7 @@ impl GatewayArgs {
             ),
             (Some(file), None, _) => Ok(Source::File(file.clone())),
             (None, Some(endpoint), Some(auth)) => {
-                let endpoint = Endpoint::parse(&endpoint)?;
-                let auth = AuthSetting::parse(&auth)?;
-                let mut settings = SyncSettings::new(endpoint, auth);
-                settings.backup_dir = Some(self.config_backup_dir.clone());
-                settings.backup_key = self
-                    .config_backup_key
-                    .as_deref()
-                    .map(gatehouse_sync::backup::BackupKey::from_base64)
-                    .transpose()
-                    .context("--config-backup-key (GATEHOUSE_CONFIG_BACKUP_KEY)")?;
-                settings.heartbeat_interval = self.heartbeat_interval;
-                settings.request_timeout = self.config_service_timeout;
-                settings.ca_file.clone_from(&self.config_service_ca_file);
-                settings.long_poll_wait = self.config_service_wait.min(Duration::from_secs(60));
-                settings.backoff = Backoff {
-                    max: self
-                        .config_service_backoff_max
-                        .max(Backoff::default().initial),
-                    ..Backoff::default()
-                };
-                Ok(Source::ControlPlane(Box::new(settings)))
+                Ok(Source::ControlPlane(self.control_plane(&endpoint, &auth)?))
             }
             (None, Some(_), None) => anyhow::bail!(
                 "`{ENDPOINT_ENV}` is set but `{AUTH_ENV}` is not: set it to the gateway token (`gatehouse gateway token <gateway>`) or to the path of a file holding it"
@@ -630,6 +651,8 @@ pub(crate) async fn serve(
     // control plane's configuration is served from the first request on.
     let mut sync = None;
     let mut ingress = None;
+    // Hybrid mode: the control plane's own sink (token reloads offer through it).
+    let mut hybrid_cloud_sink = None;
     match &source {
         Source::File(config) => {
             crate::file_source::load(&sink, config)
@@ -647,15 +670,37 @@ pub(crate) async fn serve(
             sync = Some(handle);
         }
         Source::Ingress(settings) => {
-            let client = kube::Client::try_default().await.context(
-                "cannot reach the Kubernetes API for k8s.ingress.enabled (in a pod: its service account; elsewhere: KUBECONFIG or ~/.kube/config)",
-            )?;
-            ingress = Some(tokio::spawn(gatehouse_ingress::watch::run(
-                client,
-                settings.clone(),
-                sink.clone(),
-                stop_background.clone(),
-            )));
+            ingress = Some(start_ingress(settings, sink.clone(), stop_background.clone()).await?);
+        }
+        Source::Hybrid(sync_settings, ingress_settings) => {
+            // Seed 002: on boot the Ingresses first, then the backup or the cloud
+            // snapshot; from then on both feed the gateway, last one wins.
+            let layers = Layers::new(&[INGRESS_LAYER, CONTROL_PLANE_LAYER]);
+            let ingress_sink = ConfigSink::layer(state.clone(), layers.clone(), INGRESS_LAYER);
+            ingress =
+                Some(start_ingress(ingress_settings, ingress_sink, stop_background.clone()).await?);
+            let deadline = tokio::time::Instant::now() + HYBRID_INGRESS_WAIT;
+            while !layers.has(INGRESS_LAYER).await {
+                if tokio::time::Instant::now() >= deadline {
+                    tracing::warn!(
+                        waited = ?HYBRID_INGRESS_WAIT,
+                        "the Ingresses are not read yet; starting with the control plane's configuration, the Ingress routes follow once read"
+                    );
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let cloud_sink = ConfigSink::layer(state.clone(), layers, CONTROL_PLANE_LAYER);
+            sync = Some(
+                gatehouse_sync::start(
+                    SyncSettings::clone(sync_settings),
+                    cloud_sink.clone(),
+                    stop_background.clone(),
+                )
+                .await
+                .context("cannot start hybrid mode (Kubernetes Ingress and a control plane)")?,
+            );
+            hybrid_cloud_sink = Some(cloud_sink);
         }
     }
 
@@ -708,7 +753,7 @@ pub(crate) async fn serve(
             crate::file_source::watch(sink.clone(), config.clone(), stop_background.clone())
                 .with_context(|| format!("cannot watch {}", config.display()))?,
         ),
-        Source::ControlPlane(_) | Source::Ingress(_) => None,
+        Source::ControlPlane(_) | Source::Ingress(_) | Source::Hybrid(..) => None,
     };
 
     if let Some(path) = &args.bound_addresses_file {
@@ -739,7 +784,11 @@ pub(crate) async fn serve(
             Some(()) = hangups.recv() => match (&source, &sync) {
                 (Source::File(config), _) => crate::file_source::reload_and_log(&sink, config, "sighup").await,
                 (Source::ControlPlane(_), Some(sync)) => sync.token().reload_and_log(&sink, "sighup").await,
-                (Source::ControlPlane(_), None) => {}
+                (Source::Hybrid(..), Some(sync)) => {
+                    let sink = hybrid_cloud_sink.as_ref().unwrap_or(&sink);
+                    sync.token().reload_and_log(sink, "sighup").await;
+                }
+                (Source::ControlPlane(_) | Source::Hybrid(..), None) => {}
                 // Ingresses are watched: nothing to reload.
                 (Source::Ingress(_), _) => tracing::info!("SIGHUP: nothing to reload (routes come from Kubernetes Ingresses, watched live)"),
             },
@@ -761,6 +810,23 @@ pub(crate) async fn serve(
     let _ = sweeper.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Starts the Ingress watcher feeding `sink`.
+async fn start_ingress(
+    settings: &gatehouse_ingress::watch::IngressSettings,
+    sink: ConfigSink,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let client = kube::Client::try_default().await.context(
+        "cannot reach the Kubernetes API for k8s.ingress.enabled (in a pod: its service account; elsewhere: KUBECONFIG or ~/.kube/config)",
+    )?;
+    Ok(tokio::spawn(gatehouse_ingress::watch::run(
+        client,
+        settings.clone(),
+        sink,
+        shutdown,
+    )))
 }
 
 #[cfg(test)]

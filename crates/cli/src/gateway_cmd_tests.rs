@@ -16,6 +16,7 @@ fn settings(source: anyhow::Result<Source>) -> SyncSettings {
         Source::ControlPlane(settings) => *settings,
         Source::File(file) => panic!("file mode: {}", file.display()),
         Source::Ingress(_) => panic!("ingress mode"),
+        Source::Hybrid(..) => panic!("hybrid mode"),
     }
 }
 
@@ -37,6 +38,35 @@ fn apims_ingress_settings_select_the_ingress_source() {
         source(&[], &[("k8s.ingress.enabled", "false")]).is_err(),
         "no source at all"
     );
+}
+
+#[test]
+fn ingress_and_control_plane_settings_together_select_hybrid_mode() {
+    let both = source(
+        &[],
+        &[
+            ("k8s.ingress.enabled", "true"),
+            ("k8s.ingress.namespace", "shop"),
+            ("config.service.endpoint", "http://127.0.0.1:8090"),
+            ("config.service.auth", TOKEN),
+        ],
+    );
+    match both.unwrap() {
+        Source::Hybrid(sync, ingress) => {
+            assert_eq!(ingress.namespace.as_deref(), Some("shop"));
+            assert_eq!(sync.endpoint.to_string(), "http://127.0.0.1:8090");
+        }
+        _ => panic!("not hybrid mode"),
+    }
+    let half = source(
+        &[],
+        &[
+            ("k8s.ingress.enabled", "true"),
+            ("config.service.endpoint", "http://127.0.0.1:8090"),
+        ],
+    );
+    let error = format!("{:#}", half.err().unwrap());
+    assert!(error.contains("`config.service.auth` is not"), "{error}");
 }
 
 #[test]

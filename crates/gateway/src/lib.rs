@@ -33,7 +33,7 @@ pub use access_log::AccessLog;
 pub use admin::Readiness;
 pub use compiled::{CompileError, CompiledConfig};
 pub use metrics::{Metrics, MetricsOptions};
-pub use reload::{ConfigSink, LoadError};
+pub use reload::{ConfigSink, Layer, Layers, LoadError, merge_layers};
 pub use server::{Gateway, Limits, ServerError, ServerSettings};
 
 /// State shared by every worker, the admin listener and the reloader.

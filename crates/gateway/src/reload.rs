@@ -10,6 +10,7 @@
 //! served untouched; the source logs it with its own context. Offers are serialised, so
 //! two sources never interleave a swap.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -60,13 +61,144 @@ impl LoadError {
 #[derive(Debug, Clone)]
 pub struct ConfigSink {
     state: Arc<GatewayState>,
+    /// With several sources at once (hybrid mode): this source's layer.
+    layer: Option<(Arc<Layers>, &'static str)>,
+}
+
+/// The configurations of several sources feeding one gateway (hybrid mode: Kubernetes
+/// Ingress and the control plane), merged last one wins (see [`merge_layers`]).
+#[derive(Debug)]
+pub struct Layers {
+    /// Each source's latest configuration, and the clock of changes.
+    entries: tokio::sync::Mutex<LayerEntries>,
+    /// The sources that must all have offered a configuration before the gateway is
+    /// ready (`/readyz`); what arrives earlier is served meanwhile.
+    required: Vec<&'static str>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct LayerEntries {
+    layers: Vec<Layer>,
+    /// Counts the changes offered by every source: the order "last one wins" follows.
+    clock: u64,
+}
+
+/// One source's latest configuration.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    /// The source (`kubernetes ingress`, `control plane`).
+    pub name: &'static str,
+    /// What it offered last.
+    pub config: Configuration,
+    /// When it last offered a change (the [`Layers`] clock).
+    pub changed: u64,
+    /// For each of its APIs (by id), when it last offered a change to that API.
+    pub api_changed: HashMap<String, u64>,
+}
+
+impl Layers {
+    /// No source has offered anything yet; the gateway is ready once each of `required`
+    /// has.
+    #[must_use]
+    pub fn new(required: &[&'static str]) -> Arc<Self> {
+        Arc::new(Self {
+            entries: tokio::sync::Mutex::default(),
+            required: required.to_vec(),
+        })
+    }
+
+    /// Whether the source `name` has offered a configuration.
+    pub async fn has(&self, name: &str) -> bool {
+        self.entries
+            .lock()
+            .await
+            .layers
+            .iter()
+            .any(|layer| layer.name == name)
+    }
+}
+
+/// Merges the sources' configurations "last one wins" (seed 002): when two sources have
+/// an API with the same id or serving the same host names and path (what a client would
+/// reach), the one changed last is served and the other is dropped with what referred
+/// to it (its products' lists, its subscriptions, gateway assignments). Other entities
+/// with the same id: the source that changed last wins. Pure.
+#[must_use]
+pub fn merge_layers(layers: &[Layer]) -> Configuration {
+    let route = |api: &gatehouse_model::Api| {
+        let mut hosts: Vec<String> = api
+            .hostnames
+            .iter()
+            .map(|host| host.to_ascii_lowercase())
+            .collect();
+        hosts.sort();
+        (hosts, api.path.trim_matches('/').to_ascii_lowercase())
+    };
+    let stamp = |layer: &Layer, api: &gatehouse_model::Api| {
+        layer
+            .api_changed
+            .get(&api.id)
+            .copied()
+            .unwrap_or(layer.changed)
+    };
+    // An API loses to a clashing API of another source changed later (a tie goes to
+    // the source changed last).
+    let loses = |index: usize, api: &gatehouse_model::Api| {
+        let mine = (stamp(&layers[index], api), layers[index].changed);
+        layers.iter().enumerate().any(|(other, layer)| {
+            other != index
+                && layer.config.apis.iter().any(|theirs| {
+                    (theirs.id == api.id || route(theirs) == route(api))
+                        && (stamp(layer, theirs), layer.changed) > mine
+                })
+        })
+    };
+    let mut order: Vec<usize> = (0..layers.len()).collect();
+    order.sort_by_key(|&index| layers[index].changed);
+    let mut merged = Configuration::default();
+    let mut dropped: Vec<String> = Vec::new();
+    for index in order {
+        let mut config = layers[index].config.clone();
+        config.apis.retain(|api| {
+            let keep = !loses(index, api);
+            if !keep {
+                dropped.push(api.id.clone());
+            }
+            keep
+        });
+        merged.overlay(config);
+    }
+    dropped.retain(|id| !merged.apis.iter().any(|api| &api.id == id));
+    if !dropped.is_empty() {
+        for product in &mut merged.products {
+            product.apis.retain(|id| !dropped.contains(id));
+        }
+        merged.subscriptions.retain(|subscription| {
+            !matches!(&subscription.scope, gatehouse_model::SubscriptionScope::Api(id) if dropped.contains(id))
+        });
+        for gateway in &mut merged.gateways {
+            gateway.apis.retain(|id| !dropped.contains(id));
+        }
+    }
+    merged
 }
 
 impl ConfigSink {
     /// The sink of the gateway `state` serves.
     #[must_use]
     pub const fn new(state: Arc<GatewayState>) -> Self {
-        Self { state }
+        Self { state, layer: None }
+    }
+
+    /// The sink of one of several sources feeding the gateway together (hybrid mode):
+    /// what it offers replaces its layer of `layers`, and the gateway serves the layers
+    /// merged ([`merge_layers`]).
+    #[must_use]
+    pub const fn layer(state: Arc<GatewayState>, layers: Arc<Layers>, name: &'static str) -> Self {
+        Self {
+            state,
+            layer: Some((layers, name)),
+        }
     }
 
     /// Serves `config` if it validates and compiles. `origin` names where it came from
@@ -83,6 +215,9 @@ impl ConfigSink {
         origin: String,
         revision: Option<u64>,
     ) -> Result<u64, LoadError> {
+        if let Some((layers, name)) = &self.layer {
+            return self.offer_layer(layers, name, config, origin).await;
+        }
         self.offer_with(origin, revision, move |origin| {
             config.validate().map_err(|errors| {
                 LoadError::Config(ConfigError::Invalid {
@@ -108,10 +243,81 @@ impl ConfigSink {
         revision: Option<u64>,
         make: impl FnOnce(&str) -> Result<Configuration, LoadError> + Send + 'static,
     ) -> Result<u64, LoadError> {
+        self.compile_and_serve(origin, revision, make, true).await
+    }
+
+    /// Compiles and swaps in what `make` produces; `ready`: the gateway is ready once it
+    /// is served.
+    async fn compile_and_serve(
+        &self,
+        origin: String,
+        revision: Option<u64>,
+        make: impl FnOnce(&str) -> Result<Configuration, LoadError> + Send + 'static,
+        ready: bool,
+    ) -> Result<u64, LoadError> {
         let _writer = self.state.reload_lock.lock().await;
         let revision = revision.unwrap_or_else(|| self.served_revision() + 1);
         let result = compile_and_swap(&self.state, origin, revision, make).await;
-        record_outcome(&self.state, &result);
+        record_outcome(&self.state, &result, ready);
+        result
+    }
+
+    /// Hybrid mode: replaces this source's layer and serves the merge. The layer is kept
+    /// only when the merge compiles, so a refused offer changes nothing.
+    async fn offer_layer(
+        &self,
+        layers: &Layers,
+        name: &'static str,
+        config: Configuration,
+        origin: String,
+    ) -> Result<u64, LoadError> {
+        // Held across the compile: two sources never interleave their merges.
+        let mut entries = layers.entries.lock().await;
+        let mut next = entries.clone();
+        next.clock += 1;
+        let now = next.clock;
+        let previous = next
+            .layers
+            .iter()
+            .position(|layer| layer.name == name)
+            .map(|index| next.layers.remove(index));
+        // An API the source offers unchanged keeps when it last changed.
+        let api_changed = config
+            .apis
+            .iter()
+            .map(|api| {
+                let unchanged = previous.as_ref().and_then(|layer| {
+                    let before = layer.config.apis.iter().find(|old| old.id == api.id)?;
+                    (before == api).then(|| layer.api_changed.get(&api.id).copied())?
+                });
+                (api.id.clone(), unchanged.unwrap_or(now))
+            })
+            .collect();
+        next.layers.push(Layer {
+            name,
+            config,
+            changed: now,
+            api_changed,
+        });
+        let merged = merge_layers(&next.layers);
+        let origin = format!("{origin} (merged with the other sources, last one wins)");
+        let ready = layers
+            .required
+            .iter()
+            .all(|required| next.layers.iter().any(|layer| layer.name == *required));
+        let make = move |origin: &str| {
+            merged.validate().map_err(|errors| {
+                LoadError::Config(ConfigError::Invalid {
+                    origin: origin.to_owned(),
+                    errors,
+                })
+            })?;
+            Ok(merged)
+        };
+        let result = self.compile_and_serve(origin, None, make, ready).await;
+        if result.is_ok() {
+            *entries = next;
+        }
         result
     }
 
@@ -135,7 +341,7 @@ impl ConfigSink {
     }
 }
 
-fn record_outcome(state: &GatewayState, result: &Result<u64, LoadError>) {
+fn record_outcome(state: &GatewayState, result: &Result<u64, LoadError>, ready: bool) {
     match result {
         Ok(revision) => {
             state
@@ -146,7 +352,9 @@ fn record_outcome(state: &GatewayState, result: &Result<u64, LoadError>) {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
             state.metrics.config_last_success_timestamp_seconds.set(now);
-            state.readiness.set_config_loaded();
+            if ready {
+                state.readiness.set_config_loaded();
+            }
         }
         Err(error) => state.metrics.config_error(error.reason()),
     }
@@ -216,3 +424,7 @@ fn report_certificate_expiry(state: &GatewayState, expiry: &[(String, i64)]) {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "reload_tests.rs"]
+mod tests;

@@ -7,8 +7,8 @@
 //! cluster into a [`gatehouse_model::Configuration`] plus the problems of the objects it
 //! had to leave out, with no I/O, so every rule is unit-tested without a cluster.
 //! [`watch::run`] is the other: kube-rs watchers keep the three kinds in memory and each
-//! change offers the translation to the gateway's `ConfigSink`. Not here yet: the hybrid
-//! mode with the control plane.
+//! change offers the translation to the gateway's `ConfigSink` (in hybrid mode, its
+//! layer of the sources the gateway merges).
 
 mod translate;
 pub mod watch;

@@ -112,7 +112,7 @@ async fn a_changed_file_is_reloaded_and_a_bad_one_keeps_the_old_config() {
 }
 
 #[test]
-fn kubernetes_ingress_cannot_be_mixed_with_a_file_or_yet_with_a_control_plane() {
+fn kubernetes_ingress_cannot_be_mixed_with_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.yaml");
     std::fs::write(&path, "{}").unwrap();
@@ -124,17 +124,4 @@ fn kubernetes_ingress_cannot_be_mixed_with_a_file_or_yet_with_a_control_plane() 
         .unwrap();
     assert!(!with_file.status.success());
     assert!(String::from_utf8_lossy(&with_file.stderr).contains("not both"));
-    let hybrid = Command::new(BIN)
-        .args(["--log-format", "text", "gateway"])
-        .env("k8s.ingress.enabled", "true")
-        .env("config.service.endpoint", "http://127.0.0.1:9")
-        .env("config.service.auth", "GatewayKey a&202612240000&c2ln")
-        .output()
-        .unwrap();
-    assert!(!hybrid.status.success());
-    assert!(
-        String::from_utf8_lossy(&hybrid.stderr).contains("hybrid mode"),
-        "{}",
-        String::from_utf8_lossy(&hybrid.stderr)
-    );
 }

@@ -6,7 +6,8 @@ use serde_json::json;
 
 use crate::common::*;
 
-fn kubeconfig(dir: &std::path::Path, server: &str) -> std::path::PathBuf {
+/// A kubeconfig pointing at `server` (the fake API server), without credentials.
+pub(crate) fn kubeconfig(dir: &std::path::Path, server: &str) -> std::path::PathBuf {
     let path = dir.join("kubeconfig");
     std::fs::write(
         &path,

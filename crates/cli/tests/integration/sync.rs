@@ -195,6 +195,8 @@ fn hello_api(greeting: &str) -> Value {
 struct GatewayHome {
     dir: tempfile::TempDir,
     starts: std::cell::Cell<u32>,
+    /// More environment variables for every start.
+    env: Vec<(String, String)>,
 }
 
 impl GatewayHome {
@@ -204,6 +206,7 @@ impl GatewayHome {
         Self {
             dir,
             starts: std::cell::Cell::new(0),
+            env: Vec::new(),
         }
     }
 
@@ -253,6 +256,7 @@ impl GatewayHome {
                 self.dir.path().join("no-such-ca-bundle.pem"),
             )
             .env("SSL_CERT_DIR", self.dir.path().join("no-such-ca-dir"))
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .env_remove("GATEHOUSE_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -401,6 +405,115 @@ async fn a_gateway_serves_what_the_control_plane_holds_and_keeps_serving_when_it
     gateway
         .wait_metric("gatehouse_config_revision", |r| r == current as f64)
         .await;
+}
+
+/// Seed 002's hybrid mode, step by step: the cloud adds `/hello`, an Ingress adds
+/// `/hello` and wins; after a restart the Ingress is read first and the cloud's snapshot
+/// wins; Ingress routes are never in the backup.
+#[tokio::test]
+async fn hybrid_mode_follows_the_seeds_users_sequence() {
+    let kube = gatehouse_test_support::kube_api::FakeKubeApi::start();
+    kube.apply(
+        "services",
+        json!({"metadata": {"namespace": "shop", "name": "users"},
+               "spec": {"ports": [{"name": "http", "port": 8080}]}}),
+    );
+    let mut home = GatewayHome::new();
+    let kubeconfig = crate::ingress::kubeconfig(home.dir.path(), &kube.url());
+    home.env = vec![
+        ("k8s.ingress.enabled".to_owned(), "true".to_owned()),
+        ("k8s.ingress.namespace".to_owned(), "shop".to_owned()),
+        ("KUBECONFIG".to_owned(), kubeconfig.display().to_string()),
+        // kube-rs wants trusted CA certificates even for a plain-HTTP API server.
+        (
+            "SSL_CERT_FILE".to_owned(),
+            "/etc/ssl/certs/ca-certificates.crt".to_owned(),
+        ),
+    ];
+    let mut control = Control::start();
+    control.seed("hello v1").await;
+    let token = control.token(Duration::from_secs(2 * 86_400)).await;
+    let gateway = home.start(&control.url(), &token);
+    // 1. The cloud's /hello is served.
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
+    assert_eq!(gateway.readyz().await, 200);
+    let orders = |gateway: &SyncGateway| {
+        let url = format!("http://{}/orders/1", gateway.http);
+        async move {
+            http_client()
+                .get(url)
+                .send()
+                .await
+                .map_or(0, |r| r.status().as_u16())
+        }
+    };
+    assert_eq!(orders(&gateway).await, 404);
+
+    // 2. An Ingress adds /hello (and /orders): it overwrites the cloud's API. Its
+    // Service's cluster address does not resolve here, so the backend answers 502/504.
+    let path = |path: &str| {
+        json!({"path": path, "pathType": "Prefix",
+               "backend": {"service": {"name": "users", "port": {"name": "http"}}}})
+    };
+    let ingress = json!({
+        "metadata": {"namespace": "shop", "name": "users",
+            "annotations": {"kubernetes.io/ingress.class": "azure-api-management/gateway"}},
+        "spec": {"rules": [{"http": {"paths": [path("/hello"), path("/orders")]}}]},
+    });
+    kube.apply("ingresses", ingress.clone());
+    let routed = |code: u16| code == 502 || code == 504;
+    assert!(
+        wait_for_async(|| async { routed(gateway.hello("x").await.0) }, LONG).await,
+        "the Ingress's /hello wins: {}",
+        gateway.log()
+    );
+    assert!(routed(orders(&gateway).await));
+
+    // 3. A later change from the cloud wins /hello back: last one wins.
+    control.put("/apis/hello", hello_api("hello v2")).await;
+    assert!(gateway.wait_greeting("hello v2").await, "{}", gateway.log());
+    control.put("/apis/hello", hello_api("hello v1")).await;
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
+    // The Ingress's /hello moves to another Service: a change, so it wins again.
+    kube.apply(
+        "services",
+        json!({"metadata": {"namespace": "shop", "name": "accounts"},
+               "spec": {"ports": [{"name": "http", "port": 8080}]}}),
+    );
+    let mut changed = ingress.clone();
+    changed["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] =
+        json!("accounts");
+    kube.apply("ingresses", changed);
+    assert!(
+        wait_for_async(|| async { routed(gateway.hello("x").await.0) }, LONG).await,
+        "a change of the Ingress wins /hello again: {}",
+        gateway.log()
+    );
+    let current = control.status().await["currentRevision"].as_u64().unwrap();
+    wait_instance(&control, |i| i["appliedRevision"] == current).await;
+
+    // 4. The pod restarts: the Ingress is loaded first, then the cloud's configuration
+    // overwrites /hello.
+    drop(gateway);
+    let gateway = home.start(&control.url(), &token);
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
+    assert!(
+        wait_for_async(|| async { routed(orders(&gateway).await) }, LONG).await,
+        "the Ingress's other route is served"
+    );
+
+    // 5. The Ingress goes and the control plane is down: the backup holds only the
+    // cloud's configuration.
+    kube.delete("ingresses", "shop", "users");
+    drop(gateway);
+    control.kill();
+    let gateway = home.start(&control.url(), &token);
+    assert!(gateway.wait_greeting("hello v1").await, "{}", gateway.log());
+    assert_eq!(
+        orders(&gateway).await,
+        404,
+        "Ingress routes are not in the backup"
+    );
 }
 
 #[tokio::test]
