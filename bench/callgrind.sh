@@ -10,6 +10,7 @@
 #
 #   plain  HTTP/1.1 to the HTTP listener
 #   https  HTTP/1.1 over TLS 1.3 (ECDSA P-256, AES-256-GCM) to the HTTPS listener
+#   policies  plain with six policies (set-header, set-query-parameter, rate-limit-by-key)
 #
 # Settings (environment): REQUESTS=2000  SCENARIOS="plain https"
 #   GATEHOUSE_BIN=target/release/gatehouse  NGINX=nginx  PYTHON=python3  KEEP_TMP=
@@ -74,11 +75,33 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
   echo "    defaultSslBinding: true"
 } >"$TMP/https.yaml"
 
+# "policies": the plain API with six policies that need no expression (the policy
+# pipeline's own cost per step).
+{
+  cat "$TMP/plain.yaml"
+  cat <<'YAML'
+    policy: |
+      <policies>
+        <inbound>
+          <set-header name="X-Bench" exists-action="override"><value>1</value></set-header>
+          <set-header name="X-Drop" exists-action="delete" />
+          <set-query-parameter name="v" exists-action="override"><value>2</value></set-query-parameter>
+          <rate-limit-by-key calls="16000000" renewal-period="60" counter-key="@(context.Request.IpAddress)" />
+        </inbound>
+        <outbound>
+          <set-header name="X-Served-By" exists-action="override"><value>gatehouse</value></set-header>
+          <set-header name="Server" exists-action="delete" />
+        </outbound>
+      </policies>
+YAML
+} >"$TMP/policies.yaml"
+
 # measure SCENARIO N: total instructions of a run serving N requests.
 measure() {
   local scenario="$1" n="$2" config addresses="$TMP/addresses.json" pid listener
   config="$TMP/plain.yaml"; listener=http
   if [[ "$scenario" == https ]]; then config="$TMP/https.yaml"; listener=https; fi
+  if [[ "$scenario" == policies ]]; then config="$TMP/policies.yaml"; fi
   rm -f "$addresses" "$TMP"/callgrind.out.*
   valgrind --tool=callgrind --callgrind-out-file="$TMP/callgrind.out.%p" \
     "$GATEHOUSE_BIN" gateway --config "$config" --listen 127.0.0.1:0 \

@@ -8,12 +8,7 @@ use crate::document::{Policy, PolicyDocument, SectionKind};
 use crate::error::{ErrorKind, PolicyError};
 use crate::merge::merge;
 use crate::pipeline::{Pipeline, StepMeta};
-use crate::policies::{
-    PolicyKind, RequestAction, RequestStep, ResponseAction, ResponseStep, check_header, cors,
-    forward_request, ip_filter, limit_concurrency, mock_response, quota_by_key, rate_limit,
-    rate_limit_by_key, return_response, rewrite_uri, set_backend_service, set_header, set_method,
-    set_query_parameter, set_status, validate_client_certificate,
-};
+use crate::registry::{CompiledStep, StepCx, Steps};
 
 /// See [`crate::compile`]: every policy is compiled, and every problem reported (in
 /// the order the policies run), not only the first.
@@ -39,28 +34,24 @@ pub(crate) fn compile_all(
         &merge(scopes, SectionKind::Inbound),
         SectionKind::Inbound,
         cx,
-        request_step,
         &mut problems,
     );
     let backend = steps(
         &backend,
         SectionKind::Backend,
         cx,
-        request_step,
         &mut problems,
     );
     let outbound = steps(
         &merge(scopes, SectionKind::Outbound),
         SectionKind::Outbound,
         cx,
-        response_step,
         &mut problems,
     );
     let on_error = steps(
         &merge(scopes, SectionKind::OnError),
         SectionKind::OnError,
         cx,
-        response_step,
         &mut problems,
     );
     if !problems.is_empty() {
@@ -75,17 +66,16 @@ pub(crate) fn compile_all(
 }
 
 /// Compiles each policy of a section; those that fail are reported in `problems`.
-fn steps<T>(
+fn steps(
     policies: &[&Policy],
     section: SectionKind,
     cx: &CompileContext<'_>,
-    step: impl Fn(&Policy, SectionKind, &CompileContext<'_>) -> Result<T, PolicyError>,
     problems: &mut Vec<PolicyError>,
-) -> Box<[T]> {
+) -> Steps {
     policies
         .iter()
         .filter_map(|policy| {
-            step(policy, section, cx)
+            compile_step(policy, section, cx)
                 .map_err(|problem| problems.push(problem))
                 .ok()
         })
@@ -135,143 +125,32 @@ fn check_forward_request_is_last<'p>(
                 ),
             ));
         }
-        match &policy.kind {
-            PolicyKind::ForwardRequest(_) => *forward = Some(policy),
-            PolicyKind::LimitConcurrency(config) => {
-                let nested: Vec<&Policy> = config.policies.iter().collect();
-                check_forward_request_is_last(&nested, forward)?;
-            }
-            _ => {}
+        if policy.name() == "forward-request" {
+            *forward = Some(policy);
         }
+        let nested: Vec<&Policy> = policy.kind.nested().iter().collect();
+        check_forward_request_is_last(&nested, forward)?;
     }
     Ok(())
 }
 
-fn request_step(
+/// Compiles one policy for `section`: the section check, then the policy's own
+/// compile step.
+pub(crate) fn compile_step(
     policy: &Policy,
     section: SectionKind,
     cx: &CompileContext<'_>,
-) -> Result<RequestStep, PolicyError> {
+) -> Result<CompiledStep, PolicyError> {
     check_section(policy, section)?;
-    let site = policy.site();
-    let action = match &policy.kind {
-        PolicyKind::CheckHeader(config) => {
-            RequestAction::CheckHeader(check_header::CheckHeader::compile(config, site, cx)?)
-        }
-        PolicyKind::Cors(config) => RequestAction::Cors(cors::Cors::compile(config, site, cx)?),
-        PolicyKind::ForwardRequest(config) => RequestAction::ForwardRequest(
-            forward_request::ForwardRequest::compile(config, site, cx)?,
-        ),
-        PolicyKind::IpFilter(config) => {
-            RequestAction::IpFilter(ip_filter::IpFilter::compile(config, site, cx)?)
-        }
-        PolicyKind::LimitConcurrency(config) => RequestAction::LimitConcurrency(
-            limit_concurrency::LimitConcurrency::compile(config, site, cx, |nested| {
-                request_step(nested, section, cx)
-            })?,
-        ),
-        PolicyKind::MockResponse(config) => {
-            RequestAction::MockResponse(mock_response::MockResponse::compile(config, site, cx)?)
-        }
-        PolicyKind::QuotaByKey(config) => {
-            RequestAction::QuotaByKey(quota_by_key::QuotaByKey::compile(config, site, cx)?)
-        }
-        PolicyKind::RateLimit(config) => {
-            RequestAction::RateLimit(rate_limit::RateLimit::compile(config, site, cx)?)
-        }
-        PolicyKind::RateLimitByKey(config) => RequestAction::RateLimitByKey(
-            rate_limit_by_key::RateLimitByKey::compile(config, site, cx)?,
-        ),
-        PolicyKind::ReturnResponse(config) => RequestAction::ReturnResponse(
-            return_response::ReturnResponse::compile(config, site, cx)?,
-        ),
-        PolicyKind::RewriteUri(config) => {
-            RequestAction::RewriteUri(rewrite_uri::RewriteUri::compile(config, site, cx)?)
-        }
-        PolicyKind::SetBackendService(config) => RequestAction::SetBackendService(
-            set_backend_service::SetBackendService::compile(config, site, cx)?,
-        ),
-        PolicyKind::SetHeader(config) => {
-            RequestAction::SetHeader(set_header::SetHeader::compile(config, site, cx)?)
-        }
-        PolicyKind::SetMethod(config) => {
-            RequestAction::SetMethod(set_method::SetMethod::compile(config, site, cx)?)
-        }
-        PolicyKind::SetQueryParameter(config) => RequestAction::SetQueryParameter(
-            set_query_parameter::SetQueryParameter::compile(config, site, cx)?,
-        ),
-        PolicyKind::ValidateClientCertificate(config) => RequestAction::ValidateClientCertificate(
-            validate_client_certificate::ValidateClientCertificate::compile(config, site, cx)?,
-        ),
-        PolicyKind::SetStatus(_) => {
-            return Err(site.not_supported(
-                policy.position,
-                format!(
-                    "in the `{section}` section <set-status> has no effect on the response the backend will send; \
-                     put it inside <return-response>, or in outbound"
-                ),
-            ));
-        }
-    };
-    Ok(RequestStep {
+    let step = policy.kind.compile(&StepCx {
+        site: policy.site(),
+        position: policy.position,
+        section,
+        context: cx,
+    })?;
+    Ok(CompiledStep {
         meta: meta(policy),
-        action,
-    })
-}
-
-fn response_step(
-    policy: &Policy,
-    section: SectionKind,
-    cx: &CompileContext<'_>,
-) -> Result<ResponseStep, PolicyError> {
-    check_section(policy, section)?;
-    let site = policy.site();
-    let action = match &policy.kind {
-        PolicyKind::SetHeader(config) => {
-            ResponseAction::SetHeader(set_header::SetHeader::compile(config, site, cx)?)
-        }
-        PolicyKind::SetStatus(config) => {
-            ResponseAction::SetStatus(set_status::SetStatus::compile(config, site, cx)?)
-        }
-        PolicyKind::ReturnResponse(config) => ResponseAction::ReturnResponse(
-            return_response::ReturnResponse::compile(config, site, cx)?,
-        ),
-        PolicyKind::MockResponse(config) => {
-            ResponseAction::MockResponse(mock_response::MockResponse::compile(config, site, cx)?)
-        }
-        PolicyKind::LimitConcurrency(config) => ResponseAction::LimitConcurrency(
-            limit_concurrency::LimitConcurrency::compile(config, site, cx, |nested| {
-                response_step(nested, section, cx)
-            })?,
-        ),
-        PolicyKind::SetMethod(_) => {
-            return Err(site.not_supported(
-                policy.position,
-                "<set-method> in on-error only matters to `send-request`, which is not supported yet by Gatehouse",
-            ));
-        }
-        PolicyKind::CheckHeader(_)
-        | PolicyKind::Cors(_)
-        | PolicyKind::ForwardRequest(_)
-        | PolicyKind::IpFilter(_)
-        | PolicyKind::QuotaByKey(_)
-        | PolicyKind::RateLimit(_)
-        | PolicyKind::RateLimitByKey(_)
-        | PolicyKind::RewriteUri(_)
-        | PolicyKind::SetBackendService(_)
-        | PolicyKind::SetQueryParameter(_)
-        | PolicyKind::ValidateClientCertificate(_) => {
-            // `check_section` already refused these for response sections.
-            return Err(site.err(
-                policy.position,
-                ErrorKind::WrongSection,
-                format!("this policy cannot be used in the `{section}` section"),
-            ));
-        }
-    };
-    Ok(ResponseStep {
-        meta: meta(policy),
-        action,
+        step,
     })
 }
 

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use crate::error::{ErrorKind, PolicyError, Position, Site};
-use crate::policies::{self, PolicyKind};
+use crate::policies;
+use crate::registry::ParsedKind;
 use crate::reader::{Element, RawText, RawValue};
 
 /// A parsed policy document of one scope (global, product, API or operation).
@@ -56,10 +57,8 @@ impl PolicyDocument {
     pub fn visit_policies(&self, visit: &mut impl FnMut(&Policy)) {
         fn walk(policy: &Policy, visit: &mut impl FnMut(&Policy)) {
             visit(policy);
-            if let crate::policies::PolicyKind::LimitConcurrency(config) = &policy.kind {
-                for nested in &config.policies {
-                    walk(nested, visit);
-                }
+            for nested in policy.kind.nested() {
+                walk(nested, visit);
             }
         }
         for kind in [
@@ -150,7 +149,7 @@ pub struct Policy {
     pub(crate) position: Position,
     /// APIM's optional `id` attribute, reported in errors raised by the policy.
     pub(crate) id: Option<String>,
-    pub(crate) kind: PolicyKind,
+    pub(crate) kind: ParsedKind,
 }
 
 impl Policy {
@@ -458,8 +457,9 @@ fn unknown_policy(site: Site<'_>, element: &Element) -> PolicyError {
             format!("policy `<{name}>` is not supported yet by Gatehouse{hint}; docs/policies.md lists what is"),
         );
     }
-    let suggestion = policies::IMPLEMENTED
+    let suggestion = policies::REGISTRY
         .iter()
+        .map(|registration| &registration.name)
         .chain(APIM_POLICIES)
         .filter(|candidate| edit_distance(candidate, name) <= 2)
         .min_by_key(|candidate| edit_distance(candidate, name))

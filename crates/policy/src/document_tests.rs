@@ -202,9 +202,35 @@ fn reads_fragments() {
 
 #[test]
 fn every_implemented_policy_is_an_apim_policy() {
-    for name in crate::policies::IMPLEMENTED {
-        assert!(APIM_POLICIES.contains(name), "{name}");
+    for registration in crate::policies::REGISTRY {
+        assert!(
+            APIM_POLICIES.contains(&registration.name),
+            "{}",
+            registration.name
+        );
     }
+}
+
+#[test]
+fn docs_policies_md_has_a_section_for_each_policy_in_the_registry_and_no_other() {
+    let docs = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/policies.md"
+    ))
+    .unwrap();
+    let documented: Vec<&str> = docs
+        .lines()
+        .filter_map(|line| line.strip_prefix("### `"))
+        .filter_map(|rest| rest.split_once('`').map(|(name, _)| name))
+        .collect();
+    let mut registered: Vec<&str> = crate::policies::REGISTRY
+        .iter()
+        .map(|registration| registration.name)
+        .collect();
+    registered.sort_unstable();
+    let mut sorted = documented.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, registered, "the policy headings of docs/policies.md");
 }
 
 #[test]

@@ -75,6 +75,7 @@ mod merge;
 mod pipeline;
 mod policies;
 mod reader;
+mod registry;
 
 #[cfg(test)]
 mod test_util;

@@ -21,7 +21,7 @@ use crate::counters::{ConcurrencyPermit, Counters, DeferredCharge};
 use crate::document::SectionKind;
 use crate::error::Position;
 use crate::key::NullReference;
-use crate::policies::{RequestAction, RequestStep, ResponseAction, ResponseStep};
+use crate::registry::{CompiledStep, Run, Steps};
 
 /// What the gateway knows about a request that policies read but never change.
 #[derive(Debug, Clone, Copy)]
@@ -347,10 +347,10 @@ pub enum Flow {
 /// Build it with [`crate::compile`]; run it with the phase methods, in the order the
 /// crate documentation gives.
 pub struct Pipeline {
-    pub(crate) inbound: Box<[RequestStep]>,
-    pub(crate) backend: Box<[RequestStep]>,
-    pub(crate) outbound: Box<[ResponseStep]>,
-    pub(crate) on_error: Box<[ResponseStep]>,
+    pub(crate) inbound: Steps,
+    pub(crate) backend: Steps,
+    pub(crate) outbound: Steps,
+    pub(crate) on_error: Steps,
 }
 
 /// What every step sees while it runs.
@@ -459,10 +459,10 @@ impl fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Steps may hold secret values: show which policies run where, not their values.
         f.debug_struct("Pipeline")
-            .field("inbound", &StepList::request(&self.inbound))
-            .field("backend", &StepList::request(&self.backend))
-            .field("outbound", &StepList::response(&self.outbound))
-            .field("on_error", &StepList::response(&self.on_error))
+            .field("inbound", &StepList::new(&self.inbound))
+            .field("backend", &StepList::new(&self.backend))
+            .field("outbound", &StepList::new(&self.outbound))
+            .field("on_error", &StepList::new(&self.on_error))
             .finish()
     }
 }
@@ -470,11 +470,7 @@ impl fmt::Debug for Pipeline {
 struct StepList(Vec<String>);
 
 impl StepList {
-    fn request(steps: &[RequestStep]) -> Self {
-        Self(steps.iter().map(|step| step.meta.describe()).collect())
-    }
-
-    fn response(steps: &[ResponseStep]) -> Self {
+    fn new(steps: &[CompiledStep]) -> Self {
         Self(steps.iter().map(|step| step.meta.describe()).collect())
     }
 }
@@ -552,120 +548,27 @@ impl StepMeta {
     }
 }
 
-pub(crate) fn run_request(
-    steps: &[RequestStep],
-    exec: &Exec<'_, '_>,
-    request: &mut RequestState,
-) -> Flow {
-    for step in steps {
-        let flow = apply_request(step, exec, request);
-        if flow != Flow::Continue {
-            return flow;
-        }
+fn run_request(steps: &[CompiledStep], exec: &Exec<'_, '_>, request: &mut RequestState) -> Flow {
+    Run {
+        exec,
+        request,
+        response: None,
     }
-    Flow::Continue
+    .run(steps)
 }
 
-fn apply_request(step: &RequestStep, exec: &Exec<'_, '_>, request: &mut RequestState) -> Flow {
-    let meta = &step.meta;
-    match &step.action {
-        RequestAction::SetHeader(policy) => {
-            policy.apply(&mut request.headers);
-            Flow::Continue
-        }
-        RequestAction::SetQueryParameter(policy) => {
-            policy.apply(&mut request.query);
-            Flow::Continue
-        }
-        RequestAction::RewriteUri(policy) => match policy.apply(exec.facts.route_params, request) {
-            Ok(()) => Flow::Continue,
-            Err(_) => meta.fail(
-                exec.section,
-                "InvalidUriParameter",
-                "A URL template parameter's value would make a `.` or `..` path segment.",
-                PolicyResponse::json_error(
-                    StatusCode::BAD_REQUEST,
-                    "A URL template parameter's value is not allowed in the backend path.",
-                ),
-            ),
-        },
-        RequestAction::SetBackendService(policy) => {
-            request.backend = Some(policy.target());
-            Flow::Continue
-        }
-        RequestAction::SetMethod(policy) => {
-            request.method = policy.method().clone();
-            Flow::Continue
-        }
-        RequestAction::ReturnResponse(policy) => Flow::Respond(Box::new(policy.response())),
-        RequestAction::MockResponse(policy) => Flow::Respond(Box::new(policy.response())),
-        RequestAction::ForwardRequest(policy) => {
-            request.forward = policy.settings();
-            Flow::Continue
-        }
-        RequestAction::CheckHeader(policy) => policy.check(&request.headers, meta, exec.section),
-        RequestAction::IpFilter(policy) => policy.check(exec.facts.client_ip, meta, exec.section),
-        RequestAction::ValidateClientCertificate(policy) => {
-            policy.check(exec.facts, meta, exec.section)
-        }
-        RequestAction::Cors(policy) => policy.apply(request),
-        RequestAction::RateLimit(policy) => policy.apply(exec, request, meta),
-        RequestAction::RateLimitByKey(policy) => policy.apply(exec, request, meta),
-        RequestAction::QuotaByKey(policy) => policy.apply(exec, request, meta),
-        RequestAction::LimitConcurrency(policy) => {
-            match policy.acquire(exec, &request.headers, meta) {
-                Ok(permit) => {
-                    request.held.push(permit);
-                    run_request(policy.steps(), exec, request)
-                }
-                Err(flow) => flow,
-            }
-        }
-    }
-}
-
-pub(crate) fn run_response(
-    steps: &[ResponseStep],
+fn run_response(
+    steps: &[CompiledStep],
     exec: &Exec<'_, '_>,
     request: &mut RequestState,
     response: &mut ResponseState,
 ) -> Flow {
-    for step in steps {
-        let flow = apply_response(step, exec, request, response);
-        if flow != Flow::Continue {
-            return flow;
-        }
+    Run {
+        exec,
+        request,
+        response: Some(response),
     }
-    Flow::Continue
-}
-
-fn apply_response(
-    step: &ResponseStep,
-    exec: &Exec<'_, '_>,
-    request: &mut RequestState,
-    response: &mut ResponseState,
-) -> Flow {
-    match &step.action {
-        ResponseAction::SetHeader(policy) => {
-            policy.apply(&mut response.headers);
-            Flow::Continue
-        }
-        ResponseAction::SetStatus(policy) => {
-            policy.apply(response);
-            Flow::Continue
-        }
-        ResponseAction::ReturnResponse(policy) => Flow::Respond(Box::new(policy.response())),
-        ResponseAction::MockResponse(policy) => Flow::Respond(Box::new(policy.response())),
-        ResponseAction::LimitConcurrency(policy) => {
-            match policy.acquire(exec, &request.headers, &step.meta) {
-                Ok(permit) => {
-                    request.held.push(permit);
-                    run_response(policy.steps(), exec, request, response)
-                }
-                Err(flow) => flow,
-            }
-        }
-    }
+    .run(steps)
 }
 
 fn finish_request_phase(flow: Flow, request: &mut RequestState) -> Flow {

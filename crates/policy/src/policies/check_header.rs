@@ -24,6 +24,7 @@ use crate::document::{ElementReader, SectionKind};
 use crate::error::{PolicyError, Site};
 use crate::pipeline::{Flow, PolicyResponse, StepMeta};
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// Parsed `<check-header>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +139,26 @@ impl CheckHeader {
                 self.response.clone(),
             )
         }
+    }
+}
+
+impl PolicyDefinition for CheckHeader {
+    const NAME: &'static str = "check-header";
+    const SECTIONS: &'static [SectionKind] = &[Inbound];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for CheckHeader {
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        self.check(&run.request.headers, meta, run.section())
     }
 }
 

@@ -41,6 +41,7 @@ use crate::document::ElementReader;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::pipeline::{Flow, PolicyResponse, RequestState};
 use crate::reader::{Element, RawValue};
+use crate::registry::prelude::*;
 
 /// Parsed `<cors>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -435,6 +436,26 @@ fn joined<'a>(items: impl Iterator<Item = &'a str>) -> HeaderValue {
     let text = items.collect::<Vec<_>>().join(", ");
     // Methods and header names are tokens, always valid in a header value.
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+impl PolicyDefinition for Cors {
+    const NAME: &'static str = "cors";
+    const SECTIONS: &'static [SectionKind] = &[Inbound];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for Cors {
+    fn apply(&self, _meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        self.apply(run.request)
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use crate::document::ElementReader;
 use crate::error::{PolicyError, Site};
 use crate::pipeline::{ForwardSettings, HttpVersion};
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// Longest timeout accepted (one day); APIM notes anything over 240 s may be cut by
 /// network equipment anyway.
@@ -180,6 +181,27 @@ impl ForwardRequest {
 
     pub(crate) fn settings(&self) -> ForwardSettings {
         self.settings
+    }
+}
+
+impl PolicyDefinition for ForwardRequest {
+    const NAME: &'static str = "forward-request";
+    const SECTIONS: &'static [SectionKind] = &[Backend];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for ForwardRequest {
+    fn apply(&self, _meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        run.request.forward = self.settings();
+        Flow::Continue
     }
 }
 

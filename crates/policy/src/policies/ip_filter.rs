@@ -23,6 +23,7 @@ use crate::document::{ElementReader, SectionKind};
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::pipeline::{Flow, PolicyResponse, StepMeta};
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// Parsed `<ip-filter>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +217,26 @@ impl IpFilter {
 
 fn forbidden() -> PolicyResponse {
     PolicyResponse::json_error(StatusCode::FORBIDDEN, "Forbidden")
+}
+
+impl PolicyDefinition for IpFilter {
+    const NAME: &'static str = "ip-filter";
+    const SECTIONS: &'static [SectionKind] = &[Inbound];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for IpFilter {
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        self.check(run.exec.facts.client_ip, meta, run.section())
+    }
 }
 
 #[cfg(test)]

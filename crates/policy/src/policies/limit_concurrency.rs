@@ -17,13 +17,14 @@
 
 use http::{HeaderMap, StatusCode};
 
-use crate::context::CompileContext;
 use crate::counters::ConcurrencyPermit;
-use crate::document::{ElementReader, ParseCx, Policy, PolicyNode};
-use crate::error::{PolicyError, Site};
+use crate::document::{ElementReader, Policy, PolicyNode};
+use crate::error::PolicyError;
 use crate::key::CounterKey;
-use crate::pipeline::{Exec, Flow, PolicyResponse, StepMeta};
+use crate::pipeline::{Exec, PolicyResponse};
 use crate::reader::RawValue;
+use crate::registry::Steps;
+use crate::registry::prelude::*;
 
 /// Parsed `<limit-concurrency>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,40 +58,53 @@ impl Config {
     }
 }
 
-/// Compiled `<limit-concurrency>` around steps of type `S`.
-pub(crate) struct LimitConcurrency<S> {
+/// Compiled `<limit-concurrency>`: its key, its limit and the policies it encloses.
+pub(crate) struct LimitConcurrency {
     key: CounterKey,
     max_count: u32,
-    steps: Box<[S]>,
+    steps: Steps,
 }
 
-impl<S> LimitConcurrency<S> {
-    /// Compiles the policy; `nested` compiles each enclosed policy for the section.
-    pub(crate) fn compile(
-        config: &Config,
-        site: Site<'_>,
-        cx: &CompileContext<'_>,
-        nested: impl FnMut(&Policy) -> Result<S, PolicyError>,
-    ) -> Result<Self, PolicyError> {
+impl PolicyDefinition for LimitConcurrency {
+    const NAME: &'static str = "limit-concurrency";
+    const SECTIONS: &'static [SectionKind] = &[Inbound, Backend, Outbound, OnError];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader, cx)
+    }
+
+    fn nested(config: &Config) -> &[Policy] {
+        &config.policies
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
         Ok(Self {
-            key: CounterKey::compile(cx, site, &config.key, "key")?,
-            max_count: cx.number(site, &config.max_count, "max-count", 1..=u32::MAX)?,
-            steps: config
-                .policies
-                .iter()
-                .map(nested)
-                .collect::<Result<Vec<_>, _>>()?
-                .into_boxed_slice(),
+            key: CounterKey::compile(cx.context, cx.site, &config.key, "key")?,
+            max_count: cx
+                .context
+                .number(cx.site, &config.max_count, "max-count", 1..=u32::MAX)?,
+            steps: cx.nested(&config.policies)?,
         })
     }
+}
 
-    /// The enclosed steps.
-    pub(crate) fn steps(&self) -> &[S] {
-        &self.steps
+impl Step for LimitConcurrency {
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        match self.acquire(run.exec, &run.request.headers, meta) {
+            Ok(permit) => {
+                // Held until the response is complete, not just while the body runs.
+                run.request.held.push(permit);
+                run.run(&self.steps)
+            }
+            Err(flow) => flow,
+        }
     }
+}
 
+impl LimitConcurrency {
     /// Takes a slot, or fails the request with 429.
-    pub(crate) fn acquire(
+    fn acquire(
         &self,
         exec: &Exec<'_, '_>,
         headers: &HeaderMap,

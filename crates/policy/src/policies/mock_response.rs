@@ -21,6 +21,7 @@ use crate::document::ElementReader;
 use crate::error::{PolicyError, Site};
 use crate::pipeline::PolicyResponse;
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// Parsed `<mock-response>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,26 @@ fn same_media_type(a: &str, b: &str) -> bool {
             .to_ascii_lowercase()
     };
     essence(a) == essence(b)
+}
+
+impl PolicyDefinition for MockResponse {
+    const NAME: &'static str = "mock-response";
+    const SECTIONS: &'static [SectionKind] = &[Inbound, Outbound, OnError];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for MockResponse {
+    fn apply(&self, _meta: &StepMeta, _run: &mut Run<'_, '_, '_>) -> Flow {
+        Flow::Respond(Box::new(self.response()))
+    }
 }
 
 #[cfg(test)]

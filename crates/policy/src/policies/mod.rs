@@ -1,203 +1,65 @@
-//! One module per policy: its parsed configuration (`Config::parse`, structure only),
-//! its compiled form (`compile`, every value checked and pre-parsed) and what it does
-//! to a request or response (`apply`, `check`, …). The pipeline only calls them.
+//! One module per policy: its parsed configuration (`Config`, structure only), its
+//! compiled form (every value checked and pre-parsed) and what it does to a request or
+//! response, tied together by [`PolicyDefinition`](crate::registry::PolicyDefinition)
+//! and [`Step`](crate::registry::Step). Adding a policy is one new module plus one
+//! line in `policies!` below.
 
 use http::{HeaderName, HeaderValue};
 
 use crate::context::CompileContext;
-use crate::document::{ElementReader, ParseCx, SectionKind};
+use crate::document::{ElementReader, ParseCx};
 use crate::error::{PolicyError, Site};
-use crate::pipeline::StepMeta;
 use crate::reader::{RawText, RawValue};
+use crate::registry::{ParsedKind, Registration, register};
 
-pub(crate) mod check_header;
-pub(crate) mod cors;
-pub(crate) mod forward_request;
-pub(crate) mod ip_filter;
-pub(crate) mod limit_concurrency;
-pub(crate) mod mock_response;
-pub(crate) mod quota_by_key;
-pub(crate) mod rate_limit;
-pub(crate) mod rate_limit_by_key;
-pub(crate) mod return_response;
-pub(crate) mod rewrite_uri;
-pub(crate) mod set_backend_service;
-pub(crate) mod set_header;
-pub(crate) mod set_method;
-pub(crate) mod set_query_parameter;
-pub(crate) mod set_status;
 mod throttle;
-pub(crate) mod validate_client_certificate;
 
-use SectionKind::{Backend, Inbound, OnError, Outbound};
+/// The registry: one line per policy, `module::Type`. The module is declared here and
+/// its type registered, so the reader, the compiler, `gatehouse policy check` and the
+/// docs table know it.
+macro_rules! policies {
+    ($($module:ident :: $policy:ident),* $(,)?) => {
+        $(pub(crate) mod $module;)*
 
-/// The policies Gatehouse implements.
-pub(crate) const IMPLEMENTED: &[&str] = &[
-    "check-header",
-    "cors",
-    "forward-request",
-    "ip-filter",
-    "limit-concurrency",
-    "mock-response",
-    "quota-by-key",
-    "rate-limit",
-    "rate-limit-by-key",
-    "return-response",
-    "rewrite-uri",
-    "set-backend-service",
-    "set-header",
-    "set-method",
-    "set-query-parameter",
-    "set-status",
-    "validate-client-certificate",
-];
-
-/// A parsed policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum PolicyKind {
-    CheckHeader(check_header::Config),
-    Cors(cors::Config),
-    ForwardRequest(forward_request::Config),
-    IpFilter(ip_filter::Config),
-    LimitConcurrency(limit_concurrency::Config),
-    MockResponse(mock_response::Config),
-    QuotaByKey(quota_by_key::Config),
-    RateLimit(rate_limit::Config),
-    RateLimitByKey(rate_limit_by_key::Config),
-    ReturnResponse(return_response::Config),
-    RewriteUri(rewrite_uri::Config),
-    SetBackendService(set_backend_service::Config),
-    SetHeader(set_header::Config),
-    SetMethod(set_method::Config),
-    SetQueryParameter(set_query_parameter::Config),
-    SetStatus(set_status::Config),
-    ValidateClientCertificate(validate_client_certificate::Config),
+        /// Every policy Gatehouse implements, by element name.
+        pub(crate) const REGISTRY: &[Registration] = &[$(register::<$module::$policy>()),*];
+    };
 }
 
-impl PolicyKind {
-    /// The element name.
-    pub(crate) const fn name(&self) -> &'static str {
-        match self {
-            Self::CheckHeader(_) => "check-header",
-            Self::Cors(_) => "cors",
-            Self::ForwardRequest(_) => "forward-request",
-            Self::IpFilter(_) => "ip-filter",
-            Self::LimitConcurrency(_) => "limit-concurrency",
-            Self::MockResponse(_) => "mock-response",
-            Self::QuotaByKey(_) => "quota-by-key",
-            Self::RateLimit(_) => "rate-limit",
-            Self::RateLimitByKey(_) => "rate-limit-by-key",
-            Self::ReturnResponse(_) => "return-response",
-            Self::RewriteUri(_) => "rewrite-uri",
-            Self::SetBackendService(_) => "set-backend-service",
-            Self::SetHeader(_) => "set-header",
-            Self::SetMethod(_) => "set-method",
-            Self::SetQueryParameter(_) => "set-query-parameter",
-            Self::SetStatus(_) => "set-status",
-            Self::ValidateClientCertificate(_) => "validate-client-certificate",
-        }
-    }
+policies! {
+    check_header::CheckHeader,
+    cors::Cors,
+    forward_request::ForwardRequest,
+    ip_filter::IpFilter,
+    limit_concurrency::LimitConcurrency,
+    mock_response::MockResponse,
+    quota_by_key::QuotaByKey,
+    rate_limit::RateLimit,
+    rate_limit_by_key::RateLimitByKey,
+    return_response::ReturnResponse,
+    rewrite_uri::RewriteUri,
+    set_backend_service::SetBackendService,
+    set_header::SetHeader,
+    set_method::SetMethod,
+    set_query_parameter::SetQueryParameter,
+    set_status::SetStatus,
+    validate_client_certificate::ValidateClientCertificate,
+}
 
-    /// The sections APIM allows the policy in.
-    pub(crate) const fn sections(&self) -> &'static [SectionKind] {
-        match self {
-            Self::CheckHeader(_)
-            | Self::Cors(_)
-            | Self::IpFilter(_)
-            | Self::RateLimit(_)
-            | Self::RateLimitByKey(_)
-            | Self::QuotaByKey(_)
-            | Self::RewriteUri(_)
-            | Self::ValidateClientCertificate(_) => &[Inbound],
-            Self::ForwardRequest(_) => &[Backend],
-            Self::SetBackendService(_) | Self::SetQueryParameter(_) => &[Inbound, Backend],
-            Self::SetMethod(_) => &[Inbound, OnError],
-            Self::MockResponse(_) => &[Inbound, Outbound, OnError],
-            Self::LimitConcurrency(_)
-            | Self::ReturnResponse(_)
-            | Self::SetHeader(_)
-            | Self::SetStatus(_) => &[Inbound, Backend, Outbound, OnError],
-        }
-    }
+/// The registration of the policy element `name`, if Gatehouse implements it.
+pub(crate) fn find(name: &str) -> Option<&'static Registration> {
+    REGISTRY.iter().find(|registration| registration.name == name)
 }
 
 /// Reads a policy element; `Ok(None)` when Gatehouse does not implement it.
 pub(crate) fn parse(
     reader: &mut ElementReader<'_>,
     cx: &ParseCx<'_>,
-) -> Result<Option<PolicyKind>, PolicyError> {
-    let kind = match reader.element.name.as_str() {
-        "check-header" => PolicyKind::CheckHeader(check_header::Config::parse(reader)?),
-        "cors" => PolicyKind::Cors(cors::Config::parse(reader)?),
-        "forward-request" => PolicyKind::ForwardRequest(forward_request::Config::parse(reader)?),
-        "ip-filter" => PolicyKind::IpFilter(ip_filter::Config::parse(reader)?),
-        "limit-concurrency" => {
-            PolicyKind::LimitConcurrency(limit_concurrency::Config::parse(reader, cx)?)
-        }
-        "mock-response" => PolicyKind::MockResponse(mock_response::Config::parse(reader)?),
-        "quota-by-key" => PolicyKind::QuotaByKey(quota_by_key::Config::parse(reader)?),
-        "rate-limit" => PolicyKind::RateLimit(rate_limit::Config::parse(reader)?),
-        "rate-limit-by-key" => {
-            PolicyKind::RateLimitByKey(rate_limit_by_key::Config::parse(reader)?)
-        }
-        "return-response" => PolicyKind::ReturnResponse(return_response::Config::parse(reader)?),
-        "rewrite-uri" => PolicyKind::RewriteUri(rewrite_uri::Config::parse(reader)?),
-        "set-backend-service" => {
-            PolicyKind::SetBackendService(set_backend_service::Config::parse(reader)?)
-        }
-        "set-header" => PolicyKind::SetHeader(set_header::Config::parse(reader)?),
-        "set-method" => PolicyKind::SetMethod(set_method::Config::parse(reader)?),
-        "set-query-parameter" => {
-            PolicyKind::SetQueryParameter(set_query_parameter::Config::parse(reader)?)
-        }
-        "set-status" => PolicyKind::SetStatus(set_status::Config::parse(reader)?),
-        "validate-client-certificate" => PolicyKind::ValidateClientCertificate(
-            validate_client_certificate::Config::parse(reader)?,
-        ),
-        _ => return Ok(None),
-    };
-    Ok(Some(kind))
-}
-
-/// A compiled policy of the inbound or backend section.
-pub(crate) struct RequestStep {
-    pub(crate) meta: StepMeta,
-    pub(crate) action: RequestAction,
-}
-
-/// What a request-side step does.
-pub(crate) enum RequestAction {
-    CheckHeader(check_header::CheckHeader),
-    Cors(cors::Cors),
-    ForwardRequest(forward_request::ForwardRequest),
-    IpFilter(ip_filter::IpFilter),
-    LimitConcurrency(limit_concurrency::LimitConcurrency<RequestStep>),
-    MockResponse(mock_response::MockResponse),
-    QuotaByKey(quota_by_key::QuotaByKey),
-    RateLimit(rate_limit::RateLimit),
-    RateLimitByKey(rate_limit_by_key::RateLimitByKey),
-    ReturnResponse(return_response::ReturnResponse),
-    RewriteUri(rewrite_uri::RewriteUri),
-    SetBackendService(set_backend_service::SetBackendService),
-    SetHeader(set_header::SetHeader),
-    SetMethod(set_method::SetMethod),
-    SetQueryParameter(set_query_parameter::SetQueryParameter),
-    ValidateClientCertificate(validate_client_certificate::ValidateClientCertificate),
-}
-
-/// A compiled policy of the outbound or on-error section.
-pub(crate) struct ResponseStep {
-    pub(crate) meta: StepMeta,
-    pub(crate) action: ResponseAction,
-}
-
-/// What a response-side step does.
-pub(crate) enum ResponseAction {
-    LimitConcurrency(limit_concurrency::LimitConcurrency<ResponseStep>),
-    MockResponse(mock_response::MockResponse),
-    ReturnResponse(return_response::ReturnResponse),
-    SetHeader(set_header::SetHeader),
-    SetStatus(set_status::SetStatus),
+) -> Result<Option<ParsedKind>, PolicyError> {
+    match find(&reader.element.name) {
+        Some(registration) => registration.parse(reader, cx).map(Some),
+        None => Ok(None),
+    }
 }
 
 // === helpers shared by several policies ===

@@ -25,6 +25,7 @@ use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::key::CounterKey;
 use crate::pipeline::{Exec, Flow, RequestState, StepMeta};
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// `0001-01-01T00:00:00Z`, APIM's default `first-period-start`, in Unix seconds.
 const YEAR_ONE: i64 = -62_135_596_800;
@@ -217,6 +218,26 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
+}
+
+impl PolicyDefinition for QuotaByKey {
+    const NAME: &'static str = "quota-by-key";
+    const SECTIONS: &'static [SectionKind] = &[Inbound];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for QuotaByKey {
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        self.apply(run.exec, run.request, meta)
+    }
 }
 
 #[cfg(test)]

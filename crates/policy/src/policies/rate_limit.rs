@@ -25,6 +25,7 @@ use crate::document::ElementReader;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::pipeline::{Exec, Flow, RequestState, StepMeta};
 use crate::reader::{Element, RawValue};
+use crate::registry::prelude::*;
 
 const VARIABLES: &str =
     " (policy variables are not implemented yet); use the header attributes instead";
@@ -278,6 +279,26 @@ impl RateLimit {
             "Rate limit is exceeded",
             self.headers.too_many_requests(retry_after),
         )
+    }
+}
+
+impl PolicyDefinition for RateLimit {
+    const NAME: &'static str = "rate-limit";
+    const SECTIONS: &'static [SectionKind] = &[Inbound];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for RateLimit {
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        self.apply(run.exec, run.request, meta)
     }
 }
 

@@ -25,6 +25,7 @@ use crate::error::{PolicyError, Position, Site};
 use crate::key::CounterKey;
 use crate::pipeline::{Exec, Flow, RequestState, StepMeta};
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 const VARIABLES: &str =
     " (policy variables are not implemented yet); use the header attributes instead";
@@ -142,6 +143,26 @@ impl RateLimitByKey {
                 )
             }
         }
+    }
+}
+
+impl PolicyDefinition for RateLimitByKey {
+    const NAME: &'static str = "rate-limit-by-key";
+    const SECTIONS: &'static [SectionKind] = &[Inbound];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for RateLimitByKey {
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        self.apply(run.exec, run.request, meta)
     }
 }
 

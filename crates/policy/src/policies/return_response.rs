@@ -25,6 +25,7 @@ use crate::document::ElementReader;
 use crate::error::{ErrorKind, PolicyError, Site};
 use crate::pipeline::PolicyResponse;
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// Parsed `<return-response>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +172,26 @@ impl ReturnResponse {
     /// The response to send (a cheap clone: the body is shared).
     pub(crate) fn response(&self) -> PolicyResponse {
         self.response.clone()
+    }
+}
+
+impl PolicyDefinition for ReturnResponse {
+    const NAME: &'static str = "return-response";
+    const SECTIONS: &'static [SectionKind] = &[Inbound, Backend, Outbound, OnError];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for ReturnResponse {
+    fn apply(&self, _meta: &StepMeta, _run: &mut Run<'_, '_, '_>) -> Flow {
+        Flow::Respond(Box::new(self.response()))
     }
 }
 

@@ -26,6 +26,7 @@ use crate::document::ElementReader;
 use crate::error::{PolicyError, Site};
 use crate::pipeline::RequestState;
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// Parsed `<rewrite-uri>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -337,6 +338,37 @@ fn encode(text: &str, in_query: bool) -> String {
 }
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
+
+impl PolicyDefinition for RewriteUri {
+    const NAME: &'static str = "rewrite-uri";
+    const SECTIONS: &'static [SectionKind] = &[Inbound];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for RewriteUri {
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        match self.apply(run.exec.facts.route_params, run.request) {
+            Ok(()) => Flow::Continue,
+            Err(DotSegment) => meta.fail(
+                run.section(),
+                "InvalidUriParameter",
+                "A URL template parameter's value would make a `.` or `..` path segment.",
+                PolicyResponse::json_error(
+                    http::StatusCode::BAD_REQUEST,
+                    "A URL template parameter's value is not allowed in the backend path.",
+                ),
+            ),
+        }
+    }
+}
 
 #[cfg(test)]
 #[path = "rewrite_uri_tests.rs"]

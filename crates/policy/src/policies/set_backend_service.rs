@@ -19,6 +19,7 @@ use crate::document::ElementReader;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::pipeline::BackendTarget;
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// Parsed `<set-backend-service>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +164,27 @@ fn parse_base_url(text: &str) -> Result<Url, &'static str> {
         return Err("must not have a query or fragment");
     }
     Ok(url)
+}
+
+impl PolicyDefinition for SetBackendService {
+    const NAME: &'static str = "set-backend-service";
+    const SECTIONS: &'static [SectionKind] = &[Inbound, Backend];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for SetBackendService {
+    fn apply(&self, _meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        run.request.backend = Some(self.target());
+        Flow::Continue
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use crate::context::CompileContext;
 use crate::document::ElementReader;
 use crate::error::{PolicyError, Site};
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// Parsed `<set-header>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +147,27 @@ fn join(values: &[HeaderValue]) -> HeaderValue {
         HeaderValue::from_bytes(&bytes).unwrap_or_else(|_| HeaderValue::from_static(""));
     joined.set_sensitive(sensitive);
     joined
+}
+
+impl PolicyDefinition for SetHeader {
+    const NAME: &'static str = "set-header";
+    const SECTIONS: &'static [SectionKind] = &[Inbound, Backend, Outbound, OnError];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for SetHeader {
+    fn apply(&self, _meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        self.apply(run.headers_mut());
+        Flow::Continue
+    }
 }
 
 #[cfg(test)]

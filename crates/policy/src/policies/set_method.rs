@@ -13,6 +13,7 @@ use crate::context::CompileContext;
 use crate::document::ElementReader;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// Parsed `<set-method>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +64,33 @@ impl SetMethod {
     /// The method to send.
     pub(crate) fn method(&self) -> &Method {
         &self.method
+    }
+}
+
+impl PolicyDefinition for SetMethod {
+    const NAME: &'static str = "set-method";
+    const SECTIONS: &'static [SectionKind] = &[Inbound, OnError];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        if cx.section == OnError {
+            return Err(cx.site.not_supported(
+                cx.position,
+                "<set-method> in on-error only matters to `send-request`, which is not supported yet by Gatehouse",
+            ));
+        }
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for SetMethod {
+    fn apply(&self, _meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        run.request.method = self.method().clone();
+        Flow::Continue
     }
 }
 

@@ -19,6 +19,7 @@ use crate::context::CompileContext;
 use crate::document::ElementReader;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// Parsed `<set-query-parameter>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,27 @@ fn decode(raw: &str) -> Cow<'_, str> {
     form_urlencoded::parse(raw.as_bytes())
         .next()
         .map_or(Cow::Borrowed(""), |(name, _)| Cow::Owned(name.into_owned()))
+}
+
+impl PolicyDefinition for SetQueryParameter {
+    const NAME: &'static str = "set-query-parameter";
+    const SECTIONS: &'static [SectionKind] = &[Inbound, Backend];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for SetQueryParameter {
+    fn apply(&self, _meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        self.apply(&mut run.request.query);
+        Flow::Continue
+    }
 }
 
 #[cfg(test)]

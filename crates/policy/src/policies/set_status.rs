@@ -21,6 +21,7 @@ use crate::document::ElementReader;
 use crate::error::{PolicyError, Site};
 use crate::pipeline::ResponseState;
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// Parsed `<set-status>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +79,39 @@ impl SetStatus {
     pub(crate) fn apply(&self, response: &mut ResponseState) {
         response.status = self.status;
         response.reason.clone_from(&self.reason);
+    }
+}
+
+impl PolicyDefinition for SetStatus {
+    const NAME: &'static str = "set-status";
+    const SECTIONS: &'static [SectionKind] = &[Inbound, Backend, Outbound, OnError];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        if matches!(cx.section, Inbound | Backend) {
+            return Err(cx.site.not_supported(
+                cx.position,
+                format!(
+                    "in the `{}` section <set-status> has no effect on the response the backend will send; \
+                     put it inside <return-response>, or in outbound",
+                    cx.section
+                ),
+            ));
+        }
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for SetStatus {
+    fn apply(&self, _meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        if let Some(response) = run.response.as_deref_mut() {
+            self.apply(response);
+        }
+        Flow::Continue
     }
 }
 

@@ -45,6 +45,7 @@ use crate::document::{ElementReader, SectionKind};
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::pipeline::{Flow, PolicyResponse, RequestFacts, StepMeta};
 use crate::reader::RawValue;
+use crate::registry::prelude::*;
 
 /// The attributes of `<identity>`, for messages.
 const IDENTITY_ATTRIBUTES: &str = "thumbprint, serial-number, common-name, subject, dns-name, issuer-subject, issuer-thumbprint, certificate-id, issuer-certificate-id";
@@ -461,6 +462,26 @@ fn compile_identity(
     Ok(Identity {
         claims: claims.into_boxed_slice(),
     })
+}
+
+impl PolicyDefinition for ValidateClientCertificate {
+    const NAME: &'static str = "validate-client-certificate";
+    const SECTIONS: &'static [SectionKind] = &[Inbound];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Self::compile(config, cx.site, cx.context)
+    }
+}
+
+impl Step for ValidateClientCertificate {
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        self.check(run.exec.facts, meta, run.section())
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,248 @@
+//! One registration per policy: what the reader, the compiler, `gatehouse policy check`
+//! and the docs table know about a policy comes from its file alone.
+//!
+//! A policy file defines a type that implements [`PolicyDefinition`] (its element
+//! name, the sections it may appear in, how its element is read and how it compiles)
+//! and [`Step`] (what it does to a request or response), and adds one line to the
+//! `policies!` list in `policies/mod.rs`. Nothing else names it: the reader finds it in
+//! [`REGISTRY`](crate::policies::REGISTRY) by element name, the document keeps its
+//! parsed form behind [`ParsedPolicy`], and the pipeline runs its compiled form as a
+//! `dyn Step`.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::context::CompileContext;
+use crate::document::{ElementReader, ParseCx, Policy, SectionKind};
+use crate::error::{PolicyError, Position, Site};
+use crate::pipeline::{Exec, Flow, RequestState, ResponseState, StepMeta};
+
+/// What a policy file needs: `use crate::registry::prelude::*;`.
+pub(crate) mod prelude {
+    pub(crate) use super::{PolicyDefinition, Run, Step, StepCx};
+    pub(crate) use crate::document::SectionKind::{Backend, Inbound, OnError, Outbound};
+    pub(crate) use crate::document::{ParseCx, SectionKind};
+    pub(crate) use crate::pipeline::{Flow, PolicyResponse, StepMeta};
+}
+
+/// What a policy file implements: how its element is read and compiled.
+pub(crate) trait PolicyDefinition: Step + Sized + 'static {
+    /// The element name (`set-header`).
+    const NAME: &'static str;
+    /// The sections APIM allows the policy in (checked before [`Self::compile`]).
+    const SECTIONS: &'static [SectionKind];
+    /// The element as read: structure checked, values still raw (named values and
+    /// expressions are resolved by [`Self::compile`], which knows them).
+    type Config: fmt::Debug + Clone + PartialEq + Eq + Send + Sync + 'static;
+
+    /// Reads the element: known attributes and children, required ones present.
+    fn parse(reader: &mut ElementReader<'_>, cx: &ParseCx<'_>) -> Result<Self::Config, PolicyError>;
+
+    /// Policies nested inside this one (`limit-concurrency`'s), so walks over a
+    /// document (which policies it uses, where `forward-request` is) see them.
+    fn nested(_config: &Self::Config) -> &[Policy] {
+        &[]
+    }
+
+    /// Checks and pre-parses every value for the section the policy landed in.
+    fn compile(config: &Self::Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError>;
+}
+
+/// What a compiled policy does when a request runs through its section.
+pub(crate) trait Step: Send + Sync {
+    /// Applies the step. `meta` identifies it (for the errors it raises).
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow;
+}
+
+/// What a policy compiles with: where it is, the section, the named values and
+/// backends, and a way to compile the policies nested in it.
+pub(crate) struct StepCx<'c, 'a> {
+    /// The policy's element, for errors.
+    pub(crate) site: Site<'c>,
+    /// Where the element starts.
+    pub(crate) position: Position,
+    /// The section the policy runs in.
+    pub(crate) section: SectionKind,
+    /// Named values, backends, certificates.
+    pub(crate) context: &'c CompileContext<'a>,
+}
+
+impl StepCx<'_, '_> {
+    /// Compiles policies nested in this one, for the same section.
+    pub(crate) fn nested(&self, policies: &[Policy]) -> Result<Steps, PolicyError> {
+        policies
+            .iter()
+            .map(|policy| crate::compile::compile_step(policy, self.section, self.context))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Vec::into_boxed_slice)
+    }
+}
+
+/// A compiled policy, ready to run.
+pub(crate) struct CompiledStep {
+    pub(crate) meta: StepMeta,
+    pub(crate) step: Box<dyn Step>,
+}
+
+/// The compiled policies of a section (or of a policy's body), in order.
+pub(crate) type Steps = Box<[CompiledStep]>;
+
+/// The request as a section runs over it.
+pub(crate) struct Run<'r, 'e, 'a> {
+    /// The facts, counters and section.
+    pub(crate) exec: &'r Exec<'e, 'a>,
+    /// The request (inbound and backend change it; later sections read it).
+    pub(crate) request: &'r mut RequestState,
+    /// The response, in outbound and on-error.
+    pub(crate) response: Option<&'r mut ResponseState>,
+}
+
+impl Run<'_, '_, '_> {
+    /// The section running.
+    pub(crate) fn section(&self) -> SectionKind {
+        self.exec.section
+    }
+
+    /// The headers the section works on: the response's in outbound and on-error, the
+    /// request's before.
+    pub(crate) fn headers_mut(&mut self) -> &mut http::HeaderMap {
+        match &mut self.response {
+            Some(response) => &mut response.headers,
+            None => &mut self.request.headers,
+        }
+    }
+
+    /// Runs `steps` in order until one does not continue.
+    pub(crate) fn run(&mut self, steps: &[CompiledStep]) -> Flow {
+        for step in steps {
+            let flow = step.step.apply(&step.meta, self);
+            if flow != Flow::Continue {
+                return flow;
+            }
+        }
+        Flow::Continue
+    }
+}
+
+/// A policy's entry in the registry.
+pub(crate) struct Registration {
+    /// The element name.
+    pub(crate) name: &'static str,
+    parse: ParseFn,
+}
+
+type ParseFn = fn(&mut ElementReader<'_>, &ParseCx<'_>) -> Result<ParsedKind, PolicyError>;
+
+impl Registration {
+    /// Reads the element with the policy's own parser.
+    pub(crate) fn parse(
+        &self,
+        reader: &mut ElementReader<'_>,
+        cx: &ParseCx<'_>,
+    ) -> Result<ParsedKind, PolicyError> {
+        (self.parse)(reader, cx)
+    }
+}
+
+/// The registration of policy `P`.
+pub(crate) const fn register<P: PolicyDefinition>() -> Registration {
+    Registration {
+        name: P::NAME,
+        parse: parse_as::<P>,
+    }
+}
+
+fn parse_as<P: PolicyDefinition>(
+    reader: &mut ElementReader<'_>,
+    cx: &ParseCx<'_>,
+) -> Result<ParsedKind, PolicyError> {
+    let config = P::parse(reader, cx)?;
+    Ok(ParsedKind(Arc::new(Parsed::<P>(config))))
+}
+
+/// A policy element as read, whichever policy it is.
+pub(crate) trait ParsedPolicy: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn sections(&self) -> &'static [SectionKind];
+    fn nested(&self) -> &[Policy];
+    fn compile(&self, cx: &StepCx<'_, '_>) -> Result<Box<dyn Step>, PolicyError>;
+    fn as_any(&self) -> &dyn Any;
+    fn eq_dyn(&self, other: &dyn ParsedPolicy) -> bool;
+    fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+
+struct Parsed<P: PolicyDefinition>(P::Config);
+
+impl<P: PolicyDefinition> ParsedPolicy for Parsed<P> {
+    fn name(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn sections(&self) -> &'static [SectionKind] {
+        P::SECTIONS
+    }
+
+    fn nested(&self) -> &[Policy] {
+        P::nested(&self.0)
+    }
+
+    fn compile(&self, cx: &StepCx<'_, '_>) -> Result<Box<dyn Step>, PolicyError> {
+        Ok(Box::new(P::compile(&self.0, cx)?))
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        &self.0
+    }
+
+    fn eq_dyn(&self, other: &dyn ParsedPolicy) -> bool {
+        other
+            .as_any()
+            .downcast_ref::<P::Config>()
+            .is_some_and(|config| *config == self.0)
+    }
+
+    fn debug(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// A parsed policy of any kind: cheap to clone, compared by value.
+#[derive(Clone)]
+pub(crate) struct ParsedKind(Arc<dyn ParsedPolicy>);
+
+impl ParsedKind {
+    /// The element name.
+    pub(crate) fn name(&self) -> &'static str {
+        self.0.name()
+    }
+
+    /// The sections the policy may appear in.
+    pub(crate) fn sections(&self) -> &'static [SectionKind] {
+        self.0.sections()
+    }
+
+    /// Policies nested in this one.
+    pub(crate) fn nested(&self) -> &[Policy] {
+        self.0.nested()
+    }
+
+    /// Compiles it for `cx`'s section.
+    pub(crate) fn compile(&self, cx: &StepCx<'_, '_>) -> Result<Box<dyn Step>, PolicyError> {
+        self.0.compile(cx)
+    }
+}
+
+impl PartialEq for ParsedKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name() && self.0.eq_dyn(other.0.as_ref())
+    }
+}
+
+impl Eq for ParsedKind {}
+
+impl fmt::Debug for ParsedKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.debug(f)
+    }
+}
