@@ -36,12 +36,7 @@ pub(crate) fn compile_all(
         cx,
         &mut problems,
     );
-    let backend = steps(
-        &backend,
-        SectionKind::Backend,
-        cx,
-        &mut problems,
-    );
+    let backend = steps(&backend, SectionKind::Backend, cx, &mut problems);
     let outbound = steps(
         &merge(scopes, SectionKind::Outbound),
         SectionKind::Outbound,

@@ -216,9 +216,41 @@ impl<'a> CompileContext<'a> {
         text: &str,
         position: Position,
     ) -> Result<Resolved, PolicyError> {
+        let (resolved, from_named_value) = self.substitute_named_values(site, text, position)?;
+        if let Some(name) = from_named_value {
+            let trimmed = resolved.text.trim_start();
+            if trimmed.starts_with("@(") || trimmed.starts_with("@{") {
+                return Err(site.not_supported(
+                    position,
+                    format!("named value `{name}` holds a policy expression; Gatehouse evaluates expressions only where they are written in the policy"),
+                ));
+            }
+        }
+        Ok(resolved)
+    }
+
+    /// Substitutes `{{name}}` references in the code of a policy expression (APIM does so
+    /// before compiling it).
+    pub(crate) fn substitute_in_expression(
+        &self,
+        site: Site<'_>,
+        text: &str,
+        position: Position,
+    ) -> Result<Resolved, PolicyError> {
+        self.substitute_named_values(site, text, position)
+            .map(|(resolved, _)| resolved)
+    }
+
+    /// Substitutes `{{name}}` references; also gives the first named value used.
+    fn substitute_named_values<'t>(
+        &self,
+        site: Site<'_>,
+        text: &'t str,
+        position: Position,
+    ) -> Result<(Resolved, Option<&'t str>), PolicyError> {
         let mut out = String::with_capacity(text.len());
         let mut secret = false;
-        let mut from_named_value: Option<&str> = None;
+        let mut from_named_value: Option<&'t str> = None;
         let mut rest = text;
         while let Some(start) = rest.find("{{") {
             let after = &rest[start + 2..];
@@ -244,20 +276,14 @@ impl<'a> CompileContext<'a> {
             rest = &after[end + 2..];
         }
         out.push_str(rest);
-        if let Some(name) = from_named_value {
-            let trimmed = out.trim_start();
-            if trimmed.starts_with("@(") || trimmed.starts_with("@{") {
-                return Err(site.not_supported(
-                    position,
-                    format!("named value `{name}` holds a policy expression; policy expressions are not supported yet by Gatehouse"),
-                ));
-            }
-        }
-        Ok(Resolved {
-            text: out,
-            secret,
-            position,
-        })
+        Ok((
+            Resolved {
+                text: out,
+                secret,
+                position,
+            },
+            from_named_value,
+        ))
     }
 
     /// A number, e.g. `calls="10"`, within `range`.
@@ -340,12 +366,13 @@ fn is_named_value_name(name: &str) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.'))
 }
 
-/// The error for a policy expression where Gatehouse cannot evaluate one yet.
+/// The error for a policy expression where Gatehouse cannot evaluate one yet: a value
+/// that does not take expressions yet, or text mixed with an expression.
 pub(crate) fn expression_not_supported(site: Site<'_>, expression: &Expression) -> PolicyError {
     site.not_supported(
         expression.position,
         format!(
-            "policy expressions are not supported yet by Gatehouse (found `{}` at {}); use a literal value or a named value",
+            "Gatehouse does not evaluate policy expressions in this value yet (found `{}` at {}); use a literal value or a named value, or write the whole value as one expression where docs/policies.md says it takes one",
             abbreviate(&expression.source),
             expression.position
         ),

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::policies;
-use crate::registry::ParsedKind;
 use crate::reader::{Element, RawText, RawValue};
+use crate::registry::ParsedKind;
 
 /// A parsed policy document of one scope (global, product, API or operation).
 #[derive(Debug, Clone, PartialEq, Eq)]

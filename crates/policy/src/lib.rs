@@ -70,6 +70,7 @@ mod context;
 pub mod counters;
 mod document;
 mod error;
+mod expression;
 mod key;
 mod merge;
 mod pipeline;
@@ -86,6 +87,8 @@ pub use context::{CompileContext, NamedValues};
 pub use counters::{ConcurrencyPermit, Counters, DeferredCharge};
 pub use document::{Policy, PolicyDocument, PolicyNode, Section, SectionKind};
 pub use error::{ErrorKind, PolicyError, Position};
+pub use expression::Variables;
+pub use gatehouse_expr::Value;
 pub use pipeline::{
     BackendTarget, Flow, ForwardSettings, HttpVersion, Pipeline, PolicyErrorInfo, PolicyFailure,
     PolicyResponse, RequestFacts, RequestState, ResponseState, SubscriptionFacts,

@@ -20,6 +20,7 @@ use crate::certificate::ClientCertificate;
 use crate::counters::{ConcurrencyPermit, Counters, DeferredCharge};
 use crate::document::SectionKind;
 use crate::error::Position;
+use crate::expression::Variables;
 use crate::key::NullReference;
 use crate::registry::{CompiledStep, Run, Steps};
 
@@ -94,6 +95,9 @@ pub struct RequestState {
     /// Bandwidth charges to settle with [`Counters::settle`] once the response is
     /// complete.
     pub deferred: Vec<DeferredCharge>,
+    /// `context.Variables`: set by `set-variable`, read by expressions, kept for the
+    /// whole request (inbound to outbound and on-error).
+    pub variables: Variables,
     /// A CORS preflight no `cors` policy has answered yet (`terminate-unmatched-request`
     /// false); answered with an empty 200 at the end of inbound.
     pub(crate) cors_preflight_unanswered: bool,
@@ -118,6 +122,7 @@ impl RequestState {
             response_headers: HeaderMap::new(),
             held: Vec::new(),
             deferred: Vec::new(),
+            variables: Variables::default(),
             cors_preflight_unanswered: false,
         }
     }
@@ -136,6 +141,7 @@ impl fmt::Debug for RequestState {
             .field("response_headers", &HeaderNames(&self.response_headers))
             .field("held", &self.held.len())
             .field("deferred", &self.deferred.len())
+            .field("variables", &self.variables.len())
             .finish_non_exhaustive()
     }
 }
@@ -358,6 +364,8 @@ pub(crate) struct Exec<'r, 'a> {
     pub(crate) facts: &'r RequestFacts<'a>,
     pub(crate) counters: &'r Counters,
     pub(crate) section: SectionKind,
+    /// `context.LastError` in on-error.
+    pub(crate) last_error: Option<&'r PolicyErrorInfo>,
 }
 
 impl Pipeline {
@@ -373,6 +381,7 @@ impl Pipeline {
             facts,
             counters,
             section: SectionKind::Inbound,
+            last_error: None,
         };
         let mut flow = run_request(&self.inbound, &exec, request);
         if flow == Flow::Continue && std::mem::take(&mut request.cors_preflight_unanswered) {
@@ -394,6 +403,7 @@ impl Pipeline {
             facts,
             counters,
             section: SectionKind::Backend,
+            last_error: None,
         };
         let flow = run_request(&self.backend, &exec, request);
         finish_request_phase(flow, request)
@@ -412,6 +422,7 @@ impl Pipeline {
             facts,
             counters,
             section: SectionKind::Outbound,
+            last_error: None,
         };
         let flow = run_response(&self.outbound, &exec, request, response);
         finish_response_phase(flow, request, response)
@@ -430,14 +441,12 @@ impl Pipeline {
         error: &PolicyErrorInfo,
         response: &mut ResponseState,
     ) -> Flow {
-        // `error` is APIM's `context.LastError`; only policy expressions read it, and
-        // those are not implemented yet. It is part of the signature so callers need
-        // not change when they are.
-        let _ = error;
         let exec = Exec {
             facts,
             counters,
             section: SectionKind::OnError,
+            // APIM's `context.LastError`, for expressions.
+            last_error: Some(error),
         };
         let flow = run_response(&self.on_error, &exec, request, response);
         finish_response_phase(flow, request, response)

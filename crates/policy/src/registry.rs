@@ -16,6 +16,7 @@ use std::sync::Arc;
 use crate::context::CompileContext;
 use crate::document::{ElementReader, ParseCx, Policy, SectionKind};
 use crate::error::{PolicyError, Position, Site};
+use crate::expression::RequestHost;
 use crate::pipeline::{Exec, Flow, RequestState, ResponseState, StepMeta};
 
 /// What a policy file needs: `use crate::registry::prelude::*;`.
@@ -37,7 +38,8 @@ pub(crate) trait PolicyDefinition: Step + Sized + 'static {
     type Config: fmt::Debug + Clone + PartialEq + Eq + Send + Sync + 'static;
 
     /// Reads the element: known attributes and children, required ones present.
-    fn parse(reader: &mut ElementReader<'_>, cx: &ParseCx<'_>) -> Result<Self::Config, PolicyError>;
+    fn parse(reader: &mut ElementReader<'_>, cx: &ParseCx<'_>)
+    -> Result<Self::Config, PolicyError>;
 
     /// Policies nested inside this one (`limit-concurrency`'s), so walks over a
     /// document (which policies it uses, where `forward-request` is) see them.
@@ -102,6 +104,17 @@ impl Run<'_, '_, '_> {
     /// The section running.
     pub(crate) fn section(&self) -> SectionKind {
         self.exec.section
+    }
+
+    /// The request's context for policy expressions, as the policies have shaped it so
+    /// far.
+    pub(crate) fn host(&self) -> RequestHost<'_> {
+        RequestHost {
+            facts: self.exec.facts,
+            request: self.request,
+            response: self.response.as_deref(),
+            last_error: self.exec.last_error,
+        }
     }
 
     /// The headers the section works on: the response's in outbound and on-error, the

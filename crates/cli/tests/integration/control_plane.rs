@@ -488,7 +488,22 @@ fn the_cli_the_control_plane_and_the_gateway_give_the_same_verdict() {
         ),
         (
             "expression",
-            "<policies><inbound><set-header name=\"a\" exists-action=\"override\"><value>@(context.Variables[\"x\"])</value></set-header></inbound></policies>",
+            "<policies><inbound><set-header name=\"a\" exists-action=\"override\"><value>@(context.Variables.GetValueOrDefault(\"x\", \"\"))</value></set-header></inbound></policies>",
+            true,
+        ),
+        (
+            "choose",
+            "<policies><inbound><choose><when condition=\"@(context.Request.Method == \"GET\")\"><set-variable name=\"get\" value=\"yes\" /></when></choose></inbound></policies>",
+            true,
+        ),
+        (
+            "unsupported expression",
+            "<policies><inbound><set-variable name=\"t\" value=\"@(DateTime.UtcNow)\" /></inbound></policies>",
+            false,
+        ),
+        (
+            "forbidden expression",
+            "<policies><inbound><set-variable name=\"t\" value=\"@(System.IO.File.ReadAllText(\"/etc/passwd\"))\" /></inbound></policies>",
             false,
         ),
     ];

@@ -683,3 +683,100 @@ async fn a_policys_reason_phrase_reaches_the_http11_status_line() {
         );
     }
 }
+
+#[tokio::test]
+async fn choose_and_set_variable_evaluate_policy_expressions_per_request() {
+    let backend = EchoBackend::start();
+    let policy = r#"<policies>
+  <inbound>
+    <set-variable name="tier" value="@(context.Request.Headers.GetValueOrDefault("X-Tier", "none").ToLower())" />
+    <choose>
+      <when condition="@((string)context.Variables["tier"] == "gold")">
+        <set-header name="X-Route" exists-action="override"><value>gold</value></set-header>
+      </when>
+      <otherwise>
+        <set-header name="X-Route" exists-action="override"><value>standard</value></set-header>
+      </otherwise>
+    </choose>
+    <set-header name="X-Seen-Path" exists-action="override"><value>@(context.Request.Url.Path)</value></set-header>
+  </inbound>
+  <outbound>
+    <set-header name="X-Tier" exists-action="override"><value>@{ var tier = (string)context.Variables["tier"]; return $"{tier}/{context.Response.StatusCode}"; }</value></set-header>
+  </outbound>
+</policies>"#;
+    let gateway = with_full_policy(&backend, policy);
+    for (tier, route, shown) in [
+        (Some("GOLD"), "gold", "gold/200"),
+        (None, "standard", "none/200"),
+    ] {
+        let mut request = http_client()
+            .get(gateway.url("/api/items/7"))
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY);
+        if let Some(tier) = tier {
+            request = request.header("X-Tier", tier);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.headers().get("x-tier").unwrap().to_str().unwrap(),
+            shown
+        );
+        let echo = echo(response).await;
+        assert_eq!(echo.header("x-route"), Some(route));
+        assert_eq!(echo.header("x-seen-path"), Some("/items/7"));
+    }
+}
+
+#[tokio::test]
+async fn on_error_reads_context_last_error() {
+    let policy = r#"<policies>
+  <inbound><base /></inbound>
+  <backend><base /></backend>
+  <outbound><base /></outbound>
+  <on-error>
+    <set-header name="X-Error" exists-action="override"><value>@($"{context.LastError.Source}: {context.LastError.Reason}")</value></set-header>
+  </on-error>
+</policies>"#;
+    let gateway = start(&config(
+        "api",
+        &format!("http://{}", refused_addr()),
+        ANY_OPERATION,
+        Some(policy),
+    ));
+    let response = get(&gateway, "/api/x").await;
+    assert_eq!(response.status(), 502);
+    assert_eq!(
+        response.headers().get("x-error").unwrap().to_str().unwrap(),
+        "forward-request: BackendConnectionFailure"
+    );
+}
+
+#[tokio::test]
+async fn an_expression_that_fails_at_request_time_answers_500_and_runs_on_error() {
+    let backend = EchoBackend::start();
+    let policy = r#"<policies>
+  <inbound><set-variable name="n" value="@(int.Parse(context.Request.Headers.GetValueOrDefault("X-Count", "x")))" /></inbound>
+  <on-error>
+    <set-header name="X-Reason" exists-action="override"><value>@(context.LastError.Reason)</value></set-header>
+  </on-error>
+</policies>"#;
+    let gateway = with_full_policy(&backend, policy);
+    let response = get(&gateway, "/api/x").await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response
+            .headers()
+            .get("x-reason")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "ExpressionValueEvaluationFailure"
+    );
+    let ok = http_client()
+        .get(gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .header("X-Count", "3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+}

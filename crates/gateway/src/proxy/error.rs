@@ -239,6 +239,28 @@ impl ErrorReason {
         )
     }
 
+    /// The reason `context.LastError.Reason` shows in on-error, in APIM's words where
+    /// APIM has one (its predefined errors of built-in steps).
+    #[must_use]
+    pub const fn last_error_reason(self) -> &'static str {
+        match self {
+            Self::OperationNotFound => "OperationNotFound",
+            Self::SubscriptionKeyMissing => "SubscriptionKeyNotFound",
+            Self::SubscriptionKeyInvalid => "SubscriptionKeyInvalid",
+            Self::ClientBody | Self::ClientBodyTimeout | Self::InvalidTransferEncoding => {
+                "ClientConnectionFailure"
+            }
+            Self::NoBackend
+            | Self::BackendConnect
+            | Self::BackendConnectTimeout
+            | Self::BackendTls
+            | Self::BackendTimeout
+            | Self::BackendProtocol
+            | Self::InvalidBackendUrl => "BackendConnectionFailure",
+            other => other.as_str(),
+        }
+    }
+
     /// The label value.
     #[must_use]
     pub const fn as_str(self) -> &'static str {

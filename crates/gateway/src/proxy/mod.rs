@@ -379,7 +379,7 @@ async fn proxy(
             let failure = PolicyFailure {
                 error: PolicyErrorInfo {
                     source: "forward-request",
-                    reason: error.reason().as_str(),
+                    reason: error.reason().last_error_reason(),
                     message: error.client_message().into(),
                     section: Some(SectionKind::Backend),
                     policy_id: None,

@@ -28,6 +28,7 @@ macro_rules! policies {
 
 policies! {
     check_header::CheckHeader,
+    choose::Choose,
     cors::Cors,
     forward_request::ForwardRequest,
     ip_filter::IpFilter,
@@ -43,12 +44,15 @@ policies! {
     set_method::SetMethod,
     set_query_parameter::SetQueryParameter,
     set_status::SetStatus,
+    set_variable::SetVariable,
     validate_client_certificate::ValidateClientCertificate,
 }
 
 /// The registration of the policy element `name`, if Gatehouse implements it.
 pub(crate) fn find(name: &str) -> Option<&'static Registration> {
-    REGISTRY.iter().find(|registration| registration.name == name)
+    REGISTRY
+        .iter()
+        .find(|registration| registration.name == name)
 }
 
 /// Reads a policy element; `Ok(None)` when Gatehouse does not implement it.

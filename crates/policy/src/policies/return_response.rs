@@ -160,8 +160,15 @@ impl ReturnResponse {
             response.status = status.status;
             response.reason = status.reason;
         }
-        for header in &config.headers {
-            set_header::SetHeader::compile(header, site, cx)?.apply(&mut response.headers);
+        for header_config in &config.headers {
+            let header = set_header::SetHeader::compile(header_config, site, cx)?;
+            if header.is_computed() {
+                return Err(site.not_supported(
+                    header_config.position(),
+                    "policy expressions in a <set-header> inside <return-response> are not supported yet by Gatehouse; set the header with a <set-header> in outbound or use a literal value",
+                ));
+            }
+            header.apply(&mut response.headers);
         }
         if let Some(body) = &config.body {
             response.body = body.compile(site, cx)?;

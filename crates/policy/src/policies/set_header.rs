@@ -14,6 +14,10 @@
 //! editing the existing value; for list-valued headers the two mean the same. With no
 //! `<value>`, `override`/`skip`/`append` set an empty value. `Connection`,
 //! `Content-Length`, `Keep-Alive` and `Transfer-Encoding` cannot be set or removed.
+//!
+//! A `<value>` may be a policy expression (`@(context.Variables["tier"])`): it is
+//! evaluated per request, and its text is checked as a header value then (control
+//! characters fail the request with `ExpressionValueEvaluationFailure`).
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -21,7 +25,8 @@ use super::{ExistsAction, header_name, header_value, value_children};
 use crate::context::CompileContext;
 use crate::document::ElementReader;
 use crate::error::{PolicyError, Site};
-use crate::reader::RawValue;
+use crate::expression::{ExpressionFailure, RequestHost, TextValue};
+use crate::reader::{RawText, RawValue};
 use crate::registry::prelude::*;
 
 /// Parsed `<set-header>`.
@@ -39,6 +44,11 @@ impl Config {
             exists_action: reader.optional("exists-action"),
             values: value_children(reader)?,
         })
+    }
+
+    /// Where the element's `name` is, for errors about the element as a whole.
+    pub(crate) fn position(&self) -> crate::error::Position {
+        self.name.position
     }
 }
 
@@ -72,6 +82,8 @@ pub(crate) struct SetHeader {
     name: HeaderName,
     action: ExistsAction,
     values: Box<[HeaderValue]>,
+    /// Values with policy expressions, rendered per request (then `values` is empty).
+    computed: Option<Box<[TextValue]>>,
 }
 
 impl SetHeader {
@@ -88,6 +100,23 @@ impl SetHeader {
             ));
         }
         let action = ExistsAction::compile(cx, site, config.exists_action.as_ref())?;
+        if config
+            .values
+            .iter()
+            .any(|value| matches!(value.text, RawText::Expression(_)))
+        {
+            let computed = config
+                .values
+                .iter()
+                .map(|value| cx.text_value(site, value))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(Self {
+                name,
+                action,
+                values: Box::default(),
+                computed: Some(computed.into_boxed_slice()),
+            });
+        }
         let mut values = config
             .values
             .iter()
@@ -103,31 +132,73 @@ impl SetHeader {
             name,
             action,
             values: values.into_boxed_slice(),
+            computed: None,
         })
     }
 
-    /// Applies the policy to a header map (request or response).
-    pub(crate) fn apply(&self, headers: &mut HeaderMap) {
-        match self.action {
-            ExistsAction::Override => {
-                headers.remove(&self.name);
-                self.append(headers);
-            }
-            ExistsAction::Skip => {
-                if !headers.contains_key(&self.name) {
-                    self.append(headers);
-                }
-            }
-            ExistsAction::Append => self.append(headers),
-            ExistsAction::Delete => {
-                headers.remove(&self.name);
-            }
-        }
+    /// Whether a value holds a policy expression (evaluated per request).
+    pub(crate) fn is_computed(&self) -> bool {
+        self.computed.is_some()
     }
 
-    fn append(&self, headers: &mut HeaderMap) {
-        for value in &self.values {
-            headers.append(self.name.clone(), value.clone());
+    /// Applies the policy's fixed values to a header map (request or response).
+    pub(crate) fn apply(&self, headers: &mut HeaderMap) {
+        apply_values(&self.name, self.action, &self.values, headers);
+    }
+
+    /// The values for this request: the expressions' results, checked and joined as
+    /// fixed values are at load.
+    fn render(&self, host: &RequestHost<'_>) -> Result<Vec<HeaderValue>, RenderError> {
+        let Some(computed) = &self.computed else {
+            return Ok(self.values.to_vec());
+        };
+        let mut values = Vec::with_capacity(computed.len());
+        for value in computed {
+            let text = value.render(host).map_err(RenderError::Expression)?;
+            let mut header =
+                HeaderValue::from_str(text.trim()).map_err(|_| RenderError::NotAHeaderValue)?;
+            header.set_sensitive(value.is_secret());
+            values.push(header);
+        }
+        if values.is_empty() {
+            values.push(HeaderValue::from_static(""));
+        }
+        if values.len() > 1 && !ONE_LINE_PER_VALUE.contains(&self.name.as_str()) {
+            values = vec![join(&values)];
+        }
+        Ok(values)
+    }
+}
+
+enum RenderError {
+    Expression(ExpressionFailure),
+    NotAHeaderValue,
+}
+
+fn apply_values(
+    name: &HeaderName,
+    action: ExistsAction,
+    values: &[HeaderValue],
+    headers: &mut HeaderMap,
+) {
+    let append = |headers: &mut HeaderMap| {
+        for value in values {
+            headers.append(name.clone(), value.clone());
+        }
+    };
+    match action {
+        ExistsAction::Override => {
+            headers.remove(name);
+            append(headers);
+        }
+        ExistsAction::Skip => {
+            if !headers.contains_key(name) {
+                append(headers);
+            }
+        }
+        ExistsAction::Append => append(headers),
+        ExistsAction::Delete => {
+            headers.remove(name);
         }
     }
 }
@@ -164,9 +235,30 @@ impl PolicyDefinition for SetHeader {
 }
 
 impl Step for SetHeader {
-    fn apply(&self, _meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
-        self.apply(run.headers_mut());
-        Flow::Continue
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        if self.computed.is_none() || self.action == ExistsAction::Delete {
+            self.apply(run.headers_mut());
+            return Flow::Continue;
+        }
+        match self.render(&run.host()) {
+            Ok(values) => {
+                apply_values(&self.name, self.action, &values, run.headers_mut());
+                Flow::Continue
+            }
+            Err(RenderError::Expression(failure)) => failure.into_flow(meta, run.section()),
+            Err(RenderError::NotAHeaderValue) => meta.fail(
+                run.section(),
+                "ExpressionValueEvaluationFailure",
+                format!(
+                    "Expression evaluation failed. The value for the `{}` header is not a valid header value (control characters or line breaks).",
+                    self.name
+                ),
+                PolicyResponse::json_error(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error",
+                ),
+            ),
+        }
     }
 }
 

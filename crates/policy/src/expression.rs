@@ -1,0 +1,565 @@
+//! Policy expressions in policy documents: compiled once at load with `gatehouse-expr`
+//! (named values substituted first, as APIM does), evaluated per request against the
+//! request's context ([`RequestHost`]).
+//!
+//! A value a policy accepts an expression in is a [`TextValue`]: fixed text (named
+//! values substituted, checked at load like any literal) or an expression evaluated per
+//! request. A policy whose values are all fixed pays nothing per request for this.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use gatehouse_expr::{EvalError, Expression, ExpressionKind, Host, HostError, HostObject, Value};
+use http::StatusCode;
+
+use crate::context::{CompileContext, Resolved};
+use crate::document::SectionKind;
+use crate::error::{ErrorKind, PolicyError, Position, Site};
+use crate::pipeline::{
+    Flow, PolicyErrorInfo, PolicyResponse, RequestFacts, RequestState, ResponseState, StepMeta,
+};
+use crate::reader::{self, RawText, RawValue};
+
+/// A compiled policy expression.
+pub(crate) struct PolicyExpression {
+    expression: Expression,
+    /// Where the `@` is.
+    position: Position,
+    /// Whether a secret named value went into it: then neither its text nor the
+    /// evaluator's message (which may quote it) appears in an error.
+    secret: bool,
+}
+
+impl fmt::Debug for PolicyExpression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let source: &dyn fmt::Debug = if self.secret {
+            &"<secret>"
+        } else {
+            &self.expression.source()
+        };
+        f.debug_struct("PolicyExpression")
+            .field("source", source)
+            .field("position", &self.position)
+            .finish()
+    }
+}
+
+impl PolicyExpression {
+    /// Evaluates the expression for the request `host` describes.
+    pub(crate) fn evaluate(&self, host: &RequestHost<'_>) -> Result<Value, ExpressionFailure> {
+        self.expression
+            .evaluate(host)
+            .map_err(|error| ExpressionFailure {
+                error,
+                position: self.position,
+                secret: self.secret,
+            })
+    }
+}
+
+/// An expression that failed at request time.
+#[derive(Debug)]
+pub(crate) struct ExpressionFailure {
+    error: EvalError,
+    position: Position,
+    secret: bool,
+}
+
+impl ExpressionFailure {
+    /// The failure as APIM reports it: `ExpressionValueEvaluationFailure`, 500, and
+    /// on-error runs.
+    pub(crate) fn into_flow(self, meta: &StepMeta, section: SectionKind) -> Flow {
+        let detail = if self.secret {
+            "the expression holds a secret named value; details are not shown".to_owned()
+        } else {
+            self.error.to_string()
+        };
+        meta.fail(
+            section,
+            "ExpressionValueEvaluationFailure",
+            format!(
+                "Expression evaluation failed. {detail} (expression at {}:{})",
+                meta.origin, self.position
+            ),
+            PolicyResponse::json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+        )
+    }
+}
+
+/// A policy value: fixed text, or an expression evaluated per request.
+#[derive(Debug)]
+pub(crate) enum TextValue {
+    /// Text known at load (named values substituted).
+    Fixed(Resolved),
+    /// Computed per request.
+    Computed(PolicyExpression),
+}
+
+impl TextValue {
+    /// The value for this request: the fixed text, or the expression's value as .NET's
+    /// `ToString()` writes it (null is empty).
+    pub(crate) fn render<'v>(
+        &'v self,
+        host: &RequestHost<'_>,
+    ) -> Result<Cow<'v, str>, ExpressionFailure> {
+        match self {
+            Self::Fixed(resolved) => Ok(Cow::Borrowed(&resolved.text)),
+            Self::Computed(expression) => Ok(Cow::Owned(expression.evaluate(host)?.to_string())),
+        }
+    }
+
+    /// Whether the value came from (or may hold) a secret named value.
+    pub(crate) fn is_secret(&self) -> bool {
+        match self {
+            Self::Fixed(resolved) => resolved.secret,
+            Self::Computed(expression) => expression.secret,
+        }
+    }
+}
+
+impl CompileContext<'_> {
+    /// A value that may be a policy expression: compiled now, evaluated per request.
+    pub(crate) fn text_value(
+        &self,
+        site: Site<'_>,
+        value: &RawValue,
+    ) -> Result<TextValue, PolicyError> {
+        match &value.text {
+            RawText::Expression(expression) => {
+                Ok(TextValue::Computed(self.expression(site, expression)?))
+            }
+            RawText::Literal(_) | RawText::Mixed(_) => {
+                self.literal(site, value).map(TextValue::Fixed)
+            }
+        }
+    }
+
+    /// Compiles an expression; `{{named values}}` in it are substituted first.
+    pub(crate) fn expression(
+        &self,
+        site: Site<'_>,
+        raw: &reader::Expression,
+    ) -> Result<PolicyExpression, PolicyError> {
+        let resolved = self.substitute_in_expression(site, &raw.source, raw.position)?;
+        let (code, kind, offset) = match resolved.text.strip_prefix("@(") {
+            Some(rest) => (
+                rest.strip_suffix(')').unwrap_or(rest),
+                ExpressionKind::Single,
+                2,
+            ),
+            None => (
+                resolved.text.strip_prefix('@').unwrap_or(&resolved.text),
+                ExpressionKind::Block,
+                1,
+            ),
+        };
+        let expression = Expression::compile(code, kind).map_err(|error| {
+            // Positions inside the code, mapped back into the document.
+            let position = if error.line <= 1 {
+                Position {
+                    line: raw.position.line,
+                    column: raw.position.column + offset + error.column.saturating_sub(1),
+                }
+            } else {
+                Position {
+                    line: raw.position.line + error.line - 1,
+                    column: error.column,
+                }
+            };
+            let message = if resolved.secret {
+                "this policy expression cannot be compiled (it holds a secret named value, so the details are not shown)".to_owned()
+            } else {
+                format!("policy expression: {}", error.message)
+            };
+            site.err(position, expression_error_kind(&error.message), message)
+        })?;
+        Ok(PolicyExpression {
+            expression,
+            position: raw.position,
+            secret: resolved.secret,
+        })
+    }
+}
+
+/// A name APIM allows in expressions but Gatehouse does not have yet is `unsupported`;
+/// anything else the checker refuses (`System.IO.File`, a syntax error) is `invalid`.
+fn expression_error_kind(message: &str) -> ErrorKind {
+    /// Types APIM's expression reference lists (the first part of the name).
+    const APIM_TYPES: &[&str] = &[
+        "BasicAuthCredentials",
+        "DateTime",
+        "DateTimeOffset",
+        "Encoding",
+        "Enumerable",
+        "Guid",
+        "HMACSHA1",
+        "HMACSHA256",
+        "HMACSHA384",
+        "HMACSHA512",
+        "Int16",
+        "Int32",
+        "Int64",
+        "Jwt",
+        "MD5",
+        "MidpointRounding",
+        "Newtonsoft",
+        "Random",
+        "Regex",
+        "RegexOptions",
+        "SHA1",
+        "SHA256",
+        "SHA384",
+        "SHA512",
+        "StringBuilder",
+        "StringComparer",
+        "StringComparison",
+        "StringSplitOptions",
+        "TimeSpan",
+        "TimeZoneInfo",
+        "Tuple",
+        "Uri",
+        "UriPartial",
+        "WebUtility",
+        "XDocument",
+        "XElement",
+        "XName",
+        "Dictionary",
+        "List",
+        // Types Gatehouse has, with members it does not have yet (`int.TryParse`).
+        "string",
+        "String",
+        "int",
+        "long",
+        "double",
+        "decimal",
+        "bool",
+        "Convert",
+        "Math",
+        "JObject",
+        "JArray",
+        "JToken",
+    ];
+    let named = message.split('`').nth(1).map(|name| {
+        name.trim_start_matches("new ")
+            .split(['.', '<'])
+            .next()
+            .unwrap_or(name)
+    });
+    match named {
+        Some(name)
+            if message.contains("is not available in policy expressions")
+                && APIM_TYPES.contains(&name) =>
+        {
+            ErrorKind::NotSupported
+        }
+        _ => ErrorKind::InvalidValue,
+    }
+}
+
+// === the request's context, for expressions ===
+
+/// `context.Variables`: what `set-variable` stored, in order of first assignment.
+#[derive(Debug, Clone, Default)]
+pub struct Variables(Vec<(Arc<str>, Value)>);
+
+impl Variables {
+    /// The variable `name` (names are case-sensitive, as in APIM).
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0
+            .iter()
+            .find(|(key, _)| key.as_ref() == name)
+            .map(|(_, value)| value)
+    }
+
+    /// Sets `name` to `value`, replacing what it held.
+    pub fn set(&mut self, name: &Arc<str>, value: Value) {
+        match self.0.iter_mut().find(|(key, _)| key == name) {
+            Some((_, slot)) => *slot = value,
+            None => self.0.push((Arc::clone(name), value)),
+        }
+    }
+
+    /// How many variables are set.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is set.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The context model expressions read (`context.Request`, `context.Variables`, …), over
+/// the request as the policies have shaped it so far.
+pub(crate) struct RequestHost<'r> {
+    pub(crate) facts: &'r RequestFacts<'r>,
+    pub(crate) request: &'r RequestState,
+    pub(crate) response: Option<&'r ResponseState>,
+    pub(crate) last_error: Option<&'r PolicyErrorInfo>,
+}
+
+fn object(id: &str) -> Value {
+    Value::Object(HostObject::new(id))
+}
+
+fn text(value: &str) -> Value {
+    Value::string(value)
+}
+
+fn string_argument(args: &[Value], index: usize) -> Result<&str, HostError> {
+    match args.get(index) {
+        Some(Value::String(value)) => Ok(value),
+        Some(other) => Err(HostError::Failed(format!(
+            "argument {} must be a string, found {}",
+            index + 1,
+            other.type_name()
+        ))),
+        None => Err(HostError::Failed(format!(
+            "argument {} is missing",
+            index + 1
+        ))),
+    }
+}
+
+/// `GetValueOrDefault(name, default)` over headers: the values joined with `,`.
+fn header_value(headers: &http::HeaderMap, args: &[Value]) -> Result<Value, HostError> {
+    let name = string_argument(args, 0)?;
+    let mut joined: Option<String> = None;
+    for value in headers.get_all(name) {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        match &mut joined {
+            Some(text) => {
+                text.push(',');
+                text.push_str(&value);
+            }
+            None => joined = Some(value.into_owned()),
+        }
+    }
+    Ok(match joined {
+        Some(value) => Value::String(Arc::from(value)),
+        None => args.get(1).cloned().unwrap_or(Value::Null),
+    })
+}
+
+fn header_values(headers: &http::HeaderMap, name: &str) -> Result<Value, HostError> {
+    let values: Vec<Value> = headers
+        .get_all(name)
+        .iter()
+        .map(|value| text(&String::from_utf8_lossy(value.as_bytes())))
+        .collect();
+    if values.is_empty() {
+        return Err(HostError::Failed(format!(
+            "the header `{name}` is not present (use GetValueOrDefault)"
+        )));
+    }
+    Ok(Value::Array(values))
+}
+
+impl RequestHost<'_> {
+    fn headers(&self, id: &str) -> Option<&http::HeaderMap> {
+        match id {
+            "context.Request.Headers" => Some(&self.request.headers),
+            "context.Response.Headers" => self.response.map(|response| &response.headers),
+            _ => None,
+        }
+    }
+
+    fn query_parameter(&self, name: &str) -> Option<String> {
+        url::form_urlencoded::parse(self.request.query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    }
+}
+
+impl Host for RequestHost<'_> {
+    fn member(&self, object_ref: &HostObject, name: &str) -> Result<Value, HostError> {
+        let facts = self.facts;
+        let value = match (object_ref.id(), name) {
+            ("context", "Request") => object("context.Request"),
+            ("context", "Response") => match self.response {
+                Some(_) => object("context.Response"),
+                None => Value::Null,
+            },
+            ("context", "Variables") => object("context.Variables"),
+            ("context", "Subscription") => match facts.subscription {
+                Some(_) => object("context.Subscription"),
+                None => Value::Null,
+            },
+            ("context", "LastError") => match self.last_error {
+                Some(_) => object("context.LastError"),
+                None => Value::Null,
+            },
+            ("context.Request", "Method") => text(self.request.method.as_str()),
+            ("context.Request", "Headers") => object("context.Request.Headers"),
+            ("context.Request", "IpAddress") => text(&facts.client_ip.to_canonical().to_string()),
+            ("context.Request", "Url") => object("context.Request.Url"),
+            ("context.Request", "MatchedParameters") => object("context.Request.MatchedParameters"),
+            ("context.Request.Url", "Path") => text(&self.request.path),
+            ("context.Request.Url", "QueryString") => {
+                if self.request.query.is_empty() {
+                    text("")
+                } else {
+                    text(&format!("?{}", self.request.query))
+                }
+            }
+            ("context.Request.Url", "Query") => object("context.Request.Url.Query"),
+            ("context.Response", "StatusCode") => {
+                Value::Int(i64::from(self.response.map_or(0, |r| r.status.as_u16())))
+            }
+            ("context.Response", "StatusReason") => text(
+                self.response
+                    .and_then(|response| {
+                        response
+                            .reason
+                            .as_deref()
+                            .or_else(|| response.status.canonical_reason())
+                    })
+                    .unwrap_or(""),
+            ),
+            ("context.Response", "Headers") => object("context.Response.Headers"),
+            ("context.Subscription", "Id") => text(
+                facts
+                    .subscription
+                    .map_or("", |subscription| subscription.id),
+            ),
+            ("context.Subscription", "Key") => text(
+                facts
+                    .subscription
+                    .map_or("", |subscription| subscription.key),
+            ),
+            ("context.LastError", field) => {
+                let Some(error) = self.last_error else {
+                    return Ok(Value::Null);
+                };
+                match field {
+                    "Source" => text(error.source),
+                    "Reason" => text(error.reason),
+                    "Message" => text(&error.message),
+                    "Section" => error
+                        .section
+                        .map_or(Value::Null, |section| text(section.name())),
+                    "PolicyId" => error.policy_id.as_deref().map_or(Value::Null, text),
+                    _ => return Err(HostError::UnknownMember),
+                }
+            }
+            (
+                "context.Variables" | "context.Request.Headers" | "context.Response.Headers",
+                "Count",
+            ) => match object_ref.id() {
+                "context.Variables" => {
+                    Value::Int(i64::try_from(self.request.variables.len()).unwrap_or(i64::MAX))
+                }
+                id => Value::Int(
+                    i64::try_from(self.headers(id).map_or(0, http::HeaderMap::keys_len))
+                        .unwrap_or(i64::MAX),
+                ),
+            },
+            _ => return Err(HostError::UnknownMember),
+        };
+        Ok(value)
+    }
+
+    fn index(&self, object_ref: &HostObject, index: &Value) -> Result<Value, HostError> {
+        let Value::String(key) = index else {
+            return Err(HostError::Failed("the key must be a string".to_owned()));
+        };
+        match object_ref.id() {
+            "context.Variables" => self.request.variables.get(key).cloned().ok_or_else(|| {
+                HostError::Failed(format!(
+                    "the variable `{key}` is not set (use GetValueOrDefault)"
+                ))
+            }),
+            "context.Request.MatchedParameters" => facts_parameter(self.facts, key)
+                .map(text)
+                .ok_or_else(|| HostError::Failed(format!("no URL template parameter `{key}`"))),
+            "context.Request.Url.Query" => self
+                .query_parameter(key)
+                .map(|value| Value::Array(vec![text(&value)]))
+                .ok_or_else(|| HostError::Failed(format!("no query parameter `{key}`"))),
+            id => match self.headers(id) {
+                Some(headers) => header_values(headers, key),
+                None => Err(HostError::UnknownMember),
+            },
+        }
+    }
+
+    fn call(
+        &self,
+        object_ref: &HostObject,
+        method: &str,
+        _type_argument: Option<&str>,
+        args: &[Value],
+    ) -> Result<Value, HostError> {
+        let id = object_ref.id();
+        match (id, method) {
+            ("context.Variables", "GetValueOrDefault") => {
+                let name = string_argument(args, 0)?;
+                Ok(self
+                    .request
+                    .variables
+                    .get(name)
+                    .cloned()
+                    .or_else(|| args.get(1).cloned())
+                    .unwrap_or(Value::Null))
+            }
+            ("context.Variables", "ContainsKey") => Ok(Value::Bool(
+                self.request
+                    .variables
+                    .get(string_argument(args, 0)?)
+                    .is_some(),
+            )),
+            ("context.Request.MatchedParameters", "GetValueOrDefault") => {
+                let name = string_argument(args, 0)?;
+                Ok(facts_parameter(self.facts, name)
+                    .map(text)
+                    .or_else(|| args.get(1).cloned())
+                    .unwrap_or(Value::Null))
+            }
+            ("context.Request.MatchedParameters", "ContainsKey") => Ok(Value::Bool(
+                facts_parameter(self.facts, string_argument(args, 0)?).is_some(),
+            )),
+            ("context.Request.Url.Query", "GetValueOrDefault") => {
+                let name = string_argument(args, 0)?;
+                Ok(self
+                    .query_parameter(name)
+                    .map(|value| text(&value))
+                    .or_else(|| args.get(1).cloned())
+                    .unwrap_or(Value::Null))
+            }
+            ("context.Request.Url.Query", "ContainsKey") => Ok(Value::Bool(
+                self.query_parameter(string_argument(args, 0)?).is_some(),
+            )),
+            _ => match (self.headers(id), method) {
+                (Some(headers), "GetValueOrDefault") => header_value(headers, args),
+                (Some(headers), "ContainsKey") => {
+                    Ok(Value::Bool(headers.contains_key(string_argument(args, 0)?)))
+                }
+                _ => Err(HostError::UnknownMember),
+            },
+        }
+    }
+
+    fn is_instance(&self, object_ref: &HostObject, type_name: &str) -> bool {
+        matches!(
+            (object_ref.id(), type_name),
+            ("context.Request", "IRequest") | ("context.Response", "IResponse")
+        )
+    }
+}
+
+fn facts_parameter<'a>(facts: &'a RequestFacts<'_>, name: &str) -> Option<&'a str> {
+    facts
+        .route_params
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case(name))
+        .map(|(_, value)| *value)
+}
+
+#[cfg(test)]
+#[path = "expression_tests.rs"]
+mod tests;

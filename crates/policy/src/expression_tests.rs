@@ -1,0 +1,248 @@
+use std::net::{IpAddr, Ipv6Addr};
+
+use http::{HeaderMap, Method, StatusCode};
+
+use crate::test_util::{compile_xml, compile_xml_with, facts, failed, header, request};
+use crate::{
+    CompileContext, Counters, ErrorKind, Flow, NamedValues, PolicyErrorInfo, RequestFacts,
+    ResponseState, SubscriptionFacts,
+};
+
+/// Runs inbound with `X-Out` set from `expression`, and gives its value.
+fn inbound_value(expression: &str, facts: &RequestFacts<'_>, headers: &[(&str, &str)]) -> String {
+    let xml = format!(
+        r#"<policies><inbound><set-header name="X-Out" exists-action="override"><value>{expression}</value></set-header></inbound></policies>"#
+    );
+    let pipeline = compile_xml(&xml).unwrap_or_else(|error| panic!("{expression}: {error}"));
+    let mut state = request(Method::POST, "/orders/42", "a=1&b=x%20y", &[]);
+    for (name, value) in headers {
+        state.headers.append(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            http::HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    let flow = pipeline.inbound(facts, &Counters::new(), &mut state);
+    assert_eq!(flow, Flow::Continue, "{expression}");
+    header(&state.headers, "x-out")
+        .unwrap_or_else(|| panic!("{expression}: no header"))
+        .to_owned()
+}
+
+#[test]
+fn the_request_context_members() {
+    let params = [("id", "42")];
+    let subscription = SubscriptionFacts {
+        id: "sub-1",
+        key: "key-1",
+        product_id: None,
+    };
+    let facts = RequestFacts {
+        client_ip: IpAddr::V6(Ipv4MappedLoopback::ADDRESS),
+        subscription: Some(subscription),
+        route_params: &params,
+        ..facts(1)
+    };
+    let headers = [("x-tenant", "contoso"), ("x-multi", "1"), ("x-multi", "2")];
+    let cases = [
+        ("@(context.Request.Method)", "POST"),
+        ("@(context.Request.Url.Path)", "/orders/42"),
+        ("@(context.Request.Url.QueryString)", "?a=1&b=x%20y"),
+        (
+            r#"@(context.Request.Url.Query.GetValueOrDefault("b", ""))"#,
+            "x y",
+        ),
+        (r#"@(context.Request.Url.Query["a"][0])"#, "1"),
+        (r#"@(context.Request.Url.Query.ContainsKey("zz"))"#, "False"),
+        (
+            r#"@(context.Request.Headers.GetValueOrDefault("X-Tenant", "none"))"#,
+            "contoso",
+        ),
+        (
+            r#"@(context.Request.Headers.GetValueOrDefault("X-Missing", "none"))"#,
+            "none",
+        ),
+        (
+            r#"@(context.Request.Headers.GetValueOrDefault("X-Multi"))"#,
+            "1,2",
+        ),
+        (r#"@(context.Request.Headers["X-Multi"].Length)"#, "2"),
+        (
+            r#"@(context.Request.Headers.ContainsKey("x-tenant"))"#,
+            "True",
+        ),
+        ("@(context.Request.IpAddress)", "127.0.0.1"),
+        (r#"@(context.Request.MatchedParameters["id"])"#, "42"),
+        (
+            r#"@(context.Request.MatchedParameters.GetValueOrDefault("nope", "-"))"#,
+            "-",
+        ),
+        ("@(context.Subscription.Id)", "sub-1"),
+        ("@(context.Response == null)", "True"),
+        ("@(context.LastError == null)", "True"),
+        ("@(context.Request is IRequest)", "True"),
+        ("@(context.Variables.Count)", "0"),
+        (
+            r#"@{ var t = context.Request.Headers.GetValueOrDefault("X-Tenant", ""); return $"{t.ToUpper()}-{t.Length}"; }"#,
+            "CONTOSO-7",
+        ),
+    ];
+    for (expression, expected) in cases {
+        assert_eq!(
+            inbound_value(expression, &facts, &headers),
+            expected,
+            "{expression}"
+        );
+    }
+}
+
+/// `::ffff:127.0.0.1`.
+struct Ipv4MappedLoopback;
+
+impl Ipv4MappedLoopback {
+    const ADDRESS: Ipv6Addr = Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0x7f00, 1);
+}
+
+#[test]
+fn without_a_subscription_it_is_null_and_dereferencing_it_fails() {
+    assert_eq!(
+        inbound_value(
+            "@(context.Subscription?.Id ?? \"anonymous\")",
+            &facts(1),
+            &[]
+        ),
+        "anonymous"
+    );
+    let pipeline = compile_xml(
+        r#"<policies><inbound><set-header name="X" exists-action="override"><value>@(context.Subscription.Id)</value></set-header></inbound></policies>"#,
+    )
+    .unwrap();
+    let mut state = request(Method::GET, "/", "", &[]);
+    let failure = failed(pipeline.inbound(&facts(1), &Counters::new(), &mut state));
+    assert_eq!(failure.error.reason, "ExpressionValueEvaluationFailure");
+    assert_eq!(failure.response.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        failure.error.message.contains("test:1:"),
+        "{}",
+        failure.error.message
+    );
+}
+
+#[test]
+fn members_not_in_the_model_yet_fail_at_request_time_never_silently() {
+    let pipeline = compile_xml(
+        r#"<policies><inbound><set-variable name="a" value="@(context.Api.Name)" /></inbound></policies>"#,
+    )
+    .unwrap();
+    let mut state = request(Method::GET, "/", "", &[]);
+    let failure = failed(pipeline.inbound(&facts(1), &Counters::new(), &mut state));
+    assert_eq!(failure.error.reason, "ExpressionValueEvaluationFailure");
+    assert!(
+        failure.error.message.contains("Api"),
+        "{}",
+        failure.error.message
+    );
+}
+
+#[test]
+fn outbound_reads_the_response_and_on_error_reads_last_error() {
+    let pipeline = compile_xml(
+        r#"<policies><outbound><set-header name="X-Status" exists-action="override"><value>@($"{context.Response.StatusCode} {context.Response.StatusReason} {context.Response.Headers.GetValueOrDefault("Server","")}")</value></set-header></outbound><on-error><set-header name="X-Error" exists-action="override"><value>@($"{context.LastError.Source}/{context.LastError.Reason}/{context.LastError.Section}/{context.LastError.PolicyId}: {context.LastError.Message}")</value></set-header></on-error></policies>"#,
+    )
+    .unwrap();
+    let counters = Counters::new();
+    let mut state = request(Method::GET, "/", "", &[]);
+    let mut headers = HeaderMap::new();
+    headers.insert("server", http::HeaderValue::from_static("backend"));
+    let mut response = ResponseState::new(StatusCode::NOT_FOUND, headers);
+    assert_eq!(
+        pipeline.outbound(&facts(1), &counters, &mut state, &mut response),
+        Flow::Continue
+    );
+    assert_eq!(
+        header(&response.headers, "x-status"),
+        Some("404 Not Found backend")
+    );
+
+    let error = PolicyErrorInfo {
+        source: "rate-limit",
+        reason: "RateLimitExceeded",
+        message: "Rate limit is exceeded".into(),
+        section: Some(crate::SectionKind::Inbound),
+        policy_id: Some("limit-1".into()),
+    };
+    let mut response = ResponseState::new(StatusCode::TOO_MANY_REQUESTS, HeaderMap::new());
+    assert_eq!(
+        pipeline.on_error(&facts(1), &counters, &mut state, &error, &mut response),
+        Flow::Continue
+    );
+    assert_eq!(
+        header(&response.headers, "x-error"),
+        Some("rate-limit/RateLimitExceeded/inbound/limit-1: Rate limit is exceeded")
+    );
+}
+
+#[test]
+fn named_values_are_substituted_into_expressions_and_secrets_stay_out_of_errors() {
+    let mut named = NamedValues::new();
+    named.insert("tier", "gold", false);
+    named.insert("token", "s3cr3t-value", true);
+    let cx = CompileContext::new(&named);
+    let pipeline = compile_xml_with(
+        r#"<policies><inbound><set-header name="X" exists-action="override"><value>@("{{tier}}".ToUpper())</value></set-header></inbound></policies>"#,
+        &cx,
+    )
+    .unwrap();
+    let mut state = request(Method::GET, "/", "", &[]);
+    assert_eq!(
+        pipeline.inbound(&facts(1), &Counters::new(), &mut state),
+        Flow::Continue
+    );
+    assert_eq!(header(&state.headers, "x"), Some("GOLD"));
+
+    // A secret in an expression that does not compile: the error does not show it.
+    let error = compile_xml_with(
+        r#"<policies><inbound><set-header name="X" exists-action="override"><value>@("{{token}}" +)</value></set-header></inbound></policies>"#,
+        &cx,
+    )
+    .unwrap_err();
+    assert_eq!(error.kind, ErrorKind::InvalidValue);
+    assert!(!error.to_string().contains("s3cr3t"), "{error}");
+    // ... nor one that fails per request; the header value is marked sensitive.
+    let pipeline = compile_xml_with(
+        r#"<policies><inbound><set-header name="X" exists-action="override"><value>@("{{token}}")</value></set-header><set-variable name="n" value="@(int.Parse("{{token}}"))" /></inbound></policies>"#,
+        &cx,
+    )
+    .unwrap();
+    let mut state = request(Method::GET, "/", "", &[]);
+    let failure = failed(pipeline.inbound(&facts(1), &Counters::new(), &mut state));
+    assert!(
+        !failure.error.message.contains("s3cr3t"),
+        "{}",
+        failure.error.message
+    );
+    assert!(state.headers.get("x").unwrap().is_sensitive());
+    assert!(!format!("{pipeline:?} {state:?}").contains("s3cr3t"));
+}
+
+#[test]
+fn a_runaway_expression_is_stopped_by_its_step_budget() {
+    let pipeline = compile_xml(
+        r#"<policies><inbound><set-variable name="n" value="@{ var total = 0; foreach (var a in new [] {1,2,3,4,5,6,7,8,9,10}) { foreach (var b in new [] {1,2,3,4,5,6,7,8,9,10}) { foreach (var c in new [] {1,2,3,4,5,6,7,8,9,10}) { foreach (var d in new [] {1,2,3,4,5,6,7,8,9,10}) { total += 1; } } } } return total; }" /></inbound></policies>"#,
+    )
+    .unwrap();
+    let mut state = request(Method::GET, "/", "", &[]);
+    let failure = failed(pipeline.inbound(&facts(1), &Counters::new(), &mut state));
+    assert_eq!(failure.error.reason, "ExpressionValueEvaluationFailure");
+}
+
+#[test]
+fn a_value_that_is_not_a_header_value_fails_the_request() {
+    let pipeline = compile_xml(
+        r#"<policies><inbound><set-header name="X" exists-action="override"><value>@("a\r\nInjected: 1")</value></set-header></inbound></policies>"#,
+    )
+    .unwrap();
+    let mut state = request(Method::GET, "/", "", &[]);
+    let failure = failed(pipeline.inbound(&facts(1), &Counters::new(), &mut state));
+    assert_eq!(failure.error.reason, "ExpressionValueEvaluationFailure");
+    assert!(state.headers.get("injected").is_none());
+}
