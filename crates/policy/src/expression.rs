@@ -154,26 +154,45 @@ impl CompileContext<'_> {
                 1,
             ),
         };
-        let expression = Expression::compile(code, kind).map_err(|error| {
-            // Positions inside the code, mapped back into the document.
-            let position = if error.line <= 1 {
+        // Positions inside the code, mapped back into the document.
+        let at = |line: u32, column: u32| {
+            if line <= 1 {
                 Position {
                     line: raw.position.line,
-                    column: raw.position.column + offset + error.column.saturating_sub(1),
+                    column: raw.position.column + offset + column.saturating_sub(1),
                 }
             } else {
                 Position {
-                    line: raw.position.line + error.line - 1,
-                    column: error.column,
+                    line: raw.position.line + line - 1,
+                    column,
                 }
-            };
+            }
+        };
+        let hidden = "this policy expression cannot be compiled (it holds a secret named value, so the details are not shown)";
+        let expression = Expression::compile(code, kind).map_err(|error| {
             let message = if resolved.secret {
-                "this policy expression cannot be compiled (it holds a secret named value, so the details are not shown)".to_owned()
+                hidden.to_owned()
             } else {
                 format!("policy expression: {}", error.message)
             };
-            site.err(position, expression_error_kind(&error.message), message)
+            site.err(
+                at(error.line, error.column),
+                expression_error_kind(&error.message),
+                message,
+            )
         })?;
+        if let Some(member) = unavailable_context_member(code) {
+            let message = if resolved.secret {
+                hidden.to_owned()
+            } else {
+                member.message
+            };
+            return Err(site.err(
+                at(member.span.line, member.span.column),
+                member.kind,
+                message,
+            ));
+        }
         Ok(PolicyExpression {
             expression,
             position: raw.position,
@@ -255,6 +274,178 @@ fn expression_error_kind(message: &str) -> ErrorKind {
         }
         _ => ErrorKind::InvalidValue,
     }
+}
+
+// === which context members exist ===
+
+/// The context members [`RequestHost`] serves, by object: `(object, members)`.
+const CONTEXT_MODEL: &[(&str, &[&str])] = &[
+    (
+        "context",
+        &[
+            "Request",
+            "Response",
+            "Variables",
+            "Subscription",
+            "LastError",
+        ],
+    ),
+    (
+        "context.Request",
+        &["Method", "Headers", "IpAddress", "Url", "MatchedParameters"],
+    ),
+    ("context.Request.Url", &["Path", "QueryString", "Query"]),
+    (
+        "context.Response",
+        &["StatusCode", "StatusReason", "Headers"],
+    ),
+    ("context.Subscription", &["Id", "Key"]),
+    (
+        "context.LastError",
+        &["Source", "Reason", "Message", "Section", "PolicyId"],
+    ),
+];
+
+/// APIM's context model (what its reference documents), for telling a member Gatehouse
+/// lacks (`unsupported`) from a typo (`invalid`).
+const APIM_CONTEXT_MODEL: &[(&str, &[&str])] = &[
+    (
+        "context",
+        &[
+            "Api",
+            "Deployment",
+            "Elapsed",
+            "Operation",
+            "Product",
+            "RequestId",
+            "Timestamp",
+            "Trace",
+            "Tracing",
+            "User",
+            "Workspace",
+        ],
+    ),
+    (
+        "context.Request",
+        &[
+            "Body",
+            "Certificate",
+            "OriginalUrl",
+            "PrivateEndpointConnection",
+        ],
+    ),
+    ("context.Request.Url", &["Host", "Port", "Scheme", "ToUri"]),
+    ("context.Response", &["Body"]),
+    (
+        "context.Subscription",
+        &[
+            "CreatedDate",
+            "EndDate",
+            "Name",
+            "PrimaryKey",
+            "SecondaryKey",
+            "StartDate",
+        ],
+    ),
+    ("context.LastError", &["Scope", "Path"]),
+];
+
+/// A `context.…` member an expression names that Gatehouse does not serve.
+struct UnavailableMember {
+    span: gatehouse_expr::Span,
+    kind: ErrorKind,
+    message: String,
+}
+
+/// Finds the first `context.A.B…` chain in `code` that leaves the model Gatehouse
+/// serves, so it is refused at load rather than failing each request. (A chain through
+/// a local variable, `var r = context.Request; r.Body`, is only caught per request.)
+fn unavailable_context_member(code: &str) -> Option<UnavailableMember> {
+    use gatehouse_expr::lexer::{InterpolationPart, Punct, Token, TokenKind, tokenize};
+    fn walk(tokens: &[Token]) -> Option<UnavailableMember> {
+        for (index, token) in tokens.iter().enumerate() {
+            match &token.kind {
+                TokenKind::Interpolated(parts) => {
+                    for part in parts {
+                        if let InterpolationPart::Hole(hole) = part
+                            && let Some(found) = walk(hole)
+                        {
+                            return Some(found);
+                        }
+                    }
+                }
+                TokenKind::Ident(name)
+                    if name == "context"
+                        && !matches!(
+                            index.checked_sub(1).map(|before| &tokens[before].kind),
+                            Some(TokenKind::Punct(Punct::Dot | Punct::QuestionDot))
+                        ) =>
+                {
+                    if let Some(found) = check_chain(&tokens[index + 1..]) {
+                        return Some(found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+    fn check_chain(rest: &[Token]) -> Option<UnavailableMember> {
+        let mut object = String::from("context");
+        let mut tokens = rest.iter();
+        loop {
+            let Some(Token {
+                kind: TokenKind::Punct(Punct::Dot | Punct::QuestionDot),
+                ..
+            }) = tokens.next()
+            else {
+                return None;
+            };
+            let Some(Token {
+                kind: TokenKind::Ident(member),
+                span,
+            }) = tokens.next()
+            else {
+                return None;
+            };
+            let members_of = |model: &[(&str, &'static [&'static str])]| {
+                model
+                    .iter()
+                    .find(|(name, _)| *name == object)
+                    .map(|(_, members)| *members)
+            };
+            // Past the objects the model describes (a header collection, a string),
+            // members are the language's or the host's methods: not checked here.
+            let served = members_of(CONTEXT_MODEL)?;
+            if served.contains(&member.as_str()) {
+                object = format!("{object}.{member}");
+                continue;
+            }
+            let apim = members_of(APIM_CONTEXT_MODEL).unwrap_or(&[]);
+            let (kind, message) = if apim.contains(&member.as_str()) {
+                (
+                    ErrorKind::NotSupported,
+                    format!(
+                        "policy expression: `{object}.{member}` is not available in Gatehouse yet (docs/expressions.md lists the context members it has)"
+                    ),
+                )
+            } else {
+                (
+                    ErrorKind::InvalidValue,
+                    format!(
+                        "policy expression: `{object}` has no member `{member}`; it has: {}",
+                        served.join(", ")
+                    ),
+                )
+            };
+            return Some(UnavailableMember {
+                span: *span,
+                kind,
+                message,
+            });
+        }
+    }
+    walk(&tokenize(code).ok()?)
 }
 
 // === the request's context, for expressions ===

@@ -128,16 +128,51 @@ fn without_a_subscription_it_is_null_and_dereferencing_it_fails() {
 }
 
 #[test]
-fn members_not_in_the_model_yet_fail_at_request_time_never_silently() {
+fn context_members_gatehouse_lacks_are_refused_at_load_and_typos_are_invalid() {
+    for (value, kind, message) in [
+        (
+            "@(context.Api.Name)",
+            ErrorKind::NotSupported,
+            "`context.Api` is not available in Gatehouse yet",
+        ),
+        (
+            "@(context.Request?.Body)",
+            ErrorKind::NotSupported,
+            "`context.Request.Body` is not available",
+        ),
+        (
+            "@($\"{context.Subscription.Name}\")",
+            ErrorKind::NotSupported,
+            "`context.Subscription.Name`",
+        ),
+        (
+            "@(context.Requets.Method)",
+            ErrorKind::InvalidValue,
+            "`context` has no member `Requets`; it has: Request,",
+        ),
+    ] {
+        let xml = format!(
+            r#"<policies><inbound><set-variable name="a" value="{value}" /></inbound></policies>"#
+        );
+        let error = compile_xml(&xml).unwrap_err();
+        assert_eq!(error.kind, kind, "{value}: {error}");
+        assert!(error.message.contains(message), "{value}: {error}");
+    }
+    // A string that only mentions the context is not code.
+    compile_xml(r#"<policies><inbound><set-variable name="a" value="@("context.Api")" /></inbound></policies>"#).unwrap();
+}
+
+#[test]
+fn members_reached_through_a_local_fail_at_request_time_never_silently() {
     let pipeline = compile_xml(
-        r#"<policies><inbound><set-variable name="a" value="@(context.Api.Name)" /></inbound></policies>"#,
+        r#"<policies><inbound><set-variable name="a" value="@{ var request = context.Request; return request.Body; }" /></inbound></policies>"#,
     )
     .unwrap();
     let mut state = request(Method::GET, "/", "", &[]);
     let failure = failed(pipeline.inbound(&facts(1), &Counters::new(), &mut state));
     assert_eq!(failure.error.reason, "ExpressionValueEvaluationFailure");
     assert!(
-        failure.error.message.contains("Api"),
+        failure.error.message.contains("Body"),
         "{}",
         failure.error.message
     );

@@ -1,8 +1,9 @@
 //! Counter keys: the value a rate limit, quota or concurrency limit counts per.
 //!
-//! APIM takes these as policy expressions. Until Gatehouse evaluates expressions, it
-//! recognises the handful of idioms nearly every real policy uses, plus a literal key
-//! (one counter shared by every caller):
+//! APIM takes these as policy expressions. Any expression is accepted
+//! ([`CounterKey::Computed`]: its value as text is the key); the handful of idioms nearly
+//! every real policy uses are recognised and computed without the evaluator, and a
+//! literal key is one counter shared by every caller:
 //!
 //! | written | key |
 //! | --- | --- |
@@ -18,13 +19,16 @@
 
 use std::hash::Hasher;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use http::{HeaderMap, HeaderName};
+use http::HeaderName;
 
 use crate::context::{CompileContext, expression_not_supported};
 use crate::counters::Counters;
+use crate::document::SectionKind;
 use crate::error::{PolicyError, Site};
-use crate::pipeline::RequestFacts;
+use crate::expression::{ExpressionFailure, PolicyExpression, RequestHost};
+use crate::pipeline::{Flow, RequestFacts, RequestState, StepMeta};
 use crate::reader::{RawText, RawValue};
 
 /// What a counter counts per.
@@ -60,6 +64,39 @@ pub(crate) enum CounterKey {
         /// Written `context.Request.Certificate?.SubjectName.Name` (or `?.Subject`).
         null_safe: bool,
     },
+    /// Any other policy expression: its value, as text, per request.
+    Computed(SharedExpression),
+}
+
+/// A compiled expression in a [`CounterKey`]; two are equal when they are the same one.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedExpression(Arc<PolicyExpression>);
+
+impl PartialEq for SharedExpression {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SharedExpression {}
+
+/// Why a key could not be computed.
+#[derive(Debug)]
+pub(crate) enum KeyFailure {
+    /// An idiom dereferenced an object the request does not have.
+    Null(NullReference),
+    /// The expression failed.
+    Expression(ExpressionFailure),
+}
+
+impl KeyFailure {
+    /// The request's failure, as APIM reports it.
+    pub(crate) fn into_flow(self, meta: &StepMeta, section: SectionKind) -> Flow {
+        match self {
+            Self::Null(missing) => meta.null_reference(section, missing),
+            Self::Expression(failure) => failure.into_flow(meta, section),
+        }
+    }
 }
 
 /// The key could not be computed: the expression dereferences an object the request
@@ -95,21 +132,15 @@ impl CounterKey {
         };
         let recognised = expression
             .single()
-            .map(|code| cx.substitute(site, code, expression.position))
+            .map(|code| cx.substitute_in_expression(site, code, expression.position))
             .transpose()?
             .and_then(|code| Self::recognise(&code.text));
-        recognised.ok_or_else(|| {
-            site.not_supported(
-                expression.position,
-                format!(
-                    "policy expressions are not supported yet by Gatehouse; for `{attribute}` it recognises only \
-                     @(context.Request.IpAddress), @(context.Subscription.Id), @(context.Subscription.Key), \
-                     @(context.Request.Headers.GetValueOrDefault(\"Name\")), \
-                     @(context.Request.Certificate.Thumbprint) and @(context.Request.Certificate.SubjectName.Name) \
-                     (also with `?.`), or a literal key"
-                ),
-            )
-        })
+        match recognised {
+            Some(key) => Ok(key),
+            None => Ok(Self::Computed(SharedExpression(Arc::new(
+                cx.expression(site, expression)?,
+            )))),
+        }
     }
 
     /// Matches the supported idioms (code inside `@(...)`).
@@ -154,9 +185,10 @@ impl CounterKey {
     pub(crate) fn hash(
         &self,
         facts: &RequestFacts<'_>,
-        headers: &HeaderMap,
+        request: &RequestState,
         counters: &Counters,
-    ) -> Result<u64, NullReference> {
+    ) -> Result<u64, KeyFailure> {
+        let headers = &request.headers;
         let mut hasher = counters.key_hasher();
         match self {
             Self::Literal(key) => {
@@ -175,7 +207,7 @@ impl CounterKey {
                 match (&facts.subscription, null_safe) {
                     (Some(subscription), _) => hasher.write(subscription.id.as_bytes()),
                     (None, true) => {}
-                    (None, false) => return Err(NullReference::Subscription),
+                    (None, false) => return Err(KeyFailure::Null(NullReference::Subscription)),
                 }
             }
             Self::SubscriptionKey { null_safe } => {
@@ -183,7 +215,7 @@ impl CounterKey {
                 match (&facts.subscription, null_safe) {
                     (Some(subscription), _) => hasher.write(subscription.key.as_bytes()),
                     (None, true) => {}
-                    (None, false) => return Err(NullReference::Subscription),
+                    (None, false) => return Err(KeyFailure::Null(NullReference::Subscription)),
                 }
             }
             Self::Header(name) => {
@@ -200,7 +232,7 @@ impl CounterKey {
                 match (facts.client_certificate, null_safe) {
                     (Some(certificate), _) => hasher.write(certificate.thumbprint.as_bytes()),
                     (None, true) => {}
-                    (None, false) => return Err(NullReference::Certificate),
+                    (None, false) => return Err(KeyFailure::Null(NullReference::Certificate)),
                 }
             }
             Self::CertificateSubject { null_safe } => {
@@ -208,8 +240,19 @@ impl CounterKey {
                 match (facts.client_certificate, null_safe) {
                     (Some(certificate), _) => hasher.write(certificate.subject.as_bytes()),
                     (None, true) => {}
-                    (None, false) => return Err(NullReference::Certificate),
+                    (None, false) => return Err(KeyFailure::Null(NullReference::Certificate)),
                 }
+            }
+            Self::Computed(SharedExpression(expression)) => {
+                hasher.write_u8(7);
+                let host = RequestHost {
+                    facts,
+                    request,
+                    response: None,
+                    last_error: None,
+                };
+                let value = expression.evaluate(&host).map_err(KeyFailure::Expression)?;
+                hasher.write(value.to_string().as_bytes());
             }
         }
         Ok(hasher.finish())

@@ -1,13 +1,30 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use http::{HeaderName, Method, StatusCode};
+use http::{HeaderMap, HeaderName, Method, StatusCode};
 
 use super::*;
 use crate::ErrorKind;
 use crate::pipeline::SubscriptionFacts;
 use crate::test_util::{ErrorCase, check_errors, compile_in, facts, failed, header_map, request};
 use crate::{ClientCertificate, Flow};
+
+impl CounterKey {
+    /// [`CounterKey::hash`] of a request with these headers; idioms only.
+    fn hash_headers(
+        &self,
+        facts: &RequestFacts<'_>,
+        headers: &HeaderMap,
+        counters: &Counters,
+    ) -> Result<u64, NullReference> {
+        let request = RequestState::new(Method::GET, "/", "", headers.clone());
+        self.hash(facts, &request, counters)
+            .map_err(|failure| match failure {
+                KeyFailure::Null(missing) => missing,
+                KeyFailure::Expression(failure) => panic!("{failure:?}"),
+            })
+    }
+}
 
 #[test]
 fn recognises_the_supported_idioms() {
@@ -108,23 +125,60 @@ fn recognises_the_supported_idioms() {
 }
 
 #[test]
-fn other_expressions_are_not_supported() {
+fn any_other_expression_is_a_computed_key() {
+    let pipeline = compile_in(
+        "inbound",
+        r#"<rate-limit-by-key calls="1" renewal-period="60" counter-key="@(context.Request.Headers.GetValueOrDefault("X-Tenant", "anonymous").ToLower())"/>"#,
+    )
+    .unwrap();
+    let counters = Counters::new();
+    let call = |tenant: &str| {
+        let mut state = request(Method::GET, "/", "", &[("x-tenant", tenant)]);
+        pipeline.inbound(&facts(1_000), &counters, &mut state)
+    };
+    assert_eq!(call("Contoso"), Flow::Continue);
+    assert_eq!(
+        call("Fabrikam"),
+        Flow::Continue,
+        "another tenant, another counter"
+    );
+    let failure = failed(call("CONTOSO"));
+    assert_eq!(
+        failure.error.reason, "RateLimitExceeded",
+        "the same key after ToLower"
+    );
+}
+
+#[test]
+fn a_key_expression_that_fails_fails_the_request() {
+    let pipeline = compile_in(
+        "inbound",
+        r#"<rate-limit-by-key calls="5" renewal-period="60" counter-key="@(context.Variables["missing"])"/>"#,
+    )
+    .unwrap();
+    let mut state = request(Method::GET, "/", "", &[]);
+    let failure = failed(pipeline.inbound(&facts(1_000), &Counters::new(), &mut state));
+    assert_eq!(failure.error.reason, "ExpressionValueEvaluationFailure");
+}
+
+#[test]
+fn bad_keys_are_refused_at_load() {
     check_errors(&[
         ErrorCase {
-            name: "unknown idiom",
+            name: "a member Gatehouse lacks",
             section: "inbound",
             body: r#"<rate-limit-by-key calls="1" renewal-period="1" counter-key="@(context.User.Id)"/>"#,
-            at: "@(context",
+            at: "User.Id",
             kind: ErrorKind::NotSupported,
-            message: "it recognises only",
+            message: "`context.User` is not available in Gatehouse yet",
         },
         ErrorCase {
-            name: "block",
+            name: "a syntax error",
             section: "inbound",
-            body: r#"<rate-limit-by-key calls="1" renewal-period="1" counter-key="@{ return "a"; }"/>"#,
-            at: "@{",
-            kind: ErrorKind::NotSupported,
-            message: "it recognises only",
+            body: r#"<rate-limit-by-key calls="1" renewal-period="1" counter-key="@{ return "a" }"/>"#,
+            at: "}\"",
+            kind: ErrorKind::InvalidValue,
+            message: "policy expression:",
         },
         ErrorCase {
             name: "empty literal",
@@ -146,37 +200,39 @@ fn hashes_distinguish_key_values() {
     second.client_ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
     let ip = CounterKey::ClientIp;
     assert_eq!(
-        ip.hash(&first, &headers, &counters),
-        ip.hash(&first, &headers, &counters)
+        ip.hash_headers(&first, &headers, &counters),
+        ip.hash_headers(&first, &headers, &counters)
     );
     assert_ne!(
-        ip.hash(&first, &headers, &counters),
-        ip.hash(&second, &headers, &counters)
+        ip.hash_headers(&first, &headers, &counters),
+        ip.hash_headers(&second, &headers, &counters)
     );
     // An IPv4-mapped IPv6 address is the same client as its IPv4 form.
     second.client_ip = IpAddr::V6(Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped());
     assert_eq!(
-        ip.hash(&first, &headers, &counters),
-        ip.hash(&second, &headers, &counters)
+        ip.hash_headers(&first, &headers, &counters),
+        ip.hash_headers(&second, &headers, &counters)
     );
     second.client_ip = IpAddr::V6(Ipv6Addr::LOCALHOST);
     assert_ne!(
-        ip.hash(&first, &headers, &counters),
-        ip.hash(&second, &headers, &counters)
+        ip.hash_headers(&first, &headers, &counters),
+        ip.hash_headers(&second, &headers, &counters)
     );
 
     let header = CounterKey::Header(HeaderName::from_static("x-client"));
-    let joined = header.hash(&first, &headers, &counters).unwrap();
+    let joined = header.hash_headers(&first, &headers, &counters).unwrap();
     let single = header
-        .hash(&first, &header_map(&[("x-client", "a,b")]), &counters)
+        .hash_headers(&first, &header_map(&[("x-client", "a,b")]), &counters)
         .unwrap();
     assert_eq!(joined, single);
-    let missing = header.hash(&first, &HeaderMap::new(), &counters).unwrap();
+    let missing = header
+        .hash_headers(&first, &HeaderMap::new(), &counters)
+        .unwrap();
     assert_ne!(missing, joined);
 
     let literal = CounterKey::Literal("a,b".into());
     assert_ne!(
-        literal.hash(&first, &headers, &counters).unwrap(),
+        literal.hash_headers(&first, &headers, &counters).unwrap(),
         joined,
         "kinds are kept apart"
     );
@@ -187,20 +243,20 @@ fn hashes_distinguish_key_values() {
         product_id: None,
     };
     assert_eq!(
-        CounterKey::SubscriptionId { null_safe: false }.hash(&first, &headers, &counters),
+        CounterKey::SubscriptionId { null_safe: false }.hash_headers(&first, &headers, &counters),
         Err(NullReference::Subscription)
     );
     assert!(
         CounterKey::SubscriptionKey { null_safe: true }
-            .hash(&first, &headers, &counters)
+            .hash_headers(&first, &headers, &counters)
             .is_ok()
     );
     first.subscription = Some(subscription);
     let by_id = CounterKey::SubscriptionId { null_safe: false }
-        .hash(&first, &headers, &counters)
+        .hash_headers(&first, &headers, &counters)
         .unwrap();
     let by_key = CounterKey::SubscriptionKey { null_safe: false }
-        .hash(&first, &headers, &counters)
+        .hash_headers(&first, &headers, &counters)
         .unwrap();
     assert_ne!(by_id, by_key);
 }
@@ -239,7 +295,8 @@ fn certificate_keys_hash_the_thumbprint_or_subject() {
         let thumbprint = CounterKey::CertificateThumbprint { null_safe };
         let subject = CounterKey::CertificateSubject { null_safe };
         let hash = |key: &CounterKey, certificate| {
-            key.hash(&with(certificate), &headers, &counters).unwrap()
+            key.hash_headers(&with(certificate), &headers, &counters)
+                .unwrap()
         };
         assert_eq!(hash(&thumbprint, alice), hash(&thumbprint, alice_again));
         assert_ne!(hash(&thumbprint, alice), hash(&thumbprint, bob));
@@ -256,23 +313,24 @@ fn certificate_keys_hash_the_thumbprint_or_subject() {
         CounterKey::CertificateSubject { null_safe: false },
     ] {
         assert_eq!(
-            key.hash(&none, &headers, &counters),
+            key.hash_headers(&none, &headers, &counters),
             Err(NullReference::Certificate)
         );
     }
     let safe = CounterKey::CertificateThumbprint { null_safe: true };
-    let anonymous = safe.hash(&none, &headers, &counters).unwrap();
+    let anonymous = safe.hash_headers(&none, &headers, &counters).unwrap();
     assert_eq!(
-        safe.hash(&facts(5), &headers, &counters).unwrap(),
+        safe.hash_headers(&facts(5), &headers, &counters).unwrap(),
         anonymous
     );
     assert_ne!(
-        safe.hash(&with(alice), &headers, &counters).unwrap(),
+        safe.hash_headers(&with(alice), &headers, &counters)
+            .unwrap(),
         anonymous
     );
     assert_ne!(
         CounterKey::CertificateSubject { null_safe: true }
-            .hash(&none, &headers, &counters)
+            .hash_headers(&none, &headers, &counters)
             .unwrap(),
         anonymous,
         "kinds are kept apart"

@@ -20,12 +20,11 @@
 //!    element and a message that says how to fix it; secret named values never
 //!    appear in one.
 //!
-//! Policy expressions are not evaluated yet: they are rejected at compile time with
-//! their position, except the counter-key idioms `@(context.Request.IpAddress)`,
-//! `@(context.Subscription.Id)`, `@(context.Subscription.Key)`,
-//! `@(context.Request.Certificate.Thumbprint)`,
-//! `@(context.Request.Certificate.SubjectName.Name)` (all also with `?.`) and
-//! `@(context.Request.Headers.GetValueOrDefault("Name"))` (also with `,""`).
+//! Policy expressions are compiled here too (with `gatehouse-expr`, named values
+//! substituted first) where a policy takes them, and evaluated per request against the
+//! request's context (`context.Request`, `context.Variables`, `context.LastError`, …);
+//! elsewhere they are rejected at compile time with their position, as are context
+//! members Gatehouse does not serve yet. `docs/expressions.md` lists both.
 //! Unknown policies are an error; policies APIM has and Gatehouse does not implement
 //! yet are a distinct [`ErrorKind::NotSupported`] error. `docs/policies.md` lists
 //! every supported policy and attribute.

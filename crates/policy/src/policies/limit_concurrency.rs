@@ -15,13 +15,13 @@
 //! just until the enclosed policies finish, so it bounds the backend calls in flight
 //! even for streamed responses.
 
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 
 use crate::counters::ConcurrencyPermit;
 use crate::document::{ElementReader, Policy, PolicyNode};
 use crate::error::PolicyError;
 use crate::key::CounterKey;
-use crate::pipeline::{Exec, PolicyResponse};
+use crate::pipeline::{Exec, PolicyResponse, RequestState};
 use crate::reader::RawValue;
 use crate::registry::Steps;
 use crate::registry::prelude::*;
@@ -91,7 +91,7 @@ impl PolicyDefinition for LimitConcurrency {
 
 impl Step for LimitConcurrency {
     fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
-        match self.acquire(run.exec, &run.request.headers, meta) {
+        match self.acquire(run.exec, run.request, meta) {
             Ok(permit) => {
                 // Held until the response is complete, not just while the body runs.
                 run.request.held.push(permit);
@@ -107,13 +107,13 @@ impl LimitConcurrency {
     fn acquire(
         &self,
         exec: &Exec<'_, '_>,
-        headers: &HeaderMap,
+        request: &RequestState,
         meta: &StepMeta,
     ) -> Result<ConcurrencyPermit, Flow> {
         let key = self
             .key
-            .hash(exec.facts, headers, exec.counters)
-            .map_err(|missing| meta.null_reference(exec.section, missing))?;
+            .hash(exec.facts, request, exec.counters)
+            .map_err(|failure| failure.into_flow(meta, exec.section))?;
         exec.counters
             .try_acquire(key, self.max_count)
             .ok_or_else(|| {

@@ -127,10 +127,10 @@ fn rejects_bad_limit_concurrency() {
         ErrorCase {
             name: "unsupported key expression",
             section: "inbound",
-            body: r#"<limit-concurrency key="@((string)context.Variables[&quot;c&quot;])" max-count="1"/>"#,
-            at: "@(",
+            body: r#"<limit-concurrency key="@(context.Product.Name)" max-count="1"/>"#,
+            at: "Product.Name",
             kind: ErrorKind::NotSupported,
-            message: "for `key` it recognises only",
+            message: "`context.Product` is not available in Gatehouse yet",
         },
     ]);
 }

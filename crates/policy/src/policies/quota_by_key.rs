@@ -145,9 +145,9 @@ impl QuotaByKey {
         request: &mut RequestState,
         meta: &StepMeta,
     ) -> Flow {
-        let key = match self.key.hash(exec.facts, &request.headers, exec.counters) {
+        let key = match self.key.hash(exec.facts, request, exec.counters) {
             Ok(key) => key,
-            Err(missing) => return meta.null_reference(exec.section, missing),
+            Err(failure) => return failure.into_flow(meta, exec.section),
         };
         let cell = CellKey {
             policy: self.instance,

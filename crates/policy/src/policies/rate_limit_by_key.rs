@@ -115,9 +115,9 @@ impl RateLimitByKey {
         request: &mut RequestState,
         meta: &StepMeta,
     ) -> Flow {
-        let key = match self.key.hash(exec.facts, &request.headers, exec.counters) {
+        let key = match self.key.hash(exec.facts, request, exec.counters) {
             Ok(key) => key,
-            Err(missing) => return meta.null_reference(exec.section, missing),
+            Err(failure) => return failure.into_flow(meta, exec.section),
         };
         let cell = CellKey {
             policy: self.instance,

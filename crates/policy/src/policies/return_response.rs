@@ -12,10 +12,11 @@
 //! ```
 //!
 //! Without children the response is an empty `200 OK`, as in APIM. `set-body` takes
-//! literal text (use CDATA for markup); its `template="liquid"` and
-//! `response-variable-name` on `return-response` are not supported yet. `xsi-nil` and
-//! `parse-date` are accepted and have no effect on literal text. The whole response
-//! is built at compile time.
+//! literal text (use CDATA for markup) or a policy expression (its value as text, JSON
+//! indented as .NET writes it); its `template="liquid"` and `response-variable-name` on
+//! `return-response` are not supported yet. `xsi-nil` and `parse-date` are accepted and
+//! have no effect on such bodies. Header values may be expressions too. What holds no
+//! expression is built at compile time.
 
 use bytes::Bytes;
 
@@ -25,6 +26,7 @@ use crate::document::ElementReader;
 use crate::error::{ErrorKind, PolicyError, Site};
 use crate::pipeline::PolicyResponse;
 use crate::reader::RawValue;
+use crate::expression::{PolicyExpression, RequestHost, TextValue};
 use crate::registry::prelude::*;
 
 /// Parsed `<return-response>`.
@@ -100,7 +102,7 @@ impl Body {
         })
     }
 
-    fn compile(&self, site: Site<'_>, cx: &CompileContext<'_>) -> Result<Bytes, PolicyError> {
+    fn compile(&self, site: Site<'_>, cx: &CompileContext<'_>) -> Result<BodyValue, PolicyError> {
         if let Some(raw) = &self.template {
             let resolved = cx.literal(site, raw)?;
             match resolved.text.trim().to_ascii_lowercase().as_str() {
@@ -136,16 +138,33 @@ impl Body {
         }
         cx.boolean_or(site, self.parse_date.as_ref(), "parse-date", true)?;
         match &self.text {
-            Some(raw) => Ok(Bytes::from(cx.literal(site, raw)?.text)),
-            None => Ok(Bytes::new()),
+            Some(raw) => match cx.text_value(site, raw)? {
+                TextValue::Fixed(text) => Ok(BodyValue::Fixed(Bytes::from(text.text))),
+                TextValue::Computed(expression) => Ok(BodyValue::Computed(expression)),
+            },
+            None => Ok(BodyValue::Fixed(Bytes::new())),
         }
     }
+}
+
+/// The body `return-response` sends.
+#[derive(Debug)]
+enum BodyValue {
+    Fixed(Bytes),
+    /// A policy expression: its value as text (JSON as .NET writes it).
+    Computed(PolicyExpression),
 }
 
 /// Compiled `<return-response>`.
 #[derive(Debug)]
 pub(crate) struct ReturnResponse {
+    /// The response, as far as it is known at load.
     response: PolicyResponse,
+    /// When a header value holds an expression: every `<set-header>`, applied in order
+    /// per request (the fixed ones are then not in `response`).
+    headers: Box<[set_header::SetHeader]>,
+    /// A body from an expression, evaluated per request.
+    body: Option<PolicyExpression>,
 }
 
 impl ReturnResponse {
@@ -160,25 +179,58 @@ impl ReturnResponse {
             response.status = status.status;
             response.reason = status.reason;
         }
-        for header_config in &config.headers {
-            let header = set_header::SetHeader::compile(header_config, site, cx)?;
-            if header.is_computed() {
-                return Err(site.not_supported(
-                    header_config.position(),
-                    "policy expressions in a <set-header> inside <return-response> are not supported yet by Gatehouse; set the header with a <set-header> in outbound or use a literal value",
-                ));
+        let headers = config
+            .headers
+            .iter()
+            .map(|header| set_header::SetHeader::compile(header, site, cx))
+            .collect::<Result<Vec<_>, _>>()?;
+        let headers = if headers.iter().any(set_header::SetHeader::is_computed) {
+            headers.into_boxed_slice()
+        } else {
+            for header in &headers {
+                header.apply(&mut response.headers);
             }
-            header.apply(&mut response.headers);
-        }
+            Box::default()
+        };
+        let mut computed_body = None;
         if let Some(body) = &config.body {
-            response.body = body.compile(site, cx)?;
+            match body.compile(site, cx)? {
+                BodyValue::Fixed(bytes) => response.body = bytes,
+                BodyValue::Computed(expression) => computed_body = Some(expression),
+            }
         }
-        Ok(Self { response })
+        Ok(Self {
+            response,
+            headers,
+            body: computed_body,
+        })
     }
 
-    /// The response to send (a cheap clone: the body is shared).
+    /// The response to send when nothing in it is computed (a cheap clone: the body is
+    /// shared).
     pub(crate) fn response(&self) -> PolicyResponse {
         self.response.clone()
+    }
+
+    /// The response for this request: expressions in header values and the body
+    /// evaluated with `host`.
+    fn response_for(
+        &self,
+        host: &RequestHost<'_>,
+        meta: &StepMeta,
+        section: SectionKind,
+    ) -> Result<PolicyResponse, Flow> {
+        let mut response = self.response.clone();
+        for header in &self.headers {
+            header.apply_with(host, &mut response.headers, meta, section)?;
+        }
+        if let Some(body) = &self.body {
+            let value = body
+                .evaluate(host)
+                .map_err(|failure| failure.into_flow(meta, section))?;
+            response.body = Bytes::from(value.to_string());
+        }
+        Ok(response)
     }
 }
 
@@ -197,8 +249,14 @@ impl PolicyDefinition for ReturnResponse {
 }
 
 impl Step for ReturnResponse {
-    fn apply(&self, _meta: &StepMeta, _run: &mut Run<'_, '_, '_>) -> Flow {
-        Flow::Respond(Box::new(self.response()))
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        if self.headers.is_empty() && self.body.is_none() {
+            return Flow::Respond(Box::new(self.response()));
+        }
+        match self.response_for(&run.host(), meta, run.section()) {
+            Ok(response) => Flow::Respond(Box::new(response)),
+            Err(flow) => flow,
+        }
     }
 }
 

@@ -81,9 +81,9 @@ fn rejects_bad_return_response() {
             name: "expression body",
             section: "inbound",
             body: r#"<return-response><set-body>@(context.Request.Body.As<string>())</set-body></return-response>"#,
-            at: "@(",
+            at: "Body.As",
             kind: ErrorKind::NotSupported,
-            message: "policy expressions",
+            message: "`context.Request.Body` is not available in Gatehouse yet",
         },
         ErrorCase {
             name: "bad xsi-nil",
@@ -118,4 +118,19 @@ fn rejects_bad_return_response() {
             message: "<set-header>: unknown attribute `bad`",
         },
     ]);
+}
+
+#[test]
+fn expressions_in_the_body_and_header_values_are_evaluated_per_request() {
+    use crate::test_util::{header, responded, run_inbound};
+    let pipeline = crate::test_util::compile_in(
+        "inbound",
+        r#"<set-variable name="who" value="@(context.Request.Headers.GetValueOrDefault("X-Who", "nobody"))" /><return-response><set-header name="Content-Type" exists-action="override"><value>application/json</value></set-header><set-header name="X-Who" exists-action="override"><value>@((string)context.Variables["who"])</value></set-header><set-body>@{ var who = (string)context.Variables["who"]; return "{\"hello\":\"" + who + "\"}"; }</set-body></return-response>"#,
+    )
+    .unwrap();
+    let response = responded(run_inbound(&pipeline, &crate::Counters::new(), &[("x-who", "ada")]).0);
+    assert_eq!(header(&response.headers, "x-who"), Some("ada"));
+    assert_eq!(header(&response.headers, "content-type"), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(body, serde_json::json!({"hello": "ada"}));
 }

@@ -45,11 +45,6 @@ impl Config {
             values: value_children(reader)?,
         })
     }
-
-    /// Where the element's `name` is, for errors about the element as a whole.
-    pub(crate) fn position(&self) -> crate::error::Position {
-        self.name.position
-    }
 }
 
 /// Headers APIM never joins with commas: their values contain commas or dates.
@@ -170,6 +165,42 @@ impl SetHeader {
     }
 }
 
+impl SetHeader {
+    /// Applies the policy to `headers` (not the request's or response's own: those of
+    /// a response `return-response` builds), evaluating its expressions with `host`.
+    pub(crate) fn apply_with(
+        &self,
+        host: &RequestHost<'_>,
+        headers: &mut HeaderMap,
+        meta: &StepMeta,
+        section: SectionKind,
+    ) -> Result<(), Flow> {
+        let values = self
+            .render(host)
+            .map_err(|error| self.failure(error, meta, section))?;
+        apply_values(&self.name, self.action, &values, headers);
+        Ok(())
+    }
+
+    fn failure(&self, error: RenderError, meta: &StepMeta, section: SectionKind) -> Flow {
+        match error {
+            RenderError::Expression(failure) => failure.into_flow(meta, section),
+            RenderError::NotAHeaderValue => meta.fail(
+                section,
+                "ExpressionValueEvaluationFailure",
+                format!(
+                    "Expression evaluation failed. The value for the `{}` header is not a valid header value (control characters or line breaks).",
+                    self.name
+                ),
+                PolicyResponse::json_error(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error",
+                ),
+            ),
+        }
+    }
+}
+
 enum RenderError {
     Expression(ExpressionFailure),
     NotAHeaderValue,
@@ -245,19 +276,7 @@ impl Step for SetHeader {
                 apply_values(&self.name, self.action, &values, run.headers_mut());
                 Flow::Continue
             }
-            Err(RenderError::Expression(failure)) => failure.into_flow(meta, run.section()),
-            Err(RenderError::NotAHeaderValue) => meta.fail(
-                run.section(),
-                "ExpressionValueEvaluationFailure",
-                format!(
-                    "Expression evaluation failed. The value for the `{}` header is not a valid header value (control characters or line breaks).",
-                    self.name
-                ),
-                PolicyResponse::json_error(
-                    http::StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal server error",
-                ),
-            ),
+            Err(error) => self.failure(error, meta, run.section()),
         }
     }
 }

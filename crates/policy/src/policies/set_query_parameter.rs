@@ -9,6 +9,7 @@
 //!
 //! Several `<value>`s become several parameters of the same name. Names and values are
 //! form-encoded at compile time; existing parameters are matched by their decoded name.
+//! A `<value>` may be a policy expression, evaluated and encoded per request.
 
 use std::borrow::Cow;
 
@@ -18,7 +19,8 @@ use super::{ExistsAction, value_children};
 use crate::context::CompileContext;
 use crate::document::ElementReader;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
-use crate::reader::RawValue;
+use crate::expression::{ExpressionFailure, RequestHost, TextValue};
+use crate::reader::{RawText, RawValue};
 use crate::registry::prelude::*;
 
 /// Parsed `<set-query-parameter>`.
@@ -49,6 +51,9 @@ pub(crate) struct SetQueryParameter {
     /// `name=value` pairs, encoded, to add.
     pairs: Box<[String]>,
     action: ExistsAction,
+    /// Values with policy expressions, rendered and encoded per request (then `pairs`
+    /// is empty).
+    computed: Option<(String, Box<[TextValue]>)>,
 }
 
 impl SetQueryParameter {
@@ -70,6 +75,23 @@ impl SetQueryParameter {
             ));
         }
         let encoded_name = encode(&name.text);
+        if config
+            .values
+            .iter()
+            .any(|value| matches!(value.text, RawText::Expression(_)))
+        {
+            let values = config
+                .values
+                .iter()
+                .map(|value| cx.text_value(site, value))
+                .collect::<Result<Vec<_>, PolicyError>>()?;
+            return Ok(Self {
+                name: name.text,
+                pairs: Box::default(),
+                action,
+                computed: Some((encoded_name, values.into_boxed_slice())),
+            });
+        }
         let pairs = config
             .values
             .iter()
@@ -82,17 +104,33 @@ impl SetQueryParameter {
             name: name.text,
             pairs: pairs.into_boxed_slice(),
             action,
+            computed: None,
         })
     }
 
-    /// Applies the policy to a raw query string (no `?`).
+    /// Applies the policy's fixed values to a raw query string (no `?`).
     pub(crate) fn apply(&self, query: &mut String) {
+        self.apply_pairs(query, &self.pairs);
+    }
+
+    /// The `name=value` pairs for this request, the expressions' results encoded.
+    fn render(&self, host: &RequestHost<'_>) -> Result<Vec<String>, ExpressionFailure> {
+        let Some((encoded_name, values)) = &self.computed else {
+            return Ok(self.pairs.to_vec());
+        };
+        values
+            .iter()
+            .map(|value| Ok(format!("{encoded_name}={}", encode(&value.render(host)?))))
+            .collect()
+    }
+
+    fn apply_pairs(&self, query: &mut String, pairs: &[String]) {
         let exists = query.split('&').any(|pair| self.matches(pair));
         if self.action == ExistsAction::Skip && exists {
             return;
         }
         let mut out = String::with_capacity(
-            query.len() + self.pairs.iter().map(|pair| pair.len() + 1).sum::<usize>(),
+            query.len() + pairs.iter().map(|pair| pair.len() + 1).sum::<usize>(),
         );
         let drop_existing = matches!(self.action, ExistsAction::Override | ExistsAction::Delete);
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
@@ -102,7 +140,7 @@ impl SetQueryParameter {
             push_pair(&mut out, pair);
         }
         if self.action != ExistsAction::Delete {
-            for pair in &self.pairs {
+            for pair in pairs {
                 push_pair(&mut out, pair);
             }
         }
@@ -150,9 +188,18 @@ impl PolicyDefinition for SetQueryParameter {
 }
 
 impl Step for SetQueryParameter {
-    fn apply(&self, _meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
-        self.apply(&mut run.request.query);
-        Flow::Continue
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        if self.computed.is_none() || self.action == ExistsAction::Delete {
+            self.apply(&mut run.request.query);
+            return Flow::Continue;
+        }
+        match self.render(&run.host()) {
+            Ok(pairs) => {
+                self.apply_pairs(&mut run.request.query, &pairs);
+                Flow::Continue
+            }
+            Err(failure) => failure.into_flow(meta, run.section()),
+        }
     }
 }
 

@@ -107,3 +107,19 @@ fn rejects_bad_set_query_parameter() {
         },
     ]);
 }
+
+#[test]
+fn expression_values_are_evaluated_and_encoded_per_request() {
+    let pipeline = crate::test_util::compile_in(
+        "inbound",
+        r#"<set-query-parameter name="tenant" exists-action="override"><value>@(context.Request.Headers.GetValueOrDefault("X-Tenant", "none") + " & co")</value></set-query-parameter>"#,
+    )
+    .unwrap();
+    let (flow, state) = crate::test_util::run_inbound(
+        &pipeline,
+        &crate::Counters::new(),
+        &[("x-tenant", "contoso")],
+    );
+    assert_eq!(flow, crate::Flow::Continue);
+    assert_eq!(state.query, "tenant=contoso+%26+co");
+}
