@@ -18,7 +18,8 @@ use crate::context::CompileContext;
 use crate::document::ElementReader;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::pipeline::BackendTarget;
-use crate::reader::RawValue;
+use crate::expression::PolicyExpression;
+use crate::reader::{RawText, RawValue};
 use crate::registry::prelude::*;
 
 /// Parsed `<set-backend-service>`.
@@ -69,7 +70,14 @@ impl Config {
 /// Compiled `<set-backend-service>`.
 #[derive(Debug)]
 pub(crate) struct SetBackendService {
-    target: Arc<BackendTarget>,
+    target: Target,
+}
+
+#[derive(Debug)]
+enum Target {
+    Fixed(Arc<BackendTarget>),
+    /// A `base-url` policy expression, evaluated per request.
+    Computed(PolicyExpression),
 }
 
 impl SetBackendService {
@@ -79,6 +87,11 @@ impl SetBackendService {
         cx: &CompileContext<'_>,
     ) -> Result<Self, PolicyError> {
         let target = if let Some(raw) = &config.base_url {
+            if let RawText::Expression(expression) = &raw.text {
+                return Ok(Self {
+                    target: Target::Computed(cx.expression(site, expression)?),
+                });
+            }
             let resolved = cx.literal(site, raw)?;
             BackendTarget {
                 url: parse_base_url(resolved.text.trim()).map_err(|why| {
@@ -130,13 +143,8 @@ impl SetBackendService {
             ));
         };
         Ok(Self {
-            target: Arc::new(target),
+            target: Target::Fixed(Arc::new(target)),
         })
-    }
-
-    /// The backend to use (shared, cheap to clone).
-    pub(crate) fn target(&self) -> Arc<BackendTarget> {
-        Arc::clone(&self.target)
     }
 }
 
@@ -181,9 +189,37 @@ impl PolicyDefinition for SetBackendService {
 }
 
 impl Step for SetBackendService {
-    fn apply(&self, _meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
-        run.request.backend = Some(self.target());
-        Flow::Continue
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        let expression = match &self.target {
+            Target::Fixed(target) => {
+                run.request.backend = Some(Arc::clone(target));
+                return Flow::Continue;
+            }
+            Target::Computed(expression) => expression,
+        };
+        let value = match expression.evaluate(&run.host()) {
+            Ok(value) => value.to_string(),
+            Err(failure) => return failure.into_flow(meta, run.section()),
+        };
+        match parse_base_url(value.trim()) {
+            Ok(url) => {
+                run.request.backend = Some(Arc::new(BackendTarget {
+                    url,
+                    backend_id: None,
+                }));
+                Flow::Continue
+            }
+            // The value is not shown: it may hold a secret named value.
+            Err(why) => meta.fail(
+                run.section(),
+                "ExpressionValueEvaluationFailure",
+                format!("Expression evaluation failed. The `base-url` expression gave a value that {why}."),
+                PolicyResponse::json_error(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error",
+                ),
+            ),
+        }
     }
 }
 

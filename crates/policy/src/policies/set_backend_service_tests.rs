@@ -165,3 +165,29 @@ fn rejects_bad_set_backend_service() {
         "{error}"
     );
 }
+
+#[test]
+fn a_base_url_expression_picks_the_backend_per_request() {
+    let pipeline = crate::test_util::compile_in(
+        "inbound",
+        r#"<set-backend-service base-url="@(context.Request.Headers.GetValueOrDefault("X-Region", "eu") == "us" ? "https://us.example.com/api" : "https://eu.example.com/api")" />"#,
+    )
+    .unwrap();
+    let counters = crate::Counters::new();
+    for (region, expected) in [("us", "https://us.example.com/api"), ("eu", "https://eu.example.com/api")] {
+        let (flow, state) =
+            crate::test_util::run_inbound(&pipeline, &counters, &[("x-region", region)]);
+        assert_eq!(flow, crate::Flow::Continue);
+        assert_eq!(state.backend.unwrap().url.as_str(), expected);
+    }
+    let pipeline = crate::test_util::compile_in(
+        "inbound",
+        r#"<set-backend-service base-url="@(context.Request.Headers.GetValueOrDefault("X-Target", ""))" />"#,
+    )
+    .unwrap();
+    let (flow, _) =
+        crate::test_util::run_inbound(&pipeline, &counters, &[("x-target", "ftp://files.example.com")]);
+    let failure = crate::test_util::failed(flow);
+    assert_eq!(failure.error.reason, "ExpressionValueEvaluationFailure");
+    assert!(!failure.error.message.contains("files.example.com"), "{}", failure.error.message);
+}
