@@ -149,6 +149,13 @@ def main():
     for kind in ["Role", "RoleBinding", "ServiceAccount"]:
         if kind not in kinds:
             failures.append(f"ingress mode: no {kind} ({kinds})")
+    role = by_kind(ingress, "Role")
+    granted = {(group, resource, verb) for rule in role["rules"] for group in rule["apiGroups"]
+               for resource in rule["resources"] for verb in rule["verbs"]}
+    needed = {("networking.k8s.io", "ingresses", "watch"), ("", "services", "list"), ("", "secrets", "watch"),
+              ("events.k8s.io", "events", "create"), ("events.k8s.io", "events", "patch")}
+    if not needed <= granted:
+        failures.append(f"ingress mode: the Role lacks {sorted(needed - granted)}")
     env = by_kind(ingress, "ConfigMap", "edge-env")["data"]
     if env.get("k8s.ingress.enabled") != "true" or "config.service.endpoint" in env:
         failures.append(f"ingress mode: the gateway's settings are {env}")

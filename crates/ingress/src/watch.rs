@@ -17,9 +17,10 @@ use futures_util::StreamExt as _;
 use gatehouse_gateway::ConfigSink;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource as _};
 use tokio_util::sync::CancellationToken;
 
 use crate::translate::{IngressProblem, translate};
@@ -53,6 +54,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let namespace = settings.namespace.as_deref();
+    let recorder = Recorder::new(client.clone(), reporter());
     let config = watcher::Config::default();
     let (ingresses, ingress_writer) = reflector::store::<Ingress>();
     let (services, service_writer) = reflector::store::<Service>();
@@ -114,7 +116,12 @@ pub async fn run(
             },
             () = settle, if synced && dirty => {
                 dirty = false;
-                apply(&sink, &ingresses, &services, &secrets, &mut last_problems).await;
+                let new_problems =
+                    apply(&sink, &ingresses, &services, &secrets, &mut last_problems).await;
+                if !new_problems.is_empty() {
+                    // Off the watch loop: a slow or refusing API server delays nothing.
+                    tokio::spawn(record_events(recorder.clone(), ingresses.clone(), new_problems));
+                }
             }
         }
     }
@@ -125,23 +132,83 @@ fn owned<K: Clone>(items: Vec<Arc<K>>) -> Vec<K> {
     items.into_iter().map(Arc::unwrap_or_clone).collect()
 }
 
-/// Translates what the stores hold and offers it to the gateway.
+/// Who writes the Events: `gatehouse`, this pod (`POD_NAME`, as the chart sets it, or
+/// `HOSTNAME`, which Kubernetes sets to the pod's name).
+fn reporter() -> Reporter {
+    let instance = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok();
+    Reporter {
+        controller: "gatehouse".to_owned(),
+        instance,
+    }
+}
+
+/// Writes a `Warning` Event on each Ingress with a new problem (`kubectl describe
+/// ingress` shows it). A failure (no RBAC for events, the API server away) is logged,
+/// never retried in a loop: the log line said it already.
+async fn record_events(
+    recorder: Recorder,
+    ingresses: Store<Ingress>,
+    problems: Vec<IngressProblem>,
+) {
+    for problem in problems {
+        let key =
+            reflector::ObjectRef::new(&problem.ingress.name).within(&problem.ingress.namespace);
+        let Some(ingress) = ingresses.get(&key) else {
+            continue; // deleted meanwhile
+        };
+        let event = Event {
+            type_: EventType::Warning,
+            reason: "PartlyNotServed".to_owned(),
+            note: Some(truncate(&problem.message, 1024)),
+            action: "Translate".to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = recorder.publish(&event, &ingress.object_ref(&())).await {
+            tracing::warn!(ingress = %problem.ingress, %error, "cannot write a Kubernetes Event (does the gateway's Role allow creating events?)");
+        }
+    }
+}
+
+/// At most `max` bytes of `text`, cut on a character boundary (an Event's note is
+/// limited to 1 KiB).
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_owned()
+}
+
+/// Translates what the stores hold and offers it to the gateway; returns the problems
+/// that are new since the last translation.
 async fn apply(
     sink: &ConfigSink,
     ingresses: &Store<Ingress>,
     services: &Store<Service>,
     secrets: &Store<Secret>,
     last_problems: &mut Vec<IngressProblem>,
-) {
+) -> Vec<IngressProblem> {
     let translation = translate(
         &owned(ingresses.state()),
         &owned(services.state()),
         &owned(secrets.state()),
     );
+    let mut new_problems = Vec::new();
     if translation.problems != *last_problems {
         for problem in &translation.problems {
             tracing::warn!(ingress = %problem.ingress, problem = %problem.message, "part of an Ingress is not served");
         }
+        new_problems = translation
+            .problems
+            .iter()
+            .filter(|problem| !last_problems.contains(problem))
+            .cloned()
+            .collect();
         last_problems.clone_from(&translation.problems);
     }
     let routes = translation.configuration.apis.len();
@@ -163,6 +230,7 @@ async fn apply(
             tracing::error!(%error, "the configuration from the Ingresses cannot be served; still serving the previous one");
         }
     }
+    new_problems
 }
 
 #[cfg(test)]

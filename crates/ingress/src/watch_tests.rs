@@ -125,3 +125,56 @@ async fn ingress_changes_reach_the_gateway_live_and_a_relist_after_410_keeps_up(
     shutdown.cancel();
     task.await.unwrap();
 }
+
+#[tokio::test]
+async fn a_malformed_ingress_gets_a_warning_event_and_the_others_are_served() {
+    let api = FakeKubeApi::start();
+    api.apply("services", users_service());
+    api.apply("ingresses", ingress("users", "/users"));
+    // Names a Service that does not exist.
+    let mut broken = ingress("broken", "/broken");
+    broken["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"] = json!("ghost");
+    api.apply("ingresses", broken);
+    let state = Arc::new(GatewayState::new(Metrics::new(), AccessLog::disabled()));
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(run(
+        client(&api),
+        IngressSettings {
+            namespace: Some("shop".to_owned()),
+        },
+        ConfigSink::new(state.clone()),
+        shutdown.clone(),
+    ));
+    assert_eq!(wait_paths(&state, &["users"]).await, ["users"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let events = loop {
+        let events = api.events();
+        if !events.is_empty() || tokio::time::Instant::now() > deadline {
+            break events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(events.len(), 1, "{events:#?}");
+    let event = &events[0];
+    assert_eq!(event["type"], "Warning");
+    assert_eq!(event["reason"], "PartlyNotServed");
+    assert_eq!(event["reportingController"], "gatehouse");
+    assert_eq!(event["regarding"]["kind"], "Ingress");
+    assert_eq!(event["regarding"]["name"], "broken");
+    assert_eq!(event["metadata"]["namespace"], "shop");
+    assert!(
+        event["note"].as_str().unwrap().contains("ghost"),
+        "{event:#}"
+    );
+
+    // The same problem again (another object changed) writes no second Event.
+    api.apply("ingresses", ingress("orders", "/orders"));
+    assert_eq!(
+        wait_paths(&state, &["orders", "users"]).await,
+        ["orders", "users"]
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(api.events().len(), 1);
+    shutdown.cancel();
+    task.await.unwrap();
+}

@@ -63,6 +63,8 @@ struct State {
     watches: HashMap<&'static str, u64>,
     /// List requests served, by collection.
     lists: HashMap<&'static str, u64>,
+    /// Events written (`events.k8s.io/v1`), as last created or patched.
+    events: Vec<Value>,
 }
 
 /// The fake API server; stops when dropped.
@@ -97,7 +99,11 @@ impl FakeKubeApi {
                         let changes = changes.clone();
                         let hangup = hangups.subscribe();
                         async move {
-                            Ok::<_, Infallible>(handle(&state, &changes, hangup, &request))
+                            if request.method() == hyper::Method::GET {
+                                Ok::<_, Infallible>(handle(&state, &changes, hangup, &request))
+                            } else {
+                                Ok(write_event(&state, request).await)
+                            }
                         }
                     });
                     let _ = http1::Builder::new()
@@ -216,6 +222,13 @@ impl FakeKubeApi {
             .unwrap_or(0)
     }
 
+    /// The Events written so far (`events.k8s.io/v1`, as created, with later patches
+    /// merged in).
+    #[must_use]
+    pub fn events(&self) -> Vec<Value> {
+        lock(&self.state).events.clone()
+    }
+
     /// How many watch requests `collection` has had (relists show as more).
     #[must_use]
     pub fn watch_requests(&self, collection: &str) -> u64 {
@@ -252,6 +265,80 @@ fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
         http::HeaderValue::from_static("application/json"),
     );
     response
+}
+
+/// `POST /apis/events.k8s.io/v1/namespaces/<ns>/events` (create) and `PATCH …/events/<name>`
+/// (a merge patch, as kube-rs's event recorder sends for a repeated Event); anything
+/// else that is not a GET is refused.
+async fn write_event(
+    state: &Arc<Mutex<State>>,
+    request: Request<hyper::body::Incoming>,
+) -> Response<Body> {
+    let not_found = || {
+        json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound"}),
+        )
+    };
+    let path = request.uri().path().to_owned();
+    let Some(rest) = path.strip_prefix("/apis/events.k8s.io/v1/namespaces/") else {
+        return not_found();
+    };
+    let Some((namespace, tail)) = rest.split_once('/') else {
+        return not_found();
+    };
+    let namespace = namespace.to_owned();
+    let method = request.method().clone();
+    let body = match http_body_util::Limited::new(request.into_body(), 1 << 20)
+        .collect()
+        .await
+    {
+        Ok(body) => body.to_bytes(),
+        Err(_) => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({"kind": "Status", "code": 400}),
+            );
+        }
+    };
+    let Ok(mut object) = serde_json::from_slice::<Value>(&body) else {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({"kind": "Status", "code": 400}),
+        );
+    };
+    let mut state = lock(state);
+    state.version += 1;
+    let version = state.version.to_string();
+    match (method, tail) {
+        (hyper::Method::POST, "events") => {
+            object["metadata"]["namespace"] = json!(namespace);
+            object["metadata"]["resourceVersion"] = json!(version);
+            state.events.push(object.clone());
+            json_response(StatusCode::CREATED, &object)
+        }
+        (hyper::Method::PATCH, tail) => {
+            let Some(name) = tail.strip_prefix("events/") else {
+                return not_found();
+            };
+            let Some(stored) = state.events.iter_mut().find(|event| {
+                event["metadata"]["name"] == name
+                    && event["metadata"]["namespace"] == namespace.as_str()
+            }) else {
+                return not_found();
+            };
+            if let (Some(stored), Some(patch)) = (stored.as_object_mut(), object.as_object()) {
+                for (key, value) in patch {
+                    if key != "metadata" {
+                        stored.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            stored["metadata"]["resourceVersion"] = json!(version);
+            json_response(StatusCode::OK, stored)
+        }
+        _ => not_found(),
+    }
 }
 
 /// Which collection and namespace a path names: `<group>/namespaces/<ns>/<collection>`

@@ -68,3 +68,86 @@ async fn a_gateway_serves_the_routes_of_the_ingresses_and_follows_their_changes(
     api.delete("ingresses", "shop", "users");
     assert!(wait_for_async(|| async { status("/orders/1").await == 404 }, WAIT).await);
 }
+
+/// The leaf certificate of a PEM chain, as DER.
+fn leaf_der(cert_pem: &str) -> Vec<u8> {
+    use tokio_rustls::rustls::pki_types::CertificateDer;
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec()
+}
+
+fn tls_secret(pair: &gatehouse_test_support::pki::CertifiedPem) -> serde_json::Value {
+    use base64::Engine as _;
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    json!({"metadata": {"namespace": "shop", "name": "api-tls"},
+           "type": "kubernetes.io/tls",
+           "data": {"tls.crt": b64(&pair.cert_pem), "tls.key": b64(&pair.key_pem)}})
+}
+
+#[tokio::test]
+async fn an_ingress_tls_secret_is_served_by_sni_and_its_rotation_is_picked_up_live() {
+    use gatehouse_test_support::pki::TestCa;
+    use gatehouse_test_support::tls_client::TlsClient;
+    let ca = TestCa::new("ingress test CA");
+    let first = ca.server(&["api.example.com"]);
+    let api = FakeKubeApi::start();
+    api.apply(
+        "services",
+        json!({"metadata": {"namespace": "shop", "name": "users"},
+               "spec": {"ports": [{"name": "http", "port": 8080}]}}),
+    );
+    api.apply("secrets", tls_secret(&first));
+    api.apply(
+        "ingresses",
+        json!({
+            "metadata": {"namespace": "shop", "name": "users"},
+            "spec": {"ingressClassName": "azure-api-management/gateway",
+                "tls": [{"hosts": ["api.example.com"], "secretName": "api-tls"}],
+                "rules": [{"host": "api.example.com", "http": {"paths": [{"path": "/users", "pathType": "Prefix",
+                    "backend": {"service": {"name": "users", "port": {"number": 8080}}}}]}}]},
+        }),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = kubeconfig(dir.path(), &api.url());
+    let gateway = GatewayProcess::builder(BIN)
+        .no_config()
+        .env("k8s.ingress.enabled", "true")
+        .env("k8s.ingress.namespace", "shop")
+        .env("KUBECONFIG", config.to_str().unwrap())
+        .start();
+    let client = TlsClient::trusting(&ca.cert_pem());
+    let presented = || async {
+        client
+            .connect(gateway.https_addr(), "api.example.com")
+            .await
+            .map(|connection| connection.server_certificate().to_vec())
+            .ok()
+    };
+    let expected = leaf_der(&first.cert_pem);
+    assert!(
+        wait_for_async(
+            || async { presented().await.as_deref() == Some(&expected[..]) },
+            WAIT
+        )
+        .await,
+        "the Secret's certificate is presented for its host"
+    );
+
+    // The Secret is rotated (cert-manager renews it): new handshakes get the new one.
+    let second = ca.server(&["api.example.com"]);
+    api.apply("secrets", tls_secret(&second));
+    let renewed = leaf_der(&second.cert_pem);
+    assert_ne!(expected, renewed);
+    assert!(
+        wait_for_async(
+            || async { presented().await.as_deref() == Some(&renewed[..]) },
+            WAIT
+        )
+        .await,
+        "the rotated certificate is presented"
+    );
+}
