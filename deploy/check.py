@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Checks the Helm chart (deploy/helm/gatehouse) without a cluster or the helm binary.
+"""Checks the Helm charts (deploy/helm/gatehouse, the gateway, and
+deploy/helm/gatehouse-control, the control plane) without a cluster or the helm binary.
 
 - lints it with Helm's own SDK (helm-python-sdk);
 - renders it for the default values and for every documented option, and validates
@@ -23,10 +24,11 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHART = ROOT / "deploy" / "helm" / "gatehouse"
+CONTROL_CHART = ROOT / "deploy" / "helm" / "gatehouse-control"
 CONTROL_PLANE_MANIFEST = ROOT / "deploy" / "kubernetes" / "gateway-edge.yaml"
 KUBERNETES_VERSION = "1.31"
 # Custom resources kubernetes-validate has no schema for.
-CRD_KINDS = {"ServiceMonitor"}
+CRD_KINDS = {"ServiceMonitor", "ScaledObject"}
 
 REQUIRED = {"gateway": {"endpoint": "https://control.example.com", "existingSecret": "edge-token"}}
 
@@ -35,6 +37,7 @@ CASES = {
     "token created by the chart": {"gateway": {"existingSecret": "", "token": "GatewayKey edge&202612240000&c2ln"}},
     "without high availability": {"highAvailability": {"enabled": False}},
     "autoscaling": {"autoscaling": {"enabled": True}},
+    "autoscaling with KEDA": {"autoscaling": {"enabled": True, "keda": {"enabled": True}}},
     "service monitor": {"serviceMonitor": {"enabled": True}},
     "private CA": {"gateway": {"caBundle": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"}},
     "persistent backup": {"backup": {"existingClaim": "edge-backup"}},
@@ -64,8 +67,67 @@ def merge(base, extra):
     return out
 
 
-def render(values, name="edge"):
-    chart = helm.Chart.load(str(CHART))
+CONTROL_REQUIRED = {
+    "publicUrl": "https://control.example.com",
+    "database": {"existingSecret": "control-db"},
+    "adminToken": {"existingSecret": "control-admin"},
+    "encryptionKey": {"existingSecret": "control-key"},
+}
+
+CONTROL_CASES = {
+    "defaults": {},
+    "one replica": {"replicaCount": 1},
+    "TLS": {"tls": {"existingSecret": "control-tls"}},
+    "load balancer": {"service": {"type": "LoadBalancer"}},
+}
+
+CONTROL_MUST_FAIL = {
+    "no public URL": ({**CONTROL_REQUIRED, "publicUrl": ""}, "publicUrl is required"),
+    "no database": ({**CONTROL_REQUIRED, "database": {"existingSecret": ""}}, "database.existingSecret"),
+    "no admin token": ({**CONTROL_REQUIRED, "adminToken": {"existingSecret": ""}}, "adminToken.existingSecret"),
+    "no encryption key": ({**CONTROL_REQUIRED, "encryptionKey": {"existingSecret": ""}}, "encryptionKey.existingSecret"),
+}
+
+
+def check_control_chart():
+    lint = helm.lint(str(CONTROL_CHART))
+    for message in lint.get("messages", []):
+        if message.get("severity", 0) > 1:
+            failures.append(f"control chart lint: {message['path']}: {message['error']}")
+    for case, extra in CONTROL_CASES.items():
+        try:
+            validate(f"control chart, {case}", render(merge(CONTROL_REQUIRED, extra), name="control", chart=CONTROL_CHART))
+        except helm.HelmError as error:
+            failures.append(f"control chart, {case}: does not render: {error}")
+    for case, (values, needle) in CONTROL_MUST_FAIL.items():
+        try:
+            render(values, name="control", chart=CONTROL_CHART)
+            failures.append(f"control chart, {case}: rendered, but must be refused")
+        except helm.HelmError as error:
+            if needle not in str(error):
+                failures.append(f"control chart, {case}: refused without saying `{needle}`: {error}")
+    objects = render(CONTROL_REQUIRED, name="control", chart=CONTROL_CHART)
+    container = by_kind(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    secrets = {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"] if "valueFrom" in e}
+    if secrets != {"GATEHOUSE_DATABASE_URL": "control-db", "GATEHOUSE_ADMIN_TOKEN": "control-admin",
+                   "GATEHOUSE_ENCRYPTION_KEY": "control-key"}:
+        failures.append(f"control chart: the secrets are not all taken from Secrets: {secrets}")
+    if not container["securityContext"]["readOnlyRootFilesystem"]:
+        failures.append("control chart: the root filesystem is writable")
+    image = container["image"]
+    if image.endswith(":latest") or ":" not in image:
+        failures.append(f"control chart: the image is not pinned: {image}")
+    tls = render(merge(CONTROL_REQUIRED, CONTROL_CASES["TLS"]), name="control", chart=CONTROL_CHART)
+    probe = by_kind(tls, "Deployment")["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    if probe["httpGet"]["scheme"] != "HTTPS":
+        failures.append(f"control chart: with TLS the probes must use HTTPS: {probe}")
+    if by_kind(render(merge(CONTROL_REQUIRED, CONTROL_CASES["one replica"]), name="control", chart=CONTROL_CHART),
+               "PodDisruptionBudget") is not None:
+        failures.append("control chart: a PodDisruptionBudget for one replica would block node drains")
+
+
+def render(values, name="edge", chart=CHART):
+    chart = helm.Chart.load(str(chart))
     manifests = chart.render(values, name=name, namespace="gateways")
     objects = []
     for text in manifests.values():
@@ -161,6 +223,17 @@ def main():
         failures.append(f"ingress mode: the gateway's settings are {env}")
     if by_kind(ingress, "Secret") is not None:
         failures.append("ingress mode: a token Secret is created")
+    keda = render(merge(REQUIRED, CASES["autoscaling with KEDA"]))
+    kinds = [o["kind"] for o in keda]
+    if "ScaledObject" not in kinds or "HorizontalPodAutoscaler" in kinds:
+        failures.append(f"KEDA autoscaling: a ScaledObject and no HPA expected, got {kinds}")
+    else:
+        scaled = by_kind(keda, "ScaledObject")
+        trigger = scaled["spec"]["triggers"][0]
+        if scaled["spec"]["scaleTargetRef"]["name"] != by_kind(keda, "Deployment")["metadata"]["name"] \
+                or "gatehouse_requests_total" not in trigger["metadata"]["query"] \
+                or not isinstance(trigger["metadata"]["threshold"], str):
+            failures.append(f"KEDA autoscaling: the ScaledObject is wrong: {scaled['spec']}")
     hybrid = render(merge(REQUIRED, CASES["hybrid mode"]))
     env = by_kind(hybrid, "ConfigMap", "edge-env")["data"]
     if env.get("k8s.ingress.enabled") != "true" or "config.service.endpoint" not in env:
@@ -175,10 +248,12 @@ def main():
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     if image.endswith(":latest") or ":" not in image:
         failures.append(f"the image is not pinned: {image}")
+    check_control_chart()
     for failure in failures:
         print(f"FAIL {failure}")
-    print(f"{len(CASES)} value sets rendered and validated, {len(MUST_FAIL)} refusals checked, "
-          f"chart compared with the control plane's manifest: {len(failures)} failures")
+    print(f"gateway chart: {len(CASES)} value sets rendered and validated, {len(MUST_FAIL)} refusals checked, "
+          f"compared with the control plane's manifest; control chart: {len(CONTROL_CASES)} value sets, "
+          f"{len(CONTROL_MUST_FAIL)} refusals: {len(failures)} failures")
     return 1 if failures else 0
 
 

@@ -59,3 +59,59 @@ pid=""
 written=$(find "$dir" -uid 1001 -not -path "$dir/backup*" -not -path "$dir/run*")
 [[ -z "$written" ]] || { echo "readonly-run: the gateway wrote outside its backup directory: $written" >&2; exit 1; }
 echo "readonly-run: served as uid 1001 with only $dir/backup and /tmp writable; nothing written elsewhere"
+
+# The control plane, as deploy/helm/gatehouse-control runs it: PostgreSQL, the admin
+# token and the sealing key from the environment, only its data directory and /tmp
+# writable. Needs the PostgreSQL server of the tests (GATEHOUSE_TEST_DATABASE_URL, which
+# .ci/run starts); skipped without one, except under CI.
+if [[ -z "${GATEHOUSE_TEST_DATABASE_URL:-}" ]]; then
+  [[ "${CI:-}" != true ]] || { echo "readonly-run: CI=true needs GATEHOUSE_TEST_DATABASE_URL" >&2; exit 1; }
+  echo "readonly-run: no GATEHOUSE_TEST_DATABASE_URL; the control plane run is skipped"
+  exit 0
+fi
+database="readonly_run_$$"
+psql -q "$GATEHOUSE_TEST_DATABASE_URL" -c "CREATE DATABASE $database" >/dev/null
+drop_database() {
+  psql -q "$GATEHOUSE_TEST_DATABASE_URL" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
+}
+trap 'cleanup; drop_database' EXIT
+mkdir -m 700 "$dir/data"
+chown 1001:1001 "$dir/data"
+rm -f "$dir/run/bound.json"
+token=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+key=$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')
+(cd "$dir" && setpriv --reuid 1001 --regid 1001 --clear-groups -- \
+  env -i PATH=/usr/bin:/bin HOME=/nonexistent TMPDIR=/tmp \
+  GATEHOUSE_DATABASE_URL="${GATEHOUSE_TEST_DATABASE_URL%/*}/$database" \
+  GATEHOUSE_ADMIN_TOKEN="$token" GATEHOUSE_ENCRYPTION_KEY="$key" \
+  GATEHOUSE_DATA_DIR="$dir/data" GATEHOUSE_PUBLIC_URL=http://control.example.com \
+  "$dir/gatehouse" --log-format text control --listen 127.0.0.1:0 \
+  --bound-addresses-file "$dir/run/bound.json" \
+  >"$dir/control-stdout.log" 2>"$dir/control-stderr.log") &
+pid=$!
+for _ in $(seq 100); do
+  [[ -s "$dir/run/bound.json" ]] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$dir/control-stderr.log" >&2; echo "readonly-run: the control plane exited" >&2; exit 1; }
+  sleep 0.1
+done
+[[ -s "$dir/run/bound.json" ]] || { cat "$dir/control-stderr.log" >&2; echo "readonly-run: the control plane did not start" >&2; exit 1; }
+api=$(python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(d.get("http") or d.get("listen") or d.get("addr"))' "$dir/run/bound.json")
+python3 - "$api" "$token" <<'PY' || { cat "$dir/control-stderr.log" >&2; echo "readonly-run: the control plane did not serve" >&2; exit 1; }
+import json, sys, urllib.request
+api, token = sys.argv[1], sys.argv[2]
+def call(method, path, body=None):
+    request = urllib.request.Request(f"http://{api}{path}", method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    return urllib.request.urlopen(request, timeout=5)
+assert call("GET", "/readyz").status == 200
+call("PUT", "/named-values/secret", {"value": "s3cr3t", "secret": True})
+call("PUT", "/apis/hello", {"path": "hello", "serviceUrl": "http://127.0.0.1:9"})
+assert call("GET", "/apis/hello").status == 200
+PY
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+pid=""
+written=$(find "$dir" -uid 1001 -not -path "$dir/backup*" -not -path "$dir/run*" -not -path "$dir/data*")
+[[ -z "$written" ]] || { echo "readonly-run: the control plane wrote outside its data directory: $written" >&2; exit 1; }
+echo "readonly-run: the control plane served as uid 1001 on PostgreSQL with only $dir/data and /tmp writable; nothing written elsewhere"
