@@ -22,8 +22,8 @@ pub enum Literal {
     Int(i64),
     /// A floating-point number (`double` or `decimal`).
     Float(f64),
-    /// A string.
-    Str(String),
+    /// A string (shared: evaluating the literal does not copy it).
+    Str(std::sync::Arc<str>),
     /// A character, evaluated as a one-character string.
     Char(char),
 }

@@ -30,7 +30,7 @@ pub enum HostError {
 pub trait Host {
     /// The value of `context`.
     fn context(&self) -> Value {
-        Value::Object(HostObject::new("context"))
+        Value::Object(HostObject::from_static("context"))
     }
 
     /// `object.name` (a property).
@@ -591,7 +591,7 @@ impl Evaluator<'_> {
                 Literal::Bool(b) => Value::Bool(*b),
                 Literal::Int(i) => Value::Int(*i),
                 Literal::Float(f) => Value::Double(*f),
-                Literal::Str(s) => Value::string(s),
+                Literal::Str(s) => Value::String(Arc::clone(s)),
                 Literal::Char(c) => Value::string(c.encode_utf8(&mut [0; 4])),
             }),
             ExprKind::Name(name) => {

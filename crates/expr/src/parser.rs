@@ -348,7 +348,7 @@ impl Parser {
         let literal = match &token.kind {
             TokenKind::Int { value, .. } => Some(Literal::Int(*value)),
             TokenKind::Float(v) => Some(Literal::Float(*v)),
-            TokenKind::Str(s) => Some(Literal::Str(s.clone())),
+            TokenKind::Str(s) => Some(Literal::Str(std::sync::Arc::from(s.as_str()))),
             TokenKind::Char(c) => Some(Literal::Char(*c)),
             TokenKind::Keyword(Keyword::True) => Some(Literal::Bool(true)),
             TokenKind::Keyword(Keyword::False) => Some(Literal::Bool(false)),

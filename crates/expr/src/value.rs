@@ -5,20 +5,51 @@ use std::sync::Arc;
 
 /// An object of the host's model (`context`, `context.Request`, ...), opaque to the
 /// evaluator: the host gives it a path-like identity and resolves its members.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HostObject(Arc<str>);
+#[derive(Debug, Clone)]
+pub struct HostObject(ObjectId);
+
+#[derive(Debug, Clone)]
+enum ObjectId {
+    /// A fixed identity: no allocation (what a host's model mostly is).
+    Static(&'static str),
+    Shared(Arc<str>),
+}
 
 impl HostObject {
     /// An object the host will recognise by `id` (for example `"context.Request.Headers"`).
     #[must_use]
     pub fn new(id: &str) -> Self {
-        Self(Arc::from(id))
+        Self(ObjectId::Shared(Arc::from(id)))
     }
 
-    /// The identity given to [`HostObject::new`].
+    /// [`HostObject::new`] for a fixed identity, without allocating: what a host's
+    /// objects should use on the request path.
+    #[must_use]
+    pub const fn from_static(id: &'static str) -> Self {
+        Self(ObjectId::Static(id))
+    }
+
+    /// The identity given to [`HostObject::new`] or [`HostObject::from_static`].
     #[must_use]
     pub fn id(&self) -> &str {
-        &self.0
+        match &self.0 {
+            ObjectId::Static(id) => id,
+            ObjectId::Shared(id) => id,
+        }
+    }
+}
+
+impl PartialEq for HostObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for HostObject {}
+
+impl std::hash::Hash for HostObject {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
     }
 }
 

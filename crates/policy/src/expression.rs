@@ -6,7 +6,6 @@
 //! values substituted, checked at load like any literal) or an expression evaluated per
 //! request. A policy whose values are all fixed pays nothing per request for this.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -102,10 +101,15 @@ impl TextValue {
     pub(crate) fn render<'v>(
         &'v self,
         host: &RequestHost<'_>,
-    ) -> Result<Cow<'v, str>, ExpressionFailure> {
+    ) -> Result<Text<'v>, ExpressionFailure> {
         match self {
-            Self::Fixed(resolved) => Ok(Cow::Borrowed(&resolved.text)),
-            Self::Computed(expression) => Ok(Cow::Owned(expression.evaluate(host)?.to_string())),
+            Self::Fixed(resolved) => Ok(Text::Borrowed(&resolved.text)),
+            Self::Computed(expression) => Ok(match expression.evaluate(host)? {
+                // The usual results need no formatting (nor a copy).
+                Value::String(text) => Text::Shared(text),
+                Value::Null => Text::Borrowed(""),
+                other => Text::Owned(other.to_string()),
+            }),
         }
     }
 
@@ -448,6 +452,26 @@ fn unavailable_context_member(code: &str) -> Option<UnavailableMember> {
     walk(&tokenize(code).ok()?)
 }
 
+/// A rendered [`TextValue`].
+#[derive(Debug)]
+pub(crate) enum Text<'v> {
+    Borrowed(&'v str),
+    Shared(Arc<str>),
+    Owned(String),
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            Self::Borrowed(text) => text,
+            Self::Shared(text) => text,
+            Self::Owned(text) => text,
+        }
+    }
+}
+
 // === the request's context, for expressions ===
 
 /// `context.Variables`: what `set-variable` stored, in order of first assignment.
@@ -494,8 +518,8 @@ pub(crate) struct RequestHost<'r> {
     pub(crate) last_error: Option<&'r PolicyErrorInfo>,
 }
 
-fn object(id: &str) -> Value {
-    Value::Object(HostObject::new(id))
+fn object(id: &'static str) -> Value {
+    Value::Object(HostObject::from_static(id))
 }
 
 fn text(value: &str) -> Value {
@@ -520,6 +544,13 @@ fn string_argument(args: &[Value], index: usize) -> Result<&str, HostError> {
 /// `GetValueOrDefault(name, default)` over headers: the values joined with `,`.
 fn header_value(headers: &http::HeaderMap, args: &[Value]) -> Result<Value, HostError> {
     let name = string_argument(args, 0)?;
+    let mut values = headers.get_all(name).iter();
+    // One value (the usual case): one copy.
+    if let (Some(only), None) = (values.next(), values.next()) {
+        return Ok(Value::String(Arc::from(
+            String::from_utf8_lossy(only.as_bytes()).as_ref(),
+        )));
+    }
     let mut joined: Option<String> = None;
     for value in headers.get_all(name) {
         let value = String::from_utf8_lossy(value.as_bytes());

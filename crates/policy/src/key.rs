@@ -251,8 +251,10 @@ impl CounterKey {
                     response: None,
                     last_error: None,
                 };
-                let value = expression.evaluate(&host).map_err(KeyFailure::Expression)?;
-                hasher.write(value.to_string().as_bytes());
+                match expression.evaluate(&host).map_err(KeyFailure::Expression)? {
+                    gatehouse_expr::Value::String(text) => hasher.write(text.as_bytes()),
+                    other => hasher.write(other.to_string().as_bytes()),
+                }
             }
         }
         Ok(hasher.finish())

@@ -780,3 +780,61 @@ async fn an_expression_that_fails_at_request_time_answers_500_and_runs_on_error(
         .unwrap();
     assert_eq!(ok.status(), 200);
 }
+
+#[tokio::test]
+async fn on_error_can_rewrite_apims_subscription_key_errors() {
+    let backend = EchoBackend::start();
+    let policy = r#"<policies>
+  <inbound><base /></inbound>
+  <on-error>
+    <set-header name="X-Reason" exists-action="override"><value>@(context.LastError.Source + "/" + context.LastError.Reason)</value></set-header>
+    <choose>
+      <when condition="@(context.LastError.Reason == "SubscriptionKeyNotFound")">
+        <return-response>
+          <set-status code="401" reason="Unauthorized" />
+          <set-header name="Content-Type" exists-action="override"><value>application/json</value></set-header>
+          <set-body>{"error":"send your key in Ocp-Apim-Subscription-Key"}</set-body>
+        </return-response>
+      </when>
+    </choose>
+  </on-error>
+</policies>"#;
+    let gateway = with_full_policy(&backend, policy);
+    let missing = http_client()
+        .get(gateway.url("/api/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 401);
+    assert_eq!(
+        missing.text().await.unwrap(),
+        r#"{"error":"send your key in Ocp-Apim-Subscription-Key"}"#
+    );
+    let invalid = http_client()
+        .get(gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", "not-a-key")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), 401);
+    assert_eq!(
+        invalid.headers().get("x-reason").unwrap().to_str().unwrap(),
+        "authorization/SubscriptionKeyInvalid"
+    );
+    assert!(
+        invalid
+            .text()
+            .await
+            .unwrap()
+            .contains("invalid subscription key")
+    );
+    // With a key, nothing of that runs.
+    let ok = http_client()
+        .get(gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.headers().get("x-reason").is_none());
+}

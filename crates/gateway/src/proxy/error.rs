@@ -247,6 +247,7 @@ impl ErrorReason {
             Self::OperationNotFound => "OperationNotFound",
             Self::SubscriptionKeyMissing => "SubscriptionKeyNotFound",
             Self::SubscriptionKeyInvalid => "SubscriptionKeyInvalid",
+            Self::SubscriptionNotActive => "SubscriptionNotActive",
             Self::ClientBody | Self::ClientBodyTimeout | Self::InvalidTransferEncoding => {
                 "ClientConnectionFailure"
             }

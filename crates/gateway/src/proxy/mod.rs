@@ -273,7 +273,55 @@ async fn proxy(
     // --- subscription ---
     // Before the pipeline: the subscription's product decides which product policy runs.
     let (key, query) = take_subscription_key(api, &mut parts.headers, parts.uri.query());
-    let subscription = authorize(config, api, route.api, key.as_deref())?;
+    let subscription = match authorize(config, api, route.api, key.as_deref()) {
+        Ok(subscription) => subscription,
+        Err(error) => {
+            // APIM runs on-error for its built-in steps too: a policy may rewrite the
+            // 401/403 (the common pattern). Without an on-error section, nothing to do.
+            let pipeline = operation.pipeline_for(None);
+            if pipeline.is_empty(SectionKind::OnError) {
+                return Err(error);
+            }
+            log_error(exchange, &error);
+            exchange.error_reason = Some(error.reason());
+            let params: Vec<(&str, &str)> = route.params.iter().collect();
+            let facts = RequestFacts {
+                client_ip: peer.ip(),
+                subscription: None,
+                route_params: &params,
+                now: state.now(),
+                client_certificate: conn
+                    .tls
+                    .as_ref()
+                    .and_then(|tls| tls.client_certificate.as_ref()),
+            };
+            headers::remove_hop_by_hop(&mut parts.headers);
+            let mut request_state = RequestState::new(
+                parts.method.clone(),
+                route.operation_path(parts.uri.path()),
+                query.unwrap_or_default(),
+                std::mem::take(&mut parts.headers),
+            );
+            let failure = PolicyFailure {
+                error: PolicyErrorInfo {
+                    source: "authorization",
+                    reason: error.reason().last_error_reason(),
+                    message: error.client_message().into(),
+                    section: Some(SectionKind::Inbound),
+                    policy_id: None,
+                },
+                response: gateway_error_response(&error),
+            };
+            let response = run_on_error(
+                pipeline,
+                &facts,
+                &state.counters,
+                &mut request_state,
+                failure,
+            );
+            return Ok(policy_response(response));
+        }
+    };
     if let Some(entry) = &subscription {
         exchange.subscription = Some(entry.id.clone());
     }
