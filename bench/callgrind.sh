@@ -11,7 +11,7 @@
 #   plain  HTTP/1.1 to the HTTP listener
 #   https  HTTP/1.1 over TLS 1.3 (ECDSA P-256, AES-256-GCM) to the HTTPS listener
 #   policies  plain with six policies (set-header, set-query-parameter, rate-limit-by-key)
-#   expressions  plain with ten policies using policy expressions (issue 13's mix)
+#   expressions  bench/gatehouse/policy-heavy.yaml: ten policies using policy expressions
 #
 # Settings (environment): REQUESTS=2000  SCENARIOS="plain https"
 #   GATEHOUSE_BIN=target/release/gatehouse  NGINX=nginx  PYTHON=python3  KEEP_TMP=
@@ -97,36 +97,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
 YAML
 } >"$TMP/policies.yaml"
 
-# "expressions": issue 13's policy-heavy mix: a choose on a header, two set-variables,
-# set-header from a variable, set-query-parameter, a rate-limit-by-key on an expression
-# key, outbound set-headers from variables and the response.
-{
-  cat "$TMP/plain.yaml"
-  cat <<'YAML'
-    policy: |
-      <policies>
-        <inbound>
-          <set-variable name="tier" value="@(context.Request.Headers.GetValueOrDefault("X-Tier", "standard").ToLower())" />
-          <set-variable name="started" value="@(context.Request.Method + " " + context.Request.Url.Path)" />
-          <choose>
-            <when condition="@((string)context.Variables["tier"] == "gold")">
-              <set-header name="X-Priority" exists-action="override"><value>high</value></set-header>
-            </when>
-            <otherwise>
-              <set-header name="X-Priority" exists-action="override"><value>normal</value></set-header>
-            </otherwise>
-          </choose>
-          <set-header name="X-Tier" exists-action="override"><value>@((string)context.Variables["tier"])</value></set-header>
-          <set-query-parameter name="tier" exists-action="override"><value>@((string)context.Variables["tier"])</value></set-query-parameter>
-          <rate-limit-by-key calls="16000000" renewal-period="60" counter-key="@(context.Request.IpAddress + ":" + (string)context.Variables["tier"])" />
-        </inbound>
-        <outbound>
-          <set-header name="X-Request" exists-action="override"><value>@((string)context.Variables["started"])</value></set-header>
-          <set-header name="X-Status" exists-action="override"><value>@(context.Response.StatusCode.ToString())</value></set-header>
-        </outbound>
-      </policies>
-YAML
-} >"$TMP/expressions.yaml"
+sed -e "s|@BACKEND_PORT@|$port|g" "$HERE/gatehouse/policy-heavy.yaml" >"$TMP/expressions.yaml"
 
 # measure SCENARIO N: total instructions of a run serving N requests.
 measure() {

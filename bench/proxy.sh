@@ -11,6 +11,9 @@
 # Settings (environment):
 #   DURATION=10s  CONNECTIONS=32  THREADS=1  WARMUP=2s   load per run (wrk syntax)
 #   SCENARIOS="plain keyed logged https https-new"          which scenarios, in order
+#                      (also policy-heavy: Gatehouse with ten policies using policy
+#                      expressions, bench/gatehouse/policy-heavy.yaml, against nginx's
+#                      plain proxy; compare its cpu us/req with plain's)
 #   HTTPS_NEW_DURATION=5s                                   measured load of https-new
 #   CLIENT=wrk                                              wrk, or oha if installed
 #   BASELINE=1                                              also load the backend directly
@@ -418,9 +421,9 @@ main() {
   local scenario https_wanted=0 gatehouse_https=0
   for scenario in $SCENARIOS; do
     case "$scenario" in
-      plain | keyed | logged) ;;
+      plain | keyed | logged | policy-heavy) ;;
       https | https-new) https_wanted=1 ;;
-      *) die "unknown scenario $scenario (plain, keyed, logged, https, https-new)" ;;
+      *) die "unknown scenario $scenario (plain, keyed, logged, policy-heavy, https, https-new)" ;;
     esac
   done
   if ((https_wanted)); then
@@ -469,6 +472,7 @@ main() {
     duration="$DURATION"
     case "$scenario" in
       plain) config="$BENCH/gatehouse/plain.yaml" ;;
+      policy-heavy) config="$BENCH/gatehouse/policy-heavy.yaml" ;;
       logged)
         config="$BENCH/gatehouse/plain.yaml"
         access=on
