@@ -90,7 +90,8 @@ pub use expression::Variables;
 pub use gatehouse_expr::Value;
 pub use pipeline::{
     BackendTarget, Flow, ForwardSettings, HttpVersion, Pipeline, PolicyErrorInfo, PolicyFailure,
-    PolicyResponse, RequestFacts, RequestState, ResponseState, SubscriptionFacts,
+    PolicyResponse, RequestFacts, RequestState, ResponseState, SubscriptionFacts, TraceEntry,
+    TraceSeverity,
 };
 
 /// Parses one scope's policy document.

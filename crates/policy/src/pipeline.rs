@@ -98,6 +98,11 @@ pub struct RequestState {
     /// `context.Variables`: set by `set-variable`, read by expressions, kept for the
     /// whole request (inbound to outbound and on-error).
     pub variables: Variables,
+    /// What `trace` policies recorded, for the gateway to log (and drain) with the
+    /// request's id; at most 64 per request.
+    pub traces: Vec<TraceEntry>,
+    /// Traces not kept because the request already had the most it may keep.
+    pub traces_dropped: u32,
     /// A CORS preflight no `cors` policy has answered yet (`terminate-unmatched-request`
     /// false); answered with an empty 200 at the end of inbound.
     pub(crate) cors_preflight_unanswered: bool,
@@ -123,6 +128,8 @@ impl RequestState {
             held: Vec::new(),
             deferred: Vec::new(),
             variables: Variables::default(),
+            traces: Vec::new(),
+            traces_dropped: 0,
             cors_preflight_unanswered: false,
         }
     }
@@ -175,6 +182,44 @@ impl ResponseState {
             status,
             reason: None,
             headers,
+        }
+    }
+}
+
+/// One `trace` policy's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceEntry {
+    /// The `source` attribute.
+    pub source: Arc<str>,
+    /// The `severity` attribute.
+    pub severity: TraceSeverity,
+    /// The section the trace ran in.
+    pub section: SectionKind,
+    /// The message (secret values shown as `<secret>`).
+    pub message: String,
+    /// `<metadata>` name/value pairs, likewise.
+    pub metadata: Vec<(String, String)>,
+}
+
+/// `trace`'s `severity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceSeverity {
+    /// `verbose` (the default).
+    Verbose,
+    /// `information`.
+    Information,
+    /// `error`.
+    Error,
+}
+
+impl TraceSeverity {
+    /// APIM's name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Verbose => "verbose",
+            Self::Information => "information",
+            Self::Error => "error",
         }
     }
 }

@@ -838,3 +838,37 @@ async fn on_error_can_rewrite_apims_subscription_key_errors() {
     assert_eq!(ok.status(), 200);
     assert!(ok.headers().get("x-reason").is_none());
 }
+
+#[tokio::test]
+async fn trace_writes_a_log_line_with_the_request_id() {
+    let backend = EchoBackend::start();
+    let gateway = with_full_policy(
+        &backend,
+        r#"<policies>
+  <inbound>
+    <trace source="orders-api" severity="information">
+      <message>@("inbound " + context.Request.Url.Path)</message>
+      <metadata name="tier" value="gold" />
+    </trace>
+  </inbound>
+  <outbound>
+    <trace source="orders-api" severity="error"><message>@("answered " + context.Response.StatusCode)</message></trace>
+  </outbound>
+</policies>"#,
+    );
+    let response = get(&gateway, "/api/items").await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        gateway.wait_for_output("inbound /items", WAIT),
+        "the inbound trace"
+    );
+    assert!(
+        gateway.wait_for_output("answered 200", WAIT),
+        "the outbound trace"
+    );
+    assert!(gateway.output_contains("orders-api") && gateway.output_contains("tier=gold"));
+    assert!(
+        gateway.output_contains("request_id"),
+        "the request's id is on the line"
+    );
+}

@@ -435,6 +435,7 @@ async fn proxy(
                 response: gateway_error_response(&error),
             };
             let response = run_on_error(pipeline, &facts, counters, &mut request_state, failure);
+            exchange.keep_policy_state(&mut request_state);
             return Ok(policy_response(response));
         }
     };
@@ -474,6 +475,7 @@ async fn proxy(
     } else {
         pipeline.outbound(&facts, counters, &mut request_state, &mut response_state)
     };
+    exchange.keep_policy_state(&mut request_state);
     match flow {
         Flow::Continue => {}
         Flow::Respond(response) => {
@@ -488,6 +490,7 @@ async fn proxy(
         Flow::Fail(failure) => {
             exchange.error_reason = Some(ErrorReason::PolicyError);
             let response = run_on_error(pipeline, &facts, counters, &mut request_state, *failure);
+            exchange.keep_policy_state(&mut request_state);
             return Ok(policy_response(response));
         }
     }
@@ -1324,9 +1327,49 @@ impl Exchange {
 
     /// Keeps what the policies left to do after the response (permits, deferred quota
     /// charges) until the exchange ends.
+    /// Takes what the policies left for the rest of the exchange (permits, charges) and
+    /// writes their `trace`s. Called after each phase; what it took is gone from
+    /// `request_state`, so calling it again takes only what came since.
     fn keep_policy_state(&mut self, request_state: &mut RequestState) {
         self.permits.append(&mut request_state.held);
         self.deferred.append(&mut request_state.deferred);
+        if !request_state.traces.is_empty() || request_state.traces_dropped > 0 {
+            self.log_traces(request_state);
+        }
+    }
+
+    /// Writes the `trace` policies' records as log lines with the request's id.
+    fn log_traces(&mut self, request_state: &mut RequestState) {
+        let request_id = self.request_id().to_owned();
+        for trace in request_state.traces.drain(..) {
+            let metadata: Vec<String> = trace
+                .metadata
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect();
+            let metadata = metadata.join(", ");
+            match trace.severity {
+                gatehouse_policy::TraceSeverity::Verbose => tracing::debug!(
+                    target: "gatehouse::policy_trace", request_id = %request_id,
+                    source = %trace.source, section = %trace.section, metadata = %metadata,
+                    "{}", trace.message
+                ),
+                gatehouse_policy::TraceSeverity::Information => tracing::info!(
+                    target: "gatehouse::policy_trace", request_id = %request_id,
+                    source = %trace.source, section = %trace.section, metadata = %metadata,
+                    "{}", trace.message
+                ),
+                gatehouse_policy::TraceSeverity::Error => tracing::error!(
+                    target: "gatehouse::policy_trace", request_id = %request_id,
+                    source = %trace.source, section = %trace.section, metadata = %metadata,
+                    "{}", trace.message
+                ),
+            }
+        }
+        let dropped = std::mem::take(&mut request_state.traces_dropped);
+        if dropped > 0 {
+            tracing::warn!(target: "gatehouse::policy_trace", request_id = %request_id, dropped, "more trace policies ran than a request keeps (64); these were not written");
+        }
     }
 
     fn finish(mut self, response: Response<ResponseBody>) -> Response<ResponseBody> {

@@ -45,6 +45,7 @@ policies! {
     set_query_parameter::SetQueryParameter,
     set_status::SetStatus,
     set_variable::SetVariable,
+    trace::Trace,
     validate_client_certificate::ValidateClientCertificate,
 }
 
