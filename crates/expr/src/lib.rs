@@ -67,3 +67,7 @@ pub use value::{HostObject, Value};
 #[cfg(test)]
 #[path = "test_host.rs"]
 mod test_host;
+
+#[cfg(test)]
+#[path = "proptest_tests.rs"]
+mod proptest_tests;

@@ -80,6 +80,10 @@ mod registry;
 #[cfg(test)]
 mod test_util;
 
+#[cfg(test)]
+#[path = "proptest_tests.rs"]
+mod proptest_tests;
+
 pub use certificate::ClientCertificate;
 pub use configuration::{PipelineKey, check_configuration, compile_configuration};
 pub use context::{CompileContext, NamedValues};
