@@ -246,7 +246,11 @@ fn line(file: &str, problem: &Problem) -> String {
 
 /// A policy problem; `place` is the part of its origin after the file name.
 fn policy_problem(error: PolicyError, place: Option<String>, lenient_names: bool) -> Problem {
-    let severity = if lenient_names && error.kind == ErrorKind::UnknownNamedValue {
+    let severity = if lenient_names
+        && matches!(
+            error.kind,
+            ErrorKind::UnknownNamedValue | ErrorKind::UnknownFragment
+        ) {
         Severity::Warning
     } else {
         Severity::Error
@@ -313,9 +317,22 @@ fn policy_check_inner(
         None => Configuration::default(),
     };
     let names: NamedValues = context_config.named_values.iter().collect();
+    // Fragments that do not read are `gatehouse validate`'s to report; here they are
+    // left out (an inclusion of one then says it is unknown).
+    let fragments: Vec<(String, gatehouse_policy::PolicyDocument)> = context_config
+        .fragments
+        .iter()
+        .filter_map(|fragment| {
+            gatehouse_policy::parse(&format!("fragments[{}]", fragment.id), &fragment.value)
+                .ok()
+                .filter(gatehouse_policy::PolicyDocument::is_fragment)
+                .map(|document| (fragment.id.clone(), document))
+        })
+        .collect();
     let context = CompileContext::new(&names)
         .with_backends(&context_config.backends)
-        .with_certificates(&context_config.certificates);
+        .with_certificates(&context_config.certificates)
+        .with_fragments(&fragments);
     let mut files = Vec::new();
     for path in paths {
         collect_documents(path, &mut files)?;

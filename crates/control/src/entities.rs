@@ -27,6 +27,7 @@ pub const fn collection(kind: Kind) -> &'static str {
         Kind::Hostname => "hostnames",
         Kind::Gateway => "gateways",
         Kind::Policy => "policy",
+        Kind::PolicyFragment => "policy-fragments",
     }
 }
 
@@ -43,6 +44,7 @@ pub const fn noun(kind: Kind) -> &'static str {
         Kind::Hostname => "hostname",
         Kind::Gateway => "gateway",
         Kind::Policy => "policy",
+        Kind::PolicyFragment => "policy fragment",
     }
 }
 
@@ -54,7 +56,8 @@ const fn id_field(kind: Kind) -> Option<&'static str> {
         | Kind::Subscription
         | Kind::Backend
         | Kind::Certificate
-        | Kind::Gateway => Some("id"),
+        | Kind::Gateway
+        | Kind::PolicyFragment => Some("id"),
         Kind::NamedValue => Some("name"),
         Kind::Hostname => Some("hostname"),
         Kind::Policy => None,
@@ -157,6 +160,7 @@ pub fn referrers(errors: &gatehouse_model::ValidationErrors) -> Vec<String> {
             "certificates" => Kind::Certificate,
             "hostnames" => Kind::Hostname,
             "gateways" => Kind::Gateway,
+            "fragments" => Kind::PolicyFragment,
             _ => continue,
         };
         let referrer = format!("{} `{id}`", noun(kind));
@@ -218,6 +222,7 @@ fn add(config: &mut Configuration, kind: Kind, body: &Value) -> Result<(), Strin
         Kind::Certificate => config.certificates.push(parse(body)?),
         Kind::Hostname => config.hostnames.push(parse(body)?),
         Kind::Gateway => config.gateways.push(parse(body)?),
+        Kind::PolicyFragment => config.fragments.push(parse(body)?),
         Kind::Policy => config.policy = Some(parse::<PolicyBody>(body)?.value),
     }
     Ok(())
@@ -292,6 +297,12 @@ pub fn apply(
             |g| &g.id,
             body.map(parse).transpose()?,
         ),
+        Kind::PolicyFragment => upsert(
+            &mut config.fragments,
+            id,
+            |f| &f.id,
+            body.map(parse).transpose()?,
+        ),
         Kind::Policy => {
             config.policy = match body {
                 Some(body) => Some(parse::<PolicyBody>(body)?.value),
@@ -325,6 +336,7 @@ pub fn find(config: &Configuration, kind: Kind, id: &str) -> Option<Value> {
         Kind::Certificate => to_json(config.certificates.iter().find(|c| c.id == id)),
         Kind::Hostname => to_json(config.hostnames.iter().find(|h| h.hostname == id)),
         Kind::Gateway => to_json(config.gateways.iter().find(|g| g.id == id)),
+        Kind::PolicyFragment => to_json(config.fragments.iter().find(|f| f.id == id)),
         Kind::Policy => config
             .policy
             .as_ref()

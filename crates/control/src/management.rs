@@ -24,7 +24,7 @@ pub const MAX_PAGE: usize = 1000;
 
 /// The kinds with a collection (`/{collection}`) and items (`/{collection}/{id}`); the
 /// OpenAPI document describes the same list.
-pub const COLLECTIONS: [Kind; 8] = [
+pub const COLLECTIONS: [Kind; 9] = [
     Kind::Api,
     Kind::Product,
     Kind::Subscription,
@@ -33,6 +33,7 @@ pub const COLLECTIONS: [Kind; 8] = [
     Kind::Certificate,
     Kind::Hostname,
     Kind::Gateway,
+    Kind::PolicyFragment,
 ];
 
 /// Routes of the management API (admin token checked by the caller's layer). Every route

@@ -16,7 +16,8 @@ use std::sync::LazyLock;
 
 use axum::response::{IntoResponse, Response as HttpResponse};
 use gatehouse_model::{
-    Api, Backend, Certificate, Gateway, Hostname, NamedValue, Product, Snapshot, Subscription,
+    Api, Backend, Certificate, Gateway, Hostname, NamedValue, PolicyFragment, Product, Snapshot,
+    Subscription,
 };
 use gatehouse_store::Kind;
 use http::header;
@@ -74,6 +75,7 @@ pub async fn serve() -> HttpResponse {
         Certificate,
         Hostname,
         Gateway,
+        PolicyFragment,
         PolicyBody,
         Snapshot,
         ErrorBody,
@@ -170,6 +172,7 @@ const fn collection(kind: Kind) -> Collection {
         Kind::Certificate => ("Certificate", "Certificates", "id", &["privateKeyPem"]),
         Kind::Hostname => ("Hostname", "Hostnames", "hostname", &[]),
         Kind::Gateway => ("Gateway", "Gateways", "id", &[]),
+        Kind::PolicyFragment => ("PolicyFragment", "PolicyFragments", "id", &[]),
         Kind::Policy => ("PolicyBody", "Policy", "", &[]),
     };
     Collection {

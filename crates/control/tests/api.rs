@@ -252,7 +252,67 @@ on_both_databases!(
     authorization_schemes_and_expiry_offsets_are_read_as_http_and_iso_8601_say,
     replicas_share_the_admin_token_and_refuse_another_encryption_key,
     the_change_log_is_compacted_to_its_bound,
+    policy_fragments_are_checked_where_included_and_reach_gateways,
 );
+
+async fn policy_fragments_are_checked_where_included_and_reach_gateways(backend: Backend) {
+    let Some(control) = Control::start(backend).await else {
+        return;
+    };
+    let fragment = |xml: &str| json!({"description": "tags", "value": xml});
+    assert_eq!(
+        control
+            .put("/policy-fragments/tag", fragment(r#"<fragment><set-header name="X-Tag" exists-action="override"><value>1</value></set-header></fragment>"#))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let policy = r#"<policies><inbound><include-fragment fragment-id="tag" /></inbound><outbound><include-fragment fragment-id="tag" /></outbound></policies>"#;
+    assert_eq!(
+        control
+            .put("/apis/a", api("a", Some(policy)))
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    // A change the places that include it cannot take is refused, naming the fragment.
+    let (status, _, message) = error(
+        control
+            .put(
+                "/policy-fragments/tag",
+                fragment(r#"<fragment><rate-limit calls="1" renewal-period="1" /></fragment>"#),
+            )
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        message.contains("fragments[tag]") && message.contains("outbound"),
+        "{message}"
+    );
+    // Still included: it cannot go.
+    let (status, _, message) = error(control.delete("/policy-fragments/tag").await).await;
+    assert!(status.is_client_error(), "{status}");
+    assert!(
+        message.contains("unknown policy fragment `tag`") && message.contains("apis[a]"),
+        "{message}"
+    );
+    // Not a fragment document.
+    let (status, _, message) = error(
+        control
+            .put("/policy-fragments/bad", fragment("<policies />"))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(message.contains("root must be <fragment>"), "{message}");
+
+    // Gateways get it in their snapshot.
+    control.put("/gateways/edge", json!({"apis": ["a"]})).await;
+    let token = control.token("edge", &expiry_in(1)).await;
+    let snapshot: Value = control.snapshot("edge", &token).await.json().await.unwrap();
+    assert_eq!(snapshot["configuration"]["fragments"][0]["id"], "tag");
+}
 
 async fn racing_references_and_deletes_on_two_replicas_leave_a_valid_configuration(
     backend: Backend,

@@ -17,6 +17,10 @@ pub struct Configuration {
     /// Named values, referenced as `{{name}}` in policies.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub named_values: Vec<NamedValue>,
+    /// Policy fragments (`<fragment>` documents), included with
+    /// `<include-fragment fragment-id="..."/>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fragments: Vec<PolicyFragment>,
     /// Backends that APIs and `set-backend-service backend-id` can refer to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub backends: Vec<Backend>,
@@ -189,6 +193,22 @@ pub struct Representation {
     /// Example body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub example: Option<String>,
+}
+
+/// A policy fragment: a `<fragment>` document of policies that any policy can include
+/// with `<include-fragment fragment-id="<id>"/>`, as in APIM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyFragment {
+    /// Unique id.
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[A-Za-z0-9._-]{1,256}$"))]
+    pub id: String,
+    /// What it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The `<fragment>...</fragment>` XML.
+    pub value: String,
 }
 
 /// A backend service, referenced by id.

@@ -74,6 +74,7 @@ impl Configuration {
             self.policy = top.policy;
         }
         lay(&mut self.named_values, top.named_values, |v| &v.name);
+        lay(&mut self.fragments, top.fragments, |f| &f.id);
         lay(&mut self.backends, top.backends, |b| &b.id);
         lay(&mut self.apis, top.apis, |a| &a.id);
         lay(&mut self.products, top.products, |p| &p.id);

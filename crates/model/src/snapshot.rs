@@ -169,6 +169,7 @@ impl Configuration {
         Self {
             policy: self.policy.clone(),
             named_values: self.named_values.clone(),
+            fragments: self.fragments.clone(),
             backends: self.backends.clone(),
             apis,
             products,

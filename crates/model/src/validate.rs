@@ -23,6 +23,21 @@ impl Configuration {
             }
         }
 
+        let mut fragment_ids = HashSet::new();
+        for fragment in &self.fragments {
+            let path = format!("fragments[{}]", fragment.id);
+            check_id(&mut errors, &path, "id", &fragment.id);
+            if !fragment_ids.insert(fragment.id.as_str()) {
+                errors.push(&path, "duplicate fragment id");
+            }
+            if fragment.value.trim().is_empty() {
+                errors.push(
+                    format!("{path}.value"),
+                    "a fragment needs its `<fragment>...</fragment>` document",
+                );
+            }
+        }
+
         let mut backend_ids = HashSet::new();
         for backend in &self.backends {
             let path = format!("backends[{}]", backend.id);

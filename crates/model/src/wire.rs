@@ -34,11 +34,13 @@ pub enum Kind {
     Gateway,
     /// The global policy document; there is one, with id `global` (`policy`).
     Policy,
+    /// A policy fragment (`policy-fragment`).
+    PolicyFragment,
 }
 
 impl Kind {
     /// Every kind, in a fixed order (the order of this enum).
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Api,
         Self::Product,
         Self::Subscription,
@@ -48,10 +50,11 @@ impl Kind {
         Self::Hostname,
         Self::Gateway,
         Self::Policy,
+        Self::PolicyFragment,
     ];
 
     /// The storage and wire spelling: `api`, `product`, `subscription`, `named-value`,
-    /// `backend`, `certificate`, `hostname`, `gateway` or `policy`.
+    /// `backend`, `certificate`, `hostname`, `gateway`, `policy` or `policy-fragment`.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Api => "api",
@@ -63,6 +66,7 @@ impl Kind {
             Self::Hostname => "hostname",
             Self::Gateway => "gateway",
             Self::Policy => "policy",
+            Self::PolicyFragment => "policy-fragment",
         }
     }
 }

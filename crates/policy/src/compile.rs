@@ -21,8 +21,8 @@ pub(crate) fn compile_all(
             fragment.origin(),
             fragment.position(),
             Some("fragment"),
-            ErrorKind::NotSupported,
-            "policy fragments (and `include-fragment`) are not supported yet by Gatehouse; a scope's policy must have a <policies> root",
+            ErrorKind::Structure,
+            "a <fragment> is not a scope's policy: define it under `fragments` and include it with <include-fragment fragment-id=\"...\"/>; a scope's policy has a <policies> root",
         )]);
     }
     let mut problems = Vec::new();

@@ -137,9 +137,9 @@ fn policy_expressions_are_rejected_with_their_position() {
 }
 
 #[test]
-fn fragments_cannot_be_compiled_yet() {
+fn a_fragment_is_not_a_scopes_policy() {
     let error = compile_xml("<fragment><set-method>GET</set-method></fragment>").unwrap_err();
-    assert_eq!(error.kind, ErrorKind::NotSupported);
+    assert_eq!(error.kind, ErrorKind::Structure);
     assert!(error.message.contains("include-fragment"), "{error}");
 }
 

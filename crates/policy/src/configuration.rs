@@ -73,9 +73,35 @@ fn walk(
         }
     };
     let named_values: NamedValues = config.named_values.iter().collect();
+    // Fragments are read once; each inclusion compiles their policies where it is.
+    let fragments: Vec<(String, PolicyDocument)> = config
+        .fragments
+        .iter()
+        .filter_map(|fragment| {
+            let place = format!("{origin}: fragments[{}]", fragment.id);
+            match crate::parse_all(&place, &fragment.value) {
+                Ok(document) if document.is_fragment() => Some((fragment.id.clone(), document)),
+                Ok(document) => {
+                    report(vec![PolicyError::new(
+                        &place,
+                        document.position(),
+                        Some("policies"),
+                        crate::ErrorKind::Structure,
+                        "a policy fragment's root must be <fragment>, holding the policies to include",
+                    )]);
+                    None
+                }
+                Err(found) => {
+                    report(found);
+                    None
+                }
+            }
+        })
+        .collect();
     let base = CompileContext::new(&named_values)
         .with_backends(&config.backends)
-        .with_certificates(&config.certificates);
+        .with_certificates(&config.certificates)
+        .with_fragments(&fragments);
 
     let mut parse = |place: &str, xml: Option<&str>| -> Option<PolicyDocument> {
         match xml.map(|xml| crate::parse_all(&format!("{origin}: {place}"), xml)) {

@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use gatehouse_model::{Api, Backend, Certificate, NamedValue, Operation};
 
+use crate::document::PolicyDocument;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::reader::{Expression, RawText, RawValue};
 
@@ -110,7 +111,14 @@ pub struct CompileContext<'a> {
     certificates: &'a [Certificate],
     api: Option<&'a Api>,
     operation: Option<&'a Operation>,
+    /// The policy fragments `include-fragment` may name, read.
+    fragments: &'a [(String, PolicyDocument)],
+    /// How many `include-fragment`s deep this compile is (a cycle stops at the limit).
+    fragment_depth: u8,
 }
+
+/// How deep fragments may include fragments.
+const MAX_FRAGMENT_DEPTH: u8 = 8;
 
 impl<'a> CompileContext<'a> {
     /// A context with named values only: no backends, no certificates, no API or
@@ -122,7 +130,38 @@ impl<'a> CompileContext<'a> {
             certificates: &[],
             api: None,
             operation: None,
+            fragments: &[],
+            fragment_depth: 0,
         }
+    }
+
+    /// The policy fragments (id, `<fragment>` document) `include-fragment` may name.
+    #[must_use]
+    pub fn with_fragments(mut self, fragments: &'a [(String, PolicyDocument)]) -> Self {
+        self.fragments = fragments;
+        self
+    }
+
+    /// The fragment `id`, if defined.
+    pub(crate) fn fragment(&self, id: &str) -> Option<&'a PolicyDocument> {
+        self.fragments
+            .iter()
+            .find(|(known, _)| known == id)
+            .map(|(_, document)| document)
+    }
+
+    /// The ids of the fragments defined, for messages.
+    pub(crate) fn fragment_ids(&self) -> Vec<&'a str> {
+        self.fragments.iter().map(|(id, _)| id.as_str()).collect()
+    }
+
+    /// The context for compiling an included fragment's policies; `None` past the
+    /// nesting limit (fragments including each other in a cycle end there).
+    pub(crate) fn inside_fragment(&self) -> Option<Self> {
+        (self.fragment_depth < MAX_FRAGMENT_DEPTH).then(|| Self {
+            fragment_depth: self.fragment_depth + 1,
+            ..*self
+        })
     }
 
     /// The backends `set-backend-service backend-id` may name.

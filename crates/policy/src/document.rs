@@ -18,6 +18,8 @@ use crate::registry::ParsedKind;
 pub struct PolicyDocument {
     origin: Arc<str>,
     fragment: bool,
+    /// A `<fragment>`'s policies, in order.
+    fragment_policies: Vec<Policy>,
     inbound: Option<Section>,
     backend: Option<Section>,
     outbound: Option<Section>,
@@ -34,6 +36,11 @@ impl PolicyDocument {
     /// Whether the root is `<fragment>` (a policy fragment) rather than `<policies>`.
     pub fn is_fragment(&self) -> bool {
         self.fragment
+    }
+
+    /// A `<fragment>`'s policies (none for a `<policies>` document).
+    pub(crate) fn fragment_policies(&self) -> &[Policy] {
+        &self.fragment_policies
     }
 
     /// One section; `None` when the document does not have it (it then inherits the
@@ -60,6 +67,9 @@ impl PolicyDocument {
             for nested in policy.kind.nested() {
                 walk(nested, visit);
             }
+        }
+        for policy in &self.fragment_policies {
+            walk(policy, visit);
         }
         for kind in [
             SectionKind::Inbound,
@@ -295,6 +305,7 @@ fn read_document(
     let mut document = PolicyDocument {
         origin: Arc::clone(&origin),
         fragment: false,
+        fragment_policies: Vec::new(),
         inbound: None,
         backend: None,
         outbound: None,
@@ -342,9 +353,15 @@ fn read_document(
             reader.finish()?;
             reader.no_text()?;
             document.fragment = true;
-            // Read the fragment's policies so their errors surface now; compiling
-            // fragments (`include-fragment`) is not implemented yet.
-            cx.nodes(&root.children, false)?;
+            // `<include-fragment>` compiles them where it is, for its section.
+            document.fragment_policies = cx
+                .nodes(&root.children, false)?
+                .into_iter()
+                .filter_map(|node| match node {
+                    PolicyNode::Policy(policy) => Some(*policy),
+                    PolicyNode::Base(_) => None, // refused by `nodes` here
+                })
+                .collect();
         }
         other => {
             return Err(PolicyError::new(
@@ -446,7 +463,6 @@ fn unknown_policy(site: Site<'_>, element: &Element) -> PolicyError {
     }
     if APIM_POLICIES.contains(&name) {
         let hint = match name {
-            "include-fragment" => "; inline the fragment's policies instead",
             "choose" | "set-variable" => {
                 "; it needs policy expressions, which are not implemented yet"
             }

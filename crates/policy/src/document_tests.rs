@@ -120,12 +120,12 @@ fn rejects_bad_structure() {
             message: "outside <return-response>",
         },
         ErrorCase {
-            name: "include-fragment",
+            name: "include-fragment of an unknown fragment",
             section: "inbound",
             body: r#"<include-fragment fragment-id="f"/>"#,
-            at: "<include-fragment",
-            kind: ErrorKind::NotSupported,
-            message: "inline the fragment",
+            at: "fragment-id",
+            kind: ErrorKind::UnknownFragment,
+            message: "unknown policy fragment `f`",
         },
         ErrorCase {
             name: "unknown attribute lists the supported ones",

@@ -55,6 +55,8 @@ pub enum ErrorKind {
     WrongSection,
     /// A `{{name}}` reference to a named value that is not defined.
     UnknownNamedValue,
+    /// An `include-fragment` of a policy fragment that is not defined.
+    UnknownFragment,
 }
 
 impl ErrorKind {
@@ -71,6 +73,7 @@ impl ErrorKind {
             Self::NotSupported => "not-supported",
             Self::WrongSection => "wrong-section",
             Self::UnknownNamedValue => "unknown-named-value",
+            Self::UnknownFragment => "unknown-fragment",
         }
     }
 }

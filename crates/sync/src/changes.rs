@@ -15,7 +15,8 @@
 
 use gatehouse_model::wire::{Kind, Op};
 use gatehouse_model::{
-    Api, Backend, Certificate, Configuration, Hostname, NamedValue, Product, Subscription,
+    Api, Backend, Certificate, Configuration, Hostname, NamedValue, PolicyFragment, Product,
+    Subscription,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -147,6 +148,12 @@ pub fn apply_change(config: &mut Configuration, change: &Change) -> Result<(), C
         Kind::Hostname => put(&mut config.hostnames, change, entity, |h: &Hostname| {
             &h.hostname
         }),
+        Kind::PolicyFragment => put(
+            &mut config.fragments,
+            change,
+            entity,
+            |f: &PolicyFragment| &f.id,
+        ),
         Kind::Policy => {
             config.policy = match entity {
                 Some(body) => Some(parse::<PolicyBody>(change, body)?.value),

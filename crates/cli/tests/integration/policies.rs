@@ -872,3 +872,24 @@ async fn trace_writes_a_log_line_with_the_request_id() {
         "the request's id is on the line"
     );
 }
+
+#[tokio::test]
+async fn include_fragment_runs_a_fragment_from_the_configuration_file() {
+    let backend = EchoBackend::start();
+    let policy =
+        r#"<policies><inbound><include-fragment fragment-id="stamp" /></inbound></policies>"#;
+    let yaml = format!(
+        "fragments:\n  - id: stamp\n    value: |\n      <fragment>\n        <set-variable name=\"who\" value=\"@(context.Request.Headers.GetValueOrDefault(&quot;X-Who&quot;, &quot;nobody&quot;))\" />\n        <set-header name=\"X-Stamp\" exists-action=\"override\"><value>@((string)context.Variables[\"who\"])</value></set-header>\n      </fragment>\n{}",
+        config("api", &backend.url(), ANY_OPERATION, Some(policy))
+    );
+    let gateway = start(&yaml);
+    let response = http_client()
+        .get(gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .header("X-Who", "ada")
+        .send()
+        .await
+        .unwrap();
+    let echo = echo(response).await;
+    assert_eq!(echo.header("x-stamp"), Some("ada"));
+}

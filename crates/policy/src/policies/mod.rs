@@ -31,6 +31,7 @@ policies! {
     choose::Choose,
     cors::Cors,
     forward_request::ForwardRequest,
+    include_fragment::IncludeFragment,
     ip_filter::IpFilter,
     limit_concurrency::LimitConcurrency,
     mock_response::MockResponse,
