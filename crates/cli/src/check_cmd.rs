@@ -246,11 +246,12 @@ fn line(file: &str, problem: &Problem) -> String {
 
 /// A policy problem; `place` is the part of its origin after the file name.
 fn policy_problem(error: PolicyError, place: Option<String>, lenient_names: bool) -> Problem {
-    let severity = if lenient_names
-        && matches!(
-            error.kind,
-            ErrorKind::UnknownNamedValue | ErrorKind::UnknownFragment
-        ) {
+    let severity = if error.kind == ErrorKind::Mapped
+        || lenient_names
+            && matches!(
+                error.kind,
+                ErrorKind::UnknownNamedValue | ErrorKind::UnknownFragment
+            ) {
         Severity::Warning
     } else {
         Severity::Error

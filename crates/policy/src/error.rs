@@ -57,6 +57,9 @@ pub enum ErrorKind {
     UnknownNamedValue,
     /// An `include-fragment` of a policy fragment that is not defined.
     UnknownFragment,
+    /// Not an error: an Azure-only policy that loads as its open equivalent (reported
+    /// by [`crate::check`] as a warning saying what it maps to).
+    Mapped,
 }
 
 impl ErrorKind {
@@ -74,6 +77,7 @@ impl ErrorKind {
             Self::WrongSection => "wrong-section",
             Self::UnknownNamedValue => "unknown-named-value",
             Self::UnknownFragment => "unknown-fragment",
+            Self::Mapped => "mapped",
         }
     }
 }

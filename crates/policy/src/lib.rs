@@ -158,6 +158,13 @@ pub fn check(origin: &str, xml: &str, context: &CompileContext<'_>) -> DocumentC
             if !policies.iter().any(|name| name == policy.name()) {
                 policies.push(policy.name().to_owned());
             }
+            if let Some(mapped) = policies::find(policy.name()).and_then(|r| r.mapped) {
+                problems.push(policy.site().err(
+                    policy.position,
+                    ErrorKind::Mapped,
+                    format!("Azure-only policy, mapped: {mapped}"),
+                ));
+            }
         });
         if !document.is_fragment()
             && let Err(more) = compile::compile_all(&[document], context)

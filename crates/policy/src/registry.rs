@@ -33,6 +33,9 @@ pub(crate) trait PolicyDefinition: Step + Sized + 'static {
     const NAME: &'static str;
     /// The sections APIM allows the policy in (checked before [`Self::compile`]).
     const SECTIONS: &'static [SectionKind];
+    /// For an Azure-only policy Gatehouse maps to an open equivalent: what it does
+    /// instead (`gatehouse policy check` warns with it).
+    const MAPPED: Option<&'static str> = None;
     /// The element as read: structure checked, values still raw (named values and
     /// expressions are resolved by [`Self::compile`], which knows them).
     type Config: fmt::Debug + Clone + PartialEq + Eq + Send + Sync + 'static;
@@ -142,6 +145,8 @@ impl Run<'_, '_, '_> {
 pub(crate) struct Registration {
     /// The element name.
     pub(crate) name: &'static str,
+    /// See [`PolicyDefinition::MAPPED`].
+    pub(crate) mapped: Option<&'static str>,
     parse: ParseFn,
 }
 
@@ -162,6 +167,7 @@ impl Registration {
 pub(crate) const fn register<P: PolicyDefinition>() -> Registration {
     Registration {
         name: P::NAME,
+        mapped: P::MAPPED,
         parse: parse_as::<P>,
     }
 }

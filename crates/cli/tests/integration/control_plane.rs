@@ -497,6 +497,11 @@ fn the_cli_the_control_plane_and_the_gateway_give_the_same_verdict() {
             true,
         ),
         (
+            "a mapped Azure-only policy",
+            "<policies><inbound><log-to-eventhub logger-id=\"audit\">hello</log-to-eventhub></inbound></policies>",
+            true,
+        ),
+        (
             "unsupported expression",
             "<policies><inbound><set-variable name=\"t\" value=\"@(DateTime.UtcNow)\" /></inbound></policies>",
             false,

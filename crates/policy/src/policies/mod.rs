@@ -34,6 +34,7 @@ policies! {
     include_fragment::IncludeFragment,
     ip_filter::IpFilter,
     limit_concurrency::LimitConcurrency,
+    log_to_eventhub::LogToEventhub,
     mock_response::MockResponse,
     quota_by_key::QuotaByKey,
     rate_limit::RateLimit,

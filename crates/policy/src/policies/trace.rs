@@ -143,7 +143,7 @@ fn shown(value: &TextValue, host: &RequestHost<'_>) -> Result<String, crate::exp
 }
 
 /// At most `max` bytes of `text`, cut on a character boundary.
-fn cut(mut text: String, max: usize) -> String {
+pub(crate) fn cut(mut text: String, max: usize) -> String {
     if text.len() > max {
         let mut end = max;
         while !text.is_char_boundary(end) {
