@@ -128,6 +128,19 @@ fn returns(stmts: &[Stmt]) -> bool {
 }
 
 /// The root name of a member/index chain (`context` in `context.Variables["x"]`).
+/// `name[a][b]…`: indexers all the way down to a name.
+fn is_index_chain(expr: &Expr) -> bool {
+    match &expr.kind {
+        ExprKind::Name(_) => true,
+        ExprKind::Index {
+            object,
+            null_conditional: false,
+            ..
+        } => is_index_chain(object),
+        _ => false,
+    }
+}
+
 fn root_name(expr: &Expr) -> Option<&str> {
     match &expr.kind {
         ExprKind::Name(name) => Some(name),
@@ -187,6 +200,12 @@ impl Checker {
                         ));
                     }
                     (ExprKind::Name(name), _) if self.is_local(name) => {}
+                    // `body["a"]["b"] = value;` into a local JObject/JArray.
+                    (ExprKind::Index { .. }, Some(name))
+                        if self.is_local(name) && is_index_chain(target) =>
+                    {
+                        self.expr(target)?;
+                    }
                     (ExprKind::Name(name), _) => {
                         return Err(ExprError::new(
                             target.span,

@@ -124,6 +124,15 @@ fn assignment_to_context_is_rejected() {
         block_err("var a = \"x\"; a.Length = 2; return a;").2,
         "only local variables can be assigned"
     );
+    assert_eq!(
+        block_err("var o = new JObject(); o?[\"a\"] = 1; return o;").2,
+        "only local variables can be assigned"
+    );
+    assert!(
+        block_err("undeclared[\"a\"] = 1; return 1;")
+            .2
+            .contains("only local variables can be assigned")
+    );
 }
 
 #[test]

@@ -187,6 +187,7 @@ impl Expression {
             limits,
             steps: 0,
             scopes: vec![Vec::new()],
+            json_written: 0,
         };
         match &self.body {
             Body::Single(expr) => eval.eval(expr),
@@ -213,6 +214,32 @@ struct Evaluator<'a> {
     limits: &'a Limits,
     steps: u64,
     scopes: Vec<Vec<(String, Value)>>,
+    /// Bytes (roughly) written into JSON by indexer assignments so far.
+    json_written: usize,
+}
+
+/// Roughly how many bytes `json` takes written out.
+fn json_size(json: &serde_json::Value) -> usize {
+    match json {
+        serde_json::Value::Null | serde_json::Value::Bool(_) | serde_json::Value::Number(_) => 8,
+        serde_json::Value::String(text) => text.len() + 2,
+        serde_json::Value::Array(items) => items.iter().map(json_size).sum::<usize>() + 2,
+        serde_json::Value::Object(map) => {
+            map.iter()
+                .map(|(key, value)| key.len() + 4 + json_size(value))
+                .sum::<usize>()
+                + 2
+        }
+    }
+}
+
+/// What a JSON value is, for messages.
+fn json_kind(json: &serde_json::Value) -> &'static str {
+    match json {
+        serde_json::Value::Object(_) => "object",
+        serde_json::Value::Array(_) => "array",
+        _ => "value",
+    }
 }
 
 fn failed(span: Span, message: impl Into<String>) -> EvalError {
@@ -363,6 +390,92 @@ impl Evaluator<'_> {
             .map(|(_, v)| v)
     }
 
+    /// `name[a][b] = value;`: sets a property of a local `JObject` (adding it when
+    /// missing) or an item of a local `JArray`.
+    fn assign_index(&mut self, target: &Expr, value: &Value) -> Result<(), EvalError> {
+        // The keys from the name outwards.
+        let mut keys = Vec::new();
+        let mut node = target;
+        while let ExprKind::Index { object, index, .. } = &node.kind {
+            keys.push((self.eval(index)?, index.span));
+            node = object;
+        }
+        keys.reverse();
+        let ExprKind::Name(name) = &node.kind else {
+            return Err(failed(target.span, "only local variables can be assigned"));
+        };
+        let json = value.to_json();
+        self.json_written = self.json_written.saturating_add(json_size(&json));
+        let budget = self.limits.max_string_len.saturating_mul(16);
+        if self.json_written > budget {
+            return Err(EvalError::TooLarge {
+                message: format!(
+                    "assignments into JSON wrote more than the limit of {budget} bytes"
+                ),
+                span: target.span,
+            });
+        }
+        let slot = self
+            .scopes
+            .iter_mut()
+            .rev()
+            .flat_map(|scope| scope.iter_mut().rev())
+            .find(|(local, _)| local == name)
+            .ok_or_else(|| failed(node.span, format!("`{name}` is not declared")))?;
+        let Value::Json(root) = &mut slot.1 else {
+            return Err(failed(
+                node.span,
+                format!(
+                    "`{name}` is a {}: only a JObject or JArray can be assigned into",
+                    slot.1.type_name()
+                ),
+            ));
+        };
+        let mut current = root;
+        for (position, (key, span)) in keys.iter().enumerate() {
+            let last = position + 1 == keys.len();
+            current = match (current, key) {
+                (serde_json::Value::Object(map), Value::String(key)) => {
+                    if last {
+                        map.insert(key.to_string(), json);
+                        return Ok(());
+                    }
+                    map.get_mut(&**key).ok_or_else(|| {
+                        failed(*span, format!("the JObject has no property `{key}`"))
+                    })?
+                }
+                (serde_json::Value::Array(items), Value::Int(index)) => {
+                    let length = items.len();
+                    let item = usize::try_from(*index)
+                        .ok()
+                        .and_then(|index| items.get_mut(index))
+                        .ok_or_else(|| {
+                            failed(
+                                *span,
+                                format!("index {index} is outside the JArray (length {length})"),
+                            )
+                        })?;
+                    if last {
+                        *item = json;
+                        return Ok(());
+                    }
+                    item
+                }
+                (other, key) => {
+                    return Err(failed(
+                        *span,
+                        format!(
+                            "cannot index a JSON {} with a {}",
+                            json_kind(other),
+                            key.type_name()
+                        ),
+                    ));
+                }
+            };
+        }
+        Err(failed(target.span, "nothing to assign into"))
+    }
+
     fn declare(&mut self, name: &str, value: Value) {
         if let Some(scope) = self.scopes.last_mut() {
             scope.push((name.to_owned(), value));
@@ -400,6 +513,9 @@ impl Evaluator<'_> {
             }
             StmtKind::Assign { target, value } => {
                 let value = self.eval(value)?;
+                if let ExprKind::Index { .. } = &target.kind {
+                    return self.assign_index(target, &value).map(|()| Flow::Normal);
+                }
                 let ExprKind::Name(name) = &target.kind else {
                     return Err(failed(target.span, "only local variables can be assigned"));
                 };

@@ -326,6 +326,31 @@ fn cases() -> Vec<(&'static str, Want)> {
         ("new JObject().Count", i(0)),
         ("new JArray(1, \"a\").Count", i(2)),
         (r#"new JObject().ToString()"#, s("{}")),
+        // assignment into a local JObject / JArray
+        (
+            r#"{ var o = JObject.Parse("{\"a\":{\"b\":1}}"); o["a"]["b"] = 2; o["c"] = "x"; return o.ToString(); }"#,
+            s("{\n  \"a\": {\n    \"b\": 2\n  },\n  \"c\": \"x\"\n}"),
+        ),
+        (
+            r#"{ var a = JArray.Parse("[1,2]"); a[1] = new JObject(); return a.ToString(); }"#,
+            s("[\n  1,\n  {}\n]"),
+        ),
+        (
+            r#"{ var a = JArray.Parse("[1]"); a[3] = 1; return a; }"#,
+            E("index 3 is outside the JArray (length 1)"),
+        ),
+        (
+            r#"{ var o = new JObject(); o["a"]["b"] = 1; return o; }"#,
+            E("the JObject has no property `a`"),
+        ),
+        (
+            r#"{ var t = "text"; t["a"] = 1; return t; }"#,
+            E("`t` is a string: only a JObject or JArray can be assigned into"),
+        ),
+        (
+            r#"{ var o = new JObject(); var big = "".PadLeft(1000000, 'x'); foreach (var i in new [] {1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18}) { o["k"] = big; } return o; }"#,
+            E("assignments into JSON wrote more than the limit"),
+        ),
         // arrays and LINQ
         ("new [] { 1, 2, 3 }.Length", i(3)),
         ("new int[] { 1, 2, 3 }[2]", i(3)),

@@ -1,8 +1,10 @@
 //! Compiling merged sections into a [`Pipeline`]: section rules, then each policy's
 //! own compile step.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
+use crate::body::BodyReads;
 use crate::context::CompileContext;
 use crate::document::{Policy, PolicyDocument, SectionKind};
 use crate::error::{ErrorKind, PolicyError};
@@ -26,6 +28,9 @@ pub(crate) fn compile_all(
         )]);
     }
     let mut problems = Vec::new();
+    // Which bodies the expressions read, so the gateway buffers just those.
+    let body_reads = Cell::new(BodyReads::default());
+    let cx = &cx.recording_body_reads(&body_reads);
     let backend = merge(scopes, SectionKind::Backend);
     if let Err(problem) = check_forward_request_is_last(&backend, &mut None) {
         problems.push(problem);
@@ -57,6 +62,7 @@ pub(crate) fn compile_all(
         backend,
         outbound,
         on_error,
+        body_reads: body_reads.get(),
     })
 }
 

@@ -2,12 +2,14 @@
 //! certificates, the API and operation a pipeline serves — and the helpers every
 //! policy uses to turn a raw attribute value into a checked one.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
 use gatehouse_model::{Api, Backend, Certificate, NamedValue, Operation};
 
+use crate::body::BodyReads;
 use crate::document::PolicyDocument;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::reader::{Expression, RawText, RawValue};
@@ -115,6 +117,8 @@ pub struct CompileContext<'a> {
     fragments: &'a [(String, PolicyDocument)],
     /// How many `include-fragment`s deep this compile is (a cycle stops at the limit).
     fragment_depth: u8,
+    /// Where a pipeline's compile records the bodies its expressions read.
+    body_reads: Option<&'a Cell<BodyReads>>,
 }
 
 /// How deep fragments may include fragments.
@@ -132,6 +136,25 @@ impl<'a> CompileContext<'a> {
             operation: None,
             fragments: &[],
             fragment_depth: 0,
+            body_reads: None,
+        }
+    }
+
+    /// The same context, recording the bodies expressions read into `reads`.
+    pub(crate) fn recording_body_reads<'b>(&self, reads: &'b Cell<BodyReads>) -> CompileContext<'b>
+    where
+        'a: 'b,
+    {
+        CompileContext {
+            body_reads: Some(reads),
+            ..*self
+        }
+    }
+
+    /// Records that an expression reads a body.
+    pub(crate) fn note_body_reads(&self, reads: BodyReads) {
+        if let Some(cell) = self.body_reads {
+            cell.set(cell.get().union(reads));
         }
     }
 

@@ -455,22 +455,10 @@ impl ParseCx<'_> {
 
 fn unknown_policy(site: Site<'_>, element: &Element) -> PolicyError {
     let name = element.name.as_str();
-    if name == "set-body" {
-        return site.not_supported(
-            element.position,
-            "policy `<set-body>` is not supported yet by Gatehouse outside <return-response>",
-        );
-    }
     if APIM_POLICIES.contains(&name) {
-        let hint = match name {
-            "choose" | "set-variable" => {
-                "; it needs policy expressions, which are not implemented yet"
-            }
-            _ => "",
-        };
         return site.not_supported(
             element.position,
-            format!("policy `<{name}>` is not supported yet by Gatehouse{hint}; docs/policies.md lists what is"),
+            format!("policy `<{name}>` is not supported yet by Gatehouse; docs/policies.md lists what is"),
         );
     }
     let suggestion = policies::REGISTRY

@@ -112,14 +112,6 @@ fn rejects_bad_structure() {
             message: "not supported yet by Gatehouse; docs/policies.md lists what is",
         },
         ErrorCase {
-            name: "set-body outside return-response",
-            section: "outbound",
-            body: "<set-body>x</set-body>",
-            at: "<set-body>",
-            kind: ErrorKind::NotSupported,
-            message: "outside <return-response>",
-        },
-        ErrorCase {
             name: "include-fragment of an unknown fragment",
             section: "inbound",
             body: r#"<include-fragment fragment-id="f"/>"#,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use gatehouse_expr::{EvalError, Expression, ExpressionKind, Host, HostError, HostObject, Value};
 use http::StatusCode;
 
+use crate::body::{BodyReads, BufferedBody};
 use crate::context::{CompileContext, Resolved};
 use crate::document::SectionKind;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
@@ -185,7 +186,8 @@ impl CompileContext<'_> {
                 message,
             )
         })?;
-        if let Some(member) = unavailable_context_member(code) {
+        let scan = scan_context(code);
+        if let Some(member) = scan.unavailable {
             let message = if resolved.secret {
                 hidden.to_owned()
             } else {
@@ -197,6 +199,7 @@ impl CompileContext<'_> {
                 message,
             ));
         }
+        self.note_body_reads(scan.body_reads);
         Ok(PolicyExpression {
             expression,
             position: raw.position,
@@ -271,7 +274,8 @@ fn expression_error_kind(message: &str) -> ErrorKind {
     });
     match named {
         Some(name)
-            if message.contains("is not available in policy expressions")
+            if (message.contains("is not available in policy expressions")
+                || message.starts_with("expected a type name"))
                 && APIM_TYPES.contains(&name) =>
         {
             ErrorKind::NotSupported
@@ -296,12 +300,21 @@ const CONTEXT_MODEL: &[(&str, &[&str])] = &[
     ),
     (
         "context.Request",
-        &["Method", "Headers", "IpAddress", "Url", "MatchedParameters"],
+        &[
+            "Method",
+            "Headers",
+            "IpAddress",
+            "Url",
+            "MatchedParameters",
+            "Body",
+        ],
     ),
+    ("context.Request.Body", &["As"]),
+    ("context.Response.Body", &["As"]),
     ("context.Request.Url", &["Path", "QueryString", "Query"]),
     (
         "context.Response",
-        &["StatusCode", "StatusReason", "Headers"],
+        &["StatusCode", "StatusReason", "Headers", "Body"],
     ),
     ("context.Subscription", &["Id", "Key"]),
     (
@@ -331,15 +344,11 @@ const APIM_CONTEXT_MODEL: &[(&str, &[&str])] = &[
     ),
     (
         "context.Request",
-        &[
-            "Body",
-            "Certificate",
-            "OriginalUrl",
-            "PrivateEndpointConnection",
-        ],
+        &["Certificate", "OriginalUrl", "PrivateEndpointConnection"],
     ),
     ("context.Request.Url", &["Host", "Port", "Scheme", "ToUri"]),
-    ("context.Response", &["Body"]),
+    ("context.Request.Body", &["AsFormUrlEncodedContent"]),
+    ("context.Response.Body", &["AsFormUrlEncodedContent"]),
     (
         "context.Subscription",
         &[
@@ -361,20 +370,34 @@ struct UnavailableMember {
     message: String,
 }
 
-/// Finds the first `context.A.B…` chain in `code` that leaves the model Gatehouse
-/// serves, so it is refused at load rather than failing each request. (A chain through
-/// a local variable, `var r = context.Request; r.Body`, is only caught per request.)
-fn unavailable_context_member(code: &str) -> Option<UnavailableMember> {
+/// What the `context.A.B…` chains in an expression name.
+#[derive(Default)]
+struct ContextScan {
+    /// The first chain that leaves the model Gatehouse serves.
+    unavailable: Option<UnavailableMember>,
+    /// The bodies the chains read.
+    body_reads: BodyReads,
+}
+
+/// The types `Body.As<T>()` reads a body as.
+const BODY_TYPES: &[&str] = &["string", "JObject", "JArray", "JToken"];
+
+/// Walks the `context.A.B…` chains in `code`: a member Gatehouse does not serve is
+/// refused at load rather than failing each request, and the bodies read are noted so
+/// the gateway buffers them. (A chain through a local variable, `var r =
+/// context.Request; r.Body`, is only seen per request.)
+fn scan_context(code: &str) -> ContextScan {
     use gatehouse_expr::lexer::{InterpolationPart, Punct, Token, TokenKind, tokenize};
-    fn walk(tokens: &[Token]) -> Option<UnavailableMember> {
+    fn walk(tokens: &[Token], scan: &mut ContextScan) {
         for (index, token) in tokens.iter().enumerate() {
+            if scan.unavailable.is_some() {
+                return;
+            }
             match &token.kind {
                 TokenKind::Interpolated(parts) => {
                     for part in parts {
-                        if let InterpolationPart::Hole(hole) = part
-                            && let Some(found) = walk(hole)
-                        {
-                            return Some(found);
+                        if let InterpolationPart::Hole(hole) = part {
+                            walk(hole, scan);
                         }
                     }
                 }
@@ -385,19 +408,21 @@ fn unavailable_context_member(code: &str) -> Option<UnavailableMember> {
                             Some(TokenKind::Punct(Punct::Dot | Punct::QuestionDot))
                         ) =>
                 {
-                    if let Some(found) = check_chain(&tokens[index + 1..]) {
-                        return Some(found);
-                    }
+                    scan.unavailable = check_chain(&tokens[index + 1..], &mut scan.body_reads);
                 }
                 _ => {}
             }
         }
-        None
     }
-    fn check_chain(rest: &[Token]) -> Option<UnavailableMember> {
+    fn check_chain(rest: &[Token], reads: &mut BodyReads) -> Option<UnavailableMember> {
         let mut object = String::from("context");
         let mut tokens = rest.iter();
         loop {
+            match object.as_str() {
+                "context.Request.Body" => reads.request = true,
+                "context.Response.Body" => reads.response = true,
+                _ => {}
+            }
             let Some(Token {
                 kind: TokenKind::Punct(Punct::Dot | Punct::QuestionDot),
                 ..
@@ -421,6 +446,9 @@ fn unavailable_context_member(code: &str) -> Option<UnavailableMember> {
             // Past the objects the model describes (a header collection, a string),
             // members are the language's or the host's methods: not checked here.
             let served = members_of(CONTEXT_MODEL)?;
+            if object.ends_with(".Body") && member == "As" {
+                return check_body_type(tokens.as_slice());
+            }
             if served.contains(&member.as_str()) {
                 object = format!("{object}.{member}");
                 continue;
@@ -449,7 +477,44 @@ fn unavailable_context_member(code: &str) -> Option<UnavailableMember> {
             });
         }
     }
-    walk(&tokenize(code).ok()?)
+    /// `Body.As<T>`: `T` must be a type Gatehouse reads bodies as.
+    fn check_body_type(after_as: &[Token]) -> Option<UnavailableMember> {
+        let [
+            Token {
+                kind: TokenKind::Punct(Punct::Lt),
+                ..
+            },
+            Token {
+                kind: TokenKind::Ident(type_name),
+                span,
+            },
+            ..,
+        ] = after_as
+        else {
+            return None;
+        };
+        if BODY_TYPES.contains(&type_name.as_str()) {
+            return None;
+        }
+        // (Types the language does not know, `XDocument`, are refused before this.)
+        let (kind, message) = (
+            ErrorKind::InvalidValue,
+            format!(
+                "policy expression: a body cannot be read as `{type_name}`; use one of: {}",
+                BODY_TYPES.join(", ")
+            ),
+        );
+        Some(UnavailableMember {
+            span: *span,
+            kind,
+            message,
+        })
+    }
+    let mut scan = ContextScan::default();
+    if let Ok(tokens) = tokenize(code) {
+        walk(&tokens, &mut scan);
+    }
+    scan
 }
 
 /// A rendered [`TextValue`].
@@ -621,6 +686,16 @@ impl Host for RequestHost<'_> {
             ("context.Request", "IpAddress") => text(&facts.client_ip.to_canonical().to_string()),
             ("context.Request", "Url") => object("context.Request.Url"),
             ("context.Request", "MatchedParameters") => object("context.Request.MatchedParameters"),
+            ("context.Request", "Body") => body_member(
+                self.request.body.as_ref(),
+                "context.Request.Body",
+                "request",
+            )?,
+            ("context.Response", "Body") => body_member(
+                self.response.and_then(|response| response.body.as_ref()),
+                "context.Response.Body",
+                "response",
+            )?,
             ("context.Request.Url", "Path") => text(&self.request.path),
             ("context.Request.Url", "QueryString") => {
                 if self.request.query.is_empty() {
@@ -714,7 +789,7 @@ impl Host for RequestHost<'_> {
         &self,
         object_ref: &HostObject,
         method: &str,
-        _type_argument: Option<&str>,
+        type_argument: Option<&str>,
         args: &[Value],
     ) -> Result<Value, HostError> {
         let id = object_ref.id();
@@ -753,6 +828,14 @@ impl Host for RequestHost<'_> {
                     .or_else(|| args.get(1).cloned())
                     .unwrap_or(Value::Null))
             }
+            ("context.Request.Body", "As") => {
+                read_body(self.request.body.as_ref(), type_argument, args)
+            }
+            ("context.Response.Body", "As") => read_body(
+                self.response.and_then(|response| response.body.as_ref()),
+                type_argument,
+                args,
+            ),
             ("context.Request.Url.Query", "ContainsKey") => Ok(Value::Bool(
                 self.query_parameter(string_argument(args, 0)?).is_some(),
             )),
@@ -771,6 +854,64 @@ impl Host for RequestHost<'_> {
             (object_ref.id(), type_name),
             ("context.Request", "IRequest") | ("context.Response", "IResponse")
         )
+    }
+}
+
+/// `context.Request.Body` / `context.Response.Body`: null when there is no body (or it
+/// was consumed), as in APIM.
+fn body_member(
+    body: Option<&BufferedBody>,
+    id: &'static str,
+    which: &str,
+) -> Result<Value, HostError> {
+    match body {
+        Some(body) if body.is_empty() => Ok(Value::Null),
+        Some(_) => Ok(object(id)),
+        None => Err(HostError::Failed(format!(
+            "the {which} body was not read for the policies: Gatehouse reads it only when an expression names `{id}` directly (not through a variable)"
+        ))),
+    }
+}
+
+/// `Body.As<T>(preserveContent)`: the body as a string or parsed JSON; consumed unless
+/// `preserveContent` is true.
+fn read_body(
+    body: Option<&BufferedBody>,
+    type_argument: Option<&str>,
+    args: &[Value],
+) -> Result<Value, HostError> {
+    let preserve = match args.first() {
+        None => false,
+        Some(Value::Bool(preserve)) => *preserve,
+        Some(other) => {
+            return Err(HostError::Failed(format!(
+                "`As`: preserveContent must be a bool, found {}",
+                other.type_name()
+            )));
+        }
+    };
+    let bytes = body.map(|body| body.read(preserve)).unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    match type_argument.unwrap_or("string") {
+        "string" => Ok(Value::String(Arc::from(text.as_ref()))),
+        type_name @ ("JObject" | "JArray" | "JToken") => {
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|error| HostError::Failed(format!("the body is not JSON ({error})")))?;
+            let fits = match type_name {
+                "JObject" => json.is_object(),
+                "JArray" => json.is_array(),
+                _ => true,
+            };
+            if !fits {
+                return Err(HostError::Failed(format!(
+                    "the body is JSON but not a {type_name}"
+                )));
+            }
+            Ok(Value::from_json(json))
+        }
+        other => Err(HostError::Failed(format!(
+            "a body cannot be read as `{other}`"
+        ))),
     }
 }
 

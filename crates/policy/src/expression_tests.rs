@@ -136,9 +136,9 @@ fn context_members_gatehouse_lacks_are_refused_at_load_and_typos_are_invalid() {
             "`context.Api` is not available in Gatehouse yet",
         ),
         (
-            "@(context.Request?.Body)",
+            "@(context.Request?.OriginalUrl)",
             ErrorKind::NotSupported,
-            "`context.Request.Body` is not available",
+            "`context.Request.OriginalUrl` is not available",
         ),
         (
             "@($\"{context.Subscription.Name}\")",
@@ -165,14 +165,14 @@ fn context_members_gatehouse_lacks_are_refused_at_load_and_typos_are_invalid() {
 #[test]
 fn members_reached_through_a_local_fail_at_request_time_never_silently() {
     let pipeline = compile_xml(
-        r#"<policies><inbound><set-variable name="a" value="@{ var request = context.Request; return request.Body; }" /></inbound></policies>"#,
+        r#"<policies><inbound><set-variable name="a" value="@{ var request = context.Request; return request.OriginalUrl; }" /></inbound></policies>"#,
     )
     .unwrap();
     let mut state = request(Method::GET, "/", "", &[]);
     let failure = failed(pipeline.inbound(&facts(1), &Counters::new(), &mut state));
     assert_eq!(failure.error.reason, "ExpressionValueEvaluationFailure");
     assert!(
-        failure.error.message.contains("Body"),
+        failure.error.message.contains("OriginalUrl"),
         "{}",
         failure.error.message
     );

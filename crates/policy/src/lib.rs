@@ -62,6 +62,7 @@
 //! [`Counters`] lives in the gateway, outside any pipeline, so configuration reloads
 //! keep rate limits and quotas; see [`counters`].
 
+mod body;
 mod certificate;
 mod compile;
 mod configuration;
@@ -84,6 +85,7 @@ mod test_util;
 #[path = "proptest_tests.rs"]
 mod proptest_tests;
 
+pub use body::{BodyReads, BufferedBody};
 pub use certificate::ClientCertificate;
 pub use configuration::{PipelineKey, check_configuration, compile_configuration};
 pub use context::{CompileContext, NamedValues};

@@ -16,6 +16,7 @@ use http::header::{CONTENT_TYPE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use url::Url;
 
+use crate::body::{BodyReads, BufferedBody};
 use crate::certificate::ClientCertificate;
 use crate::counters::{ConcurrencyPermit, Counters, DeferredCharge};
 use crate::document::SectionKind;
@@ -81,6 +82,10 @@ pub struct RequestState {
     pub query: String,
     /// The request headers to send (`set-header` in inbound and backend).
     pub headers: HeaderMap,
+    /// The request body, when the gateway read it whole for the policies
+    /// ([`Pipeline::body_reads`]) or `set-body` replaced it; `None`: it streams from the
+    /// client as received. When `Some`, the gateway sends [`BufferedBody::to_send`].
+    pub body: Option<BufferedBody>,
     /// The backend chosen by `set-backend-service`; `None` keeps the API's.
     pub backend: Option<Arc<BackendTarget>>,
     /// How to forward (`forward-request`); the defaults when no policy says otherwise.
@@ -122,6 +127,7 @@ impl RequestState {
             path: path.into(),
             query: query.into(),
             headers,
+            body: None,
             backend: None,
             forward: ForwardSettings::default(),
             response_headers: HeaderMap::new(),
@@ -161,10 +167,8 @@ impl fmt::Debug for HeaderNames<'_> {
     }
 }
 
-/// The response as outbound and on-error policies shape it. The body is not here: it
-/// streams from the backend (or is the failure's body) and policies that would change
-/// it are not supported yet.
-#[derive(Debug, Clone)]
+/// The response as outbound and on-error policies shape it.
+#[derive(Debug)]
 pub struct ResponseState {
     /// Status to send (`set-status`).
     pub status: StatusCode,
@@ -173,6 +177,11 @@ pub struct ResponseState {
     pub reason: Option<Arc<str>>,
     /// Response headers (`set-header` in outbound and on-error).
     pub headers: HeaderMap,
+    /// The body, when the gateway read the backend's whole for the policies
+    /// ([`Pipeline::body_reads`]), on-error runs on a failure's body, or `set-body`
+    /// replaced it; `None`: the backend's body streams as received. When `Some`, the
+    /// gateway sends [`BufferedBody::to_send`].
+    pub body: Option<BufferedBody>,
 }
 
 impl ResponseState {
@@ -182,6 +191,7 @@ impl ResponseState {
             status,
             reason: None,
             headers,
+            body: None,
         }
     }
 }
@@ -402,6 +412,8 @@ pub struct Pipeline {
     pub(crate) backend: Steps,
     pub(crate) outbound: Steps,
     pub(crate) on_error: Steps,
+    /// The bodies expressions read (found at load).
+    pub(crate) body_reads: BodyReads,
 }
 
 /// What every step sees while it runs.
@@ -495,6 +507,13 @@ impl Pipeline {
         };
         let flow = run_response(&self.on_error, &exec, request, response);
         finish_response_phase(flow, request, response)
+    }
+
+    /// The bodies this pipeline's expressions read: the gateway reads those whole (up
+    /// to its buffering limit) into [`RequestState::body`] before inbound and
+    /// [`ResponseState::body`] before outbound; other bodies stream.
+    pub fn body_reads(&self) -> BodyReads {
+        self.body_reads
     }
 
     /// Whether any step of a section is present (for tracing; an empty section costs

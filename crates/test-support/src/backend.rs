@@ -29,6 +29,9 @@ use crate::server_thread::{ServerThread, accept_each};
 pub const HEADER_DELAY_MS: &str = "x-test-delay-ms";
 /// Request header: the status code to answer with.
 pub const HEADER_STATUS: &str = "x-test-status";
+/// Request header: answer with the request body itself (up to 1 MiB, its
+/// `Content-Type` kept) instead of the JSON echo, to see what body the gateway sent.
+pub const HEADER_MIRROR: &str = "x-test-mirror";
 /// Response header carrying the backend's name, when [`EchoBackendBuilder::name`] set one.
 pub const HEADER_BACKEND_NAME: &str = "x-backend-name";
 
@@ -189,6 +192,7 @@ impl EchoBackendBuilder {
 /// | header `x-test-delay-ms: N` | sleeps N ms after reading the request body, before the response head |
 /// | header `x-test-status: N` | answers with status N (the body is still the echo) |
 /// | `GET /bytes/{n}` | streams `n` bytes of `x` instead of the echo (see below) |
+/// | header `x-test-mirror` | answers with the request body itself (up to 1 MiB) and its `Content-Type` |
 /// | any body | read as a stream and counted, never buffered: `bodyBytes` in the echo |
 ///
 /// `/bytes/{n}` takes optional query parameters: `chunk_size` (default 16384, at most
@@ -373,12 +377,18 @@ async fn respond(
         .transpose()?;
 
     let (parts, mut body) = request.into_parts();
-    // Counted frame by frame and dropped: an upload of any size costs no memory.
+    let mirror = parts.headers.contains_key(HEADER_MIRROR);
+    // Counted frame by frame and dropped: an upload of any size costs no memory (a
+    // mirrored body is kept, up to 1 MiB).
     let mut body_bytes = 0_u64;
+    let mut mirrored = Vec::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|error| format!("reading the request body failed: {error}"))?;
         if let Some(data) = frame.data_ref() {
             body_bytes += data.len() as u64;
+            if mirror && mirrored.len() + data.len() <= 1 << 20 {
+                mirrored.extend_from_slice(data);
+            }
         }
     }
 
@@ -388,6 +398,15 @@ async fn respond(
 
     let mut response = match bytes {
         Some(count) => stream_bytes(count, parts.uri.query().unwrap_or(""))?,
+        None if mirror => {
+            let mut response = Response::new(Full::new(Bytes::from(mirrored)).boxed_unsync());
+            if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_TYPE, content_type.clone());
+            }
+            response
+        }
         None => echo_response(&parts, body_bytes),
     };
     *response.status_mut() = status;

@@ -39,7 +39,8 @@ pub mod tls_backend;
 pub mod tls_client;
 
 pub use backend::{
-    Echo, EchoBackend, EchoBackendBuilder, HEADER_BACKEND_NAME, HEADER_DELAY_MS, HEADER_STATUS,
+    Echo, EchoBackend, EchoBackendBuilder, HEADER_BACKEND_NAME, HEADER_DELAY_MS, HEADER_MIRROR,
+    HEADER_STATUS,
 };
 pub use client::{
     h2c_client, http_client, metric_value, wait_for, wait_for_async, wait_for_metric,

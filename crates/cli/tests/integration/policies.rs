@@ -893,3 +893,120 @@ async fn include_fragment_runs_a_fragment_from_the_configuration_file() {
     let echo = echo(response).await;
     assert_eq!(echo.header("x-stamp"), Some("ada"));
 }
+
+#[tokio::test]
+async fn bodies_are_read_and_replaced_only_where_the_policies_need_them() {
+    let backend = EchoBackend::start();
+    let operations = r#"      - id: transform
+        method: POST
+        urlTemplate: /transform
+        policy: |
+          <policies><inbound><base /><set-body>@{
+              var body = context.Request.Body.As<JObject>(preserveContent: true);
+              body["seen"] = true;
+              body["count"] = (int)body["count"] + 1;
+              return body.ToString();
+          }</set-body></inbound></policies>
+      - id: fixed
+        method: POST
+        urlTemplate: /fixed
+        policy: |
+          <policies><inbound><base /><set-body><![CDATA[replaced]]></set-body></inbound></policies>
+      - id: wrap
+        method: "*"
+        urlTemplate: /bytes/*
+        policy: |
+          <policies><inbound><base /></inbound><outbound><base /><set-body>@{
+              var wrapped = new JObject();
+              wrapped["status"] = context.Response.StatusCode;
+              wrapped["length"] = context.Response.Body.As<string>().Length;
+              return wrapped.ToString();
+          }</set-body></outbound></policies>
+      - id: failing
+        method: GET
+        urlTemplate: /failing
+        policy: |
+          <policies><inbound><base /><check-header name="X-Required" failed-check-httpcode="401" failed-check-error-message="missing" ignore-case="true" /></inbound><on-error><base /><set-body>@("{\"reason\":\"" + context.LastError.Reason + "\",\"was\":" + context.Response.Body.As<string>(true) + "}")</set-body></on-error></policies>
+"#;
+    let gateway = GatewayProcess::builder(BIN)
+        .config(config("api", &backend.url(), operations, None))
+        .args(["--workers", "1", "--max-buffered-body-bytes", "1000"])
+        .start();
+    let post = |path: &str| {
+        http_client()
+            .post(gateway.url(path))
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+            .header("x-test-mirror", "1")
+            .header("content-type", "application/json")
+    };
+
+    // The request body, edited by an expression, reaches the backend with its length.
+    let response = post("/api/transform")
+        .body(r#"{"count":1}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"count": 2, "seen": true}));
+
+    // A chunked upload is read whole first, too.
+    let chunks = futures_util::stream::iter(
+        [r#"{"cou"#, r#"nt":41}"#].map(|chunk| Ok::<_, std::io::Error>(bytes::Bytes::from(chunk))),
+    );
+    let response = post("/api/transform")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["count"], 42);
+
+    // A body that is not JSON fails the expression: 500, the backend is not called.
+    let before = backend.requests();
+    let response = post("/api/transform")
+        .body("not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 500);
+    // Over the buffering limit: 413 before anything reaches the backend.
+    let response = post("/api/transform")
+        .body(format!(r#"{{"count":1,"pad":"{}"}}"#, "x".repeat(1000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(backend.requests(), before, "nothing was forwarded");
+
+    // Replacing a body needs no buffering: any size may come in, the new body goes out.
+    let response = post("/api/fixed")
+        .body(vec![b'x'; 5000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-length"], "8");
+    assert_eq!(response.text().await.unwrap(), "replaced");
+
+    // Outbound reads the backend's body and replaces it.
+    let response = get(&gateway, "/api/bytes/300").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body, serde_json::json!({"status": 200, "length": 300}));
+    // A backend body over the limit: 502, with a log line that says why.
+    let response = get(&gateway, "/api/bytes/5000").await;
+    assert_eq!(response.status(), 502);
+    assert!(
+        gateway.wait_for_output("larger than 1000 bytes", std::time::Duration::from_secs(5)),
+        "{:?}",
+        gateway.stdout_lines()
+    );
+
+    // on-error sees the error's body and replaces it.
+    let response = get(&gateway, "/api/failing").await;
+    assert_eq!(response.status(), 401);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["reason"], "HeaderNotFound");
+    assert_eq!(body["was"]["statusCode"], 401);
+}

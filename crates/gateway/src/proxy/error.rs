@@ -144,6 +144,17 @@ pub enum ProxyError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The pipeline reads the response body (`context.Response.Body`) and the backend's
+    /// is larger than the gateway buffers (`--max-buffered-body-bytes`).
+    #[error(
+        "the backend's response for API `{api}` is larger than {limit} bytes, the most the gateway reads whole for policies that read the body (--max-buffered-body-bytes)"
+    )]
+    ResponseBodyTooLarge {
+        /// The matched API.
+        api: String,
+        /// The limit.
+        limit: u64,
+    },
     /// The backend URL built from the configuration and policies is not valid. Only
     /// the backend's origin is kept: the path and query may hold secrets.
     #[error(
@@ -212,6 +223,8 @@ pub enum ErrorReason {
     BackendTimeout,
     /// See [`ProxyError::BackendProtocol`].
     BackendProtocol,
+    /// See [`ProxyError::ResponseBodyTooLarge`].
+    ResponseBodyTooLarge,
     /// See [`ProxyError::InvalidBackendUrl`].
     InvalidBackendUrl,
     /// See [`ProxyError::WebSocketNotEnabled`].
@@ -285,6 +298,7 @@ impl ErrorReason {
             Self::BackendTls => "backend_tls",
             Self::BackendTimeout => "backend_timeout",
             Self::BackendProtocol => "backend_protocol",
+            Self::ResponseBodyTooLarge => "response_body_too_large",
             Self::InvalidBackendUrl => "invalid_backend_url",
             Self::WebSocketNotEnabled => "websocket_not_enabled",
             Self::WebSocketLimit => "websocket_limit",
@@ -316,7 +330,8 @@ impl ProxyError {
             }
             Self::BackendConnect { .. }
             | Self::BackendProtocol { .. }
-            | Self::BackendTls { .. } => StatusCode::BAD_GATEWAY,
+            | Self::BackendTls { .. }
+            | Self::ResponseBodyTooLarge { .. } => StatusCode::BAD_GATEWAY,
             Self::BackendConnectTimeout { .. } | Self::BackendTimeout { .. } => {
                 StatusCode::GATEWAY_TIMEOUT
             }
@@ -347,6 +362,7 @@ impl ProxyError {
             Self::BackendTls { .. } => ErrorReason::BackendTls,
             Self::BackendTimeout { .. } => ErrorReason::BackendTimeout,
             Self::BackendProtocol { .. } => ErrorReason::BackendProtocol,
+            Self::ResponseBodyTooLarge { .. } => ErrorReason::ResponseBodyTooLarge,
             Self::InvalidBackendUrl { .. } => ErrorReason::InvalidBackendUrl,
             Self::WebSocketNotEnabled { .. } => ErrorReason::WebSocketNotEnabled,
             Self::WebSocketLimit { .. } => ErrorReason::WebSocketLimit,
@@ -389,6 +405,9 @@ impl ProxyError {
             Self::BackendConnect { .. }
             | Self::BackendProtocol { .. }
             | Self::BackendTls { .. } => "The backend service could not be reached.".to_owned(),
+            Self::ResponseBodyTooLarge { .. } => {
+                "The backend service's response is too large for the gateway to process.".to_owned()
+            }
             Self::BackendConnectTimeout { .. } | Self::BackendTimeout { .. } => {
                 "The backend service did not respond in time.".to_owned()
             }

@@ -42,8 +42,9 @@ use tokio::time::Instant;
 
 use gatehouse_model::SubscriptionState;
 use gatehouse_policy::{
-    ConcurrencyPermit, DeferredCharge, Flow, HttpVersion, PolicyErrorInfo, PolicyFailure,
-    PolicyResponse, RequestFacts, RequestState, ResponseState, SectionKind, SubscriptionFacts,
+    BufferedBody, ConcurrencyPermit, DeferredCharge, Flow, HttpVersion, PolicyErrorInfo,
+    PolicyFailure, PolicyResponse, RequestFacts, RequestState, ResponseState, SectionKind,
+    SubscriptionFacts,
 };
 use gatehouse_router::RouteMatch;
 
@@ -369,6 +370,19 @@ async fn proxy(
     );
     let counters = &state.counters;
 
+    // --- bodies the policies read ---
+    // Read whole (bounded) only when an expression in this pipeline reads one (found at
+    // load); otherwise bodies stream.
+    let body_reads = pipeline.body_reads();
+    let mut incoming = Some(incoming);
+    if body_reads.request
+        && let Some(body) = incoming.take()
+    {
+        let bytes =
+            read_request_for_policies(body, &request_state.headers, limits, exchange).await?;
+        request_state.body = Some(BufferedBody::new(bytes));
+    }
+
     // --- inbound, then backend ---
     // Both run before anything is sent: a policy may answer or refuse here.
     let mut flow = pipeline.inbound(&facts, counters, &mut request_state);
@@ -452,6 +466,36 @@ async fn proxy(
         response_parts.status,
         std::mem::take(&mut response_parts.headers),
     );
+    // An expression reads the response body: read it whole first (not for a protocol
+    // switch or a gRPC stream, whose bodies are not messages).
+    let mut backend_body = Some(backend_body);
+    if body_reads.response
+        && !call.grpc
+        && response_state.status != StatusCode::SWITCHING_PROTOCOLS
+        && let Some(body) = backend_body.take()
+    {
+        match read_response_for_policies(body, &response_state.headers, &api.id, limits).await {
+            Ok(bytes) => response_state.body = Some(BufferedBody::new(bytes)),
+            Err(error) => {
+                log_error(exchange, &error);
+                exchange.error_reason = Some(error.reason());
+                let failure = PolicyFailure {
+                    error: PolicyErrorInfo {
+                        source: "forward-request",
+                        reason: error.reason().last_error_reason(),
+                        message: error.client_message().into(),
+                        section: Some(SectionKind::Backend),
+                        policy_id: None,
+                    },
+                    response: gateway_error_response(&error),
+                };
+                let response =
+                    run_on_error(pipeline, &facts, counters, &mut request_state, failure);
+                exchange.keep_policy_state(&mut request_state);
+                return Ok(policy_response(response));
+            }
+        }
+    }
     // `forward-request fail-on-error-status-code`: a backend 4xx or 5xx runs on-error
     // instead of outbound, on the backend's response (whose body is sent unless
     // on-error answers itself).
@@ -504,6 +548,20 @@ async fn proxy(
     }
     response_parts.status = response_state.status;
     response_parts.headers = response_state.headers;
+    // A body read whole for the policies, or replaced by `set-body`, goes whole.
+    if let Some(body) = response_state.body {
+        let bytes = body.to_send();
+        set_body_length(&mut response_parts.headers, bytes.len());
+        response_parts.version = http::Version::HTTP_11;
+        return Ok(Response::from_parts(
+            response_parts,
+            ResponseBody::full(bytes),
+        ));
+    }
+    let Some(backend_body) = backend_body else {
+        // Read for the policies above, so `response_state.body` was set.
+        return Ok(Response::from_parts(response_parts, ResponseBody::empty()));
+    };
     // The client's connection has its own version: hyper writes the status line with
     // the response's, so a backend's HTTP/1.0 would reach an HTTP/1.1 client as
     // `HTTP/1.0 200`. HTTP/1.1 here; hyper lowers it for HTTP/1.0 clients.
@@ -538,12 +596,16 @@ fn run_on_error(
     } = response;
     let mut response_state = ResponseState::new(status, headers);
     response_state.reason = reason;
+    response_state.body = Some(BufferedBody::new(body));
     match pipeline.on_error(facts, counters, request_state, &error, &mut response_state) {
         Flow::Continue => PolicyResponse {
             status: response_state.status,
             reason: response_state.reason,
             headers: response_state.headers,
-            body,
+            body: response_state
+                .body
+                .map(|body| body.to_send())
+                .unwrap_or_default(),
         },
         Flow::Respond(response) => *response,
         // A failure raised by on-error itself is sent as it is.
@@ -621,7 +683,7 @@ async fn forward(
     original_host: Option<&HeaderValue>,
     call: CallKind,
     request_state: &mut RequestState,
-    incoming: ClientBody,
+    incoming: Option<ClientBody>,
     exchange: &mut Exchange,
 ) -> Result<Response<Incoming>, ProxyError> {
     // `set-backend-service` wins over the API's backend; a named backend brings its
@@ -705,34 +767,44 @@ async fn forward(
     // `follow-redirects`: later hops need the request's headers again (the body is
     // streamed and not kept; see `redirect`).
     let redirect_template = request_state.forward.follow_redirects.then(|| {
-        (
-            headers.clone(),
-            !hyper::body::Body::is_end_stream(&incoming),
-        )
+        let had_body = match (&request_state.body, &incoming) {
+            (Some(body), _) => !body.is_empty(),
+            (None, Some(incoming)) => !hyper::body::Body::is_end_stream(incoming),
+            (None, None) => false,
+        };
+        (headers.clone(), had_body)
     });
-    let streamed = RequestBody::client(
-        incoming,
-        limits.max_request_body_bytes,
-        exchange.bytes_received.clone(),
-        BodyTimeout {
-            timeout: limits.body_read_timeout,
-            expired: exchange.state.metrics.client_body_timeouts.clone(),
-        },
-    );
-    // `buffer-request-body`: read the whole body first (bounded), send it with its
-    // length, and keep it for a redirect that needs it again.
-    let (body, buffered) = if request_state.forward.buffer_request_body {
-        let bytes = read_whole(streamed, limits.max_buffered_body_bytes).await?;
-        headers.remove(header::TRANSFER_ENCODING);
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-        (
-            RequestBody::Buffered {
-                data: Some(bytes.clone()),
-            },
-            Some(bytes),
-        )
-    } else {
-        (streamed, None)
+    let (body, buffered) = match (&request_state.body, incoming) {
+        // Read whole for the policies, or replaced by `set-body`: sent with its length
+        // (and kept for a redirect that needs it again).
+        (Some(policy_body), _) => {
+            let bytes = policy_body.to_send();
+            set_body_length(&mut headers, bytes.len());
+            (
+                RequestBody::Buffered {
+                    data: Some(bytes.clone()),
+                },
+                Some(bytes),
+            )
+        }
+        (None, Some(incoming)) => {
+            let streamed = client_body(incoming, limits, exchange);
+            // `buffer-request-body`: read the whole body first (bounded), send it with
+            // its length, and keep it for a redirect that needs it again.
+            if request_state.forward.buffer_request_body {
+                let bytes = read_whole(streamed, limits.max_buffered_body_bytes).await?;
+                set_body_length(&mut headers, bytes.len());
+                (
+                    RequestBody::Buffered {
+                        data: Some(bytes.clone()),
+                    },
+                    Some(bytes),
+                )
+            } else {
+                (streamed, None)
+            }
+        }
+        (None, None) => (RequestBody::Empty, None),
     };
     let mut outgoing = Request::new(body);
     *outgoing.method_mut() = request_state.method.clone();
@@ -846,6 +918,75 @@ async fn forward(
         had_body = hop.keeps_body;
     }
     Ok(response)
+}
+
+/// The client's body as the gateway forwards (or reads) it: limited to
+/// `--max-request-body-bytes`, counted, with the idle timeout.
+fn client_body(incoming: ClientBody, limits: &Limits, exchange: &Exchange) -> RequestBody {
+    RequestBody::client(
+        incoming,
+        limits.max_request_body_bytes,
+        exchange.bytes_received.clone(),
+        BodyTimeout {
+            timeout: limits.body_read_timeout,
+            expired: exchange.state.metrics.client_body_timeouts.clone(),
+        },
+    )
+}
+
+/// A body sent whole: its length, no `Transfer-Encoding`.
+fn set_body_length(headers: &mut http::HeaderMap, length: usize) {
+    headers.remove(header::TRANSFER_ENCODING);
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+}
+
+/// Reads the client's body whole before inbound, because an expression in the pipeline
+/// reads it (`context.Request.Body`): at most `--max-buffered-body-bytes` (413 past
+/// it, before anything reaches the backend).
+async fn read_request_for_policies(
+    incoming: ClientBody,
+    headers: &http::HeaderMap,
+    limits: &Limits,
+    exchange: &Exchange,
+) -> Result<bytes::Bytes, ProxyError> {
+    let limit = limits.max_buffered_body_bytes;
+    if content_length(headers).is_some_and(|length| length > limit) {
+        return Err(ProxyError::RequestBodyTooLarge { limit });
+    }
+    read_whole(client_body(incoming, limits, exchange), limit).await
+}
+
+/// Reads the backend's body whole before outbound, because an expression in the
+/// pipeline reads it (`context.Response.Body`): at most `--max-buffered-body-bytes`
+/// (502 past it, logged), within the body read timeout.
+async fn read_response_for_policies(
+    body: Incoming,
+    headers: &http::HeaderMap,
+    api: &str,
+    limits: &Limits,
+) -> Result<bytes::Bytes, ProxyError> {
+    use http_body_util::BodyExt as _;
+    let limit = limits.max_buffered_body_bytes;
+    let too_large = || ProxyError::ResponseBodyTooLarge {
+        api: api.to_owned(),
+        limit,
+    };
+    if content_length(headers).is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
+    let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match tokio::time::timeout(limits.body_read_timeout, limited.collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Ok(Err(error)) => Err(ProxyError::BackendProtocol {
+            backend: format!("of API `{api}`"),
+            source: error,
+        }),
+        Err(_) => Err(ProxyError::BackendTimeout {
+            backend: format!("of API `{api}`"),
+            timeout: limits.body_read_timeout,
+        }),
+    }
 }
 
 /// Reads a request body whole (`buffer-request-body`), at most `limit` bytes; the

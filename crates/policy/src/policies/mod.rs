@@ -42,6 +42,7 @@ policies! {
     return_response::ReturnResponse,
     rewrite_uri::RewriteUri,
     set_backend_service::SetBackendService,
+    set_body::SetBody,
     set_header::SetHeader,
     set_method::SetMethod,
     set_query_parameter::SetQueryParameter,

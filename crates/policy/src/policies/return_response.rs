@@ -12,21 +12,17 @@
 //! ```
 //!
 //! Without children the response is an empty `200 OK`, as in APIM. `set-body` takes
-//! literal text (use CDATA for markup) or a policy expression (its value as text, JSON
-//! indented as .NET writes it); its `template="liquid"` and `response-variable-name` on
-//! `return-response` are not supported yet. `xsi-nil` and `parse-date` are accepted and
-//! have no effect on such bodies. Header values may be expressions too. What holds no
-//! expression is built at compile time.
+//! what the `set-body` policy takes ([`set_body`]); `response-variable-name` on
+//! `return-response` is not supported yet. Header values may be expressions too. What
+//! holds no expression is built at compile time.
 
-use bytes::Bytes;
-
+use super::set_body::{self, BodyValue};
 use super::{set_header, set_status};
 use crate::context::CompileContext;
 use crate::document::ElementReader;
-use crate::error::{ErrorKind, PolicyError, Site};
+use crate::error::{PolicyError, Site};
 use crate::pipeline::PolicyResponse;
-use crate::reader::RawValue;
-use crate::expression::{PolicyExpression, RequestHost, TextValue};
+use crate::expression::RequestHost;
 use crate::registry::prelude::*;
 
 /// Parsed `<return-response>`.
@@ -34,16 +30,7 @@ use crate::registry::prelude::*;
 pub(crate) struct Config {
     status: Option<set_status::Config>,
     headers: Vec<set_header::Config>,
-    body: Option<Body>,
-}
-
-/// Parsed `<set-body>` inside `<return-response>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Body {
-    text: Option<RawValue>,
-    template: Option<RawValue>,
-    xsi_nil: Option<RawValue>,
-    parse_date: Option<RawValue>,
+    body: Option<set_body::Config>,
 }
 
 impl Config {
@@ -71,7 +58,7 @@ impl Config {
                     .push(set_header::Config::parse(&mut child_reader)?),
                 "set-body" => {
                     reader.at_most_once(&mut body_seen, child)?;
-                    config.body = Some(Body::parse(&mut child_reader)?);
+                    config.body = Some(set_body::Config::parse(&mut child_reader)?);
                 }
                 _ => {
                     return Err(
@@ -85,76 +72,6 @@ impl Config {
     }
 }
 
-impl Body {
-    fn parse(reader: &mut ElementReader<'_>) -> Result<Self, PolicyError> {
-        if let Some(child) = reader.element.children.first() {
-            return Err(reader.site.err(
-                child.position,
-                ErrorKind::NotSupported,
-                "XML markup inside <set-body> is not supported yet; wrap the body in <![CDATA[ ... ]]>",
-            ));
-        }
-        Ok(Self {
-            text: reader.text(),
-            template: reader.optional("template"),
-            xsi_nil: reader.optional("xsi-nil"),
-            parse_date: reader.optional("parse-date"),
-        })
-    }
-
-    fn compile(&self, site: Site<'_>, cx: &CompileContext<'_>) -> Result<BodyValue, PolicyError> {
-        if let Some(raw) = &self.template {
-            let resolved = cx.literal(site, raw)?;
-            match resolved.text.trim().to_ascii_lowercase().as_str() {
-                "none" => {}
-                "liquid" => {
-                    return Err(site.not_supported(
-                        raw.position,
-                        "Liquid templates in <set-body> are not supported yet by Gatehouse",
-                    ));
-                }
-                _ => {
-                    return Err(site.invalid(
-                        raw.position,
-                        format!(
-                            "<set-body>: `template` must be `liquid` or `none`, found {}",
-                            resolved.shown()
-                        ),
-                    ));
-                }
-            }
-        }
-        if let Some(raw) = &self.xsi_nil {
-            let resolved = cx.literal(site, raw)?;
-            if !matches!(resolved.text.trim(), "blank" | "null") {
-                return Err(site.invalid(
-                    raw.position,
-                    format!(
-                        "<set-body>: `xsi-nil` must be `blank` or `null`, found {}",
-                        resolved.shown()
-                    ),
-                ));
-            }
-        }
-        cx.boolean_or(site, self.parse_date.as_ref(), "parse-date", true)?;
-        match &self.text {
-            Some(raw) => match cx.text_value(site, raw)? {
-                TextValue::Fixed(text) => Ok(BodyValue::Fixed(Bytes::from(text.text))),
-                TextValue::Computed(expression) => Ok(BodyValue::Computed(expression)),
-            },
-            None => Ok(BodyValue::Fixed(Bytes::new())),
-        }
-    }
-}
-
-/// The body `return-response` sends.
-#[derive(Debug)]
-enum BodyValue {
-    Fixed(Bytes),
-    /// A policy expression: its value as text (JSON as .NET writes it).
-    Computed(PolicyExpression),
-}
-
 /// Compiled `<return-response>`.
 #[derive(Debug)]
 pub(crate) struct ReturnResponse {
@@ -164,7 +81,7 @@ pub(crate) struct ReturnResponse {
     /// per request (the fixed ones are then not in `response`).
     headers: Box<[set_header::SetHeader]>,
     /// A body from an expression, evaluated per request.
-    body: Option<PolicyExpression>,
+    body: Option<BodyValue>,
 }
 
 impl ReturnResponse {
@@ -196,7 +113,7 @@ impl ReturnResponse {
         if let Some(body) = &config.body {
             match body.compile(site, cx)? {
                 BodyValue::Fixed(bytes) => response.body = bytes,
-                BodyValue::Computed(expression) => computed_body = Some(expression),
+                computed @ BodyValue::Computed(_) => computed_body = Some(computed),
             }
         }
         Ok(Self {
@@ -225,10 +142,7 @@ impl ReturnResponse {
             header.apply_with(host, &mut response.headers, meta, section)?;
         }
         if let Some(body) = &self.body {
-            let value = body
-                .evaluate(host)
-                .map_err(|failure| failure.into_flow(meta, section))?;
-            response.body = Bytes::from(value.to_string());
+            response.body = body.render(host, meta, section)?;
         }
         Ok(response)
     }

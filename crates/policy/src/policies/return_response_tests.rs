@@ -78,14 +78,6 @@ fn rejects_bad_return_response() {
             message: "CDATA",
         },
         ErrorCase {
-            name: "expression body",
-            section: "inbound",
-            body: r#"<return-response><set-body>@(context.Request.Body.As<string>())</set-body></return-response>"#,
-            at: "Body.As",
-            kind: ErrorKind::NotSupported,
-            message: "`context.Request.Body` is not available in Gatehouse yet",
-        },
-        ErrorCase {
             name: "bad xsi-nil",
             section: "inbound",
             body: r#"<return-response><set-body xsi-nil="none"/></return-response>"#,
