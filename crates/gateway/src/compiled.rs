@@ -106,6 +106,16 @@ pub struct CompiledBackend {
 /// Pipelines of one operation per product index.
 type ProductPipelines = Vec<(usize, Arc<Pipeline>)>;
 
+/// A product's id and display name (its id when it has none), for the policies'
+/// `context.Product`.
+#[derive(Debug, Clone)]
+pub struct ProductNames {
+    /// Product id.
+    pub id: Arc<str>,
+    /// Display name.
+    pub name: Arc<str>,
+}
+
 /// An operation with its pipelines.
 #[derive(Debug)]
 pub struct CompiledOperation {
@@ -178,8 +188,8 @@ pub struct CompiledConfig {
     pub router: Router,
     /// APIs, by index.
     pub apis: Vec<CompiledApi>,
-    /// Product ids, by index.
-    pub products: Vec<Arc<str>>,
+    /// Products, by index.
+    pub products: Vec<ProductNames>,
     /// Named backends, for `set-backend-service backend-id` (their timeouts apply).
     pub backends: HashMap<Arc<str>, CompiledBackend>,
     /// Subscription keys.
@@ -432,6 +442,11 @@ impl CompiledConfig {
             };
             let entry = Arc::new(SubscriptionEntry {
                 id: subscription.id.as_str().into(),
+                name: subscription
+                    .display_name
+                    .as_deref()
+                    .unwrap_or(&subscription.id)
+                    .into(),
                 scope,
                 state: subscription.state,
             });
@@ -447,7 +462,10 @@ impl CompiledConfig {
             products: config
                 .products
                 .iter()
-                .map(|p| p.id.as_str().into())
+                .map(|p| ProductNames {
+                    id: p.id.as_str().into(),
+                    name: p.display_name.as_deref().unwrap_or(&p.id).into(),
+                })
                 .collect(),
             backends: backends
                 .into_iter()

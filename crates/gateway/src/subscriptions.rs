@@ -27,6 +27,8 @@ pub fn digest(key: &[u8]) -> KeyDigest {
 pub struct SubscriptionEntry {
     /// Subscription id (logged; never the key).
     pub id: Arc<str>,
+    /// Display name (the id when it has none), for `context.Subscription.Name`.
+    pub name: Arc<str>,
     /// Resolved scope.
     pub scope: ResolvedScope,
     /// Active or suspended.

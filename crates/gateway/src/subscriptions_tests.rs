@@ -3,6 +3,7 @@ use super::*;
 fn entry(id: &str) -> Arc<SubscriptionEntry> {
     Arc::new(SubscriptionEntry {
         id: id.into(),
+        name: id.into(),
         scope: ResolvedScope::AllApis,
         state: SubscriptionState::Active,
     })

@@ -2,7 +2,7 @@
 //!
 //! Bodies stream through the gateway untouched unless a compiled pipeline needs one:
 //! an expression that reads `context.Request.Body` or `context.Response.Body` (found
-//! at load, [`BodyReads`]), or a `set-body` that replaces it. Only then does the
+//! at load, [`ContextReads`]), or a `set-body` that replaces it. Only then does the
 //! gateway read the body whole (up to its buffering limit) into a [`BufferedBody`] on
 //! the [`RequestState`](crate::RequestState) or [`ResponseState`](crate::ResponseState).
 
@@ -10,23 +10,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 
-/// Which bodies a pipeline's expressions read, so the gateway buffers those (and only
-/// those) before the policies run.
+/// What in the request context a pipeline's expressions read that the gateway only
+/// prepares on demand (found at load), so that pipelines that do not read them pay
+/// nothing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BodyReads {
-    /// `context.Request.Body` appears in an expression.
-    pub request: bool,
-    /// `context.Response.Body` appears in an expression.
-    pub response: bool,
+pub struct ContextReads {
+    /// `context.Request.Body`: the gateway reads the request body whole before inbound.
+    pub request_body: bool,
+    /// `context.Response.Body`: the gateway reads the backend's body whole before
+    /// outbound.
+    pub response_body: bool,
+    /// `context.RequestId`: the gateway makes the request's id before inbound.
+    pub request_id: bool,
 }
 
-impl BodyReads {
+impl ContextReads {
     /// Both sets of reads.
     #[must_use]
     pub const fn union(self, other: Self) -> Self {
         Self {
-            request: self.request || other.request,
-            response: self.response || other.response,
+            request_body: self.request_body || other.request_body,
+            response_body: self.response_body || other.response_body,
+            request_id: self.request_id || other.request_id,
         }
     }
 }
@@ -100,19 +105,20 @@ mod tests {
 
     #[test]
     fn reads_combine() {
-        let request = BodyReads {
-            request: true,
-            response: false,
+        let request = ContextReads {
+            request_body: true,
+            ..ContextReads::default()
         };
-        let response = BodyReads {
-            request: false,
-            response: true,
+        let id = ContextReads {
+            request_id: true,
+            ..ContextReads::default()
         };
         assert_eq!(
-            request.union(response),
-            BodyReads {
-                request: true,
-                response: true
+            request.union(id),
+            ContextReads {
+                request_body: true,
+                response_body: false,
+                request_id: true,
             }
         );
     }

@@ -4,12 +4,12 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use crate::body::BodyReads;
+use crate::body::ContextReads;
 use crate::context::CompileContext;
 use crate::document::{Policy, PolicyDocument, SectionKind};
 use crate::error::{ErrorKind, PolicyError};
 use crate::merge::merge;
-use crate::pipeline::{Pipeline, StepMeta};
+use crate::pipeline::{Pipeline, ScopeFacts, StepMeta};
 use crate::registry::{CompiledStep, StepCx, Steps};
 
 /// See [`crate::compile`]: every policy is compiled, and every problem reported (in
@@ -29,8 +29,8 @@ pub(crate) fn compile_all(
     }
     let mut problems = Vec::new();
     // Which bodies the expressions read, so the gateway buffers just those.
-    let body_reads = Cell::new(BodyReads::default());
-    let cx = &cx.recording_body_reads(&body_reads);
+    let context_reads = Cell::new(ContextReads::default());
+    let cx = &cx.recording_reads(&context_reads);
     let backend = merge(scopes, SectionKind::Backend);
     if let Err(problem) = check_forward_request_is_last(&backend, &mut None) {
         problems.push(problem);
@@ -62,7 +62,8 @@ pub(crate) fn compile_all(
         backend,
         outbound,
         on_error,
-        body_reads: body_reads.get(),
+        context_reads: context_reads.get(),
+        scope: ScopeFacts::of(cx),
     })
 }
 

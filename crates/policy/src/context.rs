@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use gatehouse_model::{Api, Backend, Certificate, NamedValue, Operation};
 
-use crate::body::BodyReads;
+use crate::body::ContextReads;
 use crate::document::PolicyDocument;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::reader::{Expression, RawText, RawValue};
@@ -118,7 +118,7 @@ pub struct CompileContext<'a> {
     /// How many `include-fragment`s deep this compile is (a cycle stops at the limit).
     fragment_depth: u8,
     /// Where a pipeline's compile records the bodies its expressions read.
-    body_reads: Option<&'a Cell<BodyReads>>,
+    context_reads: Option<&'a Cell<ContextReads>>,
 }
 
 /// How deep fragments may include fragments.
@@ -136,24 +136,24 @@ impl<'a> CompileContext<'a> {
             operation: None,
             fragments: &[],
             fragment_depth: 0,
-            body_reads: None,
+            context_reads: None,
         }
     }
 
     /// The same context, recording the bodies expressions read into `reads`.
-    pub(crate) fn recording_body_reads<'b>(&self, reads: &'b Cell<BodyReads>) -> CompileContext<'b>
+    pub(crate) fn recording_reads<'b>(&self, reads: &'b Cell<ContextReads>) -> CompileContext<'b>
     where
         'a: 'b,
     {
         CompileContext {
-            body_reads: Some(reads),
+            context_reads: Some(reads),
             ..*self
         }
     }
 
     /// Records that an expression reads a body.
-    pub(crate) fn note_body_reads(&self, reads: BodyReads) {
-        if let Some(cell) = self.body_reads {
+    pub(crate) fn note_reads(&self, reads: ContextReads) {
+        if let Some(cell) = self.context_reads {
             cell.set(cell.get().union(reads));
         }
     }

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use gatehouse_expr::{EvalError, Expression, ExpressionKind, Host, HostError, HostObject, Value};
 use http::StatusCode;
 
-use crate::body::{BodyReads, BufferedBody};
+use crate::body::{BufferedBody, ContextReads};
 use crate::context::{CompileContext, Resolved};
 use crate::document::SectionKind;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::pipeline::{
-    Flow, PolicyErrorInfo, PolicyResponse, RequestFacts, RequestState, ResponseState, StepMeta,
+    Flow, PolicyErrorInfo, PolicyResponse, RequestFacts, RequestState, ResponseState, ScopeFacts,
+    StepMeta,
 };
 use crate::reader::{self, RawText, RawValue};
 
@@ -199,7 +200,7 @@ impl CompileContext<'_> {
                 message,
             ));
         }
-        self.note_body_reads(scan.body_reads);
+        self.note_reads(scan.context_reads);
         Ok(PolicyExpression {
             expression,
             position: raw.position,
@@ -286,6 +287,18 @@ fn expression_error_kind(message: &str) -> ErrorKind {
 
 // === which context members exist ===
 
+/// What APIM's `IUrl` has (`context.Request.Url`, `OriginalUrl`, `Api.ServiceUrl`);
+/// `ToString()` too.
+const URL_MEMBERS: &[&str] = &[
+    "Scheme",
+    "Host",
+    "Port",
+    "Path",
+    "Query",
+    "QueryString",
+    "ToString",
+];
+
 /// The context members [`RequestHost`] serves, by object: `(object, members)`.
 const CONTEXT_MODEL: &[(&str, &[&str])] = &[
     (
@@ -296,6 +309,11 @@ const CONTEXT_MODEL: &[(&str, &[&str])] = &[
             "Variables",
             "Subscription",
             "LastError",
+            "Api",
+            "Operation",
+            "Product",
+            "User",
+            "RequestId",
         ],
     ),
     (
@@ -305,21 +323,48 @@ const CONTEXT_MODEL: &[(&str, &[&str])] = &[
             "Headers",
             "IpAddress",
             "Url",
+            "OriginalUrl",
             "MatchedParameters",
             "Body",
         ],
     ),
     ("context.Request.Body", &["As"]),
     ("context.Response.Body", &["As"]),
-    ("context.Request.Url", &["Path", "QueryString", "Query"]),
+    ("context.Request.Url", URL_MEMBERS),
+    ("context.Request.OriginalUrl", URL_MEMBERS),
     (
         "context.Response",
         &["StatusCode", "StatusReason", "Headers", "Body"],
     ),
-    ("context.Subscription", &["Id", "Key"]),
+    ("context.Subscription", &["Id", "Key", "Name"]),
     (
         "context.LastError",
         &["Source", "Reason", "Message", "Section", "PolicyId"],
+    ),
+    (
+        "context.Api",
+        &["Id", "Name", "Path", "ServiceUrl", "Version"],
+    ),
+    ("context.Api.ServiceUrl", URL_MEMBERS),
+    (
+        "context.Operation",
+        &["Id", "Name", "Method", "UrlTemplate"],
+    ),
+    ("context.Product", &["Id", "Name"]),
+    // Gatehouse has no users: `context.User` is always null, as for a call without
+    // one in APIM, so these are never reached.
+    (
+        "context.User",
+        &[
+            "Email",
+            "FirstName",
+            "Groups",
+            "Id",
+            "Identities",
+            "LastName",
+            "Note",
+            "RegistrationDate",
+        ],
     ),
 ];
 
@@ -329,24 +374,20 @@ const APIM_CONTEXT_MODEL: &[(&str, &[&str])] = &[
     (
         "context",
         &[
-            "Api",
             "Deployment",
             "Elapsed",
-            "Operation",
-            "Product",
-            "RequestId",
             "Timestamp",
             "Trace",
             "Tracing",
-            "User",
             "Workspace",
         ],
     ),
     (
         "context.Request",
-        &["Certificate", "OriginalUrl", "PrivateEndpointConnection"],
+        &["Certificate", "PrivateEndpointConnection"],
     ),
-    ("context.Request.Url", &["Host", "Port", "Scheme", "ToUri"]),
+    ("context.Request.Url", &["ToUri"]),
+    ("context.Request.OriginalUrl", &["ToUri"]),
     ("context.Request.Body", &["AsFormUrlEncodedContent"]),
     ("context.Response.Body", &["AsFormUrlEncodedContent"]),
     (
@@ -354,13 +395,35 @@ const APIM_CONTEXT_MODEL: &[(&str, &[&str])] = &[
         &[
             "CreatedDate",
             "EndDate",
-            "Name",
             "PrimaryKey",
             "SecondaryKey",
             "StartDate",
         ],
     ),
     ("context.LastError", &["Scope", "Path"]),
+    (
+        "context.Api",
+        &[
+            "IsCurrentRevision",
+            "Protocols",
+            "Revision",
+            "SubscriptionKeyParameterNames",
+            "Workspace",
+        ],
+    ),
+    ("context.Operation", &["Workspace"]),
+    (
+        "context.Product",
+        &[
+            "Apis",
+            "ApprovalRequired",
+            "Groups",
+            "State",
+            "SubscriptionLimit",
+            "SubscriptionRequired",
+            "Workspace",
+        ],
+    ),
 ];
 
 /// A `context.…` member an expression names that Gatehouse does not serve.
@@ -376,7 +439,7 @@ struct ContextScan {
     /// The first chain that leaves the model Gatehouse serves.
     unavailable: Option<UnavailableMember>,
     /// The bodies the chains read.
-    body_reads: BodyReads,
+    context_reads: ContextReads,
 }
 
 /// The types `Body.As<T>()` reads a body as.
@@ -408,19 +471,20 @@ fn scan_context(code: &str) -> ContextScan {
                             Some(TokenKind::Punct(Punct::Dot | Punct::QuestionDot))
                         ) =>
                 {
-                    scan.unavailable = check_chain(&tokens[index + 1..], &mut scan.body_reads);
+                    scan.unavailable = check_chain(&tokens[index + 1..], &mut scan.context_reads);
                 }
                 _ => {}
             }
         }
     }
-    fn check_chain(rest: &[Token], reads: &mut BodyReads) -> Option<UnavailableMember> {
+    fn check_chain(rest: &[Token], reads: &mut ContextReads) -> Option<UnavailableMember> {
         let mut object = String::from("context");
         let mut tokens = rest.iter();
         loop {
             match object.as_str() {
-                "context.Request.Body" => reads.request = true,
-                "context.Response.Body" => reads.response = true,
+                "context.Request.Body" => reads.request_body = true,
+                "context.Response.Body" => reads.response_body = true,
+                "context.RequestId" => reads.request_id = true,
                 _ => {}
             }
             let Some(Token {
@@ -578,6 +642,8 @@ impl Variables {
 /// the request as the policies have shaped it so far.
 pub(crate) struct RequestHost<'r> {
     pub(crate) facts: &'r RequestFacts<'r>,
+    /// The API and operation the pipeline serves.
+    pub(crate) scope: &'r ScopeFacts,
     pub(crate) request: &'r RequestState,
     pub(crate) response: Option<&'r ResponseState>,
     pub(crate) last_error: Option<&'r PolicyErrorInfo>,
@@ -656,10 +722,145 @@ impl RequestHost<'_> {
         }
     }
 
-    fn query_parameter(&self, name: &str) -> Option<String> {
-        url::form_urlencoded::parse(self.request.query.as_bytes())
+    /// A query parameter of the request (`context.Request.Url.Query`) or of the URL as
+    /// the client sent it (`context.Request.OriginalUrl.Query`), decoded.
+    fn query_parameter(&self, id: &str, name: &str) -> Option<String> {
+        let query = if id.starts_with("context.Request.OriginalUrl") {
+            self.facts.original_url.query
+        } else {
+            &self.request.query
+        };
+        url::form_urlencoded::parse(query.as_bytes())
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.into_owned())
+    }
+
+    /// Where the request goes: `set-backend-service`'s URL, else the API's.
+    fn backend_url(&self) -> Option<&url::Url> {
+        self.request
+            .backend
+            .as_ref()
+            .map(|backend| &backend.url)
+            .or_else(|| self.scope.api.as_ref()?.service_url.as_ref())
+    }
+
+    /// A member of an `IUrl`: the request's (its backend URL, with the path and query
+    /// as the policies shaped them), the client's original one, or the API's service
+    /// URL.
+    fn url_member(&self, id: &str, name: &str) -> Result<Value, HostError> {
+        let query_string = |query: &str| {
+            if query.is_empty() {
+                text("")
+            } else {
+                text(&format!("?{query}"))
+            }
+        };
+        match id {
+            "context.Request.OriginalUrl" => {
+                let original = &self.facts.original_url;
+                let (host, port) = split_host_port(original.host, original.scheme);
+                Ok(match name {
+                    "Scheme" => text(original.scheme),
+                    "Host" => text(host),
+                    "Port" => Value::Int(i64::from(port)),
+                    "Path" => text(original.path),
+                    "QueryString" => query_string(original.query),
+                    "Query" => object("context.Request.OriginalUrl.Query"),
+                    _ => return Err(HostError::UnknownMember),
+                })
+            }
+            "context.Request.Url" => match name {
+                "Path" => Ok(text(&self.request.path)),
+                "QueryString" => Ok(query_string(&self.request.query)),
+                "Query" => Ok(object("context.Request.Url.Query")),
+                _ => Ok(self
+                    .backend_url()
+                    .map_or(Value::Null, |url| url_part(url, name))),
+            },
+            _ => {
+                let Some(url) = self
+                    .scope
+                    .api
+                    .as_ref()
+                    .and_then(|api| api.service_url.as_ref())
+                else {
+                    return Ok(Value::Null);
+                };
+                Ok(match name {
+                    "Path" => text(url.path()),
+                    "QueryString" => query_string(url.query().unwrap_or_default()),
+                    "Query" => {
+                        return Err(HostError::Failed(
+                            "`context.Api.ServiceUrl.Query` is not available; use QueryString"
+                                .to_owned(),
+                        ));
+                    }
+                    _ => url_part(url, name),
+                })
+            }
+        }
+    }
+
+    /// `ToString()` of an `IUrl`.
+    fn url_text(&self, id: &str) -> Value {
+        match id {
+            "context.Request.OriginalUrl" => {
+                let original = &self.facts.original_url;
+                let mut out = format!("{}://{}{}", original.scheme, original.host, original.path);
+                if !original.query.is_empty() {
+                    out.push('?');
+                    out.push_str(original.query);
+                }
+                text(&out)
+            }
+            "context.Request.Url" => {
+                let base = self
+                    .backend_url()
+                    .map(|url| url.as_str().trim_end_matches('/'))
+                    .unwrap_or_default();
+                let mut out = format!("{base}{}", self.request.path);
+                if !self.request.query.is_empty() {
+                    out.push('?');
+                    out.push_str(&self.request.query);
+                }
+                text(&out)
+            }
+            _ => self
+                .scope
+                .api
+                .as_ref()
+                .and_then(|api| api.service_url.as_ref())
+                .map_or(Value::Null, |url| text(url.as_str())),
+        }
+    }
+}
+
+/// `Scheme`, `Host` or `Port` of a URL.
+fn url_part(url: &url::Url, name: &str) -> Value {
+    match name {
+        "Scheme" => text(url.scheme()),
+        "Host" => text(url.host_str().unwrap_or_default()),
+        "Port" => Value::Int(i64::from(url.port_or_known_default().unwrap_or(0))),
+        _ => Value::Null,
+    }
+}
+
+/// `host[:port]` split, the port defaulting to the scheme's.
+fn split_host_port<'h>(authority: &'h str, scheme: &str) -> (&'h str, u16) {
+    let default = if scheme == "https" { 443 } else { 80 };
+    // `[::1]:8080`, `[::1]`, `example.com:8080`, `example.com`.
+    if let Some(rest) = authority.strip_prefix('[')
+        && let Some((host, after)) = rest.split_once(']')
+    {
+        let port = after
+            .strip_prefix(':')
+            .and_then(|port| port.parse().ok())
+            .unwrap_or(default);
+        return (host, port);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse().unwrap_or(default)),
+        None => (authority, default),
     }
 }
 
@@ -681,6 +882,80 @@ impl Host for RequestHost<'_> {
                 Some(_) => object("context.LastError"),
                 None => Value::Null,
             },
+            ("context", "Api") => match self.scope.api {
+                Some(_) => object("context.Api"),
+                None => Value::Null,
+            },
+            ("context", "Operation") => match self.scope.operation {
+                Some(_) => object("context.Operation"),
+                None => Value::Null,
+            },
+            ("context", "Product") => match facts.subscription.and_then(|s| s.product_id) {
+                Some(_) => object("context.Product"),
+                None => Value::Null,
+            },
+            // Gatehouse has no users (subscriptions have no owner).
+            ("context", "User") => Value::Null,
+            ("context", "RequestId") => match facts.request_id {
+                Some(id) => text(id),
+                None => {
+                    return Err(HostError::Failed(
+                        "the request id was not made for the policies: Gatehouse makes it only when an expression names `context.RequestId` directly (not through a variable)"
+                            .to_owned(),
+                    ));
+                }
+            },
+            ("context.Api", field) => {
+                let Some(api) = &self.scope.api else {
+                    return Ok(Value::Null);
+                };
+                match field {
+                    "Id" => Value::String(Arc::clone(&api.id)),
+                    "Name" => Value::String(Arc::clone(&api.name)),
+                    "Path" => Value::String(Arc::clone(&api.path)),
+                    "ServiceUrl" => match api.service_url {
+                        Some(_) => object("context.Api.ServiceUrl"),
+                        None => Value::Null,
+                    },
+                    // Gatehouse APIs have no versions: null, as for an unversioned API.
+                    "Version" => Value::Null,
+                    _ => return Err(HostError::UnknownMember),
+                }
+            }
+            ("context.Operation", field) => {
+                let Some(operation) = &self.scope.operation else {
+                    return Ok(Value::Null);
+                };
+                match field {
+                    "Id" => Value::String(Arc::clone(&operation.id)),
+                    "Name" => Value::String(Arc::clone(&operation.name)),
+                    "Method" => Value::String(Arc::clone(&operation.method)),
+                    "UrlTemplate" => Value::String(Arc::clone(&operation.url_template)),
+                    _ => return Err(HostError::UnknownMember),
+                }
+            }
+            ("context.Product", "Id") => text(
+                facts
+                    .subscription
+                    .and_then(|s| s.product_id)
+                    .unwrap_or_default(),
+            ),
+            ("context.Product", "Name") => text(
+                facts
+                    .subscription
+                    .and_then(|s| s.product_name.or(s.product_id))
+                    .unwrap_or_default(),
+            ),
+            ("context.Subscription", "Name") => text(
+                facts
+                    .subscription
+                    .map_or("", |subscription| subscription.name),
+            ),
+            (
+                "context.Request.Url" | "context.Request.OriginalUrl" | "context.Api.ServiceUrl",
+                "Scheme" | "Host" | "Port" | "Path" | "QueryString" | "Query",
+            ) => return self.url_member(object_ref.id(), name),
+            ("context.Request", "OriginalUrl") => object("context.Request.OriginalUrl"),
             ("context.Request", "Method") => text(self.request.method.as_str()),
             ("context.Request", "Headers") => object("context.Request.Headers"),
             ("context.Request", "IpAddress") => text(&facts.client_ip.to_canonical().to_string()),
@@ -696,15 +971,6 @@ impl Host for RequestHost<'_> {
                 "context.Response.Body",
                 "response",
             )?,
-            ("context.Request.Url", "Path") => text(&self.request.path),
-            ("context.Request.Url", "QueryString") => {
-                if self.request.query.is_empty() {
-                    text("")
-                } else {
-                    text(&format!("?{}", self.request.query))
-                }
-            }
-            ("context.Request.Url", "Query") => object("context.Request.Url.Query"),
             ("context.Response", "StatusCode") => {
                 Value::Int(i64::from(self.response.map_or(0, |r| r.status.as_u16())))
             }
@@ -774,8 +1040,8 @@ impl Host for RequestHost<'_> {
             "context.Request.MatchedParameters" => facts_parameter(self.facts, key)
                 .map(text)
                 .ok_or_else(|| HostError::Failed(format!("no URL template parameter `{key}`"))),
-            "context.Request.Url.Query" => self
-                .query_parameter(key)
+            id @ ("context.Request.Url.Query" | "context.Request.OriginalUrl.Query") => self
+                .query_parameter(id, key)
                 .map(|value| Value::Array(vec![text(&value)]))
                 .ok_or_else(|| HostError::Failed(format!("no query parameter `{key}`"))),
             id => match self.headers(id) {
@@ -820,10 +1086,13 @@ impl Host for RequestHost<'_> {
             ("context.Request.MatchedParameters", "ContainsKey") => Ok(Value::Bool(
                 facts_parameter(self.facts, string_argument(args, 0)?).is_some(),
             )),
-            ("context.Request.Url.Query", "GetValueOrDefault") => {
+            (
+                "context.Request.Url.Query" | "context.Request.OriginalUrl.Query",
+                "GetValueOrDefault",
+            ) => {
                 let name = string_argument(args, 0)?;
                 Ok(self
-                    .query_parameter(name)
+                    .query_parameter(id, name)
                     .map(|value| text(&value))
                     .or_else(|| args.get(1).cloned())
                     .unwrap_or(Value::Null))
@@ -836,9 +1105,16 @@ impl Host for RequestHost<'_> {
                 type_argument,
                 args,
             ),
-            ("context.Request.Url.Query", "ContainsKey") => Ok(Value::Bool(
-                self.query_parameter(string_argument(args, 0)?).is_some(),
-            )),
+            ("context.Request.Url.Query" | "context.Request.OriginalUrl.Query", "ContainsKey") => {
+                Ok(Value::Bool(
+                    self.query_parameter(id, string_argument(args, 0)?)
+                        .is_some(),
+                ))
+            }
+            (
+                "context.Request.Url" | "context.Request.OriginalUrl" | "context.Api.ServiceUrl",
+                "ToString",
+            ) => Ok(self.url_text(id)),
             _ => match (self.headers(id), method) {
                 (Some(headers), "GetValueOrDefault") => header_value(headers, args),
                 (Some(headers), "ContainsKey") => {

@@ -35,6 +35,8 @@ fn the_request_context_members() {
         id: "sub-1",
         key: "key-1",
         product_id: None,
+        product_name: None,
+        name: "subscription",
     };
     let facts = RequestFacts {
         client_ip: IpAddr::V6(Ipv4MappedLoopback::ADDRESS),
@@ -131,19 +133,19 @@ fn without_a_subscription_it_is_null_and_dereferencing_it_fails() {
 fn context_members_gatehouse_lacks_are_refused_at_load_and_typos_are_invalid() {
     for (value, kind, message) in [
         (
-            "@(context.Api.Name)",
+            "@(context.Deployment.Region)",
             ErrorKind::NotSupported,
-            "`context.Api` is not available in Gatehouse yet",
+            "`context.Deployment` is not available in Gatehouse yet",
         ),
         (
-            "@(context.Request?.OriginalUrl)",
+            "@(context.Request?.Certificate)",
             ErrorKind::NotSupported,
-            "`context.Request.OriginalUrl` is not available",
+            "`context.Request.Certificate` is not available",
         ),
         (
-            "@($\"{context.Subscription.Name}\")",
+            "@($\"{context.Subscription.PrimaryKey}\")",
             ErrorKind::NotSupported,
-            "`context.Subscription.Name`",
+            "`context.Subscription.PrimaryKey`",
         ),
         (
             "@(context.Requets.Method)",
@@ -159,20 +161,20 @@ fn context_members_gatehouse_lacks_are_refused_at_load_and_typos_are_invalid() {
         assert!(error.message.contains(message), "{value}: {error}");
     }
     // A string that only mentions the context is not code.
-    compile_xml(r#"<policies><inbound><set-variable name="a" value="@("context.Api")" /></inbound></policies>"#).unwrap();
+    compile_xml(r#"<policies><inbound><set-variable name="a" value="@("context.Deployment")" /></inbound></policies>"#).unwrap();
 }
 
 #[test]
 fn members_reached_through_a_local_fail_at_request_time_never_silently() {
     let pipeline = compile_xml(
-        r#"<policies><inbound><set-variable name="a" value="@{ var request = context.Request; return request.OriginalUrl; }" /></inbound></policies>"#,
+        r#"<policies><inbound><set-variable name="a" value="@{ var request = context.Request; return request.Certificate; }" /></inbound></policies>"#,
     )
     .unwrap();
     let mut state = request(Method::GET, "/", "", &[]);
     let failure = failed(pipeline.inbound(&facts(1), &Counters::new(), &mut state));
     assert_eq!(failure.error.reason, "ExpressionValueEvaluationFailure");
     assert!(
-        failure.error.message.contains("OriginalUrl"),
+        failure.error.message.contains("Certificate"),
         "{}",
         failure.error.message
     );
@@ -280,4 +282,135 @@ fn a_value_that_is_not_a_header_value_fails_the_request() {
     let failure = failed(pipeline.inbound(&facts(1), &Counters::new(), &mut state));
     assert_eq!(failure.error.reason, "ExpressionValueEvaluationFailure");
     assert!(state.headers.get("injected").is_none());
+}
+
+#[test]
+fn the_api_operation_product_and_urls() {
+    use gatehouse_model::{Api, Operation, SubscriptionKeyParameterNames};
+    let api = Api {
+        id: "orders".to_owned(),
+        display_name: Some("Orders API".to_owned()),
+        path: "shop/orders".to_owned(),
+        hostnames: Vec::new(),
+        protocols: Vec::new(),
+        service_url: Some("https://backend.internal:8443/v2".to_owned()),
+        backend_id: None,
+        subscription_required: true,
+        subscription_key_parameter_names: SubscriptionKeyParameterNames::default(),
+        policy: None,
+        operations: Vec::new(),
+    };
+    let operation = Operation {
+        id: "get-order".to_owned(),
+        display_name: None,
+        method: "GET".to_owned(),
+        url_template: "/orders/{id}".to_owned(),
+        policy: None,
+        responses: Vec::new(),
+    };
+    let named = NamedValues::new();
+    let cx = CompileContext::new(&named)
+        .with_api(&api)
+        .with_operation(&operation);
+    let subscription = SubscriptionFacts {
+        id: "sub-1",
+        key: "key-1",
+        product_id: Some("gold"),
+        product_name: Some("Gold tier"),
+        name: "Contoso's app",
+    };
+    let facts = RequestFacts {
+        subscription: Some(subscription),
+        original_url: crate::OriginalUrl {
+            scheme: "https",
+            host: "api.example.com:8443",
+            path: "/shop/orders/42",
+            query: "a=1&subscription-key=k",
+        },
+        request_id: Some("0f8fad5b-d9cb-469f-a165-70867728950e"),
+        ..facts(1)
+    };
+    let cases = [
+        ("@(context.Api.Id)", "orders"),
+        ("@(context.Api.Name)", "Orders API"),
+        ("@(context.Api.Path)", "shop/orders"),
+        ("@(context.Api.Version ?? \"none\")", "none"),
+        ("@(context.Api.ServiceUrl.Host)", "backend.internal"),
+        ("@(context.Api.ServiceUrl.Port)", "8443"),
+        (
+            "@(context.Api.ServiceUrl.ToString())",
+            "https://backend.internal:8443/v2",
+        ),
+        ("@(context.Operation.Id)", "get-order"),
+        ("@(context.Operation.Name)", "get-order"),
+        ("@(context.Operation.Method)", "GET"),
+        ("@(context.Operation.UrlTemplate)", "/orders/{id}"),
+        (
+            "@(context.Product.Id + \"/\" + context.Product.Name)",
+            "gold/Gold tier",
+        ),
+        ("@(context.Subscription.Name)", "Contoso's app"),
+        ("@(context.User == null)", "True"),
+        (
+            "@(context.RequestId)",
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+        ),
+        ("@(context.Request.OriginalUrl.Scheme)", "https"),
+        ("@(context.Request.OriginalUrl.Host)", "api.example.com"),
+        ("@(context.Request.OriginalUrl.Port)", "8443"),
+        ("@(context.Request.OriginalUrl.Path)", "/shop/orders/42"),
+        (
+            r#"@(context.Request.OriginalUrl.Query.GetValueOrDefault("a", ""))"#,
+            "1",
+        ),
+        (
+            "@(context.Request.OriginalUrl.ToString())",
+            "https://api.example.com:8443/shop/orders/42?a=1&subscription-key=k",
+        ),
+        ("@(context.Request.Url.Host)", "backend.internal"),
+        ("@(context.Request.Url.Scheme)", "https"),
+        (
+            "@(context.Request.Url.ToString())",
+            "https://backend.internal:8443/v2/orders/42?a=1&b=x%20y",
+        ),
+    ];
+    for (expression, expected) in cases {
+        let xml = format!(
+            r#"<policies><inbound><set-header name="X-Out" exists-action="override"><value>{expression}</value></set-header></inbound></policies>"#
+        );
+        let pipeline =
+            compile_xml_with(&xml, &cx).unwrap_or_else(|error| panic!("{expression}: {error}"));
+        let mut state = request(Method::POST, "/orders/42", "a=1&b=x%20y", &[]);
+        let flow = pipeline.inbound(&facts, &Counters::new(), &mut state);
+        assert_eq!(flow, Flow::Continue, "{expression}");
+        assert_eq!(
+            header(&state.headers, "x-out"),
+            Some(expected),
+            "{expression}"
+        );
+    }
+    // The request id is made only for pipelines that read it.
+    let reads = |expression: &str| {
+        let xml = format!(
+            r#"<policies><inbound><set-variable name="v" value="{expression}" /></inbound></policies>"#
+        );
+        compile_xml_with(&xml, &cx)
+            .unwrap()
+            .context_reads()
+            .request_id
+    };
+    assert!(reads("@(context.RequestId)"));
+    assert!(reads("@($\"id {context.RequestId}\")"));
+    assert!(!reads("@(context.Api.Id)"));
+    // Without one (the rest of the context: no API, no product), members are null.
+    let bare = compile_xml(
+        r#"<policies><inbound><set-header name="X-Out" exists-action="override"><value>@((context.Api == null) + "," + (context.Product == null) + "," + (context.Request.Url.Host == null))</value></set-header></inbound></policies>"#,
+    )
+    .unwrap();
+    let mut state = request(Method::GET, "/", "", &[]);
+    assert_eq!(
+        bare.inbound(&crate::test_util::facts(1), &Counters::new(), &mut state),
+        Flow::Continue
+    );
+    assert_eq!(header(&state.headers, "x-out"), Some("True,True,True"));
 }

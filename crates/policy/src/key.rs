@@ -24,11 +24,10 @@ use std::sync::Arc;
 use http::HeaderName;
 
 use crate::context::{CompileContext, expression_not_supported};
-use crate::counters::Counters;
 use crate::document::SectionKind;
 use crate::error::{PolicyError, Site};
 use crate::expression::{ExpressionFailure, PolicyExpression, RequestHost};
-use crate::pipeline::{Flow, RequestFacts, RequestState, StepMeta};
+use crate::pipeline::{Exec, Flow, RequestState, StepMeta};
 use crate::reader::{RawText, RawValue};
 
 /// What a counter counts per.
@@ -184,12 +183,12 @@ impl CounterKey {
     /// Hashes this request's key value with the counters' keyed hasher.
     pub(crate) fn hash(
         &self,
-        facts: &RequestFacts<'_>,
+        exec: &Exec<'_, '_>,
         request: &RequestState,
-        counters: &Counters,
     ) -> Result<u64, KeyFailure> {
+        let facts = exec.facts;
         let headers = &request.headers;
-        let mut hasher = counters.key_hasher();
+        let mut hasher = exec.counters.key_hasher();
         match self {
             Self::Literal(key) => {
                 hasher.write_u8(0);
@@ -247,6 +246,7 @@ impl CounterKey {
                 hasher.write_u8(7);
                 let host = RequestHost {
                     facts,
+                    scope: exec.scope,
                     request,
                     response: None,
                     last_error: None,

@@ -7,7 +7,7 @@ use super::*;
 use crate::ErrorKind;
 use crate::pipeline::SubscriptionFacts;
 use crate::test_util::{ErrorCase, check_errors, compile_in, facts, failed, header_map, request};
-use crate::{ClientCertificate, Flow};
+use crate::{ClientCertificate, Counters, Flow, RequestFacts};
 
 impl CounterKey {
     /// [`CounterKey::hash`] of a request with these headers; idioms only.
@@ -18,11 +18,18 @@ impl CounterKey {
         counters: &Counters,
     ) -> Result<u64, NullReference> {
         let request = RequestState::new(Method::GET, "/", "", headers.clone());
-        self.hash(facts, &request, counters)
-            .map_err(|failure| match failure {
-                KeyFailure::Null(missing) => missing,
-                KeyFailure::Expression(failure) => panic!("{failure:?}"),
-            })
+        let scope = crate::pipeline::ScopeFacts::default();
+        let exec = crate::pipeline::Exec {
+            facts,
+            scope: &scope,
+            counters,
+            section: crate::SectionKind::Inbound,
+            last_error: None,
+        };
+        self.hash(&exec, &request).map_err(|failure| match failure {
+            KeyFailure::Null(missing) => missing,
+            KeyFailure::Expression(failure) => panic!("{failure:?}"),
+        })
     }
 }
 
@@ -167,10 +174,10 @@ fn bad_keys_are_refused_at_load() {
         ErrorCase {
             name: "a member Gatehouse lacks",
             section: "inbound",
-            body: r#"<rate-limit-by-key calls="1" renewal-period="1" counter-key="@(context.User.Id)"/>"#,
-            at: "User.Id",
+            body: r#"<rate-limit-by-key calls="1" renewal-period="1" counter-key="@(context.Deployment.Region)"/>"#,
+            at: "Deployment.Region",
             kind: ErrorKind::NotSupported,
-            message: "`context.User` is not available in Gatehouse yet",
+            message: "`context.Deployment` is not available in Gatehouse yet",
         },
         ErrorCase {
             name: "a syntax error",
@@ -241,6 +248,8 @@ fn hashes_distinguish_key_values() {
         id: "sub-1",
         key: "key-1",
         product_id: None,
+        product_name: None,
+        name: "subscription",
     };
     assert_eq!(
         CounterKey::SubscriptionId { null_safe: false }.hash_headers(&first, &headers, &counters),
@@ -288,6 +297,8 @@ fn certificate_keys_hash_the_thumbprint_or_subject() {
     fn with(certificate: &ClientCertificate) -> RequestFacts<'_> {
         RequestFacts {
             client_certificate: Some(certificate),
+            original_url: crate::OriginalUrl::default(),
+            request_id: None,
             ..facts(0)
         }
     }

@@ -85,7 +85,7 @@ mod test_util;
 #[path = "proptest_tests.rs"]
 mod proptest_tests;
 
-pub use body::{BodyReads, BufferedBody};
+pub use body::{BufferedBody, ContextReads};
 pub use certificate::ClientCertificate;
 pub use configuration::{PipelineKey, check_configuration, compile_configuration};
 pub use context::{CompileContext, NamedValues};
@@ -95,9 +95,9 @@ pub use error::{ErrorKind, PolicyError, Position};
 pub use expression::Variables;
 pub use gatehouse_expr::Value;
 pub use pipeline::{
-    BackendTarget, Flow, ForwardSettings, HttpVersion, Pipeline, PolicyErrorInfo, PolicyFailure,
-    PolicyResponse, RequestFacts, RequestState, ResponseState, SubscriptionFacts, TraceEntry,
-    TraceSeverity,
+    BackendTarget, Flow, ForwardSettings, HttpVersion, OriginalUrl, Pipeline, PolicyErrorInfo,
+    PolicyFailure, PolicyResponse, RequestFacts, RequestState, ResponseState, SubscriptionFacts,
+    TraceEntry, TraceSeverity,
 };
 
 /// Parses one scope's policy document.

@@ -16,7 +16,7 @@ use http::header::{CONTENT_TYPE, VARY};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use url::Url;
 
-use crate::body::{BodyReads, BufferedBody};
+use crate::body::{BufferedBody, ContextReads};
 use crate::certificate::ClientCertificate;
 use crate::counters::{ConcurrencyPermit, Counters, DeferredCharge};
 use crate::document::SectionKind;
@@ -45,6 +45,37 @@ pub struct RequestFacts<'a> {
     /// the hostname does not ask for one or the client sent none.
     /// `validate-client-certificate` and the certificate counter-key idioms read it.
     pub client_certificate: Option<&'a ClientCertificate>,
+    /// The URL as the client sent it (`context.Request.OriginalUrl`).
+    pub original_url: OriginalUrl<'a>,
+    /// The request's id (`context.RequestId`): made by the gateway before inbound when
+    /// [`Pipeline::context_reads`] says an expression reads it; `None` otherwise.
+    pub request_id: Option<&'a str>,
+}
+
+/// The URL a request came with, as the client sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct OriginalUrl<'a> {
+    /// `http` or `https`.
+    pub scheme: &'a str,
+    /// The host the request was routed by, with its port when the client gave one
+    /// (`api.example.com:8443`).
+    pub host: &'a str,
+    /// The path, as sent (percent-encoded).
+    pub path: &'a str,
+    /// The query without `?`, as sent (the subscription key included, if it came
+    /// there).
+    pub query: &'a str,
+}
+
+impl Default for OriginalUrl<'_> {
+    fn default() -> Self {
+        Self {
+            scheme: "http",
+            host: "localhost",
+            path: "/",
+            query: "",
+        }
+    }
 }
 
 /// The subscription a request was made with.
@@ -56,6 +87,10 @@ pub struct SubscriptionFacts<'a> {
     pub key: &'a str,
     /// The product the subscription belongs to, for product-scoped subscriptions.
     pub product_id: Option<&'a str>,
+    /// That product's display name (its id when it has none).
+    pub product_name: Option<&'a str>,
+    /// The subscription's display name (its id when it has none).
+    pub name: &'a str,
 }
 
 impl fmt::Debug for SubscriptionFacts<'_> {
@@ -64,6 +99,7 @@ impl fmt::Debug for SubscriptionFacts<'_> {
             .field("id", &self.id)
             .field("key", &"<redacted>")
             .field("product_id", &self.product_id)
+            .field("name", &self.name)
             .finish()
     }
 }
@@ -83,7 +119,7 @@ pub struct RequestState {
     /// The request headers to send (`set-header` in inbound and backend).
     pub headers: HeaderMap,
     /// The request body, when the gateway read it whole for the policies
-    /// ([`Pipeline::body_reads`]) or `set-body` replaced it; `None`: it streams from the
+    /// ([`Pipeline::context_reads`]) or `set-body` replaced it; `None`: it streams from the
     /// client as received. When `Some`, the gateway sends [`BufferedBody::to_send`].
     pub body: Option<BufferedBody>,
     /// The backend chosen by `set-backend-service`; `None` keeps the API's.
@@ -178,7 +214,7 @@ pub struct ResponseState {
     /// Response headers (`set-header` in outbound and on-error).
     pub headers: HeaderMap,
     /// The body, when the gateway read the backend's whole for the policies
-    /// ([`Pipeline::body_reads`]), on-error runs on a failure's body, or `set-body`
+    /// ([`Pipeline::context_reads`]), on-error runs on a failure's body, or `set-body`
     /// replaced it; `None`: the backend's body streams as received. When `Some`, the
     /// gateway sends [`BufferedBody::to_send`].
     pub body: Option<BufferedBody>,
@@ -412,13 +448,71 @@ pub struct Pipeline {
     pub(crate) backend: Steps,
     pub(crate) outbound: Steps,
     pub(crate) on_error: Steps,
-    /// The bodies expressions read (found at load).
-    pub(crate) body_reads: BodyReads,
+    /// What expressions read that the gateway prepares on demand (found at load).
+    pub(crate) context_reads: ContextReads,
+    /// The API and operation the pipeline serves.
+    pub(crate) scope: ScopeFacts,
+}
+
+/// What a pipeline knows of the API and operation it serves (`context.Api`,
+/// `context.Operation`): taken from the configuration when it is compiled, so requests
+/// pay nothing for them.
+#[derive(Debug, Default)]
+pub(crate) struct ScopeFacts {
+    pub(crate) api: Option<ApiFacts>,
+    pub(crate) operation: Option<OperationFacts>,
+}
+
+/// `context.Api`.
+#[derive(Debug)]
+pub(crate) struct ApiFacts {
+    pub(crate) id: Arc<str>,
+    /// The display name, or the id.
+    pub(crate) name: Arc<str>,
+    /// The API's URL suffix (`path`).
+    pub(crate) path: Arc<str>,
+    /// `serviceUrl`, when the API has one that parses.
+    pub(crate) service_url: Option<Url>,
+}
+
+/// `context.Operation`.
+#[derive(Debug)]
+pub(crate) struct OperationFacts {
+    pub(crate) id: Arc<str>,
+    /// The display name, or the id.
+    pub(crate) name: Arc<str>,
+    pub(crate) method: Arc<str>,
+    pub(crate) url_template: Arc<str>,
+}
+
+impl ScopeFacts {
+    /// The facts of `cx`'s API and operation.
+    pub(crate) fn of(cx: &crate::context::CompileContext<'_>) -> Self {
+        Self {
+            api: cx.api().map(|api| ApiFacts {
+                id: Arc::from(api.id.as_str()),
+                name: Arc::from(api.display_name.as_deref().unwrap_or(&api.id)),
+                path: Arc::from(api.path.as_str()),
+                service_url: api
+                    .service_url
+                    .as_deref()
+                    .and_then(|url| Url::parse(url).ok()),
+            }),
+            operation: cx.operation().map(|operation| OperationFacts {
+                id: Arc::from(operation.id.as_str()),
+                name: Arc::from(operation.display_name.as_deref().unwrap_or(&operation.id)),
+                method: Arc::from(operation.method.as_str()),
+                url_template: Arc::from(operation.url_template.as_str()),
+            }),
+        }
+    }
 }
 
 /// What every step sees while it runs.
 pub(crate) struct Exec<'r, 'a> {
     pub(crate) facts: &'r RequestFacts<'a>,
+    /// The API and operation the pipeline serves.
+    pub(crate) scope: &'r ScopeFacts,
     pub(crate) counters: &'r Counters,
     pub(crate) section: SectionKind,
     /// `context.LastError` in on-error.
@@ -436,6 +530,7 @@ impl Pipeline {
     ) -> Flow {
         let exec = Exec {
             facts,
+            scope: &self.scope,
             counters,
             section: SectionKind::Inbound,
             last_error: None,
@@ -458,6 +553,7 @@ impl Pipeline {
     ) -> Flow {
         let exec = Exec {
             facts,
+            scope: &self.scope,
             counters,
             section: SectionKind::Backend,
             last_error: None,
@@ -477,6 +573,7 @@ impl Pipeline {
     ) -> Flow {
         let exec = Exec {
             facts,
+            scope: &self.scope,
             counters,
             section: SectionKind::Outbound,
             last_error: None,
@@ -500,6 +597,7 @@ impl Pipeline {
     ) -> Flow {
         let exec = Exec {
             facts,
+            scope: &self.scope,
             counters,
             section: SectionKind::OnError,
             // APIM's `context.LastError`, for expressions.
@@ -512,8 +610,8 @@ impl Pipeline {
     /// The bodies this pipeline's expressions read: the gateway reads those whole (up
     /// to its buffering limit) into [`RequestState::body`] before inbound and
     /// [`ResponseState::body`] before outbound; other bodies stream.
-    pub fn body_reads(&self) -> BodyReads {
-        self.body_reads
+    pub fn context_reads(&self) -> ContextReads {
+        self.context_reads
     }
 
     /// Whether any step of a section is present (for tracing; an empty section costs

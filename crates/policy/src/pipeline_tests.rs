@@ -235,6 +235,8 @@ fn debug_output_hides_credentials() {
         id: "s1",
         key: "topsecretkey",
         product_id: Some("gold"),
+        product_name: None,
+        name: "subscription",
     };
     let debug = format!("{subscription:?}");
     assert!(

@@ -114,6 +114,7 @@ impl Run<'_, '_, '_> {
     pub(crate) fn host(&self) -> RequestHost<'_> {
         RequestHost {
             facts: self.exec.facts,
+            scope: self.exec.scope,
             request: self.request,
             response: self.response.as_deref(),
             last_error: self.exec.last_error,

@@ -88,6 +88,8 @@ pub(crate) fn facts(now_secs: u64) -> RequestFacts<'static> {
         route_params: &[],
         now: Duration::from_secs(now_secs),
         client_certificate: None,
+        original_url: crate::OriginalUrl::default(),
+        request_id: None,
     }
 }
 

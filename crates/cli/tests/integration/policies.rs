@@ -1010,3 +1010,72 @@ async fn bodies_are_read_and_replaced_only_where_the_policies_need_them() {
     assert_eq!(body["reason"], "HeaderNotFound");
     assert_eq!(body["was"]["statusCode"], 401);
 }
+
+#[tokio::test]
+async fn expressions_read_the_api_operation_product_original_url_and_request_id() {
+    let backend = EchoBackend::start();
+    let yaml = format!(
+        r#"apis:
+  - id: orders
+    displayName: Orders API
+    path: shop
+    serviceUrl: {backend}
+    policy: |
+      <policies><inbound><base />
+        <set-header name="X-Api" exists-action="override"><value>@(context.Api.Id + "|" + context.Api.Name + "|" + context.Api.Path)</value></set-header>
+        <set-header name="X-Operation" exists-action="override"><value>@(context.Operation.Id + "|" + context.Operation.Method + "|" + context.Operation.UrlTemplate)</value></set-header>
+        <set-header name="X-Product" exists-action="override"><value>@(context.Product?.Name ?? "none")</value></set-header>
+        <set-header name="X-Subscription" exists-action="override"><value>@(context.Subscription.Name)</value></set-header>
+        <set-header name="X-Original" exists-action="override"><value>@(context.Request.OriginalUrl.Host + "|" + context.Request.OriginalUrl.Path + "|" + context.Request.OriginalUrl.Query.GetValueOrDefault("q", ""))</value></set-header>
+        <set-header name="X-Backend-Host" exists-action="override"><value>@(context.Request.Url.Host)</value></set-header>
+        <set-header name="X-Request-Id" exists-action="override"><value>@(context.RequestId)</value></set-header>
+      </inbound></policies>
+    operations:
+      - id: get-order
+        displayName: Get an order
+        method: GET
+        urlTemplate: /orders/{{id}}
+products:
+  - id: gold
+    displayName: Gold tier
+    apis: [orders]
+subscriptions:
+  - id: contoso
+    displayName: Contoso app
+    scope: /products/gold
+    primaryKey: {ALL_APIS_KEY}
+"#,
+        backend = backend.url()
+    );
+    let gateway = start(&yaml);
+    let response = http_client()
+        .get(gateway.url("/shop/orders/7?q=find%20me"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .send()
+        .await
+        .unwrap();
+    let landed = echo(response).await;
+    assert_eq!(landed.header("x-api"), Some("orders|Orders API|shop"));
+    assert_eq!(
+        landed.header("x-operation"),
+        Some("get-order|GET|/orders/{id}")
+    );
+    assert_eq!(landed.header("x-product"), Some("Gold tier"));
+    assert_eq!(landed.header("x-subscription"), Some("Contoso app"));
+    assert_eq!(
+        landed.header("x-original"),
+        Some("127.0.0.1|/shop/orders/7|find me")
+    );
+    assert_eq!(landed.header("x-backend-host"), Some("127.0.0.1"));
+    // The id the policies saw is the one in the access log.
+    let request_id = landed.header("x-request-id").unwrap().to_owned();
+    assert_eq!(request_id.len(), 36, "{request_id}");
+    assert!(
+        gateway.wait_for_output(
+            &format!("\"requestId\":\"{request_id}\""),
+            std::time::Duration::from_secs(5)
+        ),
+        "{:?}",
+        gateway.stdout_lines()
+    );
+}

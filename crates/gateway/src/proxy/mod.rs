@@ -42,9 +42,9 @@ use tokio::time::Instant;
 
 use gatehouse_model::SubscriptionState;
 use gatehouse_policy::{
-    BufferedBody, ConcurrencyPermit, DeferredCharge, Flow, HttpVersion, PolicyErrorInfo,
-    PolicyFailure, PolicyResponse, RequestFacts, RequestState, ResponseState, SectionKind,
-    SubscriptionFacts,
+    BufferedBody, ConcurrencyPermit, DeferredCharge, Flow, HttpVersion, OriginalUrl,
+    PolicyErrorInfo, PolicyFailure, PolicyResponse, RequestFacts, RequestState, ResponseState,
+    SectionKind, SubscriptionFacts,
 };
 use gatehouse_router::RouteMatch;
 
@@ -271,6 +271,14 @@ async fn proxy(
         });
     }
 
+    // The host the request was routed by: the target's authority (absolute form, or
+    // HTTP/2's `:authority`) wins over `Host`, as it does for routing (RFC 9112 §3.2.2).
+    let original_host = parts
+        .uri
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        .or_else(|| parts.headers.get(header::HOST).cloned());
+
     // --- subscription ---
     // Before the pipeline: the subscription's product decides which product policy runs.
     let (key, query) = take_subscription_key(api, &mut parts.headers, parts.uri.query());
@@ -286,6 +294,10 @@ async fn proxy(
             log_error(exchange, &error);
             exchange.error_reason = Some(error.reason());
             let params: Vec<(&str, &str)> = route.params.iter().collect();
+            let request_id = pipeline
+                .context_reads()
+                .request_id
+                .then(|| exchange.request_id().to_owned());
             let facts = RequestFacts {
                 client_ip: peer.ip(),
                 subscription: None,
@@ -295,6 +307,8 @@ async fn proxy(
                     .tls
                     .as_ref()
                     .and_then(|tls| tls.client_certificate.as_ref()),
+                original_url: original_url(&parts.uri, original_host.as_ref(), conn.scheme()),
+                request_id: request_id.as_deref(),
             };
             headers::remove_hop_by_hop(&mut parts.headers);
             let mut request_state = RequestState::new(
@@ -331,6 +345,7 @@ async fn proxy(
         ResolvedScope::Api(_) | ResolvedScope::AllApis => None,
     });
     let pipeline = operation.pipeline_for(product.or(api.open_product));
+    let context_reads = pipeline.context_reads();
 
     // --- request state for the policies ---
     let params: Vec<(&str, &str)> = route.params.iter().collect();
@@ -338,8 +353,14 @@ async fn proxy(
     let subscription_facts = subscription.as_ref().map(|s| SubscriptionFacts {
         id: &s.id,
         key: key.as_deref().unwrap_or_default(),
-        product_id: product.map(|p| &*config.products[p]),
+        product_id: product.map(|p| &*config.products[p].id),
+        product_name: product.map(|p| &*config.products[p].name),
+        name: &s.name,
     });
+    // Made now only when an expression reads it (it is made lazily otherwise).
+    let request_id = context_reads
+        .request_id
+        .then(|| exchange.request_id().to_owned());
     let facts = RequestFacts {
         client_ip,
         subscription: subscription_facts,
@@ -349,14 +370,9 @@ async fn proxy(
             .tls
             .as_ref()
             .and_then(|tls| tls.client_certificate.as_ref()),
+        original_url: original_url(&parts.uri, original_host.as_ref(), conn.scheme()),
+        request_id: request_id.as_deref(),
     };
-    // The host the request was routed by: the target's authority (absolute form, or
-    // HTTP/2's `:authority`) wins over `Host`, as it does for routing (RFC 9112 §3.2.2).
-    let original_host = parts
-        .uri
-        .authority()
-        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        .or_else(|| parts.headers.get(header::HOST).cloned());
     let call = CallKind {
         grpc: grpc_call,
         accepts_trailers: grpc::accepts_trailers(&parts.headers),
@@ -373,9 +389,8 @@ async fn proxy(
     // --- bodies the policies read ---
     // Read whole (bounded) only when an expression in this pipeline reads one (found at
     // load); otherwise bodies stream.
-    let body_reads = pipeline.body_reads();
     let mut incoming = Some(incoming);
-    if body_reads.request
+    if context_reads.request_body
         && let Some(body) = incoming.take()
     {
         let bytes =
@@ -469,7 +484,7 @@ async fn proxy(
     // An expression reads the response body: read it whole first (not for a protocol
     // switch or a gRPC stream, whose bodies are not messages).
     let mut backend_body = Some(backend_body);
-    if body_reads.response
+    if context_reads.response_body
         && !call.grpc
         && response_state.status != StatusCode::SWITCHING_PROTOCOLS
         && let Some(body) = backend_body.take()
@@ -613,6 +628,21 @@ fn run_on_error(
     }
 }
 
+/// `context.Request.OriginalUrl`: the URL as the client sent it, with the host it was
+/// routed by.
+fn original_url<'a>(
+    uri: &'a Uri,
+    host: Option<&'a HeaderValue>,
+    scheme: &'static str,
+) -> OriginalUrl<'a> {
+    OriginalUrl {
+        scheme,
+        host: host.and_then(|host| host.to_str().ok()).unwrap_or_default(),
+        path: uri.path(),
+        query: uri.query().unwrap_or_default(),
+    }
+}
+
 /// The gateway's own error response, as a policy response on-error can change.
 fn gateway_error_response(error: &ProxyError) -> PolicyResponse {
     let (parts, body) = error_response(error).into_parts();
@@ -647,6 +677,17 @@ fn answer_preflight(
         route_params: &[],
         now: state.now(),
         client_certificate: None,
+        original_url: OriginalUrl {
+            scheme: "http",
+            host: parts
+                .headers
+                .get(header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .unwrap_or_default(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or_default(),
+        },
+        request_id: None,
     };
     let mut request_state = RequestState::new(
         parts.method.clone(),

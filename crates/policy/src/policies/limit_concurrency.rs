@@ -112,7 +112,7 @@ impl LimitConcurrency {
     ) -> Result<ConcurrencyPermit, Flow> {
         let key = self
             .key
-            .hash(exec.facts, request, exec.counters)
+            .hash(exec, request)
             .map_err(|failure| failure.into_flow(meta, exec.section))?;
         exec.counters
             .try_acquire(key, self.max_count)

@@ -127,10 +127,10 @@ fn rejects_bad_limit_concurrency() {
         ErrorCase {
             name: "unsupported key expression",
             section: "inbound",
-            body: r#"<limit-concurrency key="@(context.Product.Name)" max-count="1"/>"#,
-            at: "Product.Name",
+            body: r#"<limit-concurrency key="@(context.Deployment.Region)" max-count="1"/>"#,
+            at: "Deployment.Region",
             kind: ErrorKind::NotSupported,
-            message: "`context.Product` is not available in Gatehouse yet",
+            message: "`context.Deployment` is not available in Gatehouse yet",
         },
     ]);
 }

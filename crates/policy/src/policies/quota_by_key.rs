@@ -145,7 +145,7 @@ impl QuotaByKey {
         request: &mut RequestState,
         meta: &StepMeta,
     ) -> Flow {
-        let key = match self.key.hash(exec.facts, request, exec.counters) {
+        let key = match self.key.hash(exec, request) {
             Ok(key) => key,
             Err(failure) => return failure.into_flow(meta, exec.section),
         };

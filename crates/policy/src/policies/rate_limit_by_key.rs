@@ -115,7 +115,7 @@ impl RateLimitByKey {
         request: &mut RequestState,
         meta: &StepMeta,
     ) -> Flow {
-        let key = match self.key.hash(exec.facts, request, exec.counters) {
+        let key = match self.key.hash(exec, request) {
             Ok(key) => key,
             Err(failure) => return failure.into_flow(meta, exec.section),
         };

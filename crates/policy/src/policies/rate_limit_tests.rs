@@ -50,6 +50,8 @@ fn call(pipeline: &Pipeline, counters: &Counters, subscription: Option<&str>) ->
         id,
         key: "key",
         product_id: None,
+        product_name: None,
+        name: "subscription",
     });
     let mut state = request(Method::GET, "/", "", &[]);
     pipeline.inbound(&facts, counters, &mut state)
@@ -92,6 +94,8 @@ fn nested_api_and_operation_limits_apply_to_their_target() {
         id: "s1",
         key: "key",
         product_id: None,
+        product_name: None,
+        name: "subscription",
     });
     assert_eq!(
         create.inbound(&with_subscription, &counters, &mut state),

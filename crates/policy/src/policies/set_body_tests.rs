@@ -4,7 +4,7 @@ use http::{Method, StatusCode};
 use crate::test_util::{
     ErrorCase, check_errors, compile_in, compile_xml, facts, failed, header, request,
 };
-use crate::{BodyReads, BufferedBody, Counters, ErrorKind, Flow, RequestState, ResponseState};
+use crate::{ContextReads, BufferedBody, Counters, ErrorKind, Flow, RequestState, ResponseState};
 
 /// A POST with `body` read whole, as the gateway hands it over when the pipeline reads
 /// the request body.
@@ -21,7 +21,7 @@ fn sent(body: Option<&BufferedBody>) -> Bytes {
 #[test]
 fn a_fixed_body_replaces_the_request_body_and_reads_nothing() {
     let pipeline = compile_in("inbound", r#"<set-body><![CDATA[{"fixed":true}]]></set-body>"#).unwrap();
-    assert_eq!(pipeline.body_reads(), BodyReads::default(), "nothing to buffer");
+    assert_eq!(pipeline.context_reads(), ContextReads::default(), "nothing to buffer");
     let mut state = request(Method::POST, "/", "", &[]);
     assert_eq!(pipeline.inbound(&facts(1), &Counters::new(), &mut state), Flow::Continue);
     assert_eq!(sent(state.body.as_ref()), r#"{"fixed":true}"#);
@@ -40,10 +40,10 @@ fn an_expression_edits_the_json_request_body() {
     )
     .unwrap();
     assert_eq!(
-        pipeline.body_reads(),
-        BodyReads {
-            request: true,
-            response: false
+        pipeline.context_reads(),
+        ContextReads {
+            request_body: true,
+            ..ContextReads::default()
         }
     );
     let mut state = post(r#"{"count":1}"#);
@@ -110,7 +110,7 @@ fn a_body_the_gateway_did_not_read_is_a_clear_error() {
         r#"<set-variable name="x" value="@{ var request = context.Request; return request.Body.As<string>(); }" />"#,
     )
     .unwrap();
-    assert_eq!(pipeline.body_reads(), BodyReads::default());
+    assert_eq!(pipeline.context_reads(), ContextReads::default());
     let mut state = request(Method::POST, "/", "", &[]);
     let failure = failed(pipeline.inbound(&facts(1), &Counters::new(), &mut state));
     assert!(
@@ -133,10 +133,10 @@ fn outbound_reads_and_replaces_the_response_body() {
     )
     .unwrap();
     assert_eq!(
-        pipeline.body_reads(),
-        BodyReads {
-            request: false,
-            response: true
+        pipeline.context_reads(),
+        ContextReads {
+            response_body: true,
+            ..ContextReads::default()
         }
     );
     let counters = Counters::new();
