@@ -10,7 +10,7 @@ use crate::document::{Policy, PolicyDocument, SectionKind};
 use crate::error::{ErrorKind, PolicyError};
 use crate::merge::merge;
 use crate::pipeline::{Pipeline, ScopeFacts, StepMeta};
-use crate::registry::{CompiledStep, StepCx, Steps};
+use crate::registry::{CompiledStep, StepCx, Steps, any_async};
 
 /// See [`crate::compile`]: every policy is compiled, and every problem reported (in
 /// the order the policies run), not only the first.
@@ -57,6 +57,9 @@ pub(crate) fn compile_all(
     if !problems.is_empty() {
         return Err(problems);
     }
+    let is_async = [&inbound, &backend, &outbound, &on_error]
+        .into_iter()
+        .any(|steps| any_async(steps));
     Ok(Pipeline {
         inbound,
         backend,
@@ -64,6 +67,7 @@ pub(crate) fn compile_all(
         on_error,
         context_reads: context_reads.get(),
         scope: ScopeFacts::of(cx),
+        is_async,
     })
 }
 
@@ -152,6 +156,7 @@ pub(crate) fn compile_step(
     })?;
     Ok(CompiledStep {
         meta: meta(policy),
+        is_async: step.is_async(),
         step,
     })
 }

@@ -718,8 +718,43 @@ impl RequestHost<'_> {
         match id {
             "context.Request.Headers" => Some(&self.request.headers),
             "context.Response.Headers" => self.response.map(|response| &response.headers),
+            other => match received(other) {
+                Some((index, ".Headers")) => self
+                    .request
+                    .responses
+                    .get(index)
+                    .map(|response| &response.headers),
+                _ => None,
+            },
+        }
+    }
+
+    /// The response `send-request` stored under object id `response:N`.
+    pub(crate) fn received_response(&self, id: &str) -> Option<&crate::ReceivedResponse> {
+        match received(id) {
+            Some((index, "")) => self.request.responses.get(index),
             _ => None,
         }
+    }
+
+    /// A member of a response `send-request` received (`response:N`).
+    fn received_member(&self, id: &str, name: &str) -> Result<Value, HostError> {
+        let Some((index, "")) = received(id) else {
+            return Err(HostError::UnknownMember);
+        };
+        let response = self
+            .request
+            .responses
+            .get(index)
+            .ok_or(HostError::UnknownMember)?;
+        Ok(match name {
+            "StatusCode" => Value::Int(i64::from(response.status.as_u16())),
+            "StatusReason" => text(response.status.canonical_reason().unwrap_or_default()),
+            "Headers" => Value::Object(HostObject::new(&format!("{id}.Headers"))),
+            "Body" if response.body.is_empty() => Value::Null,
+            "Body" => Value::Object(HostObject::new(&format!("{id}.Body"))),
+            _ => return Err(HostError::UnknownMember),
+        })
     }
 
     /// A query parameter of the request (`context.Request.Url.Query`) or of the URL as
@@ -733,6 +768,15 @@ impl RequestHost<'_> {
         url::form_urlencoded::parse(query.as_bytes())
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.into_owned())
+    }
+
+    /// The request's URL as forwarding would build it (`context.Request.Url`), for
+    /// `send-request mode="copy"`; `None` without a backend URL.
+    pub(crate) fn request_url(&self) -> Option<url::Url> {
+        match self.url_text("context.Request.Url") {
+            Value::String(text) => url::Url::parse(&text).ok(),
+            _ => None,
+        }
     }
 
     /// Where the request goes: `set-backend-service`'s URL, else the API's.
@@ -1022,6 +1066,7 @@ impl Host for RequestHost<'_> {
                         .unwrap_or(i64::MAX),
                 ),
             },
+            (id, _) if id.starts_with(RECEIVED) => return self.received_member(id, name),
             _ => return Err(HostError::UnknownMember),
         };
         Ok(value)
@@ -1115,6 +1160,12 @@ impl Host for RequestHost<'_> {
                 "context.Request.Url" | "context.Request.OriginalUrl" | "context.Api.ServiceUrl",
                 "ToString",
             ) => Ok(self.url_text(id)),
+            (id, "As") if received(id).is_some_and(|(_, rest)| rest == ".Body") => {
+                let body = received(id)
+                    .and_then(|(index, _)| self.request.responses.get(index))
+                    .map(|response| &response.body);
+                read_body(body, type_argument, args)
+            }
             _ => match (self.headers(id), method) {
                 (Some(headers), "GetValueOrDefault") => header_value(headers, args),
                 (Some(headers), "ContainsKey") => {
@@ -1126,11 +1177,29 @@ impl Host for RequestHost<'_> {
     }
 
     fn is_instance(&self, object_ref: &HostObject, type_name: &str) -> bool {
-        matches!(
-            (object_ref.id(), type_name),
-            ("context.Request", "IRequest") | ("context.Response", "IResponse")
-        )
+        match (object_ref.id(), type_name) {
+            ("context.Request", "IRequest") | ("context.Response", "IResponse") => true,
+            (id, "IResponse") => received(id).is_some_and(|(_, rest)| rest.is_empty()),
+            _ => false,
+        }
     }
+}
+
+/// The object id prefix of responses `send-request` received: `response:N`, and
+/// `response:N.Headers` / `response:N.Body` for their parts.
+pub(crate) const RECEIVED: &str = "response:";
+
+/// The object `response:N` for received response `index`.
+pub(crate) fn received_object(index: usize) -> Value {
+    Value::Object(HostObject::new(&format!("{RECEIVED}{index}")))
+}
+
+/// `(N, rest)` of an id `response:N…`.
+fn received(id: &str) -> Option<(usize, &str)> {
+    let rest = id.strip_prefix(RECEIVED)?;
+    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+    let index = rest[..digits].parse().ok()?;
+    Some((index, &rest[digits..]))
 }
 
 /// `context.Request.Body` / `context.Response.Body`: null when there is no body (or it

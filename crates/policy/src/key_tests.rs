@@ -299,6 +299,7 @@ fn certificate_keys_hash_the_thumbprint_or_subject() {
             client_certificate: Some(certificate),
             original_url: crate::OriginalUrl::default(),
             request_id: None,
+            services: None,
             ..facts(0)
         }
     }

@@ -77,6 +77,7 @@ mod pipeline;
 mod policies;
 mod reader;
 mod registry;
+mod services;
 
 #[cfg(test)]
 mod test_util;
@@ -95,10 +96,11 @@ pub use error::{ErrorKind, PolicyError, Position};
 pub use expression::Variables;
 pub use gatehouse_expr::Value;
 pub use pipeline::{
-    BackendTarget, Flow, ForwardSettings, HttpVersion, OriginalUrl, Pipeline, PolicyErrorInfo,
-    PolicyFailure, PolicyResponse, RequestFacts, RequestState, ResponseState, SubscriptionFacts,
-    TraceEntry, TraceSeverity,
+    BackendTarget, Flow, ForwardSettings, HttpVersion, MAX_RESPONSES, OriginalUrl, Pipeline,
+    PolicyErrorInfo, PolicyFailure, PolicyResponse, ReceivedResponse, RequestFacts, RequestState,
+    ResponseState, SubscriptionFacts, TraceEntry, TraceSeverity,
 };
+pub use services::{CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices};
 
 /// Parses one scope's policy document.
 ///

@@ -24,6 +24,7 @@ use crate::error::Position;
 use crate::expression::Variables;
 use crate::key::NullReference;
 use crate::registry::{CompiledStep, Run, Steps};
+use crate::services::PolicyServices;
 
 /// What the gateway knows about a request that policies read but never change.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +51,8 @@ pub struct RequestFacts<'a> {
     /// The request's id (`context.RequestId`): made by the gateway before inbound when
     /// [`Pipeline::context_reads`] says an expression reads it; `None` otherwise.
     pub request_id: Option<&'a str>,
+    /// What policies may call (`send-request`); `None` where nothing may be called.
+    pub services: Option<&'a dyn PolicyServices>,
 }
 
 /// The URL a request came with, as the client sent it.
@@ -139,6 +142,9 @@ pub struct RequestState {
     /// `context.Variables`: set by `set-variable`, read by expressions, kept for the
     /// whole request (inbound to outbound and on-error).
     pub variables: Variables,
+    /// Responses `send-request` received, which `context.Variables` refer to; at most
+    /// [`MAX_RESPONSES`] per request.
+    pub responses: Vec<ReceivedResponse>,
     /// What `trace` policies recorded, for the gateway to log (and drain) with the
     /// request's id; at most 64 per request.
     pub traces: Vec<TraceEntry>,
@@ -170,6 +176,7 @@ impl RequestState {
             held: Vec::new(),
             deferred: Vec::new(),
             variables: Variables::default(),
+            responses: Vec::new(),
             traces: Vec::new(),
             traces_dropped: 0,
             cors_preflight_unanswered: false,
@@ -230,6 +237,21 @@ impl ResponseState {
             body: None,
         }
     }
+}
+
+/// How many responses `send-request` may keep per request.
+pub const MAX_RESPONSES: usize = 16;
+
+/// A response `send-request` received (`IResponse` in expressions), kept for the rest
+/// of the request.
+#[derive(Debug)]
+pub struct ReceivedResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body, read whole.
+    pub body: BufferedBody,
 }
 
 /// One `trace` policy's record.
@@ -452,6 +474,8 @@ pub struct Pipeline {
     pub(crate) context_reads: ContextReads,
     /// The API and operation the pipeline serves.
     pub(crate) scope: ScopeFacts,
+    /// Whether a step of any section may wait (`send-request`).
+    pub(crate) is_async: bool,
 }
 
 /// What a pipeline knows of the API and operation it serves (`context.Api`,
@@ -535,12 +559,8 @@ impl Pipeline {
             section: SectionKind::Inbound,
             last_error: None,
         };
-        let mut flow = run_request(&self.inbound, &exec, request);
-        if flow == Flow::Continue && std::mem::take(&mut request.cors_preflight_unanswered) {
-            // APIM answers a preflight no `cors` policy matched with an empty 200.
-            flow = Flow::Respond(Box::new(PolicyResponse::empty(StatusCode::OK)));
-        }
-        finish_request_phase(flow, request)
+        let flow = run_request(&self.inbound, &exec, request);
+        finish_inbound(flow, request)
     }
 
     /// Runs the backend section: just before forwarding, once per backend call. On
@@ -612,6 +632,103 @@ impl Pipeline {
     /// [`ResponseState::body`] before outbound; other bodies stream.
     pub fn context_reads(&self) -> ContextReads {
         self.context_reads
+    }
+
+    /// Whether a step may wait (`send-request`): then run the phases with the `_async`
+    /// methods. Otherwise the plain ones run the pipeline without any future.
+    pub fn is_async(&self) -> bool {
+        self.is_async
+    }
+
+    /// [`Pipeline::inbound`] for a pipeline that may wait.
+    pub async fn inbound_async(
+        &self,
+        facts: &RequestFacts<'_>,
+        counters: &Counters,
+        request: &mut RequestState,
+    ) -> Flow {
+        let exec = self.exec(facts, counters, SectionKind::Inbound, None);
+        let flow = Run {
+            exec: &exec,
+            request: &mut *request,
+            response: None,
+        }
+        .run_async(&self.inbound)
+        .await;
+        finish_inbound(flow, request)
+    }
+
+    /// [`Pipeline::backend`] for a pipeline that may wait.
+    pub async fn backend_async(
+        &self,
+        facts: &RequestFacts<'_>,
+        counters: &Counters,
+        request: &mut RequestState,
+    ) -> Flow {
+        let exec = self.exec(facts, counters, SectionKind::Backend, None);
+        let flow = Run {
+            exec: &exec,
+            request: &mut *request,
+            response: None,
+        }
+        .run_async(&self.backend)
+        .await;
+        finish_request_phase(flow, request)
+    }
+
+    /// [`Pipeline::outbound`] for a pipeline that may wait.
+    pub async fn outbound_async(
+        &self,
+        facts: &RequestFacts<'_>,
+        counters: &Counters,
+        request: &mut RequestState,
+        response: &mut ResponseState,
+    ) -> Flow {
+        let exec = self.exec(facts, counters, SectionKind::Outbound, None);
+        let flow = Run {
+            exec: &exec,
+            request: &mut *request,
+            response: Some(&mut *response),
+        }
+        .run_async(&self.outbound)
+        .await;
+        finish_response_phase(flow, request, response)
+    }
+
+    /// [`Pipeline::on_error`] for a pipeline that may wait.
+    pub async fn on_error_async(
+        &self,
+        facts: &RequestFacts<'_>,
+        counters: &Counters,
+        request: &mut RequestState,
+        error: &PolicyErrorInfo,
+        response: &mut ResponseState,
+    ) -> Flow {
+        let exec = self.exec(facts, counters, SectionKind::OnError, Some(error));
+        let flow = Run {
+            exec: &exec,
+            request: &mut *request,
+            response: Some(&mut *response),
+        }
+        .run_async(&self.on_error)
+        .await;
+        finish_response_phase(flow, request, response)
+    }
+
+    fn exec<'r, 'a>(
+        &'r self,
+        facts: &'r RequestFacts<'a>,
+        counters: &'r Counters,
+        section: SectionKind,
+        last_error: Option<&'r PolicyErrorInfo>,
+    ) -> Exec<'r, 'a> {
+        Exec {
+            facts,
+            scope: &self.scope,
+            counters,
+            section,
+            last_error,
+        }
     }
 
     /// Whether any step of a section is present (for tracing; an empty section costs
@@ -740,6 +857,14 @@ fn run_response(
         response: Some(response),
     }
     .run(steps)
+}
+
+/// The end of inbound: a preflight no `cors` policy answered gets APIM's empty 200.
+fn finish_inbound(mut flow: Flow, request: &mut RequestState) -> Flow {
+    if flow == Flow::Continue && std::mem::take(&mut request.cors_preflight_unanswered) {
+        flow = Flow::Respond(Box::new(PolicyResponse::empty(StatusCode::OK)));
+    }
+    finish_request_phase(flow, request)
 }
 
 fn finish_request_phase(flow: Flow, request: &mut RequestState) -> Flow {

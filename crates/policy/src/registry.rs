@@ -11,6 +11,8 @@
 
 use std::any::Any;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::context::CompileContext;
@@ -55,9 +57,37 @@ pub(crate) trait PolicyDefinition: Step + Sized + 'static {
 }
 
 /// What a compiled policy does when a request runs through its section.
+///
+/// Most steps are synchronous: [`Step::apply`]. A step that waits for something outside
+/// the request (`send-request`'s call) says so with [`Step::is_async`] and does its
+/// work in [`Step::apply_async`]; so does a step that holds such steps (`choose`).
+/// Pipelines without one run entirely synchronously and pay nothing for the others.
 pub(crate) trait Step: Send + Sync {
-    /// Applies the step. `meta` identifies it (for the errors it raises).
+    /// Applies the step. `meta` identifies it (for the errors it raises). For an async
+    /// step this is only called by a synchronous run, which cannot wait: it fails.
     fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow;
+
+    /// Whether the step may wait (it, or a step nested in it, does I/O).
+    fn is_async(&self) -> bool {
+        false
+    }
+
+    /// Applies a step that may wait; only called when [`Step::is_async`].
+    fn apply_async<'s>(
+        &'s self,
+        meta: &'s StepMeta,
+        run: &'s mut Run<'_, '_, '_>,
+    ) -> StepFuture<'s> {
+        Box::pin(std::future::ready(self.apply(meta, run)))
+    }
+}
+
+/// What an async step's application is.
+pub(crate) type StepFuture<'s> = Pin<Box<dyn Future<Output = Flow> + Send + 's>>;
+
+/// Whether any of `steps` may wait.
+pub(crate) fn any_async(steps: &[CompiledStep]) -> bool {
+    steps.iter().any(|step| step.is_async)
 }
 
 /// What a policy compiles with: where it is, the section, the named values and
@@ -88,6 +118,8 @@ impl StepCx<'_, '_> {
 pub(crate) struct CompiledStep {
     pub(crate) meta: StepMeta,
     pub(crate) step: Box<dyn Step>,
+    /// [`Step::is_async`], asked once.
+    pub(crate) is_async: bool,
 }
 
 /// The compiled policies of a section (or of a policy's body), in order.
@@ -139,6 +171,23 @@ impl Run<'_, '_, '_> {
             }
         }
         Flow::Continue
+    }
+
+    /// Runs `steps` in order until one does not continue, waiting on those that wait.
+    pub(crate) fn run_async<'s>(&'s mut self, steps: &'s [CompiledStep]) -> StepFuture<'s> {
+        Box::pin(async move {
+            for step in steps {
+                let flow = if step.is_async {
+                    step.step.apply_async(&step.meta, self).await
+                } else {
+                    step.step.apply(&step.meta, self)
+                };
+                if flow != Flow::Continue {
+                    return flow;
+                }
+            }
+            Flow::Continue
+        })
     }
 }
 

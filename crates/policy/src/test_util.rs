@@ -90,6 +90,7 @@ pub(crate) fn facts(now_secs: u64) -> RequestFacts<'static> {
         client_certificate: None,
         original_url: crate::OriginalUrl::default(),
         request_id: None,
+        services: None,
     }
 }
 
@@ -178,4 +179,54 @@ pub(crate) fn certificate_pem(der: &[u8]) -> String {
         "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
         lines.join("\n")
     )
+}
+
+/// Runs a future that completes without waking (the test services answer at once).
+pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
+
+/// [`crate::PolicyServices`] for tests: answers each call at once with `answer`, and
+/// keeps the calls.
+#[derive(Debug)]
+pub(crate) struct FakeServices {
+    pub(crate) calls: std::sync::Mutex<Vec<crate::OutgoingCall>>,
+    pub(crate) answer: Result<crate::CallResponse, crate::CallError>,
+}
+
+impl FakeServices {
+    /// Answers every call with `status` and `body` (JSON).
+    pub(crate) fn answering(status: u16, body: &str) -> Self {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        Self {
+            calls: std::sync::Mutex::new(Vec::new()),
+            answer: Ok(crate::CallResponse {
+                status: http::StatusCode::from_u16(status).unwrap(),
+                headers,
+                body: bytes::Bytes::from(body.to_owned()),
+            }),
+        }
+    }
+
+    /// Fails every call with `error`.
+    pub(crate) fn failing(error: crate::CallError) -> Self {
+        Self {
+            calls: std::sync::Mutex::new(Vec::new()),
+            answer: Err(error),
+        }
+    }
+}
+
+impl crate::PolicyServices for FakeServices {
+    fn call(&self, call: crate::OutgoingCall) -> crate::CallFuture<'_> {
+        self.calls.lock().unwrap().push(call);
+        Box::pin(std::future::ready(self.answer.clone()))
+    }
 }

@@ -1079,3 +1079,105 @@ subscriptions:
         gateway.stdout_lines()
     );
 }
+
+#[tokio::test]
+async fn send_request_calls_another_service_and_later_policies_read_its_response() {
+    let backend = EchoBackend::start();
+    let service = EchoBackend::builder().name("token-service").start();
+    let silent = gatehouse_test_support::SilentBackend::start();
+    let service_url = service.url();
+    let silent_url = format!("http://{}", silent.addr());
+    let operations = format!(
+        r#"      - id: enrich
+        method: GET
+        urlTemplate: /enrich
+        policy: |
+          <policies><inbound><base />
+            <send-request mode="new" response-variable-name="lookup" timeout="5">
+              <set-url>@("{service_url}/lookup/" + context.Request.Headers.GetValueOrDefault("X-User", "anonymous"))</set-url>
+              <set-method>POST</set-method>
+              <set-header name="X-Called-By" exists-action="override"><value>gatehouse</value></set-header>
+              <set-body>{{"q":1}}</set-body>
+            </send-request>
+            <set-header name="X-Lookup-Path" exists-action="override"><value>@((string)((IResponse)context.Variables["lookup"]).Body.As<JObject>()["path"])</value></set-header>
+            <set-header name="X-Lookup-Status" exists-action="override"><value>@(((IResponse)context.Variables["lookup"]).StatusCode)</value></set-header>
+            <set-header name="X-Lookup-Backend" exists-action="override"><value>@(((IResponse)context.Variables["lookup"]).Headers.GetValueOrDefault("x-backend-name", ""))</value></set-header>
+          </inbound></policies>
+      - id: relay
+        method: GET
+        urlTemplate: /relay
+        policy: |
+          <policies><inbound><base />
+            <send-request mode="new" response-variable-name="upstream">
+              <set-url>{service_url}/status</set-url>
+              <set-header name="x-test-status" exists-action="override"><value>503</value></set-header>
+            </send-request>
+            <return-response response-variable-name="upstream">
+              <set-header name="X-Relayed" exists-action="override"><value>yes</value></set-header>
+            </return-response>
+          </inbound></policies>
+      - id: lenient
+        method: GET
+        urlTemplate: /lenient
+        policy: |
+          <policies><inbound><base />
+            <send-request mode="new" response-variable-name="slow" timeout="1" ignore-error="true">
+              <set-url>{silent_url}/</set-url>
+            </send-request>
+            <set-header name="X-Slow" exists-action="override"><value>@(context.Variables["slow"] == null ? "none" : "some")</value></set-header>
+          </inbound></policies>
+      - id: strict
+        method: GET
+        urlTemplate: /strict
+        policy: |
+          <policies><inbound><base />
+            <send-request mode="new" response-variable-name="slow" timeout="1">
+              <set-url>{silent_url}/</set-url>
+            </send-request>
+          </inbound>
+          <on-error><base />
+            <return-response>
+              <set-status code="503" reason="Dependency down" />
+              <set-body>@(context.LastError.Source + ": " + context.LastError.Reason)</set-body>
+            </return-response>
+          </on-error></policies>
+"#
+    );
+    let gateway = start(&config("api", &backend.url(), &operations, None));
+
+    let response = http_client()
+        .get(gateway.url("/api/enrich"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .header("X-User", "ada")
+        .send()
+        .await
+        .unwrap();
+    let landed = echo(response).await;
+    assert_eq!(landed.header("x-lookup-path"), Some("/lookup/ada"));
+    assert_eq!(landed.header("x-lookup-status"), Some("200"));
+    assert_eq!(landed.header("x-lookup-backend"), Some("token-service"));
+    assert_eq!(service.requests(), 1);
+
+    // The stored response, relayed as it is (status and body), with a header added.
+    let response = get(&gateway, "/api/relay").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["x-relayed"], "yes");
+    let relayed = Echo::from_slice(&response.bytes().await.unwrap());
+    assert_eq!(relayed.path, "/status");
+    assert_eq!(
+        backend.requests(),
+        1,
+        "relay never reached the API's backend"
+    );
+
+    // A call that times out: ignored, or on-error.
+    let response = get(&gateway, "/api/lenient").await;
+    let landed = echo(response).await;
+    assert_eq!(landed.header("x-slow"), Some("none"));
+    let response = get(&gateway, "/api/strict").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.text().await.unwrap(),
+        "send-request: BackendConnectionFailure"
+    );
+}

@@ -22,6 +22,7 @@
 //! until they close ([`websocket`]).
 
 pub mod body;
+pub mod calls;
 pub mod client;
 pub mod error;
 pub mod framing;
@@ -278,6 +279,8 @@ async fn proxy(
         .authority()
         .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         .or_else(|| parts.headers.get(header::HOST).cloned());
+    // What `send-request` calls go through.
+    let calls = calls::PolicyCalls::new(config, limits);
 
     // --- subscription ---
     // Before the pipeline: the subscription's product decides which product policy runs.
@@ -309,6 +312,7 @@ async fn proxy(
                     .and_then(|tls| tls.client_certificate.as_ref()),
                 original_url: original_url(&parts.uri, original_host.as_ref(), conn.scheme()),
                 request_id: request_id.as_deref(),
+                services: Some(&calls),
             };
             headers::remove_hop_by_hop(&mut parts.headers);
             let mut request_state = RequestState::new(
@@ -333,7 +337,8 @@ async fn proxy(
                 &state.counters,
                 &mut request_state,
                 failure,
-            );
+            )
+            .await;
             return Ok(policy_response(response));
         }
     };
@@ -372,6 +377,7 @@ async fn proxy(
             .and_then(|tls| tls.client_certificate.as_ref()),
         original_url: original_url(&parts.uri, original_host.as_ref(), conn.scheme()),
         request_id: request_id.as_deref(),
+        services: Some(&calls),
     };
     let call = CallKind {
         grpc: grpc_call,
@@ -400,20 +406,31 @@ async fn proxy(
 
     // --- inbound, then backend ---
     // Both run before anything is sent: a policy may answer or refuse here.
-    let mut flow = pipeline.inbound(&facts, counters, &mut request_state);
+    // A pipeline whose policies wait (`send-request`) runs as a future; the others run
+    // straight through.
+    let waits = pipeline.is_async();
+    let mut flow = if waits {
+        pipeline
+            .inbound_async(&facts, counters, &mut request_state)
+            .await
+    } else {
+        pipeline.inbound(&facts, counters, &mut request_state)
+    };
     if matches!(flow, Flow::Continue) {
-        flow = pipeline.backend(&facts, counters, &mut request_state);
+        flow = if waits {
+            pipeline
+                .backend_async(&facts, counters, &mut request_state)
+                .await
+        } else {
+            pipeline.backend(&facts, counters, &mut request_state)
+        };
     }
     let early = match flow {
         Flow::Continue => None,
         Flow::Respond(response) => Some(*response),
-        Flow::Fail(failure) => Some(run_on_error(
-            pipeline,
-            &facts,
-            counters,
-            &mut request_state,
-            *failure,
-        )),
+        Flow::Fail(failure) => {
+            Some(run_on_error(pipeline, &facts, counters, &mut request_state, *failure).await)
+        }
     };
     exchange.keep_policy_state(&mut request_state);
     if let Some(response) = early {
@@ -463,7 +480,8 @@ async fn proxy(
                 },
                 response: gateway_error_response(&error),
             };
-            let response = run_on_error(pipeline, &facts, counters, &mut request_state, failure);
+            let response =
+                run_on_error(pipeline, &facts, counters, &mut request_state, failure).await;
             exchange.keep_policy_state(&mut request_state);
             return Ok(policy_response(response));
         }
@@ -505,7 +523,7 @@ async fn proxy(
                     response: gateway_error_response(&error),
                 };
                 let response =
-                    run_on_error(pipeline, &facts, counters, &mut request_state, failure);
+                    run_on_error(pipeline, &facts, counters, &mut request_state, failure).await;
                 exchange.keep_policy_state(&mut request_state);
                 return Ok(policy_response(response));
             }
@@ -524,13 +542,29 @@ async fn proxy(
             section: Some(SectionKind::Backend),
             policy_id: None,
         };
-        pipeline.on_error(
-            &facts,
-            counters,
-            &mut request_state,
-            &error,
-            &mut response_state,
-        )
+        if waits {
+            pipeline
+                .on_error_async(
+                    &facts,
+                    counters,
+                    &mut request_state,
+                    &error,
+                    &mut response_state,
+                )
+                .await
+        } else {
+            pipeline.on_error(
+                &facts,
+                counters,
+                &mut request_state,
+                &error,
+                &mut response_state,
+            )
+        }
+    } else if waits {
+        pipeline
+            .outbound_async(&facts, counters, &mut request_state, &mut response_state)
+            .await
     } else {
         pipeline.outbound(&facts, counters, &mut request_state, &mut response_state)
     };
@@ -548,7 +582,8 @@ async fn proxy(
         }
         Flow::Fail(failure) => {
             exchange.error_reason = Some(ErrorReason::PolicyError);
-            let response = run_on_error(pipeline, &facts, counters, &mut request_state, *failure);
+            let response =
+                run_on_error(pipeline, &facts, counters, &mut request_state, *failure).await;
             exchange.keep_policy_state(&mut request_state);
             return Ok(policy_response(response));
         }
@@ -595,7 +630,7 @@ async fn proxy(
 
 /// Runs on-error for a failure and returns what the client gets: on-error's own
 /// response, or the failure's body with the status and headers on-error left.
-fn run_on_error(
+async fn run_on_error(
     pipeline: &gatehouse_policy::Pipeline,
     facts: &RequestFacts<'_>,
     counters: &gatehouse_policy::Counters,
@@ -612,7 +647,14 @@ fn run_on_error(
     let mut response_state = ResponseState::new(status, headers);
     response_state.reason = reason;
     response_state.body = Some(BufferedBody::new(body));
-    match pipeline.on_error(facts, counters, request_state, &error, &mut response_state) {
+    let flow = if pipeline.is_async() {
+        pipeline
+            .on_error_async(facts, counters, request_state, &error, &mut response_state)
+            .await
+    } else {
+        pipeline.on_error(facts, counters, request_state, &error, &mut response_state)
+    };
+    match flow {
         Flow::Continue => PolicyResponse {
             status: response_state.status,
             reason: response_state.reason,
@@ -688,6 +730,7 @@ fn answer_preflight(
             query: parts.uri.query().unwrap_or_default(),
         },
         request_id: None,
+        services: None,
     };
     let mut request_state = RequestState::new(
         parts.method.clone(),

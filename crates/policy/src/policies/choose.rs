@@ -22,7 +22,7 @@ use crate::document::{ElementReader, Policy, PolicyNode};
 use crate::error::PolicyError;
 use crate::expression::{PolicyExpression, TextValue};
 use crate::reader::RawValue;
-use crate::registry::Steps;
+use crate::registry::{StepFuture, Steps, any_async};
 use crate::registry::prelude::*;
 
 /// Parsed `<choose>`: every branch's policies in one list (so walks over the document
@@ -144,13 +144,39 @@ impl PolicyDefinition for Choose {
 
 impl Step for Choose {
     fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        match self.branch(meta, run) {
+            Ok(steps) => run.run(steps),
+            Err(flow) => flow,
+        }
+    }
+
+    fn is_async(&self) -> bool {
+        self.whens.iter().any(|(_, steps)| any_async(steps)) || any_async(&self.otherwise)
+    }
+
+    fn apply_async<'s>(
+        &'s self,
+        meta: &'s StepMeta,
+        run: &'s mut Run<'_, '_, '_>,
+    ) -> StepFuture<'s> {
+        match self.branch(meta, run) {
+            Ok(steps) => run.run_async(steps),
+            Err(flow) => Box::pin(std::future::ready(flow)),
+        }
+    }
+}
+
+impl Choose {
+    /// The branch whose condition holds first (or `otherwise`); a condition that fails
+    /// or is not a bool fails the request.
+    fn branch(&self, meta: &StepMeta, run: &Run<'_, '_, '_>) -> Result<&Steps, Flow> {
         for (condition, steps) in &self.whens {
             let chosen = match condition {
                 Condition::Fixed(value) => *value,
                 Condition::Computed(expression) => match expression.evaluate(&run.host()) {
                     Ok(gatehouse_expr::Value::Bool(value)) => value,
                     Ok(other) => {
-                        return meta.fail(
+                        return Err(meta.fail(
                             run.section(),
                             "ExpressionValueEvaluationFailure",
                             format!(
@@ -161,16 +187,16 @@ impl Step for Choose {
                                 http::StatusCode::INTERNAL_SERVER_ERROR,
                                 "Internal server error",
                             ),
-                        );
+                        ));
                     }
-                    Err(failure) => return failure.into_flow(meta, run.section()),
+                    Err(failure) => return Err(failure.into_flow(meta, run.section())),
                 },
             };
             if chosen {
-                return run.run(steps);
+                return Ok(steps);
             }
         }
-        run.run(&self.otherwise)
+        Ok(&self.otherwise)
     }
 }
 

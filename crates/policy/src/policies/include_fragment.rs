@@ -79,6 +79,18 @@ impl Step for IncludeFragment {
     fn apply(&self, _meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
         run.run(&self.steps)
     }
+
+    fn is_async(&self) -> bool {
+        crate::registry::any_async(&self.steps)
+    }
+
+    fn apply_async<'s>(
+        &'s self,
+        _meta: &'s StepMeta,
+        run: &'s mut Run<'_, '_, '_>,
+    ) -> crate::registry::StepFuture<'s> {
+        run.run_async(&self.steps)
+    }
 }
 
 #[cfg(test)]

@@ -100,6 +100,24 @@ impl Step for LimitConcurrency {
             Err(flow) => flow,
         }
     }
+
+    fn is_async(&self) -> bool {
+        crate::registry::any_async(&self.steps)
+    }
+
+    fn apply_async<'s>(
+        &'s self,
+        meta: &'s StepMeta,
+        run: &'s mut Run<'_, '_, '_>,
+    ) -> crate::registry::StepFuture<'s> {
+        match self.acquire(run.exec, run.request, meta) {
+            Ok(permit) => {
+                run.request.held.push(permit);
+                run.run_async(&self.steps)
+            }
+            Err(flow) => Box::pin(std::future::ready(flow)),
+        }
+    }
 }
 
 impl LimitConcurrency {

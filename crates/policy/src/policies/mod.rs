@@ -40,6 +40,7 @@ policies! {
     rate_limit::RateLimit,
     rate_limit_by_key::RateLimitByKey,
     return_response::ReturnResponse,
+    send_request::SendRequest,
     rewrite_uri::RewriteUri,
     set_backend_service::SetBackendService,
     set_body::SetBody,

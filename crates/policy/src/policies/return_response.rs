@@ -12,9 +12,12 @@
 //! ```
 //!
 //! Without children the response is an empty `200 OK`, as in APIM. `set-body` takes
-//! what the `set-body` policy takes ([`set_body`]); `response-variable-name` on
-//! `return-response` is not supported yet. Header values may be expressions too. What
-//! holds no expression is built at compile time.
+//! what the `set-body` policy takes ([`set_body`]). Header values may be expressions
+//! too. What holds no expression is built at compile time. With
+//! `response-variable-name`, the response starts as the one `send-request` stored in
+//! that variable, and each child present changes it.
+
+use std::sync::Arc;
 
 use super::set_body::{self, BodyValue};
 use super::{set_header, set_status};
@@ -23,11 +26,13 @@ use crate::document::ElementReader;
 use crate::error::{PolicyError, Site};
 use crate::pipeline::PolicyResponse;
 use crate::expression::RequestHost;
+use crate::reader::RawValue;
 use crate::registry::prelude::*;
 
 /// Parsed `<return-response>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
+    response_variable_name: Option<RawValue>,
     status: Option<set_status::Config>,
     headers: Vec<set_header::Config>,
     body: Option<set_body::Config>,
@@ -35,12 +40,9 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn parse(reader: &mut ElementReader<'_>) -> Result<Self, PolicyError> {
-        reader.unsupported(
-            "response-variable-name",
-            " (it needs `send-request`, which is not implemented yet)",
-        )?;
         reader.no_text()?;
         let mut config = Self {
+            response_variable_name: reader.optional("response-variable-name"),
             status: None,
             headers: Vec::new(),
             body: None,
@@ -82,6 +84,19 @@ pub(crate) struct ReturnResponse {
     headers: Box<[set_header::SetHeader]>,
     /// A body from an expression, evaluated per request.
     body: Option<BodyValue>,
+    /// With `response-variable-name`: the response comes from that variable (a
+    /// `send-request` response) and the children change it.
+    from_variable: Option<FromVariable>,
+}
+
+/// `return-response response-variable-name`: the stored response and what the
+/// children change in it, each only if present.
+#[derive(Debug)]
+struct FromVariable {
+    variable: Arc<str>,
+    status: Option<(http::StatusCode, Option<Arc<str>>)>,
+    headers: Box<[set_header::SetHeader]>,
+    body: Option<BodyValue>,
 }
 
 impl ReturnResponse {
@@ -90,6 +105,44 @@ impl ReturnResponse {
         site: Site<'_>,
         cx: &CompileContext<'_>,
     ) -> Result<Self, PolicyError> {
+        if let Some(raw) = &config.response_variable_name {
+            let variable = cx.literal(site, raw)?;
+            let variable = variable.text.trim();
+            if variable.is_empty() {
+                return Err(site.invalid(
+                    raw.position,
+                    "`response-variable-name` must not be empty",
+                ));
+            }
+            let status = config
+                .status
+                .as_ref()
+                .map(|status| set_status::SetStatus::compile(status, site, cx))
+                .transpose()?
+                .map(|status| (status.status, status.reason));
+            let headers = config
+                .headers
+                .iter()
+                .map(|header| set_header::SetHeader::compile(header, site, cx))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_boxed_slice();
+            let body = config
+                .body
+                .as_ref()
+                .map(|body| body.compile(site, cx))
+                .transpose()?;
+            return Ok(Self {
+                response: PolicyResponse::empty(http::StatusCode::OK),
+                headers: Box::default(),
+                body: None,
+                from_variable: Some(FromVariable {
+                    variable: Arc::from(variable),
+                    status,
+                    headers,
+                    body,
+                }),
+            });
+        }
         let mut response = PolicyResponse::empty(http::StatusCode::OK);
         if let Some(status) = &config.status {
             let status = set_status::SetStatus::compile(status, site, cx)?;
@@ -120,7 +173,52 @@ impl ReturnResponse {
             response,
             headers,
             body: computed_body,
+            from_variable: None,
         })
+    }
+
+    /// The response stored in the variable, changed by the children.
+    fn response_from_variable(
+        from: &FromVariable,
+        host: &RequestHost<'_>,
+        meta: &StepMeta,
+        section: SectionKind,
+    ) -> Result<PolicyResponse, Flow> {
+        let stored = match host.request.variables.get(&from.variable) {
+            Some(gatehouse_expr::Value::Object(object)) => host.received_response(object.id()),
+            _ => None,
+        };
+        let Some(stored) = stored else {
+            return Err(meta.fail(
+                section,
+                "ExpressionValueEvaluationFailure",
+                format!(
+                    "return-response: the variable `{}` does not hold a response (set it with send-request)",
+                    from.variable
+                ),
+                PolicyResponse::json_error(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error",
+                ),
+            ));
+        };
+        let mut response = PolicyResponse {
+            status: stored.status,
+            reason: None,
+            headers: stored.headers.clone(),
+            body: stored.body.to_send(),
+        };
+        if let Some((status, reason)) = &from.status {
+            response.status = *status;
+            response.reason.clone_from(reason);
+        }
+        for header in &from.headers {
+            header.apply_with(host, &mut response.headers, meta, section)?;
+        }
+        if let Some(body) = &from.body {
+            response.body = body.render(host, meta, section)?;
+        }
+        Ok(response)
     }
 
     /// The response to send when nothing in it is computed (a cheap clone: the body is
@@ -164,6 +262,12 @@ impl PolicyDefinition for ReturnResponse {
 
 impl Step for ReturnResponse {
     fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        if let Some(from) = &self.from_variable {
+            return match Self::response_from_variable(from, &run.host(), meta, run.section()) {
+                Ok(response) => Flow::Respond(Box::new(response)),
+                Err(flow) => flow,
+            };
+        }
         if self.headers.is_empty() && self.body.is_none() {
             return Flow::Respond(Box::new(self.response()));
         }

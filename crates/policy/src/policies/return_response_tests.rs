@@ -46,12 +46,12 @@ fn an_empty_return_response_is_200() {
 fn rejects_bad_return_response() {
     check_errors(&[
         ErrorCase {
-            name: "response variable",
+            name: "empty response variable",
             section: "inbound",
-            body: r#"<return-response response-variable-name="r"/>"#,
+            body: r#"<return-response response-variable-name=" "/>"#,
             at: "response-variable-name",
-            kind: ErrorKind::NotSupported,
-            message: "send-request",
+            kind: ErrorKind::InvalidValue,
+            message: "must not be empty",
         },
         ErrorCase {
             name: "two statuses",

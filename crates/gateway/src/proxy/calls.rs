@@ -1,0 +1,128 @@
+//! The calls policies make (`send-request`), with the gateway's backend clients:
+//! [`PolicyCalls`] implements the policy crate's `PolicyServices`.
+
+use bytes::Bytes;
+use gatehouse_policy::{CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices};
+use http::header::{self, HeaderValue};
+use http::{Request, Uri};
+use http_body_util::BodyExt as _;
+
+use super::body::RequestBody;
+use super::client::{self, BackendProtocol};
+use crate::compiled::CompiledConfig;
+use crate::server::Limits;
+
+/// What `send-request` calls go through for one request: the configuration's default
+/// TLS settings for `https` (system roots, as for a `set-backend-service` URL), and the
+/// gateway's buffering limit for response bodies.
+#[derive(Debug)]
+pub struct PolicyCalls<'a> {
+    config: &'a CompiledConfig,
+    limits: &'a Limits,
+}
+
+impl<'a> PolicyCalls<'a> {
+    /// Calls for requests served with `config` under `limits`.
+    #[must_use]
+    pub const fn new(config: &'a CompiledConfig, limits: &'a Limits) -> Self {
+        Self { config, limits }
+    }
+
+    async fn send(&self, call: OutgoingCall) -> Result<CallResponse, CallError> {
+        let uri: Uri = call
+            .url
+            .as_str()
+            .parse()
+            .map_err(|_| CallError::Failed("the URL is not valid".to_owned()))?;
+        let tls = if call.url.scheme() == "https" {
+            match &self.config.default_backend_tls {
+                Ok(tls) => Some(&**tls),
+                Err(reason) => {
+                    return Err(CallError::Failed(format!(
+                        "no trusted CA certificates for https: {reason}"
+                    )));
+                }
+            }
+        } else {
+            None
+        };
+        let client = client::client_for(
+            gatehouse_model::DEFAULT_CONNECT_TIMEOUT,
+            tls,
+            BackendProtocol::Http1,
+        );
+        let mut headers = call.headers;
+        // Hop-by-hop and framing headers are the gateway's to set.
+        for name in [
+            header::CONNECTION,
+            header::TRANSFER_ENCODING,
+            header::TE,
+            header::UPGRADE,
+            header::HOST,
+            header::CONTENT_LENGTH,
+        ] {
+            headers.remove(name);
+        }
+        if let Some(authority) = uri.authority()
+            && let Ok(host) = HeaderValue::from_str(authority.as_str())
+        {
+            headers.insert(header::HOST, host);
+        }
+        if !call.body.is_empty() || call.method.as_str() != "GET" {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(call.body.len()));
+        }
+        let mut request = Request::new(RequestBody::Buffered {
+            data: Some(call.body),
+        });
+        *request.method_mut() = call.method;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let limit = self.limits.max_buffered_body_bytes;
+        let exchange = async {
+            let response = client
+                .request(request)
+                .await
+                .map_err(|error| CallError::Failed(describe(&error)))?;
+            let (parts, body) = response.into_parts();
+            let limited =
+                http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+            let body: Bytes = match limited.collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+                    return Err(CallError::TooLarge(limit));
+                }
+                Err(error) => return Err(CallError::Failed(error.to_string())),
+            };
+            Ok(CallResponse {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
+        };
+        tokio::time::timeout(call.timeout, exchange)
+            .await
+            .unwrap_or(Err(CallError::Timeout(call.timeout)))
+    }
+}
+
+/// The client error with its causes, without the URL (which may hold secrets).
+fn describe(error: &hyper_util::client::legacy::Error) -> String {
+    let mut text = if error.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        "the exchange failed".to_owned()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl PolicyServices for PolicyCalls<'_> {
+    fn call(&self, call: OutgoingCall) -> CallFuture<'_> {
+        Box::pin(self.send(call))
+    }
+}

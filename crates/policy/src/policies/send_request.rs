@@ -1,0 +1,401 @@
+//! `send-request`: calls another service and keeps its response for later policies
+//! (inbound, backend, outbound, on-error).
+//!
+//! ```xml
+//! <send-request mode="new" response-variable-name="tokenResponse" timeout="20" ignore-error="false">
+//!     <set-url>https://auth.example.com/token</set-url>
+//!     <set-method>POST</set-method>
+//!     <set-header name="Content-Type" exists-action="override"><value>application/json</value></set-header>
+//!     <set-body>@("{\"client\":\"" + context.Subscription.Id + "\"}")</set-body>
+//! </send-request>
+//! <set-header name="Authorization" exists-action="override">
+//!     <value>@("Bearer " + ((IResponse)context.Variables["tokenResponse"]).Body.As<JObject>()["access_token"])</value>
+//! </set-header>
+//! ```
+//!
+//! `mode="new"` (the default) starts from an empty `GET`; `mode="copy"` from a copy of
+//! the current request (method, backend URL with the path and query as shaped so far,
+//! headers and body; the body is then read whole, as for a policy that reads it). The
+//! children, each optional and in APIM's order, change it: `set-url` (required with
+//! `new`), `set-method`, `set-header` (any number), `set-body`; values may be policy
+//! expressions. The response, whatever its status, is stored in
+//! `context.Variables[response-variable-name]` as an `IResponse` (`StatusCode`,
+//! `StatusReason`, `Headers`, `Body.As<T>()`), read whole up to the gateway's
+//! buffering limit. `timeout` (seconds, default 60) covers the whole call. A call that
+//! fails (no connection, timeout, a body over the limit) goes to on-error (source
+//! `send-request`, reason `BackendConnectionFailure`), unless `ignore-error="true"`:
+//! then the variable is null and the request goes on.
+//!
+//! This is the first policy whose step waits: [`Step::is_async`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+
+use super::set_body::{self, BodyValue};
+use super::set_header::{self, SetHeader};
+use crate::body::{BufferedBody, ContextReads};
+use crate::document::ElementReader;
+use crate::error::{ErrorKind, PolicyError};
+use crate::expression::{RequestHost, TextValue, received_object};
+use crate::pipeline::{MAX_RESPONSES, ReceivedResponse};
+use crate::reader::RawValue;
+use crate::registry::StepFuture;
+use crate::registry::prelude::*;
+use crate::services::{CallError, OutgoingCall};
+
+/// The longest `timeout` accepted (as `forward-request`'s).
+const MAX_TIMEOUT_SECONDS: u64 = 86_400;
+
+/// Parsed `<send-request>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Config {
+    mode: Option<RawValue>,
+    response_variable_name: RawValue,
+    timeout: Option<RawValue>,
+    ignore_error: Option<RawValue>,
+    url: Option<RawValue>,
+    method: Option<RawValue>,
+    headers: Vec<set_header::Config>,
+    body: Option<set_body::Config>,
+}
+
+/// Compiled `<send-request>`.
+#[derive(Debug)]
+pub(crate) struct SendRequest {
+    copy: bool,
+    variable: Arc<str>,
+    timeout: Duration,
+    ignore_error: bool,
+    url: Option<TextValue>,
+    method: Option<Method>,
+    headers: Box<[SetHeader]>,
+    body: Option<BodyValue>,
+}
+
+impl PolicyDefinition for SendRequest {
+    const NAME: &'static str = "send-request";
+    const SECTIONS: &'static [SectionKind] = &[Inbound, Backend, Outbound, OnError];
+    type Config = Config;
+
+    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        reader.no_text()?;
+        let mut config = Config {
+            mode: reader.optional("mode"),
+            response_variable_name: reader.required("response-variable-name")?,
+            timeout: reader.optional("timeout"),
+            ignore_error: reader.optional("ignore-error"),
+            url: None,
+            method: None,
+            headers: Vec::new(),
+            body: None,
+        };
+        let (mut url_seen, mut method_seen, mut body_seen) = (false, false, false);
+        for child in &reader.element.children {
+            let mut child_reader = reader.child(child);
+            match child.name.as_str() {
+                "set-url" => {
+                    reader.at_most_once(&mut url_seen, child)?;
+                    child_reader.no_children()?;
+                    config.url = child_reader.text();
+                }
+                "set-method" => {
+                    reader.at_most_once(&mut method_seen, child)?;
+                    child_reader.no_children()?;
+                    config.method = child_reader.text();
+                }
+                "set-header" => config
+                    .headers
+                    .push(set_header::Config::parse(&mut child_reader)?),
+                "set-body" => {
+                    reader.at_most_once(&mut body_seen, child)?;
+                    config.body = Some(set_body::Config::parse(&mut child_reader)?);
+                }
+                "authentication-certificate" | "proxy" => {
+                    return Err(reader.site.err(
+                        child.position,
+                        ErrorKind::NotSupported,
+                        format!(
+                            "<{}> inside <send-request> is not supported yet by Gatehouse",
+                            child.name
+                        ),
+                    ));
+                }
+                _ => {
+                    return Err(reader.unexpected_child(
+                        child,
+                        "<set-url>, <set-method>, <set-header> or <set-body>",
+                    ));
+                }
+            }
+            child_reader.finish()?;
+        }
+        Ok(config)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        let site = cx.site;
+        let copy = match &config.mode {
+            None => false,
+            Some(raw) => {
+                let mode = cx.context.literal(site, raw)?;
+                match mode.text.trim().to_ascii_lowercase().as_str() {
+                    "new" => false,
+                    "copy" => true,
+                    _ => {
+                        return Err(site.invalid(
+                            raw.position,
+                            format!("`mode` must be `new` or `copy`, found {}", mode.shown()),
+                        ));
+                    }
+                }
+            }
+        };
+        if copy {
+            // The copy carries the request's body: read it whole first.
+            cx.context.note_reads(ContextReads {
+                request_body: true,
+                ..ContextReads::default()
+            });
+        }
+        let variable = cx.context.literal(site, &config.response_variable_name)?;
+        let variable = variable.text.trim();
+        if variable.is_empty() {
+            return Err(site.invalid(
+                config.response_variable_name.position,
+                "`response-variable-name` must not be empty",
+            ));
+        }
+        let timeout = match &config.timeout {
+            Some(raw) => Duration::from_secs(cx.context.number(
+                site,
+                raw,
+                "timeout",
+                1..=MAX_TIMEOUT_SECONDS,
+            )?),
+            None => Duration::from_secs(60),
+        };
+        let ignore_error =
+            cx.context
+                .boolean_or(site, config.ignore_error.as_ref(), "ignore-error", false)?;
+        let url = match &config.url {
+            Some(raw) => {
+                let value = cx.context.text_value(site, raw)?;
+                if let TextValue::Fixed(text) = &value {
+                    check_url(text.text.trim()).map_err(|why| {
+                        site.invalid(raw.position, format!("<set-url>: {why}: {}", text.shown()))
+                    })?;
+                }
+                Some(value)
+            }
+            None if copy => None,
+            None => {
+                return Err(site.err(
+                    cx.position,
+                    ErrorKind::Structure,
+                    "<send-request mode=\"new\"> needs a <set-url>",
+                ));
+            }
+        };
+        let method = match &config.method {
+            Some(raw) => {
+                let text = cx.context.literal(site, raw)?;
+                let method = Method::from_bytes(text.text.trim().as_bytes()).map_err(|_| {
+                    site.invalid(
+                        raw.position,
+                        format!("<set-method>: not an HTTP method: {}", text.shown()),
+                    )
+                })?;
+                Some(method)
+            }
+            None => None,
+        };
+        let headers = config
+            .headers
+            .iter()
+            .map(|header| SetHeader::compile(header, site, cx.context))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_boxed_slice();
+        let body = config
+            .body
+            .as_ref()
+            .map(|body| body.compile(site, cx.context))
+            .transpose()?;
+        Ok(Self {
+            copy,
+            variable: Arc::from(variable),
+            timeout,
+            ignore_error,
+            url,
+            method,
+            headers,
+            body,
+        })
+    }
+}
+
+/// An absolute `http` or `https` URL.
+fn check_url(text: &str) -> Result<url::Url, &'static str> {
+    let url = url::Url::parse(text).map_err(|_| "not an absolute URL")?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("not an http or https URL");
+    }
+    Ok(url)
+}
+
+impl SendRequest {
+    /// The call to make, built from the current request (`copy`) or from nothing.
+    fn outgoing(
+        &self,
+        host: &RequestHost<'_>,
+        meta: &StepMeta,
+        section: SectionKind,
+    ) -> Result<OutgoingCall, Flow> {
+        let invalid = |message: String| {
+            meta.fail(
+                section,
+                "ExpressionValueEvaluationFailure",
+                message,
+                PolicyResponse::json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error",
+                ),
+            )
+        };
+        let (mut method, mut url, mut headers, mut body) = (
+            Method::GET,
+            None,
+            HeaderMap::new(),
+            Bytes::new(),
+        );
+        if self.copy {
+            method = host.request.method.clone();
+            headers = host.request.headers.clone();
+            body = host
+                .request
+                .body
+                .as_ref()
+                .map(BufferedBody::to_send)
+                .unwrap_or_default();
+            url = host.request_url();
+        }
+        if let Some(value) = &self.url {
+            let text = value
+                .render(host)
+                .map_err(|failure| failure.into_flow(meta, section))?;
+            let parsed = check_url(text.trim()).map_err(|why| {
+                let shown = if value.is_secret() {
+                    "a value from a secret named value".to_owned()
+                } else {
+                    format!("`{}`", &*text)
+                };
+                invalid(format!("<send-request> <set-url>: {why}: {shown}"))
+            })?;
+            url = Some(parsed);
+        }
+        let Some(url) = url else {
+            return Err(invalid(
+                "<send-request mode=\"copy\">: the request has no backend URL to copy; give a <set-url>"
+                    .to_owned(),
+            ));
+        };
+        if let Some(new_method) = &self.method {
+            method = new_method.clone();
+        }
+        for header in &self.headers {
+            header.apply_with(host, &mut headers, meta, section)?;
+        }
+        if let Some(value) = &self.body {
+            body = value.render(host, meta, section)?;
+        }
+        Ok(OutgoingCall {
+            method,
+            url,
+            headers,
+            body,
+            timeout: self.timeout,
+        })
+    }
+}
+
+impl Step for SendRequest {
+    fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        // Only a synchronous run calls this, and it cannot wait.
+        meta.fail(
+            run.section(),
+            "BackendConnectionFailure",
+            "send-request cannot run in a synchronous pipeline run",
+            PolicyResponse::json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+        )
+    }
+
+    fn is_async(&self) -> bool {
+        true
+    }
+
+    fn apply_async<'s>(
+        &'s self,
+        meta: &'s StepMeta,
+        run: &'s mut Run<'_, '_, '_>,
+    ) -> StepFuture<'s> {
+        Box::pin(async move {
+            let section = run.section();
+            let call = match self.outgoing(&run.host(), meta, section) {
+                Ok(call) => call,
+                Err(flow) => return flow,
+            };
+            if run.request.responses.len() >= MAX_RESPONSES {
+                return meta.fail(
+                    section,
+                    "BackendConnectionFailure",
+                    format!("send-request: a request may keep at most {MAX_RESPONSES} responses"),
+                    PolicyResponse::json_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Internal server error",
+                    ),
+                );
+            }
+            // Only the origin in messages: the path and query may hold secrets.
+            let origin = call.url.origin().ascii_serialization();
+            let answered = match run.exec.facts.services {
+                Some(services) => services.call(call).await,
+                None => Err(CallError::Unavailable),
+            };
+            match answered {
+                Ok(response) => {
+                    let index = run.request.responses.len();
+                    run.request.responses.push(ReceivedResponse {
+                        status: response.status,
+                        headers: response.headers,
+                        body: BufferedBody::new(response.body),
+                    });
+                    run.request
+                        .variables
+                        .set(&self.variable, received_object(index));
+                    Flow::Continue
+                }
+                Err(_) if self.ignore_error => {
+                    run.request
+                        .variables
+                        .set(&self.variable, gatehouse_expr::Value::Null);
+                    Flow::Continue
+                }
+                Err(error) => meta.fail(
+                    section,
+                    "BackendConnectionFailure",
+                    format!("send-request to {origin}: {error}"),
+                    PolicyResponse::json_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Internal server error",
+                    ),
+                ),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "send_request_tests.rs"]
+mod tests;

@@ -1,0 +1,66 @@
+//! What policies ask of the gateway beyond the request itself: HTTP calls
+//! (`send-request`). The crate stays free of I/O: the gateway implements
+//! [`PolicyServices`] with its own HTTP client and hands it in with the
+//! [`RequestFacts`](crate::RequestFacts).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use url::Url;
+
+/// A call a policy makes (`send-request`).
+#[derive(Debug, Clone)]
+pub struct OutgoingCall {
+    /// Method.
+    pub method: Method,
+    /// Absolute `http`/`https` URL.
+    pub url: Url,
+    /// Headers (the gateway adds `Host` and `Content-Length`).
+    pub headers: HeaderMap,
+    /// Body (empty for none).
+    pub body: Bytes,
+    /// Time allowed for the whole call, response body included.
+    pub timeout: Duration,
+}
+
+/// A call's response, read whole.
+#[derive(Debug, Clone)]
+pub struct CallResponse {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// Why a call failed (a response with any status is not a failure).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// No response within the call's timeout.
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+    /// The connection (or the TLS handshake) failed, or the exchange broke.
+    #[error("the call failed: {0}")]
+    Failed(String),
+    /// The response body was larger than the gateway reads whole.
+    #[error("the response body is larger than {0} bytes")]
+    TooLarge(u64),
+    /// The gateway does not make calls here (a configuration check, say).
+    #[error("calls are not made here")]
+    Unavailable,
+}
+
+/// What an async service call returns.
+pub type CallFuture<'s> =
+    Pin<Box<dyn Future<Output = Result<CallResponse, CallError>> + Send + 's>>;
+
+/// Services the gateway offers policies.
+pub trait PolicyServices: Send + Sync + fmt::Debug {
+    /// Makes an HTTP call and reads its response whole (bounded).
+    fn call(&self, call: OutgoingCall) -> CallFuture<'_>;
+}
