@@ -195,11 +195,19 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
 /// [`crate::PolicyServices`] for tests: answers each call at once with `answer`, and
 /// keeps the calls.
 #[derive(Debug)]
+#[allow(
+    clippy::disallowed_types,
+    reason = "a test double that records calls; never on a request path"
+)]
 pub(crate) struct FakeServices {
     pub(crate) calls: std::sync::Mutex<Vec<crate::OutgoingCall>>,
     pub(crate) answer: Result<crate::CallResponse, crate::CallError>,
 }
 
+#[allow(
+    clippy::disallowed_types,
+    reason = "a test double that records calls; never on a request path"
+)]
 impl FakeServices {
     /// Answers every call with `status` and `body` (JSON).
     pub(crate) fn answering(status: u16, body: &str) -> Self {
