@@ -1181,3 +1181,38 @@ async fn send_request_calls_another_service_and_later_policies_read_its_response
         "send-request: BackendConnectionFailure"
     );
 }
+
+#[tokio::test]
+async fn on_error_can_rewrite_operation_not_found() {
+    let backend = EchoBackend::start();
+    let operations = "      - id: only\n        method: GET\n        urlTemplate: /only\n";
+    let policy = r#"<policies>
+  <inbound><base /></inbound>
+  <on-error>
+    <base />
+    <set-header name="X-Reason" exists-action="override"><value>@(context.LastError.Source + "/" + context.LastError.Reason)</value></set-header>
+    <set-body>@("{\"missing\":\"" + context.Request.Url.Path + "\"}")</set-body>
+  </on-error>
+</policies>"#;
+    let gateway = start(&config("api", &backend.url(), operations, Some(policy)));
+    for (method, path) in [("GET", "/api/elsewhere"), ("DELETE", "/api/only")] {
+        let response = http_client()
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                gateway.url(path),
+            )
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{method} {path}");
+        assert_eq!(
+            response.headers()["x-reason"],
+            "configuration/OperationNotFound"
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        // No operation matched: the path as the client sent it.
+        assert_eq!(body["missing"], path);
+    }
+    assert_eq!(backend.requests(), 0);
+}

@@ -237,9 +237,32 @@ async fn proxy(
             let api = &config.apis[api];
             exchange.metrics = api.unmatched_metrics.clone();
             exchange.api = Some(api.id.clone());
-            return Err(ProxyError::OperationNotFound {
+            let error = ProxyError::OperationNotFound {
                 api: api.id.to_string(),
-            });
+            };
+            // APIM runs the API's on-error (global and API scopes) for it too.
+            let original_host = parts.headers.get(header::HOST).cloned();
+            let calls = calls::PolicyCalls::new(config, limits);
+            let path = parts.uri.path().to_owned();
+            let query = parts.uri.query().unwrap_or_default().to_owned();
+            let request = BuiltinFailure {
+                parts: &mut parts,
+                path,
+                query,
+                params: &[],
+                original_host: original_host.as_ref(),
+            };
+            return builtin_failure_on_error(
+                &api.preflight,
+                state,
+                conn,
+                &calls,
+                request,
+                exchange,
+                error,
+                "configuration",
+            )
+            .await;
         }
         RouteMatch::ApiNotFound => return Err(ProxyError::ApiNotFound),
     };
@@ -289,57 +312,27 @@ async fn proxy(
         Ok(subscription) => subscription,
         Err(error) => {
             // APIM runs on-error for its built-in steps too: a policy may rewrite the
-            // 401/403 (the common pattern). Without an on-error section, nothing to do.
-            let pipeline = operation.pipeline_for(None);
-            if pipeline.is_empty(SectionKind::OnError) {
-                return Err(error);
-            }
-            log_error(exchange, &error);
-            exchange.error_reason = Some(error.reason());
+            // 401/403 (the common pattern).
             let params: Vec<(&str, &str)> = route.params.iter().collect();
-            let request_id = pipeline
-                .context_reads()
-                .request_id
-                .then(|| exchange.request_id().to_owned());
-            let facts = RequestFacts {
-                client_ip: peer.ip(),
-                subscription: None,
-                route_params: &params,
-                now: state.now(),
-                client_certificate: conn
-                    .tls
-                    .as_ref()
-                    .and_then(|tls| tls.client_certificate.as_ref()),
-                original_url: original_url(&parts.uri, original_host.as_ref(), conn.scheme()),
-                request_id: request_id.as_deref(),
-                services: Some(&calls),
+            let path = route.operation_path(parts.uri.path()).to_owned();
+            let request = BuiltinFailure {
+                parts: &mut parts,
+                path,
+                query: query.unwrap_or_default(),
+                params: &params,
+                original_host: original_host.as_ref(),
             };
-            headers::remove_hop_by_hop(&mut parts.headers);
-            let mut request_state = RequestState::new(
-                parts.method.clone(),
-                route.operation_path(parts.uri.path()),
-                query.unwrap_or_default(),
-                std::mem::take(&mut parts.headers),
-            );
-            let failure = PolicyFailure {
-                error: PolicyErrorInfo {
-                    source: "authorization",
-                    reason: error.reason().last_error_reason(),
-                    message: error.client_message().into(),
-                    section: Some(SectionKind::Inbound),
-                    policy_id: None,
-                },
-                response: gateway_error_response(&error),
-            };
-            let response = run_on_error(
-                pipeline,
-                &facts,
-                &state.counters,
-                &mut request_state,
-                failure,
+            return builtin_failure_on_error(
+                operation.pipeline_for(None),
+                state,
+                conn,
+                &calls,
+                request,
+                exchange,
+                error,
+                "authorization",
             )
             .await;
-            return Ok(policy_response(response));
         }
     };
     if let Some(entry) = &subscription {
@@ -626,6 +619,93 @@ async fn proxy(
         response_parts,
         ResponseBody::backend(backend_body),
     ))
+}
+
+/// The request a built-in step refused, for [`builtin_failure_on_error`].
+struct BuiltinFailure<'p> {
+    parts: &'p mut http::request::Parts,
+    /// The path policies see (relative to the API).
+    path: String,
+    /// The query without the subscription key.
+    query: String,
+    params: &'p [(&'p str, &'p str)],
+    original_host: Option<&'p HeaderValue>,
+}
+
+/// APIM runs on-error for the errors of its built-in steps too (no operation matched,
+/// a missing or invalid subscription key), with their predefined `context.LastError`:
+/// a policy may rewrite the gateway's answer. Without an on-error section, the error
+/// stands.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the refused request's parts, as the two callers have them"
+)]
+async fn builtin_failure_on_error(
+    pipeline: &gatehouse_policy::Pipeline,
+    state: &GatewayState,
+    conn: &ClientConn,
+    calls: &calls::PolicyCalls<'_>,
+    request: BuiltinFailure<'_>,
+    exchange: &mut Exchange,
+    error: ProxyError,
+    source: &'static str,
+) -> Result<Response<ResponseBody>, ProxyError> {
+    if pipeline.is_empty(SectionKind::OnError) {
+        return Err(error);
+    }
+    log_error(exchange, &error);
+    exchange.error_reason = Some(error.reason());
+    let BuiltinFailure {
+        parts,
+        path,
+        query,
+        params,
+        original_host,
+    } = request;
+    let request_id = pipeline
+        .context_reads()
+        .request_id
+        .then(|| exchange.request_id().to_owned());
+    let facts = RequestFacts {
+        client_ip: conn.peer.ip(),
+        subscription: None,
+        route_params: params,
+        now: state.now(),
+        client_certificate: conn
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.client_certificate.as_ref()),
+        original_url: original_url(&parts.uri, original_host, conn.scheme()),
+        request_id: request_id.as_deref(),
+        services: Some(calls),
+    };
+    headers::remove_hop_by_hop(&mut parts.headers);
+    let mut request_state = RequestState::new(
+        parts.method.clone(),
+        path,
+        query,
+        std::mem::take(&mut parts.headers),
+    );
+    let failure = PolicyFailure {
+        error: PolicyErrorInfo {
+            source,
+            reason: error.reason().last_error_reason(),
+            message: error.client_message().into(),
+            section: Some(SectionKind::Inbound),
+            policy_id: None,
+        },
+        response: gateway_error_response(&error),
+    };
+    let response = run_on_error(
+        pipeline,
+        &facts,
+        &state.counters,
+        &mut request_state,
+        failure,
+    )
+    .await;
+    exchange.keep_policy_state(&mut request_state);
+    Ok(policy_response(response))
 }
 
 /// Runs on-error for a failure and returns what the client gets: on-error's own
