@@ -5,12 +5,27 @@ use crate::ast::{Argument, Expr, ExprKind, InterpolatedPart, Stmt, StmtKind};
 use crate::error::ExprError;
 
 /// The static types an expression may name (`string.IsNullOrEmpty(...)`, `int.Parse(...)`).
-/// Only types with members implemented are listed: naming another (`DateTime`, `Regex`,
-/// `Encoding`, `Guid`, `Uri`, `TimeSpan`: not yet) is refused at load, never at request
-/// time.
+/// Only types with members implemented are listed: naming another (`Regex`, `Encoding`,
+/// `Uri`: not yet) is refused at load, never at request time.
 pub const STATIC_TYPES: &[&str] = &[
-    "string", "String", "int", "long", "double", "bool", "decimal", "Convert", "Math", "JObject",
-    "JArray", "JToken",
+    "string",
+    "String",
+    "int",
+    "long",
+    "double",
+    "bool",
+    "decimal",
+    "Convert",
+    "Math",
+    "JObject",
+    "JArray",
+    "JToken",
+    "DateTime",
+    "DateTimeOffset",
+    "TimeSpan",
+    "Guid",
+    "DayOfWeek",
+    "DateTimeKind",
 ];
 
 /// The static properties that exist (`string.Empty`, `Math.PI`), by type.
@@ -20,6 +35,48 @@ const STATIC_PROPERTIES: &[(&str, &[&str])] = &[
     ("int", &["MaxValue", "MinValue"]),
     ("long", &["MaxValue", "MinValue"]),
     ("Math", &["PI", "E"]),
+    (
+        "DateTime",
+        &[
+            "UtcNow",
+            "Now",
+            "Today",
+            "MinValue",
+            "MaxValue",
+            "UnixEpoch",
+        ],
+    ),
+    (
+        "DateTimeOffset",
+        &["UtcNow", "Now", "MinValue", "MaxValue", "UnixEpoch"],
+    ),
+    (
+        "TimeSpan",
+        &[
+            "Zero",
+            "MaxValue",
+            "MinValue",
+            "TicksPerMillisecond",
+            "TicksPerSecond",
+            "TicksPerMinute",
+            "TicksPerHour",
+            "TicksPerDay",
+        ],
+    ),
+    ("Guid", &["Empty"]),
+    (
+        "DayOfWeek",
+        &[
+            "Sunday",
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+        ],
+    ),
+    ("DateTimeKind", &["Utc", "Local", "Unspecified"]),
 ];
 
 /// The static methods that exist, by type: anything else is refused at load.
@@ -51,12 +108,52 @@ const STATIC_METHODS: &[(&str, &[&str])] = &[
     ("bool", &["Parse"]),
     (
         "Convert",
-        &["ToString", "ToInt32", "ToInt64", "ToDouble", "ToBoolean"],
+        &[
+            "ToString",
+            "ToInt32",
+            "ToInt64",
+            "ToDouble",
+            "ToBoolean",
+            "ToDateTime",
+        ],
     ),
     ("Math", &["Max", "Min", "Abs", "Floor", "Ceiling", "Round"]),
     ("JObject", &["Parse"]),
     ("JArray", &["Parse"]),
     ("JToken", &["Parse"]),
+    (
+        "DateTime",
+        &[
+            "Parse",
+            "SpecifyKind",
+            "DaysInMonth",
+            "IsLeapYear",
+            "Compare",
+        ],
+    ),
+    (
+        "DateTimeOffset",
+        &[
+            "Parse",
+            "FromUnixTimeSeconds",
+            "FromUnixTimeMilliseconds",
+            "Compare",
+        ],
+    ),
+    (
+        "TimeSpan",
+        &[
+            "FromTicks",
+            "FromMilliseconds",
+            "FromSeconds",
+            "FromMinutes",
+            "FromHours",
+            "FromDays",
+            "Parse",
+            "Compare",
+        ],
+    ),
+    ("Guid", &["NewGuid", "Parse"]),
 ];
 
 /// Whether `name` is a member of static type `ty` in `table`.
@@ -67,7 +164,7 @@ fn has_member(table: &[(&str, &[&str])], ty: &str, name: &str) -> bool {
 }
 
 /// The types `new` may construct.
-const NEW_TYPES: &[&str] = &["JObject", "JArray"];
+const NEW_TYPES: &[&str] = &["JObject", "JArray", "DateTime", "TimeSpan"];
 
 /// Checks a single expression.
 ///

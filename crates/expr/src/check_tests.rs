@@ -58,6 +58,13 @@ fn allowed_names() {
         "new [] { 1 }.Where(x => x > 0)",
         "new JObject()",
         "$\"{context.Request.Method}\"",
+        "DateTime.UtcNow",
+        "DateTime.UtcNow.AddMinutes(5).ToString(\"o\")",
+        "DateTimeOffset.UtcNow.ToUnixTimeSeconds()",
+        "TimeSpan.FromSeconds(30) + TimeSpan.Zero",
+        "Guid.NewGuid().ToString()",
+        "new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc)",
+        "(DateTime)context.Variables[\"at\"]",
     ] {
         check_expression(&parse_expression(source).unwrap()).unwrap();
     }
@@ -142,4 +149,44 @@ fn a_block_must_return_a_value() {
     assert_eq!(block_err("if (true) { return 1; }").2, message);
     assert_eq!(block_err("").2, message);
     check_block(&parse_block("if (true) { return 1; } else { return 2; }").unwrap()).unwrap();
+}
+
+#[test]
+fn date_and_time_members_that_gatehouse_lacks_are_refused_at_load() {
+    assert_eq!(
+        expr_err("DateTime.Foo"),
+        (
+            1,
+            1,
+            "`DateTime.Foo` is not available in policy expressions".to_owned()
+        )
+    );
+    assert_eq!(
+        expr_err("1 + TimeSpan.Bar"),
+        (
+            1,
+            5,
+            "`TimeSpan.Bar` is not available in policy expressions".to_owned()
+        )
+    );
+    assert_eq!(
+        expr_err("TimeSpan.Bar(1)").2,
+        "`TimeSpan.Bar` is not available in policy expressions"
+    );
+    assert_eq!(
+        expr_err("DateTime.ParseExact(\"1\", \"y\", null)").2,
+        "`DateTime.ParseExact` is not available in policy expressions"
+    );
+    assert_eq!(
+        expr_err("Guid.TryParse(\"x\")").2,
+        "`Guid.TryParse` is not available in policy expressions"
+    );
+    assert_eq!(
+        expr_err("Regex.IsMatch(\"a\", \"a\")").2,
+        "`Regex` is not available in policy expressions"
+    );
+    assert_eq!(
+        expr_err("new Guid()").2,
+        "`new Guid` is not available in policy expressions"
+    );
 }

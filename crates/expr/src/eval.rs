@@ -10,6 +10,9 @@ use crate::error::{EvalError, ExprError, Span};
 use crate::parser::{parse_block, parse_expression};
 use crate::value::{HostObject, Value};
 
+#[path = "eval_time.rs"]
+mod time;
+
 /// What the host's context model reports to the evaluator; the evaluator adds the span.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostError {
@@ -80,6 +83,20 @@ pub trait Host {
     fn is_instance(&self, object: &HostObject, type_name: &str) -> bool {
         let _ = (object, type_name);
         false
+    }
+
+    /// The current time, as the time elapsed since the Unix epoch (1970-01-01T00:00:00Z),
+    /// for `DateTime.UtcNow`, `DateTime.Now`, `DateTime.Today`, `DateTimeOffset.UtcNow` and
+    /// `DateTimeOffset.Now` (the gateway runs in UTC: `Now` is `UtcNow`). The evaluator
+    /// never reads a clock itself. By default `None`, and those expressions fail.
+    fn now(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// 16 random bytes for `Guid.NewGuid()` (the evaluator sets the version-4 and variant
+    /// bits). By default `None`, and `Guid.NewGuid()` fails.
+    fn random_guid(&self) -> Option<[u8; 16]> {
+        None
     }
 }
 
@@ -293,6 +310,11 @@ fn matches_type(host: &dyn Host, v: &Value, type_name: &str) -> bool {
         | ("JToken", Value::Json(_)) => true,
         ("JObject", Value::Json(j)) => j.is_object(),
         ("JArray", Value::Json(j)) => j.is_array(),
+        ("DateTime" | "DateTimeOffset", Value::DateTime(_)) | ("TimeSpan", Value::TimeSpan(_)) => {
+            true
+        }
+        // a Guid is a string here
+        ("Guid", Value::String(s)) => crate::datetime::guid_digits(s).is_some(),
         ("object", v) => !v.is_null(),
         (ty, Value::Object(o)) => host.is_instance(o, ty),
         _ => false,
@@ -729,7 +751,11 @@ impl Evaluator<'_> {
                     (UnaryOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
                     (UnaryOp::Neg, Value::Int(i)) => Ok(Value::Int(i.wrapping_neg())),
                     (UnaryOp::Neg, Value::Double(d)) => Ok(Value::Double(-d)),
-                    (UnaryOp::Plus, v @ (Value::Int(_) | Value::Double(_))) => Ok(v),
+                    (
+                        UnaryOp::Plus,
+                        v @ (Value::Int(_) | Value::Double(_) | Value::TimeSpan(_)),
+                    ) => Ok(v),
+                    (UnaryOp::Neg, Value::TimeSpan(ticks)) => self.negate_timespan(ticks, span),
                     (op, v) => {
                         let op = match op {
                             UnaryOp::Not => "!",
@@ -784,6 +810,7 @@ impl Evaluator<'_> {
                     "JArray" => Ok(Value::Json(serde_json::Value::Array(
                         args.iter().map(Value::to_json).collect(),
                     ))),
+                    "DateTime" | "TimeSpan" => self.time_new(type_name, &args, span),
                     other => Err(failed(
                         span,
                         format!("`new {other}` with these arguments is not supported"),
@@ -855,6 +882,9 @@ impl Evaluator<'_> {
                 ),
             )
         };
+        if let Some(result) = self.time_binary(op, &l, &r, span) {
+            return result;
+        }
         match op {
             BinaryOp::Eq => Ok(Value::Bool(values_equal(&l, &r))),
             BinaryOp::Ne => Ok(Value::Bool(!values_equal(&l, &r))),
@@ -945,6 +975,8 @@ impl Evaluator<'_> {
                 .host
                 .member(o, name)
                 .map_err(|e| self.host_error(e, span, name, o)),
+            (Value::DateTime(ticks), _) => self.datetime_member(*ticks, name, span),
+            (Value::TimeSpan(ticks), _) => self.timespan_member(*ticks, name, span),
             (Value::String(s), "Length") => Ok(Value::Int(to_i64(s.chars().count()))),
             (Value::Array(items), "Length" | "Count") => Ok(Value::Int(to_i64(items.len()))),
             (Value::Json(serde_json::Value::Array(items)), "Count") => {
@@ -997,6 +1029,9 @@ impl Evaluator<'_> {
     }
 
     fn static_member(&self, ty: &str, name: &str, span: Span) -> Result<Value, EvalError> {
+        if let Some(value) = self.time_static_member(ty, name, span) {
+            return value;
+        }
         Ok(match (ty, name) {
             ("string" | "String", "Empty") => Value::string(""),
             ("int", "MaxValue") => Value::Int(i64::from(i32::MAX)),
@@ -1132,6 +1167,20 @@ impl Evaluator<'_> {
             }
             (_, "ToString", []) => return self.string(obj.to_string(), span),
             (_, "Equals", [other]) => return Ok(Value::Bool(values_equal(obj, other))),
+            (Value::DateTime(ticks), _, _) => {
+                return self.datetime_method(*ticks, method, args, span);
+            }
+            (Value::TimeSpan(ticks), _, _) => {
+                return self.timespan_method(*ticks, method, args, span);
+            }
+            (Value::String(s), "ToString", [Value::String(format)]) => {
+                return self.guid_to_string(s, format, span).unwrap_or_else(|| {
+                    Err(bad_cast(
+                        span,
+                        "only a Guid (a string holding one) takes a format in `ToString`",
+                    ))
+                });
+            }
             (Value::String(s), _, _) => return self.string_method(s, method, args, span),
             (Value::Json(serde_json::Value::Object(map)), "ContainsKey", [Value::String(k)]) => {
                 return Ok(Value::Bool(map.contains_key(&**k)));
@@ -1139,7 +1188,9 @@ impl Evaluator<'_> {
             (Value::Json(serde_json::Value::Object(map)), "Value", [Value::String(k)]) => {
                 let v = map.get(&**k).cloned().map_or(Value::Null, Value::from_json);
                 return match type_argument {
-                    Some(ty) => self.cast(v, ty, span),
+                    Some(ty) => self
+                        .json_time(&v, ty, span)
+                        .unwrap_or_else(|| self.cast(v, ty, span)),
                     None => Ok(v),
                 };
             }
@@ -1356,6 +1407,9 @@ impl Evaluator<'_> {
         args: &[Value],
         span: Span,
     ) -> Result<Value, EvalError> {
+        if let Some(value) = self.time_static_call(ty, method, args, span) {
+            return value;
+        }
         let parse_failure = |text: &str, target: &str| EvalError::Parse {
             message: format!("`{text}` is not a valid {target}"),
             span,
@@ -1527,10 +1581,24 @@ impl Evaluator<'_> {
                 }
                 '{' => {
                     let mut digits = String::new();
+                    let mut item_format = None;
                     loop {
                         match chars.next() {
                             Some('}') => break,
                             Some(d) if d.is_ascii_digit() => digits.push(d),
+                            // `{0:yyyy-MM-dd}`: a format for a DateTime, TimeSpan or Guid
+                            Some(':') if !digits.is_empty() => {
+                                let mut text = String::new();
+                                loop {
+                                    match chars.next() {
+                                        Some('}') => break,
+                                        Some('{') | None => return Err(invalid()),
+                                        Some(c) => text.push(c),
+                                    }
+                                }
+                                item_format = Some(text);
+                                break;
+                            }
                             _ => return Err(invalid()),
                         }
                     }
@@ -1542,7 +1610,12 @@ impl Evaluator<'_> {
                         ),
                         span,
                     })?;
-                    out.push_str(&item.to_string());
+                    match &item_format {
+                        Some(item_format) => {
+                            out.push_str(&self.format_item(item, item_format, span)?);
+                        }
+                        None => out.push_str(&item.to_string()),
+                    }
                     if out.len() > self.limits.max_string_len {
                         break;
                     }

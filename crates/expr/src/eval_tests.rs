@@ -22,6 +22,18 @@ fn b(x: bool) -> Want {
     V(Value::Bool(x))
 }
 const N: Want = V(Value::Null);
+fn dt(ticks: i64) -> Want {
+    V(Value::DateTime(ticks))
+}
+fn ts(ticks: i64) -> Want {
+    V(Value::TimeSpan(ticks))
+}
+
+/// `MapHost::NOW` (2024-01-02T03:04:05.1234567Z) in ticks.
+const NOW_TICKS: i64 = 638_397_614_451_234_567;
+/// A source starting with this comment runs against a host without a clock or random
+/// bytes.
+const NO_CLOCK: &str = "/* no clock */";
 
 /// A source starting with `{` is a block (`@{ ... }`), anything else a single expression.
 fn run(source: &str) -> Result<Value, String> {
@@ -31,7 +43,12 @@ fn run(source: &str) -> Result<Value, String> {
         ExpressionKind::Single
     };
     let expr = Expression::compile(source, kind).map_err(|e| format!("load: {e}"))?;
-    expr.evaluate(&MapHost::sample()).map_err(|e| e.to_string())
+    let mut host = MapHost::sample();
+    if source.starts_with(NO_CLOCK) {
+        host.now = None;
+        host.guid = None;
+    }
+    expr.evaluate(&host).map_err(|e| e.to_string())
 }
 
 fn cases() -> Vec<(&'static str, Want)> {
@@ -199,12 +216,8 @@ fn cases() -> Vec<(&'static str, Want)> {
         ("int.Epsilon", E("`int.Epsilon` is not available")),
         // Not available yet: refused at load, naming it.
         (
-            "Guid.NewGuid()",
-            E("`Guid` is not available in policy expressions"),
-        ),
-        (
-            "DateTime.UtcNow",
-            E("`DateTime` is not available in policy expressions"),
+            r#"Regex.IsMatch("a", "a")"#,
+            E("load: 1:1: `Regex` is not available in policy expressions"),
         ),
         // casts, is, as
         ("(int)2.9", i(2)),
@@ -433,6 +446,651 @@ fn cases() -> Vec<(&'static str, Want)> {
             "{ foreach (var x in context.Variables) { } return 1; }",
             E("`context.Variables` cannot be enumerated"),
         ),
+        // dates and times: the host's clock is stopped at 2024-01-02T03:04:05.1234567Z
+        ("DateTime.UtcNow", dt(NOW_TICKS)),
+        ("DateTime.UtcNow.Ticks", i(NOW_TICKS)),
+        ("DateTime.Now == DateTime.UtcNow", b(true)),
+        ("DateTimeOffset.UtcNow", dt(NOW_TICKS)),
+        ("DateTimeOffset.Now.Ticks", i(NOW_TICKS)),
+        ("DateTime.Today", dt(NOW_TICKS - 110_451_234_567)),
+        ("DateTime.Today == DateTime.UtcNow.Date", b(true)),
+        ("DateTime.MinValue", dt(0)),
+        (
+            r#"DateTime.MaxValue.ToString("o")"#,
+            s("9999-12-31T23:59:59.9999999Z"),
+        ),
+        (
+            r#"DateTime.MinValue.ToString("o")"#,
+            s("0001-01-01T00:00:00.0000000Z"),
+        ),
+        (
+            "/* no clock */ DateTime.UtcNow",
+            E("`DateTime.UtcNow` needs the current time, which this host does not provide"),
+        ),
+        (
+            "/* no clock */ DateTimeOffset.Now.ToUnixTimeSeconds()",
+            E("`DateTimeOffset.Now` needs the current time"),
+        ),
+        ("/* no clock */ DateTime.Today", E("`DateTime.Today` needs")),
+        (r#"/* no clock */ DateTime.Parse("2024-05-06").Day"#, i(6)),
+        // DateTime properties
+        ("DateTime.UtcNow.Year", i(2024)),
+        ("DateTime.UtcNow.Month", i(1)),
+        ("DateTime.UtcNow.Day", i(2)),
+        ("DateTime.UtcNow.Hour", i(3)),
+        ("DateTime.UtcNow.Minute", i(4)),
+        ("DateTime.UtcNow.Second", i(5)),
+        ("DateTime.UtcNow.Millisecond", i(123)),
+        ("DateTime.UtcNow.DayOfYear", i(2)),
+        (r#"DateTime.Parse("2024-12-31").DayOfYear"#, i(366)),
+        ("DateTime.UtcNow.DayOfWeek", s("Tuesday")),
+        ("DateTime.UtcNow.DayOfWeek == DayOfWeek.Tuesday", b(true)),
+        (r#"DateTime.Parse("2024-03-10").DayOfWeek"#, s("Sunday")),
+        (
+            r#"DateTime.UtcNow.Date.ToString("o")"#,
+            s("2024-01-02T00:00:00.0000000Z"),
+        ),
+        ("DateTime.UtcNow.TimeOfDay", ts(110_451_234_567)),
+        (
+            "DateTime.UtcNow.TimeOfDay.ToString()",
+            s("03:04:05.1234567"),
+        ),
+        ("DateTime.UtcNow.Kind", s("Utc")),
+        (
+            "DateTimeOffset.UtcNow.UtcDateTime == DateTime.UtcNow",
+            b(true),
+        ),
+        ("DateTimeOffset.UtcNow.Offset", ts(0)),
+        (
+            "DateTime.UtcNow.Nope",
+            E("`Nope` is not a member of DateTime"),
+        ),
+        // formatting: ToString() and the standard formats (invariant culture)
+        ("DateTime.UtcNow.ToString()", s("01/02/2024 03:04:05")),
+        (r#""at " + DateTime.UtcNow"#, s("at 01/02/2024 03:04:05")),
+        (r#"$"{DateTime.UtcNow}""#, s("01/02/2024 03:04:05")),
+        (
+            r#"DateTime.UtcNow.ToString("o")"#,
+            s("2024-01-02T03:04:05.1234567Z"),
+        ),
+        (
+            r#"DateTime.UtcNow.ToString("O")"#,
+            s("2024-01-02T03:04:05.1234567Z"),
+        ),
+        (r#"DateTime.UtcNow.ToString("s")"#, s("2024-01-02T03:04:05")),
+        (
+            r#"DateTime.UtcNow.ToString("u")"#,
+            s("2024-01-02 03:04:05Z"),
+        ),
+        (
+            r#"DateTime.UtcNow.ToString("r")"#,
+            s("Tue, 02 Jan 2024 03:04:05 GMT"),
+        ),
+        (
+            r#"DateTime.UtcNow.ToString("R")"#,
+            s("Tue, 02 Jan 2024 03:04:05 GMT"),
+        ),
+        (r#"DateTime.UtcNow.ToString("d")"#, s("01/02/2024")),
+        (
+            r#"DateTime.UtcNow.ToString("D")"#,
+            s("Tuesday, 02 January 2024"),
+        ),
+        (r#"DateTime.UtcNow.ToString("t")"#, s("03:04")),
+        (r#"DateTime.UtcNow.ToString("T")"#, s("03:04:05")),
+        (r#"DateTime.UtcNow.ToString("g")"#, s("01/02/2024 03:04")),
+        (r#"DateTime.UtcNow.ToString("G")"#, s("01/02/2024 03:04:05")),
+        (
+            r#"DateTime.UtcNow.ToString("f")"#,
+            s("Tuesday, 02 January 2024 03:04"),
+        ),
+        (
+            r#"DateTime.UtcNow.ToString("F")"#,
+            s("Tuesday, 02 January 2024 03:04:05"),
+        ),
+        (r#"DateTime.UtcNow.ToString("M")"#, s("January 02")),
+        (r#"DateTime.UtcNow.ToString("y")"#, s("2024 January")),
+        (r#"DateTime.UtcNow.ToString("")"#, s("01/02/2024 03:04:05")),
+        (
+            r#"DateTime.UtcNow.ToString("x")"#,
+            E("`x` is not a valid DateTime format string"),
+        ),
+        // custom formats
+        (r#"DateTime.UtcNow.ToString("yyyy-MM-dd")"#, s("2024-01-02")),
+        (
+            r#"DateTime.UtcNow.ToString("yyyyMMddHHmmss")"#,
+            s("20240102030405"),
+        ),
+        (
+            r#"DateTime.UtcNow.ToString("yy/M/d h:m:s tt")"#,
+            s("24/1/2 3:4:5 AM"),
+        ),
+        (
+            r#"DateTime.UtcNow.ToString("dddd ddd MMMM MMM")"#,
+            s("Tuesday Tue January Jan"),
+        ),
+        (
+            r#"DateTime.UtcNow.ToString("y yyy yyyyy")"#,
+            s("24 2024 02024"),
+        ),
+        (
+            r#"DateTime.UtcNow.ToString("HH:mm:ss.fff")"#,
+            s("03:04:05.123"),
+        ),
+        (
+            r#"DateTime.UtcNow.ToString("fffffff FFFF F")"#,
+            s("1234567 1234 1"),
+        ),
+        (
+            r#"DateTime.Parse("2024-01-02T03:04:05Z").ToString("ss.FFF")"#,
+            s("05"),
+        ),
+        (
+            r#"DateTime.Parse("2024-01-02T03:04:05.1Z").ToString("ss.FFFFFFF")"#,
+            s("05.1"),
+        ),
+        (
+            r#"DateTime.Parse("2024-01-02T15:00:00Z").ToString("h tt t HH")"#,
+            s("3 PM P 15"),
+        ),
+        (r#"DateTime.Parse("2024-01-02").ToString("hh")"#, s("12")),
+        (
+            r#"DateTime.UtcNow.ToString("K z zz zzz")"#,
+            s("Z +0 +00 +00:00"),
+        ),
+        (r#"DateTime.UtcNow.ToString("%d")"#, s("2")),
+        (r#"DateTime.UtcNow.ToString("%M")"#, s("1")),
+        (
+            r#"DateTime.UtcNow.ToString(@"HH\:mm 'at' ""T"" \d")"#,
+            s("03:04 at T d"),
+        ),
+        (r#"DateTime.UtcNow.ToString("yyyy'-W'")"#, s("2024-W")),
+        (
+            r#"DateTime.UtcNow.ToString("ffffffff")"#,
+            E("more than 7 digits of a second"),
+        ),
+        (
+            r#"DateTime.UtcNow.ToString("yyyy 'MM")"#,
+            E("has no closing '"),
+        ),
+        (
+            r#"DateTime.UtcNow.ToString("%%")"#,
+            E("`%%` is not a valid DateTime format string"),
+        ),
+        (
+            r#"DateTime.UtcNow.ToString("".PadLeft(180000, 'x').Replace("x", "dddd "))"#,
+            E("longer than the limit"),
+        ),
+        (
+            r#"string.Format("{0:yyyy-MM-dd}/{1:c}", DateTime.UtcNow, TimeSpan.FromHours(1))"#,
+            s("2024-01-02/01:00:00"),
+        ),
+        (
+            r#"string.Format("{0:x}", 5)"#,
+            E("the format `x` applies only to a DateTime, TimeSpan or Guid, not a int"),
+        ),
+        ("DateTime.UtcNow.ToShortDateString()", s("01/02/2024")),
+        // parsing
+        (
+            r#"DateTime.Parse("2024-03-10T12:30:00Z").ToString("o")"#,
+            s("2024-03-10T12:30:00.0000000Z"),
+        ),
+        (
+            r#"DateTime.Parse("2024-03-10T12:30:00+02:00").ToString("s")"#,
+            s("2024-03-10T10:30:00"),
+        ),
+        (
+            r#"DateTime.Parse("2024-03-10T12:30:00-05:30").ToString("s")"#,
+            s("2024-03-10T18:00:00"),
+        ),
+        (
+            r#"DateTime.Parse("2024-03-10T23:30:00-0100").ToString("s")"#,
+            s("2024-03-11T00:30:00"),
+        ),
+        (
+            r#"DateTime.Parse("2024-03-10T12:30:00").ToString("s")"#,
+            s("2024-03-10T12:30:00"),
+        ),
+        (
+            r#"DateTime.Parse("2024-03-10T12:30:00.25Z").Millisecond"#,
+            i(250),
+        ),
+        (
+            r#"DateTime.Parse("2024-03-10").ToString("o")"#,
+            s("2024-03-10T00:00:00.0000000Z"),
+        ),
+        (
+            r#"DateTime.Parse(" 2024-03-10 12:30:45 ").ToString("s")"#,
+            s("2024-03-10T12:30:45"),
+        ),
+        (
+            r#"DateTime.Parse("Sun, 10 Mar 2024 12:30:45 GMT").ToString("s")"#,
+            s("2024-03-10T12:30:45"),
+        ),
+        (
+            r#"DateTime.Parse("03/10/2024 12:30:45").ToString("s")"#,
+            s("2024-03-10T12:30:45"),
+        ),
+        (
+            "DateTime.Parse(DateTime.UtcNow.ToString(\"r\")) == DateTime.UtcNow.AddTicks(-1234567)",
+            b(true),
+        ),
+        (
+            r#"DateTime.Parse("Mon, 10 Mar 2024 12:30:45 GMT")"#,
+            E("`Mon, 10 Mar 2024 12:30:45 GMT` is not a valid DateTime"),
+        ),
+        (
+            r#"DateTime.Parse("2024-02-30")"#,
+            E("`2024-02-30` is not a valid DateTime"),
+        ),
+        (
+            r#"DateTime.Parse("2024-01-01T24:00:00Z")"#,
+            E("is not a valid DateTime"),
+        ),
+        (
+            r#"DateTime.Parse("0001-01-01T00:00:00+01:00")"#,
+            E("is not a valid DateTime"),
+        ),
+        (
+            r#"DateTime.Parse("next tuesday")"#,
+            E("`next tuesday` is not a valid DateTime"),
+        ),
+        (
+            "DateTime.Parse(null)",
+            E("the argument of `DateTime.Parse` is null"),
+        ),
+        (
+            "DateTime.Parse(5)",
+            E("`DateTime.Parse` cannot take (int) as argument(s)"),
+        ),
+        (
+            r#"DateTimeOffset.Parse("2024-03-10T12:30:00+01:00").ToUnixTimeSeconds()"#,
+            i(1_710_070_200),
+        ),
+        (r#"Convert.ToDateTime("2024-01-02").Day"#, i(2)),
+        (
+            r#"DateTime.Parse("2024/03/10 08:00").ToString("s")"#,
+            s("2024-03-10T08:00:00"),
+        ),
+        (
+            r#"DateTime.Parse("10 March 2024 12:30:45 UTC").ToString("s")"#,
+            s("2024-03-10T12:30:45"),
+        ),
+        // DateTimeOffset and Unix time
+        (
+            "DateTimeOffset.UtcNow.ToUnixTimeSeconds()",
+            i(1_704_164_645),
+        ),
+        (
+            "DateTimeOffset.Now.ToUnixTimeMilliseconds()",
+            i(1_704_164_645_123),
+        ),
+        ("DateTime.UtcNow.ToUnixTimeSeconds()", i(1_704_164_645)),
+        (
+            r#"DateTimeOffset.FromUnixTimeSeconds(0).ToString("o")"#,
+            s("1970-01-01T00:00:00.0000000Z"),
+        ),
+        (
+            r#"DateTimeOffset.FromUnixTimeSeconds(1704164645) == DateTime.Parse("2024-01-02T03:04:05Z")"#,
+            b(true),
+        ),
+        (
+            r#"DateTimeOffset.FromUnixTimeMilliseconds(-1).ToString("o")"#,
+            s("1969-12-31T23:59:59.9990000Z"),
+        ),
+        (
+            "DateTimeOffset.FromUnixTimeSeconds(253402300800)",
+            E("the Unix time in seconds must be between"),
+        ),
+        // arithmetic
+        (
+            r#"DateTime.UtcNow.AddDays(1).ToString("o")"#,
+            s("2024-01-03T03:04:05.1234567Z"),
+        ),
+        (
+            r#"DateTime.UtcNow.AddDays(-1.5).ToString("s")"#,
+            s("2023-12-31T15:04:05"),
+        ),
+        (
+            r#"DateTime.UtcNow.AddHours(0.5).ToString("T")"#,
+            s("03:34:05"),
+        ),
+        (
+            r#"DateTime.UtcNow.AddMinutes(90).ToString("t")"#,
+            s("04:34"),
+        ),
+        (
+            r#"DateTime.UtcNow.AddSeconds(-5).ToString("T")"#,
+            s("03:04:00"),
+        ),
+        (
+            r#"DateTime.UtcNow.AddMilliseconds(877).ToString("ss.fffffff")"#,
+            s("06.0004567"),
+        ),
+        ("DateTime.UtcNow.AddTicks(1).Ticks", i(NOW_TICKS + 1)),
+        (
+            r#"DateTime.Parse("2024-01-31T10:00:00").AddMonths(1).ToString("s")"#,
+            s("2024-02-29T10:00:00"),
+        ),
+        (
+            r#"DateTime.Parse("2023-01-31").AddMonths(13).ToString("d")"#,
+            s("02/29/2024"),
+        ),
+        (
+            r#"DateTime.Parse("2024-03-31").AddMonths(-13).ToString("d")"#,
+            s("02/28/2023"),
+        ),
+        (
+            r#"DateTime.Parse("2024-02-29").AddYears(1).ToString("d")"#,
+            s("02/28/2025"),
+        ),
+        ("DateTime.UtcNow.AddYears(-1).Year", i(2023)),
+        ("DateTime.UtcNow.Add(TimeSpan.FromHours(1)).Hour", i(4)),
+        ("DateTime.UtcNow.Subtract(TimeSpan.FromDays(2)).Day", i(31)),
+        (
+            r#"DateTime.UtcNow.Subtract(DateTime.Parse("2024-01-01")).ToString()"#,
+            s("1.03:04:05.1234567"),
+        ),
+        (
+            "DateTime.UtcNow.AddDays(10000000)",
+            E("outside the range of DateTime"),
+        ),
+        (
+            "DateTime.MaxValue.AddTicks(1)",
+            E("the resulting DateTime is outside the range of DateTime"),
+        ),
+        (
+            "DateTime.MinValue.AddDays(-1)",
+            E("outside the range of DateTime"),
+        ),
+        (
+            "DateTime.MaxValue.AddMonths(1)",
+            E("outside the range of DateTime"),
+        ),
+        (
+            r#"DateTime.UtcNow.AddDays("1")"#,
+            E("`DateTime.AddDays` cannot take (string) as argument(s)"),
+        ),
+        (
+            "DateTime.UtcNow.AddMonths(1.5)",
+            E("`DateTime.AddMonths` cannot take (double)"),
+        ),
+        ("DateTime.UtcNow.CompareTo(DateTime.MinValue)", i(1)),
+        ("DateTime.MinValue.CompareTo(DateTime.UtcNow)", i(-1)),
+        ("DateTime.UtcNow.CompareTo(DateTime.Now)", i(0)),
+        ("DateTime.UtcNow.Equals(DateTime.Now)", b(true)),
+        ("DateTime.UtcNow.Equals(DateTime.MinValue)", b(false)),
+        (
+            "DateTime.UtcNow.ToUniversalTime() == DateTime.UtcNow.ToLocalTime()",
+            b(true),
+        ),
+        // operators
+        (
+            r#"DateTime.UtcNow - DateTime.Parse("2024-01-02")"#,
+            ts(110_451_234_567),
+        ),
+        (
+            "(DateTime.UtcNow - DateTime.UnixEpoch).TotalSeconds",
+            d(17_041_646_451_234_567.0 / 10_000_000.0),
+        ),
+        (
+            "(DateTime.UtcNow - new DateTime(1970, 1, 1, 0, 0, 0, DateTimeKind.Utc)).TotalSeconds",
+            d(17_041_646_451_234_567.0 / 10_000_000.0),
+        ),
+        ("(DateTime.UtcNow + TimeSpan.FromMinutes(5)).Minute", i(9)),
+        ("(DateTime.UtcNow - TimeSpan.FromDays(1)).Day", i(1)),
+        (r#"DateTime.UtcNow > DateTime.Parse("2024-01-01")"#, b(true)),
+        (
+            r#"DateTime.UtcNow < DateTime.Parse("2024-01-01")"#,
+            b(false),
+        ),
+        ("DateTime.UtcNow <= DateTime.Now", b(true)),
+        ("DateTime.UtcNow >= DateTime.MaxValue", b(false)),
+        ("DateTime.UtcNow != DateTime.MinValue", b(true)),
+        ("DateTime.UtcNow == null", b(false)),
+        (
+            "DateTime.MaxValue + TimeSpan.FromTicks(1)",
+            E("outside the range of DateTime"),
+        ),
+        (
+            "DateTime.UtcNow + DateTime.UtcNow",
+            E("operator `+` cannot be applied to DateTime and DateTime"),
+        ),
+        (
+            "DateTime.UtcNow < 5",
+            E("operator `<` cannot be applied to DateTime and int"),
+        ),
+        ("TimeSpan.FromHours(1) > TimeSpan.FromMinutes(59)", b(true)),
+        (
+            "(TimeSpan.FromHours(1) + TimeSpan.FromMinutes(30)).ToString()",
+            s("01:30:00"),
+        ),
+        (
+            "(TimeSpan.FromHours(1) - TimeSpan.FromHours(2)).ToString()",
+            s("-01:00:00"),
+        ),
+        ("(-TimeSpan.FromSeconds(90)).ToString()", s("-00:01:30")),
+        ("-TimeSpan.MinValue", E("the TimeSpan overflowed")),
+        (
+            "TimeSpan.MaxValue + TimeSpan.FromTicks(1)",
+            E("the TimeSpan overflowed"),
+        ),
+        // TimeSpan
+        ("TimeSpan.Zero", ts(0)),
+        ("TimeSpan.FromMilliseconds(1500).TotalSeconds", d(1.5)),
+        ("TimeSpan.FromSeconds(90).Minutes", i(1)),
+        ("TimeSpan.FromSeconds(90).Seconds", i(30)),
+        ("TimeSpan.FromSeconds(0.0000001).Ticks", i(1)),
+        ("TimeSpan.FromMinutes(1.5).TotalSeconds", d(90.0)),
+        ("TimeSpan.FromHours(25).Days", i(1)),
+        ("TimeSpan.FromHours(25).Hours", i(1)),
+        ("TimeSpan.FromDays(1.5).TotalHours", d(36.0)),
+        ("TimeSpan.FromHours(36).TotalDays", d(1.5)),
+        ("TimeSpan.FromSeconds(150).TotalMinutes", d(2.5)),
+        ("TimeSpan.FromHours(1).TotalMilliseconds", d(3_600_000.0)),
+        ("TimeSpan.FromMilliseconds(-1).Ticks", i(-10_000)),
+        ("TimeSpan.FromDays(1e20)", E("the TimeSpan overflowed")),
+        (
+            "TimeSpan.FromSeconds(0.0 / 0)",
+            E("the TimeSpan overflowed"),
+        ),
+        (
+            r#"TimeSpan.FromSeconds("1")"#,
+            E("`TimeSpan.FromSeconds` cannot take (string)"),
+        ),
+        (
+            r#"TimeSpan.Parse("1.02:03:04.5").TotalMilliseconds"#,
+            d(93_784_500.0),
+        ),
+        (r#"TimeSpan.Parse("02:03").TotalMinutes"#, d(123.0)),
+        (r#"TimeSpan.Parse("-00:00:01").Ticks"#, i(-10_000_000)),
+        (r#"TimeSpan.Parse("3").Days"#, i(3)),
+        (r#"TimeSpan.Parse("-1.02:03:04.005").Days"#, i(-1)),
+        (r#"TimeSpan.Parse("-1.02:03:04.005").Hours"#, i(-2)),
+        (r#"TimeSpan.Parse("-1.02:03:04.005").Milliseconds"#, i(-5)),
+        (
+            r#"TimeSpan.Parse("24:00:00")"#,
+            E("`24:00:00` is not a valid TimeSpan"),
+        ),
+        (
+            r#"TimeSpan.Parse("soon")"#,
+            E("`soon` is not a valid TimeSpan"),
+        ),
+        (
+            "TimeSpan.FromMinutes(1).Add(TimeSpan.FromSeconds(1)).TotalSeconds",
+            d(61.0),
+        ),
+        (
+            "TimeSpan.FromMinutes(1).Subtract(TimeSpan.FromMinutes(2)).TotalSeconds",
+            d(-60.0),
+        ),
+        ("TimeSpan.FromMinutes(1).Negate().Ticks", i(-600_000_000)),
+        ("TimeSpan.FromMinutes(-1).Duration().Ticks", i(600_000_000)),
+        ("TimeSpan.MinValue.Duration()", E("the TimeSpan overflowed")),
+        (
+            "TimeSpan.FromMinutes(1).CompareTo(TimeSpan.FromSeconds(60))",
+            i(0),
+        ),
+        ("TimeSpan.Zero.CompareTo(TimeSpan.FromTicks(1))", i(-1)),
+        (
+            r#"TimeSpan.Parse("1.02:03:04.5").ToString()"#,
+            s("1.02:03:04.5000000"),
+        ),
+        (
+            r#"TimeSpan.Parse("1.02:03:04.5").ToString("c")"#,
+            s("1.02:03:04.5000000"),
+        ),
+        (
+            r#"TimeSpan.Parse("1.02:03:04.5").ToString("g")"#,
+            s("1:2:03:04.5"),
+        ),
+        (
+            r#"TimeSpan.Parse("1.02:03:04.5").ToString("G")"#,
+            s("1:02:03:04.5000000"),
+        ),
+        (
+            r#"TimeSpan.Parse("1.02:03:04.5").ToString(@"hh\:mm\:ss")"#,
+            s("02:03:04"),
+        ),
+        (
+            r#"TimeSpan.Parse("1.02:03:04.5").ToString("d'd 'h'h'")"#,
+            s("1d 2h"),
+        ),
+        (
+            r#"TimeSpan.Zero.ToString("hh:mm")"#,
+            E("`hh:mm` is not a valid TimeSpan format string"),
+        ),
+        (
+            "TimeSpan.MaxValue.ToString()",
+            s("10675199.02:48:05.4775807"),
+        ),
+        (
+            "TimeSpan.MinValue.ToString()",
+            s("-10675199.02:48:05.4775808"),
+        ),
+        (
+            "TimeSpan.Zero.Nope",
+            E("`Nope` is not a member of TimeSpan"),
+        ),
+        // constructors, static helpers, casts and `is`
+        ("new DateTime(1970, 1, 1).Ticks", i(621_355_968_000_000_000)),
+        (
+            r#"new DateTime(2024, 1, 2, 3, 4, 5, 678).ToString("o")"#,
+            s("2024-01-02T03:04:05.6780000Z"),
+        ),
+        (
+            "new DateTime(2023, 2, 29)",
+            E("2023-02-29 is not a date between 0001-01-01 and 9999-12-31"),
+        ),
+        ("new TimeSpan(1, 2, 3).ToString()", s("01:02:03")),
+        (
+            "new TimeSpan(1, 2, 3, 4, 5).TotalMilliseconds",
+            d(93_784_005.0),
+        ),
+        ("new TimeSpan(10).Ticks", i(10)),
+        ("TimeSpan.FromTicks(-5)", ts(-5)),
+        (
+            "new DateTime(621355968000000000, DateTimeKind.Utc) == DateTime.UnixEpoch",
+            b(true),
+        ),
+        (
+            "new DateTime(2024, 1, 1, DateTimeKind.Utc)",
+            E("`new DateTime` cannot take (int, int, int, string) as arguments"),
+        ),
+        (
+            "new DateTime(2024, 1, 1, 24, 0, 0)",
+            E("do not make a valid date and time (2024, 1, 1, 24, 0, 0)"),
+        ),
+        ("DateTime.DaysInMonth(2024, 2)", i(29)),
+        ("DateTime.IsLeapYear(2100)", b(false)),
+        (
+            "DateTime.Compare(DateTime.MinValue, DateTime.MaxValue)",
+            i(-1),
+        ),
+        (
+            "DateTime.SpecifyKind(DateTime.UtcNow, DateTimeKind.Utc) == DateTime.UtcNow",
+            b(true),
+        ),
+        ("DateTime.UtcNow is DateTime", b(true)),
+        ("TimeSpan.Zero is TimeSpan", b(true)),
+        ("TimeSpan.Zero is DateTime", b(false)),
+        (r#""2024-01-02" is DateTime"#, b(false)),
+        ("(DateTime)DateTime.UtcNow == DateTime.UtcNow", b(true)),
+        ("(TimeSpan)5", E("cannot cast int to TimeSpan")),
+        ("(DateTime)null", E("cannot cast null to DateTime")),
+        (
+            r#"{ DateTime start = DateTime.Parse("2024-01-01"); TimeSpan age = DateTime.UtcNow - start; return age.Days; }"#,
+            i(1),
+        ),
+        (
+            r#"{ var expires = DateTime.UtcNow.AddMinutes(30); if (expires > DateTime.UtcNow) { return expires.ToString("o"); } return "expired"; }"#,
+            s("2024-01-02T03:34:05.1234567Z"),
+        ),
+        // JSON
+        (
+            "new JArray(DateTime.UtcNow).ToString()",
+            s("[\n  \"2024-01-02T03:04:05.1234567Z\"\n]"),
+        ),
+        (
+            r#"{ var o = new JObject(); o["at"] = DateTime.Parse("2024-01-02T03:04:05Z"); o["ttl"] = TimeSpan.FromMinutes(5); return o.ToString(); }"#,
+            s("{\n  \"at\": \"2024-01-02T03:04:05Z\",\n  \"ttl\": \"00:05:00\"\n}"),
+        ),
+        (
+            r#"JObject.Parse("{\"exp\":\"2024-01-02T03:04:05Z\"}").Value<DateTime>("exp").Hour"#,
+            i(3),
+        ),
+        // Guid: a string here
+        ("Guid.NewGuid()", s("00112233-4455-4677-8899-aabbccddeeff")),
+        (
+            "Guid.NewGuid().ToString()",
+            s("00112233-4455-4677-8899-aabbccddeeff"),
+        ),
+        (
+            r#"Guid.NewGuid().ToString("N")"#,
+            s("00112233445546778899aabbccddeeff"),
+        ),
+        (
+            r#"Guid.NewGuid().ToString("B")"#,
+            s("{00112233-4455-4677-8899-aabbccddeeff}"),
+        ),
+        ("Guid.Empty", s("00000000-0000-0000-0000-000000000000")),
+        (
+            r#"Guid.Parse("{00112233-4455-6677-8899-AABBCCDDEEFF}")"#,
+            s("00112233-4455-6677-8899-aabbccddeeff"),
+        ),
+        (
+            r#"Guid.Parse("00112233445566778899AABBCCDDEEFF")"#,
+            s("00112233-4455-6677-8899-aabbccddeeff"),
+        ),
+        (
+            r#"Guid.Parse("0011-2233")"#,
+            E("`0011-2233` is not a valid Guid"),
+        ),
+        ("Guid.NewGuid() is Guid", b(true)),
+        (
+            r#"Guid.NewGuid().ToString("X")"#,
+            E("`X` is not a valid Guid format string"),
+        ),
+        (
+            r#""abc".ToString("N")"#,
+            E("only a Guid (a string holding one) takes a format"),
+        ),
+        (
+            "/* no clock */ Guid.NewGuid()",
+            E("`Guid.NewGuid()` needs random bytes, which this host does not provide"),
+        ),
+        // members Gatehouse does not implement are refused at load
+        (
+            "DateTime.Foo",
+            E("load: 1:1: `DateTime.Foo` is not available in policy expressions"),
+        ),
+        (
+            "TimeSpan.Bar()",
+            E("load: 1:1: `TimeSpan.Bar` is not available in policy expressions"),
+        ),
+        (
+            r#"DateTime.ParseExact("2024", "yyyy", null)"#,
+            E("`DateTime.ParseExact` is not available"),
+        ),
         // load-time rejections surface through compile
         (
             "System.IO.File.ReadAllText(\"/etc/passwd\")",
@@ -544,4 +1202,60 @@ fn string_length_is_capped() {
         .evaluate_with_limits(&MapHost::sample(), &limits)
         .unwrap_err();
     assert!(matches!(err, EvalError::TooLarge { .. }), "{err}");
+}
+
+#[test]
+fn formatting_a_date_is_capped_by_the_string_limit() {
+    let limits = Limits {
+        max_string_len: 16,
+        ..Limits::default()
+    };
+    let host = MapHost::sample();
+    let short =
+        Expression::compile(r#"DateTime.UtcNow.ToString("o")"#, ExpressionKind::Single).unwrap();
+    let err = short.evaluate_with_limits(&host, &limits).unwrap_err();
+    assert!(matches!(err, EvalError::TooLarge { .. }), "{err}");
+    let custom = Expression::compile(
+        r#"DateTime.UtcNow.ToString("dddd dddd dddd")"#,
+        ExpressionKind::Single,
+    )
+    .unwrap();
+    let err = custom.evaluate_with_limits(&host, &limits).unwrap_err();
+    assert!(err.to_string().contains("longer than the limit"), "{err}");
+    let span = Expression::compile(
+        r#"TimeSpan.MaxValue.ToString(@"dddddddd\.hh\:mm\:ss\.fffffff")"#,
+        ExpressionKind::Single,
+    )
+    .unwrap();
+    let err = span.evaluate_with_limits(&host, &limits).unwrap_err();
+    assert!(matches!(err, EvalError::TooLarge { .. }), "{err}");
+}
+
+#[test]
+fn out_of_range_values_from_a_host_never_panic() {
+    // A host may build any `Value::DateTime`/`TimeSpan`; nothing may panic on them.
+    let mut host = MapHost::sample();
+    for (ticks, span) in [(i64::MIN, i64::MIN), (i64::MAX, i64::MAX), (-1, 0)] {
+        host.variables
+            .insert("t".to_owned(), Value::DateTime(ticks));
+        host.variables.insert("s".to_owned(), Value::TimeSpan(span));
+        for source in [
+            r#"context.Variables["t"].ToString("o")"#,
+            r#"context.Variables["t"].ToString()"#,
+            r#"context.Variables["t"] - DateTime.UtcNow"#,
+            r#"context.Variables["t"] - context.Variables["s"]"#,
+            r#"context.Variables["t"].AddMonths(1)"#,
+            r#"context.Variables["t"].AddDays(1)"#,
+            r#"context.Variables["t"].Date"#,
+            r#"context.Variables["t"].DayOfWeek"#,
+            r#"context.Variables["t"].ToUnixTimeMilliseconds()"#,
+            r#"context.Variables["s"].Duration()"#,
+            r#"context.Variables["s"].ToString("g")"#,
+            r#"-context.Variables["s"]"#,
+            r#"new JArray(context.Variables["t"], context.Variables["s"]).ToString()"#,
+        ] {
+            let expr = Expression::compile(source, ExpressionKind::Single).unwrap();
+            let _ = expr.evaluate(&host);
+        }
+    }
 }

@@ -31,6 +31,20 @@
 //!   `ToBoolean`, `Math.Max`/`Min`/`Abs`/`Floor`/`Ceiling`/`Round`, JSON indexers,
 //!   `Count`, `ContainsKey` and `Value<T>(key)`, and LINQ on arrays (`Where`, `Select`,
 //!   `Any`, `All`, `Count`, `First`, `FirstOrDefault`, `Contains`, `ToArray`, `ToList`).
+//! - Dates and times ([`Value::DateTime`], [`Value::TimeSpan`], both in .NET ticks of
+//!   100 ns): `DateTime.UtcNow`/`Now`/`Today`/`MinValue`/`MaxValue`/`UnixEpoch`/`Parse`/
+//!   `DaysInMonth`/`IsLeapYear`/`Compare`/`SpecifyKind`, `new DateTime(...)`,
+//!   `DateTimeOffset.UtcNow`/`Now`/`Parse`/`FromUnixTimeSeconds`/`FromUnixTimeMilliseconds`,
+//!   `TimeSpan.Zero`/`MaxValue`/`MinValue`/`FromTicks`/`FromMilliseconds`/`FromSeconds`/
+//!   `FromMinutes`/`FromHours`/`FromDays`/`Parse`, `new TimeSpan(...)`, their properties
+//!   and methods (`AddDays`, `AddMonths`, `Subtract`, `ToUnixTimeSeconds`, `TotalSeconds`,
+//!   ...), the operators `DateTime - DateTime`, `DateTime ± TimeSpan`, `TimeSpan ± TimeSpan`,
+//!   `-TimeSpan` and comparisons, and formatting with `ToString(format)` (standard and
+//!   custom formats) and `string.Format("{0:format}", ...)`; `Guid.NewGuid()`,
+//!   `Guid.Empty` and `Guid.Parse` (a `Guid` is a lowercase hyphenated string;
+//!   `ToString("N"|"D"|"B"|"P")` formats one); `DayOfWeek.Monday`... and
+//!   `DateTimeKind.Utc`... (strings). The current time and a GUID's random bytes come from
+//!   the [`Host`] ([`Host::now`], [`Host::random_guid`]): this crate never reads a clock.
 //!
 //! Load-time checks ([`check`]): the only free names are `context` and the static types
 //! in [`check::STATIC_TYPES`], with only the members implemented (`Math.Sqrt` is refused
@@ -47,13 +61,24 @@
 //! `int` and `long` are both 64-bit and arithmetic wraps; string lengths and indexes count
 //! Unicode scalar values, not UTF-16 units; integer division by zero is an error, double
 //! division by zero is infinity as in .NET; JSON scalars read from a `JObject` become
-//! plain values. `Encoding`, `DateTime`, `TimeSpan`, `Guid`, `Regex` and `Uri` are not
-//! available yet: naming them is refused at load.
+//! plain values. `Encoding`, `Regex` and `Uri` are not available yet: naming them is
+//! refused at load.
+//!
+//! Dates and times are always UTC: the gateway runs in UTC, so `DateTime.Now` is
+//! `DateTime.UtcNow`, `ToLocalTime()` and `ToUniversalTime()` change nothing, a parsed
+//! offset is applied and dropped (a `DateTimeOffset` is the UTC instant it denotes, its
+//! `Offset` is zero), and `K` formats as `Z` and `zzz` as `+00:00`, where .NET would print
+//! an empty `Kind` or the server's offset. Formatting is .NET's invariant culture
+//! (`ToString()` is `MM/dd/yyyy HH:mm:ss`). `DayOfWeek` is the English day name, a string
+//! (`(int)d.DayOfWeek` is not available). `AddDays` and friends take whole units exactly
+//! and truncate the fraction to a tick, and `TimeSpan.FromSeconds` and friends truncate to
+//! a tick, as .NET 7 and later do (.NET Framework rounded to the millisecond).
 //!
 //! Not yet wired into the policies: the policy crate's integration is a later step.
 
 pub mod ast;
 pub mod check;
+mod datetime;
 mod error;
 mod eval;
 pub mod lexer;

@@ -20,6 +20,10 @@ pub const TYPE_NAMES: &[&str] = &[
     "IResponse",
     "IRequest",
     "object",
+    "DateTime",
+    "DateTimeOffset",
+    "TimeSpan",
+    "Guid",
 ];
 
 /// Parses the body of `@( ... )`: a single expression.

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 
 use crate::test_host::MapHost;
-use crate::{Expression, ExpressionKind};
+use crate::{Expression, ExpressionKind, Value};
 
 /// Pieces of the language, so random sequences reach deep into the parser rather than
 /// stopping at the first character.
@@ -87,6 +87,24 @@ const VOCABULARY: &[&str] = &[
     "<string>",
     "(int)",
     "x => x",
+    "DateTime",
+    "DateTimeOffset",
+    "TimeSpan",
+    "Guid",
+    "UtcNow",
+    "MaxValue",
+    "AddDays",
+    "AddMonths",
+    "FromSeconds",
+    "TotalSeconds",
+    "NewGuid",
+    "DayOfWeek",
+    "\"o\"",
+    "\"yyyy-MM-dd'T'HH:mm:ss.FFFK\"",
+    "\"2024-01-02T03:04:05Z\"",
+    "\"1.02:03:04\"",
+    "1e300",
+    "(DateTime)",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -101,6 +119,43 @@ fn exercise(source: &str) {
             let _ = expression.evaluate(&MapHost::sample());
         }
     }
+}
+
+/// Runs the date and time parsers and formatters on `text` (read from a variable, so that
+/// any text gets there unescaped): nothing may panic.
+fn exercise_dates(text: &str) {
+    let mut host = MapHost::sample();
+    host.variables.insert("s".to_owned(), Value::from(text));
+    for source in [
+        "DateTime.UtcNow.ToString((string)context.Variables[\"s\"])",
+        "DateTime.MaxValue.ToString((string)context.Variables[\"s\"])",
+        "DateTime.MinValue.ToString((string)context.Variables[\"s\"])",
+        "TimeSpan.MinValue.ToString((string)context.Variables[\"s\"])",
+        "TimeSpan.FromSeconds(-1.5).ToString((string)context.Variables[\"s\"])",
+        "DateTime.Parse((string)context.Variables[\"s\"])",
+        "TimeSpan.Parse((string)context.Variables[\"s\"])",
+        "Guid.Parse((string)context.Variables[\"s\"])",
+        "string.Format(\"{0:\" + (string)context.Variables[\"s\"] + \"}\", DateTime.UtcNow)",
+    ] {
+        if let Ok(expression) = Expression::compile(source, ExpressionKind::Single) {
+            let _ = expression.evaluate(&host);
+        }
+    }
+}
+
+/// Text made of the characters that date and time formats and parsers give meaning to.
+fn date_soup() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        proptest::sample::select(
+            &[
+                "y", "M", "d", "h", "H", "m", "s", "f", "F", "t", "z", "K", "g", "%", "\\", "'",
+                "\"", ":", "/", "-", "+", ".", ",", " ", "T", "Z", "GMT", "0", "1", "2", "9", "12",
+                "2024", "9999", "0001", "Tue", "Jan", "c", "G", "o", "r", "{", "}", "é",
+            ][..],
+        ),
+        0..24,
+    )
+    .prop_map(|parts| parts.concat())
 }
 
 proptest! {
@@ -118,6 +173,16 @@ proptest! {
     #[test]
     fn sequences_of_the_languages_tokens_never_panic(source in token_soup()) {
         exercise(&source);
+    }
+
+    #[test]
+    fn date_formats_and_parsers_never_panic(text in date_soup()) {
+        exercise_dates(&text);
+    }
+
+    #[test]
+    fn any_text_as_a_date_format_never_panics(text in any::<String>()) {
+        exercise_dates(&text);
     }
 
     #[test]

@@ -1,20 +1,35 @@
 //! `MapHost`: a test [`Host`] serving a small context model from maps.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use crate::{Host, HostError, HostObject, Value};
 
 /// Serves `context.Request.Method`, `.Headers` (`GetValueOrDefault`, `ContainsKey`,
 /// indexer), `.Url.Path`, `context.Variables` (indexer, `GetValueOrDefault<T>`,
-/// `ContainsKey`) and a null `context.Response`.
+/// `ContainsKey`) and a null `context.Response`; its clock is stopped at
+/// [`MapHost::NOW`] and its "random" GUID bytes are [`MapHost::GUID`], so that results are
+/// deterministic.
 pub(crate) struct MapHost {
     pub(crate) method: String,
     pub(crate) path: String,
     pub(crate) headers: HashMap<String, String>,
     pub(crate) variables: HashMap<String, Value>,
+    /// What `now()` answers.
+    pub(crate) now: Option<Duration>,
+    /// What `random_guid()` answers.
+    pub(crate) guid: Option<[u8; 16]>,
 }
 
 impl MapHost {
+    /// 2024-01-02T03:04:05.1234567Z (a Tuesday), since the Unix epoch.
+    pub(crate) const NOW: Duration = Duration::new(1_704_164_645, 123_456_700);
+    /// The bytes `random_guid()` gives: 00 11 22 ... ff.
+    pub(crate) const GUID: [u8; 16] = [
+        0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee,
+        0xff,
+    ];
+
     pub(crate) fn sample() -> Self {
         let headers = [("Accept", "application/json"), ("X-Tenant", "contoso")]
             .into_iter()
@@ -36,6 +51,8 @@ impl MapHost {
             path: "/orders/42".to_owned(),
             headers,
             variables,
+            now: Some(Self::NOW),
+            guid: Some(Self::GUID),
         }
     }
 
@@ -151,5 +168,13 @@ impl Host for MapHost {
 
     fn is_instance(&self, object: &HostObject, type_name: &str) -> bool {
         object.id() == "context.Request" && type_name == "IRequest"
+    }
+
+    fn now(&self) -> Option<Duration> {
+        self.now
+    }
+
+    fn random_guid(&self) -> Option<[u8; 16]> {
+        self.guid
     }
 }

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::datetime;
+
 /// An object of the host's model (`context`, `context.Request`, ...), opaque to the
 /// evaluator: the host gives it a path-like identity and resolves its members.
 #[derive(Debug, Clone)]
@@ -73,9 +75,35 @@ pub enum Value {
     Array(Vec<Self>),
     /// An object of the host's context model.
     Object(HostObject),
+    /// A `DateTime` (or `DateTimeOffset`): ticks of 100 ns since 0001-01-01T00:00:00 UTC,
+    /// from 0 to `DateTime.MaxValue.Ticks` (9999-12-31T23:59:59.9999999). Always UTC: the
+    /// gateway runs in UTC, so `DateTime.Now` is `DateTime.UtcNow` and a `DateTimeOffset`
+    /// is the UTC instant it denotes. A host should build values in that range; outside
+    /// it, operations fail or print odd dates, but never panic.
+    DateTime(i64),
+    /// A `TimeSpan`: a signed number of ticks of 100 ns.
+    TimeSpan(i64),
 }
 
 impl Value {
+    /// The `DateTime` (UTC) `since` after 1970-01-01T00:00:00Z, for hosts
+    /// (`context.Timestamp`); clamped to `DateTime.MaxValue`.
+    #[must_use]
+    pub fn date_time_since_unix_epoch(since: std::time::Duration) -> Self {
+        let ticks = i64::try_from(since.as_nanos() / 100).unwrap_or(i64::MAX);
+        Self::DateTime(
+            crate::datetime::UNIX_EPOCH_TICKS
+                .saturating_add(ticks)
+                .min(crate::datetime::MAX_TICKS),
+        )
+    }
+
+    /// A `TimeSpan` of `duration` (to the tick, 100 ns), for hosts (`context.Elapsed`).
+    #[must_use]
+    pub fn time_span(duration: std::time::Duration) -> Self {
+        Self::TimeSpan(i64::try_from(duration.as_nanos() / 100).unwrap_or(i64::MAX))
+    }
+
     /// A string value.
     #[must_use]
     pub fn string(s: &str) -> Self {
@@ -96,6 +124,8 @@ impl Value {
             Self::Json(_) => "JToken",
             Self::Array(_) => "array",
             Self::Object(_) => "object",
+            Self::DateTime(_) => "DateTime",
+            Self::TimeSpan(_) => "TimeSpan",
         }
     }
 
@@ -119,7 +149,10 @@ impl Value {
         }
     }
 
-    /// Converts the value to JSON (for `JArray.Add` and `JObject` indexers).
+    /// Converts the value to JSON (for `JArray.Add` and `JObject` indexers). A `DateTime`
+    /// becomes an ISO 8601 string as Newtonsoft.Json writes it (`2024-01-02T03:04:05Z`, the
+    /// fraction of a second only when not zero), a `TimeSpan` its `c` string
+    /// (`1.02:03:04.5000000`).
     #[must_use]
     pub fn to_json(&self) -> serde_json::Value {
         match self {
@@ -132,12 +165,15 @@ impl Value {
             Self::Array(items) => {
                 serde_json::Value::Array(items.iter().map(Self::to_json).collect())
             }
+            Self::DateTime(ticks) => serde_json::Value::String(datetime::iso_datetime(*ticks)),
+            Self::TimeSpan(ticks) => serde_json::Value::String(datetime::display_timespan(*ticks)),
         }
     }
 }
 
 /// Formats like .NET's `ToString()`: null is empty, booleans are `True`/`False`, JSON is
-/// indented (two spaces, `\n`).
+/// indented (two spaces, `\n`), a `DateTime` is the invariant culture's
+/// `MM/dd/yyyy HH:mm:ss`, a `TimeSpan` is `[-][d.]hh:mm:ss[.fffffff]`.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -158,6 +194,8 @@ impl fmt::Display for Value {
             }
             Self::Array(_) => f.write_str("System.Object[]"),
             Self::Object(o) => f.write_str(o.id()),
+            Self::DateTime(ticks) => f.write_str(&datetime::display_datetime(*ticks)),
+            Self::TimeSpan(ticks) => f.write_str(&datetime::display_timespan(*ticks)),
         }
     }
 }

@@ -10,6 +10,7 @@
 
 use gatehouse_model::Configuration;
 
+use crate::context::ExpressionCache;
 use crate::{CompileContext, NamedValues, Pipeline, PolicyDocument, PolicyError, compile};
 
 /// Which pipeline [`compile_configuration`] produced.
@@ -98,7 +99,9 @@ fn walk(
             }
         })
         .collect();
+    let expressions = ExpressionCache::default();
     let base = CompileContext::new(&named_values)
+        .with_expression_cache(&expressions)
         .with_backends(&config.backends)
         .with_certificates(&config.certificates)
         .with_fragments(&fragments);

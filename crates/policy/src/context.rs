@@ -119,6 +119,25 @@ pub struct CompileContext<'a> {
     fragment_depth: u8,
     /// Where a pipeline's compile records the bodies its expressions read.
     context_reads: Option<&'a Cell<ContextReads>>,
+    /// Expressions compiled so far in this configuration, by their text (named values
+    /// substituted): the same text is compiled once.
+    expressions: Option<&'a ExpressionCache>,
+}
+
+/// Expressions compiled while compiling one configuration, by text (see
+/// [`CompileContext::with_expression_cache`]).
+#[derive(Default)]
+pub struct ExpressionCache(
+    std::cell::RefCell<HashMap<String, (std::sync::Arc<gatehouse_expr::Expression>, ContextReads)>>,
+);
+
+impl fmt::Debug for ExpressionCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The texts may hold secret named values: the count only.
+        f.debug_struct("ExpressionCache")
+            .field("expressions", &self.0.borrow().len())
+            .finish()
+    }
 }
 
 /// How deep fragments may include fragments.
@@ -137,6 +156,38 @@ impl<'a> CompileContext<'a> {
             fragments: &[],
             fragment_depth: 0,
             context_reads: None,
+            expressions: None,
+        }
+    }
+
+    /// The same context, sharing compiled expressions through `cache` (one per
+    /// configuration).
+    #[must_use]
+    pub fn with_expression_cache(mut self, cache: &'a ExpressionCache) -> Self {
+        self.expressions = Some(cache);
+        self
+    }
+
+    /// A compiled expression for `text`, if this configuration compiled it before.
+    pub(crate) fn cached_expression(
+        &self,
+        text: &str,
+    ) -> Option<(std::sync::Arc<gatehouse_expr::Expression>, ContextReads)> {
+        self.expressions?.0.borrow().get(text).cloned()
+    }
+
+    /// Keeps a compiled expression for the next time `text` appears.
+    pub(crate) fn cache_expression(
+        &self,
+        text: &str,
+        expression: &std::sync::Arc<gatehouse_expr::Expression>,
+        reads: ContextReads,
+    ) {
+        if let Some(cache) = self.expressions {
+            cache
+                .0
+                .borrow_mut()
+                .insert(text.to_owned(), (std::sync::Arc::clone(expression), reads));
         }
     }
 

@@ -24,7 +24,8 @@ use crate::reader::{self, RawText, RawValue};
 
 /// A compiled policy expression.
 pub(crate) struct PolicyExpression {
-    expression: Expression,
+    /// Shared by every place the same expression text appears in a configuration.
+    expression: Arc<Expression>,
     /// Where the `@` is.
     position: Position,
     /// Whether a secret named value went into it: then neither its text nor the
@@ -148,6 +149,16 @@ impl CompileContext<'_> {
         raw: &reader::Expression,
     ) -> Result<PolicyExpression, PolicyError> {
         let resolved = self.substitute_in_expression(site, &raw.source, raw.position)?;
+        // The same text compiles to the same expression: configurations repeat policies
+        // across APIs, and each API's policy is compiled for every pipeline it is in.
+        if let Some((expression, reads)) = self.cached_expression(&resolved.text) {
+            self.note_reads(reads);
+            return Ok(PolicyExpression {
+                expression,
+                position: raw.position,
+                secret: resolved.secret,
+            });
+        }
         let (code, kind, offset) = match resolved.text.strip_prefix("@(") {
             Some(rest) => (
                 rest.strip_suffix(')').unwrap_or(rest),
@@ -201,6 +212,8 @@ impl CompileContext<'_> {
             ));
         }
         self.note_reads(scan.context_reads);
+        let expression = Arc::new(expression);
+        self.cache_expression(&resolved.text, &expression, scan.context_reads);
         Ok(PolicyExpression {
             expression,
             position: raw.position,
@@ -314,6 +327,8 @@ const CONTEXT_MODEL: &[(&str, &[&str])] = &[
             "Product",
             "User",
             "RequestId",
+            "Timestamp",
+            "Elapsed",
         ],
     ),
     (
@@ -371,17 +386,7 @@ const CONTEXT_MODEL: &[(&str, &[&str])] = &[
 /// APIM's context model (what its reference documents), for telling a member Gatehouse
 /// lacks (`unsupported`) from a typo (`invalid`).
 const APIM_CONTEXT_MODEL: &[(&str, &[&str])] = &[
-    (
-        "context",
-        &[
-            "Deployment",
-            "Elapsed",
-            "Timestamp",
-            "Trace",
-            "Tracing",
-            "Workspace",
-        ],
-    ),
+    ("context", &["Deployment", "Trace", "Tracing", "Workspace"]),
     (
         "context.Request",
         &["Certificate", "PrivateEndpointConnection"],
@@ -940,6 +945,13 @@ impl Host for RequestHost<'_> {
             },
             // Gatehouse has no users (subscriptions have no owner).
             ("context", "User") => Value::Null,
+            // When the request was received.
+            ("context", "Timestamp") => Value::date_time_since_unix_epoch(facts.now),
+            ("context", "Elapsed") => Value::time_span(
+                facts
+                    .services
+                    .map_or(std::time::Duration::ZERO, crate::PolicyServices::elapsed),
+            ),
             ("context", "RequestId") => match facts.request_id {
                 Some(id) => text(id),
                 None => {
@@ -1174,6 +1186,19 @@ impl Host for RequestHost<'_> {
                 _ => Err(HostError::UnknownMember),
             },
         }
+    }
+
+    fn now(&self) -> Option<std::time::Duration> {
+        // The request's own time where the gateway gives no clock (checks, tests).
+        Some(
+            self.facts
+                .services
+                .map_or(self.facts.now, crate::PolicyServices::now),
+        )
+    }
+
+    fn random_guid(&self) -> Option<[u8; 16]> {
+        self.facts.services.map(crate::PolicyServices::random_bytes)
     }
 
     fn is_instance(&self, object_ref: &HostObject, type_name: &str) -> bool {

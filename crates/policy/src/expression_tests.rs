@@ -414,3 +414,44 @@ fn the_api_operation_product_and_urls() {
     );
     assert_eq!(header(&state.headers, "x-out"), Some("True,True,True"));
 }
+
+#[test]
+fn dates_come_from_the_gateways_clock_and_the_requests_time() {
+    let services = crate::test_util::FakeServices::answering(200, "{}");
+    let facts = RequestFacts {
+        // 2023-11-14T22:13:20Z
+        now: std::time::Duration::from_secs(1_700_000_000),
+        services: Some(&services),
+        ..facts(1)
+    };
+    for (expression, expected) in [
+        (
+            "@(context.Timestamp.ToString(\"o\"))",
+            "2023-11-14T22:13:20.0000000Z",
+        ),
+        ("@(DateTime.UtcNow.ToString(\"s\"))", "2024-01-02T03:04:05"),
+        ("@(context.Elapsed.TotalMilliseconds)", "1500"),
+        ("@((DateTime.UtcNow - context.Timestamp).Days)", "48"),
+        ("@(DateTimeOffset.UtcNow.ToUnixTimeSeconds())", "1704164645"),
+        (
+            "@(Guid.NewGuid().ToString())",
+            "11111111-1111-4111-9111-111111111111",
+        ),
+    ] {
+        assert_eq!(
+            inbound_value(expression, &facts, &[]),
+            expected,
+            "{expression}"
+        );
+    }
+    // Without the gateway's services (a check, a test), `UtcNow` is the request's time
+    // and a GUID cannot be made.
+    assert_eq!(
+        inbound_value(
+            "@(DateTime.UtcNow.Year)",
+            &crate::test_util::facts(1_700_000_000),
+            &[]
+        ),
+        "2023"
+    );
+}

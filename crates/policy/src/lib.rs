@@ -89,7 +89,7 @@ mod proptest_tests;
 pub use body::{BufferedBody, ContextReads};
 pub use certificate::ClientCertificate;
 pub use configuration::{PipelineKey, check_configuration, compile_configuration};
-pub use context::{CompileContext, NamedValues};
+pub use context::{CompileContext, ExpressionCache, NamedValues};
 pub use counters::{ConcurrencyPermit, Counters, DeferredCharge};
 pub use document::{Policy, PolicyDocument, PolicyNode, Section, SectionKind};
 pub use error::{ErrorKind, PolicyError, Position};

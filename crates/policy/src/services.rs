@@ -59,8 +59,18 @@ pub enum CallError {
 pub type CallFuture<'s> =
     Pin<Box<dyn Future<Output = Result<CallResponse, CallError>> + Send + 's>>;
 
-/// Services the gateway offers policies.
+/// Services the gateway offers policies: calls, and the clocks and randomness the
+/// crate never reads itself.
 pub trait PolicyServices: Send + Sync + fmt::Debug {
     /// Makes an HTTP call and reads its response whole (bounded).
     fn call(&self, call: OutgoingCall) -> CallFuture<'_>;
+
+    /// The time now, since the Unix epoch (`DateTime.UtcNow`).
+    fn now(&self) -> Duration;
+
+    /// The time since the request was received (`context.Elapsed`).
+    fn elapsed(&self) -> Duration;
+
+    /// 16 random bytes (`Guid.NewGuid()`).
+    fn random_bytes(&self) -> [u8; 16];
 }

@@ -237,4 +237,17 @@ impl crate::PolicyServices for FakeServices {
         self.calls.lock().unwrap().push(call);
         Box::pin(std::future::ready(self.answer.clone()))
     }
+
+    fn now(&self) -> Duration {
+        // 2024-01-02T03:04:05Z
+        Duration::from_secs(1_704_164_645)
+    }
+
+    fn elapsed(&self) -> Duration {
+        Duration::from_millis(1500)
+    }
+
+    fn random_bytes(&self) -> [u8; 16] {
+        [0x11; 16]
+    }
 }

@@ -1,11 +1,14 @@
 //! The calls policies make (`send-request`), with the gateway's backend clients:
 //! [`PolicyCalls`] implements the policy crate's `PolicyServices`.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use bytes::Bytes;
 use gatehouse_policy::{CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices};
 use http::header::{self, HeaderValue};
 use http::{Request, Uri};
 use http_body_util::BodyExt as _;
+use tokio::time::Instant;
 
 use super::body::RequestBody;
 use super::client::{self, BackendProtocol};
@@ -19,13 +22,19 @@ use crate::server::Limits;
 pub struct PolicyCalls<'a> {
     config: &'a CompiledConfig,
     limits: &'a Limits,
+    /// When the request was received (`context.Elapsed`).
+    received: Instant,
 }
 
 impl<'a> PolicyCalls<'a> {
-    /// Calls for requests served with `config` under `limits`.
+    /// Calls for a request received at `received`, served with `config` under `limits`.
     #[must_use]
-    pub const fn new(config: &'a CompiledConfig, limits: &'a Limits) -> Self {
-        Self { config, limits }
+    pub const fn new(config: &'a CompiledConfig, limits: &'a Limits, received: Instant) -> Self {
+        Self {
+            config,
+            limits,
+            received,
+        }
     }
 
     async fn send(&self, call: OutgoingCall) -> Result<CallResponse, CallError> {
@@ -124,5 +133,19 @@ fn describe(error: &hyper_util::client::legacy::Error) -> String {
 impl PolicyServices for PolicyCalls<'_> {
     fn call(&self, call: OutgoingCall) -> CallFuture<'_> {
         Box::pin(self.send(call))
+    }
+
+    fn now(&self) -> Duration {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.received.elapsed()
+    }
+
+    fn random_bytes(&self) -> [u8; 16] {
+        rand::random()
     }
 }
