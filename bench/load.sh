@@ -6,9 +6,12 @@
 # Generates three configurations of APIS APIs, each API with one operation and an API
 # policy of the same shape:
 #   none         no policy
-#   literals     set-variable, choose, set-header x2, rate-limit-by-key, outbound
-#                set-header: every value a literal
-#   expressions  the same policies, every value a policy expression
+#   expressions  set-variable, choose, set-header x2, rate-limit-by-key, outbound
+#                set-header: every value a policy expression
+#   literals     the same document with each expression replaced by as many `x`
+#                (literal text of the same length): the same bytes to read
+#   unique       as expressions, but each API's differ (one string literal names the
+#                API), so no API shares a compiled expression with another
 # and times `gatehouse validate -f` (the gateway's own reader and compiler, every
 # pipeline compiled) on each, RUNS times, printing the best run of each and the ratio
 # expressions / literals. Single-threaded; pin it with taskset for steadier numbers.
@@ -30,23 +33,6 @@ import sys
 apis, work = int(sys.argv[1]), sys.argv[2]
 policies = {
     "none": None,
-    "literals": """<policies>
-  <inbound>
-    <base />
-    <set-variable name="tier" value="gold" />
-    <choose>
-      <when condition="true">
-        <set-header name="X-Route" exists-action="override"><value>gold</value></set-header>
-      </when>
-    </choose>
-    <set-header name="X-Tier" exists-action="override"><value>gold</value></set-header>
-    <rate-limit-by-key calls="1000" renewal-period="60" counter-key="fixed" />
-  </inbound>
-  <outbound>
-    <base />
-    <set-header name="X-Served" exists-action="override"><value>gatehouse</value></set-header>
-  </outbound>
-</policies>""",
     "expressions": """<policies>
   <inbound>
     <base />
@@ -65,14 +51,51 @@ policies = {
   </outbound>
 </policies>""",
 }
-for name, policy in policies.items():
+# The same document with every expression turned into literal text of the same length
+# (a `<when>` condition must be `true` or `false`): both variants read the same number
+# of bytes, so the difference is the cost of compiling expressions.
+expressions = policies["expressions"]
+condition = expressions.index('condition="') + len('condition="')
+end = expressions.index('"', condition)
+literals = expressions[:condition] + "true" + expressions[end:]
+
+def blank_expressions(text):
+    """Each `@(...)` / `@{...}` becomes as many `x` (balanced brackets; the documents
+    write quotes as `&quot;`, so no string holds a bracket)."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith(("@(", "@{"), i):
+            opening = text[i + 1]
+            closing = ")" if opening == "(" else "}"
+            depth, j = 0, i + 1
+            while True:
+                if text[j] == opening:
+                    depth += 1
+                elif text[j] == closing:
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+            out.append("x" * (j + 1 - i))
+            i = j + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+policies["literals"] = blank_expressions(literals)
+# Every API's expressions different (a string literal naming the API): no API shares a
+# compiled expression with another.
+policies["unique"] = expressions.replace("&quot;standard&quot;", "&quot;standard-{api}&quot;")
+for name in ["none", "literals", "expressions", "unique"]:
+    policy = policies[name]
     with open(f"{work}/{name}.yaml", "w") as out:
         out.write("apis:\n")
         for i in range(apis):
             out.write(f"  - id: api{i}\n    path: api{i}\n    serviceUrl: http://127.0.0.1:9\n")
             if policy:
                 out.write("    policy: |\n")
-                for line in policy.splitlines():
+                for line in policy.replace("{api}", str(i)).splitlines():
                     out.write(f"      {line}\n")
             out.write("    operations:\n      - id: get\n        method: GET\n        urlTemplate: /items/{id}\n")
 PY
@@ -93,5 +116,10 @@ echo "[load] $APIS APIs, best of $RUNS runs of gatehouse validate -f" >&2
 none=$(best "$work/none.yaml")
 literals=$(best "$work/literals.yaml")
 expressions=$(best "$work/expressions.yaml")
-printf '%-12s %8s ms\n' none "$none" literals "$literals" expressions "$expressions"
-"$PYTHON" -c "import sys; l, e = int(sys.argv[1]), int(sys.argv[2]); print(f'expressions/literals {e / l:.2f} (+{(e - l) / l * 100:.0f}%)')" "$literals" "$expressions"
+unique=$(best "$work/unique.yaml")
+printf '%-12s %8s ms\n' none "$none" literals "$literals" expressions "$expressions" unique "$unique"
+"$PYTHON" -c "
+import sys
+l, e, u = (int(v) for v in sys.argv[1:])
+print(f'expressions/literals {e / l:.2f} ({(e - l) / l * 100:+.0f}%)')
+print(f'unique/literals      {u / l:.2f} ({(u - l) / l * 100:+.0f}%)')" "$literals" "$expressions" "$unique"

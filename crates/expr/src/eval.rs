@@ -7,7 +7,7 @@ use crate::ast::{
 };
 use crate::check::{STATIC_TYPES, check_block, check_expression};
 use crate::error::{EvalError, ExprError, Span};
-use crate::parser::{parse_block, parse_expression};
+use crate::parser::{parse_block_tokens, parse_expression_tokens};
 use crate::value::{HostObject, Value};
 
 #[path = "eval_time.rs"]
@@ -155,14 +155,28 @@ impl Expression {
     /// An [`ExprError`] for a syntax error, a name that is not available, assignment to
     /// the context or a block that does not return a value.
     pub fn compile(source: &str, kind: ExpressionKind) -> Result<Self, ExprError> {
+        Self::compile_tokens(source, kind, crate::lexer::tokenize(source)?)
+    }
+
+    /// [`Expression::compile`] from `source`'s tokens ([`crate::lexer::tokenize`]), for a
+    /// host that looks at the tokens too: the source is read once.
+    ///
+    /// # Errors
+    ///
+    /// As [`Expression::compile`].
+    pub fn compile_tokens(
+        source: &str,
+        kind: ExpressionKind,
+        tokens: Vec<crate::lexer::Token>,
+    ) -> Result<Self, ExprError> {
         let body = match kind {
             ExpressionKind::Single => {
-                let expr = parse_expression(source)?;
+                let expr = parse_expression_tokens(tokens)?;
                 check_expression(&expr)?;
                 Body::Single(expr)
             }
             ExpressionKind::Block => {
-                let stmts = parse_block(source)?;
+                let stmts = parse_block_tokens(tokens)?;
                 check_block(&stmts)?;
                 Body::Block(stmts)
             }

@@ -32,7 +32,16 @@ pub const TYPE_NAMES: &[&str] = &[
 ///
 /// An [`ExprError`] with the line, column and what was expected.
 pub fn parse_expression(source: &str) -> Result<Expr, ExprError> {
-    let mut parser = Parser::new(tokenize(source)?);
+    parse_expression_tokens(tokenize(source)?)
+}
+
+/// [`parse_expression`] from the source's tokens ([`tokenize`]).
+///
+/// # Errors
+///
+/// As [`parse_expression`].
+pub fn parse_expression_tokens(tokens: Vec<Token>) -> Result<Expr, ExprError> {
+    let mut parser = Parser::new(tokens);
     let expr = parser.expr(0)?;
     parser.expect_eof()?;
     Ok(expr)
@@ -44,7 +53,16 @@ pub fn parse_expression(source: &str) -> Result<Expr, ExprError> {
 ///
 /// An [`ExprError`] with the line, column and what was expected.
 pub fn parse_block(source: &str) -> Result<Vec<Stmt>, ExprError> {
-    let mut parser = Parser::new(tokenize(source)?);
+    parse_block_tokens(tokenize(source)?)
+}
+
+/// [`parse_block`] from the source's tokens ([`tokenize`]).
+///
+/// # Errors
+///
+/// As [`parse_block`].
+pub fn parse_block_tokens(tokens: Vec<Token>) -> Result<Vec<Stmt>, ExprError> {
+    let mut parser = Parser::new(tokens);
     let mut stmts = Vec::new();
     while !matches!(parser.peek().kind, TokenKind::Eof) {
         stmts.push(parser.stmt()?);
@@ -113,10 +131,22 @@ impl Parser {
     }
 
     fn bump(&mut self) -> Token {
-        let token = self.peek().clone();
-        if !matches!(token.kind, TokenKind::Eof) {
+        let last = self.tokens.len().saturating_sub(1);
+        let at = self.pos.min(last);
+        let token = if matches!(self.tokens[at].kind, TokenKind::Eof) {
+            self.tokens[at].clone()
+        } else {
+            // The parser never goes back: the token can be moved out, not cloned.
             self.pos += 1;
-        }
+            let span = self.tokens[at].span;
+            std::mem::replace(
+                &mut self.tokens[at],
+                Token {
+                    kind: TokenKind::Eof,
+                    span,
+                },
+            )
+        };
         self.prev = token.span;
         token
     }

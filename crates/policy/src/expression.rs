@@ -186,7 +186,7 @@ impl CompileContext<'_> {
             }
         };
         let hidden = "this policy expression cannot be compiled (it holds a secret named value, so the details are not shown)";
-        let expression = Expression::compile(code, kind).map_err(|error| {
+        let invalid = |error: gatehouse_expr::ExprError| {
             let message = if resolved.secret {
                 hidden.to_owned()
             } else {
@@ -197,8 +197,11 @@ impl CompileContext<'_> {
                 expression_error_kind(&error.message),
                 message,
             )
-        })?;
-        let scan = scan_context(code);
+        };
+        // Read once: the tokens serve the context scan and the parser.
+        let tokens = gatehouse_expr::lexer::tokenize(code).map_err(invalid)?;
+        let scan = scan_context(&tokens);
+        let expression = Expression::compile_tokens(code, kind, tokens).map_err(invalid)?;
         if let Some(member) = scan.unavailable {
             let message = if resolved.secret {
                 hidden.to_owned()
@@ -454,8 +457,8 @@ const BODY_TYPES: &[&str] = &["string", "JObject", "JArray", "JToken"];
 /// refused at load rather than failing each request, and the bodies read are noted so
 /// the gateway buffers them. (A chain through a local variable, `var r =
 /// context.Request; r.Body`, is only seen per request.)
-fn scan_context(code: &str) -> ContextScan {
-    use gatehouse_expr::lexer::{InterpolationPart, Punct, Token, TokenKind, tokenize};
+fn scan_context(tokens: &[gatehouse_expr::lexer::Token]) -> ContextScan {
+    use gatehouse_expr::lexer::{InterpolationPart, Punct, Token, TokenKind};
     fn walk(tokens: &[Token], scan: &mut ContextScan) {
         for (index, token) in tokens.iter().enumerate() {
             if scan.unavailable.is_some() {
@@ -580,9 +583,7 @@ fn scan_context(code: &str) -> ContextScan {
         })
     }
     let mut scan = ContextScan::default();
-    if let Ok(tokens) = tokenize(code) {
-        walk(&tokens, &mut scan);
-    }
+    walk(tokens, &mut scan);
     scan
 }
 
