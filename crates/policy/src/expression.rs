@@ -116,6 +116,18 @@ impl TextValue {
         }
     }
 
+    /// An expression's value as text, as [`TextValue::render`] gives it.
+    pub(crate) fn render_expression(
+        expression: &PolicyExpression,
+        host: &RequestHost<'_>,
+    ) -> Result<String, ExpressionFailure> {
+        Ok(match expression.evaluate(host)? {
+            Value::String(text) => text.to_string(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        })
+    }
+
     /// Whether the value came from (or may hold) a secret named value.
     pub(crate) fn is_secret(&self) -> bool {
         match self {

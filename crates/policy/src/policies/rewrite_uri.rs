@@ -20,10 +20,14 @@
 //! appended to the template's query, except those the operation's URL template
 //! matched (`/get?a={b}`: `a` is not copied again), as APIM does. Characters of the
 //! template itself that are not allowed in a URL are percent-encoded at compile time.
+//!
+//! The template may be a policy expression: its value is read per request by the same
+//! rules (a value that breaks them fails the request).
 
 use crate::context::CompileContext;
 use crate::document::ElementReader;
 use crate::error::{PolicyError, Site};
+use crate::expression::{PolicyExpression, TextValue};
 use crate::pipeline::RequestState;
 use crate::reader::RawValue;
 use crate::registry::prelude::*;
@@ -91,80 +95,86 @@ impl<'t> OperationTemplate<'t> {
             query_keys,
         }
     }
-
-    fn is_catch_all(&self, name: &str) -> bool {
-        self.parameters
-            .iter()
-            .any(|(known, catch_all)| *known == name && *catch_all)
-    }
 }
 
 /// Compiled `<rewrite-uri>`.
 #[derive(Debug)]
 pub(crate) struct RewriteUri {
-    path: Box<[Segment]>,
-    query: Box<[Segment]>,
+    template: TemplateSource,
+    /// The operation URL template's parameters, and whether each is a catch-all: what
+    /// a template computed per request may name.
+    parameters: Box<[(Box<str>, bool)]>,
+    /// The operation's URL template, for messages.
+    operation_template: Option<Box<str>>,
     copy_unmatched_params: bool,
     /// Query keys the operation's URL template matched: not copied again.
     matched_query_keys: Box<[Box<str>]>,
 }
 
-/// A `rewrite-uri` could not build a safe URL from the request's values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct DotSegment;
+/// A template known at load, or a policy expression whose value is one.
+#[derive(Debug)]
+enum TemplateSource {
+    Fixed(Template),
+    Computed(PolicyExpression),
+}
 
-impl RewriteUri {
-    pub(crate) fn compile(
-        config: &Config,
-        site: Site<'_>,
-        cx: &CompileContext<'_>,
-    ) -> Result<Self, PolicyError> {
-        let position = config.template.position;
-        let template = cx.literal(site, &config.template)?;
-        let text = template.text.trim();
+/// A template, read: path and query pieces.
+#[derive(Debug)]
+struct Template {
+    path: Box<[Segment]>,
+    query: Box<[Segment]>,
+}
+
+/// Why a template cannot be used: the message for the policy's error.
+#[derive(Debug)]
+struct BadTemplate(String);
+
+impl Template {
+    /// Reads `text`: parameters must be the operation's (`parameters`), the path must
+    /// not have `.` or `..` segments.
+    fn read(
+        text: &str,
+        parameters: &[(Box<str>, bool)],
+        operation_template: Option<&str>,
+    ) -> Result<Self, BadTemplate> {
+        let text = text.trim();
         if text.is_empty() {
-            return Err(site.invalid(position, "`template` must not be empty"));
+            return Err(BadTemplate("`template` must not be empty".to_owned()));
         }
         if text.contains("://") {
-            return Err(site.invalid(
-                position,
-                "`template` is a path relative to the backend URL; to change the backend itself use <set-backend-service>",
+            return Err(BadTemplate(
+                "`template` is a path relative to the backend URL; to change the backend itself use <set-backend-service>"
+                    .to_owned(),
             ));
         }
         let (path, query) = text.split_once('?').unwrap_or((text, ""));
-        let operation_template = cx
-            .operation()
-            .map(|operation| operation.url_template.as_str());
-        let known = operation_template
-            .map(OperationTemplate::parse)
-            .unwrap_or_default();
-        let segments = |part: &str, in_query: bool| -> Result<Vec<Segment>, PolicyError> {
+        let segments = |part: &str, in_query: bool| -> Result<Vec<Segment>, BadTemplate> {
             let mut segments = Vec::new();
             let mut rest = part;
             while let Some(open) = rest.find('{') {
                 let Some(close) = rest[open..].find('}').map(|close| open + close) else {
-                    return Err(
-                        site.invalid(position, "`template` has a `{` without a matching `}`")
-                    );
+                    return Err(BadTemplate(
+                        "`template` has a `{` without a matching `}`".to_owned(),
+                    ));
                 };
                 if open > 0 {
                     segments.push(Segment::Literal(encode(&rest[..open], in_query).into()));
                 }
                 let name = rest[open + 1..close].trim().trim_start_matches('*');
-                if !known.parameters.iter().any(|(known, _)| *known == name) {
-                    let message = match operation_template {
+                let Some((_, catch_all)) = parameters.iter().find(|(known, _)| &**known == name)
+                else {
+                    return Err(BadTemplate(match operation_template {
                         Some(url_template) => format!(
                             "`{{{name}}}` is not a parameter of the operation's URL template `{url_template}`; rewrite-uri can only use its parameters"
                         ),
                         None => format!(
                             "`{{{name}}}` needs the operation's URL template parameters, but this pipeline is not compiled for an operation"
                         ),
-                    };
-                    return Err(site.invalid(position, message));
-                }
+                    }));
+                };
                 segments.push(Segment::Parameter {
                     name: name.into(),
-                    catch_all: known.is_catch_all(name),
+                    catch_all: *catch_all,
                 });
                 rest = &rest[close + 1..];
             }
@@ -179,14 +189,50 @@ impl RewriteUri {
             path_segments.insert(0, Segment::Literal("/".into()));
         }
         if render_path(&path_segments, &[]).is_none() {
-            return Err(site.invalid(
-                position,
-                "`template` must not contain `.` or `..` path segments",
+            return Err(BadTemplate(
+                "`template` must not contain `.` or `..` path segments".to_owned(),
             ));
         }
         Ok(Self {
             path: path_segments.into_boxed_slice(),
             query: segments(query, true)?.into_boxed_slice(),
+        })
+    }
+}
+
+/// A `rewrite-uri` could not build a safe URL from the request's values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DotSegment;
+
+impl RewriteUri {
+    pub(crate) fn compile(
+        config: &Config,
+        site: Site<'_>,
+        cx: &CompileContext<'_>,
+    ) -> Result<Self, PolicyError> {
+        let position = config.template.position;
+        let operation_template = cx
+            .operation()
+            .map(|operation| operation.url_template.as_str());
+        let known = operation_template
+            .map(OperationTemplate::parse)
+            .unwrap_or_default();
+        let parameters: Box<[(Box<str>, bool)]> = known
+            .parameters
+            .iter()
+            .map(|&(name, catch_all)| (name.into(), catch_all))
+            .collect();
+        let template = match cx.text_value(site, &config.template)? {
+            TextValue::Fixed(text) => TemplateSource::Fixed(
+                Template::read(&text.text, &parameters, operation_template)
+                    .map_err(|BadTemplate(message)| site.invalid(position, message))?,
+            ),
+            TextValue::Computed(expression) => TemplateSource::Computed(expression),
+        };
+        Ok(Self {
+            template,
+            parameters,
+            operation_template: operation_template.map(Into::into),
             copy_unmatched_params: cx.boolean_or(
                 site,
                 config.copy_unmatched_params.as_ref(),
@@ -200,14 +246,15 @@ impl RewriteUri {
     /// Rewrites the request's path and query. `route_params` are the operation
     /// template's values, decoded. Fails, changing nothing, when a value would make a
     /// whole path segment `.` or `..`.
-    pub(crate) fn apply(
+    fn rewrite(
         &self,
+        template: &Template,
         route_params: &[(&str, &str)],
         request: &mut RequestState,
     ) -> Result<(), DotSegment> {
-        let path = render_path(&self.path, route_params).ok_or(DotSegment)?;
+        let path = render_path(&template.path, route_params).ok_or(DotSegment)?;
         let mut query = String::new();
-        for segment in &self.query {
+        for segment in &template.query {
             match segment {
                 Segment::Literal(text) => query.push_str(text),
                 Segment::Parameter { name, .. } => {
@@ -355,7 +402,40 @@ impl PolicyDefinition for RewriteUri {
 
 impl Step for RewriteUri {
     fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
-        match self.apply(run.exec.facts.route_params, run.request) {
+        let computed;
+        let template = match &self.template {
+            TemplateSource::Fixed(template) => template,
+            TemplateSource::Computed(expression) => {
+                let text = match TextValue::render_expression(expression, &run.host()) {
+                    Ok(text) => text,
+                    Err(failure) => return failure.into_flow(meta, run.section()),
+                };
+                match Template::read(
+                    &text,
+                    &self.parameters,
+                    self.operation_template.as_deref(),
+                ) {
+                    Ok(template) => {
+                        computed = template;
+                        &computed
+                    }
+                    Err(BadTemplate(message)) => {
+                        return meta.fail(
+                            run.section(),
+                            "ExpressionValueEvaluationFailure",
+                            format!(
+                                "Expression evaluation failed. The rewrite-uri template it gave cannot be used: {message}"
+                            ),
+                            PolicyResponse::json_error(
+                                http::StatusCode::INTERNAL_SERVER_ERROR,
+                                "Internal server error",
+                            ),
+                        );
+                    }
+                }
+            }
+        };
+        match self.rewrite(template, run.exec.facts.route_params, run.request) {
             Ok(()) => Flow::Continue,
             Err(DotSegment) => meta.fail(
                 run.section(),

@@ -288,3 +288,44 @@ fn finds_template_parameters() {
     assert_eq!(template_parameters("/*"), Vec::<&str>::new());
     assert_eq!(template_parameters("/{ a }/{b"), ["a"]);
 }
+
+#[test]
+fn a_template_may_be_a_policy_expression_read_per_request() {
+    let pipeline = compile(
+        r#"<rewrite-uri template="@("/v2/" + context.Request.Headers.GetValueOrDefault("X-Tenant", "shared") + "/items/{id}?via=gw")" />"#,
+        "/items/{id}",
+    )
+    .unwrap();
+    let run = |tenant: &str, id: &str| {
+        let params = [("id", id)];
+        let facts = crate::RequestFacts {
+            route_params: &params,
+            ..facts(1)
+        };
+        let mut state = request(Method::GET, "/items/x", "keep=1", &[("x-tenant", tenant)]);
+        let flow = pipeline.inbound(&facts, &Counters::new(), &mut state);
+        (flow, state.path, state.query)
+    };
+    let (flow, path, query) = run("contoso", "42");
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(path, "/v2/contoso/items/42");
+    assert_eq!(query, "via=gw&keep=1");
+    // Parameter values are encoded as for a fixed template: no traversal.
+    let (_, path, _) = run("contoso", "../../admin");
+    assert_eq!(path, "/v2/contoso/items/..%2F..%2Fadmin");
+    // A computed template that is not one fails the request, never the whole path.
+    let (flow, path, _) = run("..", "42");
+    let failure = crate::test_util::failed(flow);
+    assert_eq!(failure.error.reason, "ExpressionValueEvaluationFailure");
+    assert!(
+        failure.error.message.contains("`.` or `..` path segments"),
+        "{}",
+        failure.error.message
+    );
+    assert_eq!(path, "/items/x", "unchanged");
+    // An unknown parameter in a computed template too.
+    let unknown = compile(r#"<rewrite-uri template="@("/{nope}")" />"#, "/items/{id}").unwrap();
+    let mut state = request(Method::GET, "/items/1", "", &[]);
+    let failure = crate::test_util::failed(unknown.inbound(&facts(1), &Counters::new(), &mut state));
+    assert!(failure.error.message.contains("`{nope}` is not a parameter"));
+}
