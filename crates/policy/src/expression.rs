@@ -69,14 +69,19 @@ pub(crate) struct ExpressionFailure {
 }
 
 impl ExpressionFailure {
-    /// The failure as APIM reports it: `ExpressionValueEvaluationFailure`, 500, and
-    /// on-error runs.
-    pub(crate) fn into_flow(self, meta: &StepMeta, section: SectionKind) -> Flow {
-        let detail = if self.secret {
+    /// What went wrong, without what a secret named value put into the expression.
+    pub(crate) fn describe(&self) -> String {
+        if self.secret {
             "the expression holds a secret named value; details are not shown".to_owned()
         } else {
             self.error.to_string()
-        };
+        }
+    }
+
+    /// The failure as APIM reports it: `ExpressionValueEvaluationFailure`, 500, and
+    /// on-error runs.
+    pub(crate) fn into_flow(self, meta: &StepMeta, section: SectionKind) -> Flow {
+        let detail = self.describe();
         meta.fail(
             section,
             "ExpressionValueEvaluationFailure",

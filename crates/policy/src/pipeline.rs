@@ -18,10 +18,12 @@ use url::Url;
 
 use crate::body::{BufferedBody, ContextReads};
 use crate::certificate::ClientCertificate;
-use crate::counters::{ConcurrencyPermit, Counters, DeferredCharge};
+use crate::counters::{
+    CellKey, ConcurrencyPermit, Counters, DeferredCharge, QuotaLimit, RateLimit,
+};
 use crate::document::SectionKind;
 use crate::error::Position;
-use crate::expression::Variables;
+use crate::expression::{PolicyExpression, Variables};
 use crate::key::NullReference;
 use crate::registry::{CompiledStep, Run, Steps};
 use crate::services::PolicyServices;
@@ -142,6 +144,9 @@ pub struct RequestState {
     /// `context.Variables`: set by `set-variable`, read by expressions, kept for the
     /// whole request (inbound to outbound and on-error).
     pub variables: Variables,
+    /// Counts whose `increment-condition` is an expression, decided once the response
+    /// is known (the pipeline settles them at the end of the phase that produces it).
+    pub(crate) pending_counts: Vec<PendingCount>,
     /// Responses `send-request` received, which `context.Variables` refer to; at most
     /// [`MAX_RESPONSES`] per request.
     pub responses: Vec<ReceivedResponse>,
@@ -176,6 +181,7 @@ impl RequestState {
             held: Vec::new(),
             deferred: Vec::new(),
             variables: Variables::default(),
+            pending_counts: Vec::new(),
             responses: Vec::new(),
             traces: Vec::new(),
             traces_dropped: 0,
@@ -236,6 +242,98 @@ impl ResponseState {
             headers,
             body: None,
         }
+    }
+}
+
+/// A rate limit or quota count waiting for its `increment-condition`.
+#[derive(Debug)]
+pub(crate) struct PendingCount {
+    pub(crate) counter: PendingCounter,
+    pub(crate) increment: u32,
+    pub(crate) condition: Arc<PolicyExpression>,
+    /// The policy, for the trace a failing condition leaves.
+    pub(crate) meta: StepMeta,
+}
+
+/// Which counter a [`PendingCount`] adds to.
+#[derive(Debug)]
+pub(crate) enum PendingCounter {
+    Rate { cell: CellKey, limit: RateLimit },
+    Quota { cell: CellKey, limit: QuotaLimit },
+}
+
+/// Decides the pending counts with the response the client gets: each whose condition
+/// holds is added (as far as its limit still has room); a condition that fails to
+/// evaluate counts nothing and leaves an error trace, which the gateway logs.
+fn settle_counts(exec: &Exec<'_, '_>, request: &mut RequestState, response: &ResponseState) {
+    if request.pending_counts.is_empty() {
+        return;
+    }
+    let pending = std::mem::take(&mut request.pending_counts);
+    for count in pending {
+        let host = crate::expression::RequestHost {
+            facts: exec.facts,
+            scope: exec.scope,
+            request,
+            response: Some(response),
+            last_error: exec.last_error,
+        };
+        match count.condition.evaluate(&host) {
+            Ok(gatehouse_expr::Value::Bool(true)) => match count.counter {
+                PendingCounter::Rate { cell, limit } => {
+                    exec.counters
+                        .rate(cell, limit, count.increment, true, exec.facts.now);
+                }
+                PendingCounter::Quota { cell, limit } => {
+                    if let crate::counters::QuotaOutcome::Allowed { charge } =
+                        exec.counters
+                            .quota(cell, limit, count.increment, true, exec.facts.now)
+                    {
+                        request.deferred.extend(charge);
+                    }
+                }
+            },
+            Ok(gatehouse_expr::Value::Bool(false)) => {}
+            Ok(other) => record_condition_failure(
+                request,
+                &count.meta,
+                exec.section,
+                format!(
+                    "increment-condition gave {}, not a bool; the request was not counted",
+                    other.type_name()
+                ),
+            ),
+            Err(failure) => record_condition_failure(
+                request,
+                &count.meta,
+                exec.section,
+                format!(
+                    "increment-condition failed; the request was not counted: {} (expression at {}:{})",
+                    failure.describe(),
+                    count.meta.origin,
+                    count.meta.position
+                ),
+            ),
+        }
+    }
+}
+
+fn record_condition_failure(
+    request: &mut RequestState,
+    meta: &StepMeta,
+    section: SectionKind,
+    message: String,
+) {
+    if request.traces.len() < crate::policies::trace::MAX_TRACES {
+        request.traces.push(TraceEntry {
+            source: Arc::from(meta.name),
+            severity: TraceSeverity::Error,
+            section,
+            message,
+            metadata: Vec::new(),
+        });
+    } else {
+        request.traces_dropped = request.traces_dropped.saturating_add(1);
     }
 }
 
@@ -560,7 +658,7 @@ impl Pipeline {
             last_error: None,
         };
         let flow = run_request(&self.inbound, &exec, request);
-        finish_inbound(flow, request)
+        finish_inbound(&exec, flow, request)
     }
 
     /// Runs the backend section: just before forwarding, once per backend call. On
@@ -579,7 +677,7 @@ impl Pipeline {
             last_error: None,
         };
         let flow = run_request(&self.backend, &exec, request);
-        finish_request_phase(flow, request)
+        finish_request_phase(&exec, flow, request)
     }
 
     /// Runs the outbound section on the backend's response head. On
@@ -599,7 +697,7 @@ impl Pipeline {
             last_error: None,
         };
         let flow = run_response(&self.outbound, &exec, request, response);
-        finish_response_phase(flow, request, response)
+        finish_response_phase(&exec, flow, request, response)
     }
 
     /// Runs the on-error section after a [`Flow::Fail`] from any phase, or an error of
@@ -624,7 +722,7 @@ impl Pipeline {
             last_error: Some(error),
         };
         let flow = run_response(&self.on_error, &exec, request, response);
-        finish_response_phase(flow, request, response)
+        finish_response_phase(&exec, flow, request, response)
     }
 
     /// The bodies this pipeline's expressions read: the gateway reads those whole (up
@@ -655,7 +753,7 @@ impl Pipeline {
         }
         .run_async(&self.inbound)
         .await;
-        finish_inbound(flow, request)
+        finish_inbound(&exec, flow, request)
     }
 
     /// [`Pipeline::backend`] for a pipeline that may wait.
@@ -673,7 +771,7 @@ impl Pipeline {
         }
         .run_async(&self.backend)
         .await;
-        finish_request_phase(flow, request)
+        finish_request_phase(&exec, flow, request)
     }
 
     /// [`Pipeline::outbound`] for a pipeline that may wait.
@@ -692,7 +790,7 @@ impl Pipeline {
         }
         .run_async(&self.outbound)
         .await;
-        finish_response_phase(flow, request, response)
+        finish_response_phase(&exec, flow, request, response)
     }
 
     /// [`Pipeline::on_error`] for a pipeline that may wait.
@@ -712,7 +810,7 @@ impl Pipeline {
         }
         .run_async(&self.on_error)
         .await;
-        finish_response_phase(flow, request, response)
+        finish_response_phase(&exec, flow, request, response)
     }
 
     fn exec<'r, 'a>(
@@ -860,28 +958,35 @@ fn run_response(
 }
 
 /// The end of inbound: a preflight no `cors` policy answered gets APIM's empty 200.
-fn finish_inbound(mut flow: Flow, request: &mut RequestState) -> Flow {
+fn finish_inbound(exec: &Exec<'_, '_>, mut flow: Flow, request: &mut RequestState) -> Flow {
     if flow == Flow::Continue && std::mem::take(&mut request.cors_preflight_unanswered) {
         flow = Flow::Respond(Box::new(PolicyResponse::empty(StatusCode::OK)));
     }
-    finish_request_phase(flow, request)
+    finish_request_phase(exec, flow, request)
 }
 
-fn finish_request_phase(flow: Flow, request: &mut RequestState) -> Flow {
+fn finish_request_phase(exec: &Exec<'_, '_>, flow: Flow, request: &mut RequestState) -> Flow {
     match flow {
         Flow::Continue => Flow::Continue,
         Flow::Respond(mut response) => {
             move_headers(&mut request.response_headers, &mut response.headers);
+            settle_with(exec, request, &response);
             Flow::Respond(response)
         }
         Flow::Fail(mut failure) => {
             move_headers(&mut request.response_headers, &mut failure.response.headers);
+            // A failure raised by on-error is what the client gets; others go to
+            // on-error first, which settles.
+            if exec.section == SectionKind::OnError {
+                settle_with(exec, request, &failure.response);
+            }
             Flow::Fail(failure)
         }
     }
 }
 
 fn finish_response_phase(
+    exec: &Exec<'_, '_>,
     flow: Flow,
     request: &mut RequestState,
     response: &mut ResponseState,
@@ -889,10 +994,22 @@ fn finish_response_phase(
     match flow {
         Flow::Continue => {
             move_headers(&mut request.response_headers, &mut response.headers);
+            settle_counts(exec, request, response);
             Flow::Continue
         }
-        other => finish_request_phase(other, request),
+        other => finish_request_phase(exec, other, request),
     }
+}
+
+/// [`settle_counts`] with a response a policy made.
+fn settle_with(exec: &Exec<'_, '_>, request: &mut RequestState, response: &PolicyResponse) {
+    if request.pending_counts.is_empty() {
+        return;
+    }
+    let mut state = ResponseState::new(response.status, response.headers.clone());
+    state.reason.clone_from(&response.reason);
+    state.body = Some(BufferedBody::new(response.body.clone()));
+    settle_counts(exec, request, &state);
 }
 
 /// Moves policy-added response headers into a response: each name replaces what the

@@ -1216,3 +1216,32 @@ async fn on_error_can_rewrite_operation_not_found() {
     }
     assert_eq!(backend.requests(), 0);
 }
+
+#[tokio::test]
+async fn an_increment_condition_counts_only_the_responses_it_names() {
+    let backend = EchoBackend::start();
+    let gateway = with_policy(
+        &backend,
+        r#"<rate-limit-by-key calls="1" renewal-period="60" counter-key="@(context.Request.IpAddress)" increment-condition="@(context.Response.StatusCode >= 200 &amp;&amp; context.Response.StatusCode &lt; 300)" />"#,
+    );
+    let call = |status: u16| {
+        http_client()
+            .get(gateway.url("/api/x"))
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+            .header("x-test-status", status.to_string())
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            call(503).await.unwrap().status(),
+            503,
+            "failures are not counted"
+        );
+    }
+    assert_eq!(call(200).await.unwrap().status(), 200);
+    assert_eq!(
+        call(200).await.unwrap().status(),
+        429,
+        "the success used the limit up"
+    );
+}

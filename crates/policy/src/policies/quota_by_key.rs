@@ -15,7 +15,10 @@
 //! `Retry-After` (time to the window's end) and "Out of call volume quota. Quota will
 //! be replenished in hh:mm:ss." (or "bandwidth"), reason `QuotaExceeded`.
 
-use super::throttle::{increment_condition, quota_exceeded};
+use std::sync::Arc;
+
+use crate::pipeline::{PendingCount, PendingCounter};
+use super::throttle::{IncrementCondition, increment_condition, quota_exceeded};
 use crate::context::CompileContext;
 use crate::counters::{
     CellKey, MAX_QUOTA_BYTES, QuotaLimit, QuotaOutcome, QuotaWindow, policy_instance_id,
@@ -74,7 +77,8 @@ pub(crate) struct QuotaByKey {
     instance: u64,
     limit: QuotaLimit,
     key: CounterKey,
-    count: bool,
+    /// Count at once (`Fixed`), or once the response is known.
+    condition: IncrementCondition,
     increment: u32,
 }
 
@@ -133,8 +137,11 @@ impl QuotaByKey {
                 },
             },
             key: CounterKey::compile(cx, site, &config.counter_key, "counter-key")?,
-            count: increment_condition(cx, site, config.increment_condition.as_ref())?
-                && increment > 0,
+            condition: match increment_condition(cx, site, config.increment_condition.as_ref())? {
+                IncrementCondition::Fixed(count) => IncrementCondition::Fixed(count && increment > 0),
+                computed @ IncrementCondition::Computed(_) if increment > 0 => computed,
+                IncrementCondition::Computed(_) => IncrementCondition::Fixed(false),
+            },
             increment,
         })
     }
@@ -154,12 +161,29 @@ impl QuotaByKey {
             key,
         };
         let (what, retry_after) =
-            match exec
-                .counters
-                .quota(cell, self.limit, self.increment, self.count, exec.facts.now)
-            {
+            match exec.counters.quota(
+                cell,
+                self.limit,
+                self.increment,
+                matches!(self.condition, IncrementCondition::Fixed(true)),
+                exec.facts.now,
+            ) {
                 QuotaOutcome::Allowed { charge } => {
-                    request.deferred.extend(charge);
+                    if let IncrementCondition::Computed(condition) = &self.condition {
+                        // Bandwidth and calls are both charged once the condition is
+                        // known.
+                        request.pending_counts.push(PendingCount {
+                            counter: PendingCounter::Quota {
+                                cell,
+                                limit: self.limit,
+                            },
+                            increment: self.increment,
+                            condition: Arc::clone(condition),
+                            meta: meta.clone(),
+                        });
+                    } else {
+                        request.deferred.extend(charge);
+                    }
                     return Flow::Continue;
                 }
                 QuotaOutcome::CallsExceeded { retry_after } => ("call volume", retry_after),

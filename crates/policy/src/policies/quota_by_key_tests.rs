@@ -179,3 +179,29 @@ fn rejects_bad_quota_by_key() {
         },
     ]);
 }
+
+#[test]
+fn an_increment_condition_expression_charges_the_quota_after_the_response() {
+    let pipeline = crate::test_util::compile_xml(
+        r#"<policies><inbound><quota-by-key calls="1" renewal-period="3600" counter-key="k" increment-condition="@(context.Response.StatusCode == 200)"/></inbound><outbound /></policies>"#,
+    )
+    .unwrap();
+    let counters = crate::Counters::new();
+    let exchange = |status: u16| {
+        let mut state = crate::test_util::request(http::Method::GET, "/", "", &[]);
+        let flow = pipeline.inbound(&crate::test_util::facts(100), &counters, &mut state);
+        if flow != crate::Flow::Continue {
+            return flow;
+        }
+        let mut response = crate::ResponseState::new(
+            http::StatusCode::from_u16(status).unwrap(),
+            http::HeaderMap::new(),
+        );
+        pipeline.outbound(&crate::test_util::facts(100), &counters, &mut state, &mut response)
+    };
+    assert_eq!(exchange(404), crate::Flow::Continue);
+    assert_eq!(exchange(404), crate::Flow::Continue);
+    assert_eq!(exchange(200), crate::Flow::Continue);
+    let exceeded = crate::test_util::failed(exchange(200));
+    assert_eq!(exceeded.error.reason, "QuotaExceeded");
+}

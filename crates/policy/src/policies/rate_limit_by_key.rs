@@ -9,15 +9,20 @@
 //!     total-calls-header-name="X-RateLimit-Limit" />
 //! ```
 //!
-//! `counter-key` is a literal or one of the idioms in `crate::key`.
-//! `renewal-period` is 1–300 seconds. `increment-condition` takes the literals
-//! `true`/`false` only (expressions are not supported yet); `increment-count` defaults
+//! `counter-key` is a literal or a policy expression (some idioms are computed without
+//! the evaluator; see `crate::key`).
+//! `renewal-period` is 1–300 seconds. `increment-condition` is `true`, `false` or a
+//! policy expression decided once the response is known (the limit is checked on
+//! arrival, the count added after; see `PendingCount`); `increment-count` defaults
 //! to 1. Over the limit the request fails with APIM's `429` (`Retry-After`, JSON body
 //! "Rate limit is exceeded. Try again in N seconds.") and reason `RateLimitExceeded`.
 //! `retry-after-variable-name` and `remaining-calls-variable-name` need policy
 //! variables and are not supported yet. See [`crate::counters`] for the algorithm.
 
-use super::throttle::{LimitHeaders, increment_condition};
+use std::sync::Arc;
+
+use crate::pipeline::{PendingCount, PendingCounter};
+use super::throttle::{IncrementCondition, LimitHeaders, increment_condition};
 use crate::context::CompileContext;
 use crate::counters::{CellKey, MAX_RATE_CALLS, RateLimit, RateOutcome, policy_instance_id};
 use crate::document::ElementReader;
@@ -71,7 +76,8 @@ pub(crate) struct RateLimitByKey {
     instance: u64,
     limit: RateLimit,
     key: CounterKey,
-    count: bool,
+    /// Count at once (`Fixed`), or once the response is known.
+    condition: IncrementCondition,
     increment: u32,
     headers: LimitHeaders,
 }
@@ -95,8 +101,11 @@ impl RateLimitByKey {
                 period_ms: period * 1000,
             },
             key: CounterKey::compile(cx, site, &config.counter_key, "counter-key")?,
-            count: increment_condition(cx, site, config.increment_condition.as_ref())?
-                && increment > 0,
+            condition: match increment_condition(cx, site, config.increment_condition.as_ref())? {
+                IncrementCondition::Fixed(count) => IncrementCondition::Fixed(count && increment > 0),
+                computed @ IncrementCondition::Computed(_) if increment > 0 => computed,
+                IncrementCondition::Computed(_) => IncrementCondition::Fixed(false),
+            },
             increment,
             headers: LimitHeaders::compile(
                 cx,
@@ -123,13 +132,25 @@ impl RateLimitByKey {
             policy: self.instance,
             key,
         };
+        let count = matches!(self.condition, IncrementCondition::Fixed(true));
         match exec
             .counters
-            .rate(cell, self.limit, self.increment, self.count, exec.facts.now)
+            .rate(cell, self.limit, self.increment, count, exec.facts.now)
         {
             RateOutcome::Allowed { remaining } => {
                 self.headers
                     .report(remaining, &mut request.response_headers);
+                if let IncrementCondition::Computed(condition) = &self.condition {
+                    request.pending_counts.push(PendingCount {
+                        counter: PendingCounter::Rate {
+                            cell,
+                            limit: self.limit,
+                        },
+                        increment: self.increment,
+                        condition: Arc::clone(condition),
+                        meta: meta.clone(),
+                    });
+                }
                 Flow::Continue
             }
             RateOutcome::Limited { retry_after } => {

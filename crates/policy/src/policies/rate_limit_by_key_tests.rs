@@ -196,12 +196,12 @@ fn rejects_bad_rate_limit_by_key() {
             message: "from 0 to 2",
         },
         ErrorCase {
-            name: "increment condition expression",
+            name: "increment condition mixing text and an expression",
             section: "inbound",
-            body: r#"<rate-limit-by-key calls="2" renewal-period="1" counter-key="k" increment-condition="@(context.Response.StatusCode == 200)"/>"#,
+            body: r#"<rate-limit-by-key calls="2" renewal-period="1" counter-key="k" increment-condition="x @(true)"/>"#,
             at: "@(",
             kind: ErrorKind::NotSupported,
-            message: "`increment-condition` expressions are not supported yet",
+            message: "does not evaluate policy expressions in this value",
         },
         ErrorCase {
             name: "variable",
@@ -220,4 +220,52 @@ fn rejects_bad_rate_limit_by_key() {
             message: "`remaining-calls-header-name` must be an HTTP header name",
         },
     ]);
+}
+
+#[test]
+fn an_increment_condition_expression_counts_once_the_response_is_known() {
+    let pipeline = crate::test_util::compile_xml(
+        r#"<policies><inbound><rate-limit-by-key calls="2" renewal-period="60" counter-key="k" increment-condition="@(context.Response.StatusCode &lt; 400)"/></inbound><outbound /></policies>"#,
+    )
+    .unwrap();
+    let counters = Counters::new();
+    let exchange = |status: u16| {
+        let (flow, mut state) = call(&pipeline, &counters, 100, "192.0.2.1", &[]);
+        if flow != Flow::Continue {
+            return flow;
+        }
+        let mut response =
+            crate::ResponseState::new(StatusCode::from_u16(status).unwrap(), http::HeaderMap::new());
+        pipeline.outbound(&facts(100), &counters, &mut state, &mut response)
+    };
+    // Failed responses are not counted: any number go through.
+    for _ in 0..5 {
+        assert_eq!(exchange(500), Flow::Continue);
+    }
+    // Two successes use the limit up.
+    assert_eq!(exchange(200), Flow::Continue);
+    assert_eq!(exchange(201), Flow::Continue);
+    let limited = failed(exchange(200));
+    assert_eq!(limited.error.reason, "RateLimitExceeded");
+}
+
+#[test]
+fn a_failing_increment_condition_counts_nothing_and_leaves_a_trace() {
+    let pipeline = crate::test_util::compile_xml(
+        r#"<policies><inbound><rate-limit-by-key calls="1" renewal-period="60" counter-key="k" increment-condition="@(context.Response.Headers[&quot;X-Missing&quot;][0] == &quot;a&quot;)"/></inbound><outbound /></policies>"#,
+    )
+    .unwrap();
+    let counters = Counters::new();
+    for _ in 0..3 {
+        let (flow, mut state) = call(&pipeline, &counters, 100, "192.0.2.1", &[]);
+        assert_eq!(flow, Flow::Continue, "never counted, never limited");
+        let mut response = crate::ResponseState::new(StatusCode::OK, http::HeaderMap::new());
+        pipeline.outbound(&facts(100), &counters, &mut state, &mut response);
+        assert_eq!(state.traces.len(), 1);
+        assert!(
+            state.traces[0].message.contains("increment-condition failed"),
+            "{}",
+            state.traces[0].message
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! What rate limits and quotas share: response headers, the 429 and 403 responses,
 //! `increment-condition` and duration formatting.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::header::RETRY_AFTER;
@@ -9,6 +10,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use super::header_name;
 use crate::context::CompileContext;
 use crate::error::{PolicyError, Site};
+use crate::expression::PolicyExpression;
 use crate::pipeline::PolicyResponse;
 use crate::reader::{RawText, RawValue};
 
@@ -110,19 +112,28 @@ pub(crate) fn time_span(total_seconds: u64) -> String {
     }
 }
 
-/// `increment-condition`: only the literals `true` and `false` until expressions exist.
+/// `increment-condition`: a literal `true`/`false`, or a policy expression evaluated
+/// once the response is known (APIM counts after the response: the expression
+/// usually reads `context.Response.StatusCode`).
+#[derive(Debug, Clone)]
+pub(crate) enum IncrementCondition {
+    Fixed(bool),
+    Computed(Arc<PolicyExpression>),
+}
+
 pub(crate) fn increment_condition(
     cx: &CompileContext<'_>,
     site: Site<'_>,
     value: Option<&RawValue>,
-) -> Result<bool, PolicyError> {
-    let Some(value) = value else { return Ok(true) };
-    if let RawText::Expression(expression) | RawText::Mixed(expression) = &value.text {
-        return Err(site.not_supported(
-            expression.position,
-            "`increment-condition` expressions are not supported yet by Gatehouse (APIM evaluates them after the response); \
-             use `true` or `false`, or leave it out to count every request",
-        ));
+) -> Result<IncrementCondition, PolicyError> {
+    let Some(value) = value else {
+        return Ok(IncrementCondition::Fixed(true));
+    };
+    if let RawText::Expression(expression) = &value.text {
+        return Ok(IncrementCondition::Computed(Arc::new(
+            cx.expression(site, expression)?,
+        )));
     }
     cx.boolean(site, value, "increment-condition")
+        .map(IncrementCondition::Fixed)
 }
