@@ -216,6 +216,26 @@ pub(crate) struct GatewayArgs {
     )]
     config_backup_key: Option<String>,
 
+    /// The gateway's identity for `authentication-managed-identity`: the OAuth2 token
+    /// endpoint the gateway gets client-credentials tokens from
+    /// (`https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token`). With
+    /// --identity-client-id and --identity-client-secret-file.
+    #[arg(long, env = "GATEHOUSE_IDENTITY_TOKEN_URL", value_name = "URL")]
+    identity_token_url: Option<url::Url>,
+
+    /// The client id of the gateway's identity (see --identity-token-url).
+    #[arg(long, env = "GATEHOUSE_IDENTITY_CLIENT_ID", value_name = "ID")]
+    identity_client_id: Option<String>,
+
+    /// A file holding the client secret of the gateway's identity (a mounted Secret;
+    /// surrounding whitespace is ignored). See --identity-token-url.
+    #[arg(
+        long,
+        env = "GATEHOUSE_IDENTITY_CLIENT_SECRET_FILE",
+        value_name = "PATH"
+    )]
+    identity_client_secret_file: Option<PathBuf>,
+
     /// Check the --config file as this gateway would load it, print every problem and
     /// exit (0: accepted, 1: rejected), as `nginx -t` does. See `gatehouse validate`.
     #[arg(long)]
@@ -363,6 +383,46 @@ impl GatewayArgs {
             backend.set_cipher_suites(&list).context(from)?;
         }
         Ok(TlsSettings { server, backend })
+    }
+
+    /// The gateway's identity, when the three --identity-* settings are given.
+    fn identity(&self) -> anyhow::Result<Option<gatehouse_gateway::identity::IdentityTokens>> {
+        use gatehouse_gateway::identity::{IdentitySettings, IdentityTokens};
+        match (
+            &self.identity_token_url,
+            &self.identity_client_id,
+            &self.identity_client_secret_file,
+        ) {
+            (None, None, None) => Ok(None),
+            (Some(token_url), Some(client_id), Some(secret_file)) => {
+                if !matches!(token_url.scheme(), "https" | "http") {
+                    anyhow::bail!(
+                        "--identity-token-url (GATEHOUSE_IDENTITY_TOKEN_URL) must be an http or https URL"
+                    );
+                }
+                let secret = std::fs::read_to_string(secret_file).with_context(|| {
+                    format!(
+                        "cannot read --identity-client-secret-file (GATEHOUSE_IDENTITY_CLIENT_SECRET_FILE) {}",
+                        secret_file.display()
+                    )
+                })?;
+                let secret = secret.trim();
+                if secret.is_empty() {
+                    anyhow::bail!(
+                        "--identity-client-secret-file {} is empty",
+                        secret_file.display()
+                    );
+                }
+                Ok(Some(IdentityTokens::new(IdentitySettings {
+                    token_url: token_url.clone(),
+                    client_id: client_id.clone(),
+                    client_secret: secret.to_owned(),
+                })))
+            }
+            _ => anyhow::bail!(
+                "the gateway's identity needs all of --identity-token-url, --identity-client-id and --identity-client-secret-file (GATEHOUSE_IDENTITY_*)"
+            ),
+        }
     }
 
     /// The control-plane source's settings, from the endpoint and token settings and the flags.
@@ -590,8 +650,13 @@ pub(crate) fn new_state(
     if let Err(error) = gatehouse_tls::client::system_roots() {
         tracing::warn!(%error, "https:// backends without `tls.caCertificateIds` will fail until CA certificates are installed");
     }
+    let identity = args.identity()?;
     Ok((
-        Arc::new(GatewayState::new(metrics, access_log).with_tls(tls)),
+        Arc::new(
+            GatewayState::new(metrics, access_log)
+                .with_tls(tls)
+                .with_identity(identity),
+        ),
         writer,
     ))
 }

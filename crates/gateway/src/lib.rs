@@ -19,6 +19,7 @@ pub mod admin;
 pub mod compiled;
 pub mod handshake;
 mod http3;
+pub mod identity;
 pub mod metrics;
 pub mod proxy;
 pub mod reload;
@@ -51,6 +52,8 @@ pub struct GatewayState {
     pub readiness: Readiness,
     /// TLS versions and cipher suites of the HTTPS listener and of backend connections.
     pub tls: tls::TlsSettings,
+    /// The gateway's identity for `authentication-managed-identity`, if configured.
+    pub identity: Option<identity::IdentityTokens>,
     /// Serialises configuration writers (file watcher, SIGHUP); readers never touch it.
     pub(crate) reload_lock: tokio::sync::Mutex<()>,
     /// The revision of each configuration stored into `config`, for what must follow a
@@ -73,6 +76,7 @@ impl GatewayState {
             access_log,
             readiness: Readiness::default(),
             tls: tls::TlsSettings::default(),
+            identity: None,
             reload_lock: tokio::sync::Mutex::new(()),
             config_swapped: tokio::sync::watch::Sender::new(0),
             epoch: tokio::time::Instant::now(),
@@ -80,6 +84,13 @@ impl GatewayState {
                 .duration_since(std::time::UNIX_EPOCH)
                 .unwrap_or_default(),
         }
+    }
+
+    /// The same state with this identity (call before sharing it).
+    #[must_use]
+    pub fn with_identity(mut self, identity: Option<identity::IdentityTokens>) -> Self {
+        self.identity = identity;
+        self
     }
 
     /// The same state with these TLS settings (call before sharing it).

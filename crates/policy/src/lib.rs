@@ -100,7 +100,9 @@ pub use pipeline::{
     PolicyErrorInfo, PolicyFailure, PolicyResponse, ReceivedResponse, RequestFacts, RequestState,
     ResponseState, SubscriptionFacts, TraceEntry, TraceSeverity,
 };
-pub use services::{CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices};
+pub use services::{
+    CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices, TokenFuture,
+};
 
 /// Parses one scope's policy document.
 ///

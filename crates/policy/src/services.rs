@@ -6,6 +6,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -53,11 +54,22 @@ pub enum CallError {
     /// The gateway does not make calls here (a configuration check, say).
     #[error("calls are not made here")]
     Unavailable,
+    /// The gateway has no identity to request tokens with.
+    #[error(
+        "the gateway has no identity configured (--identity-token-url, --identity-client-id, --identity-client-secret-file)"
+    )]
+    NoIdentity,
+    /// The token endpoint answered, but not with a token.
+    #[error("the token endpoint refused: {0}")]
+    Refused(String),
 }
 
 /// What an async service call returns.
 pub type CallFuture<'s> =
     Pin<Box<dyn Future<Output = Result<CallResponse, CallError>> + Send + 's>>;
+
+/// What an access-token request returns: the token (a secret: never logged).
+pub type TokenFuture<'s> = Pin<Box<dyn Future<Output = Result<Arc<str>, CallError>> + Send + 's>>;
 
 /// Services the gateway offers policies: calls, and the clocks and randomness the
 /// crate never reads itself.
@@ -73,4 +85,12 @@ pub trait PolicyServices: Send + Sync + fmt::Debug {
 
     /// 16 random bytes (`Guid.NewGuid()`).
     fn random_bytes(&self) -> [u8; 16];
+
+    /// An access token for `resource` from the gateway's identity
+    /// (`authentication-managed-identity`), cached until it expires. By default there
+    /// is no identity.
+    fn token(&self, resource: &str) -> TokenFuture<'_> {
+        let _ = resource;
+        Box::pin(std::future::ready(Err(CallError::NoIdentity)))
+    }
 }

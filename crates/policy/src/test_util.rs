@@ -250,4 +250,12 @@ impl crate::PolicyServices for FakeServices {
     fn random_bytes(&self) -> [u8; 16] {
         [0x11; 16]
     }
+
+    fn token(&self, resource: &str) -> crate::TokenFuture<'_> {
+        let answer = match &self.answer {
+            Ok(_) => Ok(std::sync::Arc::from(format!("token-for-{resource}"))),
+            Err(error) => Err(error.clone()),
+        };
+        Box::pin(std::future::ready(answer))
+    }
 }

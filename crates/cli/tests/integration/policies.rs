@@ -1245,3 +1245,139 @@ async fn an_increment_condition_counts_only_the_responses_it_names() {
         "the success used the limit up"
     );
 }
+
+/// A token endpoint on loopback: answers each request with `answer` (status, JSON) and
+/// sends each request's body to the returned channel.
+fn token_endpoint(answer: (u16, &'static str)) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/oauth2/v2.0/token",
+        listener.local_addr().unwrap()
+    );
+    let (bodies, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let _ = bodies.send(String::from_utf8_lossy(&body).into_owned());
+            let (status, json) = answer;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{json}",
+                json.len()
+            );
+        }
+    });
+    (url, received)
+}
+
+#[tokio::test]
+async fn authentication_managed_identity_uses_the_gateways_client_credentials() {
+    let backend = EchoBackend::start();
+    let (token_url, bodies) = token_endpoint((
+        200,
+        r#"{"token_type":"Bearer","expires_in":"3599","access_token":"eyJ.token.sig"}"#,
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("client-secret");
+    std::fs::write(&secret_file, "s3cr3t-value\n").unwrap();
+    let gateway = GatewayProcess::builder(BIN)
+        .config(config(
+            "api",
+            &backend.url(),
+            ANY_OPERATION,
+            Some(&inbound_policy(
+                r#"<authentication-managed-identity resource="api://orders-backend" />"#,
+            )),
+        ))
+        .args(["--workers", "1"])
+        .args(["--identity-token-url", &token_url])
+        .args(["--identity-client-id", "gatehouse-gw"])
+        .arg("--identity-client-secret-file")
+        .arg(secret_file.to_str().unwrap())
+        .start();
+    for _ in 0..2 {
+        let landed = echo(
+            http_client()
+                .get(gateway.url("/api/x"))
+                .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+                .header("Authorization", "Basic client-credentials")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(landed.header("authorization"), Some("Bearer eyJ.token.sig"));
+    }
+    // One token request (cached), as client credentials with the resource's scope.
+    let body = bodies
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(form["grant_type"], "client_credentials");
+    assert_eq!(form["client_id"], "gatehouse-gw");
+    assert_eq!(form["client_secret"], "s3cr3t-value");
+    assert_eq!(form["scope"], "api://orders-backend/.default");
+    assert!(bodies.try_recv().is_err(), "the token was cached");
+    // Neither the secret nor the token in any log line.
+    for line in gateway.stdout_lines().iter().chain(&gateway.stderr_lines()) {
+        assert!(
+            !line.contains("s3cr3t-value") && !line.contains("eyJ.token.sig"),
+            "{line}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refused_token_request_fails_the_request_without_leaking_the_secret() {
+    let backend = EchoBackend::start();
+    let (token_url, _bodies) = token_endpoint((
+        401,
+        r#"{"error":"invalid_client","error_description":"bad secret s3cr3t-value"}"#,
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("client-secret");
+    std::fs::write(&secret_file, "s3cr3t-value").unwrap();
+    let gateway = GatewayProcess::builder(BIN)
+        .config(config(
+            "api",
+            &backend.url(),
+            ANY_OPERATION,
+            Some(&inbound_policy(
+                r#"<authentication-managed-identity resource="api://orders-backend" />"#,
+            )),
+        ))
+        .args(["--workers", "1"])
+        .args(["--identity-token-url", &token_url])
+        .args(["--identity-client-id", "gatehouse-gw"])
+        .arg("--identity-client-secret-file")
+        .arg(secret_file.to_str().unwrap())
+        .start();
+    let response = get(&gateway, "/api/x").await;
+    assert_eq!(response.status(), 500);
+    assert!(gateway.wait_for_output("invalid_client", std::time::Duration::from_secs(5)));
+    assert_eq!(backend.requests(), 0);
+    for line in gateway.stdout_lines().iter().chain(&gateway.stderr_lines()) {
+        assert!(!line.contains("s3cr3t-value"), "{line}");
+    }
+}

@@ -4,7 +4,9 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use gatehouse_policy::{CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices};
+use gatehouse_policy::{
+    CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices, TokenFuture,
+};
 use http::header::{self, HeaderValue};
 use http::{Request, Uri};
 use http_body_util::BodyExt as _;
@@ -13,6 +15,7 @@ use tokio::time::Instant;
 use super::body::RequestBody;
 use super::client::{self, BackendProtocol};
 use crate::compiled::CompiledConfig;
+use crate::identity::IdentityTokens;
 use crate::server::Limits;
 
 /// What `send-request` calls go through for one request: the configuration's default
@@ -24,20 +27,28 @@ pub struct PolicyCalls<'a> {
     limits: &'a Limits,
     /// When the request was received (`context.Elapsed`).
     received: Instant,
+    /// The gateway's identity, for `authentication-managed-identity`.
+    identity: Option<&'a IdentityTokens>,
 }
 
 impl<'a> PolicyCalls<'a> {
     /// Calls for a request received at `received`, served with `config` under `limits`.
     #[must_use]
-    pub const fn new(config: &'a CompiledConfig, limits: &'a Limits, received: Instant) -> Self {
+    pub const fn new(
+        config: &'a CompiledConfig,
+        limits: &'a Limits,
+        received: Instant,
+        identity: Option<&'a IdentityTokens>,
+    ) -> Self {
         Self {
             config,
             limits,
             received,
+            identity,
         }
     }
 
-    async fn send(&self, call: OutgoingCall) -> Result<CallResponse, CallError> {
+    pub(crate) async fn send(&self, call: OutgoingCall) -> Result<CallResponse, CallError> {
         let uri: Uri = call
             .url
             .as_str()
@@ -147,5 +158,15 @@ impl PolicyServices for PolicyCalls<'_> {
 
     fn random_bytes(&self) -> [u8; 16] {
         rand::random()
+    }
+
+    fn token(&self, resource: &str) -> TokenFuture<'_> {
+        let resource = resource.to_owned();
+        Box::pin(async move {
+            match self.identity {
+                Some(identity) => identity.token(&resource, self).await,
+                None => Err(CallError::NoIdentity),
+            }
+        })
     }
 }

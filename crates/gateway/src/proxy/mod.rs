@@ -171,6 +171,21 @@ fn health_response() -> Response<ResponseBody> {
     response
 }
 
+/// A policy that failed the request: a server-side failure (an expression that
+/// failed, a token or a call that could not be had: 5xx) is logged at WARN with the
+/// policy's message (which never holds a secret); a refusal (429, 401, 403) only at
+/// DEBUG, as the gateway's own refusals are.
+fn log_policy_failure(exchange: &mut Exchange, failure: &PolicyFailure) {
+    let status = failure.response.status;
+    let error = &failure.error;
+    if status.is_server_error() {
+        exchange.error_reason = Some(ErrorReason::PolicyError);
+        tracing::warn!(request_id = %exchange.request_id(), source = error.source, reason = error.reason, policy_id = error.policy_id.as_deref(), status = status.as_u16(), message = %error.message, "a policy failed the request");
+    } else {
+        tracing::debug!(request_id = %exchange.request_id(), source = error.source, reason = error.reason, status = status.as_u16(), message = %error.message, "a policy refused the request");
+    }
+}
+
 fn log_error(exchange: &mut Exchange, error: &ProxyError) {
     let status = error.status();
     if status.is_server_error() {
@@ -242,7 +257,8 @@ async fn proxy(
             };
             // APIM runs the API's on-error (global and API scopes) for it too.
             let original_host = parts.headers.get(header::HOST).cloned();
-            let calls = calls::PolicyCalls::new(config, limits, exchange.started);
+            let calls =
+                calls::PolicyCalls::new(config, limits, exchange.started, state.identity.as_ref());
             let path = parts.uri.path().to_owned();
             let query = parts.uri.query().unwrap_or_default().to_owned();
             let request = BuiltinFailure {
@@ -303,7 +319,7 @@ async fn proxy(
         .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         .or_else(|| parts.headers.get(header::HOST).cloned());
     // What `send-request` calls go through.
-    let calls = calls::PolicyCalls::new(config, limits, exchange.started);
+    let calls = calls::PolicyCalls::new(config, limits, exchange.started, state.identity.as_ref());
 
     // --- subscription ---
     // Before the pipeline: the subscription's product decides which product policy runs.
@@ -422,6 +438,7 @@ async fn proxy(
         Flow::Continue => None,
         Flow::Respond(response) => Some(*response),
         Flow::Fail(failure) => {
+            log_policy_failure(exchange, &failure);
             Some(run_on_error(pipeline, &facts, counters, &mut request_state, *failure).await)
         }
     };
@@ -575,6 +592,7 @@ async fn proxy(
         }
         Flow::Fail(failure) => {
             exchange.error_reason = Some(ErrorReason::PolicyError);
+            log_policy_failure(exchange, &failure);
             let response =
                 run_on_error(pipeline, &facts, counters, &mut request_state, *failure).await;
             exchange.keep_policy_state(&mut request_state);

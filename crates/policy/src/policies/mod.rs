@@ -27,6 +27,7 @@ macro_rules! policies {
 }
 
 policies! {
+    authentication_managed_identity::AuthenticationManagedIdentity,
     check_header::CheckHeader,
     choose::Choose,
     cors::Cors,
