@@ -1381,3 +1381,43 @@ async fn a_refused_token_request_fails_the_request_without_leaking_the_secret() 
         assert!(!line.contains("s3cr3t-value"), "{line}");
     }
 }
+
+#[tokio::test]
+async fn on_error_runs_for_a_malformed_request_body() {
+    let backend = EchoBackend::start();
+    let operations = r#"      - id: reads
+        method: POST
+        urlTemplate: /reads
+        policy: |
+          <policies><inbound><base /><set-variable name="b" value="@(context.Request.Body.As<string>())" /></inbound><on-error><base /></on-error></policies>
+      - id: streams
+        method: POST
+        urlTemplate: /streams
+"#;
+    let policy = r#"<policies>
+  <inbound><base /></inbound>
+  <on-error>
+    <set-header name="X-Reason" exists-action="override"><value>@(context.LastError.Source + "/" + context.LastError.Reason)</value></set-header>
+  </on-error>
+</policies>"#;
+    let gateway = start(&config("api", &backend.url(), operations, Some(policy)));
+    // Read whole for a policy (before inbound) or streamed to the backend: either way
+    // the bad chunk size is the client's fault, and on-error sees it.
+    for path in ["/api/reads", "/api/streams"] {
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nOcp-Apim-Subscription-Key: {ALL_APIS_KEY}\r\nTransfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n"
+        );
+        let (answer, _) = raw(gateway.http_addr(), request.as_bytes());
+        assert_eq!(
+            status_lines(&answer).first().copied(),
+            Some("HTTP/1.1 400 Bad Request"),
+            "{path}: {answer}"
+        );
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("x-reason: forward-request/clientconnectionfailure"),
+            "{path}: {answer}"
+        );
+    }
+}

@@ -408,9 +408,29 @@ async fn proxy(
     if context_reads.request_body
         && let Some(body) = incoming.take()
     {
-        let bytes =
-            read_request_for_policies(body, &request_state.headers, limits, exchange).await?;
-        request_state.body = Some(BufferedBody::new(bytes));
+        match read_request_for_policies(body, &request_state.headers, limits, exchange).await {
+            Ok(bytes) => request_state.body = Some(BufferedBody::new(bytes)),
+            // A body that is malformed, too slow or too large: on-error runs for it, as
+            // when it fails while being forwarded (`ClientConnectionFailure`).
+            Err(error) => {
+                log_error(exchange, &error);
+                exchange.error_reason = Some(error.reason());
+                let failure = PolicyFailure {
+                    error: PolicyErrorInfo {
+                        source: "forward-request",
+                        reason: error.reason().last_error_reason(),
+                        message: error.client_message().into(),
+                        section: Some(SectionKind::Inbound),
+                        policy_id: None,
+                    },
+                    response: gateway_error_response(&error),
+                };
+                let response =
+                    run_on_error(pipeline, &facts, counters, &mut request_state, failure).await;
+                exchange.keep_policy_state(&mut request_state);
+                return Ok(policy_response(response));
+            }
+        }
     }
 
     // --- inbound, then backend ---
