@@ -20,6 +20,7 @@ use crate::document::{ElementReader, ParseCx, Policy, SectionKind};
 use crate::error::{PolicyError, Position, Site};
 use crate::expression::RequestHost;
 use crate::pipeline::{Exec, Flow, RequestState, ResponseState, StepMeta};
+use crate::services::{CallError, CallResponse};
 
 /// What a policy file needs: `use crate::registry::prelude::*;`.
 pub(crate) mod prelude {
@@ -80,6 +81,37 @@ pub(crate) trait Step: Send + Sync {
     ) -> StepFuture<'s> {
         Box::pin(std::future::ready(self.apply(meta, run)))
     }
+
+    /// For `wait`: starts the step's call without holding the run, so that several
+    /// run at once; `None` for a step that is not a call (`send-request` is).
+    fn start_call<'a>(
+        &self,
+        meta: &StepMeta,
+        run: &Run<'_, '_, 'a>,
+    ) -> Option<Result<StartedCall<'a>, Flow>> {
+        let _ = (meta, run);
+        None
+    }
+
+    /// Ends a call [`Step::start_call`] started, with what it answered.
+    fn finish_call(
+        &self,
+        meta: &StepMeta,
+        run: &mut Run<'_, '_, '_>,
+        answered: Result<CallResponse, CallError>,
+        origin: &str,
+    ) -> Flow {
+        let _ = (meta, run, answered, origin);
+        Flow::Continue
+    }
+}
+
+/// A call a step started ([`Step::start_call`]).
+pub(crate) struct StartedCall<'a> {
+    /// The call, answering later.
+    pub(crate) call: crate::CallFuture<'a>,
+    /// Its target's origin, for messages (never the path or query).
+    pub(crate) origin: String,
 }
 
 /// What an async step's application is.

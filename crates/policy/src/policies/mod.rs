@@ -52,6 +52,7 @@ policies! {
     set_variable::SetVariable,
     trace::Trace,
     validate_client_certificate::ValidateClientCertificate,
+    wait::Wait,
 }
 
 /// The registration of the policy element `name`, if Gatehouse implements it.

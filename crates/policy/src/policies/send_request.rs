@@ -42,9 +42,9 @@ use crate::error::{ErrorKind, PolicyError};
 use crate::expression::{RequestHost, TextValue, received_object};
 use crate::pipeline::{MAX_RESPONSES, ReceivedResponse};
 use crate::reader::RawValue;
-use crate::registry::StepFuture;
+use crate::registry::{StartedCall, StepFuture};
 use crate::registry::prelude::*;
-use crate::services::{CallError, OutgoingCall};
+use crate::services::{CallError, CallResponse, OutgoingCall};
 
 /// The longest `timeout` accepted (as `forward-request`'s).
 const MAX_TIMEOUT_SECONDS: u64 = 86_400;
@@ -341,58 +341,77 @@ impl Step for SendRequest {
         run: &'s mut Run<'_, '_, '_>,
     ) -> StepFuture<'s> {
         Box::pin(async move {
-            let section = run.section();
-            let call = match self.outgoing(&run.host(), meta, section) {
-                Ok(call) => call,
-                Err(flow) => return flow,
+            let started = match self.start_call(meta, run) {
+                Some(Ok(started)) => started,
+                Some(Err(flow)) => return flow,
+                None => return Flow::Continue,
             };
-            if run.request.responses.len() >= MAX_RESPONSES {
-                return meta.fail(
-                    section,
-                    "BackendConnectionFailure",
-                    format!("send-request: a request may keep at most {MAX_RESPONSES} responses"),
-                    PolicyResponse::json_error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Internal server error",
-                    ),
-                );
-            }
-            // Only the origin in messages: the path and query may hold secrets.
-            let origin = call.url.origin().ascii_serialization();
-            let answered = match run.exec.facts.services {
-                Some(services) => services.call(call).await,
-                None => Err(CallError::Unavailable),
-            };
-            match answered {
-                Ok(response) => {
-                    let index = run.request.responses.len();
-                    run.request.responses.push(ReceivedResponse {
-                        status: response.status,
-                        headers: response.headers,
-                        body: BufferedBody::new(response.body),
-                    });
-                    run.request
-                        .variables
-                        .set(&self.variable, received_object(index));
-                    Flow::Continue
-                }
-                Err(_) if self.ignore_error => {
-                    run.request
-                        .variables
-                        .set(&self.variable, gatehouse_expr::Value::Null);
-                    Flow::Continue
-                }
-                Err(error) => meta.fail(
-                    section,
-                    "BackendConnectionFailure",
-                    format!("send-request to {origin}: {error}"),
-                    PolicyResponse::json_error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Internal server error",
-                    ),
-                ),
-            }
+            let answered = started.call.await;
+            self.finish_call(meta, run, answered, &started.origin)
         })
+    }
+
+    fn start_call<'a>(
+        &self,
+        meta: &StepMeta,
+        run: &Run<'_, '_, 'a>,
+    ) -> Option<Result<StartedCall<'a>, Flow>> {
+        let call = match self.outgoing(&run.host(), meta, run.section()) {
+            Ok(call) => call,
+            Err(flow) => return Some(Err(flow)),
+        };
+        // Only the origin in messages: the path and query may hold secrets.
+        let origin = call.url.origin().ascii_serialization();
+        let call = match run.exec.facts.services {
+            Some(services) => services.call(call),
+            None => Box::pin(std::future::ready(Err(CallError::Unavailable))),
+        };
+        Some(Ok(StartedCall { call, origin }))
+    }
+
+    fn finish_call(
+        &self,
+        meta: &StepMeta,
+        run: &mut Run<'_, '_, '_>,
+        answered: Result<CallResponse, CallError>,
+        origin: &str,
+    ) -> Flow {
+        let section = run.section();
+        let failure = |message: String| {
+            meta.fail(
+                section,
+                "BackendConnectionFailure",
+                message,
+                PolicyResponse::json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal server error",
+                ),
+            )
+        };
+        match answered {
+            Ok(_) if run.request.responses.len() >= MAX_RESPONSES => failure(format!(
+                "send-request: a request may keep at most {MAX_RESPONSES} responses"
+            )),
+            Ok(response) => {
+                let index = run.request.responses.len();
+                run.request.responses.push(ReceivedResponse {
+                    status: response.status,
+                    headers: response.headers,
+                    body: BufferedBody::new(response.body),
+                });
+                run.request
+                    .variables
+                    .set(&self.variable, received_object(index));
+                Flow::Continue
+            }
+            Err(_) if self.ignore_error => {
+                run.request
+                    .variables
+                    .set(&self.variable, gatehouse_expr::Value::Null);
+                Flow::Continue
+            }
+            Err(error) => failure(format!("send-request to {origin}: {error}")),
+        }
     }
 }
 
