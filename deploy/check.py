@@ -43,6 +43,9 @@ CASES = {
     "persistent backup": {"backup": {"existingClaim": "edge-backup"}},
     "cluster IP service": {"service": {"type": "ClusterIP"}},
     "extra arguments": {"gateway": {"extraArgs": ["--workers", "2"]}},
+    "identity": {"identity": {"tokenUrl": "https://login.example.com/tenant/oauth2/v2.0/token",
+                              "clientId": "edge-gateway",
+                              "clientSecret": {"existingSecret": "edge-identity"}}},
     "ingress mode": {"gateway": {"endpoint": "", "existingSecret": ""}, "ingress": {"enabled": True}},
     "hybrid mode": {"ingress": {"enabled": True}},
     "ingress mode, another namespace": {"gateway": {"endpoint": "", "existingSecret": ""},
@@ -52,6 +55,9 @@ CASES = {
 MUST_FAIL = {
     "no endpoint": ({"gateway": {"endpoint": "", "existingSecret": "edge-token"}}, "gateway.endpoint is required"),
     "no token": ({"gateway": {"endpoint": "https://control.example.com"}}, "gateway.existingSecret"),
+    "identity without its secret": ({**REQUIRED, "identity": {"tokenUrl": "https://login.example.com/t",
+                                                            "clientId": "edge-gateway"}},
+                                    "identity.tokenUrl needs identity.clientId"),
 }
 
 failures = []
