@@ -746,13 +746,7 @@ impl Pipeline {
         request: &mut RequestState,
     ) -> Flow {
         let exec = self.exec(facts, counters, SectionKind::Inbound, None);
-        let flow = Run {
-            exec: &exec,
-            request: &mut *request,
-            response: None,
-        }
-        .run_async(&self.inbound)
-        .await;
+        let flow = run_steps_async(&self.inbound, &exec, request, None).await;
         finish_inbound(&exec, flow, request)
     }
 
@@ -764,13 +758,7 @@ impl Pipeline {
         request: &mut RequestState,
     ) -> Flow {
         let exec = self.exec(facts, counters, SectionKind::Backend, None);
-        let flow = Run {
-            exec: &exec,
-            request: &mut *request,
-            response: None,
-        }
-        .run_async(&self.backend)
-        .await;
+        let flow = run_steps_async(&self.backend, &exec, request, None).await;
         finish_request_phase(&exec, flow, request)
     }
 
@@ -783,13 +771,7 @@ impl Pipeline {
         response: &mut ResponseState,
     ) -> Flow {
         let exec = self.exec(facts, counters, SectionKind::Outbound, None);
-        let flow = Run {
-            exec: &exec,
-            request: &mut *request,
-            response: Some(&mut *response),
-        }
-        .run_async(&self.outbound)
-        .await;
+        let flow = run_steps_async(&self.outbound, &exec, request, Some(&mut *response)).await;
         finish_response_phase(&exec, flow, request, response)
     }
 
@@ -803,13 +785,7 @@ impl Pipeline {
         response: &mut ResponseState,
     ) -> Flow {
         let exec = self.exec(facts, counters, SectionKind::OnError, Some(error));
-        let flow = Run {
-            exec: &exec,
-            request: &mut *request,
-            response: Some(&mut *response),
-        }
-        .run_async(&self.on_error)
-        .await;
+        let flow = run_steps_async(&self.on_error, &exec, request, Some(&mut *response)).await;
         finish_response_phase(&exec, flow, request, response)
     }
 
@@ -932,6 +908,22 @@ impl StepMeta {
             PolicyResponse::json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
         )
     }
+}
+
+/// Runs `steps` as a future (the pipeline has a step that waits).
+async fn run_steps_async(
+    steps: &[CompiledStep],
+    exec: &Exec<'_, '_>,
+    request: &mut RequestState,
+    response: Option<&mut ResponseState>,
+) -> Flow {
+    Run {
+        exec,
+        request,
+        response,
+    }
+    .run_async(steps)
+    .await
 }
 
 fn run_request(steps: &[CompiledStep], exec: &Exec<'_, '_>, request: &mut RequestState) -> Flow {

@@ -1288,17 +1288,16 @@ fn token_endpoint(answer: (u16, &'static str)) -> (String, std::sync::mpsc::Rece
     (url, received)
 }
 
-#[tokio::test]
-async fn authentication_managed_identity_uses_the_gateways_client_credentials() {
-    let backend = EchoBackend::start();
-    let (token_url, bodies) = token_endpoint((
-        200,
-        r#"{"token_type":"Bearer","expires_in":"3599","access_token":"eyJ.token.sig"}"#,
-    ));
-    let dir = tempfile::tempdir().unwrap();
+/// A gateway whose API uses `authentication-managed-identity`, with an identity at
+/// `token_url` whose secret (`s3cr3t-value`, with a line end) is a file in `dir`.
+fn with_identity(
+    backend: &EchoBackend,
+    token_url: &str,
+    dir: &tempfile::TempDir,
+) -> GatewayProcess {
     let secret_file = dir.path().join("client-secret");
     std::fs::write(&secret_file, "s3cr3t-value\n").unwrap();
-    let gateway = GatewayProcess::builder(BIN)
+    GatewayProcess::builder(BIN)
         .config(config(
             "api",
             &backend.url(),
@@ -1308,11 +1307,22 @@ async fn authentication_managed_identity_uses_the_gateways_client_credentials() 
             )),
         ))
         .args(["--workers", "1"])
-        .args(["--identity-token-url", &token_url])
+        .args(["--identity-token-url", token_url])
         .args(["--identity-client-id", "gatehouse-gw"])
         .arg("--identity-client-secret-file")
         .arg(secret_file.to_str().unwrap())
-        .start();
+        .start()
+}
+
+#[tokio::test]
+async fn authentication_managed_identity_uses_the_gateways_client_credentials() {
+    let backend = EchoBackend::start();
+    let (token_url, bodies) = token_endpoint((
+        200,
+        r#"{"token_type":"Bearer","expires_in":"3599","access_token":"eyJ.token.sig"}"#,
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = with_identity(&backend, &token_url, &dir);
     for _ in 0..2 {
         let landed = echo(
             http_client()
@@ -1356,23 +1366,7 @@ async fn a_refused_token_request_fails_the_request_without_leaking_the_secret() 
         r#"{"error":"invalid_client","error_description":"bad secret s3cr3t-value"}"#,
     ));
     let dir = tempfile::tempdir().unwrap();
-    let secret_file = dir.path().join("client-secret");
-    std::fs::write(&secret_file, "s3cr3t-value").unwrap();
-    let gateway = GatewayProcess::builder(BIN)
-        .config(config(
-            "api",
-            &backend.url(),
-            ANY_OPERATION,
-            Some(&inbound_policy(
-                r#"<authentication-managed-identity resource="api://orders-backend" />"#,
-            )),
-        ))
-        .args(["--workers", "1"])
-        .args(["--identity-token-url", &token_url])
-        .args(["--identity-client-id", "gatehouse-gw"])
-        .arg("--identity-client-secret-file")
-        .arg(secret_file.to_str().unwrap())
-        .start();
+    let gateway = with_identity(&backend, &token_url, &dir);
     let response = get(&gateway, "/api/x").await;
     assert_eq!(response.status(), 500);
     assert!(gateway.wait_for_output("invalid_client", std::time::Duration::from_secs(5)));

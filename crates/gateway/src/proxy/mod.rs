@@ -415,16 +415,7 @@ async fn proxy(
             Err(error) => {
                 log_error(exchange, &error);
                 exchange.error_reason = Some(error.reason());
-                let failure = PolicyFailure {
-                    error: PolicyErrorInfo {
-                        source: "forward-request",
-                        reason: error.reason().last_error_reason(),
-                        message: error.client_message().into(),
-                        section: Some(SectionKind::Inbound),
-                        policy_id: None,
-                    },
-                    response: gateway_error_response(&error),
-                };
+                let failure = failure_of(&error, "forward-request", SectionKind::Inbound);
                 let response =
                     run_on_error(pipeline, &facts, counters, &mut request_state, failure).await;
                 exchange.keep_policy_state(&mut request_state);
@@ -500,16 +491,7 @@ async fn proxy(
             // --- on-error ---
             log_error(exchange, &error);
             exchange.error_reason = Some(error.reason());
-            let failure = PolicyFailure {
-                error: PolicyErrorInfo {
-                    source: "forward-request",
-                    reason: error.reason().last_error_reason(),
-                    message: error.client_message().into(),
-                    section: Some(SectionKind::Backend),
-                    policy_id: None,
-                },
-                response: gateway_error_response(&error),
-            };
+            let failure = failure_of(&error, "forward-request", SectionKind::Backend);
             let response =
                 run_on_error(pipeline, &facts, counters, &mut request_state, failure).await;
             exchange.keep_policy_state(&mut request_state);
@@ -542,16 +524,7 @@ async fn proxy(
             Err(error) => {
                 log_error(exchange, &error);
                 exchange.error_reason = Some(error.reason());
-                let failure = PolicyFailure {
-                    error: PolicyErrorInfo {
-                        source: "forward-request",
-                        reason: error.reason().last_error_reason(),
-                        message: error.client_message().into(),
-                        section: Some(SectionKind::Backend),
-                        policy_id: None,
-                    },
-                    response: gateway_error_response(&error),
-                };
+                let failure = failure_of(&error, "forward-request", SectionKind::Backend);
                 let response =
                     run_on_error(pipeline, &facts, counters, &mut request_state, failure).await;
                 exchange.keep_policy_state(&mut request_state);
@@ -724,16 +697,7 @@ async fn builtin_failure_on_error(
         query,
         std::mem::take(&mut parts.headers),
     );
-    let failure = PolicyFailure {
-        error: PolicyErrorInfo {
-            source,
-            reason: error.reason().last_error_reason(),
-            message: error.client_message().into(),
-            section: Some(SectionKind::Inbound),
-            policy_id: None,
-        },
-        response: gateway_error_response(&error),
-    };
+    let failure = failure_of(&error, source, SectionKind::Inbound);
     let response = run_on_error(
         pipeline,
         &facts,
@@ -800,6 +764,21 @@ fn original_url<'a>(
         host: host.and_then(|host| host.to_str().ok()).unwrap_or_default(),
         path: uri.path(),
         query: uri.query().unwrap_or_default(),
+    }
+}
+
+/// A gateway error as the failure on-error runs for (`context.LastError`, in APIM's
+/// words where APIM has them) and the response it starts from.
+fn failure_of(error: &ProxyError, source: &'static str, section: SectionKind) -> PolicyFailure {
+    PolicyFailure {
+        error: PolicyErrorInfo {
+            source,
+            reason: error.reason().last_error_reason(),
+            message: error.client_message().into(),
+            section: Some(section),
+            policy_id: None,
+        },
+        response: gateway_error_response(error),
     }
 }
 
