@@ -430,8 +430,8 @@ pub struct ForwardSettings {
     pub follow_redirects: bool,
     /// Buffer the request body so a retry can resend it (default false).
     pub buffer_request_body: bool,
-    /// Buffer response chunks rather than streaming each as it arrives (default true;
-    /// set false for server-sent events).
+    /// Collect response chunks up to 8 KiB before sending them (`buffer-response="true"`);
+    /// default false: each chunk is sent as it arrives (APIM's default is true).
     pub buffer_response: bool,
     /// Treat backend 400–599 responses as errors and run on-error (default false).
     pub fail_on_error_status_code: bool,
@@ -445,7 +445,7 @@ impl Default for ForwardSettings {
             http_version: HttpVersion::Http1,
             follow_redirects: false,
             buffer_request_body: false,
-            buffer_response: true,
+            buffer_response: false,
             fail_on_error_status_code: false,
         }
     }

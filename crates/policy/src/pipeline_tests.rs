@@ -169,7 +169,7 @@ fn default_forward_settings_apply_without_forward_request() {
         Flow::Continue
     );
     assert_eq!(state.forward, ForwardSettings::default());
-    assert!(state.forward.buffer_response);
+    assert!(!state.forward.buffer_response, "chunks stream unless asked");
     assert_eq!(state.forward.timeout, None);
 }
 

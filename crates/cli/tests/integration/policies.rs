@@ -1415,3 +1415,58 @@ async fn on_error_runs_for_a_malformed_request_body() {
         );
     }
 }
+
+/// The chunk sizes of a raw chunked HTTP/1.1 answer.
+fn chunk_sizes(answer: &str) -> Vec<usize> {
+    let Some((_, mut body)) = answer.split_once("\r\n\r\n") else {
+        return Vec::new();
+    };
+    let mut sizes = Vec::new();
+    while let Some((line, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(line.trim(), 16) else {
+            break;
+        };
+        if size == 0 {
+            break;
+        }
+        sizes.push(size);
+        body = &rest[size.min(rest.len())..];
+        body = body.strip_prefix("\r\n").unwrap_or(body);
+    }
+    sizes
+}
+
+#[tokio::test]
+async fn buffer_response_collects_chunks_up_to_8_kib_and_streams_without_it() {
+    let backend = EchoBackend::start();
+    let operations = r#"      - id: buffered
+        method: GET
+        urlTemplate: /buffered/*
+        policy: |
+          <policies><inbound><base /><rewrite-uri template="/bytes/20000?chunk_size=100&amp;chunked=true" copy-unmatched-params="false" /></inbound><backend><forward-request buffer-response="true" /></backend></policies>
+      - id: streamed
+        method: GET
+        urlTemplate: /streamed/*
+        policy: |
+          <policies><inbound><base /><rewrite-uri template="/bytes/20000?chunk_size=100&amp;chunked=true" copy-unmatched-params="false" /></inbound></policies>
+"#;
+    let gateway = start(&config("api", &backend.url(), operations, None));
+    let fetch = |path: &str| {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nOcp-Apim-Subscription-Key: {ALL_APIS_KEY}\r\nConnection: close\r\n\r\n"
+        );
+        raw(gateway.http_addr(), request.as_bytes()).0
+    };
+    let buffered = chunk_sizes(&fetch("/api/buffered/x"));
+    assert_eq!(buffered.iter().sum::<usize>(), 20_000);
+    let (last, full) = buffered.split_last().unwrap();
+    assert!(full.iter().all(|&size| size >= 8 * 1024), "{buffered:?}");
+    assert!(*last > 0 && buffered.len() <= 3, "{buffered:?}");
+    let streamed = chunk_sizes(&fetch("/api/streamed/x"));
+    assert_eq!(streamed.iter().sum::<usize>(), 20_000);
+    assert!(
+        streamed.len() > 3,
+        "streamed as it comes: {} chunks",
+        streamed.len()
+    );
+}

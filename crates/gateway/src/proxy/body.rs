@@ -421,6 +421,7 @@ pin_project_lite::pin_project! {
                 // was left to send (hyper need not poll a body that says it has ended).
                 let complete = match this.kind.project() {
                     ResponseKindProj::Backend { inner } => inner.is_end_stream(),
+                    ResponseKindProj::Coalesced { inner } => inner.is_end_stream(),
                     ResponseKindProj::Full { data } => data.is_none(),
                 };
                 on_end.on_end(BodyEnd {
@@ -437,6 +438,7 @@ pin_project_lite::pin_project! {
     #[project = ResponseKindProj]
     enum ResponseKind {
         Backend { #[pin] inner: Incoming },
+        Coalesced { #[pin] inner: Coalesce<Incoming> },
         Full { data: Option<Bytes> },
     }
 }
@@ -447,6 +449,20 @@ impl ResponseBody {
     pub fn backend(inner: Incoming) -> Self {
         Self {
             kind: ResponseKind::Backend { inner },
+            sent: 0,
+            grpc_status: None,
+            on_end: None,
+        }
+    }
+
+    /// The backend's body with its chunks collected up to [`COALESCE_BYTES`] before
+    /// each is sent (`forward-request buffer-response="true"`).
+    #[must_use]
+    pub fn backend_coalesced(inner: Incoming) -> Self {
+        Self {
+            kind: ResponseKind::Coalesced {
+                inner: Coalesce::new(inner),
+            },
             sent: 0,
             grpc_status: None,
             on_end: None,
@@ -496,6 +512,7 @@ impl Body for ResponseBody {
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Pending => Poll::Pending,
             },
+            ResponseKindProj::Coalesced { inner } => inner.poll_frame(cx),
             ResponseKindProj::Full { data } => Poll::Ready(data.take().map(|d| Ok(Frame::data(d)))),
         };
         let end = |complete| BodyEnd {
@@ -529,6 +546,7 @@ impl Body for ResponseBody {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             ResponseKind::Backend { inner } => inner.is_end_stream(),
+            ResponseKind::Coalesced { inner } => inner.is_end_stream(),
             ResponseKind::Full { data } => data.is_none(),
         }
     }
@@ -536,6 +554,7 @@ impl Body for ResponseBody {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             ResponseKind::Backend { inner } => inner.size_hint(),
+            ResponseKind::Coalesced { inner } => inner.size_hint(),
             ResponseKind::Full { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
@@ -543,9 +562,159 @@ impl Body for ResponseBody {
     }
 }
 
+/// How much [`Coalesce`] collects before it sends: APIM's 8 KB.
+pub const COALESCE_BYTES: usize = 8 * 1024;
+
+pin_project_lite::pin_project! {
+    /// A body whose data frames are collected until [`COALESCE_BYTES`] are there (or
+    /// the body ends, or trailers come) and then sent as one: `buffer-response="true"`.
+    /// Holds at most [`COALESCE_BYTES`] plus one frame.
+    pub struct Coalesce<B> {
+        #[pin]
+        inner: B,
+        collected: bytes::BytesMut,
+        // Trailers (or an error) that came after collected data: sent next.
+        held: Option<Result<Frame<Bytes>, BoxError>>,
+        ended: bool,
+    }
+}
+
+impl<B> Coalesce<B> {
+    /// Collects `inner`'s frames.
+    pub fn new(inner: B) -> Self {
+        Self {
+            inner,
+            collected: bytes::BytesMut::new(),
+            held: None,
+            ended: false,
+        }
+    }
+}
+
+impl<B> Body for Coalesce<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        if let Some(held) = this.held.take() {
+            return Poll::Ready(Some(held));
+        }
+        loop {
+            if *this.ended {
+                return Poll::Ready(
+                    (!this.collected.is_empty())
+                        .then(|| Ok(Frame::data(this.collected.split().freeze()))),
+                );
+            }
+            match this.inner.as_mut().poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        this.collected.extend_from_slice(&data);
+                        if this.collected.len() >= COALESCE_BYTES {
+                            return Poll::Ready(Some(Ok(Frame::data(
+                                this.collected.split().freeze(),
+                            ))));
+                        }
+                    }
+                    // Trailers: what was collected goes first.
+                    Err(frame) => {
+                        if this.collected.is_empty() {
+                            return Poll::Ready(Some(Ok(frame)));
+                        }
+                        *this.held = Some(Ok(frame));
+                        return Poll::Ready(Some(Ok(Frame::data(this.collected.split().freeze()))));
+                    }
+                },
+                Poll::Ready(Some(Err(error))) => {
+                    *this.ended = true;
+                    let error = error.into();
+                    if this.collected.is_empty() {
+                        return Poll::Ready(Some(Err(error)));
+                    }
+                    *this.held = Some(Err(error));
+                    return Poll::Ready(Some(Ok(Frame::data(this.collected.split().freeze()))));
+                }
+                Poll::Ready(None) => *this.ended = true,
+                // Waiting for more: nothing is sent before 8 KiB or the end, as APIM.
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.held.is_none()
+            && self.collected.is_empty()
+            && (self.ended || self.inner.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        let mut hint = self.inner.size_hint();
+        let extra = self.collected.len() as u64;
+        hint.set_lower(hint.lower().saturating_add(extra));
+        if let Some(upper) = hint.upper() {
+            hint.set_upper(upper.saturating_add(extra));
+        }
+        hint
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The frames `Coalesce` makes of data frames of `sizes` (then trailers).
+    fn coalesced(sizes: &[usize], trailers: bool) -> Vec<Result<usize, &'static str>> {
+        use http_body_util::BodyExt as _;
+        let mut frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = sizes
+            .iter()
+            .map(|&size| Ok(Frame::data(Bytes::from(vec![b'x'; size]))))
+            .collect();
+        if trailers {
+            frames.push(Ok(Frame::trailers(http::HeaderMap::new())));
+        }
+        let body = Coalesce::new(http_body_util::StreamBody::new(futures_util::stream::iter(
+            frames,
+        )));
+        let mut body = std::pin::pin!(body);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut out = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.unwrap();
+                out.push(match frame.into_data() {
+                    Ok(data) => Ok(data.len()),
+                    Err(_) => Err("trailers"),
+                });
+            }
+            out
+        })
+    }
+
+    #[test]
+    fn small_chunks_go_out_in_8_kib_pieces_and_the_rest_at_the_end() {
+        assert_eq!(
+            coalesced(&[100; 200], false),
+            [Ok(8200), Ok(8200), Ok(3600)]
+        );
+        assert_eq!(
+            coalesced(&[20_000], false),
+            [Ok(20_000)],
+            "a large chunk as it is"
+        );
+        assert_eq!(coalesced(&[10, 10], true), [Ok(20), Err("trailers")]);
+        assert_eq!(coalesced(&[], true), [Err("trailers")]);
+        assert_eq!(coalesced(&[], false), Vec::<Result<usize, &str>>::new());
+    }
 
     #[test]
     fn the_http3_variant_costs_the_tcp_protocols_no_space() {

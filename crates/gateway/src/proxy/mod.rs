@@ -626,10 +626,14 @@ async fn proxy(
     {
         return Ok(Response::from_parts(response_parts, ResponseBody::empty()));
     }
-    Ok(Response::from_parts(
-        response_parts,
-        ResponseBody::backend(backend_body),
-    ))
+    // `buffer-response="true"`: chunks collected up to 8 KiB (not for gRPC streams,
+    // whose messages must go as they come).
+    let body = if request_state.forward.buffer_response && !call.grpc {
+        ResponseBody::backend_coalesced(backend_body)
+    } else {
+        ResponseBody::backend(backend_body)
+    };
+    Ok(Response::from_parts(response_parts, body))
 }
 
 /// The request a built-in step refused, for [`builtin_failure_on_error`].

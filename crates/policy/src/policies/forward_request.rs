@@ -13,7 +13,12 @@
 //!
 //! What the gateway does not carry out yet is refused at compile time as
 //! [`ErrorKind::NotSupported`](crate::ErrorKind::NotSupported), never accepted and
-//! ignored: `continue-timeout`, and `buffer-response="true"`.
+//! ignored: `continue-timeout`.
+//!
+//! `buffer-response="true"` collects the backend's chunks up to 8 KiB (or the end of
+//! the body) before sending them, as APIM documents. Without the attribute Gatehouse
+//! streams each chunk as it arrives (APIM's default is `true`; streaming is what
+//! server-sent events and progressive responses need, and costs no latency).
 //!
 //! The policy only records settings; the gateway forwards after the backend section,
 //! so `forward-request` must be the last policy there.
@@ -142,14 +147,6 @@ impl ForwardRequest {
             &config.continue_timeout,
             "`continue-timeout` (waiting for `100 Continue` from the backend)",
         )?;
-        if let Some(raw) = &config.buffer_response
-            && flag(&config.buffer_response, "buffer-response", true)?
-        {
-            return Err(site.not_supported(
-                raw.position,
-                "`buffer-response=\"true\"` (collecting response chunks before sending them) is not supported by Gatehouse yet: each chunk is sent as it arrives, as with `buffer-response=\"false\"`",
-            ));
-        }
         Ok(Self {
             settings: ForwardSettings {
                 timeout,

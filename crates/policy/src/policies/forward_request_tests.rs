@@ -95,14 +95,6 @@ fn rejects_bad_forward_request() {
             message: "policy expressions",
         },
         ErrorCase {
-            name: "buffered response",
-            section: "backend",
-            body: r#"<forward-request buffer-response="true"/>"#,
-            at: "buffer-response",
-            kind: ErrorKind::NotSupported,
-            message: "each chunk is sent as it arrives",
-        },
-        ErrorCase {
             name: "continue timeout",
             section: "backend",
             body: r#"<forward-request continue-timeout="5"/>"#,
@@ -119,4 +111,15 @@ fn rejects_bad_forward_request() {
             message: "buffer-request-body",
         },
     ]);
+}
+
+#[test]
+fn buffer_response_is_off_unless_asked() {
+    let on = compile_in("backend", r#"<forward-request buffer-response="true"/>"#).unwrap();
+    let mut state = crate::test_util::request(http::Method::GET, "/", "", &[]);
+    assert_eq!(
+        on.backend(&crate::test_util::facts(1), &crate::Counters::new(), &mut state),
+        crate::Flow::Continue
+    );
+    assert!(state.forward.buffer_response);
 }
