@@ -48,6 +48,16 @@ impl fmt::Debug for PolicyExpression {
 }
 
 impl PolicyExpression {
+    /// The expression's value as .NET's `ToString()` writes it (null is empty).
+    pub(crate) fn text(&self, host: &RequestHost<'_>) -> Result<Text<'static>, ExpressionFailure> {
+        Ok(match self.evaluate(host)? {
+            // The usual results need no formatting (nor a copy).
+            Value::String(text) => Text::Shared(text),
+            Value::Null => Text::Borrowed(""),
+            other => Text::Owned(other.to_string()),
+        })
+    }
+
     /// Evaluates the expression for the request `host` describes.
     pub(crate) fn evaluate(&self, host: &RequestHost<'_>) -> Result<Value, ExpressionFailure> {
         self.expression
@@ -112,25 +122,8 @@ impl TextValue {
     ) -> Result<Text<'v>, ExpressionFailure> {
         match self {
             Self::Fixed(resolved) => Ok(Text::Borrowed(&resolved.text)),
-            Self::Computed(expression) => Ok(match expression.evaluate(host)? {
-                // The usual results need no formatting (nor a copy).
-                Value::String(text) => Text::Shared(text),
-                Value::Null => Text::Borrowed(""),
-                other => Text::Owned(other.to_string()),
-            }),
+            Self::Computed(expression) => expression.text(host),
         }
-    }
-
-    /// An expression's value as text, as [`TextValue::render`] gives it.
-    pub(crate) fn render_expression(
-        expression: &PolicyExpression,
-        host: &RequestHost<'_>,
-    ) -> Result<String, ExpressionFailure> {
-        Ok(match expression.evaluate(host)? {
-            Value::String(text) => text.to_string(),
-            Value::Null => String::new(),
-            other => other.to_string(),
-        })
     }
 
     /// Whether the value came from (or may hold) a secret named value.

@@ -890,6 +890,17 @@ impl StepMeta {
         }))
     }
 
+    /// What a step that waits does in a synchronous run, which cannot wait: it fails,
+    /// 500 (only a caller that ignored [`Pipeline::is_async`] gets here).
+    pub(crate) fn cannot_wait(&self, section: SectionKind, reason: &'static str) -> Flow {
+        self.fail(
+            section,
+            reason,
+            format!("{} cannot run in a synchronous pipeline run", self.name),
+            PolicyResponse::json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+        )
+    }
+
     /// APIM's failure for an expression that dereferences a missing object (the
     /// subscription, the client certificate).
     pub(crate) fn null_reference(&self, section: SectionKind, missing: NullReference) -> Flow {

@@ -562,6 +562,36 @@ impl Body for ResponseBody {
     }
 }
 
+/// Why [`collect_at_most`] gave no body.
+#[derive(Debug)]
+pub enum CollectError {
+    /// The body is longer than the limit.
+    TooLarge,
+    /// The body failed (its own error, boxed).
+    Failed(BoxError),
+}
+
+/// Reads `body` whole, at most `limit` bytes: what the gateway buffers for policies,
+/// `buffer-request-body` and `send-request` responses.
+///
+/// # Errors
+///
+/// [`CollectError::TooLarge`] past `limit`, [`CollectError::Failed`] with the body's
+/// error.
+pub async fn collect_at_most<B>(body: B, limit: u64) -> Result<Bytes, CollectError>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    use http_body_util::BodyExt as _;
+    let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(CollectError::TooLarge),
+        Err(error) => Err(CollectError::Failed(error)),
+    }
+}
+
 /// How much [`Coalesce`] collects before it sends: APIM's 8 KB.
 pub const COALESCE_BYTES: usize = 8 * 1024;
 

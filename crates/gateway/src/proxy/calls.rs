@@ -3,16 +3,14 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
 use gatehouse_policy::{
     CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices, TokenFuture,
 };
 use http::header::{self, HeaderValue};
 use http::{Request, Uri};
-use http_body_util::BodyExt as _;
 use tokio::time::Instant;
 
-use super::body::RequestBody;
+use super::body::{CollectError, RequestBody, collect_at_most};
 use super::client::{self, BackendProtocol};
 use crate::compiled::CompiledConfig;
 use crate::identity::IdentityTokens;
@@ -104,14 +102,12 @@ impl<'a> PolicyCalls<'a> {
                 .await
                 .map_err(|error| CallError::Failed(describe(&error)))?;
             let (parts, body) = response.into_parts();
-            let limited =
-                http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-            let body: Bytes = match limited.collect().await {
-                Ok(collected) => collected.to_bytes(),
-                Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-                    return Err(CallError::TooLarge(limit));
+            let body = match collect_at_most(body, limit).await {
+                Ok(body) => body,
+                Err(CollectError::TooLarge) => return Err(CallError::TooLarge(limit)),
+                Err(CollectError::Failed(error)) => {
+                    return Err(CallError::Failed(error.to_string()));
                 }
-                Err(error) => return Err(CallError::Failed(error.to_string())),
             };
             Ok(CallResponse {
                 status: parts.status,

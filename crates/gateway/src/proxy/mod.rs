@@ -50,8 +50,8 @@ use gatehouse_policy::{
 use gatehouse_router::RouteMatch;
 
 use self::body::{
-    BodyReadTimeout, BodyTimeout, BodyTooLarge, ClientBody, ClientBodyError, RequestBody,
-    ResponseBody,
+    BodyReadTimeout, BodyTimeout, BodyTooLarge, ClientBody, ClientBodyError, CollectError,
+    RequestBody, ResponseBody, collect_at_most,
 };
 use self::client::BackendProtocol;
 use self::error::{ErrorReason, ProxyError, error_response};
@@ -413,13 +413,20 @@ async fn proxy(
             // A body that is malformed, too slow or too large: on-error runs for it, as
             // when it fails while being forwarded (`ClientConnectionFailure`).
             Err(error) => {
-                log_error(exchange, &error);
-                exchange.error_reason = Some(error.reason());
-                let failure = failure_of(&error, "forward-request", SectionKind::Inbound);
-                let response =
-                    run_on_error(pipeline, &facts, counters, &mut request_state, failure).await;
-                exchange.keep_policy_state(&mut request_state);
-                return Ok(policy_response(response));
+                let failed = GatewayFailure {
+                    error: &error,
+                    source: "forward-request",
+                    section: SectionKind::Inbound,
+                };
+                return Ok(on_error_for(
+                    pipeline,
+                    &facts,
+                    counters,
+                    &mut request_state,
+                    exchange,
+                    failed,
+                )
+                .await);
             }
         }
     }
@@ -489,13 +496,20 @@ async fn proxy(
         Ok(response) => response,
         Err(error) => {
             // --- on-error ---
-            log_error(exchange, &error);
-            exchange.error_reason = Some(error.reason());
-            let failure = failure_of(&error, "forward-request", SectionKind::Backend);
-            let response =
-                run_on_error(pipeline, &facts, counters, &mut request_state, failure).await;
-            exchange.keep_policy_state(&mut request_state);
-            return Ok(policy_response(response));
+            let failed = GatewayFailure {
+                error: &error,
+                source: "forward-request",
+                section: SectionKind::Backend,
+            };
+            return Ok(on_error_for(
+                pipeline,
+                &facts,
+                counters,
+                &mut request_state,
+                exchange,
+                failed,
+            )
+            .await);
         }
     };
 
@@ -522,13 +536,20 @@ async fn proxy(
         match read_response_for_policies(body, &response_state.headers, &api.id, limits).await {
             Ok(bytes) => response_state.body = Some(BufferedBody::new(bytes)),
             Err(error) => {
-                log_error(exchange, &error);
-                exchange.error_reason = Some(error.reason());
-                let failure = failure_of(&error, "forward-request", SectionKind::Backend);
-                let response =
-                    run_on_error(pipeline, &facts, counters, &mut request_state, failure).await;
-                exchange.keep_policy_state(&mut request_state);
-                return Ok(policy_response(response));
+                let failed = GatewayFailure {
+                    error: &error,
+                    source: "forward-request",
+                    section: SectionKind::Backend,
+                };
+                return Ok(on_error_for(
+                    pipeline,
+                    &facts,
+                    counters,
+                    &mut request_state,
+                    exchange,
+                    failed,
+                )
+                .await);
             }
         }
     }
@@ -668,8 +689,6 @@ async fn builtin_failure_on_error(
     if pipeline.is_empty(SectionKind::OnError) {
         return Err(error);
     }
-    log_error(exchange, &error);
-    exchange.error_reason = Some(error.reason());
     let BuiltinFailure {
         parts,
         path,
@@ -701,17 +720,52 @@ async fn builtin_failure_on_error(
         query,
         std::mem::take(&mut parts.headers),
     );
-    let failure = failure_of(&error, source, SectionKind::Inbound);
-    let response = run_on_error(
+    let failed = GatewayFailure {
+        error: &error,
+        source,
+        section: SectionKind::Inbound,
+    };
+    Ok(on_error_for(
         pipeline,
         &facts,
         &state.counters,
         &mut request_state,
-        failure,
+        exchange,
+        failed,
     )
-    .await;
-    exchange.keep_policy_state(&mut request_state);
-    Ok(policy_response(response))
+    .await)
+}
+
+/// A gateway error on-error runs for: the error, and the source and section
+/// `context.LastError` names.
+struct GatewayFailure<'e> {
+    error: &'e ProxyError,
+    source: &'static str,
+    section: SectionKind,
+}
+
+/// Answers a gateway error once the request state exists: logged and counted as the
+/// error it is, then on-error runs with it (APIM runs on-error for its built-in steps'
+/// errors too) and its answer is what the client gets.
+async fn on_error_for(
+    pipeline: &gatehouse_policy::Pipeline,
+    facts: &RequestFacts<'_>,
+    counters: &gatehouse_policy::Counters,
+    request_state: &mut RequestState,
+    exchange: &mut Exchange,
+    failed: GatewayFailure<'_>,
+) -> Response<ResponseBody> {
+    let GatewayFailure {
+        error,
+        source,
+        section,
+    } = failed;
+    log_error(exchange, error);
+    exchange.error_reason = Some(error.reason());
+    let failure = failure_of(error, source, section);
+    let response = run_on_error(pipeline, facts, counters, request_state, failure).await;
+    exchange.keep_policy_state(request_state);
+    policy_response(response)
 }
 
 /// Runs on-error for a failure and returns what the client gets: on-error's own
@@ -1150,7 +1204,6 @@ async fn read_response_for_policies(
     api: &str,
     limits: &Limits,
 ) -> Result<bytes::Bytes, ProxyError> {
-    use http_body_util::BodyExt as _;
     let limit = limits.max_buffered_body_bytes;
     let too_large = || ProxyError::ResponseBodyTooLarge {
         api: api.to_owned(),
@@ -1159,11 +1212,10 @@ async fn read_response_for_policies(
     if content_length(headers).is_some_and(|length| length > limit) {
         return Err(too_large());
     }
-    let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-    match tokio::time::timeout(limits.body_read_timeout, limited.collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Ok(Err(error)) => Err(ProxyError::BackendProtocol {
+    match tokio::time::timeout(limits.body_read_timeout, collect_at_most(body, limit)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(CollectError::TooLarge)) => Err(too_large()),
+        Ok(Err(CollectError::Failed(error))) => Err(ProxyError::BackendProtocol {
             backend: format!("of API `{api}`"),
             source: error,
         }),
@@ -1177,25 +1229,24 @@ async fn read_response_for_policies(
 /// Reads a request body whole (`buffer-request-body`), at most `limit` bytes; the
 /// body's own limits and timeouts still apply.
 async fn read_whole(body: RequestBody, limit: u64) -> Result<bytes::Bytes, ProxyError> {
-    use http_body_util::BodyExt as _;
-    let limited = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
-    match limited.collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) => Err(if error.is::<http_body_util::LengthLimitError>() {
-            ProxyError::RequestBodyTooLarge { limit }
-        } else if let Some(too_large) = error.downcast_ref::<BodyTooLarge>() {
-            ProxyError::RequestBodyTooLarge {
-                limit: too_large.limit,
-            }
-        } else if let Some(timeout) = error.downcast_ref::<BodyReadTimeout>() {
-            ProxyError::ClientBodyTimeout {
-                timeout: timeout.timeout,
-            }
-        } else {
-            ProxyError::ClientBody {
-                reason: error.to_string(),
-            }
-        }),
+    match collect_at_most(body, limit).await {
+        Ok(bytes) => Ok(bytes),
+        Err(CollectError::TooLarge) => Err(ProxyError::RequestBodyTooLarge { limit }),
+        Err(CollectError::Failed(error)) => Err(
+            if let Some(too_large) = error.downcast_ref::<BodyTooLarge>() {
+                ProxyError::RequestBodyTooLarge {
+                    limit: too_large.limit,
+                }
+            } else if let Some(timeout) = error.downcast_ref::<BodyReadTimeout>() {
+                ProxyError::ClientBodyTimeout {
+                    timeout: timeout.timeout,
+                }
+            } else {
+                ProxyError::ClientBody {
+                    reason: error.to_string(),
+                }
+            },
+        ),
     }
 }
 

@@ -110,12 +110,7 @@ impl PolicyDefinition for AuthenticationManagedIdentity {
 
 impl Step for AuthenticationManagedIdentity {
     fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
-        meta.fail(
-            run.section(),
-            "TokenAcquisitionFailure",
-            "authentication-managed-identity cannot run in a synchronous pipeline run",
-            PolicyResponse::json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
-        )
+        meta.cannot_wait(run.section(), "TokenAcquisitionFailure")
     }
 
     fn is_async(&self) -> bool {

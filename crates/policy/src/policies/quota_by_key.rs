@@ -15,9 +15,6 @@
 //! `Retry-After` (time to the window's end) and "Out of call volume quota. Quota will
 //! be replenished in hh:mm:ss." (or "bandwidth"), reason `QuotaExceeded`.
 
-use std::sync::Arc;
-
-use crate::pipeline::{PendingCount, PendingCounter};
 use super::throttle::{IncrementCondition, increment_condition, quota_exceeded};
 use crate::context::CompileContext;
 use crate::counters::{
@@ -26,7 +23,7 @@ use crate::counters::{
 use crate::document::ElementReader;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::key::CounterKey;
-use crate::pipeline::{Exec, Flow, RequestState, StepMeta};
+use crate::pipeline::{Exec, Flow, PendingCounter, RequestState, StepMeta};
 use crate::reader::RawValue;
 use crate::registry::prelude::*;
 
@@ -137,11 +134,12 @@ impl QuotaByKey {
                 },
             },
             key: CounterKey::compile(cx, site, &config.counter_key, "counter-key")?,
-            condition: match increment_condition(cx, site, config.increment_condition.as_ref())? {
-                IncrementCondition::Fixed(count) => IncrementCondition::Fixed(count && increment > 0),
-                computed @ IncrementCondition::Computed(_) if increment > 0 => computed,
-                IncrementCondition::Computed(_) => IncrementCondition::Fixed(false),
-            },
+            condition: increment_condition(
+                cx,
+                site,
+                config.increment_condition.as_ref(),
+                increment,
+            )?,
             increment,
         })
     }
@@ -165,23 +163,22 @@ impl QuotaByKey {
                 cell,
                 self.limit,
                 self.increment,
-                matches!(self.condition, IncrementCondition::Fixed(true)),
+                self.condition.counts_now(),
                 exec.facts.now,
             ) {
                 QuotaOutcome::Allowed { charge } => {
-                    if let IncrementCondition::Computed(condition) = &self.condition {
-                        // Bandwidth and calls are both charged once the condition is
-                        // known.
-                        request.pending_counts.push(PendingCount {
-                            counter: PendingCounter::Quota {
-                                cell,
-                                limit: self.limit,
-                            },
-                            increment: self.increment,
-                            condition: Arc::clone(condition),
-                            meta: meta.clone(),
-                        });
-                    } else {
+                    // Deferred, bandwidth and calls are both charged once the condition
+                    // is known.
+                    let deferred = self.condition.defer(
+                        PendingCounter::Quota {
+                            cell,
+                            limit: self.limit,
+                        },
+                        self.increment,
+                        meta,
+                        request,
+                    );
+                    if !deferred {
                         request.deferred.extend(charge);
                     }
                     return Flow::Continue;

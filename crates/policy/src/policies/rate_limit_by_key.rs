@@ -19,16 +19,13 @@
 //! `retry-after-variable-name` and `remaining-calls-variable-name` need policy
 //! variables and are not supported yet. See [`crate::counters`] for the algorithm.
 
-use std::sync::Arc;
-
-use crate::pipeline::{PendingCount, PendingCounter};
 use super::throttle::{IncrementCondition, LimitHeaders, increment_condition};
 use crate::context::CompileContext;
 use crate::counters::{CellKey, MAX_RATE_CALLS, RateLimit, RateOutcome, policy_instance_id};
 use crate::document::ElementReader;
 use crate::error::{PolicyError, Position, Site};
 use crate::key::CounterKey;
-use crate::pipeline::{Exec, Flow, RequestState, StepMeta};
+use crate::pipeline::{Exec, Flow, PendingCounter, RequestState, StepMeta};
 use crate::reader::RawValue;
 use crate::registry::prelude::*;
 
@@ -101,11 +98,12 @@ impl RateLimitByKey {
                 period_ms: period * 1000,
             },
             key: CounterKey::compile(cx, site, &config.counter_key, "counter-key")?,
-            condition: match increment_condition(cx, site, config.increment_condition.as_ref())? {
-                IncrementCondition::Fixed(count) => IncrementCondition::Fixed(count && increment > 0),
-                computed @ IncrementCondition::Computed(_) if increment > 0 => computed,
-                IncrementCondition::Computed(_) => IncrementCondition::Fixed(false),
-            },
+            condition: increment_condition(
+                cx,
+                site,
+                config.increment_condition.as_ref(),
+                increment,
+            )?,
             increment,
             headers: LimitHeaders::compile(
                 cx,
@@ -132,25 +130,26 @@ impl RateLimitByKey {
             policy: self.instance,
             key,
         };
-        let count = matches!(self.condition, IncrementCondition::Fixed(true));
-        match exec
-            .counters
-            .rate(cell, self.limit, self.increment, count, exec.facts.now)
+        match exec.counters.rate(
+            cell,
+            self.limit,
+            self.increment,
+            self.condition.counts_now(),
+            exec.facts.now,
+        )
         {
             RateOutcome::Allowed { remaining } => {
                 self.headers
                     .report(remaining, &mut request.response_headers);
-                if let IncrementCondition::Computed(condition) = &self.condition {
-                    request.pending_counts.push(PendingCount {
-                        counter: PendingCounter::Rate {
-                            cell,
-                            limit: self.limit,
-                        },
-                        increment: self.increment,
-                        condition: Arc::clone(condition),
-                        meta: meta.clone(),
-                    });
-                }
+                self.condition.defer(
+                    PendingCounter::Rate {
+                        cell,
+                        limit: self.limit,
+                    },
+                    self.increment,
+                    meta,
+                    request,
+                );
                 Flow::Continue
             }
             RateOutcome::Limited { retry_after } => {

@@ -406,7 +406,7 @@ impl Step for RewriteUri {
         let template = match &self.template {
             TemplateSource::Fixed(template) => template,
             TemplateSource::Computed(expression) => {
-                let text = match TextValue::render_expression(expression, &run.host()) {
+                let text = match expression.text(&run.host()) {
                     Ok(text) => text,
                     Err(failure) => return failure.into_flow(meta, run.section()),
                 };

@@ -322,13 +322,7 @@ impl SendRequest {
 
 impl Step for SendRequest {
     fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
-        // Only a synchronous run calls this, and it cannot wait.
-        meta.fail(
-            run.section(),
-            "BackendConnectionFailure",
-            "send-request cannot run in a synchronous pipeline run",
-            PolicyResponse::json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
-        )
+        meta.cannot_wait(run.section(), "BackendConnectionFailure")
     }
 
     fn is_async(&self) -> bool {

@@ -120,10 +120,8 @@ impl BodyValue {
     ) -> Result<Bytes, Flow> {
         match self {
             Self::Fixed(bytes) => Ok(bytes.clone()),
-            Self::Computed(expression) => match expression.evaluate(host) {
-                Ok(gatehouse_expr::Value::Null) => Ok(Bytes::new()),
-                Ok(gatehouse_expr::Value::String(text)) => Ok(Bytes::from(text.to_string())),
-                Ok(value) => Ok(Bytes::from(value.to_string())),
+            Self::Computed(expression) => match expression.text(host) {
+                Ok(text) => Ok(Bytes::copy_from_slice(text.as_bytes())),
                 Err(failure) => Err(failure.into_flow(meta, section)),
             },
         }

@@ -11,7 +11,7 @@ use super::header_name;
 use crate::context::CompileContext;
 use crate::error::{PolicyError, Site};
 use crate::expression::PolicyExpression;
-use crate::pipeline::PolicyResponse;
+use crate::pipeline::{PendingCount, PendingCounter, PolicyResponse, RequestState, StepMeta};
 use crate::reader::{RawText, RawValue};
 
 /// The headers a rate limit reports: `Retry-After` (or its replacement) on refusal,
@@ -121,19 +121,53 @@ pub(crate) enum IncrementCondition {
     Computed(Arc<PolicyExpression>),
 }
 
+/// `increment-condition` as a policy counting `increment` per request uses it: a
+/// request counting 0 is never counted, whatever the condition.
 pub(crate) fn increment_condition(
     cx: &CompileContext<'_>,
     site: Site<'_>,
     value: Option<&RawValue>,
+    increment: u32,
 ) -> Result<IncrementCondition, PolicyError> {
     let Some(value) = value else {
-        return Ok(IncrementCondition::Fixed(true));
+        return Ok(IncrementCondition::Fixed(increment > 0));
     };
     if let RawText::Expression(expression) = &value.text {
-        return Ok(IncrementCondition::Computed(Arc::new(
-            cx.expression(site, expression)?,
-        )));
+        let expression = cx.expression(site, expression)?;
+        return Ok(if increment > 0 {
+            IncrementCondition::Computed(Arc::new(expression))
+        } else {
+            IncrementCondition::Fixed(false)
+        });
     }
-    cx.boolean(site, value, "increment-condition")
-        .map(IncrementCondition::Fixed)
+    let count = cx.boolean(site, value, "increment-condition")?;
+    Ok(IncrementCondition::Fixed(count && increment > 0))
+}
+
+impl IncrementCondition {
+    /// Whether the request counts on arrival.
+    pub(crate) fn counts_now(&self) -> bool {
+        matches!(self, Self::Fixed(true))
+    }
+
+    /// For a condition decided once the response is known: leaves the count to then
+    /// (`true`); a fixed condition has nothing to leave (`false`).
+    pub(crate) fn defer(
+        &self,
+        counter: PendingCounter,
+        increment: u32,
+        meta: &StepMeta,
+        request: &mut RequestState,
+    ) -> bool {
+        let Self::Computed(condition) = self else {
+            return false;
+        };
+        request.pending_counts.push(PendingCount {
+            counter,
+            increment,
+            condition: Arc::clone(condition),
+            meta: meta.clone(),
+        });
+        true
+    }
 }

@@ -110,15 +110,7 @@ impl PolicyDefinition for Wait {
 
 impl Step for Wait {
     fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
-        meta.fail(
-            run.section(),
-            "BackendConnectionFailure",
-            "wait cannot run in a synchronous pipeline run",
-            PolicyResponse::json_error(
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error",
-            ),
-        )
+        meta.cannot_wait(run.section(), "BackendConnectionFailure")
     }
 
     fn is_async(&self) -> bool {
