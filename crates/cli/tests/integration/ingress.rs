@@ -19,6 +19,18 @@ pub(crate) fn kubeconfig(dir: &std::path::Path, server: &str) -> std::path::Path
     path
 }
 
+/// A gateway fed only by the Ingresses of namespace `shop` in `api`, its kubeconfig in
+/// `dir`.
+fn ingress_gateway(api: &FakeKubeApi, dir: &tempfile::TempDir) -> GatewayProcess {
+    let config = kubeconfig(dir.path(), &api.url());
+    GatewayProcess::builder(BIN)
+        .no_config()
+        .env("k8s.ingress.enabled", "true")
+        .env("k8s.ingress.namespace", "shop")
+        .env("KUBECONFIG", config.to_str().unwrap())
+        .start()
+}
+
 #[tokio::test]
 async fn a_gateway_serves_the_routes_of_the_ingresses_and_follows_their_changes() {
     let api = FakeKubeApi::start();
@@ -37,13 +49,7 @@ async fn a_gateway_serves_the_routes_of_the_ingresses_and_follows_their_changes(
     };
     api.apply("ingresses", ingress("/users"));
     let dir = tempfile::tempdir().unwrap();
-    let config = kubeconfig(dir.path(), &api.url());
-    let gateway = GatewayProcess::builder(BIN)
-        .no_config()
-        .env("k8s.ingress.enabled", "true")
-        .env("k8s.ingress.namespace", "shop")
-        .env("KUBECONFIG", config.to_str().unwrap())
-        .start();
+    let gateway = ingress_gateway(&api, &dir);
     // The route exists (its Service's cluster address does not resolve here, so the
     // gateway answers 502 or 504 for the backend), and other paths are not routed.
     let status = |path: &'static str| {
@@ -112,13 +118,7 @@ async fn an_ingress_tls_secret_is_served_by_sni_and_its_rotation_is_picked_up_li
         }),
     );
     let dir = tempfile::tempdir().unwrap();
-    let config = kubeconfig(dir.path(), &api.url());
-    let gateway = GatewayProcess::builder(BIN)
-        .no_config()
-        .env("k8s.ingress.enabled", "true")
-        .env("k8s.ingress.namespace", "shop")
-        .env("KUBECONFIG", config.to_str().unwrap())
-        .start();
+    let gateway = ingress_gateway(&api, &dir);
     let client = TlsClient::trusting(&ca.cert_pem());
     let presented = || async {
         client
