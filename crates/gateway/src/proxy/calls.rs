@@ -1,7 +1,7 @@
 //! The calls policies make (`send-request`), with the gateway's backend clients:
 //! [`PolicyCalls`] implements the policy crate's `PolicyServices`.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gatehouse_policy::{
     CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices, TokenFuture,
@@ -12,8 +12,8 @@ use tokio::time::Instant;
 
 use super::body::{CollectError, RequestBody, collect_at_most};
 use super::client::{self, BackendProtocol};
+use crate::GatewayState;
 use crate::compiled::CompiledConfig;
-use crate::identity::IdentityTokens;
 use crate::server::Limits;
 
 /// What `send-request` calls go through for one request: the configuration's default
@@ -25,24 +25,26 @@ pub struct PolicyCalls<'a> {
     limits: &'a Limits,
     /// When the request was received (`context.Elapsed`).
     received: Instant,
-    /// The gateway's identity, for `authentication-managed-identity`.
-    identity: Option<&'a IdentityTokens>,
+    /// The gateway's clock (the one counters and `context.Timestamp` read) and its
+    /// identity, for `authentication-managed-identity`.
+    state: &'a GatewayState,
 }
 
 impl<'a> PolicyCalls<'a> {
-    /// Calls for a request received at `received`, served with `config` under `limits`.
+    /// Calls for a request received at `received`, served with `config` under `limits`
+    /// by the gateway whose `state` this is.
     #[must_use]
     pub const fn new(
         config: &'a CompiledConfig,
         limits: &'a Limits,
         received: Instant,
-        identity: Option<&'a IdentityTokens>,
+        state: &'a GatewayState,
     ) -> Self {
         Self {
             config,
             limits,
             received,
-            identity,
+            state,
         }
     }
 
@@ -143,9 +145,9 @@ impl PolicyServices for PolicyCalls<'_> {
     }
 
     fn now(&self) -> Duration {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
+        // The clock `context.Timestamp` comes from: `UtcNow - Timestamp` never goes
+        // negative on a wall-clock step.
+        self.state.now()
     }
 
     fn elapsed(&self) -> Duration {
@@ -159,7 +161,7 @@ impl PolicyServices for PolicyCalls<'_> {
     fn token(&self, resource: &str) -> TokenFuture<'_> {
         let resource = resource.to_owned();
         Box::pin(async move {
-            match self.identity {
+            match &self.state.identity {
                 Some(identity) => identity.token(&resource, self).await,
                 None => Err(CallError::NoIdentity),
             }

@@ -257,8 +257,7 @@ async fn proxy(
             };
             // APIM runs the API's on-error (global and API scopes) for it too.
             let original_host = parts.headers.get(header::HOST).cloned();
-            let calls =
-                calls::PolicyCalls::new(config, limits, exchange.started, state.identity.as_ref());
+            let calls = calls::PolicyCalls::new(config, limits, exchange.started, state);
             let path = parts.uri.path().to_owned();
             let query = parts.uri.query().unwrap_or_default().to_owned();
             let request = BuiltinFailure {
@@ -319,7 +318,7 @@ async fn proxy(
         .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
         .or_else(|| parts.headers.get(header::HOST).cloned());
     // What `send-request` calls go through.
-    let calls = calls::PolicyCalls::new(config, limits, exchange.started, state.identity.as_ref());
+    let calls = calls::PolicyCalls::new(config, limits, exchange.started, state);
 
     // --- subscription ---
     // Before the pipeline: the subscription's product decides which product policy runs.
