@@ -650,13 +650,7 @@ impl Pipeline {
         counters: &Counters,
         request: &mut RequestState,
     ) -> Flow {
-        let exec = Exec {
-            facts,
-            scope: &self.scope,
-            counters,
-            section: SectionKind::Inbound,
-            last_error: None,
-        };
+        let exec = self.exec(facts, counters, SectionKind::Inbound, None);
         let flow = run_request(&self.inbound, &exec, request);
         finish_inbound(&exec, flow, request)
     }
@@ -669,13 +663,7 @@ impl Pipeline {
         counters: &Counters,
         request: &mut RequestState,
     ) -> Flow {
-        let exec = Exec {
-            facts,
-            scope: &self.scope,
-            counters,
-            section: SectionKind::Backend,
-            last_error: None,
-        };
+        let exec = self.exec(facts, counters, SectionKind::Backend, None);
         let flow = run_request(&self.backend, &exec, request);
         finish_request_phase(&exec, flow, request)
     }
@@ -689,13 +677,7 @@ impl Pipeline {
         request: &mut RequestState,
         response: &mut ResponseState,
     ) -> Flow {
-        let exec = Exec {
-            facts,
-            scope: &self.scope,
-            counters,
-            section: SectionKind::Outbound,
-            last_error: None,
-        };
+        let exec = self.exec(facts, counters, SectionKind::Outbound, None);
         let flow = run_response(&self.outbound, &exec, request, response);
         finish_response_phase(&exec, flow, request, response)
     }
@@ -713,14 +695,7 @@ impl Pipeline {
         error: &PolicyErrorInfo,
         response: &mut ResponseState,
     ) -> Flow {
-        let exec = Exec {
-            facts,
-            scope: &self.scope,
-            counters,
-            section: SectionKind::OnError,
-            // APIM's `context.LastError`, for expressions.
-            last_error: Some(error),
-        };
+        let exec = self.exec(facts, counters, SectionKind::OnError, Some(error));
         let flow = run_response(&self.on_error, &exec, request, response);
         finish_response_phase(&exec, flow, request, response)
     }
