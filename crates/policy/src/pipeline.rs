@@ -422,7 +422,9 @@ pub struct ForwardSettings {
     /// Time to wait for the response head; `None`: the backend's `responseTimeout`
     /// (300 s by default, as APIM's `timeout`).
     pub timeout: Option<Duration>,
-    /// Time to wait for `100 Continue`; `None`: do not wait specially.
+    /// Time to hold a request body back waiting for the backend's `100 Continue`
+    /// (`continue-timeout`; the request then carries `Expect: 100-continue`); `None`:
+    /// the body is sent at once.
     pub continue_timeout: Option<Duration>,
     /// HTTP version to use towards the backend.
     pub http_version: HttpVersion,

@@ -1,6 +1,8 @@
 //! Each policy end to end, through the real gateway. Attribute-level cases and error
 //! cases live in the policy crate's unit tests; these prove the gateway wires each one.
 
+use std::time::Duration;
+
 use crate::common::*;
 
 fn with_policy(backend: &EchoBackend, inbound: &str) -> GatewayProcess {
@@ -1469,4 +1471,183 @@ async fn buffer_response_collects_chunks_up_to_8_kib_and_streams_without_it() {
         "streamed as it comes: {} chunks",
         streamed.len()
     );
+}
+
+/// A backend for `continue-timeout`: `POST …/{mode}` with a `Content-Length` body.
+/// `continue`: checks that no body byte arrives for 300 ms, then sends `100 Continue`;
+/// `reject`: answers 401 at once and then reads the body; anything else never sends
+/// `100`. Answers `expect=<yes|no> early=<bytes> waited_ms=<head to body> body=<bytes>`.
+fn continue_backend() -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::time::Instant;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let mode = line
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|path| path.rsplit('/').next())
+                    .unwrap_or_default()
+                    .to_owned();
+                let (mut length, mut expect) = (0, false);
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                        break;
+                    }
+                    let header = header.to_ascii_lowercase();
+                    if let Some(value) = header.strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                    expect |= header.trim() == "expect: 100-continue";
+                }
+                let head_at = Instant::now();
+                let mut early = 0;
+                match mode.as_str() {
+                    "continue" => {
+                        reader
+                            .get_ref()
+                            .set_read_timeout(Some(Duration::from_millis(300)))
+                            .unwrap();
+                        let mut byte = [0_u8; 1];
+                        if matches!(reader.read(&mut byte), Ok(1)) {
+                            early = 1;
+                        }
+                        reader.get_ref().set_read_timeout(None).unwrap();
+                        let _ = reader.get_mut().write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                    }
+                    "reject" => {
+                        let _ = reader.get_mut().write_all(
+                            b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 2\r\nConnection: close\r\n\r\nno",
+                        );
+                    }
+                    _ => {}
+                }
+                let mut body = vec![0; length - early];
+                let _ = reader.read_exact(&mut body[..1.min(length - early)]);
+                let waited = head_at.elapsed().as_millis();
+                let _ = reader.read_exact(&mut body[1.min(length - early)..]);
+                if mode == "reject" {
+                    return;
+                }
+                let answer = format!(
+                    "expect={} early={early} waited_ms={waited} body={}",
+                    if expect { "yes" } else { "no" },
+                    early + body.len()
+                );
+                let _ = reader.get_mut().write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    )
+                    .as_bytes(),
+                );
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn continue_timeout_holds_the_body_until_the_backend_says_continue() {
+    let backend = continue_backend();
+    let operations = r#"      - id: patient
+        method: "*"
+        urlTemplate: /patient/*
+        policy: |
+          <policies><backend><forward-request continue-timeout="30" /></backend></policies>
+      - id: brief
+        method: "*"
+        urlTemplate: /brief/*
+        policy: |
+          <policies><backend><forward-request continue-timeout="1" /></backend></policies>
+      - id: plain
+        method: "*"
+        urlTemplate: /plain/*
+"#;
+    let gateway = start(&config("api", &backend, operations, None));
+    let send = |path: &str, body: &'static str| {
+        let request = http_client()
+            .post(gateway.url(path))
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+            .body(body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let field = |answer: &str, name: &str| -> u128 {
+        answer
+            .split(' ')
+            .find_map(|part| part.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("{name} in {answer}"))
+            .parse()
+            .unwrap()
+    };
+    // Asked first; nothing of the body until the backend's `100 Continue` (well before
+    // the 30 s), then all of it.
+    let started = std::time::Instant::now();
+    let (status, answer) = send("/api/patient/continue", "hello").await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.starts_with("expect=yes early=0 "), "{answer}");
+    assert_eq!(field(&answer, "body"), 5, "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "opened by the 100"
+    );
+    // A client that asks too gets its `100 Continue` once the backend has sent one.
+    let addr = gateway.http_addr();
+    let exchange = tokio::task::spawn_blocking(move || {
+        use std::io::{Read as _, Write as _};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(
+                format!(
+                    "POST /api/patient/continue HTTP/1.1\r\nHost: localhost\r\nOcp-Apim-Subscription-Key: {ALL_APIS_KEY}\r\nExpect: 100-continue\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+        let mut interim = [0_u8; 25];
+        stream.read_exact(&mut interim).unwrap();
+        stream.write_all(b"hello").unwrap();
+        let mut rest = String::new();
+        let _ = stream.read_to_string(&mut rest);
+        (String::from_utf8_lossy(&interim).into_owned(), rest)
+    })
+    .await
+    .unwrap();
+    assert_eq!(exchange.0, "HTTP/1.1 100 Continue\r\n\r\n");
+    assert!(
+        exchange.1.starts_with("HTTP/1.1 200 OK\r\n"),
+        "{}",
+        exchange.1
+    );
+    assert!(exchange.1.contains("expect=yes early=0 "), "{}", exchange.1);
+    // A final answer before `100 Continue` reaches the client at once.
+    let started = std::time::Instant::now();
+    let (status, answer) = send("/api/patient/reject", "hello").await;
+    assert_eq!((status, answer.as_str()), (401, "no"));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "not held for the timeout"
+    );
+    // A backend that never says continue gets the body once the timeout has passed.
+    let (status, answer) = send("/api/brief/silent", "hello").await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.starts_with("expect=yes "), "{answer}");
+    assert!(field(&answer, "waited_ms") >= 900, "{answer}");
+    assert_eq!(field(&answer, "body"), 5, "{answer}");
+    // No body: nothing to hold, no `Expect`. Without the attribute: no `Expect` either.
+    let (_, answer) = send("/api/patient/continue", "").await;
+    assert!(answer.starts_with("expect=no "), "{answer}");
+    let (_, answer) = send("/api/plain/silent", "hello").await;
+    assert!(answer.starts_with("expect=no "), "{answer}");
+    assert_eq!(field(&answer, "body"), 5, "{answer}");
 }

@@ -8,11 +8,12 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf as _, Bytes};
+use futures_util::task::AtomicWaker;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use prometheus_client::metrics::counter::Counter;
@@ -247,6 +248,60 @@ pin_project_lite::pin_project! {
         /// A body the gateway read whole first (`forward-request
         /// buffer-request-body`); `None` once sent.
         Buffered { data: Option<Bytes> },
+        /// `inner`, held back until the backend answers `100 Continue` (or answers
+        /// finally), or `timeout` after it was first asked for (`forward-request
+        /// continue-timeout`).
+        AwaitingContinue {
+            inner: Pin<Box<RequestBody>>,
+            gate: ContinueGate,
+        },
+    }
+}
+
+/// Opens a body held back for `100 Continue`: the backend client's interim-response
+/// callback opens it on `100`, the proxy once the final response head arrives.
+#[derive(Debug, Default)]
+pub struct ContinueSignal {
+    open: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl ContinueSignal {
+    /// Lets the body go (idempotent).
+    pub fn open(&self) {
+        // Release pairs with the Acquire in `ContinueGate::poll_open`.
+        self.open.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+}
+
+/// The waiting side of a [`ContinueSignal`], inside [`RequestBody::AwaitingContinue`].
+#[derive(Debug)]
+pub struct ContinueGate {
+    signal: Arc<ContinueSignal>,
+    timeout: Duration,
+    // Armed when the backend client first asks for the body, i.e. once the request
+    // head is written: connecting is not counted.
+    timer: Option<Pin<Box<Sleep>>>,
+    open: bool,
+}
+
+impl ContinueGate {
+    fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.open {
+            return Poll::Ready(());
+        }
+        self.signal.waker.register(cx.waker());
+        let timeout = self.timeout;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline(timeout))));
+        if self.signal.open.load(Ordering::Acquire) || timer.as_mut().poll(cx).is_ready() {
+            self.open = true;
+            self.timer = None;
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 }
 
@@ -264,6 +319,21 @@ pub enum TimerState {
 }
 
 impl RequestBody {
+    /// Holds `self` back until `signal` opens or `timeout` passes after the backend
+    /// client first asks for it.
+    #[must_use]
+    pub fn await_continue(self, signal: Arc<ContinueSignal>, timeout: Duration) -> Self {
+        Self::AwaitingContinue {
+            inner: Box::pin(self),
+            gate: ContinueGate {
+                signal,
+                timeout,
+                timer: None,
+                open: false,
+            },
+        }
+    }
+
     /// Wraps the client's body. `received` is shared with the access-log guard.
     #[must_use]
     pub fn client(
@@ -356,6 +426,10 @@ impl Body for RequestBody {
                     .filter(|d| !d.is_empty())
                     .map(|d| Ok(Frame::data(d))),
             ),
+            RequestBodyProj::AwaitingContinue { inner, gate } => {
+                std::task::ready!(gate.poll_open(cx));
+                inner.as_mut().poll_frame(cx)
+            }
         }
     }
 
@@ -364,6 +438,7 @@ impl Body for RequestBody {
             Self::Client { inner, .. } => inner.is_end_stream(),
             Self::Empty => true,
             Self::Buffered { data } => data.as_ref().is_none_or(Bytes::is_empty),
+            Self::AwaitingContinue { inner, .. } => inner.is_end_stream(),
         }
     }
 
@@ -374,6 +449,7 @@ impl Body for RequestBody {
             Self::Buffered { data } => {
                 SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
             }
+            Self::AwaitingContinue { inner, .. } => inner.size_hint(),
         }
     }
 }

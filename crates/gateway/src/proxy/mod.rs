@@ -1044,10 +1044,31 @@ async fn forward(
         }
         (None, None) => (RequestBody::Empty, None),
     };
+    // `continue-timeout`: ask the backend first and hold the body until it says go.
+    let continue_signal = request_state
+        .forward
+        .continue_timeout
+        .filter(|_| !call.grpc && !hyper::body::Body::is_end_stream(&body))
+        .map(|timeout| {
+            headers.insert(header::EXPECT, HeaderValue::from_static("100-continue"));
+            (Arc::new(body::ContinueSignal::default()), timeout)
+        });
+    let body = match &continue_signal {
+        Some((signal, timeout)) => body.await_continue(signal.clone(), *timeout),
+        None => body,
+    };
     let mut outgoing = Request::new(body);
     *outgoing.method_mut() = request_state.method.clone();
     *outgoing.uri_mut() = uri;
     *outgoing.headers_mut() = headers;
+    if let Some((signal, _)) = &continue_signal {
+        let signal = signal.clone();
+        hyper::ext::on_informational(&mut outgoing, move |interim| {
+            if interim.status() == StatusCode::CONTINUE {
+                signal.open();
+            }
+        });
+    }
 
     let tls = match tls {
         Some(tls) => Some(tls),
@@ -1089,6 +1110,11 @@ async fn forward(
     let sent_at = Instant::now();
     let response = send(&client, outgoing, response_timeout, connect_timeout).await;
     exchange.backend_duration = Some(sent_at.elapsed());
+    if let Some((signal, _)) = continue_signal {
+        // A final answer before `100 Continue`: the backend has decided; the held body
+        // is sent so the connection stays usable (RFC 9110 §10.1.1 allows either).
+        signal.open();
+    }
     let mut response = response?;
     let Some((template, mut had_body, mut uri, mut method)) = first else {
         return Ok(response);

@@ -11,9 +11,12 @@
 //! those of [`ForwardSettings::default`]. Without any `forward-request` in the merged
 //! backend section the gateway still forwards, with the defaults.
 //!
-//! What the gateway does not carry out yet is refused at compile time as
-//! [`ErrorKind::NotSupported`](crate::ErrorKind::NotSupported), never accepted and
-//! ignored: `continue-timeout`.
+//! `continue-timeout` (HTTP/1.1 backends): a request with a body goes out with
+//! `Expect: 100-continue` and its body is held until the backend answers `100 Continue`,
+//! answers finally, or the timeout passes (then it is sent anyway, as .NET and curl do).
+//! `0` sends the body at once. It is refused with `http-version="2"` or `"2or1"`: hyper
+//! reports interim responses on HTTP/1.1 connections only, and a body that always waited
+//! the whole timeout would be worse than none.
 //!
 //! `buffer-response="true"` collects the backend's chunks up to 8 KiB (or the end of
 //! the body) before sending them, as APIM documents. Without the attribute Gatehouse
@@ -132,25 +135,19 @@ impl ForwardRequest {
         let flag = |value: &Option<RawValue>, name: &str, default: bool| {
             cx.boolean_or(site, value.as_ref(), name, default)
         };
-        // Settings the gateway does not carry out yet are refused, never accepted and
-        // ignored: a user relying on them must know.
-        let not_yet = |value: &Option<RawValue>, what: &str| -> Result<(), PolicyError> {
-            match value {
-                Some(raw) => Err(site.not_supported(
-                    raw.position,
-                    format!("{what} is not supported by Gatehouse yet; remove the attribute"),
-                )),
-                None => Ok(()),
-            }
-        };
-        not_yet(
-            &config.continue_timeout,
-            "`continue-timeout` (waiting for `100 Continue` from the backend)",
-        )?;
+        if let Some(raw) = &config.continue_timeout
+            && http_version != HttpVersion::Http1
+        {
+            return Err(site.not_supported(
+                raw.position,
+                "`continue-timeout` applies to HTTP/1.1 backends only (`100 Continue` is not \
+                 reported on HTTP/2 connections); remove it or `http-version`",
+            ));
+        }
         Ok(Self {
             settings: ForwardSettings {
                 timeout,
-                continue_timeout,
+                continue_timeout: continue_timeout.filter(|timeout| !timeout.is_zero()),
                 http_version,
                 follow_redirects: flag(
                     &config.follow_redirects,

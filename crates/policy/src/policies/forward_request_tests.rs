@@ -95,12 +95,12 @@ fn rejects_bad_forward_request() {
             message: "policy expressions",
         },
         ErrorCase {
-            name: "continue timeout",
+            name: "continue timeout over HTTP/2",
             section: "backend",
-            body: r#"<forward-request continue-timeout="5"/>"#,
+            body: r#"<forward-request http-version="2or1" continue-timeout="5"/>"#,
             at: "continue-timeout",
             kind: ErrorKind::NotSupported,
-            message: "100 Continue",
+            message: "HTTP/1.1 backends only",
         },
         ErrorCase {
             name: "unknown attribute",
@@ -122,4 +122,20 @@ fn buffer_response_is_off_unless_asked() {
         crate::Flow::Continue
     );
     assert!(state.forward.buffer_response);
+}
+
+#[test]
+fn continue_timeout_is_recorded_and_zero_does_not_wait() {
+    let timeout_of = |body: &str| {
+        let pipeline = compile_in("backend", body).unwrap();
+        let mut state = crate::test_util::request(http::Method::POST, "/", "", &[]);
+        pipeline.backend(&crate::test_util::facts(1), &crate::Counters::new(), &mut state);
+        state.forward.continue_timeout
+    };
+    assert_eq!(
+        timeout_of(r#"<forward-request continue-timeout="5"/>"#),
+        Some(std::time::Duration::from_secs(5))
+    );
+    assert_eq!(timeout_of(r#"<forward-request continue-timeout="0"/>"#), None);
+    assert_eq!(timeout_of("<forward-request/>"), None);
 }
