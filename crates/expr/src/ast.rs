@@ -57,6 +57,8 @@ pub enum BinaryOp {
     And,
     Or,
     Coalesce,
+    /// `|`: bitwise or of integers (`RegexOptions`), non-short-circuit or of bools.
+    BitOr,
 }
 
 impl BinaryOp {
@@ -78,6 +80,7 @@ impl BinaryOp {
             Self::And => "&&",
             Self::Or => "||",
             Self::Coalesce => "??",
+            Self::BitOr => "|",
         }
     }
 }
@@ -210,6 +213,13 @@ pub enum ExprKind {
     NewArray(Vec<Expr>),
     /// `$"...{hole}..."`.
     Interpolated(Vec<InterpolatedPart>),
+    /// `out var name` (`declare`) or `out name`: an argument of the `TryParse` methods.
+    Out {
+        /// The variable.
+        name: String,
+        /// Whether the argument declares it (`out var name`, `out int name`).
+        declare: bool,
+    },
 }
 
 /// A statement of a `@{ ... }` block.

@@ -26,6 +26,10 @@ pub const STATIC_TYPES: &[&str] = &[
     "Guid",
     "DayOfWeek",
     "DateTimeKind",
+    "Encoding",
+    "BitConverter",
+    "WebUtility",
+    "Uri",
 ];
 
 /// The static properties that exist (`string.Empty`, `Math.PI`), by type.
@@ -77,6 +81,7 @@ const STATIC_PROPERTIES: &[(&str, &[&str])] = &[
         ],
     ),
     ("DateTimeKind", &["Utc", "Local", "Unspecified"]),
+    ("Encoding", &["UTF8", "ASCII", "Unicode"]),
 ];
 
 /// The static methods that exist, by type: anything else is refused at load.
@@ -115,8 +120,18 @@ const STATIC_METHODS: &[(&str, &[&str])] = &[
             "ToDouble",
             "ToBoolean",
             "ToDateTime",
+            "ToBase64String",
+            "FromBase64String",
+            "ToHexString",
+            "FromHexString",
         ],
     ),
+    ("BitConverter", &["ToString"]),
+    (
+        "WebUtility",
+        &["UrlEncode", "UrlDecode", "HtmlEncode", "HtmlDecode"],
+    ),
+    ("Uri", &["EscapeDataString", "UnescapeDataString"]),
     ("Math", &["Max", "Min", "Abs", "Floor", "Ceiling", "Round"]),
     ("JObject", &["Parse"]),
     ("JArray", &["Parse"]),
@@ -164,7 +179,11 @@ fn has_member(table: &[(&str, &[&str])], ty: &str, name: &str) -> bool {
 }
 
 /// The types `new` may construct.
-const NEW_TYPES: &[&str] = &["JObject", "JArray", "DateTime", "TimeSpan"];
+const NEW_TYPES: &[&str] = &["JObject", "JArray", "DateTime", "TimeSpan", "Uri"];
+
+/// The methods that take `out` arguments: `(static type, method)`, or `(None, method)`
+/// for an instance method.
+const OUT_METHODS: &[(Option<&str>, &str)] = &[];
 
 /// Checks a single expression.
 ///
@@ -260,9 +279,17 @@ impl Checker {
     }
 
     fn declare(&mut self, name: &str, stmt: &Stmt) -> Result<(), ExprError> {
-        if self.is_local(name) || name == "context" || STATIC_TYPES.contains(&name) {
+        self.declare_at(name, stmt.span)
+    }
+
+    fn declare_at(&mut self, name: &str, span: crate::error::Span) -> Result<(), ExprError> {
+        if self.is_local(name)
+            || name == "context"
+            || STATIC_TYPES.contains(&name)
+            || crate::parser::NAMESPACE_ROOTS.contains(&name)
+        {
             return Err(ExprError::new(
-                stmt.span,
+                span,
                 format!("`{name}` is already declared"),
             ));
         }
@@ -368,6 +395,50 @@ impl Checker {
         ))
     }
 
+    /// A call with `out` arguments: only the methods of [`OUT_METHODS`]; `out var x`
+    /// declares `x` in the enclosing scope, `out x` needs a declared `x`.
+    fn out_call(
+        &mut self,
+        object: &Expr,
+        method: &str,
+        args: &[Argument],
+        span: crate::error::Span,
+    ) -> Result<(), ExprError> {
+        let ty = match &object.kind {
+            ExprKind::Name(ty) if !self.is_local(ty) && STATIC_TYPES.contains(&ty.as_str()) => {
+                Some(ty.as_str())
+            }
+            _ => None,
+        };
+        if !OUT_METHODS.contains(&(ty, method)) {
+            return Err(ExprError::new(
+                span,
+                format!("`{method}` does not take `out` arguments in policy expressions"),
+            ));
+        }
+        for arg in args {
+            match &arg.value.kind {
+                ExprKind::Out {
+                    name,
+                    declare: true,
+                } => self.declare_at(name, arg.value.span)?,
+                ExprKind::Out {
+                    name,
+                    declare: false,
+                } => {
+                    if !self.is_local(name) {
+                        return Err(ExprError::new(
+                            arg.value.span,
+                            format!("`{name}` is not a declared variable"),
+                        ));
+                    }
+                }
+                _ => self.expr(&arg.value)?,
+            }
+        }
+        Ok(())
+    }
+
     fn args(&mut self, args: &[Argument]) -> Result<(), ExprError> {
         args.iter().try_for_each(|a| self.expr(&a.value))
     }
@@ -402,6 +473,12 @@ impl Checker {
             } => {
                 self.static_member(object, method, STATIC_METHODS, expr.span)?;
                 self.expr(object)?;
+                if args
+                    .iter()
+                    .any(|a| matches!(a.value.kind, ExprKind::Out { .. }))
+                {
+                    return self.out_call(object, method, args, expr.span);
+                }
                 self.args(args)
             }
             ExprKind::Call { function, .. } => Err(ExprError::new(
@@ -449,6 +526,10 @@ impl Checker {
                 self.args(args)
             }
             ExprKind::NewArray(items) => items.iter().try_for_each(|e| self.expr(e)),
+            ExprKind::Out { name, .. } => Err(ExprError::new(
+                expr.span,
+                format!("`out {name}` is only allowed as an argument of the `TryParse` methods"),
+            )),
             ExprKind::Interpolated(parts) => parts.iter().try_for_each(|part| match part {
                 InterpolatedPart::Text(_) => Ok(()),
                 InterpolatedPart::Expr(e) => self.expr(e),

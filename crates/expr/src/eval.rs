@@ -10,6 +10,8 @@ use crate::error::{EvalError, ExprError, Span};
 use crate::parser::{parse_block_tokens, parse_expression_tokens};
 use crate::value::{HostObject, Value};
 
+#[path = "eval_text.rs"]
+mod text;
 #[path = "eval_time.rs"]
 mod time;
 
@@ -342,6 +344,7 @@ fn array_items(v: &Value) -> Option<Vec<Value>> {
         Value::Json(serde_json::Value::Array(items)) => {
             Some(items.iter().cloned().map(Value::from_json).collect())
         }
+        Value::Bytes(bytes) => Some(bytes.iter().map(|&b| Value::Int(i64::from(b))).collect()),
         _ => None,
     }
 }
@@ -825,6 +828,7 @@ impl Evaluator<'_> {
                         args.iter().map(Value::to_json).collect(),
                     ))),
                     "DateTime" | "TimeSpan" => self.time_new(type_name, &args, span),
+                    "Uri" => self.new_uri(&args, span),
                     other => Err(failed(
                         span,
                         format!("`new {other}` with these arguments is not supported"),
@@ -854,6 +858,10 @@ impl Evaluator<'_> {
                 }
                 self.string(out, span)
             }
+            ExprKind::Out { name, .. } => Err(failed(
+                span,
+                format!("`out {name}` is only an argument of the `TryParse` methods"),
+            )),
             ExprKind::Member { .. } | ExprKind::Index { .. } | ExprKind::MethodCall { .. } => {
                 Err(failed(
                     span,
@@ -900,6 +908,11 @@ impl Evaluator<'_> {
             return result;
         }
         match op {
+            BinaryOp::BitOr => match (&l, &r) {
+                (Value::Int(a), Value::Int(b)) => Ok(Value::Int(a | b)),
+                (Value::Bool(a), Value::Bool(b)) => Ok(Value::Bool(*a || *b)),
+                _ => Err(mismatch(&l, &r)),
+            },
             BinaryOp::Eq => Ok(Value::Bool(values_equal(&l, &r))),
             BinaryOp::Ne => Ok(Value::Bool(!values_equal(&l, &r))),
             BinaryOp::Add if matches!(l, Value::String(_)) || matches!(r, Value::String(_)) => {
@@ -991,6 +1004,8 @@ impl Evaluator<'_> {
                 .map_err(|e| self.host_error(e, span, name, o)),
             (Value::DateTime(ticks), _) => self.datetime_member(*ticks, name, span),
             (Value::TimeSpan(ticks), _) => self.timespan_member(*ticks, name, span),
+            (Value::Native(native), _) => self.native_member(native, name, span),
+            (Value::Bytes(bytes), "Length") => Ok(Value::Int(to_i64(bytes.len()))),
             (Value::String(s), "Length") => Ok(Value::Int(to_i64(s.chars().count()))),
             (Value::Array(items), "Length" | "Count") => Ok(Value::Int(to_i64(items.len()))),
             (Value::Json(serde_json::Value::Array(items)), "Count") => {
@@ -1021,6 +1036,11 @@ impl Evaluator<'_> {
                 .and_then(|n| items.get(n))
                 .cloned()
                 .ok_or_else(|| out_of_range(*i, items.len())),
+            (Value::Bytes(bytes), Value::Int(i)) => usize::try_from(*i)
+                .ok()
+                .and_then(|n| bytes.get(n))
+                .map(|&b| Value::Int(i64::from(b)))
+                .ok_or_else(|| out_of_range(*i, bytes.len())),
             (Value::Json(serde_json::Value::Array(items)), Value::Int(i)) => usize::try_from(*i)
                 .ok()
                 .and_then(|n| items.get(n))
@@ -1044,6 +1064,9 @@ impl Evaluator<'_> {
 
     fn static_member(&self, ty: &str, name: &str, span: Span) -> Result<Value, EvalError> {
         if let Some(value) = self.time_static_member(ty, name, span) {
+            return value;
+        }
+        if let Some(value) = self.text_static_member(ty, name, span) {
             return value;
         }
         Ok(match (ty, name) {
@@ -1186,6 +1209,9 @@ impl Evaluator<'_> {
             }
             (Value::TimeSpan(ticks), _, _) => {
                 return self.timespan_method(*ticks, method, args, span);
+            }
+            (Value::Native(native), _, _) => {
+                return self.native_method(native, method, args, span);
             }
             (Value::String(s), "ToString", [Value::String(format)]) => {
                 return self.guid_to_string(s, format, span).unwrap_or_else(|| {
@@ -1422,6 +1448,9 @@ impl Evaluator<'_> {
         span: Span,
     ) -> Result<Value, EvalError> {
         if let Some(value) = self.time_static_call(ty, method, args, span) {
+            return value;
+        }
+        if let Some(value) = self.text_static_call(ty, method, args, span) {
             return value;
         }
         let parse_failure = |text: &str, target: &str| EvalError::Parse {

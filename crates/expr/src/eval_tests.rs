@@ -1092,6 +1092,253 @@ fn cases() -> Vec<(&'static str, Want)> {
             E("`DateTime.ParseExact` is not available"),
         ),
         // load-time rejections surface through compile
+        // byte[], Encoding, Base64, hex
+        (
+            r#"Convert.ToBase64String(Encoding.UTF8.GetBytes("user:pass"))"#,
+            s("dXNlcjpwYXNz"),
+        ),
+        (
+            r#""Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes((string)context.Variables["user"] + ":" + "secret"))"#,
+            s("Basic YWxpY2U6c2VjcmV0"),
+        ),
+        (
+            r#"Encoding.UTF8.GetString(Convert.FromBase64String("aGVsbG8="))"#,
+            s("hello"),
+        ),
+        (
+            r#"System.Text.Encoding.UTF8.GetString(System.Convert.FromBase64String("aGk="))"#,
+            s("hi"),
+        ),
+        (r#"Encoding.UTF8.GetBytes("héllo").Length"#, i(6)),
+        (r#"Encoding.ASCII.GetBytes("héllo").Length"#, i(5)),
+        (
+            r#"Encoding.ASCII.GetString(Encoding.UTF8.GetBytes("é"))"#,
+            s("??"),
+        ),
+        (
+            r#"Encoding.ASCII.GetString(Encoding.ASCII.GetBytes("é!"))"#,
+            s("?!"),
+        ),
+        (r#"Encoding.Unicode.GetBytes("ab").Length"#, i(4)),
+        (
+            r#"Encoding.Unicode.GetString(Encoding.Unicode.GetBytes("h€😀"))"#,
+            s("h€😀"),
+        ),
+        (r#"Encoding.UTF8.GetByteCount("é")"#, i(2)),
+        (r#"Encoding.UTF8.GetBytes("A")[0]"#, i(65)),
+        (
+            r#"Encoding.UTF8.GetBytes("A")[1]"#,
+            E("index 1 is out of range (length 1)"),
+        ),
+        (r#"Encoding.UTF8.GetBytes("").Length"#, i(0)),
+        (
+            r#"Encoding.UTF8.GetString(Encoding.UTF8.GetBytes("hello"), 1, 3)"#,
+            s("ell"),
+        ),
+        (
+            r#"Encoding.UTF8.GetString(Encoding.UTF8.GetBytes("hello"), 3, 3)"#,
+            E("out of range"),
+        ),
+        (
+            r#"Encoding.UTF8.GetString(Convert.FromBase64String("/w=="))"#,
+            s("\u{fffd}"),
+        ),
+        (
+            r#"Convert.FromBase64String("not base64!")"#,
+            E("not a valid Base-64 string"),
+        ),
+        (
+            r#"Convert.FromBase64String("aGVsbG8")"#,
+            E("not a valid Base-64"),
+        ),
+        (r#"Convert.FromBase64String(" aGVs\nbG8= ").Length"#, i(5)),
+        (r#"Convert.FromBase64String("").Length"#, i(0)),
+        (
+            "Convert.FromBase64String(null)",
+            E("the argument of `Convert.FromBase64String` is null"),
+        ),
+        (
+            "Convert.ToBase64String(null)",
+            E("the argument of `Convert.ToBase64String` is null"),
+        ),
+        (
+            r#"Convert.ToBase64String("x")"#,
+            E("must be a byte[], not string"),
+        ),
+        (
+            "Encoding.UTF8.GetBytes(null)",
+            E("the argument of `Encoding.GetBytes` is null"),
+        ),
+        (
+            r#"Encoding.UTF8.GetString("x")"#,
+            E("must be a byte[], not string"),
+        ),
+        (
+            r#"Convert.ToHexString(Encoding.UTF8.GetBytes("Az"))"#,
+            s("417A"),
+        ),
+        (
+            r#"BitConverter.ToString(Encoding.UTF8.GetBytes("Az?"))"#,
+            s("41-7A-3F"),
+        ),
+        (
+            r#"BitConverter.ToString(Convert.FromHexString("00ff"))"#,
+            s("00-FF"),
+        ),
+        (
+            r#"BitConverter.ToString(Encoding.UTF8.GetBytes(""))"#,
+            s(""),
+        ),
+        (
+            r#"Convert.FromHexString("abc")"#,
+            E("`abc` is not a valid hexadecimal string"),
+        ),
+        (
+            r#"Convert.FromHexString("zz")"#,
+            E("not a valid hexadecimal"),
+        ),
+        (r#"Encoding.UTF8.GetBytes("abc").Count()"#, i(3)),
+        (
+            r#"Encoding.UTF8.GetBytes("ab").Select(b => b + 1).ToArray()[0]"#,
+            i(98),
+        ),
+        (
+            r#"Encoding.UTF8.GetBytes("x").ToString()"#,
+            s("System.Byte[]"),
+        ),
+        (r#"Encoding.UTF8.GetBytes("x") is string"#, b(false)),
+        (r#"Encoding.UTF8.ToString()"#, s("System.Text.UTF8Encoding")),
+        (
+            r#"{ var n = 0; foreach (var c in Encoding.UTF8.GetBytes("hi")) { n += c; } return n; }"#,
+            i(209),
+        ),
+        (r#"new JArray(Encoding.UTF8.GetBytes("hi"))[0]"#, s("aGk=")),
+        (
+            "Encoding.UTF32",
+            E("load: 1:1: `Encoding.UTF32` is not available in policy expressions"),
+        ),
+        (
+            r#"Convert.ToBase64(Encoding.UTF8.GetBytes("x"))"#,
+            E("load: 1:1: `Convert.ToBase64` is not available"),
+        ),
+        // WebUtility and Uri
+        (
+            r#"WebUtility.UrlEncode("a b&c=d/é(ok)~")"#,
+            s("a+b%26c%3Dd%2F%C3%A9(ok)%7E"),
+        ),
+        (r#"System.Net.WebUtility.UrlEncode("x y")"#, s("x+y")),
+        ("WebUtility.UrlEncode(null)", N),
+        (
+            r#"WebUtility.UrlDecode("a+b%26c%3dd%2F%C3%A9")"#,
+            s("a b&c=d/é"),
+        ),
+        (r#"WebUtility.UrlDecode("100%")"#, s("100%")),
+        (r#"WebUtility.UrlDecode("%zz%4")"#, s("%zz%4")),
+        (r#"WebUtility.UrlDecode("%FF")"#, s("\u{fffd}")),
+        ("WebUtility.UrlDecode(null)", N),
+        (
+            r#"WebUtility.HtmlEncode("<a href=\"x\">'&'</a>")"#,
+            s("&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"),
+        ),
+        (
+            r#"WebUtility.HtmlEncode("café 😀")"#,
+            s("caf&#233; &#128512;"),
+        ),
+        ("WebUtility.HtmlEncode(null)", N),
+        (
+            r#"WebUtility.HtmlDecode("&lt;b&gt; &amp;amp; &#233; &#x41; &unknown; & &#xZZ;")"#,
+            s("<b> &amp; é A &unknown; & &#xZZ;"),
+        ),
+        (r#"WebUtility.HtmlDecode("&#1114112;")"#, s("&#1114112;")),
+        ("WebUtility.HtmlDecode(null)", N),
+        (r#"WebUtility.UrlEncode(1)"#, E("must be a string, not int")),
+        (
+            r#"WebUtility.UrlEncode("a", "b")"#,
+            E("`UrlEncode` is not a member of `WebUtility` (with 2 argument(s))"),
+        ),
+        (
+            r#"WebUtility.UrlEncodeToBytes("a")"#,
+            E("load: 1:1: `WebUtility.UrlEncodeToBytes` is not available"),
+        ),
+        (
+            r#"Uri.EscapeDataString("a b/c?d=é~")"#,
+            s("a%20b%2Fc%3Fd%3D%C3%A9~"),
+        ),
+        (r#"Uri.UnescapeDataString("a%20b+c%2F")"#, s("a b+c/")),
+        (
+            "Uri.EscapeDataString(null)",
+            E("the argument of `Uri.EscapeDataString` is null"),
+        ),
+        (
+            r#"new Uri("https://api.contoso.com:8443/v1/orders/42?x=1&y=2#frag").Host"#,
+            s("api.contoso.com"),
+        ),
+        (
+            r#"new Uri("https://api.contoso.com:8443/v1").Port"#,
+            i(8443),
+        ),
+        (r#"new Uri("https://a.com/x").Port"#, i(443)),
+        (r#"new Uri("http://a.com/x").Port"#, i(80)),
+        (r#"new Uri("HTTP://A.com/x").Scheme"#, s("http")),
+        (
+            r#"new Uri("https://a.com/v1/orders/42?x=1").AbsolutePath"#,
+            s("/v1/orders/42"),
+        ),
+        (
+            r#"new Uri("https://a.com/v1?x=1&y=2#f").Query"#,
+            s("?x=1&y=2"),
+        ),
+        (r#"new Uri("https://a.com/v1").Query"#, s("")),
+        (
+            r#"new Uri("https://a.com/v1?x=1#f").PathAndQuery"#,
+            s("/v1?x=1"),
+        ),
+        (r#"new Uri("https://a.com/v1?x=1#f").Fragment"#, s("#f")),
+        (
+            r#"new Uri("https://a.com:8443/v1?x=1#f").AbsoluteUri"#,
+            s("https://a.com:8443/v1?x=1#f"),
+        ),
+        (
+            r#"new Uri("https://a.com:8443/v1").Authority"#,
+            s("a.com:8443"),
+        ),
+        (r#"new Uri("https://a.com:443/v1").Authority"#, s("a.com")),
+        (r#"new Uri("https://a.com:443/v1").IsDefaultPort"#, b(true)),
+        (r#"new Uri("https://u:p@a.com/").UserInfo"#, s("u:p")),
+        (
+            r#"new Uri("https://a.com/v1/orders/42").Segments.Length"#,
+            i(4),
+        ),
+        (
+            r#"new Uri("https://a.com/v1/orders/42").Segments[1]"#,
+            s("v1/"),
+        ),
+        (r#"new Uri("https://a.com").AbsolutePath"#, s("/")),
+        (r#"new Uri("http://a.com/x y").AbsolutePath"#, s("/x%20y")),
+        (
+            r#"new Uri("http://a.com/x").ToString()"#,
+            s("http://a.com/x"),
+        ),
+        (r#"new System.Uri("http://a.com/").Host"#, s("a.com")),
+        (r#"new Uri("http://a.com/x") + "?q""#, s("http://a.com/x?q")),
+        (
+            r#"new Uri("not a uri")"#,
+            E("`not a uri` is not a valid absolute URI"),
+        ),
+        (r#"new Uri("/relative")"#, E("is not a valid absolute URI")),
+        ("new Uri(null)", E("the argument of `new Uri` is null")),
+        (
+            r#"new Uri("http://a.com", 1)"#,
+            E("`new Uri` takes one string"),
+        ),
+        (
+            r#"new Uri("http://a.com/x").Nope"#,
+            E("`Nope` is not a member of Uri"),
+        ),
+        (
+            r#"Uri.TryCreate("x")"#,
+            E("load: 1:1: `Uri.TryCreate` is not available"),
+        ),
         (
             "System.IO.File.ReadAllText(\"/etc/passwd\")",
             E("load: 1:1: `System` is not available in policy expressions"),
@@ -1202,6 +1449,38 @@ fn string_length_is_capped() {
         .evaluate_with_limits(&MapHost::sample(), &limits)
         .unwrap_err();
     assert!(matches!(err, EvalError::TooLarge { .. }), "{err}");
+}
+
+#[test]
+fn byte_arrays_count_against_the_string_limit() {
+    let limits = Limits {
+        max_string_len: 8,
+        ..Limits::default()
+    };
+    let host = MapHost::sample();
+    for source in [
+        r#"Encoding.UTF8.GetBytes("123456789")"#,
+        r#"Encoding.Unicode.GetBytes("12345")"#,
+        r#"Convert.FromBase64String("MTIzNDU2Nzg5")"#,
+        r#"Convert.FromHexString("000102030405060708")"#,
+        r#"Convert.ToBase64String(Encoding.UTF8.GetBytes("1234567"))"#,
+        r#"BitConverter.ToString(Encoding.UTF8.GetBytes("1234"))"#,
+        r#"Convert.ToHexString(Encoding.UTF8.GetBytes("12345"))"#,
+        r#"WebUtility.UrlEncode("ééé")"#,
+    ] {
+        let expr = Expression::compile(source, ExpressionKind::Single).unwrap();
+        let err = expr.evaluate_with_limits(&host, &limits).unwrap_err();
+        assert!(matches!(err, EvalError::TooLarge { .. }), "{source}: {err}");
+    }
+    let fits = Expression::compile(
+        r#"Encoding.UTF8.GetBytes("12345678").Length"#,
+        ExpressionKind::Single,
+    )
+    .unwrap();
+    assert_eq!(
+        fits.evaluate_with_limits(&host, &limits).unwrap(),
+        Value::Int(8)
+    );
 }
 
 #[test]

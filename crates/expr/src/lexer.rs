@@ -153,6 +153,8 @@ pub enum Punct {
     MinusAssign,
     Arrow,
     Semicolon,
+    /// `|`: `RegexOptions.IgnoreCase | RegexOptions.Multiline`.
+    Pipe,
 }
 
 impl Punct {
@@ -191,6 +193,7 @@ impl Punct {
             Self::MinusAssign => "-=",
             Self::Arrow => "=>",
             Self::Semicolon => ";",
+            Self::Pipe => "|",
         }
     }
 }
@@ -425,6 +428,7 @@ impl Lexer<'_> {
             '}' => Punct::RBrace,
             '=' => Punct::Assign,
             ';' => Punct::Semicolon,
+            '|' => Punct::Pipe,
             other => {
                 return Err(ExprError::new(
                     start,

@@ -45,6 +45,15 @@
 //!   `ToString("N"|"D"|"B"|"P")` formats one); `DayOfWeek.Monday`... and
 //!   `DateTimeKind.Utc`... (strings). The current time and a GUID's random bytes come from
 //!   the [`Host`] ([`Host::now`], [`Host::random_guid`]): this crate never reads a clock.
+//! - Bytes and text ([`Value::Bytes`], a `byte[]`): `Encoding.UTF8`/`ASCII`/`Unicode`
+//!   `.GetBytes`/`GetString`/`GetByteCount`, a `byte[]`'s `Length`, indexer, `foreach` and
+//!   LINQ, `Convert.ToBase64String`/`FromBase64String`/`ToHexString`/`FromHexString`,
+//!   `BitConverter.ToString`, `WebUtility.UrlEncode`/`UrlDecode`/`HtmlEncode`/`HtmlDecode`,
+//!   `Uri.EscapeDataString`/`UnescapeDataString`, and `new Uri(text)` ([`Value::Native`])
+//!   with `Scheme`, `Host`, `Port`, `AbsolutePath`, `Query`, `Fragment`, `PathAndQuery`,
+//!   `AbsoluteUri`, `Authority`, `UserInfo`, `IsDefaultPort`, `Segments`.
+//! - Namespace-qualified names of the types above (`System.Text.Encoding`,
+//!   `System.Net.WebUtility`, `Newtonsoft.Json.Linq.JObject`) stand for the short ones.
 //!
 //! Load-time checks ([`check`]): the only free names are `context` and the static types
 //! in [`check::STATIC_TYPES`], with only the members implemented (`Math.Sqrt` is refused
@@ -61,8 +70,10 @@
 //! `int` and `long` are both 64-bit and arithmetic wraps; string lengths and indexes count
 //! Unicode scalar values, not UTF-16 units; integer division by zero is an error, double
 //! division by zero is infinity as in .NET; JSON scalars read from a `JObject` become
-//! plain values. `Encoding`, `Regex` and `Uri` are not available yet: naming them is
-//! refused at load.
+//! plain values. `Regex` is not available yet: naming it is refused at load. A `byte[]`
+//! counts against the string length cap, and two are equal (`==`) when their bytes are. A
+//! `Uri` is normalised as the WHATWG URL standard does (`ToString()` is the percent-encoded
+//! `AbsoluteUri`).
 //!
 //! Dates and times are always UTC: the gateway runs in UTC, so `DateTime.Now` is
 //! `DateTime.UtcNow`, `ToLocalTime()` and `ToUniversalTime()` change nothing, a parsed
@@ -82,11 +93,13 @@ mod datetime;
 mod error;
 mod eval;
 pub mod lexer;
+mod native;
 pub mod parser;
 mod value;
 
 pub use error::{EvalError, ExprError, Span};
 pub use eval::{Expression, ExpressionKind, Host, HostError, Limits};
+pub use native::Native;
 pub use value::{HostObject, Value};
 
 #[cfg(test)]

@@ -26,6 +26,64 @@ pub const TYPE_NAMES: &[&str] = &[
     "Guid",
 ];
 
+/// The namespace-qualified names of the static types (`System.Text.Encoding`), by the
+/// short name the checker and evaluator know them by.
+const QUALIFIED_NAMES: &[(&str, &str)] = &[
+    ("System.String", "string"),
+    ("System.Int32", "int"),
+    ("System.Int64", "long"),
+    ("System.Double", "double"),
+    ("System.Decimal", "decimal"),
+    ("System.Boolean", "bool"),
+    ("System.Convert", "Convert"),
+    ("System.Math", "Math"),
+    ("System.DateTime", "DateTime"),
+    ("System.DateTimeOffset", "DateTimeOffset"),
+    ("System.TimeSpan", "TimeSpan"),
+    ("System.Guid", "Guid"),
+    ("System.DayOfWeek", "DayOfWeek"),
+    ("System.DateTimeKind", "DateTimeKind"),
+    ("System.Uri", "Uri"),
+    ("System.BitConverter", "BitConverter"),
+    ("System.Net.WebUtility", "WebUtility"),
+    ("System.Text.Encoding", "Encoding"),
+    ("System.Text.RegularExpressions.Regex", "Regex"),
+    (
+        "System.Text.RegularExpressions.RegexOptions",
+        "RegexOptions",
+    ),
+    ("System.Security.Cryptography.MD5", "MD5"),
+    ("System.Security.Cryptography.SHA1", "SHA1"),
+    ("System.Security.Cryptography.SHA256", "SHA256"),
+    ("System.Security.Cryptography.SHA384", "SHA384"),
+    ("System.Security.Cryptography.SHA512", "SHA512"),
+    ("System.Security.Cryptography.SHA1Managed", "SHA1Managed"),
+    (
+        "System.Security.Cryptography.SHA256Managed",
+        "SHA256Managed",
+    ),
+    (
+        "System.Security.Cryptography.SHA384Managed",
+        "SHA384Managed",
+    ),
+    (
+        "System.Security.Cryptography.SHA512Managed",
+        "SHA512Managed",
+    ),
+    ("System.Security.Cryptography.HMACSHA1", "HMACSHA1"),
+    ("System.Security.Cryptography.HMACSHA256", "HMACSHA256"),
+    ("System.Security.Cryptography.HMACSHA384", "HMACSHA384"),
+    ("System.Security.Cryptography.HMACSHA512", "HMACSHA512"),
+    ("Newtonsoft.Json.Linq.JObject", "JObject"),
+    ("Newtonsoft.Json.Linq.JArray", "JArray"),
+    ("Newtonsoft.Json.Linq.JToken", "JToken"),
+    ("Newtonsoft.Json.Formatting", "Formatting"),
+    ("Newtonsoft.Json.JsonConvert", "JsonConvert"),
+];
+
+/// The roots of [`QUALIFIED_NAMES`]: no local may take these names.
+pub const NAMESPACE_ROOTS: &[&str] = &["System", "Newtonsoft"];
+
 /// Parses the body of `@( ... )`: a single expression.
 ///
 /// # Errors
@@ -85,24 +143,25 @@ pub const MAX_NESTING: usize = 128;
 /// Binding powers, lowest first.
 const BP_CONDITIONAL: u8 = 1;
 const BP_COALESCE: u8 = 2;
-const BP_RELATIONAL: u8 = 6;
+const BP_RELATIONAL: u8 = 7;
 
 fn binary_op(p: Punct) -> Option<(BinaryOp, u8)> {
     Some(match p {
         Punct::QuestionQuestion => (BinaryOp::Coalesce, BP_COALESCE),
         Punct::OrOr => (BinaryOp::Or, 3),
         Punct::AndAnd => (BinaryOp::And, 4),
-        Punct::EqEq => (BinaryOp::Eq, 5),
-        Punct::NotEq => (BinaryOp::Ne, 5),
+        Punct::Pipe => (BinaryOp::BitOr, 5),
+        Punct::EqEq => (BinaryOp::Eq, 6),
+        Punct::NotEq => (BinaryOp::Ne, 6),
         Punct::Lt => (BinaryOp::Lt, BP_RELATIONAL),
         Punct::Le => (BinaryOp::Le, BP_RELATIONAL),
         Punct::Gt => (BinaryOp::Gt, BP_RELATIONAL),
         Punct::Ge => (BinaryOp::Ge, BP_RELATIONAL),
-        Punct::Plus => (BinaryOp::Add, 7),
-        Punct::Minus => (BinaryOp::Sub, 7),
-        Punct::Star => (BinaryOp::Mul, 8),
-        Punct::Slash => (BinaryOp::Div, 8),
-        Punct::Percent => (BinaryOp::Rem, 8),
+        Punct::Plus => (BinaryOp::Add, 8),
+        Punct::Minus => (BinaryOp::Sub, 8),
+        Punct::Star => (BinaryOp::Mul, 9),
+        Punct::Slash => (BinaryOp::Div, 9),
+        Punct::Percent => (BinaryOp::Rem, 9),
         _ => return None,
     })
 }
@@ -396,6 +455,9 @@ impl Parser {
         match token.kind {
             TokenKind::Ident(name) => {
                 self.bump();
+                if let Some(short) = self.qualified_name(&name) {
+                    return Ok(self.node(ExprKind::Name(short.to_owned()), start));
+                }
                 if self.eat(Punct::Arrow) {
                     return self.lambda(vec![name], start);
                 }
@@ -458,6 +520,34 @@ impl Parser {
         }
     }
 
+    /// After `first` (`System`): the rest of a namespace-qualified type name
+    /// (`.Text.Encoding`), consumed, and the short name it stands for. `None` (nothing
+    /// consumed) when the tokens do not spell one of [`QUALIFIED_NAMES`].
+    fn qualified_name(&mut self, first: &str) -> Option<&'static str> {
+        if !NAMESPACE_ROOTS.contains(&first) {
+            return None;
+        }
+        let mut full = first.to_owned();
+        let mut found = None;
+        let mut n = 0;
+        while self.is_punct(n, Punct::Dot) {
+            let TokenKind::Ident(part) = &self.peek_at(n + 1).kind else {
+                break;
+            };
+            full.push('.');
+            full.push_str(part);
+            n += 2;
+            if let Some((_, short)) = QUALIFIED_NAMES.iter().find(|(q, _)| *q == full) {
+                found = Some((n, *short));
+            }
+        }
+        let (tokens, short) = found?;
+        for _ in 0..tokens {
+            self.bump();
+        }
+        Some(short)
+    }
+
     fn new_expr(&mut self, start: Span) -> Result<Expr, ExprError> {
         self.bump();
         if self.is_punct(0, Punct::LBracket) {
@@ -468,6 +558,9 @@ impl Parser {
             _ => return Err(self.error_here("a type name after `new`")),
         };
         self.bump();
+        let type_name = self
+            .qualified_name(&type_name)
+            .map_or(type_name, str::to_owned);
         if self.is_punct(0, Punct::LBracket) {
             return self.array_initializer(start);
         }
@@ -506,7 +599,11 @@ impl Parser {
                     self.bump();
                     self.bump();
                 }
-                let value = self.expr(0)?;
+                let value = if matches!(&self.peek().kind, TokenKind::Ident(out) if out == "out") {
+                    self.out_argument()?
+                } else {
+                    self.expr(0)?
+                };
                 args.push(Argument { name, value });
                 if !self.eat(Punct::Comma) {
                     break;
@@ -515,6 +612,26 @@ impl Parser {
         }
         self.expect_close(Punct::RParen, what, open)?;
         Ok(args)
+    }
+
+    /// `out var name`, `out int name` or `out name`.
+    fn out_argument(&mut self) -> Result<Expr, ExprError> {
+        let start = self.bump().span;
+        let declare = match &self.peek().kind {
+            TokenKind::Keyword(Keyword::Var) => true,
+            TokenKind::Ident(ty)
+                if TYPE_NAMES.contains(&ty.as_str())
+                    && matches!(self.peek_at(1).kind, TokenKind::Ident(_)) =>
+            {
+                true
+            }
+            _ => false,
+        };
+        if declare {
+            self.bump();
+        }
+        let (name, _) = self.ident("the name of the `out` variable")?;
+        Ok(self.node(ExprKind::Out { name, declare }, start))
     }
 
     fn generic_argument(&mut self) -> Result<Option<String>, ExprError> {

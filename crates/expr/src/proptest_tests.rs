@@ -105,6 +105,28 @@ const VOCABULARY: &[&str] = &[
     "\"1.02:03:04\"",
     "1e300",
     "(DateTime)",
+    "Encoding",
+    "UTF8",
+    "ASCII",
+    "GetBytes",
+    "GetString",
+    "Convert",
+    "ToBase64String",
+    "FromBase64String",
+    "BitConverter",
+    "System.Text.Encoding",
+    "WebUtility",
+    "UrlEncode",
+    "HtmlDecode",
+    "Uri",
+    "new Uri",
+    "Host",
+    "Segments",
+    "EscapeDataString",
+    "\"https://a.b/c?d#e\"",
+    "\"aGk=\"",
+    "|",
+    "out",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -121,7 +143,8 @@ fn exercise(source: &str) {
     }
 }
 
-/// Runs the date and time parsers and formatters on `text` (read from a variable, so that
+/// Runs the date and time parsers and formatters, and the text decoders and encoders
+/// (Base64, `Encoding`, `WebUtility`, `Uri`), on `text` (read from a variable, so that
 /// any text gets there unescaped): nothing may panic.
 fn exercise_dates(text: &str) {
     let mut host = MapHost::sample();
@@ -135,6 +158,15 @@ fn exercise_dates(text: &str) {
         "DateTime.Parse((string)context.Variables[\"s\"])",
         "TimeSpan.Parse((string)context.Variables[\"s\"])",
         "Guid.Parse((string)context.Variables[\"s\"])",
+        "Convert.FromBase64String((string)context.Variables[\"s\"]).Length",
+        "Encoding.UTF8.GetString(Encoding.Unicode.GetBytes((string)context.Variables[\"s\"]))",
+        "Encoding.Unicode.GetString(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"]))",
+        "WebUtility.UrlDecode((string)context.Variables[\"s\"])",
+        "WebUtility.HtmlDecode((string)context.Variables[\"s\"])",
+        "WebUtility.HtmlEncode((string)context.Variables[\"s\"])",
+        "Uri.UnescapeDataString((string)context.Variables[\"s\"])",
+        "new Uri((string)context.Variables[\"s\"]).PathAndQuery",
+        "new Uri(\"http://a/\" + (string)context.Variables[\"s\"]).Segments",
         "string.Format(\"{0:\" + (string)context.Variables[\"s\"] + \"}\", DateTime.UtcNow)",
     ] {
         if let Ok(expression) = Expression::compile(source, ExpressionKind::Single) {
@@ -150,7 +182,8 @@ fn date_soup() -> impl Strategy<Value = String> {
             &[
                 "y", "M", "d", "h", "H", "m", "s", "f", "F", "t", "z", "K", "g", "%", "\\", "'",
                 "\"", ":", "/", "-", "+", ".", ",", " ", "T", "Z", "GMT", "0", "1", "2", "9", "12",
-                "2024", "9999", "0001", "Tue", "Jan", "c", "G", "o", "r", "{", "}", "é",
+                "2024", "9999", "0001", "Tue", "Jan", "c", "G", "o", "r", "{", "}", "é", "&#",
+                "&#x", ";", "&amp;", "=", "%C3", "%A9", "/", "?", "#", "http://",
             ][..],
         ),
         0..24,

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::datetime;
+use crate::native::{Native, NativeKind};
 
 /// An object of the host's model (`context`, `context.Request`, ...), opaque to the
 /// evaluator: the host gives it a path-like identity and resolves its members.
@@ -83,6 +84,11 @@ pub enum Value {
     DateTime(i64),
     /// A `TimeSpan`: a signed number of ticks of 100 ns.
     TimeSpan(i64),
+    /// A `byte[]` (`Encoding.UTF8.GetBytes(...)`, `Convert.FromBase64String(...)`, a hash).
+    Bytes(Arc<[u8]>),
+    /// An object of a built-in .NET type the evaluator implements (`Uri`, `Match`, `Jwt`,
+    /// `Encoding.UTF8`, `SHA256.Create()`, ...).
+    Native(Native),
 }
 
 impl Value {
@@ -126,6 +132,8 @@ impl Value {
             Self::Object(_) => "object",
             Self::DateTime(_) => "DateTime",
             Self::TimeSpan(_) => "TimeSpan",
+            Self::Bytes(_) => "byte[]",
+            Self::Native(n) => n.type_name(),
         }
     }
 
@@ -152,11 +160,20 @@ impl Value {
     /// Converts the value to JSON (for `JArray.Add` and `JObject` indexers). A `DateTime`
     /// becomes an ISO 8601 string as Newtonsoft.Json writes it (`2024-01-02T03:04:05Z`, the
     /// fraction of a second only when not zero), a `TimeSpan` its `c` string
-    /// (`1.02:03:04.5000000`).
+    /// (`1.02:03:04.5000000`), a `byte[]` its Base64 (as Newtonsoft.Json writes it), a
+    /// `Uri` its text; other built-in objects become null.
     #[must_use]
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Self::Null | Self::Object(_) => serde_json::Value::Null,
+            Self::Bytes(bytes) => serde_json::Value::String(base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                bytes,
+            )),
+            Self::Native(n) => match n.kind() {
+                NativeKind::Uri(uri) => serde_json::Value::String(uri.as_str().to_owned()),
+                _ => serde_json::Value::Null,
+            },
             Self::Bool(b) => serde_json::Value::Bool(*b),
             Self::Int(i) => serde_json::Value::from(*i),
             Self::Double(d) => serde_json::Value::from(*d),
@@ -196,6 +213,8 @@ impl fmt::Display for Value {
             Self::Object(o) => f.write_str(o.id()),
             Self::DateTime(ticks) => f.write_str(&datetime::display_datetime(*ticks)),
             Self::TimeSpan(ticks) => f.write_str(&datetime::display_timespan(*ticks)),
+            Self::Bytes(_) => f.write_str("System.Byte[]"),
+            Self::Native(n) => write!(f, "{n}"),
         }
     }
 }
