@@ -52,6 +52,11 @@ pub(crate) struct ControlArgs {
     #[arg(long, env = "GATEHOUSE_INSTANCE_TIMEOUT", value_parser = humantime::parse_duration)]
     instance_timeout: Option<Duration>,
 
+    /// How long a web portal session (`/portal/`) lasts unused before the admin token
+    /// is asked for again.
+    #[arg(long, env = "GATEHOUSE_PORTAL_SESSION_IDLE_TIMEOUT", default_value = "12h", value_parser = humantime::parse_duration)]
+    portal_session_idle_timeout: Duration,
+
     /// How long the heartbeat of a silent instance is kept before it is deleted.
     #[arg(long, env = "GATEHOUSE_HEARTBEAT_RETENTION", default_value = "1h", value_parser = humantime::parse_duration)]
     heartbeat_retention: Duration,
@@ -130,6 +135,7 @@ async fn serve_control(
             heartbeat_retention: args.heartbeat_retention,
             change_log_retention: args.change_log_retention,
             certificate_expiry_warning: args.certificate_expiry_warning,
+            portal_session_idle_timeout: args.portal_session_idle_timeout,
             ..ControlSettings::default()
         },
         args.listen,

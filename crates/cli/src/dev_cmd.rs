@@ -105,6 +105,9 @@ async fn serve(
         // What you apply is served: new APIs join the dev gateway.
         gatehouse_control::ControlSettings {
             assign_new_apis_to: Some(DEV_ID.to_owned()),
+            // Deployment manifests and the portal's Deployment page point gateways here.
+            public_url: (args.control_listen.port() != 0)
+                .then(|| format!("http://{}", display_addr(args.control_listen))),
             ..gatehouse_control::ControlSettings::default()
         },
         args.control_listen,
@@ -203,6 +206,7 @@ fn print_banner(
         "  Management API  {control}   (admin token in {})",
         admin_token_file.display()
     );
+    println!("  Web portal      {control}/portal/   (sign in with the admin token)");
     println!("  Gateway         {gateway}");
     println!(
         "  Gateway admin   http://{}   (/healthz, /readyz, /metrics)",

@@ -54,8 +54,52 @@ pub async fn deployment(
             query.format
         )));
     }
-    let days = query.expiry_days.unwrap_or(30);
-    if !(1..=30).contains(&days) {
+    let deployment = deployment_for(
+        &state,
+        &id,
+        query.key_type.unwrap_or(KeyType::Primary),
+        query.expiry_days.unwrap_or(MAX_EXPIRY_DAYS),
+    )
+    .await?;
+    Ok(axum::Json(json!({
+        "manifest": deployment.manifest,
+        "secretCommand": deployment.secret_command,
+        "tokenExpiry": deployment.token.expiry_text(),
+    }))
+    .into_response())
+}
+
+/// Longest token lifetime, in days (and the default).
+pub const MAX_EXPIRY_DAYS: u32 = 30;
+
+/// What deploying a gateway takes: a fresh token, the command creating its Secret, the
+/// manifest.
+#[derive(Debug)]
+pub(crate) struct Deployment {
+    /// The token (a secret: shown only on the deployment page that asked for it).
+    pub(crate) token: GatewayToken,
+    /// `kubectl create secret generic …` holding the token.
+    pub(crate) secret_command: String,
+    /// The Kubernetes manifest (no token in it).
+    pub(crate) manifest: String,
+    /// The configuration endpoint the gateway reaches this control plane at.
+    pub(crate) endpoint: String,
+}
+
+/// The deployment of gateway `id`: a token signed with its `key_type` key, valid for
+/// `days` (1 to 30), and the manifest pointing at the control plane's public URL.
+///
+/// # Errors
+///
+/// 400 for `days` out of range, 409 without a public URL, 404 without the gateway,
+/// storage errors.
+pub(crate) async fn deployment_for(
+    state: &AppState,
+    id: &str,
+    key_type: KeyType,
+    days: u32,
+) -> Result<Deployment, ApiError> {
+    if !(1..=MAX_EXPIRY_DAYS).contains(&days) {
         return Err(ApiError::BadRequest(
             "`expiryDays` must be 1 to 30".to_owned(),
         ));
@@ -65,26 +109,26 @@ pub async fn deployment(
             "the control plane has no public URL, so a manifest cannot say where gateways reach it: start it with --public-url https://control.example.com (GATEHOUSE_PUBLIC_URL)".to_owned(),
         ));
     };
-    if state.get(Kind::Gateway, &id).await?.is_none() {
+    if state.get(Kind::Gateway, id).await?.is_none() {
         return Err(ApiError::NotFound {
             kind: noun(Kind::Gateway),
-            id,
+            id: id.to_owned(),
         });
     }
-    let keys = crate::management::ensure_gateway_keys(&state, &id).await?;
-    let key = match query.key_type.unwrap_or(KeyType::Primary) {
+    let keys = crate::management::ensure_gateway_keys(state, id).await?;
+    let key = match key_type {
         KeyType::Primary => keys.primary,
         KeyType::Secondary => keys.secondary,
     };
     let expiry = unix_now() + i64::from(days) * 86_400;
-    let token = GatewayToken::sign(&id, key.as_bytes(), expiry)
+    let token = GatewayToken::sign(id, key.as_bytes(), expiry)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    Ok(axum::Json(json!({
-        "manifest": kubernetes_manifest(&id, endpoint, IMAGE),
-        "secretCommand": secret_command(&id, &token),
-        "tokenExpiry": token.expiry_text(),
-    }))
-    .into_response())
+    Ok(Deployment {
+        secret_command: secret_command(id, &token),
+        manifest: kubernetes_manifest(id, endpoint, IMAGE),
+        endpoint: endpoint.to_owned(),
+        token,
+    })
 }
 
 /// The command creating the Secret that holds the token, as the portal prints it.

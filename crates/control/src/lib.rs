@@ -17,6 +17,7 @@ pub mod extract;
 pub mod maintenance;
 pub mod management;
 pub mod openapi;
+pub mod portal;
 pub mod status;
 pub mod tls;
 pub mod vault;
@@ -57,6 +58,8 @@ pub struct ControlState {
     pub stopping: CancellationToken,
     /// Change requests waiting for a change right now.
     pub waiting_long_polls: std::sync::atomic::AtomicUsize,
+    /// The web portal's sessions (this replica's, in memory).
+    pub portal: portal::session::Sessions,
 }
 
 /// The control plane's settings (`gatehouse control` flags).
@@ -84,6 +87,12 @@ pub struct ControlSettings {
     /// dev` sets its own, so what you apply is served); `None`: APIs are assigned by
     /// hand.
     pub assign_new_apis_to: Option<String>,
+    /// How long a portal session lasts unused (`--portal-session-idle-timeout`,
+    /// default 12 hours).
+    pub portal_session_idle_timeout: std::time::Duration,
+    /// Most portal sessions held at once (default 1000); the least recently used one
+    /// ends to make room.
+    pub portal_max_sessions: usize,
 }
 
 impl Default for ControlSettings {
@@ -96,6 +105,8 @@ impl Default for ControlSettings {
             maintenance_interval: std::time::Duration::from_secs(60),
             certificate_expiry_warning: std::time::Duration::from_secs(14 * 86_400),
             assign_new_apis_to: None,
+            portal_session_idle_timeout: portal::session::DEFAULT_IDLE_TIMEOUT,
+            portal_max_sessions: portal::session::DEFAULT_MAX_SESSIONS,
         }
     }
 }
@@ -109,6 +120,10 @@ impl ControlState {
         vault: vault::Vault,
         settings: ControlSettings,
     ) -> Self {
+        let portal = portal::session::Sessions::new(
+            settings.portal_session_idle_timeout,
+            settings.portal_max_sessions,
+        );
         Self {
             store,
             admin,
@@ -116,6 +131,7 @@ impl ControlState {
             settings,
             stopping: CancellationToken::new(),
             waiting_long_polls: std::sync::atomic::AtomicUsize::new(0),
+            portal,
         }
     }
 
@@ -441,7 +457,7 @@ pub enum StartError {
 pub type AppState = Arc<ControlState>;
 
 /// The whole HTTP application: health, the management API (admin token), the
-/// Configuration API v2 (gateway tokens).
+/// Configuration API v2 (gateway tokens), the web portal (`/portal/`, sessions).
 pub fn app(state: AppState) -> Router {
     let management = management::routes()
         .route("/gateways/{id}/status", get(status::gateway_status))
@@ -452,6 +468,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(|| async { "ready\n" }))
         .route("/openapi.json", get(openapi::serve))
         .merge(config_api::routes())
+        .merge(portal::routes(state.clone()))
         .merge(management)
         .fallback(|| async {
             ApiError::NotFound {

@@ -91,27 +91,61 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/subscriptions/{id}/regenerate-primary-key",
-            post(|s: State<AppState>, Path(id): Path<String>| {
-                regenerate_subscription_key(s, id, "primaryKey")
-            }),
+            post(
+                |State(s): State<AppState>, Path(id): Path<String>| async move {
+                    let (body, revision) =
+                        regenerate_subscription_key(&s, &id, KeyType::Primary).await?;
+                    Ok::<_, ApiError>(entity_response(
+                        StatusCode::OK,
+                        Kind::Subscription,
+                        &body,
+                        revision,
+                    ))
+                },
+            ),
         )
         .route(
             "/subscriptions/{id}/regenerate-secondary-key",
-            post(|s: State<AppState>, Path(id): Path<String>| {
-                regenerate_subscription_key(s, id, "secondaryKey")
-            }),
+            post(
+                |State(s): State<AppState>, Path(id): Path<String>| async move {
+                    let (body, revision) =
+                        regenerate_subscription_key(&s, &id, KeyType::Secondary).await?;
+                    Ok::<_, ApiError>(entity_response(
+                        StatusCode::OK,
+                        Kind::Subscription,
+                        &body,
+                        revision,
+                    ))
+                },
+            ),
         )
         .route(
             "/subscriptions/{id}/suspend",
-            post(|s: State<AppState>, Path(id): Path<String>| {
-                set_subscription_state(s, id, "suspended")
-            }),
+            post(
+                |State(s): State<AppState>, Path(id): Path<String>| async move {
+                    let (body, revision) = set_subscription_state(&s, &id, "suspended").await?;
+                    Ok::<_, ApiError>(entity_response(
+                        StatusCode::OK,
+                        Kind::Subscription,
+                        &body,
+                        revision,
+                    ))
+                },
+            ),
         )
         .route(
             "/subscriptions/{id}/activate",
-            post(|s: State<AppState>, Path(id): Path<String>| {
-                set_subscription_state(s, id, "active")
-            }),
+            post(
+                |State(s): State<AppState>, Path(id): Path<String>| async move {
+                    let (body, revision) = set_subscription_state(&s, &id, "active").await?;
+                    Ok::<_, ApiError>(entity_response(
+                        StatusCode::OK,
+                        Kind::Subscription,
+                        &body,
+                        revision,
+                    ))
+                },
+            ),
         )
         .route(
             "/subscriptions/{id}/list-secrets",
@@ -119,7 +153,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/gateways/{id}/regenerate-key",
-            post(regenerate_gateway_key),
+            post(regenerate_gateway_key_handler),
         )
         .route(
             "/gateways/{id}/generate-token",
@@ -209,54 +243,143 @@ async fn put_item(
 ) -> Result<Response, ApiError> {
     let body = read_json(body, MAX_BODY_BYTES).await?;
     let precondition = precondition(&headers)?;
+    let written = put_entity(&state, kind, id, body, precondition).await?;
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(entity_response(
+        status,
+        kind,
+        &written.body,
+        written.revision,
+    ))
+}
+
+/// What [`put_entity`] wrote.
+#[derive(Debug)]
+pub(crate) struct Written {
+    /// The entity as stored (secrets included: redact before showing it).
+    pub(crate) body: Value,
+    /// The revision of the write.
+    pub(crate) revision: u64,
+    /// Whether it did not exist before.
+    pub(crate) created: bool,
+}
+
+/// Creates or replaces one entity: the management API's `PUT` and the portal's forms.
+/// Validated against the configuration as it is when the write commits, so a
+/// concurrent delete of something this entity refers to cannot slip in between; a new
+/// gateway gets fresh keys.
+///
+/// # Errors
+///
+/// What [`plan_put`] refuses, and the store's errors (preconditions included).
+pub(crate) async fn put_entity(
+    state: &AppState,
+    kind: Kind,
+    id: String,
+    body: Value,
+    precondition: Precondition,
+) -> Result<Written, ApiError> {
     let now = std::time::SystemTime::now();
     let written_id = id.clone();
     let assign_to = state.settings.assign_new_apis_to.clone();
-    // Validated against the configuration as it is when the write commits: a
-    // concurrent delete of something this entity refers to cannot slip in between.
     let (revision, (body, created)) = state
         .write_planned(move |_, stored| {
-            let existing = stored.iter().find(|s| s.kind == kind && s.id == id);
-            let body = entities::prepare_put(kind, &id, body, existing.map(|s| &s.body))?;
-            let mut config = entities::configuration(&stored)?;
-            entities::apply(&mut config, kind, &id, Some(&body)).map_err(|message| {
-                ApiError::BadRequest(format!("invalid {}: {message}", noun(kind)))
-            })?;
-            // A new API joins the gateway that serves everything (dev mode), if any.
-            let assignment = match (&assign_to, kind, existing) {
-                (Some(gateway), Kind::Api, None) => assign_api(&mut config, &stored, gateway, &id)?,
-                _ => None,
-            };
-            if kind == Kind::Certificate
-                && let Some(certificate) = config.certificates.iter().find(|c| c.id == id)
-            {
-                validate_certificate(certificate, now)?;
-            }
-            validate(&config)?;
-            let created = existing.is_none();
+            let planned = plan_put(kind, &id, body, &stored, assign_to.as_deref(), now)?;
             let op = WriteOp::Put {
                 kind,
                 id,
-                body: body.clone(),
+                body: planned.body.clone(),
                 precondition,
             };
             Ok((
-                std::iter::once(op).chain(assignment).collect(),
-                (body, created),
+                std::iter::once(op).chain(planned.assignment).collect(),
+                (planned.body, planned.created),
             ))
         })
         .await?;
     if kind == Kind::Gateway && created {
         // Fresh keys for a new gateway, even when one of the same id existed before:
         // its tokens must not work for the new one.
-        new_gateway_keys(&state, &written_id).await?;
+        new_gateway_keys(state, &written_id).await?;
     }
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
+    Ok(Written {
+        body,
+        revision,
+        created,
+    })
+}
+
+/// Checks a `PUT` without writing it: the same checks [`put_entity`] makes, against
+/// the configuration as it is now (the portal's validation as you type).
+///
+/// # Errors
+///
+/// What [`plan_put`] refuses, and storage errors.
+pub(crate) async fn check_put(
+    state: &AppState,
+    kind: Kind,
+    id: &str,
+    body: Value,
+) -> Result<(), ApiError> {
+    let (_, stored) = state.all().await?;
+    let assign_to = state.settings.assign_new_apis_to.as_deref();
+    plan_put(
+        kind,
+        id,
+        body,
+        &stored,
+        assign_to,
+        std::time::SystemTime::now(),
+    )
+    .map(drop)
+}
+
+/// A planned `PUT`.
+struct PlannedPut {
+    /// The body to store.
+    body: Value,
+    /// Whether the entity is new.
+    created: bool,
+    /// The write assigning a new API to the dev gateway, if any.
+    assignment: Option<WriteOp>,
+}
+
+/// The checks of a `PUT` of `body` as entity `id` of `kind` over every stored entity:
+/// the body prepared ([`entities::prepare_put`]), the whole configuration with it
+/// validated (policies compiled), a certificate checked.
+fn plan_put(
+    kind: Kind,
+    id: &str,
+    body: Value,
+    stored: &[gatehouse_store::Stored],
+    assign_to: Option<&str>,
+    now: std::time::SystemTime,
+) -> Result<PlannedPut, ApiError> {
+    let existing = stored.iter().find(|s| s.kind == kind && s.id == id);
+    let body = entities::prepare_put(kind, id, body, existing.map(|s| &s.body))?;
+    let mut config = entities::configuration(stored)?;
+    entities::apply(&mut config, kind, id, Some(&body))
+        .map_err(|message| ApiError::BadRequest(format!("invalid {}: {message}", noun(kind))))?;
+    // A new API joins the gateway that serves everything (dev mode), if any.
+    let assignment = match (assign_to, kind, existing) {
+        (Some(gateway), Kind::Api, None) => assign_api(&mut config, stored, gateway, id)?,
+        _ => None,
     };
-    Ok(entity_response(status, kind, &body, revision))
+    if kind == Kind::Certificate
+        && let Some(certificate) = config.certificates.iter().find(|c| c.id == id)
+    {
+        validate_certificate(certificate, now)?;
+    }
+    validate(&config)?;
+    Ok(PlannedPut {
+        body,
+        created: existing.is_none(),
+        assignment,
+    })
 }
 
 async fn delete_item(
@@ -266,6 +389,23 @@ async fn delete_item(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let precondition = precondition(&headers)?;
+    delete_entity(&state, kind, id, precondition).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Deletes one entity (the management API's `DELETE` and the portal's): refused while
+/// others refer to it; a gateway's tokens stop working and its instances leave the
+/// status.
+///
+/// # Errors
+///
+/// 404 when it does not exist, 409 while it is in use, and the store's errors.
+pub(crate) async fn delete_entity(
+    state: &AppState,
+    kind: Kind,
+    id: String,
+    precondition: Precondition,
+) -> Result<(), ApiError> {
     let deleted_id = id.clone();
     state
         .write_planned(move |_, stored| {
@@ -302,7 +442,7 @@ async fn delete_item(
         // Its tokens stop working now, and its instances leave the status.
         state.store.forget_gateway(&deleted_id).await?;
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 /// Adds API `api` to gateway `gateway` in `config`, and returns the write doing the
@@ -476,13 +616,14 @@ async fn load(state: &AppState, kind: Kind, id: &str) -> Result<(Value, u64), Ap
     Ok((stored.body, stored.revision))
 }
 
+/// Changes one stored subscription with `change` and writes it, validated as a `PUT`.
 async fn update_subscription(
     state: &AppState,
     id: &str,
     change: impl FnOnce(&mut Value) + Send + 'static,
-) -> Result<Response, ApiError> {
+) -> Result<(Value, u64), ApiError> {
     let id = id.to_owned();
-    let (revision, body) = state
+    state
         .write_planned(move |_, stored| {
             let mut body = stored
                 .iter()
@@ -502,48 +643,68 @@ async fn update_subscription(
             };
             Ok((vec![op], body))
         })
-        .await?;
-    Ok(entity_response(
-        StatusCode::OK,
-        Kind::Subscription,
-        &body,
-        revision,
-    ))
+        .await
+        .map(|(revision, body)| (body, revision))
 }
 
-async fn regenerate_subscription_key(
-    State(state): State<AppState>,
-    id: String,
-    field: &'static str,
-) -> Result<Response, ApiError> {
-    update_subscription(&state, &id, move |body| {
+/// Gives subscription `id` a new primary or secondary key (the old one stops working).
+///
+/// # Errors
+///
+/// 404 when it does not exist, and storage errors.
+pub(crate) async fn regenerate_subscription_key(
+    state: &AppState,
+    id: &str,
+    key_type: KeyType,
+) -> Result<(Value, u64), ApiError> {
+    let field = match key_type {
+        KeyType::Primary => "primaryKey",
+        KeyType::Secondary => "secondaryKey",
+    };
+    update_subscription(state, id, move |body| {
         body[field] = Value::String(crate::auth::new_secret());
     })
     .await
 }
 
-async fn set_subscription_state(
-    State(state): State<AppState>,
-    id: String,
+/// Suspends (`"suspended"`) or activates (`"active"`) subscription `id`.
+///
+/// # Errors
+///
+/// 404 when it does not exist, and storage errors.
+pub(crate) async fn set_subscription_state(
+    state: &AppState,
+    id: &str,
     value: &'static str,
-) -> Result<Response, ApiError> {
-    update_subscription(&state, &id, move |body| {
+) -> Result<(Value, u64), ApiError> {
+    update_subscription(state, id, move |body| {
         body["state"] = Value::String(value.to_owned());
     })
     .await
+}
+
+/// The keys of subscription `id`: the only way to read them.
+///
+/// # Errors
+///
+/// 404 when it does not exist, and storage errors.
+pub(crate) async fn subscription_secrets(
+    state: &AppState,
+    id: &str,
+) -> Result<SubscriptionSecrets, ApiError> {
+    let (body, _) = load(state, Kind::Subscription, id).await?;
+    let key = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
+    Ok(SubscriptionSecrets {
+        primary_key: key("primaryKey"),
+        secondary_key: key("secondaryKey"),
+    })
 }
 
 async fn list_subscription_secrets(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (body, _) = load(&state, Kind::Subscription, &id).await?;
-    let key = |field: &str| body.get(field).and_then(Value::as_str).map(str::to_owned);
-    Ok(axum::Json(SubscriptionSecrets {
-        primary_key: key("primaryKey"),
-        secondary_key: key("secondaryKey"),
-    })
-    .into_response())
+    Ok(axum::Json(subscription_secrets(&state, &id).await?).into_response())
 }
 
 // === gateways ===
@@ -591,9 +752,9 @@ pub(crate) struct GatewayTokenValue {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SubscriptionSecrets {
     /// Primary key.
-    primary_key: Option<String>,
+    pub(crate) primary_key: Option<String>,
     /// Secondary key.
-    secondary_key: Option<String>,
+    pub(crate) secondary_key: Option<String>,
 }
 
 /// The gateway's keys, created on first use.
@@ -617,21 +778,36 @@ async fn new_gateway_keys(state: &AppState, id: &str) -> Result<GatewayKeys, Api
     Ok(keys)
 }
 
-async fn regenerate_gateway_key(
+async fn regenerate_gateway_key_handler(
     State(state): State<AppState>,
     Path(id): Path<String>,
     body: Body,
 ) -> Result<Response, ApiError> {
     let request: RegenerateKey = parse_body(body).await?;
-    load(&state, Kind::Gateway, &id).await?;
-    let mut keys = ensure_gateway_keys(&state, &id).await?;
-    match request.key_type {
+    regenerate_gateway_key(&state, &id, request.key_type).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Gives gateway `id` a new primary or secondary signing key: every token the old one
+/// signed stops working.
+///
+/// # Errors
+///
+/// 404 when the gateway does not exist, and storage errors.
+pub(crate) async fn regenerate_gateway_key(
+    state: &AppState,
+    id: &str,
+    key_type: KeyType,
+) -> Result<(), ApiError> {
+    load(state, Kind::Gateway, id).await?;
+    let mut keys = ensure_gateway_keys(state, id).await?;
+    match key_type {
         KeyType::Primary => keys.primary = crate::auth::new_secret(),
         KeyType::Secondary => keys.secondary = crate::auth::new_secret(),
     }
-    state.set_gateway_keys(&id, &keys).await?;
-    tracing::info!(gateway = %id, key = ?request.key_type, "gateway key regenerated; tokens signed with the old key are no longer valid");
-    Ok(StatusCode::NO_CONTENT.into_response())
+    state.set_gateway_keys(id, &keys).await?;
+    tracing::info!(gateway = %id, key = ?key_type, "gateway key regenerated; tokens signed with the old key are no longer valid");
+    Ok(())
 }
 
 async fn generate_gateway_token(
@@ -640,21 +816,37 @@ async fn generate_gateway_token(
     body: Body,
 ) -> Result<Response, ApiError> {
     let request: GenerateToken = parse_body(body).await?;
-    load(&state, Kind::Gateway, &id).await?;
     let expiry_unix = parse_expiry(&request.expiry)?;
-    gatehouse_model::token::validate_expiry(unix_now(), expiry_unix)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let keys = ensure_gateway_keys(&state, &id).await?;
-    let key = match request.key_type {
-        KeyType::Primary => keys.primary,
-        KeyType::Secondary => keys.secondary,
-    };
-    let token = GatewayToken::sign(&id, key.as_bytes(), expiry_unix)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let token = gateway_token(&state, &id, request.key_type, expiry_unix).await?;
     Ok(axum::Json(GatewayTokenValue {
         value: token.to_string(),
     })
     .into_response())
+}
+
+/// A token for gateway `id` signed with its `key_type` key, expiring at `expiry_unix`
+/// (at most 30 days ahead).
+///
+/// # Errors
+///
+/// 404 when the gateway does not exist, 400 for an expiry out of range, and storage
+/// errors.
+pub(crate) async fn gateway_token(
+    state: &AppState,
+    id: &str,
+    key_type: KeyType,
+    expiry_unix: i64,
+) -> Result<GatewayToken, ApiError> {
+    load(state, Kind::Gateway, id).await?;
+    gatehouse_model::token::validate_expiry(unix_now(), expiry_unix)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let keys = ensure_gateway_keys(state, id).await?;
+    let key = match key_type {
+        KeyType::Primary => keys.primary,
+        KeyType::Secondary => keys.secondary,
+    };
+    GatewayToken::sign(id, key.as_bytes(), expiry_unix)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// `expiry` of `generate-token`: RFC 3339 with `Z` or a `+hh:mm`/`-hh:mm` offset, or

@@ -141,16 +141,25 @@ pub async fn gateway_status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if state.get(Kind::Gateway, &id).await?.is_none() {
+    Ok(axum::Json(status_of(&state, &id).await?).into_response())
+}
+
+/// The status of gateway `id`: its instances heard from within their timeout.
+///
+/// # Errors
+///
+/// 404 when the gateway does not exist, and storage errors.
+pub(crate) async fn status_of(state: &AppState, id: &str) -> Result<GatewayStatus, ApiError> {
+    if state.get(Kind::Gateway, id).await?.is_none() {
         return Err(ApiError::NotFound {
             kind: noun(Kind::Gateway),
-            id,
+            id: id.to_owned(),
         });
     }
     let (current_revision, stored) = state.all().await?;
     let config = crate::entities::configuration(&stored)?;
     let now = unix_now();
-    let heartbeats = state.store.heartbeats(&id, 0).await?;
+    let heartbeats = state.store.heartbeats(id, 0).await?;
     let instances: Vec<InstanceStatus> = heartbeats
         .into_iter()
         .filter(|hb| {
@@ -172,8 +181,8 @@ pub async fn gateway_status(
             last_seen_seconds_ago: now.saturating_sub(hb.last_seen_unix).max(0),
         })
         .collect();
-    Ok(axum::Json(GatewayStatus {
-        gateway_id: id,
+    Ok(GatewayStatus {
+        gateway_id: id.to_owned(),
         nodes: instances.len(),
         current_revision,
         instances,
@@ -183,7 +192,6 @@ pub async fn gateway_status(
             state.settings.certificate_expiry_warning,
         ),
     })
-    .into_response())
 }
 
 #[cfg(test)]

@@ -280,7 +280,8 @@ pub async fn serve_tls(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    let app = crate::app(state.clone());
+    // The portal marks its session cookie `Secure` on requests that came this way.
+    let app = crate::app(state.clone()).layer(axum::Extension(crate::portal::Https));
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {

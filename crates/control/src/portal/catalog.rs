@@ -1,0 +1,259 @@
+//! Products, subscriptions (keys shown only when asked, regenerated), named values
+//! (secret values never shown) and certificates (subject, expiry, host names).
+
+use askama::Template;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use gatehouse_model::Configuration;
+
+use super::apis::configuration;
+use super::gateways::Fields;
+use super::session::ActiveSession;
+use super::{Done, Page, PortalResult, render};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::management::{self, KeyType, SubscriptionSecrets};
+
+type Session = axum::Extension<ActiveSession>;
+type Id = axum::extract::Path<String>;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/portal/products", get(products))
+        .route("/portal/subscriptions", get(subscriptions))
+        .route("/portal/subscriptions/{id}/keys", post(show_keys))
+        .route("/portal/subscriptions/{id}/regenerate", post(regenerate))
+        .route("/portal/named-values", get(named_values))
+        .route("/portal/certificates", get(certificates))
+}
+
+// === products ===
+
+#[derive(Template)]
+#[template(path = "portal/products.html")]
+struct ProductsPage {
+    p: Page,
+    products: Vec<gatehouse_model::Product>,
+    /// Subscriptions per product id.
+    subscriptions: Vec<(String, usize)>,
+}
+
+impl ProductsPage {
+    fn subscription_count(&self, product: &str) -> usize {
+        self.subscriptions
+            .iter()
+            .find(|(id, _)| id == product)
+            .map_or(0, |(_, count)| *count)
+    }
+}
+
+async fn products(
+    State(state): State<AppState>,
+    session: Session,
+    done: Query<Done>,
+) -> PortalResult {
+    let (_, config) = configuration(&state).await?;
+    let subscriptions = config
+        .products
+        .iter()
+        .map(|product| {
+            let count = config
+                .subscriptions
+                .iter()
+                .filter(|s| {
+                    matches!(&s.scope, gatehouse_model::SubscriptionScope::Product(p) if *p == product.id)
+                })
+                .count();
+            (product.id.clone(), count)
+        })
+        .collect();
+    render(&ProductsPage {
+        p: Page::new(&session, "products", "Products".to_owned()).with_notice(done.notice()),
+        products: config.products,
+        subscriptions,
+    })
+}
+
+// === subscriptions ===
+
+/// A subscription as listed: never its keys, unless [`SubscriptionsPage::shown`].
+struct SubscriptionRow {
+    id: String,
+    display_name: String,
+    scope: String,
+    state: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "portal/subscriptions.html")]
+struct SubscriptionsPage {
+    p: Page,
+    rows: Vec<SubscriptionRow>,
+    /// The one subscription whose keys the user asked to see, with them.
+    shown: Option<(String, SubscriptionSecrets)>,
+}
+
+impl SubscriptionsPage {
+    fn shown_for(&self, id: &str) -> Option<&SubscriptionSecrets> {
+        self.shown
+            .as_ref()
+            .filter(|(shown, _)| shown == id)
+            .map(|(_, secrets)| secrets)
+    }
+}
+
+fn subscription_rows(config: Configuration) -> Vec<SubscriptionRow> {
+    config
+        .subscriptions
+        .into_iter()
+        .map(|s| SubscriptionRow {
+            id: s.id,
+            display_name: s.display_name.unwrap_or_default(),
+            scope: s.scope.to_string(),
+            state: s.state.as_str(),
+        })
+        .collect()
+}
+
+async fn subscriptions(
+    State(state): State<AppState>,
+    session: Session,
+    done: Query<Done>,
+) -> PortalResult {
+    let (_, config) = configuration(&state).await?;
+    render(&SubscriptionsPage {
+        p: Page::new(&session, "subscriptions", "Subscriptions".to_owned())
+            .with_notice(done.notice()),
+        rows: subscription_rows(config),
+        shown: None,
+    })
+}
+
+/// The list again, with one subscription's keys: what "Show keys" asked for (a POST,
+/// as the management API's `list-secrets`, so no link or prefetch reveals them).
+async fn show_keys(State(state): State<AppState>, session: Session, id: Id) -> PortalResult {
+    let secrets = management::subscription_secrets(&state, &id).await?;
+    tracing::info!(subscription = %id.0, "portal: subscription keys shown");
+    let (_, config) = configuration(&state).await?;
+    render(&SubscriptionsPage {
+        p: Page::new(&session, "subscriptions", "Subscriptions".to_owned()),
+        rows: subscription_rows(config),
+        shown: Some((id.0, secrets)),
+    })
+}
+
+async fn regenerate(State(state): State<AppState>, id: Id, body: Bytes) -> PortalResult {
+    let fields = Fields::parse(&body);
+    let (key, done) = match fields.get("key").as_str() {
+        "primary" => (KeyType::Primary, "regenerated-primary"),
+        "secondary" => (KeyType::Secondary, "regenerated-secondary"),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown key `{other}`: primary or secondary"
+            ))
+            .into());
+        }
+    };
+    management::regenerate_subscription_key(&state, &id, key).await?;
+    Ok(Redirect::to(&format!("/portal/subscriptions?done={done}")).into_response())
+}
+
+// === named values ===
+
+/// A named value as listed: a secret one's value is never read into it.
+struct NamedValueRow {
+    name: String,
+    /// The value of a plain named value; `None` for a secret.
+    value: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/named_values.html")]
+struct NamedValuesPage {
+    p: Page,
+    rows: Vec<NamedValueRow>,
+}
+
+async fn named_values(State(state): State<AppState>, session: Session) -> PortalResult {
+    let (_, config) = configuration(&state).await?;
+    let rows = config
+        .named_values
+        .into_iter()
+        .map(|n| NamedValueRow {
+            // Security: a secret's value stays out of the page model altogether.
+            value: (!n.secret).then_some(n.value),
+            name: n.name,
+        })
+        .collect();
+    render(&NamedValuesPage {
+        p: Page::new(&session, "named-values", "Named values".to_owned()),
+        rows,
+    })
+}
+
+// === certificates ===
+
+struct CertificateRow {
+    id: String,
+    subject: String,
+    issuer: String,
+    not_after: String,
+    expired: bool,
+    thumbprint: String,
+    has_private_key: bool,
+    client_ca: bool,
+    hostnames: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "portal/certificates.html")]
+struct CertificatesPage {
+    p: Page,
+    rows: Vec<CertificateRow>,
+}
+
+async fn certificates(State(state): State<AppState>, session: Session) -> PortalResult {
+    use gatehouse_tls::certificate::{CertificateDetails, parse_certificates, rfc3339};
+    let (_, config) = configuration(&state).await?;
+    let now = crate::unix_now();
+    let rows = config
+        .certificates
+        .iter()
+        .map(|certificate| {
+            let leaf = parse_certificates(&certificate.certificate_pem)
+                .ok()
+                .and_then(|chain| CertificateDetails::from_der(chain.first()?).ok());
+            CertificateRow {
+                id: certificate.id.clone(),
+                subject: leaf
+                    .as_ref()
+                    .map_or_else(|| "(does not parse)".to_owned(), |l| l.subject.clone()),
+                issuer: leaf.as_ref().map(|l| l.issuer.clone()).unwrap_or_default(),
+                not_after: leaf
+                    .as_ref()
+                    .map(|l| rfc3339(l.not_after))
+                    .unwrap_or_default(),
+                expired: leaf.as_ref().is_some_and(|l| l.not_after < now),
+                thumbprint: leaf
+                    .as_ref()
+                    .map(|l| l.thumbprint.clone())
+                    .unwrap_or_default(),
+                has_private_key: certificate.private_key_pem.is_some(),
+                client_ca: certificate.client_ca,
+                hostnames: config
+                    .hostnames
+                    .iter()
+                    .filter(|h| h.certificate_id.as_deref() == Some(certificate.id.as_str()))
+                    .map(|h| h.hostname.clone())
+                    .collect(),
+            }
+        })
+        .collect();
+    render(&CertificatesPage {
+        p: Page::new(&session, "certificates", "Certificates".to_owned()),
+        rows,
+    })
+}
