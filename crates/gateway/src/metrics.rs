@@ -319,6 +319,9 @@ pub struct Metrics {
     /// rejects (400, 414, 431) and what the gateway adds (`Content-Length` with
     /// `Transfer-Encoding`, a transfer coding other than `chunked`).
     pub malformed_requests: Counter,
+    /// Requests forwarded again by a `retry` around `forward-request`
+    /// (`gatehouse_backend_retries_total`).
+    pub backend_retries: Counter,
     /// `gatehouse_tls_handshakes_total{version}`, resolved per version.
     tls_handshakes: [(&'static str, Counter); 3],
     /// `gatehouse_tls_handshake_errors_total{reason}`, resolved per reason.
@@ -455,6 +458,12 @@ impl Metrics {
             "Requests refused for their framing or header syntax (400, 414, 431); the connection was closed",
             malformed_requests.clone(),
         );
+        let backend_retries = Counter::default();
+        registry.register(
+            "backend_retries",
+            "Requests forwarded to the backend again by a retry policy around forward-request",
+            backend_retries.clone(),
+        );
         let handshakes = Family::<TlsVersionLabels, Counter>::default();
         registry.register(
             "tls_handshakes",
@@ -507,6 +516,7 @@ impl Metrics {
             client_header_timeouts,
             client_body_timeouts,
             malformed_requests,
+            backend_retries,
             tls_handshakes,
             tls_handshake_errors,
             tls_certificate_expiry,

@@ -100,8 +100,9 @@ pub use pipeline::{
     PolicyErrorInfo, PolicyFailure, PolicyResponse, ReceivedResponse, RequestFacts, RequestState,
     ResponseState, SubscriptionFacts, TraceEntry, TraceSeverity,
 };
+pub use policies::retry::RetryDecision;
 pub use services::{
-    CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices, TokenFuture,
+    CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices, SleepFuture, TokenFuture,
 };
 
 /// Parses one scope's policy document.

@@ -25,6 +25,7 @@ use crate::document::SectionKind;
 use crate::error::Position;
 use crate::expression::{PolicyExpression, Variables};
 use crate::key::NullReference;
+use crate::policies::retry::{PendingRetry, RetryDecision};
 use crate::registry::{CompiledStep, Run, Steps};
 use crate::services::PolicyServices;
 
@@ -158,6 +159,8 @@ pub struct RequestState {
     /// A CORS preflight no `cors` policy has answered yet (`terminate-unmatched-request`
     /// false); answered with an empty 200 at the end of inbound.
     pub(crate) cors_preflight_unanswered: bool,
+    /// A `retry` around `forward-request` that ran (see [`RequestState::retries_forward`]).
+    pub(crate) retry: Option<PendingRetry>,
 }
 
 impl RequestState {
@@ -186,7 +189,15 @@ impl RequestState {
             traces: Vec::new(),
             traces_dropped: 0,
             cors_preflight_unanswered: false,
+            retry: None,
         }
+    }
+
+    /// Whether the backend section ended in a `retry` around `forward-request`: then
+    /// keep the request's headers and whole body to send again, and ask
+    /// [`Pipeline::retry_forward`] after each answer.
+    pub fn retries_forward(&self) -> bool {
+        self.retry.is_some()
     }
 }
 
@@ -700,6 +711,35 @@ impl Pipeline {
         let exec = self.exec(facts, counters, SectionKind::OnError, Some(error));
         let flow = run_response(&self.on_error, &exec, request, response);
         finish_response_phase(&exec, flow, request, response)
+    }
+
+    /// After an answer to a request whose backend section ended in a `retry` around
+    /// `forward-request` ([`RequestState::retries_forward`]), made after `retries`
+    /// retries: evaluates the condition on `response` (the answer's status and headers;
+    /// `None` when the backend could not be reached, which is retried while retries
+    /// remain), waits on the services' timer, and runs the retry's policies again.
+    /// [`RetryDecision::Again`]: forward the request again as it now is.
+    pub async fn retry_forward(
+        &self,
+        facts: &RequestFacts<'_>,
+        counters: &Counters,
+        request: &mut RequestState,
+        response: Option<&mut ResponseState>,
+        retries: u32,
+    ) -> RetryDecision {
+        let Some(pending) = request.retry.clone() else {
+            return RetryDecision::Done;
+        };
+        let exec = self.exec(facts, counters, SectionKind::Backend, None);
+        match pending
+            .after_answer(&exec, request, response, retries)
+            .await
+        {
+            RetryDecision::Stop(flow) => {
+                RetryDecision::Stop(finish_request_phase(&exec, flow, request))
+            }
+            decision => decision,
+        }
     }
 
     /// The bodies this pipeline's expressions read: the gateway reads those whole (up

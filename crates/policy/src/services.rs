@@ -71,6 +71,9 @@ pub type CallFuture<'s> =
 /// What an access-token request returns: the token (a secret: never logged).
 pub type TokenFuture<'s> = Pin<Box<dyn Future<Output = Result<Arc<str>, CallError>> + Send + 's>>;
 
+/// What a wait returns (`retry`'s intervals).
+pub type SleepFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
 /// Services the gateway offers policies: calls, and the clocks and randomness the
 /// crate never reads itself.
 pub trait PolicyServices: Send + Sync + fmt::Debug {
@@ -83,8 +86,11 @@ pub trait PolicyServices: Send + Sync + fmt::Debug {
     /// The time since the request was received (`context.Elapsed`).
     fn elapsed(&self) -> Duration;
 
-    /// 16 random bytes (`Guid.NewGuid()`).
+    /// 16 random bytes (`Guid.NewGuid()`, `retry`'s jitter).
     fn random_bytes(&self) -> [u8; 16];
+
+    /// Waits `duration` on the gateway's timer (`retry` between attempts).
+    fn sleep(&self, duration: Duration) -> SleepFuture;
 
     /// An access token for `resource` from the gateway's identity
     /// (`authentication-managed-identity`), cached until it expires. By default there

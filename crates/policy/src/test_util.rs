@@ -202,6 +202,8 @@ pub(crate) fn block_on<F: std::future::Future>(future: F) -> F::Output {
 pub(crate) struct FakeServices {
     pub(crate) calls: std::sync::Mutex<Vec<crate::OutgoingCall>>,
     pub(crate) answer: Result<crate::CallResponse, crate::CallError>,
+    /// What `sleep` was asked to wait (it returns at once).
+    pub(crate) slept: std::sync::Mutex<Vec<Duration>>,
 }
 
 #[allow(
@@ -215,6 +217,7 @@ impl FakeServices {
         headers.insert("content-type", HeaderValue::from_static("application/json"));
         Self {
             calls: std::sync::Mutex::new(Vec::new()),
+            slept: std::sync::Mutex::new(Vec::new()),
             answer: Ok(crate::CallResponse {
                 status: http::StatusCode::from_u16(status).unwrap(),
                 headers,
@@ -227,6 +230,7 @@ impl FakeServices {
     pub(crate) fn failing(error: crate::CallError) -> Self {
         Self {
             calls: std::sync::Mutex::new(Vec::new()),
+            slept: std::sync::Mutex::new(Vec::new()),
             answer: Err(error),
         }
     }
@@ -249,6 +253,11 @@ impl crate::PolicyServices for FakeServices {
 
     fn random_bytes(&self) -> [u8; 16] {
         [0x11; 16]
+    }
+
+    fn sleep(&self, duration: Duration) -> crate::SleepFuture {
+        self.slept.lock().unwrap().push(duration);
+        Box::pin(std::future::ready(()))
     }
 
     fn token(&self, resource: &str) -> crate::TokenFuture<'_> {

@@ -1651,3 +1651,139 @@ async fn continue_timeout_holds_the_body_until_the_backend_says_continue() {
     assert!(answer.starts_with("expect=no "), "{answer}");
     assert_eq!(field(&answer, "body"), 5, "{answer}");
 }
+
+/// A backend that answers 503 to its first `failures` requests and then 200 with
+/// `attempt=<n> tries=<X-Try values> body=<the body>`; every answer closes.
+fn flaky_backend(failures: usize) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for (attempt, stream) in listener.incoming().enumerate() {
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream);
+            let (mut length, mut tries) = (0, Vec::new());
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                let lower = header.to_ascii_lowercase();
+                if let Some(value) = lower.strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                if let Some(value) = lower.strip_prefix("x-try:") {
+                    tries.push(value.trim().to_owned());
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let answer = if attempt < failures {
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy".to_owned()
+            } else {
+                let text = format!(
+                    "attempt={} tries={} body={}",
+                    attempt + 1,
+                    tries.join(","),
+                    String::from_utf8_lossy(&body)
+                );
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                )
+            };
+            let _ = reader.get_mut().write_all(answer.as_bytes());
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn retry_forwards_again_with_the_same_body_while_the_condition_holds() {
+    let policy = r#"<policies><inbound><base /></inbound><backend>
+  <retry condition="@(context.Response.StatusCode == 503)" count="3" interval="0" first-fast-retry="true">
+    <set-header name="X-Try" exists-action="append"><value>t</value></set-header>
+    <forward-request />
+  </retry>
+</backend><outbound><set-header name="X-Seen" exists-action="override"><value>@(context.Response.StatusCode.ToString())</value></set-header></outbound></policies>"#;
+    let send = |gateway: &GatewayProcess| {
+        http_client()
+            .post(gateway.url("/api/x"))
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+            .body("the body")
+            .send()
+    };
+    // Two 503s, then the answer: the third attempt carries the body again, and the
+    // retry's policies ran once per attempt.
+    let gateway = start(&config(
+        "api",
+        &flaky_backend(2),
+        ANY_OPERATION,
+        Some(policy),
+    ));
+    let response = send(&gateway).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-seen"], "200");
+    assert_eq!(
+        response.text().await.unwrap(),
+        "attempt=3 tries=t,t,t body=the body"
+    );
+    let metrics = metrics_text(gateway.admin_addr()).await;
+    assert_eq!(
+        metric_value(&metrics, "gatehouse_backend_retries_total"),
+        Some(2.0),
+        "{metrics}"
+    );
+    // More 503s than retries: the last answer is kept.
+    let gateway = start(&config(
+        "api",
+        &flaky_backend(10),
+        ANY_OPERATION,
+        Some(policy),
+    ));
+    let response = send(&gateway).await.unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.text().await.unwrap(), "busy");
+    // A backend that never accepts: each attempt fails to connect, then on-error runs
+    // with the failure as without retry.
+    let unreachable = format!("http://{}", refused_addr());
+    let gateway = start(&config("api", &unreachable, ANY_OPERATION, Some(policy)));
+    let response = send(&gateway).await.unwrap();
+    assert_eq!(response.status(), 502);
+    let metrics = metrics_text(gateway.admin_addr()).await;
+    assert_eq!(
+        metric_value(&metrics, "gatehouse_backend_retries_total"),
+        Some(3.0),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn outbound_and_on_error_see_the_request_as_forwarded() {
+    let backend = EchoBackend::start();
+    let policy = r#"<policies><inbound><base /><set-header name="X-Added" exists-action="override"><value>in</value></set-header></inbound><backend><base /></backend><outbound><set-header name="X-Corr" exists-action="override"><value>@(context.Request.Headers.GetValueOrDefault("X-Correlation-Id","none") + "/" + context.Request.Headers.GetValueOrDefault("X-Added","none"))</value></set-header></outbound><on-error><set-header name="X-Corr" exists-action="override"><value>@(context.Request.Headers.GetValueOrDefault("X-Correlation-Id","none"))</value></set-header></on-error></policies>"#;
+    let gateway = start(&config("api", &backend.url(), ANY_OPERATION, Some(policy)));
+    let response = http_client()
+        .get(gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .header("X-Correlation-Id", "c-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-corr"], "c-42/in");
+    // A backend that cannot be reached: on-error sees them too.
+    let unreachable = format!("http://{}", refused_addr());
+    let gateway = start(&config("api", &unreachable, ANY_OPERATION, Some(policy)));
+    let response = http_client()
+        .get(gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .header("X-Correlation-Id", "c-43")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    assert_eq!(response.headers()["x-corr"], "c-43");
+}

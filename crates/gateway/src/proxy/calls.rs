@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use gatehouse_policy::{
-    CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices, TokenFuture,
+    CallError, CallFuture, CallResponse, OutgoingCall, PolicyServices, SleepFuture, TokenFuture,
 };
 use http::header::{self, HeaderValue};
 use http::{Request, Uri};
@@ -156,6 +156,10 @@ impl PolicyServices for PolicyCalls<'_> {
 
     fn random_bytes(&self) -> [u8; 16] {
         rand::random()
+    }
+
+    fn sleep(&self, duration: Duration) -> SleepFuture {
+        Box::pin(tokio::time::sleep(duration))
     }
 
     fn token(&self, resource: &str) -> TokenFuture<'_> {

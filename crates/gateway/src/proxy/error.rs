@@ -252,6 +252,20 @@ impl ErrorReason {
         )
     }
 
+    /// Whether the backend failed to answer (could not be reached, timed out, broke the
+    /// exchange): what `retry` around `forward-request` tries again.
+    #[must_use]
+    pub const fn is_backend_failure(self) -> bool {
+        matches!(
+            self,
+            Self::BackendConnect
+                | Self::BackendConnectTimeout
+                | Self::BackendTls
+                | Self::BackendTimeout
+                | Self::BackendProtocol
+        )
+    }
+
     /// The reason `context.LastError.Reason` shows in on-error, in APIM's words where
     /// APIM has one (its predefined errors of built-in steps).
     #[must_use]

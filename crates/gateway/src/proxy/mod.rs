@@ -45,7 +45,7 @@ use gatehouse_model::SubscriptionState;
 use gatehouse_policy::{
     BufferedBody, ConcurrencyPermit, DeferredCharge, Flow, HttpVersion, OriginalUrl,
     PolicyErrorInfo, PolicyFailure, PolicyResponse, RequestFacts, RequestState, ResponseState,
-    SectionKind, SubscriptionFacts,
+    RetryDecision, SectionKind, SubscriptionFacts,
 };
 use gatehouse_router::RouteMatch;
 
@@ -479,18 +479,104 @@ async fn proxy(
     };
 
     // --- forward ---
-    let forwarded = forward(
-        config,
-        api,
-        limits,
-        conn,
-        original_host.as_ref(),
-        call,
-        &mut request_state,
-        incoming,
-        exchange,
-    )
-    .await;
+    // A `retry` around `forward-request` sends the same body again: read it whole first
+    // (bounded, as for a policy that reads it).
+    let mut incoming = incoming;
+    if request_state.retries_forward()
+        && request_state.body.is_none()
+        && let Some(body) = incoming.take()
+    {
+        match read_request_for_policies(body, &request_state.headers, limits, exchange).await {
+            Ok(bytes) => request_state.body = Some(BufferedBody::new(bytes)),
+            Err(error) => {
+                let failed = GatewayFailure {
+                    error: &error,
+                    source: "forward-request",
+                    section: SectionKind::Backend,
+                };
+                return Ok(on_error_for(
+                    pipeline,
+                    &facts,
+                    counters,
+                    &mut request_state,
+                    exchange,
+                    failed,
+                )
+                .await);
+            }
+        }
+    }
+    let mut retries = 0;
+    // Forwarding takes the headers: kept when a retry sends them again, or when outbound
+    // or on-error may read them (`context.Request.Headers` is the request as forwarded).
+    let keep_headers = request_state.retries_forward()
+        || !pipeline.is_empty(SectionKind::Outbound)
+        || !pipeline.is_empty(SectionKind::OnError);
+    let forwarded = loop {
+        let headers = keep_headers.then(|| request_state.headers.clone());
+        let forwarded = forward(
+            config,
+            api,
+            limits,
+            conn,
+            original_host.as_ref(),
+            call,
+            &mut request_state,
+            incoming.take(),
+            exchange,
+        )
+        .await;
+        if let Some(headers) = headers {
+            request_state.headers = headers;
+        }
+        if !request_state.retries_forward() {
+            break forwarded;
+        }
+        // The retry's condition reads the answer's status and headers; a backend that
+        // did not answer is retried while retries remain.
+        let mut answer = match &forwarded {
+            Ok(response) => Some(ResponseState::new(
+                response.status(),
+                response.headers().clone(),
+            )),
+            Err(error) if error.reason().is_backend_failure() => None,
+            Err(_) => break forwarded,
+        };
+        match pipeline
+            .retry_forward(
+                &facts,
+                counters,
+                &mut request_state,
+                answer.as_mut(),
+                retries,
+            )
+            .await
+        {
+            RetryDecision::Done => break forwarded,
+            RetryDecision::Again => {
+                retries += 1;
+                state.metrics.backend_retries.inc();
+            }
+            RetryDecision::Stop(flow) => {
+                exchange.keep_policy_state(&mut request_state);
+                return Ok(match flow {
+                    Flow::Respond(response) => {
+                        exchange.policy_answered = true;
+                        policy_response(*response)
+                    }
+                    Flow::Fail(failure) => {
+                        exchange.error_reason = Some(ErrorReason::PolicyError);
+                        log_policy_failure(exchange, &failure);
+                        policy_response(
+                            run_on_error(pipeline, &facts, counters, &mut request_state, *failure)
+                                .await,
+                        )
+                    }
+                    Flow::Continue => break forwarded,
+                });
+            }
+        }
+    };
     let backend_response = match forwarded {
         Ok(response) => response,
         Err(error) => {

@@ -41,9 +41,62 @@ pub(crate) struct Choose {
     otherwise: Steps,
 }
 
-enum Condition {
+/// A `condition` attribute (`choose`'s `<when>`, `retry`): a policy expression giving a
+/// bool, or the text `true` or `false`.
+pub(crate) enum Condition {
     Fixed(bool),
     Computed(PolicyExpression),
+}
+
+impl Condition {
+    /// Compiles `raw`; any other text is refused at load.
+    pub(crate) fn compile(raw: &RawValue, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        Ok(match cx.context.text_value(cx.site, raw)? {
+            TextValue::Computed(expression) => Self::Computed(expression),
+            TextValue::Fixed(text) => match text.text.trim().to_ascii_lowercase().as_str() {
+                "true" => Self::Fixed(true),
+                "false" => Self::Fixed(false),
+                _ => {
+                    return Err(cx.site.invalid(
+                        raw.position,
+                        format!(
+                            "`condition` must be a policy expression giving a bool (`@(...)`), or `true` or `false`; found {}",
+                            text.shown()
+                        ),
+                    ));
+                }
+            },
+        })
+    }
+
+    /// Whether the condition holds for the request as it is; one that fails or is not a
+    /// bool fails the request (`ExpressionValueEvaluationFailure`), as in APIM.
+    pub(crate) fn holds(
+        &self,
+        meta: &StepMeta,
+        run: &Run<'_, '_, '_>,
+        what: &str,
+    ) -> Result<bool, Flow> {
+        match self {
+            Self::Fixed(value) => Ok(*value),
+            Self::Computed(expression) => match expression.evaluate(&run.host()) {
+                Ok(gatehouse_expr::Value::Bool(value)) => Ok(value),
+                Ok(other) => Err(meta.fail(
+                    run.section(),
+                    "ExpressionValueEvaluationFailure",
+                    format!(
+                        "Expression evaluation failed. {what} gave {}, not a bool.",
+                        other.type_name()
+                    ),
+                    PolicyResponse::json_error(
+                        http::StatusCode::INTERNAL_SERVER_ERROR,
+                        "Internal server error",
+                    ),
+                )),
+                Err(failure) => Err(failure.into_flow(meta, run.section())),
+            },
+        }
+    }
 }
 
 impl PolicyDefinition for Choose {
@@ -112,22 +165,7 @@ impl PolicyDefinition for Choose {
             .whens
             .iter()
             .map(|(condition, range)| {
-                let condition = match cx.context.text_value(cx.site, condition)? {
-                    TextValue::Computed(expression) => Condition::Computed(expression),
-                    TextValue::Fixed(text) => match text.text.trim().to_ascii_lowercase().as_str() {
-                        "true" => Condition::Fixed(true),
-                        "false" => Condition::Fixed(false),
-                        _ => {
-                            return Err(cx.site.invalid(
-                                condition.position,
-                                format!(
-                                    "`condition` must be a policy expression giving a bool (`@(...)`), or `true` or `false`; found {}",
-                                    text.shown()
-                                ),
-                            ));
-                        }
-                    },
-                };
+                let condition = Condition::compile(condition, cx)?;
                 Ok((condition, cx.nested(&config.policies[range.clone()])?))
             })
             .collect::<Result<Vec<_>, PolicyError>>()?;
@@ -171,27 +209,7 @@ impl Choose {
     /// or is not a bool fails the request.
     fn branch(&self, meta: &StepMeta, run: &Run<'_, '_, '_>) -> Result<&Steps, Flow> {
         for (condition, steps) in &self.whens {
-            let chosen = match condition {
-                Condition::Fixed(value) => *value,
-                Condition::Computed(expression) => match expression.evaluate(&run.host()) {
-                    Ok(gatehouse_expr::Value::Bool(value)) => value,
-                    Ok(other) => {
-                        return Err(meta.fail(
-                            run.section(),
-                            "ExpressionValueEvaluationFailure",
-                            format!(
-                                "Expression evaluation failed. A <when> condition gave {}, not a bool.",
-                                other.type_name()
-                            ),
-                            PolicyResponse::json_error(
-                                http::StatusCode::INTERNAL_SERVER_ERROR,
-                                "Internal server error",
-                            ),
-                        ));
-                    }
-                    Err(failure) => return Err(failure.into_flow(meta, run.section())),
-                },
-            };
+            let chosen = condition.holds(meta, run, "A <when> condition")?;
             if chosen {
                 return Ok(steps);
             }

@@ -40,6 +40,7 @@ policies! {
     quota_by_key::QuotaByKey,
     rate_limit::RateLimit,
     rate_limit_by_key::RateLimitByKey,
+    retry::Retry,
     return_response::ReturnResponse,
     send_request::SendRequest,
     rewrite_uri::RewriteUri,
