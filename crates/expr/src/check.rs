@@ -1,8 +1,9 @@
 //! Load-time checks: every name must be `context`, a declared local, a lambda parameter
 //! or one of [`STATIC_TYPES`]; the context is read-only; a block must return a value.
 
-use crate::ast::{Argument, Expr, ExprKind, InterpolatedPart, Stmt, StmtKind};
+use crate::ast::{Argument, BinaryOp, Expr, ExprKind, InterpolatedPart, Literal, Stmt, StmtKind};
 use crate::error::ExprError;
+use crate::native::Pattern;
 
 /// The static types an expression may name (`string.IsNullOrEmpty(...)`, `int.Parse(...)`).
 /// Only types with members implemented are listed: naming another (`Regex`, `Encoding`,
@@ -30,6 +31,8 @@ pub const STATIC_TYPES: &[&str] = &[
     "BitConverter",
     "WebUtility",
     "Uri",
+    "Regex",
+    "RegexOptions",
 ];
 
 /// The static properties that exist (`string.Empty`, `Math.PI`), by type.
@@ -82,6 +85,18 @@ const STATIC_PROPERTIES: &[(&str, &[&str])] = &[
     ),
     ("DateTimeKind", &["Utc", "Local", "Unspecified"]),
     ("Encoding", &["UTF8", "ASCII", "Unicode"]),
+    (
+        "RegexOptions",
+        &[
+            "None",
+            "IgnoreCase",
+            "Multiline",
+            "Singleline",
+            "IgnorePatternWhitespace",
+            "Compiled",
+            "CultureInvariant",
+        ],
+    ),
 ];
 
 /// The static methods that exist, by type: anything else is refused at load.
@@ -132,6 +147,12 @@ const STATIC_METHODS: &[(&str, &[&str])] = &[
         &["UrlEncode", "UrlDecode", "HtmlEncode", "HtmlDecode"],
     ),
     ("Uri", &["EscapeDataString", "UnescapeDataString"]),
+    (
+        "Regex",
+        &[
+            "IsMatch", "Match", "Matches", "Replace", "Split", "Unescape",
+        ],
+    ),
     ("Math", &["Max", "Min", "Abs", "Floor", "Ceiling", "Round"]),
     ("JObject", &["Parse"]),
     ("JArray", &["Parse"]),
@@ -179,7 +200,7 @@ fn has_member(table: &[(&str, &[&str])], ty: &str, name: &str) -> bool {
 }
 
 /// The types `new` may construct.
-const NEW_TYPES: &[&str] = &["JObject", "JArray", "DateTime", "TimeSpan", "Uri"];
+const NEW_TYPES: &[&str] = &["JObject", "JArray", "DateTime", "TimeSpan", "Uri", "Regex"];
 
 /// The methods that take `out` arguments: `(static type, method)`, or `(None, method)`
 /// for an instance method.
@@ -191,10 +212,18 @@ const OUT_METHODS: &[(Option<&str>, &str)] = &[];
 ///
 /// An [`ExprError`] at the first name that is not available.
 pub fn check_expression(expr: &Expr) -> Result<(), ExprError> {
-    Checker {
+    check_expression_patterns(expr).map(drop)
+}
+
+/// [`check_expression`], giving the regular expressions it compiled (those whose pattern
+/// and options are literals).
+pub(crate) fn check_expression_patterns(expr: &Expr) -> Result<Vec<Pattern>, ExprError> {
+    let mut checker = Checker {
         scopes: vec![Vec::new()],
-    }
-    .expr(expr)
+        patterns: Vec::new(),
+    };
+    checker.expr(expr)?;
+    Ok(checker.patterns)
 }
 
 /// Checks the statements of a block, including that every path returns a value.
@@ -204,8 +233,14 @@ pub fn check_expression(expr: &Expr) -> Result<(), ExprError> {
 /// An [`ExprError`] at the first name that is not available, assignment to the context,
 /// or a block that can finish without returning.
 pub fn check_block(stmts: &[Stmt]) -> Result<(), ExprError> {
+    check_block_patterns(stmts).map(drop)
+}
+
+/// [`check_block`], giving the regular expressions it compiled.
+pub(crate) fn check_block_patterns(stmts: &[Stmt]) -> Result<Vec<Pattern>, ExprError> {
     let mut checker = Checker {
         scopes: vec![Vec::new()],
+        patterns: Vec::new(),
     };
     for stmt in stmts {
         checker.stmt(stmt)?;
@@ -226,7 +261,7 @@ pub fn check_block(stmts: &[Stmt]) -> Result<(), ExprError> {
             "a multi-statement expression must return a value on every path (add a `return`)",
         ));
     }
-    Ok(())
+    Ok(checker.patterns)
 }
 
 /// Whether the statements return on every path.
@@ -269,6 +304,29 @@ fn root_name(expr: &Expr) -> Option<&str> {
 
 struct Checker {
     scopes: Vec<Vec<String>>,
+    /// The regular expressions compiled so far.
+    patterns: Vec<Pattern>,
+}
+
+/// The value of a constant `RegexOptions` expression (`RegexOptions.IgnoreCase |
+/// RegexOptions.Multiline`, `0`); `None` when it is not constant.
+fn constant_options(expr: &Expr) -> Option<i64> {
+    match &expr.kind {
+        ExprKind::Member { object, name, .. } => match &object.kind {
+            ExprKind::Name(ty) if ty == "RegexOptions" => crate::eval::REGEX_OPTIONS
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| *v),
+            _ => None,
+        },
+        ExprKind::Binary {
+            op: BinaryOp::BitOr,
+            left,
+            right,
+        } => Some(constant_options(left)? | constant_options(right)?),
+        ExprKind::Literal(Literal::Int(n)) => Some(*n),
+        _ => None,
+    }
 }
 
 impl Checker {
@@ -439,6 +497,40 @@ impl Checker {
         Ok(())
     }
 
+    /// `Regex.IsMatch(input, "literal", ...)` and `new Regex("literal", ...)`: a pattern that
+    /// is a literal (with options that are constant) is compiled now, once, and refused
+    /// now when it is not valid.
+    fn literal_pattern(
+        &mut self,
+        pattern: Option<&Argument>,
+        options: Option<&Argument>,
+    ) -> Result<(), ExprError> {
+        let Some(pattern) = pattern else {
+            return Ok(());
+        };
+        let ExprKind::Literal(Literal::Str(source)) = &pattern.value.kind else {
+            return Ok(());
+        };
+        let options = match options {
+            None => 0,
+            Some(options) => match constant_options(&options.value) {
+                Some(options) => options,
+                None => return Ok(()),
+            },
+        };
+        if self
+            .patterns
+            .iter()
+            .any(|p| *p.source == **source && p.options == options)
+        {
+            return Ok(());
+        }
+        let compiled = Pattern::compile(source, options)
+            .map_err(|message| ExprError::new(pattern.value.span, message))?;
+        self.patterns.push(compiled);
+        Ok(())
+    }
+
     fn args(&mut self, args: &[Argument]) -> Result<(), ExprError> {
         args.iter().try_for_each(|a| self.expr(&a.value))
     }
@@ -472,6 +564,14 @@ impl Checker {
                 ..
             } => {
                 self.static_member(object, method, STATIC_METHODS, expr.span)?;
+                if let ExprKind::Name(ty) = &object.kind
+                    && ty == "Regex"
+                    && !self.is_local(ty)
+                    && method != "Unescape"
+                {
+                    let options = crate::eval::regex_options_position(method);
+                    self.literal_pattern(args.get(1), args.get(options))?;
+                }
                 self.expr(object)?;
                 if args
                     .iter()
@@ -522,6 +622,9 @@ impl Checker {
                         expr.span,
                         format!("`new {type_name}` is not available in policy expressions"),
                     ));
+                }
+                if type_name == "Regex" {
+                    self.literal_pattern(args.first(), args.get(1))?;
                 }
                 self.args(args)
             }

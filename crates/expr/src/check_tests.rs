@@ -182,8 +182,12 @@ fn date_and_time_members_that_gatehouse_lacks_are_refused_at_load() {
         "`Guid.TryParse` is not available in policy expressions"
     );
     assert_eq!(
-        expr_err("Regex.IsMatch(\"a\", \"a\")").2,
-        "`Regex` is not available in policy expressions"
+        expr_err("Regex.Escape(\"a\")").2,
+        "`Regex.Escape` is not available in policy expressions"
+    );
+    assert_eq!(
+        expr_err("StringBuilder.Append(\"a\")").2,
+        "`StringBuilder` is not available in policy expressions"
     );
     assert_eq!(
         expr_err("new Guid()").2,

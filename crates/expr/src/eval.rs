@@ -5,11 +5,15 @@ use std::sync::Arc;
 use crate::ast::{
     Argument, BinaryOp, Expr, ExprKind, InterpolatedPart, Literal, Stmt, StmtKind, UnaryOp,
 };
-use crate::check::{STATIC_TYPES, check_block, check_expression};
+use crate::check::{STATIC_TYPES, check_block_patterns, check_expression_patterns};
 use crate::error::{EvalError, ExprError, Span};
+use crate::native::{NativeKind, Pattern};
 use crate::parser::{parse_block_tokens, parse_expression_tokens};
 use crate::value::{HostObject, Value};
 
+#[path = "eval_regex.rs"]
+mod regexes;
+pub(crate) use regexes::{REGEX_OPTIONS, options_position as regex_options_position};
 #[path = "eval_text.rs"]
 mod text;
 #[path = "eval_time.rs"]
@@ -147,6 +151,8 @@ enum Body {
 pub struct Expression {
     source: Arc<str>,
     body: Body,
+    /// The regular expressions whose pattern (and options) are literals, compiled at load.
+    patterns: Arc<[Pattern]>,
 }
 
 impl Expression {
@@ -171,21 +177,22 @@ impl Expression {
         kind: ExpressionKind,
         tokens: Vec<crate::lexer::Token>,
     ) -> Result<Self, ExprError> {
-        let body = match kind {
+        let (body, patterns) = match kind {
             ExpressionKind::Single => {
                 let expr = parse_expression_tokens(tokens)?;
-                check_expression(&expr)?;
-                Body::Single(expr)
+                let patterns = check_expression_patterns(&expr)?;
+                (Body::Single(expr), patterns)
             }
             ExpressionKind::Block => {
                 let stmts = parse_block_tokens(tokens)?;
-                check_block(&stmts)?;
-                Body::Block(stmts)
+                let patterns = check_block_patterns(&stmts)?;
+                (Body::Block(stmts), patterns)
             }
         };
         Ok(Self {
             source: Arc::from(source),
             body,
+            patterns: Arc::from(patterns),
         })
     }
 
@@ -221,6 +228,7 @@ impl Expression {
             steps: 0,
             scopes: vec![Vec::new()],
             json_written: 0,
+            patterns: &self.patterns,
         };
         match &self.body {
             Body::Single(expr) => eval.eval(expr),
@@ -249,6 +257,8 @@ struct Evaluator<'a> {
     scopes: Vec<Vec<(String, Value)>>,
     /// Bytes (roughly) written into JSON by indexer assignments so far.
     json_written: usize,
+    /// The patterns compiled at load.
+    patterns: &'a [Pattern],
 }
 
 /// Roughly how many bytes `json` takes written out.
@@ -345,6 +355,17 @@ fn array_items(v: &Value) -> Option<Vec<Value>> {
             Some(items.iter().cloned().map(Value::from_json).collect())
         }
         Value::Bytes(bytes) => Some(bytes.iter().map(|&b| Value::Int(i64::from(b))).collect()),
+        Value::Native(native) => match native.kind() {
+            NativeKind::Groups(groups) => Some(
+                groups
+                    .iter()
+                    .map(|g| {
+                        Value::Native(crate::native::Native::new(NativeKind::Group(g.clone())))
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -715,7 +736,16 @@ impl Evaluator<'_> {
                 null_conditional,
             } => {
                 if let Some(ty) = self.static_type(object) {
+                    if ty == "Regex"
+                        && method == "Replace"
+                        && let Some(result) = self.regex_replace_with_lambda(args, span)
+                    {
+                        return result.map(Some);
+                    }
                     let args = self.args(args)?;
+                    if let Some(result) = self.regex_static_call(ty, method, &args, span) {
+                        return result.map(Some);
+                    }
                     return self.static_call(ty, method, &args, span).map(Some);
                 }
                 let Some(obj) = self.object(object, *null_conditional)? else {
@@ -727,6 +757,11 @@ impl Evaluator<'_> {
                     return self.linq(items, method, args, span).map(Some);
                 }
                 let args = self.args(args)?;
+                if let Value::Native(native) = &obj
+                    && let NativeKind::Regex(pattern) = native.kind()
+                {
+                    return self.regex_method(pattern, method, &args, span).map(Some);
+                }
                 self.method(&obj, method, type_argument.as_deref(), &args, span)
                     .map(Some)
             }
@@ -829,6 +864,7 @@ impl Evaluator<'_> {
                     ))),
                     "DateTime" | "TimeSpan" => self.time_new(type_name, &args, span),
                     "Uri" => self.new_uri(&args, span),
+                    "Regex" => self.new_regex(&args, span),
                     other => Err(failed(
                         span,
                         format!("`new {other}` with these arguments is not supported"),
@@ -1021,6 +1057,11 @@ impl Evaluator<'_> {
     fn index(&self, obj: &Value, index: &Value, span: Span) -> Result<Value, EvalError> {
         let out_of_range =
             |i: i64, len: usize| failed(span, format!("index {i} is out of range (length {len})"));
+        if let Value::Native(native) = obj
+            && let Some(result) = self.regex_index(native, index, span)
+        {
+            return result;
+        }
         match (obj, index) {
             (Value::Object(o), _) => self
                 .host
@@ -1067,6 +1108,9 @@ impl Evaluator<'_> {
             return value;
         }
         if let Some(value) = self.text_static_member(ty, name, span) {
+            return value;
+        }
+        if let Some(value) = self.regex_static_member(ty, name, span) {
             return value;
         }
         Ok(match (ty, name) {

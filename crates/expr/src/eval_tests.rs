@@ -216,8 +216,8 @@ fn cases() -> Vec<(&'static str, Want)> {
         ("int.Epsilon", E("`int.Epsilon` is not available")),
         // Not available yet: refused at load, naming it.
         (
-            r#"Regex.IsMatch("a", "a")"#,
-            E("load: 1:1: `Regex` is not available in policy expressions"),
+            r#"StringBuilder.Append("a")"#,
+            E("load: 1:1: `StringBuilder` is not available in policy expressions"),
         ),
         // casts, is, as
         ("(int)2.9", i(2)),
@@ -1339,6 +1339,256 @@ fn cases() -> Vec<(&'static str, Want)> {
             r#"Uri.TryCreate("x")"#,
             E("load: 1:1: `Uri.TryCreate` is not available"),
         ),
+        // Regex
+        (r#"Regex.IsMatch("abc123", @"\d+")"#, b(true)),
+        (r#"Regex.IsMatch("ABC", "abc")"#, b(false)),
+        (
+            r#"Regex.IsMatch("ABC", "abc", RegexOptions.IgnoreCase)"#,
+            b(true),
+        ),
+        (r#"Regex.IsMatch("a\nb", "^b$")"#, b(false)),
+        (
+            r#"Regex.IsMatch("a\nb", "^b$", RegexOptions.Multiline)"#,
+            b(true),
+        ),
+        (r#"Regex.IsMatch("a\nb", "a.b")"#, b(false)),
+        (
+            r#"Regex.IsMatch("a\nb", "a.b", RegexOptions.Singleline)"#,
+            b(true),
+        ),
+        (
+            r#"Regex.IsMatch("x\nABC", "^b", RegexOptions.IgnoreCase | RegexOptions.Multiline)"#,
+            b(false),
+        ),
+        (
+            r#"Regex.IsMatch("x\nBC", "^b", RegexOptions.IgnoreCase | RegexOptions.Multiline)"#,
+            b(true),
+        ),
+        (
+            r#"Regex.IsMatch("a b", "a b # comment", RegexOptions.IgnorePatternWhitespace)"#,
+            b(false),
+        ),
+        (
+            r#"Regex.IsMatch("ab", "a b # comment", RegexOptions.IgnorePatternWhitespace | RegexOptions.Compiled)"#,
+            b(true),
+        ),
+        (
+            r#"Regex.IsMatch("a", "a", RegexOptions.None, TimeSpan.FromSeconds(1))"#,
+            b(true),
+        ),
+        (
+            r#"System.Text.RegularExpressions.Regex.IsMatch("a", "a")"#,
+            b(true),
+        ),
+        (
+            r#"Regex.IsMatch("a", "A", (int)RegexOptions.IgnoreCase)"#,
+            b(true),
+        ),
+        (
+            r#"Regex.IsMatch("a", "A", context.Variables.GetValueOrDefault<int>("count", 0) - 2)"#,
+            b(true),
+        ),
+        ("RegexOptions.IgnoreCase | RegexOptions.Multiline", i(3)),
+        ("1 | 4", i(5)),
+        ("false | true", b(true)),
+        (
+            r#""a" | 1"#,
+            E("operator `|` cannot be applied to string and int"),
+        ),
+        (
+            r#"Regex.Match("public, max-age=3600", @"max-age=(?<maxAge>\d+)").Groups["maxAge"]?.Value"#,
+            s("3600"),
+        ),
+        (
+            r#"Regex.Match("no-cache", @"max-age=(?<maxAge>\d+)").Groups["maxAge"].Value"#,
+            s(""),
+        ),
+        (r#"Regex.Match("no-cache", @"\d+").Success"#, b(false)),
+        (r#"Regex.Match("x42y", @"\d+").Success"#, b(true)),
+        (r#"Regex.Match("x42y", @"\d+").Value"#, s("42")),
+        (r#"Regex.Match("x42y", @"\d+").Index"#, i(1)),
+        (r#"Regex.Match("x42y", @"\d+").Length"#, i(2)),
+        (r#"Regex.Match("éé42", @"\d+").Index"#, i(2)),
+        (r#"Regex.Match("x42y", @"\d+").ToString()"#, s("42")),
+        (r#"Regex.Match("x42y", @"\d+") + "!""#, s("42!")),
+        (
+            r#"Regex.Match("2024-01-02", @"(\d+)-(\d+)-(\d+)").Groups[2].Value"#,
+            s("01"),
+        ),
+        (
+            r#"Regex.Match("2024-01-02", @"(\d+)-(\d+)-(\d+)").Groups[3].Index"#,
+            i(8),
+        ),
+        (
+            r#"Regex.Match("2024-01-02", @"(\d+)-(\d+)-(\d+)").Groups.Count"#,
+            i(4),
+        ),
+        (r#"Regex.Match("ab", "(a)").Groups[9].Success"#, b(false)),
+        (r#"Regex.Match("ab", "(a)").Groups[1].Name"#, s("1")),
+        (
+            r#"Regex.Match("ab", "(a)|(b)").Groups[2].Success"#,
+            b(false),
+        ),
+        (
+            r#"Regex.Match("a-b", @"(?<x>\w)-(\w)").Groups[1].Value"#,
+            s("b"),
+        ),
+        (
+            r#"Regex.Match("a-b", @"(?<x>\w)-(\w)").Groups[2].Value"#,
+            s("a"),
+        ),
+        (
+            r#"Regex.Match("a-b", @"(?<x>\w)-(\w)").Groups["x"].Value"#,
+            s("a"),
+        ),
+        (
+            r#"Regex.Match("a-b", @"(?<x>\w)-(\w)").Groups["1"].Value"#,
+            s("b"),
+        ),
+        (
+            r#"Regex.Match("a-b", @"(?<x>\w)-(\w)").Groups.Select(g => g.Value).ToArray()[0]"#,
+            s("a-b"),
+        ),
+        (
+            r#"Regex.Match("ab", "a").Groups[true]"#,
+            E("a GroupCollection cannot be indexed by bool"),
+        ),
+        (
+            r#"Regex.Match("ab", "a").Nope"#,
+            E("`Nope` is not a member of Match"),
+        ),
+        (r#"Regex.Matches("a1b22c333", @"\d+").Count"#, i(3)),
+        (r#"Regex.Matches("a1b22c333", @"\d+")[2].Value"#, s("333")),
+        (r#"Regex.Matches("abc", @"\d+").Count"#, i(0)),
+        (r#"Regex.Matches("é1é22", @"\d+")[1].Index"#, i(3)),
+        (
+            r#"Regex.Matches("a1b22", @"\d+").Select(m => m.Value).ToArray()[1]"#,
+            s("22"),
+        ),
+        (
+            r#"{ var s = ""; foreach (var m in Regex.Matches("a1b22", @"(\d)+")) { s += m.Value + m.Groups[1].Value + ";"; } return s; }"#,
+            s("11;222;"),
+        ),
+        (
+            r#"Regex.Replace("2024-01-02", @"(\d+)-(\d+)-(\d+)", "$3/$2/$1")"#,
+            s("02/01/2024"),
+        ),
+        (
+            r#"Regex.Replace("john smith", @"(?<first>\w+) (?<last>\w+)", "${last}, ${first}")"#,
+            s("smith, john"),
+        ),
+        (r#"Regex.Replace("5", @"\d", "$$$&$0")"#, s("$55")),
+        (r#"Regex.Replace("ab", "b", "[$9]")"#, s("a[$9]")),
+        (
+            r#"Regex.Replace("ab", "b", "[${nope}${1}]")"#,
+            s("a[${nope}${1}]"),
+        ),
+        (r#"Regex.Replace("abc", "b", "[$`|$']")"#, s("a[a|c]c")),
+        (r#"Regex.Replace("ab", "b", "<$_>")"#, s("a<ab>")),
+        (r#"Regex.Replace("ab", "(a)(b)", "$+")"#, s("b")),
+        (r#"Regex.Replace("ab", "b", "$x $")"#, s("a$x $")),
+        (
+            r#"Regex.Replace("ABC", "b", "x", RegexOptions.IgnoreCase)"#,
+            s("AxC"),
+        ),
+        (r#"Regex.Replace("baaac", "a+", "-")"#, s("b-c")),
+        // an empty match right after a match is not one (.NET gives "-b--c-")
+        (r#"Regex.Replace("baaac", "a*", "-")"#, s("-b-c-")),
+        (
+            r#"Regex.Replace("a1b2", @"\d", m => (int.Parse(m.Value) * 2).ToString())"#,
+            s("a2b4"),
+        ),
+        (
+            r#"Regex.Replace("a1B2", "[a-z]", m => m.Value.ToUpper(), RegexOptions.IgnoreCase)"#,
+            s("A1B2"),
+        ),
+        (
+            r#"Regex.Replace("ab", "b", null)"#,
+            E("the replacement of `Regex.Replace` is null"),
+        ),
+        (r#"Regex.Split("a1b22c", @"\d+").Length"#, i(3)),
+        (
+            r#"string.Join("|", Regex.Split("a-b_c", "(-)|_"))"#,
+            s("a|-|b|c"),
+        ),
+        (r#"string.Join("|", Regex.Split("abc", "x"))"#, s("abc")),
+        (r#"Regex.Unescape(@"a\tb\x41\u0042\.")"#, s("a\tbAB.")),
+        (r#"Regex.Unescape(@"\x4")"#, E("invalid hexadecimal digits")),
+        (r#"Regex.Unescape(@"a\")"#, E("illegal \\ at the end")),
+        (r#"new Regex(@"^\d+$").IsMatch("123")"#, b(true)),
+        (r#"new Regex(@"^\d+$").Match("x").Success"#, b(false)),
+        (
+            r#"new Regex("B", RegexOptions.IgnoreCase).Replace("abc", "[$0]")"#,
+            s("a[b]c"),
+        ),
+        (r#"new Regex(",").Split("a,b").Length"#, i(2)),
+        (r#"new Regex(",").Matches("a,b,").Count"#, i(2)),
+        (r#"new Regex("a+").ToString()"#, s("a+")),
+        (r#"new Regex("a", RegexOptions.Multiline).Options"#, i(2)),
+        (
+            r#"new Regex("a").IsMatch(null)"#,
+            E("the input of `Regex.IsMatch` is null"),
+        ),
+        (
+            r#"new Regex("a").Escape("x")"#,
+            E("`Escape` is not a member of Regex"),
+        ),
+        (
+            r#"new Regex(null)"#,
+            E("the pattern of `new Regex` is null"),
+        ),
+        (
+            r#"Regex.IsMatch("x", "(")"#,
+            E("load: 1:20: invalid regular expression `(`"),
+        ),
+        (
+            r#"Regex.IsMatch("x", "a(?=b)")"#,
+            E("load: 1:20: invalid regular expression `a(?=b)`: look-around"),
+        ),
+        (
+            r#"Regex.IsMatch("aa", @"(a)\1")"#,
+            E("load: 1:21: invalid regular expression"),
+        ),
+        (
+            r#"new Regex("[")"#,
+            E("load: 1:11: invalid regular expression `[`"),
+        ),
+        (
+            r#"Regex.Replace("x", "(", "y", RegexOptions.None)"#,
+            E("load: 1:20: invalid regular expression"),
+        ),
+        (
+            r#"Regex.IsMatch("x", "a", 64)"#,
+            E("load: 1:20: RegexOptions 64 are not supported"),
+        ),
+        (
+            r#"Regex.IsMatch("x", "(" + "")"#,
+            E("invalid regular expression `(`"),
+        ),
+        (
+            r#"Regex.IsMatch(null, "a")"#,
+            E("the input of `Regex.IsMatch` is null"),
+        ),
+        (
+            r#"Regex.IsMatch("a", null)"#,
+            E("the pattern of `Regex.IsMatch` is null"),
+        ),
+        (
+            r#"Regex.IsMatch("a", "a", "i")"#,
+            E("the options of `Regex.IsMatch` must be RegexOptions, not string"),
+        ),
+        (
+            r#"Regex.IsMatch("a")"#,
+            E("`IsMatch` is not a member of `Regex` (with 1 argument(s))"),
+        ),
+        (
+            "RegexOptions.RightToLeft",
+            E("load: 1:1: `RegexOptions.RightToLeft` is not available"),
+        ),
+        (
+            r#"Regex.Escape("a.b")"#,
+            E("load: 1:1: `Regex.Escape` is not available"),
+        ),
         (
             "System.IO.File.ReadAllText(\"/etc/passwd\")",
             E("load: 1:1: `System` is not available in policy expressions"),
@@ -1481,6 +1731,59 @@ fn byte_arrays_count_against_the_string_limit() {
         fits.evaluate_with_limits(&host, &limits).unwrap(),
         Value::Int(8)
     );
+}
+
+#[test]
+fn literal_patterns_are_compiled_once_at_load() {
+    let expr = Expression::compile(
+        r#"Regex.IsMatch(context.Request.Method, "^G") || Regex.IsMatch(context.Request.Method, "^G") || new Regex("x", RegexOptions.IgnoreCase).IsMatch("X")"#,
+        ExpressionKind::Single,
+    )
+    .unwrap();
+    assert_eq!(expr.patterns.len(), 2);
+    // a literal pattern costs no compilation at request time
+    let limits = Limits {
+        max_steps: 20,
+        ..Limits::default()
+    };
+    let literal =
+        Expression::compile(r#"Regex.IsMatch("abc", "b")"#, ExpressionKind::Single).unwrap();
+    assert_eq!(
+        literal
+            .evaluate_with_limits(&MapHost::sample(), &limits)
+            .unwrap(),
+        Value::Bool(true)
+    );
+    // a computed one is compiled per evaluation and pays for it in steps
+    let computed =
+        Expression::compile(r#"Regex.IsMatch("abc", "b" + "")"#, ExpressionKind::Single).unwrap();
+    assert!(computed.patterns.is_empty());
+    let err = computed
+        .evaluate_with_limits(&MapHost::sample(), &limits)
+        .unwrap_err();
+    assert!(matches!(err, EvalError::BudgetExceeded { .. }), "{err}");
+    assert_eq!(
+        computed.evaluate(&MapHost::sample()).unwrap(),
+        Value::Bool(true)
+    );
+}
+
+#[test]
+fn a_huge_computed_pattern_is_refused() {
+    let mut host = MapHost::sample();
+    host.variables
+        .insert("p".to_owned(), Value::from(r"\w{1000}\w{1000}\w{1000}"));
+    let expr = Expression::compile(
+        r#"Regex.IsMatch("a", (string)context.Variables["p"])"#,
+        ExpressionKind::Single,
+    )
+    .unwrap();
+    let limits = Limits {
+        max_steps: 1_000_000,
+        ..Limits::default()
+    };
+    let err = expr.evaluate_with_limits(&host, &limits).unwrap_err();
+    assert!(err.to_string().contains("exceeds size limit"), "{err}");
 }
 
 #[test]

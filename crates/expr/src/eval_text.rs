@@ -403,6 +403,10 @@ impl Evaluator<'_> {
     ) -> Result<Value, EvalError> {
         match native.kind() {
             NativeKind::Uri(uri) => self.uri_member(uri, name, span),
+            NativeKind::Match(_)
+            | NativeKind::Groups(_)
+            | NativeKind::Group(_)
+            | NativeKind::Regex(_) => self.regex_member(native, name, span),
             _ => Err(unknown(span, name, native.type_name())),
         }
     }

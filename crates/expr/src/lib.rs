@@ -52,6 +52,11 @@
 //!   `Uri.EscapeDataString`/`UnescapeDataString`, and `new Uri(text)` ([`Value::Native`])
 //!   with `Scheme`, `Host`, `Port`, `AbsolutePath`, `Query`, `Fragment`, `PathAndQuery`,
 //!   `AbsoluteUri`, `Authority`, `UserInfo`, `IsDefaultPort`, `Segments`.
+//! - Regular expressions: `Regex.IsMatch`/`Match`/`Matches`/`Replace` (with .NET's `$1`,
+//!   `${name}`, ... or a lambda)/`Split`/`Unescape`, `new Regex(pattern[, options])` and
+//!   its methods, `RegexOptions` (combined with `|`), and the `Match`, `GroupCollection`
+//!   and `Group` objects ([`Value::Native`]). A literal pattern is compiled once at load
+//!   (an invalid one is refused there); a computed one per evaluation, paid in steps.
 //! - Namespace-qualified names of the types above (`System.Text.Encoding`,
 //!   `System.Net.WebUtility`, `Newtonsoft.Json.Linq.JObject`) stand for the short ones.
 //!
@@ -70,10 +75,13 @@
 //! `int` and `long` are both 64-bit and arithmetic wraps; string lengths and indexes count
 //! Unicode scalar values, not UTF-16 units; integer division by zero is an error, double
 //! division by zero is infinity as in .NET; JSON scalars read from a `JObject` become
-//! plain values. `Regex` is not available yet: naming it is refused at load. A `byte[]`
+//! plain values. A `byte[]`
 //! counts against the string length cap, and two are equal (`==`) when their bytes are. A
 //! `Uri` is normalised as the WHATWG URL standard does (`ToString()` is the percent-encoded
-//! `AbsoluteUri`).
+//! `AbsoluteUri`). Regular expressions are the `regex` crate's, linear in time: what needs
+//! backtracking (lookaround, backreferences) is refused, `$` matches only at the very end
+//! without `Multiline`, .NET's group numbering (unnamed groups first) is kept, and `Index`
+//! and `Length` count Unicode scalar values.
 //!
 //! Dates and times are always UTC: the gateway runs in UTC, so `DateTime.Now` is
 //! `DateTime.UtcNow`, `ToLocalTime()` and `ToUniversalTime()` change nothing, a parsed

@@ -127,6 +127,20 @@ const VOCABULARY: &[&str] = &[
     "\"aGk=\"",
     "|",
     "out",
+    "Regex",
+    "IsMatch",
+    "Match",
+    "Matches",
+    "Groups",
+    "Replace",
+    "Split",
+    "Success",
+    "RegexOptions.IgnoreCase",
+    "RegexOptions.Multiline",
+    "new Regex",
+    "\"(a)|(?<n>b)\"",
+    "\"$1${n}$$\"",
+    "m => m.Value",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -167,6 +181,12 @@ fn exercise_dates(text: &str) {
         "Uri.UnescapeDataString((string)context.Variables[\"s\"])",
         "new Uri((string)context.Variables[\"s\"]).PathAndQuery",
         "new Uri(\"http://a/\" + (string)context.Variables[\"s\"]).Segments",
+        "Regex.IsMatch(\"a1-b2\", (string)context.Variables[\"s\"])",
+        "Regex.Matches(\"a1-b2é\", (string)context.Variables[\"s\"]).Count",
+        "Regex.Split(\"a1-b2é\", (string)context.Variables[\"s\"]).Length",
+        "Regex.Replace(\"a1-b2é\", @\"(?<x>\\d)|(-)\", (string)context.Variables[\"s\"])",
+        "Regex.Match(\"a1-b2é\", (string)context.Variables[\"s\"]).Groups[1].Index",
+        "Regex.Unescape((string)context.Variables[\"s\"])",
         "string.Format(\"{0:\" + (string)context.Variables[\"s\"] + \"}\", DateTime.UtcNow)",
     ] {
         if let Ok(expression) = Expression::compile(source, ExpressionKind::Single) {
@@ -175,7 +195,8 @@ fn exercise_dates(text: &str) {
     }
 }
 
-/// Text made of the characters that date and time formats and parsers give meaning to.
+/// Text made of the characters that date and time formats and parsers, the text
+/// decoders and regular expressions give meaning to.
 fn date_soup() -> impl Strategy<Value = String> {
     proptest::collection::vec(
         proptest::sample::select(
@@ -183,7 +204,8 @@ fn date_soup() -> impl Strategy<Value = String> {
                 "y", "M", "d", "h", "H", "m", "s", "f", "F", "t", "z", "K", "g", "%", "\\", "'",
                 "\"", ":", "/", "-", "+", ".", ",", " ", "T", "Z", "GMT", "0", "1", "2", "9", "12",
                 "2024", "9999", "0001", "Tue", "Jan", "c", "G", "o", "r", "{", "}", "é", "&#",
-                "&#x", ";", "&amp;", "=", "%C3", "%A9", "/", "?", "#", "http://",
+                "&#x", ";", "&amp;", "=", "%C3", "%A9", "/", "?", "#", "http://", "$", "${", "(",
+                ")", "[", "]", "*", "\\d", "\\x", "\\u", "?<n>", "|", "$_",
             ][..],
         ),
         0..24,
