@@ -161,6 +161,37 @@ fn between(text: &str, start: &str, end: &str) -> Option<String> {
     Some(text[from..to].to_owned())
 }
 
+/// Undoes HTML escaping (`&amp;`, `&#43;`, `&#x2f;`, …).
+fn unescape(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        let Some(end) = rest[at..].find(';') else {
+            out.push_str(&rest[at..]);
+            return out;
+        };
+        let entity = &rest[at + 1..at + end];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity
+                .strip_prefix("#x")
+                .map(|hex| u32::from_str_radix(hex, 16))
+                .or_else(|| entity.strip_prefix('#').map(str::parse::<u32>))
+                .and_then(Result::ok)
+                .and_then(char::from_u32),
+        };
+        out.push(decoded.unwrap());
+        rest = &rest[at + end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn location(headers: &HeaderMap) -> &str {
     headers.get(LOCATION).unwrap().to_str().unwrap()
 }
@@ -527,13 +558,14 @@ async fn the_deployment_page_gives_a_working_token_and_the_api_s_manifest() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let token = between(
-        &body,
-        "<textarea id=\"token\" readonly rows=\"2\">",
-        "</textarea>",
-    )
-    .unwrap()
-    .replace("&amp;", "&");
+    let token = unescape(
+        &between(
+            &body,
+            "<textarea id=\"token\" readonly rows=\"2\">",
+            "</textarea>",
+        )
+        .unwrap(),
+    );
     assert!(token.starts_with("GatewayKey edge&"), "{token}");
     let response = portal
         .client
@@ -542,7 +574,9 @@ async fn the_deployment_page_gives_a_working_token_and_the_api_s_manifest() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK, "the token works");
+    let status = response.status();
+    let answer = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "the token {token:?} works: {answer}");
     assert!(
         body.contains("kubectl create secret generic edge-token"),
         "{body}"
@@ -597,7 +631,7 @@ async fn a_policy_with_a_typo_is_reported_at_its_line_and_not_saved() {
     let typo = hello_api()["policy"]
         .as_str()
         .unwrap()
-        .replace("<set-header name", "<set-haeder name");
+        .replace("set-header", "set-haeder");
     let (status, body, _) = portal
         .post(
             &session.cookie,
