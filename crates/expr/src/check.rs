@@ -33,6 +33,15 @@ pub const STATIC_TYPES: &[&str] = &[
     "Uri",
     "Regex",
     "RegexOptions",
+    "MD5",
+    "SHA1",
+    "SHA256",
+    "SHA384",
+    "SHA512",
+    "HMACSHA1",
+    "HMACSHA256",
+    "HMACSHA384",
+    "HMACSHA512",
 ];
 
 /// The static properties that exist (`string.Empty`, `Math.PI`), by type.
@@ -153,6 +162,15 @@ const STATIC_METHODS: &[(&str, &[&str])] = &[
             "IsMatch", "Match", "Matches", "Replace", "Split", "Unescape",
         ],
     ),
+    ("MD5", &["Create", "HashData"]),
+    ("SHA1", &["Create", "HashData"]),
+    ("SHA256", &["Create", "HashData"]),
+    ("SHA384", &["Create", "HashData"]),
+    ("SHA512", &["Create", "HashData"]),
+    ("HMACSHA1", &["HashData"]),
+    ("HMACSHA256", &["HashData"]),
+    ("HMACSHA384", &["HashData"]),
+    ("HMACSHA512", &["HashData"]),
     ("Math", &["Max", "Min", "Abs", "Floor", "Ceiling", "Round"]),
     ("JObject", &["Parse"]),
     ("JArray", &["Parse"]),
@@ -200,7 +218,22 @@ fn has_member(table: &[(&str, &[&str])], ty: &str, name: &str) -> bool {
 }
 
 /// The types `new` may construct.
-const NEW_TYPES: &[&str] = &["JObject", "JArray", "DateTime", "TimeSpan", "Uri", "Regex"];
+const NEW_TYPES: &[&str] = &[
+    "JObject",
+    "JArray",
+    "DateTime",
+    "TimeSpan",
+    "Uri",
+    "Regex",
+    "HMACSHA1",
+    "HMACSHA256",
+    "HMACSHA384",
+    "HMACSHA512",
+    "SHA1Managed",
+    "SHA256Managed",
+    "SHA384Managed",
+    "SHA512Managed",
+];
 
 /// The methods that take `out` arguments: `(static type, method)`, or `(None, method)`
 /// for an instance method.

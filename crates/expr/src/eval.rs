@@ -11,6 +11,8 @@ use crate::native::{NativeKind, Pattern};
 use crate::parser::{parse_block_tokens, parse_expression_tokens};
 use crate::value::{HostObject, Value};
 
+#[path = "eval_crypto.rs"]
+mod crypto;
 #[path = "eval_regex.rs"]
 mod regexes;
 pub(crate) use regexes::{REGEX_OPTIONS, options_position as regex_options_position};
@@ -746,6 +748,9 @@ impl Evaluator<'_> {
                     if let Some(result) = self.regex_static_call(ty, method, &args, span) {
                         return result.map(Some);
                     }
+                    if let Some(result) = self.crypto_static_call(ty, method, &args, span) {
+                        return result.map(Some);
+                    }
                     return self.static_call(ty, method, &args, span).map(Some);
                 }
                 let Some(obj) = self.object(object, *null_conditional)? else {
@@ -757,10 +762,13 @@ impl Evaluator<'_> {
                     return self.linq(items, method, args, span).map(Some);
                 }
                 let args = self.args(args)?;
-                if let Value::Native(native) = &obj
-                    && let NativeKind::Regex(pattern) = native.kind()
-                {
-                    return self.regex_method(pattern, method, &args, span).map(Some);
+                if let Value::Native(native) = &obj {
+                    if let NativeKind::Regex(pattern) = native.kind() {
+                        return self.regex_method(pattern, method, &args, span).map(Some);
+                    }
+                    if let Some(result) = self.crypto_method(native, method, &args, span) {
+                        return result.map(Some);
+                    }
                 }
                 self.method(&obj, method, type_argument.as_deref(), &args, span)
                     .map(Some)
@@ -865,10 +873,12 @@ impl Evaluator<'_> {
                     "DateTime" | "TimeSpan" => self.time_new(type_name, &args, span),
                     "Uri" => self.new_uri(&args, span),
                     "Regex" => self.new_regex(&args, span),
-                    other => Err(failed(
-                        span,
-                        format!("`new {other}` with these arguments is not supported"),
-                    )),
+                    other => self.crypto_new(other, &args, span).unwrap_or_else(|| {
+                        Err(failed(
+                            span,
+                            format!("`new {other}` with these arguments is not supported"),
+                        ))
+                    }),
                 }
             }
             ExprKind::NewArray(items) => {

@@ -1589,6 +1589,117 @@ fn cases() -> Vec<(&'static str, Want)> {
             r#"Regex.Escape("a.b")"#,
             E("load: 1:1: `Regex.Escape` is not available"),
         ),
+        // hashing
+        (
+            r#"Convert.ToHexString(SHA256.Create().ComputeHash(Encoding.UTF8.GetBytes("abc")))"#,
+            s("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"),
+        ),
+        (
+            r#"BitConverter.ToString(SHA1.Create().ComputeHash(Encoding.UTF8.GetBytes("abc"))).Replace("-", "").ToLower()"#,
+            s("a9993e364706816aba3e25717850c26c9cd0d89d"),
+        ),
+        (
+            r#"Convert.ToHexString(MD5.Create().ComputeHash(Encoding.UTF8.GetBytes("abc"))).ToLower()"#,
+            s("900150983cd24fb0d6963f7d28e17f72"),
+        ),
+        (
+            r#"Convert.ToHexString(SHA384.Create().ComputeHash(Encoding.UTF8.GetBytes("abc"))).Substring(0, 16)"#,
+            s("CB00753F45A35E8B"),
+        ),
+        (
+            r#"Convert.ToHexString(SHA512.HashData(Encoding.UTF8.GetBytes("abc"))).Substring(0, 16)"#,
+            s("DDAF35A193617ABA"),
+        ),
+        (
+            r#"Convert.ToHexString(new SHA256Managed().ComputeHash(Encoding.UTF8.GetBytes("abc")))"#,
+            s("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"),
+        ),
+        (
+            r#"Convert.ToHexString(System.Security.Cryptography.SHA256.Create().ComputeHash(Encoding.UTF8.GetBytes("abc")))"#,
+            s("BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"),
+        ),
+        (
+            r#"Convert.ToHexString(SHA256.Create().ComputeHash(Encoding.UTF8.GetBytes("abc"), 1, 2))"#,
+            s("1E0BBD6C686BA050B8EB03FFEEDC64FDC9D80947FCE821ABBE5D6DC8D252C5AC"),
+        ),
+        (
+            r#"SHA256.Create().ComputeHash(Encoding.UTF8.GetBytes("abc"), 2, 2)"#,
+            E("ComputeHash(2, 2) is out of range for 3 bytes"),
+        ),
+        (
+            r#"Convert.ToHexString(new HMACSHA256(Encoding.UTF8.GetBytes("key")).ComputeHash(Encoding.UTF8.GetBytes("The quick brown fox jumps over the lazy dog")))"#,
+            s("F7BC83F430538424B13298E6AA6FB143EF4D59A14946175997479DBC2D1A3CD8"),
+        ),
+        (
+            r#"Convert.ToBase64String(new HMACSHA256(Encoding.UTF8.GetBytes("key")).ComputeHash(Encoding.UTF8.GetBytes("The quick brown fox jumps over the lazy dog")))"#,
+            s("97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg="),
+        ),
+        (
+            r#"Convert.ToHexString(new HMACSHA1(Encoding.UTF8.GetBytes("key")).ComputeHash(Encoding.UTF8.GetBytes("The quick brown fox jumps over the lazy dog")))"#,
+            s("DE7C9B85B8B78AA6BC8A7A36F70A90701C9DB4D9"),
+        ),
+        (
+            r#"Convert.ToHexString(HMACSHA512.HashData(Encoding.UTF8.GetBytes("key"), Encoding.UTF8.GetBytes("The quick brown fox jumps over the lazy dog"))).Substring(0, 32)"#,
+            s("B42AF09057BAC1E2D41708E48A902E09"),
+        ),
+        (
+            r#"new HMACSHA384(Encoding.UTF8.GetBytes("k")).ComputeHash(Encoding.UTF8.GetBytes("x")).Length"#,
+            i(48),
+        ),
+        (
+            r#"{ using (var h = new HMACSHA256(Convert.FromBase64String("a2V5"))) { return Convert.ToHexString(h.ComputeHash(Encoding.UTF8.GetBytes("x"))); } }"#,
+            s("4FC3B7EAF34D7E594A6F51D9517BA543ABF41067B27587FFD82BA3584E4D3CDD"),
+        ),
+        (
+            r#"new HMACSHA256(Encoding.UTF8.GetBytes("k")).HashSize"#,
+            i(256),
+        ),
+        ("SHA1.Create().HashSize", i(160)),
+        ("SHA256.Create().Dispose()", N),
+        (
+            "SHA256.Create().ToString()",
+            s("System.Security.Cryptography.SHA256"),
+        ),
+        (
+            r#"SHA256.Create().ComputeHash("abc")"#,
+            E("must be a byte[], not string (use Encoding.UTF8.GetBytes)"),
+        ),
+        (
+            "SHA256.Create().ComputeHash(null)",
+            E("the argument of `ComputeHash` is null"),
+        ),
+        (
+            "new HMACSHA256()",
+            E("`new HMACSHA256` takes the key, a byte[]"),
+        ),
+        (
+            "new HMACSHA256(null)",
+            E("the key of `new HMACSHA256` is null"),
+        ),
+        (
+            r#"new SHA256Managed(1)"#,
+            E("`new SHA256Managed` takes no arguments"),
+        ),
+        (
+            r#"SHA256.Create().Key"#,
+            E("`Key` is not a member of HashAlgorithm"),
+        ),
+        (
+            r#"SHA256.Create().TransformBlock()"#,
+            E("`TransformBlock` is not a member of HashAlgorithm"),
+        ),
+        (
+            r#"new HMACMD5(Encoding.UTF8.GetBytes("k"))"#,
+            E("load: 1:1: `new HMACMD5` is not available"),
+        ),
+        (
+            "new SHA256()",
+            E("load: 1:1: `new SHA256` is not available"),
+        ),
+        (
+            "SHA256.ComputeHash()",
+            E("load: 1:1: `SHA256.ComputeHash` is not available"),
+        ),
         (
             "System.IO.File.ReadAllText(\"/etc/passwd\")",
             E("load: 1:1: `System` is not available in policy expressions"),

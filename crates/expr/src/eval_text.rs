@@ -407,6 +407,7 @@ impl Evaluator<'_> {
             | NativeKind::Groups(_)
             | NativeKind::Group(_)
             | NativeKind::Regex(_) => self.regex_member(native, name, span),
+            NativeKind::Hash(_) | NativeKind::Hmac(..) => self.crypto_member(native, name, span),
             _ => Err(unknown(span, name, native.type_name())),
         }
     }

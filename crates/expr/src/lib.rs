@@ -20,7 +20,8 @@
 //!   `JObject`, `JArray`, `JToken`, `IResponse`, `IRequest`, `object`), lambdas as
 //!   arguments of the LINQ built-ins, `new JObject()`, `new JArray(...)`, `new [] { ... }`.
 //! - Statements in blocks: `var x = e;` (and `string x = e;`), `x = e;`, `x += e;`,
-//!   `x -= e;`, `if`/`else`, `{ ... }`, `return e;`, `foreach (var x in e)`.
+//!   `x -= e;`, `if`/`else`, `{ ... }`, `return e;`, `foreach (var x in e)`,
+//!   `using (var x = e) ...`.
 //! - Built-ins (the crate's own, not the host's): string members (`Length`, `Contains`,
 //!   `StartsWith`, `EndsWith`, `IndexOf`, `Substring`, `Split`, `Replace`, `ToLower`,
 //!   `ToUpper`, `ToLowerInvariant`, `ToUpperInvariant`, `Trim`, `TrimStart`, `TrimEnd`,
@@ -57,6 +58,11 @@
 //!   its methods, `RegexOptions` (combined with `|`), and the `Match`, `GroupCollection`
 //!   and `Group` objects ([`Value::Native`]). A literal pattern is compiled once at load
 //!   (an invalid one is refused there); a computed one per evaluation, paid in steps.
+//! - Hashing: `SHA1`/`SHA256`/`SHA384`/`SHA512`/`MD5` `.Create()` and `.HashData(bytes)`,
+//!   `new SHA256Managed()` and the like, `new HMACSHA1`/`HMACSHA256`/`HMACSHA384`/
+//!   `HMACSHA512(key)` and `HMACSHA256.HashData(key, bytes)`, `ComputeHash(bytes[, offset,
+//!   count])`, `HashSize`, `Dispose()`; `using (var h = ...) { ... }` declares `h` for its
+//!   block.
 //! - Namespace-qualified names of the types above (`System.Text.Encoding`,
 //!   `System.Net.WebUtility`, `Newtonsoft.Json.Linq.JObject`) stand for the short ones.
 //!

@@ -134,7 +134,6 @@ pub(crate) struct Pattern {
     pub(crate) source: Arc<str>,
     /// The `RegexOptions` flags it was compiled with.
     pub(crate) options: i64,
-    #[allow(dead_code)] // filled in built-in by built-in
     pub(crate) regex: regex::Regex,
 }
 
@@ -161,7 +160,6 @@ pub(crate) struct GroupData {
 
 /// The hash algorithms of `SHA1`, `SHA256`, `SHA384`, `SHA512` and `MD5`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(dead_code)] // filled in built-in by built-in
 pub(crate) enum HashKind {
     Md5,
     Sha1,
@@ -192,7 +190,6 @@ impl HashKind {
         }
     }
 
-    #[allow(dead_code)] // filled in built-in by built-in
     /// The algorithm a type name denotes (`SHA256`, `SHA256Managed`, `HMACSHA256`'s
     /// `SHA256`).
     pub(crate) fn from_name(name: &str) -> Option<Self> {

@@ -732,6 +732,10 @@ impl Parser {
                 StmtKind::Block(stmts)
             }
             TokenKind::Keyword(Keyword::Var) => self.declaration()?,
+            // `using (var x = e) body`: `x` is declared for the body (nothing to dispose)
+            TokenKind::Ident(using) if using == "using" && self.is_punct(1, Punct::LParen) => {
+                self.using_statement()?
+            }
             TokenKind::Ident(ty)
                 if TYPE_NAMES.contains(&ty.as_str())
                     && matches!(self.peek_at(1).kind, TokenKind::Ident(_))
@@ -820,6 +824,29 @@ impl Parser {
             kind,
             span: start.to(self.prev),
         })
+    }
+
+    /// `using (var x = e) body`, as `{ var x = e; body }`.
+    #[inline(never)]
+    fn using_statement(&mut self) -> Result<StmtKind, ExprError> {
+        self.bump();
+        let open = self.expect(Punct::LParen, "after `using`")?;
+        let declared = self.peek().span;
+        if self.peek().kind == TokenKind::Keyword(Keyword::Var) {
+            self.bump();
+        } else {
+            self.type_name()?;
+        }
+        let (name, _) = self.ident("a variable name")?;
+        self.expect(Punct::Assign, &format!("to initialise `{name}`"))?;
+        let value = self.expr(0)?;
+        self.expect_close(Punct::RParen, "`using`", open)?;
+        let declaration = Stmt {
+            kind: StmtKind::Var { name, value },
+            span: declared.to(self.prev),
+        };
+        let body = self.stmt()?;
+        Ok(StmtKind::Block(vec![declaration, body]))
     }
 
     fn declaration(&mut self) -> Result<StmtKind, ExprError> {

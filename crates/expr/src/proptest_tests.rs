@@ -141,6 +141,13 @@ const VOCABULARY: &[&str] = &[
     "\"(a)|(?<n>b)\"",
     "\"$1${n}$$\"",
     "m => m.Value",
+    "SHA256",
+    "MD5",
+    "Create",
+    "ComputeHash",
+    "HashData",
+    "new HMACSHA256",
+    "using",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -187,6 +194,8 @@ fn exercise_dates(text: &str) {
         "Regex.Replace(\"a1-b2é\", @\"(?<x>\\d)|(-)\", (string)context.Variables[\"s\"])",
         "Regex.Match(\"a1-b2é\", (string)context.Variables[\"s\"]).Groups[1].Index",
         "Regex.Unescape((string)context.Variables[\"s\"])",
+        "new HMACSHA1(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"])).ComputeHash(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"]))",
+        "MD5.Create().ComputeHash(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"]))",
         "string.Format(\"{0:\" + (string)context.Variables[\"s\"] + \"}\", DateTime.UtcNow)",
     ] {
         if let Ok(expression) = Expression::compile(source, ExpressionKind::Single) {
