@@ -26,6 +26,8 @@ mod operability;
 #[cfg(test)]
 mod policies;
 #[cfg(test)]
+mod portal_browser;
+#[cfg(test)]
 mod probing;
 #[cfg(test)]
 mod proxying;

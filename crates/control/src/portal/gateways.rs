@@ -545,7 +545,7 @@ async fn deployment(
         key: key_name(key),
         days,
         max_days: MAX_EXPIRY_DAYS,
-        token_expiry: deployment.token.expiry_text(),
+        token_expiry: gatehouse_tls::certificate::rfc3339(deployment.token.expiry_unix()),
         secret_command: deployment.secret_command,
         manifest: deployment.manifest,
         gateway_command: format!(
