@@ -331,9 +331,7 @@ async fn a_change_without_the_right_csrf_token_is_forbidden() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN, "wrong header");
-    let (status, body, _) = portal
-        .get(&format!("{}", session.cookie), "/portal/gateways/edge")
-        .await;
+    let (status, body, _) = portal.get(&session.cookie, "/portal/gateways/edge").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nothing was created: {body}");
 
     let (status, body, headers) = portal
@@ -576,7 +574,11 @@ async fn the_deployment_page_gives_a_working_token_and_the_api_s_manifest() {
         .unwrap();
     let status = response.status();
     let answer = response.text().await.unwrap();
-    assert_eq!(status, StatusCode::OK, "the token {token:?} works: {answer}");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the token {token:?} works: {answer}"
+    );
     assert!(
         body.contains("kubectl create secret generic edge-token"),
         "{body}"

@@ -2,7 +2,8 @@ use super::*;
 
 #[test]
 fn the_place_of_a_policy_error_is_read_from_its_message() {
-    let cases: [(&str, &str, Option<(u32, u32)>); 4] = [
+    type Case = (&'static str, &'static str, Option<(u32, u32)>);
+    let cases: [Case; 4] = [
         (
             "origin and place",
             "invalid API `hello`: apis[hello].policy:3:17: unknown policy `set-hedaer`",

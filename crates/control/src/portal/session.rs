@@ -124,7 +124,7 @@ impl Sessions {
     }
 
     /// Sessions held now (expired ones included until the next sign-in drops them).
-    pub async fn len(&self) -> usize {
+    pub async fn count(&self) -> usize {
         self.by_digest.lock().await.len()
     }
 }

@@ -14,7 +14,7 @@ async fn a_session_ends_after_its_idle_timeout_and_not_before() {
     assert!(sessions.touch(&id).await.is_some());
     tokio::time::advance(Duration::from_secs(60)).await;
     assert!(sessions.touch(&id).await.is_none(), "idle for 60 s");
-    assert_eq!(sessions.len().await, 0, "an expired session is removed");
+    assert_eq!(sessions.count().await, 0, "an expired session is removed");
 }
 
 #[tokio::test(start_paused = true)]
@@ -26,7 +26,7 @@ async fn the_map_is_bounded_and_the_least_recently_used_session_makes_room() {
     tokio::time::advance(Duration::from_secs(1)).await;
     assert!(sessions.touch(&first).await.is_some());
     let (third, _) = sessions.create().await;
-    assert_eq!(sessions.len().await, 2);
+    assert_eq!(sessions.count().await, 2);
     assert!(
         sessions.touch(&second).await.is_none(),
         "least recently used"
