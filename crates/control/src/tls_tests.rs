@@ -387,3 +387,44 @@ async fn a_client_that_does_not_trust_the_certificate_is_refused_and_the_server_
     shutdown.cancel();
     server.await.unwrap().unwrap();
 }
+
+// Security: over HTTPS the portal's session cookie is `Secure`, so a browser never
+// sends it over plain HTTP.
+#[tokio::test]
+async fn the_portal_s_session_cookie_is_secure_over_https() {
+    let ca = TestCa::new("Control CA");
+    let files = Files::new(&ca.server(&["localhost", "127.0.0.1"]));
+    let reloading = Arc::new(ReloadingCertificate::load(files.files.clone()).unwrap());
+    let (state, _db) = state().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(serve_tls(
+        listener,
+        state,
+        reloading.server_config().unwrap(),
+        shutdown.clone(),
+    ));
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(rustls::ClientConfig::clone(&client_config(
+            &ca,
+            &[gatehouse_tls::ALPN_HTTP11],
+        )))
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("https://localhost:{}/portal/sign-in", addr.port()))
+        .form(&[("token", "test-admin-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::SEE_OTHER);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("gatehouse_portal="), "{cookie}");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+}
