@@ -130,11 +130,11 @@ const STATIC_METHODS: &[(&str, &[&str])] = &[
             "Format",
         ],
     ),
-    ("int", &["Parse"]),
-    ("long", &["Parse"]),
-    ("double", &["Parse"]),
-    ("decimal", &["Parse"]),
-    ("bool", &["Parse"]),
+    ("int", &["Parse", "TryParse"]),
+    ("long", &["Parse", "TryParse"]),
+    ("double", &["Parse", "TryParse"]),
+    ("decimal", &["Parse", "TryParse"]),
+    ("bool", &["Parse", "TryParse"]),
     (
         "Convert",
         &[
@@ -237,7 +237,15 @@ const NEW_TYPES: &[&str] = &[
 
 /// The methods that take `out` arguments: `(static type, method)`, or `(None, method)`
 /// for an instance method.
-const OUT_METHODS: &[(Option<&str>, &str)] = &[];
+const OUT_METHODS: &[(Option<&str>, &str)] = &[
+    (Some("int"), "TryParse"),
+    (Some("long"), "TryParse"),
+    (Some("double"), "TryParse"),
+    (Some("decimal"), "TryParse"),
+    (Some("bool"), "TryParse"),
+    (None, "TryParseJwt"),
+    (None, "TryParseBasic"),
+];
 
 /// Checks a single expression.
 ///
@@ -611,6 +619,12 @@ impl Checker {
                     .any(|a| matches!(a.value.kind, ExprKind::Out { .. }))
                 {
                     return self.out_call(object, method, args, expr.span);
+                }
+                if OUT_METHODS.iter().any(|(_, m)| *m == method) {
+                    return Err(ExprError::new(
+                        expr.span,
+                        format!("`{method}` needs its `out` argument (`out var name`)"),
+                    ));
                 }
                 self.args(args)
             }

@@ -11,6 +11,8 @@ use crate::native::{NativeKind, Pattern};
 use crate::parser::{parse_block_tokens, parse_expression_tokens};
 use crate::value::{HostObject, Value};
 
+#[path = "eval_auth.rs"]
+mod auth;
 #[path = "eval_crypto.rs"]
 mod crypto;
 #[path = "eval_regex.rs"]
@@ -343,6 +345,7 @@ fn matches_type(host: &dyn Host, v: &Value, type_name: &str) -> bool {
         }
         // a Guid is a string here
         ("Guid", Value::String(s)) => crate::datetime::guid_digits(s).is_some(),
+        (ty, Value::Native(native)) => native.type_name() == ty,
         ("object", v) => !v.is_null(),
         (ty, Value::Object(o)) => host.is_instance(o, ty),
         _ => false,
@@ -737,6 +740,13 @@ impl Evaluator<'_> {
                 args,
                 null_conditional,
             } => {
+                if args
+                    .iter()
+                    .any(|a| matches!(a.value.kind, ExprKind::Out { .. }))
+                    && let Some(ty) = self.static_type(object)
+                {
+                    return self.try_parse(ty, args, span).map(Some);
+                }
                 if let Some(ty) = self.static_type(object) {
                     if ty == "Regex"
                         && method == "Replace"
@@ -752,6 +762,11 @@ impl Evaluator<'_> {
                         return result.map(Some);
                     }
                     return self.static_call(ty, method, &args, span).map(Some);
+                }
+                if let Some(result) =
+                    self.string_extension(object, method, args, *null_conditional, span)
+                {
+                    return result;
                 }
                 let Some(obj) = self.object(object, *null_conditional)? else {
                     return Ok(None);
@@ -1048,6 +1063,9 @@ impl Evaluator<'_> {
                 .host
                 .member(o, name)
                 .map_err(|e| self.host_error(e, span, name, o)),
+            // `DateTime?` (`jwt.ExpirationTime`): a value that is not null
+            (Value::DateTime(_), "Value") => Ok(obj.clone()),
+            (Value::DateTime(_), "HasValue") => Ok(Value::Bool(true)),
             (Value::DateTime(ticks), _) => self.datetime_member(*ticks, name, span),
             (Value::TimeSpan(ticks), _) => self.timespan_member(*ticks, name, span),
             (Value::Native(native), _) => self.native_member(native, name, span),
@@ -1068,7 +1086,9 @@ impl Evaluator<'_> {
         let out_of_range =
             |i: i64, len: usize| failed(span, format!("index {i} is out of range (length {len})"));
         if let Value::Native(native) = obj
-            && let Some(result) = self.regex_index(native, index, span)
+            && let Some(result) = self
+                .regex_index(native, index, span)
+                .or_else(|| self.claims_index(native, index, span))
         {
             return result;
         }

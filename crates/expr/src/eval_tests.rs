@@ -419,7 +419,7 @@ fn cases() -> Vec<(&'static str, Want)> {
         ),
         (
             "{ var n = \"\"; foreach (var h in context.Request.Headers) n += h + \";\"; return n; }",
-            s("Accept;X-Tenant;"),
+            s("Accept;Authorization;X-Tenant;"),
         ),
         ("{ var x = 1; { var y = 2; x = x + y; } return x; }", i(3)),
         (
@@ -1700,6 +1700,271 @@ fn cases() -> Vec<(&'static str, Want)> {
             "SHA256.ComputeHash()",
             E("load: 1:1: `SHA256.ComputeHash` is not available"),
         ),
+        // Jwt and Basic
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt()?.Subject"#,
+            s("1234567890"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").Split(' ')[1].AsJwt().Issuer"#,
+            s("https://login.contoso.com/"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Id"#,
+            s("abc-123"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Algorithm"#,
+            s("HS256"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Type"#,
+            s("JWT"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Audiences.Length"#,
+            i(2),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Audiences.Contains("api://b")"#,
+            b(true),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().ExpirationTime"#,
+            dt(638_397_614_450_000_000),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().ExpirationTime.Value.ToString("o")"#,
+            s("2024-01-02T03:04:05.0000000Z"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().ExpirationTime < DateTime.UtcNow"#,
+            b(true),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().NotBefore.ToString("s")"#,
+            s("2024-01-02T01:46:40"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().IssuedAt.Ticks"#,
+            i(638_397_568_000_000_000),
+        ),
+        (
+            r#"((string)context.Variables["unsigned"]).AsJwt().ExpirationTime"#,
+            N,
+        ),
+        (
+            r#"((string)context.Variables["unsigned"]).AsJwt().Subject"#,
+            N,
+        ),
+        (
+            r#"((string)context.Variables["unsigned"]).AsJwt().Algorithm"#,
+            s("none"),
+        ),
+        (
+            r#"((string)context.Variables["unsigned"]).AsJwt().Audiences[0]"#,
+            s("single"),
+        ),
+        (
+            r#"((string)context.Variables["unsigned"]).AsJwt().Claims.Count"#,
+            i(1),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims.GetValueOrDefault("roles", "none")"#,
+            s("admin,reader"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims.GetValueOrDefault("missing", "none")"#,
+            s("none"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims.GetValueOrDefault("missing")"#,
+            N,
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims.GetValueOrDefault("admin", "")"#,
+            s("true"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims.GetValueOrDefault("n", "")"#,
+            s("42"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims.GetValueOrDefault("obj", "")"#,
+            s(r#"{"x":1}"#),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims.GetValueOrDefault("é", "")"#,
+            s("ü"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims["roles"][1]"#,
+            s("reader"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims["roles"].Contains("admin")"#,
+            b(true),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims["nope"]"#,
+            E("the token has no claim `nope`"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims.ContainsKey("sub")"#,
+            b(true),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims.Keys.Length"#,
+            i(13),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims.GetValueOrDefault(null)"#,
+            E("the claim name of `GetValueOrDefault` is null"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Nope"#,
+            E("`Nope` is not a member of Jwt"),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt() is Jwt"#,
+            b(true),
+        ),
+        (r#""not a token".AsJwt()"#, N),
+        (r#""a.b.c".AsJwt()"#, N),
+        (r#""e30.e30.x.y".AsJwt()"#, N),
+        (r#""e30.e30.".AsJwt() == null"#, b(false)),
+        (r#""W10.e30.".AsJwt()"#, N),
+        (r#""".AsJwt()"#, N),
+        (
+            "context.Request.Headers.GetValueOrDefault(\"X-Missing\")?.AsJwt()",
+            N,
+        ),
+        (
+            "context.Request.Headers.GetValueOrDefault(\"X-Missing\").AsJwt()",
+            N,
+        ),
+        (
+            "context.Request.Headers.GetValueOrDefault(\"X-Missing\").AsJwt()?.Subject",
+            N,
+        ),
+        (
+            "context.Request.Headers.GetValueOrDefault(\"X-Missing\").AsJwt().Subject",
+            E("is null"),
+        ),
+        ("(1).AsJwt()", E("`AsJwt` is not a member of int")),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").TryParseJwt(out var jwt) ? jwt.Subject : "anonymous""#,
+            s("1234567890"),
+        ),
+        (
+            r#""garbage".TryParseJwt(out var jwt) ? jwt.Subject : "anonymous""#,
+            s("anonymous"),
+        ),
+        (
+            r#"{ if (context.Request.Headers.GetValueOrDefault("Authorization","").TryParseJwt(out Jwt token)) { return token.Claims.GetValueOrDefault("name", ""); } return "none"; }"#,
+            s("John Doe"),
+        ),
+        (
+            r#"{ Jwt token = null; var ok = "x".TryParseJwt(out token); return ok.ToString() + (token == null); }"#,
+            s("FalseTrue"),
+        ),
+        (
+            r#"{ var n = 0; foreach (var h in new [] { "x", (string)context.Variables["unsigned"] }) { if (h.TryParseJwt(out var t)) { n += 1; } } return n; }"#,
+            i(1),
+        ),
+        (
+            r#"((string)context.Variables["basic"]).AsBasic().UserId"#,
+            s("alice"),
+        ),
+        (
+            r#"((string)context.Variables["basic"]).AsBasic().Username"#,
+            s("alice"),
+        ),
+        (
+            r#"((string)context.Variables["basic"]).AsBasic().Password"#,
+            s("p@ss:word"),
+        ),
+        (
+            r#""basic  YWxpY2U6cEBzczp3b3Jk".AsBasic().UserId"#,
+            s("alice"),
+        ),
+        (r#""Basic avxyZ2VuOng=".AsBasic().UserId"#, s("jürgen")),
+        (r#""Basic Om5vdXNlcg==".AsBasic()"#, N),
+        (r#""Basic bm9jb2xvbg==".AsBasic()"#, N),
+        (r#""Basic !!!".AsBasic()"#, N),
+        (r#""YWxpY2U6cEBzczp3b3Jk".AsBasic()"#, N),
+        (r#""Bearer YWxpY2U6cEBzczp3b3Jk".AsBasic()"#, N),
+        (
+            "context.Variables.GetValueOrDefault<string>(\"none\").AsBasic()",
+            N,
+        ),
+        (
+            r#"((string)context.Variables["basic"]).TryParseBasic(out var cred) ? cred.UserId + "/" + cred.Password : "-""#,
+            s("alice/p@ss:word"),
+        ),
+        (r#""x".TryParseBasic(out var cred) ? "yes" : "no""#, s("no")),
+        (
+            r#"((string)context.Variables["basic"]).AsBasic().ToString()"#,
+            s("BasicAuthCredentials"),
+        ),
+        (
+            r#"((string)context.Variables["basic"]).AsBasic().Nope"#,
+            E("`Nope` is not a member of BasicAuthCredentials"),
+        ),
+        // out arguments of TryParse
+        (r#"int.TryParse("42", out var n) ? n + 1 : -1"#, i(43)),
+        (r#"int.TryParse("x", out var n) ? n + 1 : n - 1"#, i(-1)),
+        (r#"int.TryParse("99999999999", out var n)"#, b(false)),
+        (r#"int.TryParse(null, out var n)"#, b(false)),
+        (
+            r#"long.TryParse("99999999999", out var n) ? n : 0"#,
+            i(99_999_999_999),
+        ),
+        (r#"double.TryParse("1.5", out var x) ? x : 0"#, d(1.5)),
+        (r#"decimal.TryParse("x", out var x) ? 1.0 : x"#, d(0.0)),
+        (r#"bool.TryParse("True", out var x) && x"#, b(true)),
+        (
+            r#"{ var n = 5; int.TryParse("7", out n); return n; }"#,
+            i(7),
+        ),
+        (r#"{ int.TryParse("7", out int n); return n * 2; }"#, i(14)),
+        (
+            r#"int.TryParse(1, out var n)"#,
+            E("the text of `int.TryParse` must be a string, not int"),
+        ),
+        (
+            r#"int.TryParse("1")"#,
+            E("load: 1:1: `TryParse` needs its `out` argument"),
+        ),
+        (
+            r#"int.TryParse("1", out var n) && int.TryParse("2", out var n)"#,
+            E("load: 1:51: `n` is already declared"),
+        ),
+        (
+            r#"int.TryParse("1", out missing)"#,
+            E("load: 1:19: `missing` is not a declared variable"),
+        ),
+        (
+            r#"context.Request.Headers.TryGetValue("a", out var v)"#,
+            E("load: 1:1: `TryGetValue` does not take `out` arguments"),
+        ),
+        (r#"Math.Max(out var x, 1)"#, E("load:")),
+        (
+            r#"new JArray(out var x)"#,
+            E("load: 1:12: `out x` is only allowed"),
+        ),
+        (
+            r#"Guid.TryParse("x", out var g)"#,
+            E("load: 1:1: `Guid.TryParse` is not available"),
+        ),
+        (
+            r#"{ var s = "x"; return s.TryParseJwt(out var s); }"#,
+            E("load:"),
+        ),
+        (
+            r#"{ var System = 1; return System; }"#,
+            E("load: 1:3: `System` is already declared"),
+        ),
         (
             "System.IO.File.ReadAllText(\"/etc/passwd\")",
             E("load: 1:1: `System` is not available in policy expressions"),
@@ -1950,5 +2215,33 @@ fn out_of_range_values_from_a_host_never_panic() {
             let expr = Expression::compile(source, ExpressionKind::Single).unwrap();
             let _ = expr.evaluate(&host);
         }
+    }
+}
+
+#[test]
+fn token_dates_out_of_range_are_null() {
+    use base64::Engine as _;
+    let encode = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let mut host = MapHost::sample();
+    for (payload, want) in [
+        (r#"{"exp":1e400}"#, Value::Null),
+        (r#"{"exp":-62135596801}"#, Value::Null),
+        (r#"{"exp":253402300800}"#, Value::Null),
+        (r#"{"exp":"soon"}"#, Value::Null),
+        (
+            r#"{"exp":253402300799}"#,
+            Value::DateTime(crate::datetime::MAX_TICKS - 9_999_999),
+        ),
+        (r#"{"exp":-62135596800}"#, Value::DateTime(0)),
+    ] {
+        let token = format!("{}.{}.", encode(r#"{"alg":"none"}"#), encode(payload));
+        host.variables
+            .insert("t".to_owned(), Value::from(token.as_str()));
+        let expr = Expression::compile(
+            r#"((string)context.Variables["t"]).AsJwt()?.ExpirationTime"#,
+            ExpressionKind::Single,
+        )
+        .unwrap();
+        assert_eq!(expr.evaluate(&host).unwrap(), want, "{payload}");
     }
 }

@@ -408,7 +408,10 @@ impl Evaluator<'_> {
             | NativeKind::Group(_)
             | NativeKind::Regex(_) => self.regex_member(native, name, span),
             NativeKind::Hash(_) | NativeKind::Hmac(..) => self.crypto_member(native, name, span),
-            _ => Err(unknown(span, name, native.type_name())),
+            NativeKind::Jwt(_) | NativeKind::Claims(_) | NativeKind::Basic { .. } => {
+                self.auth_member(native, name, span)
+            }
+            NativeKind::Encoding(_) => Err(unknown(span, name, native.type_name())),
         }
     }
 
@@ -490,7 +493,9 @@ impl Evaluator<'_> {
                 };
                 self.string(text, span)
             }
-            _ => Err(unknown(span, method, native.type_name())),
+            _ => self
+                .claims_method(native, method, args, span)
+                .unwrap_or_else(|| Err(unknown(span, method, native.type_name()))),
         }
     }
 }

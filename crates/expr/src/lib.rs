@@ -63,6 +63,14 @@
 //!   `HMACSHA512(key)` and `HMACSHA256.HashData(key, bytes)`, `ComputeHash(bytes[, offset,
 //!   count])`, `HashSize`, `Dispose()`; `using (var h = ...) { ... }` declares `h` for its
 //!   block.
+//! - APIM's extension methods on strings (which accept null): `AsJwt()` and
+//!   `TryParseJwt(out var jwt)` (a `Jwt`: `Id`, `Algorithm`, `Type`, `Issuer`, `Subject`,
+//!   `Audiences`, `ExpirationTime`, `NotBefore`, `IssuedAt`, `Claims` with
+//!   `GetValueOrDefault(name[, default])` joining the values with `,`, an indexer,
+//!   `ContainsKey`, `Count`, `Keys`; decoded, not validated), `AsBasic()` and
+//!   `TryParseBasic(out var credentials)` (`UserId`, `Password`), and
+//!   `int`/`long`/`double`/`decimal`/`bool` `.TryParse(text, out var n)`: `out var x`,
+//!   `out T x` and `out x` only in these calls.
 //! - Namespace-qualified names of the types above (`System.Text.Encoding`,
 //!   `System.Net.WebUtility`, `Newtonsoft.Json.Linq.JObject`) stand for the short ones.
 //!

@@ -24,6 +24,9 @@ pub const TYPE_NAMES: &[&str] = &[
     "DateTimeOffset",
     "TimeSpan",
     "Guid",
+    "Uri",
+    "Jwt",
+    "BasicAuthCredentials",
 ];
 
 /// The namespace-qualified names of the static types (`System.Text.Encoding`), by the

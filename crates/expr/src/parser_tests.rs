@@ -83,7 +83,7 @@ fn missing_operand_and_ternary_colon() {
     );
     assert_eq!(
         err("x is Foo").2,
-        "expected a type name (one of string, int, long, double, bool, decimal, JObject, JArray, JToken, IResponse, IRequest, object, DateTime, DateTimeOffset, TimeSpan, Guid), found `Foo`"
+        "expected a type name (one of string, int, long, double, bool, decimal, JObject, JArray, JToken, IResponse, IRequest, object, DateTime, DateTimeOffset, TimeSpan, Guid, Uri, Jwt, BasicAuthCredentials), found `Foo`"
     );
 }
 

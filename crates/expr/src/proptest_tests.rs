@@ -148,6 +148,13 @@ const VOCABULARY: &[&str] = &[
     "HashData",
     "new HMACSHA256",
     "using",
+    "AsJwt",
+    "AsBasic",
+    "TryParseJwt",
+    "(out var j)",
+    "out int",
+    "Claims",
+    "Subject",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -196,6 +203,11 @@ fn exercise_dates(text: &str) {
         "Regex.Unescape((string)context.Variables[\"s\"])",
         "new HMACSHA1(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"])).ComputeHash(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"]))",
         "MD5.Create().ComputeHash(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"]))",
+        "((string)context.Variables[\"s\"]).AsJwt()?.Claims.GetValueOrDefault(\"a\", \"\")",
+        "((string)context.Variables[\"s\"]).AsBasic()?.Password",
+        "(\"e30.\" + (string)context.Variables[\"s\"] + \".\").AsJwt()?.ExpirationTime",
+        "(\"Basic \" + (string)context.Variables[\"s\"]).AsBasic()?.UserId",
+        "int.TryParse((string)context.Variables[\"s\"], out var n) ? n : -1",
         "string.Format(\"{0:\" + (string)context.Variables[\"s\"] + \"}\", DateTime.UtcNow)",
     ] {
         if let Ok(expression) = Expression::compile(source, ExpressionKind::Single) {
@@ -220,6 +232,74 @@ fn date_soup() -> impl Strategy<Value = String> {
         0..24,
     )
     .prop_map(|parts| parts.concat())
+}
+
+/// JSON-like text made of a token's claims and values, out-of-range numbers included.
+fn claims_soup() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        proptest::sample::select(
+            &[
+                "{",
+                "}",
+                "[",
+                "]",
+                ":",
+                ",",
+                "\"exp\"",
+                "\"nbf\"",
+                "\"iat\"",
+                "\"aud\"",
+                "\"sub\"",
+                "\"jti\"",
+                "\"alg\"",
+                "\"typ\"",
+                "\"x\"",
+                "null",
+                "true",
+                "1.5",
+                "-1",
+                "1e400",
+                "-1e300",
+                "253402300800",
+                "-62135596801",
+                "9223372036854775807",
+                "{\"a\":[1,{}]}",
+            ][..],
+        ),
+        0..24,
+    )
+    .prop_map(|parts| parts.concat())
+}
+
+/// Reads every member of the token whose header and payload are `header` and `payload`.
+fn exercise_token(header: &str, payload: &str) {
+    use base64::Engine as _;
+    let encode = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let mut host = MapHost::sample();
+    host.variables.insert(
+        "t".to_owned(),
+        Value::from(format!("{}.{}.", encode(header), encode(payload)).as_str()),
+    );
+    for member in [
+        "Id",
+        "Algorithm",
+        "Type",
+        "Issuer",
+        "Subject",
+        "Audiences",
+        "ExpirationTime",
+        "NotBefore",
+        "IssuedAt",
+        "Claims.Count",
+        "Claims.Keys",
+        "Claims.GetValueOrDefault(\"x\", \"\")",
+        "Claims.GetValueOrDefault(\"aud\", \"\")",
+    ] {
+        let source = format!("((string)context.Variables[\"t\"]).AsJwt()?.{member}");
+        if let Ok(expression) = Expression::compile(&source, ExpressionKind::Single) {
+            let _ = expression.evaluate(&host);
+        }
+    }
 }
 
 proptest! {
@@ -247,6 +327,11 @@ proptest! {
     #[test]
     fn any_text_as_a_date_format_never_panics(text in any::<String>()) {
         exercise_dates(&text);
+    }
+
+    #[test]
+    fn any_token_claims_never_panic(header in claims_soup(), payload in claims_soup()) {
+        exercise_token(&header, &payload);
     }
 
     #[test]

@@ -30,14 +30,31 @@ impl MapHost {
         0xff,
     ];
 
+    /// A token (HS256, signature not valid) whose payload is `{"sub":"1234567890","name":
+    /// "John Doe","iss":"https://login.contoso.com/","aud":["api://a","api://b"],"exp":
+    /// 1704164645,"nbf":1704160000.5,"iat":1704160000,"jti":"abc-123","roles":["admin",
+    /// "reader"],"admin":true,"n":42,"obj":{"x":1},"é":"ü"}`; the `Authorization` header is
+    /// `Bearer` and this token.
+    pub(crate) const JWT: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaXNzIjoiaHR0cHM6Ly9sb2dpbi5jb250b3NvLmNvbS8iLCJhdWQiOlsiYXBpOi8vYSIsImFwaTovL2IiXSwiZXhwIjoxNzA0MTY0NjQ1LCJuYmYiOjE3MDQxNjAwMDAuNSwiaWF0IjoxNzA0MTYwMDAwLCJqdGkiOiJhYmMtMTIzIiwicm9sZXMiOlsiYWRtaW4iLCJyZWFkZXIiXSwiYWRtaW4iOnRydWUsIm4iOjQyLCJvYmoiOnsieCI6MX0sIlx1MDBlOSI6Ilx1MDBmYyJ9.c2ln";
+    /// `{"alg":"none"}.{"aud":"single"}.` (no signature), the variable `unsigned`; the
+    /// variable `basic` is `Basic` and `alice:p@ss:word` in Base64.
+    pub(crate) const UNSIGNED_JWT: &str = "eyJhbGciOiJub25lIn0.eyJhdWQiOiJzaW5nbGUifQ.";
+
     pub(crate) fn sample() -> Self {
-        let headers = [("Accept", "application/json"), ("X-Tenant", "contoso")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
+        let bearer = format!("Bearer {}", Self::JWT);
+        let headers = [
+            ("Accept", "application/json"),
+            ("X-Tenant", "contoso"),
+            ("Authorization", bearer.as_str()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
         let variables = [
             ("user", Value::from("alice")),
             ("count", Value::Int(3)),
+            ("basic", Value::from("Basic YWxpY2U6cEBzczp3b3Jk")),
+            ("unsigned", Value::from(Self::UNSIGNED_JWT)),
             (
                 "items",
                 Value::Array(vec![Value::Int(1), Value::Int(2), Value::Int(3)]),
