@@ -42,6 +42,8 @@ pub const STATIC_TYPES: &[&str] = &[
     "HMACSHA256",
     "HMACSHA384",
     "HMACSHA512",
+    "Formatting",
+    "JsonConvert",
 ];
 
 /// The static properties that exist (`string.Empty`, `Math.PI`), by type.
@@ -94,6 +96,7 @@ const STATIC_PROPERTIES: &[(&str, &[&str])] = &[
     ),
     ("DateTimeKind", &["Utc", "Local", "Unspecified"]),
     ("Encoding", &["UTF8", "ASCII", "Unicode"]),
+    ("Formatting", &["None", "Indented"]),
     (
         "RegexOptions",
         &[
@@ -171,6 +174,7 @@ const STATIC_METHODS: &[(&str, &[&str])] = &[
     ("HMACSHA256", &["HashData"]),
     ("HMACSHA384", &["HashData"]),
     ("HMACSHA512", &["HashData"]),
+    ("JsonConvert", &["SerializeObject", "DeserializeObject"]),
     ("Math", &["Max", "Min", "Abs", "Floor", "Ceiling", "Round"]),
     ("JObject", &["Parse"]),
     ("JArray", &["Parse"]),

@@ -748,6 +748,12 @@ impl Evaluator<'_> {
                     return self.try_parse(ty, args, span).map(Some);
                 }
                 if let Some(ty) = self.static_type(object) {
+                    if ty == "JsonConvert" {
+                        let args = self.args(args)?;
+                        return self
+                            .json_convert(method, type_argument.as_deref(), &args, span)
+                            .map(Some);
+                    }
                     if ty == "Regex"
                         && method == "Replace"
                         && let Some(result) = self.regex_replace_with_lambda(args, span)
@@ -1277,6 +1283,10 @@ impl Evaluator<'_> {
                     .map_err(|e| self.host_error(e, span, method, o));
             }
             (_, "ToString", []) => return self.string(obj.to_string(), span),
+            // `JToken.ToString(Formatting.None | Formatting.Indented)`
+            (Value::Json(json), "ToString", [Value::Int(formatting @ (0 | 1))]) => {
+                return self.json_text(json, *formatting == 1, span);
+            }
             (_, "Equals", [other]) => return Ok(Value::Bool(values_equal(obj, other))),
             (Value::DateTime(ticks), _, _) => {
                 return self.datetime_method(*ticks, method, args, span);

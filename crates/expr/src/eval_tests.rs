@@ -1965,6 +1965,64 @@ fn cases() -> Vec<(&'static str, Want)> {
             r#"{ var System = 1; return System; }"#,
             E("load: 1:3: `System` is already declared"),
         ),
+        // Newtonsoft.Json Formatting and JsonConvert
+        (
+            r#"JObject.Parse("{\"a\": [1, 2], \"b\": {}}").ToString(Formatting.None)"#,
+            s(r#"{"a":[1,2],"b":{}}"#),
+        ),
+        (
+            r#"JObject.Parse("{\"a\":1}").ToString(Newtonsoft.Json.Formatting.Indented)"#,
+            s("{\n  \"a\": 1\n}"),
+        ),
+        (
+            r#"JArray.Parse("[1, \"x\"]").ToString(Formatting.None)"#,
+            s(r#"[1,"x"]"#),
+        ),
+        ("Formatting.Indented", i(1)),
+        (
+            "new JObject().ToString(5)",
+            E("`ToString` is not a member of JObject"),
+        ),
+        (r#"JsonConvert.SerializeObject("a\"b")"#, s(r#""a\"b""#)),
+        ("JsonConvert.SerializeObject(null)", s("null")),
+        ("JsonConvert.SerializeObject(new [] { 1, 2 })", s("[1,2]")),
+        (
+            r#"JsonConvert.SerializeObject(JObject.Parse("{\"a\":1}"), Formatting.Indented)"#,
+            s("{\n  \"a\": 1\n}"),
+        ),
+        (
+            r#"JsonConvert.SerializeObject(Encoding.UTF8.GetBytes("hi"))"#,
+            s(r#""aGk=""#),
+        ),
+        (
+            r#"JsonConvert.DeserializeObject<JObject>("{\"a\":{\"b\":2}}")["a"]["b"]"#,
+            i(2),
+        ),
+        (r#"JsonConvert.DeserializeObject("[1,2]").Count"#, i(2)),
+        (
+            r#"JsonConvert.DeserializeObject<JArray>("[1]") is JArray"#,
+            b(true),
+        ),
+        (
+            r#"JsonConvert.DeserializeObject<JObject>("[1]")"#,
+            E("the JSON is not a JObject"),
+        ),
+        (
+            r#"JsonConvert.DeserializeObject<JObject>("{")"#,
+            E("the text is not valid JSON"),
+        ),
+        (
+            r#"JsonConvert.DeserializeObject<int>("1")"#,
+            E("`DeserializeObject<int>` is not available"),
+        ),
+        (
+            "JsonConvert.DeserializeObject(null)",
+            E("the argument of `JsonConvert.DeserializeObject` is null"),
+        ),
+        (
+            "JsonConvert.PopulateObject()",
+            E("load: 1:1: `JsonConvert.PopulateObject` is not available"),
+        ),
         (
             "System.IO.File.ReadAllText(\"/etc/passwd\")",
             E("load: 1:1: `System` is not available in policy expressions"),

@@ -170,6 +170,13 @@ impl Evaluator<'_> {
         name: &str,
         span: Span,
     ) -> Option<Result<Value, EvalError>> {
+        if ty == "Formatting" {
+            return Some(match name {
+                "None" => Ok(Value::Int(0)),
+                "Indented" => Ok(Value::Int(1)),
+                _ => Err(unknown(span, name, "`Formatting`")),
+            });
+        }
         let encoding = match (ty, name) {
             ("Encoding", "UTF8") => TextEncoding::Utf8,
             ("Encoding", "ASCII") => TextEncoding::Ascii,
@@ -344,6 +351,75 @@ impl Evaluator<'_> {
             _ => return None,
         };
         Some(result)
+    }
+
+    /// JSON text, compact or indented (two spaces, as Newtonsoft.Json indents).
+    pub(super) fn json_text(
+        &self,
+        json: &serde_json::Value,
+        indented: bool,
+        span: Span,
+    ) -> Result<Value, EvalError> {
+        let text = if indented {
+            serde_json::to_string_pretty(json)
+        } else {
+            serde_json::to_string(json)
+        }
+        .map_err(|e| failed(span, format!("the JSON cannot be written: {e}")))?;
+        self.string(text, span)
+    }
+
+    /// `JsonConvert.SerializeObject(value[, formatting])` and
+    /// `JsonConvert.DeserializeObject[<JObject|JArray|JToken>](text)`.
+    pub(super) fn json_convert(
+        &self,
+        method: &str,
+        type_argument: Option<&str>,
+        args: &[Value],
+        span: Span,
+    ) -> Result<Value, EvalError> {
+        match (method, args) {
+            ("SerializeObject", [value]) => self.json_text(&value.to_json(), false, span),
+            ("SerializeObject", [value, Value::Int(formatting @ (0 | 1))]) => {
+                self.json_text(&value.to_json(), *formatting == 1, span)
+            }
+            ("DeserializeObject", [Value::String(text)]) => {
+                let json: serde_json::Value =
+                    serde_json::from_str(text).map_err(|e| EvalError::Parse {
+                        message: format!("the text is not valid JSON: {e}"),
+                        span,
+                    })?;
+                let fits = match type_argument {
+                    None | Some("JToken" | "object") => true,
+                    Some("JObject") => json.is_object(),
+                    Some("JArray") => json.is_array(),
+                    Some(other) => {
+                        return Err(failed(
+                            span,
+                            format!(
+                                "`DeserializeObject<{other}>` is not available (JObject, JArray or JToken)"
+                            ),
+                        ));
+                    }
+                };
+                if !fits {
+                    return Err(EvalError::Parse {
+                        message: format!("the JSON is not a {}", type_argument.unwrap_or("JToken")),
+                        span,
+                    });
+                }
+                Ok(Value::from_json(json))
+            }
+            ("DeserializeObject", [Value::Null]) => Err(failed(
+                span,
+                "the argument of `JsonConvert.DeserializeObject` is null",
+            )),
+            _ => Err(unknown(
+                span,
+                method,
+                &format!("`JsonConvert` (with {} argument(s))", args.len()),
+            )),
+        }
     }
 
     /// `new Uri(text)`.

@@ -71,6 +71,8 @@
 //!   `TryParseBasic(out var credentials)` (`UserId`, `Password`), and
 //!   `int`/`long`/`double`/`decimal`/`bool` `.TryParse(text, out var n)`: `out var x`,
 //!   `out T x` and `out x` only in these calls.
+//! - `JToken.ToString(Formatting.None|Indented)`, `JsonConvert.SerializeObject(value[,
+//!   formatting])` and `JsonConvert.DeserializeObject[<JObject|JArray|JToken>](text)`.
 //! - Namespace-qualified names of the types above (`System.Text.Encoding`,
 //!   `System.Net.WebUtility`, `Newtonsoft.Json.Linq.JObject`) stand for the short ones.
 //!
