@@ -276,6 +276,15 @@ impl ControlPlane {
     }
 
     /// Serves HTTPS with `certificate` (loaded and checked already) instead of HTTP.
+    /// Sets the public URL (deployment manifests' endpoint) when none was given, now
+    /// that the bound address is known (`gatehouse dev` on port 0).
+    pub(crate) fn default_public_url(mut self, url: String) -> Self {
+        if let Some(state) = Arc::get_mut(&mut self.state) {
+            state.settings.public_url.get_or_insert(url);
+        }
+        self
+    }
+
     pub(crate) fn with_tls(mut self, certificate: Arc<ReloadingCertificate>) -> Self {
         let current = certificate.current();
         tracing::info!(

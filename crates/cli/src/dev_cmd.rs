@@ -105,14 +105,14 @@ async fn serve(
         // What you apply is served: new APIs join the dev gateway.
         gatehouse_control::ControlSettings {
             assign_new_apis_to: Some(DEV_ID.to_owned()),
-            // Deployment manifests and the portal's Deployment page point gateways here.
-            public_url: (args.control_listen.port() != 0)
-                .then(|| format!("http://{}", display_addr(args.control_listen))),
             ..gatehouse_control::ControlSettings::default()
         },
         args.control_listen,
     )
     .await?;
+    // Deployment manifests and the portal's Deployment page point gateways here.
+    let public_url = format!("http://{}", display_addr(control.addr));
+    let control = control.default_public_url(public_url);
     let control_addr = control.addr;
     let admin_token_file = control.admin_token_file.clone();
     let stop_control = CancellationToken::new();

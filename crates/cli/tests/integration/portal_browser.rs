@@ -419,6 +419,41 @@ async fn the_portal_deploys_a_gateway_watches_it_and_checks_a_policy_in_a_real_b
             .starts_with(&format!("kubectl create secret generic {GATEWAY}-token"))
     );
     browser.check("05-gateway-deployment").await;
+    // The copy button runs (the page's script is allowed by its CSP): it copies, or
+    // selects the text when the browser refuses the clipboard.
+    browser
+        .find("button[data-copy=token]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let deadline = Instant::now() + LONG;
+    loop {
+        let live = browser
+            .client
+            .execute("return document.getElementById('live').textContent;", vec![])
+            .await
+            .unwrap();
+        if live.as_str().is_some_and(|text| !text.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the copy button did nothing");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Regenerating the secondary key asks first, then says what it did.
+    browser
+        .find("form[data-confirm*=secondary] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let question = browser.client.get_alert_text().await.unwrap();
+    assert!(question.contains("secondary key"), "{question}");
+    browser.client.accept_alert().await.unwrap();
+    browser
+        .wait_text(".notice", "Secondary key regenerated")
+        .await;
+    assert_eq!(browser.value("#key").await, "secondary");
 
     // A real gateway with that token: the overview counts it, live.
     browser.goto(&format!("/portal/gateways/{GATEWAY}")).await;
@@ -464,6 +499,15 @@ async fn the_portal_deploys_a_gateway_watches_it_and_checks_a_policy_in_a_real_b
         let source = browser.client.source().await.unwrap();
         assert!(!source.contains("s3cret"), "{path} shows a secret");
     }
+
+    // A narrow screen (a phone): the same pages, reflowed.
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser.goto(&format!("/portal/gateways/{GATEWAY}")).await;
+    browser.check("15-narrow-gateway").await;
+    browser
+        .goto(&format!("/portal/gateways/{GATEWAY}/deployment"))
+        .await;
+    browser.check("16-narrow-deployment").await;
 
     // Sign out: the pages need signing in again.
     browser

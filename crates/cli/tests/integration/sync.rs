@@ -1051,6 +1051,13 @@ async fn gatehouse_dev_serves_its_sample_api_and_keeps_it_across_restarts() {
     assert!(banner.contains("admin-token"), "{banner}");
     assert!(
         banner.contains(&format!(
+            "Web portal      http://{}/portal/",
+            addresses["control"].as_str().unwrap()
+        )),
+        "{banner}"
+    );
+    assert!(
+        banner.contains(&format!(
             "http://{}",
             addresses["control"].as_str().unwrap()
         )),
