@@ -515,7 +515,7 @@ async fn no_page_shows_a_secret_named_value_or_a_subscription_key_unless_asked()
 }
 
 #[tokio::test]
-async fn regenerating_a_subscription_key_replaces_it() {
+async fn subscription_keys_are_regenerated_and_subscriptions_suspended_and_activated() {
     let portal = Portal::start().await;
     seed(&portal).await;
     let session = portal.session().await;
@@ -540,6 +540,28 @@ async fn regenerating_a_subscription_key_replaces_it() {
         .await;
     assert_ne!(secrets["primaryKey"], PRIMARY_KEY);
     assert_eq!(secrets["secondaryKey"], SECONDARY_KEY);
+    // Suspend, then activate again, through the API's state changes.
+    for (state, done, stored) in [
+        ("suspended", "suspended", "suspended"),
+        ("active", "activated", "active"),
+    ] {
+        let (status, _, headers) = portal
+            .post(
+                &session.cookie,
+                "/portal/subscriptions/demo/state",
+                &[("csrf", &session.csrf), ("state", state)],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(
+            location(&headers),
+            format!("/portal/subscriptions?done={done}")
+        );
+        let subscription = portal
+            .api(reqwest::Method::GET, "/subscriptions/demo", None)
+            .await;
+        assert_eq!(subscription["state"], stored);
+    }
 }
 
 /// The deployment page's token is one the Configuration API accepts, and its manifest

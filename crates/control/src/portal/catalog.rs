@@ -26,6 +26,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/portal/subscriptions", get(subscriptions))
         .route("/portal/subscriptions/{id}/keys", post(show_keys))
         .route("/portal/subscriptions/{id}/regenerate", post(regenerate))
+        .route("/portal/subscriptions/{id}/state", post(set_state))
         .route("/portal/named-values", get(named_values))
         .route("/portal/certificates", get(certificates))
 }
@@ -158,6 +159,23 @@ async fn regenerate(State(state): State<AppState>, id: Id, body: Bytes) -> Porta
         }
     };
     management::regenerate_subscription_key(&state, &id, key).await?;
+    Ok(Redirect::to(&format!("/portal/subscriptions?done={done}")).into_response())
+}
+
+/// Suspends or activates a subscription (the API's `suspend` and `activate`).
+async fn set_state(State(state): State<AppState>, id: Id, body: Bytes) -> PortalResult {
+    let fields = Fields::parse(&body);
+    let (value, done) = match fields.get("state").as_str() {
+        "suspended" => ("suspended", "suspended"),
+        "active" => ("active", "activated"),
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown state `{other}`: suspended or active"
+            ))
+            .into());
+        }
+    };
+    management::set_subscription_state(&state, &id, value).await?;
     Ok(Redirect::to(&format!("/portal/subscriptions?done={done}")).into_response())
 }
 

@@ -227,6 +227,8 @@ impl Done {
             "created" => "Created.",
             "saved" => "Saved.",
             "deleted" => "Deleted.",
+            "suspended" => "Subscription suspended: its keys are refused until it is activated.",
+            "activated" => "Subscription activated.",
             "regenerated-primary" => {
                 "Primary key regenerated: tokens and keys made with the old one no longer work."
             }
