@@ -15,6 +15,8 @@ use crate::value::{HostObject, Value};
 mod auth;
 #[path = "eval_crypto.rs"]
 mod crypto;
+#[path = "eval_linq.rs"]
+mod linq;
 #[path = "eval_regex.rs"]
 mod regexes;
 pub(crate) use regexes::{REGEX_OPTIONS, options_position as regex_options_position};
@@ -777,7 +779,7 @@ impl Evaluator<'_> {
                 let Some(obj) = self.object(object, *null_conditional)? else {
                     return Ok(None);
                 };
-                if LINQ.contains(&method.as_str())
+                if (LINQ.contains(&method.as_str()) || linq::MORE_LINQ.contains(&method.as_str()))
                     && let Some(items) = array_items(&obj)
                 {
                     return self.linq(items, method, args, span).map(Some);
@@ -1211,6 +1213,9 @@ impl Evaluator<'_> {
         args: &[Argument],
         span: Span,
     ) -> Result<Value, EvalError> {
+        if linq::MORE_LINQ.contains(&method) {
+            return self.more_linq(items, method, args, span);
+        }
         let pred = args.first();
         match (method, pred) {
             ("ToArray" | "ToList", None) => self.array(items, span),

@@ -2023,6 +2023,111 @@ fn cases() -> Vec<(&'static str, Want)> {
             "JsonConvert.PopulateObject()",
             E("load: 1:1: `JsonConvert.PopulateObject` is not available"),
         ),
+        // more LINQ
+        (
+            r#"string.Join(",", new [] { 3, 1, 2 }.OrderBy(x => x))"#,
+            s("1,2,3"),
+        ),
+        (
+            r#"string.Join(",", new [] { 3, 1, 2 }.OrderByDescending(x => x))"#,
+            s("3,2,1"),
+        ),
+        (
+            r#"string.Join(",", new [] { "bb", "a", "cc", "d" }.OrderBy(x => x.Length))"#,
+            s("a,d,bb,cc"),
+        ),
+        (
+            r#"string.Join(",", new [] { "bb", "a", "cc", "d" }.OrderByDescending(x => x.Length))"#,
+            s("bb,cc,a,d"),
+        ),
+        (
+            r#"string.Join(",", new [] { "b", "B", "a" }.OrderBy(x => x))"#,
+            s("B,a,b"),
+        ),
+        (
+            r#"string.Join(",", new [] { 2.5, 1, 2 }.OrderBy(x => x))"#,
+            s("1,2,2.5"),
+        ),
+        (
+            r#"JArray.Parse("[{\"n\":2},{\"n\":1}]").OrderBy(o => o["n"]).First()["n"]"#,
+            i(1),
+        ),
+        (
+            r#"new [] { 1, "a" }.OrderBy(x => x)"#,
+            E("`OrderBy` cannot compare"),
+        ),
+        ("new [] { 1 }.OrderBy()", E("`OrderBy` needs a key")),
+        ("new [] { 1, 2, 3 }.Sum()", i(6)),
+        ("new [] { 1, 2.5 }.Sum()", d(3.5)),
+        (r#"new [] { "a", "bcd" }.Sum(x => x.Length)"#, i(4)),
+        ("new int[] { }.Sum()", i(0)),
+        (
+            "new [] { 9223372036854775807, 1 }.Sum()",
+            E("arithmetic overflow in `Sum`"),
+        ),
+        (
+            r#"new [] { "a" }.Sum()"#,
+            E("`Sum` takes numbers, not string"),
+        ),
+        ("new [] { 1, 2 }.Average()", d(1.5)),
+        (
+            "new int[] { }.Average()",
+            E("the sequence contains no elements"),
+        ),
+        ("new [] { 3, 7, 5 }.Max()", i(7)),
+        ("new [] { 3, 7, 5 }.Min()", i(3)),
+        (r#"new [] { "pear", "fig" }.Max(x => x.Length)"#, i(4)),
+        (r#"new [] { "pear", "fig" }.Min()"#, s("fig")),
+        ("new [] { 1, 2.5 }.Max()", d(2.5)),
+        (
+            "new int[] { }.Max()",
+            E("the sequence contains no elements"),
+        ),
+        (
+            "new [] { DateTime.MinValue, DateTime.MaxValue }.Max() == DateTime.MaxValue",
+            b(true),
+        ),
+        ("context.Variables[\"items\"].Max()", i(3)),
+        ("((JArray)JArray.Parse(\"[4,9]\")).Max()", i(9)),
+        (
+            r#"string.Join(",", new [] { 1, 2, 1, 3, 2 }.Distinct())"#,
+            s("1,2,3"),
+        ),
+        (r#"new [] { "a", "A", "a" }.Distinct().Count()"#, i(2)),
+        (r#"new [] { 1, 1.0 }.Distinct().Count()"#, i(2)),
+        (
+            r#"string.Join(",", new [] { 1, 2, 3, 4 }.Skip(1).Take(2))"#,
+            s("2,3"),
+        ),
+        ("new [] { 1, 2 }.Skip(5).Count()", i(0)),
+        ("new [] { 1, 2 }.Skip(-1).Count()", i(2)),
+        ("new [] { 1, 2 }.Take(-1).Count()", i(0)),
+        (
+            r#"new [] { 1, 2 }.Take("x")"#,
+            E("the count of `Take` must be an int, not string"),
+        ),
+        ("new [] { 1, 2 }.Take()", E("`Take` needs a count")),
+        ("new [] { 1, 2, 3 }.Last()", i(3)),
+        ("new [] { 1, 2, 3 }.Last(x => x < 3)", i(2)),
+        ("new [] { 1, 2, 3 }.LastOrDefault(x => x > 3)", N),
+        ("new int[] { }.LastOrDefault()", N),
+        (
+            "new int[] { }.Last()",
+            E("the sequence contains no elements"),
+        ),
+        ("new [] { 1 }.Last(x => x > 1)", E("no matching element")),
+        (
+            r#"string.Join(",", new [] { 1, 2, 3 }.Reverse())"#,
+            s("3,2,1"),
+        ),
+        (
+            r#"string.Join(",", Regex.Matches("b2 a1 c3", @"\w\d").Select(m => m.Value).OrderBy(v => v))"#,
+            s("a1,b2,c3"),
+        ),
+        (
+            "new [] { 1, 2 }.Skip(1, 2)",
+            E("wrong number of arguments for `Skip`"),
+        ),
         (
             "System.IO.File.ReadAllText(\"/etc/passwd\")",
             E("load: 1:1: `System` is not available in policy expressions"),

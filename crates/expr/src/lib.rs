@@ -31,7 +31,9 @@
 //!   `JArray.Parse`, `JToken.Parse`, `Convert.ToString`/`ToInt32`/`ToInt64`/`ToDouble`/
 //!   `ToBoolean`, `Math.Max`/`Min`/`Abs`/`Floor`/`Ceiling`/`Round`, JSON indexers,
 //!   `Count`, `ContainsKey` and `Value<T>(key)`, and LINQ on arrays (`Where`, `Select`,
-//!   `Any`, `All`, `Count`, `First`, `FirstOrDefault`, `Contains`, `ToArray`, `ToList`).
+//!   `Any`, `All`, `Count`, `First`, `FirstOrDefault`, `Contains`, `ToArray`, `ToList`,
+//!   `OrderBy`, `OrderByDescending`, `Sum`, `Average`, `Max`, `Min`, `Distinct`, `Skip`,
+//!   `Take`, `Last`, `LastOrDefault`, `Reverse`; strings sort ordinally).
 //! - Dates and times ([`Value::DateTime`], [`Value::TimeSpan`], both in .NET ticks of
 //!   100 ns): `DateTime.UtcNow`/`Now`/`Today`/`MinValue`/`MaxValue`/`UnixEpoch`/`Parse`/
 //!   `DaysInMonth`/`IsLeapYear`/`Compare`/`SpecifyKind`, `new DateTime(...)`,

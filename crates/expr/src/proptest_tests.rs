@@ -155,6 +155,15 @@ const VOCABULARY: &[&str] = &[
     "out int",
     "Claims",
     "Subject",
+    "OrderBy",
+    "OrderByDescending",
+    "Sum",
+    "Distinct",
+    "Skip",
+    "Last",
+    "Formatting.None",
+    "JsonConvert",
+    "DeserializeObject",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
