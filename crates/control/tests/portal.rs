@@ -496,6 +496,16 @@ async fn no_page_shows_a_secret_named_value_or_a_subscription_key_unless_asked()
     assert!(body.contains("secret-one"), "{body}");
     let (_, body, _) = portal.get(&session.cookie, "/portal/subscriptions").await;
     assert!(body.contains("demo"), "{body}");
+    // Policies are shown highlighted, and escaped.
+    let (_, body, _) = portal.get(&session.cookie, "/portal/apis/hello").await;
+    assert!(
+        body.contains(r#"<span class="hl-tag">set-header</span>"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"<span class="hl-named">{{secret-one}}</span>"#),
+        "{body}"
+    );
     // Asked: that subscription's keys, on that answer only.
     let (status, body, _) = portal
         .post(

@@ -72,6 +72,7 @@ mod document;
 mod error;
 mod expression;
 mod key;
+mod liquid;
 mod merge;
 mod pipeline;
 mod policies;

@@ -1787,3 +1787,39 @@ async fn outbound_and_on_error_see_the_request_as_forwarded() {
     assert_eq!(response.status(), 502);
     assert_eq!(response.headers()["x-corr"], "c-43");
 }
+
+#[tokio::test]
+async fn a_liquid_template_transforms_the_json_request_body_the_backend_gets() {
+    let backend = EchoBackend::start();
+    let operations = r#"      - id: order
+        method: POST
+        urlTemplate: /orders/{id}
+        policy: |
+          <policies><inbound><base /><set-body template="liquid">{"orderId":"{{ context.Request.MatchedParameters["id"] }}","customer":"{{ body.customer.name | Upcase }}","items":[{% for item in body.items %}{"sku":"{{ item.sku }}","total":{{ item.price | Times: item.qty }}}{% unless forloop.last %},{% endunless %}{% endfor %}],"channel":"{{ context.Request.Headers["X-Channel"] | Default: "web" }}","page":"{{ context.Request.Url.Query.page }}","note":"{{ body.note }}"}</set-body></inbound></policies>
+"#;
+    let gateway = start(&config("api", &backend.url(), operations, None));
+    let response = http_client()
+        .post(gateway.url("/api/orders/o-17?page=3"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .header("x-test-mirror", "1")
+        .header("content-type", "application/json")
+        .header("X-Channel", "mobile")
+        .body(r#"{"customer":{"name":"ada"},"items":[{"sku":"A1","price":2,"qty":3},{"sku":"B2","price":5,"qty":1}]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // The backend mirrored what it received: the rendered template.
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "orderId": "o-17",
+            "customer": "ADA",
+            "items": [{"sku": "A1", "total": 6}, {"sku": "B2", "total": 5}],
+            "channel": "mobile",
+            "page": "3",
+            "note": ""
+        })
+    );
+}

@@ -109,7 +109,26 @@ impl Browser {
 
     /// Saves a screenshot and fails on axe-core's serious or critical violations.
     async fn check(&self, name: &str) {
+        // The whole page: the window grows to the document's height for the shot.
+        let (width, height) = self.client.get_window_size().await.unwrap();
+        let (width, height) = (
+            u32::try_from(width).unwrap(),
+            u32::try_from(height).unwrap(),
+        );
+        let full = self
+            .client
+            .execute("return document.documentElement.scrollHeight;", vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .and_then(|h| u32::try_from(h).ok())
+            .unwrap_or(height);
+        self.client
+            .set_window_size(width, (full + 150).clamp(height, 6000))
+            .await
+            .unwrap();
         let png = self.client.screenshot().await.unwrap();
+        self.client.set_window_size(width, height).await.unwrap();
         std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
         self.client.execute(AXE, vec![]).await.unwrap();
         let violations = self
@@ -431,7 +450,10 @@ async fn the_portal_deploys_a_gateway_watches_it_and_checks_a_policy_in_a_real_b
     loop {
         let live = browser
             .client
-            .execute("return document.getElementById('live').textContent;", vec![])
+            .execute(
+                "return document.getElementById('live').textContent;",
+                vec![],
+            )
             .await
             .unwrap();
         if live.as_str().is_some_and(|text| !text.is_empty()) {

@@ -60,7 +60,8 @@ async fn list(State(state): State<AppState>, session: Session) -> PortalResult {
 /// A policy document at one scope, for the detail page.
 struct ScopedPolicy {
     scope: String,
-    document: Option<String>,
+    /// The document, highlighted.
+    document: Option<Vec<super::highlight::Piece>>,
     edit: String,
 }
 
@@ -95,25 +96,25 @@ async fn detail(
         .collect();
     let mut policies = vec![ScopedPolicy {
         scope: "Global (all APIs)".to_owned(),
-        document: config.policy.clone(),
+        document: config.policy.as_deref().map(super::highlight::highlight),
         edit: "/portal/policy".to_owned(),
     }];
     for product in &products {
         policies.push(ScopedPolicy {
             scope: format!("Product {}", product.id),
-            document: product.policy.clone(),
+            document: product.policy.as_deref().map(super::highlight::highlight),
             edit: format!("/portal/policy?product={}", product.id),
         });
     }
     policies.push(ScopedPolicy {
         scope: format!("API {}", api.id),
-        document: api.policy.clone(),
+        document: api.policy.as_deref().map(super::highlight::highlight),
         edit: format!("/portal/policy?api={}", api.id),
     });
     for operation in &api.operations {
         policies.push(ScopedPolicy {
             scope: format!("Operation {}", operation.id),
-            document: operation.policy.clone(),
+            document: operation.policy.as_deref().map(super::highlight::highlight),
             edit: format!("/portal/policy?api={}&operation={}", api.id, operation.id),
         });
     }

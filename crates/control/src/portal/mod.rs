@@ -22,6 +22,7 @@
 mod apis;
 mod catalog;
 mod gateways;
+mod highlight;
 pub mod session;
 
 use std::sync::LazyLock;
