@@ -194,3 +194,78 @@ fn date_and_time_members_that_gatehouse_lacks_are_refused_at_load() {
         "`new Guid` is not available in policy expressions"
     );
 }
+
+#[test]
+fn new_built_ins_are_allowed() {
+    for source in [
+        "Convert.ToBase64String(Encoding.UTF8.GetBytes(\"a\"))",
+        "System.Text.Encoding.ASCII.GetString(Convert.FromBase64String(\"YQ==\"))",
+        "WebUtility.UrlEncode(\"a b\") + Uri.EscapeDataString(\"c\")",
+        "new Uri(\"http://a/\").Host",
+        "Regex.IsMatch(\"a\", \"a\", RegexOptions.IgnoreCase | RegexOptions.Multiline)",
+        "new Regex(\"a\").Match(\"a\").Groups[0].Value",
+        "new HMACSHA256(Encoding.UTF8.GetBytes(\"k\")).ComputeHash(Encoding.UTF8.GetBytes(\"m\"))",
+        "SHA256.Create().ComputeHash(Encoding.UTF8.GetBytes(\"m\"))",
+        "\"x\".AsJwt()?.Subject",
+        "\"x\".TryParseBasic(out var c) ? c.UserId : null",
+        "int.TryParse(\"1\", out var n) ? n : 0",
+        "JsonConvert.SerializeObject(new JObject(), Formatting.Indented)",
+        "new [] { 2, 1 }.OrderBy(x => x).Sum()",
+    ] {
+        check_expression(&parse_expression(source).unwrap()).unwrap();
+    }
+    check_block(
+        &parse_block(
+            "using (var h = SHA1.Create()) { if (\"x\".TryParseJwt(out var t)) { return t.Id; } } return null;",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn new_built_ins_refuse_what_is_not_implemented_at_load() {
+    assert_eq!(
+        expr_err("1 +\n  Regex.IsMatch(\"a\", \"(?<=a)b\")"),
+        (
+            2,
+            22,
+            "invalid regular expression `(?<=a)b`: look-around, including look-ahead and look-behind, is not supported".to_owned()
+        )
+    );
+    assert_eq!(block_err("var r = new Regex(\"[a\");\nreturn r;").0, 1);
+    assert_eq!(
+        expr_err("new HMACMD5(null)").2,
+        "`new HMACMD5` is not available in policy expressions"
+    );
+    assert_eq!(
+        expr_err("Encoding.UTF7").2,
+        "`Encoding.UTF7` is not available in policy expressions"
+    );
+    assert_eq!(
+        expr_err("RegexOptions.ECMAScript").2,
+        "`RegexOptions.ECMAScript` is not available in policy expressions"
+    );
+    assert_eq!(
+        expr_err("context.Foo(out var y)"),
+        (
+            1,
+            1,
+            "`Foo` does not take `out` arguments in policy expressions".to_owned()
+        )
+    );
+    assert_eq!(
+        expr_err("\"x\".TryParseJwt()").2,
+        "`TryParseJwt` needs its `out` argument (`out var name`)"
+    );
+    assert_eq!(
+        block_err("var n = 1; int.TryParse(\"1\", out var n); return n;").2,
+        "`n` is already declared"
+    );
+    // a computed pattern, or computed options, are left to request time
+    check_expression(&parse_expression("Regex.IsMatch(\"a\", \"(\" + \"\")").unwrap()).unwrap();
+    check_expression(
+        &parse_expression("Regex.IsMatch(\"a\", \"a\", context.Variables[\"o\"])").unwrap(),
+    )
+    .unwrap();
+}

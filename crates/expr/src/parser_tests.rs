@@ -281,3 +281,108 @@ fn absurd_nesting_fails_to_load_instead_of_exhausting_the_stack() {
     // Reasonable nesting loads.
     parse_expression(&format!("{}1{}", "(".repeat(50), ")".repeat(50))).unwrap();
 }
+
+/// The operator and operands of a binary node, as text, for shape checks.
+fn shape(e: &Expr) -> String {
+    match &e.kind {
+        ExprKind::Binary { op, left, right } => {
+            format!("({} {} {})", shape(left), op.as_str(), shape(right))
+        }
+        ExprKind::Name(n) => n.clone(),
+        ExprKind::Member { object, name, .. } => format!("{}.{name}", shape(object)),
+        ExprKind::Literal(Literal::Int(i)) => i.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_pipe_binds_between_equality_and_and() {
+    assert_eq!(
+        shape(&parse_expression("a == b | c && d").unwrap()),
+        "(((a == b) | c) && d)"
+    );
+    assert_eq!(
+        shape(&parse_expression("RegexOptions.IgnoreCase | RegexOptions.Multiline | 4").unwrap()),
+        "((RegexOptions.IgnoreCase | RegexOptions.Multiline) | 4)"
+    );
+    assert_eq!(
+        shape(&parse_expression("1 | 2 + 3").unwrap()),
+        "(1 | (2 + 3))"
+    );
+    assert_eq!(
+        err("1 |").2,
+        "expected an expression, found the end of the expression"
+    );
+}
+
+#[test]
+fn namespace_qualified_types_stand_for_their_short_names() {
+    assert_eq!(
+        shape(&parse_expression("System.Text.Encoding.UTF8").unwrap()),
+        "Encoding.UTF8"
+    );
+    assert_eq!(
+        shape(&parse_expression("Newtonsoft.Json.Formatting.None").unwrap()),
+        "Formatting.None"
+    );
+    // the longest known name wins; a name that is not one stays as written
+    assert_eq!(
+        shape(&parse_expression("System.Text.RegularExpressions.RegexOptions.None").unwrap()),
+        "RegexOptions.None"
+    );
+    assert_eq!(
+        shape(&parse_expression("System.IO.File").unwrap()),
+        "System.IO.File"
+    );
+    let ExprKind::New { type_name, .. } = parse_expression("new System.Uri(\"x\")").unwrap().kind
+    else {
+        panic!()
+    };
+    assert_eq!(type_name, "Uri");
+    let e = parse_expression("System.Uri.EscapeDataString(\"x\")").unwrap();
+    assert_eq!((e.span.start, e.span.end), (0, 32));
+}
+
+#[test]
+fn out_arguments_and_using() {
+    let ExprKind::MethodCall { args, .. } =
+        parse_expression("int.TryParse(s, out var n)").unwrap().kind
+    else {
+        panic!()
+    };
+    assert_eq!(
+        args[1].value.kind,
+        ExprKind::Out {
+            name: "n".to_owned(),
+            declare: true
+        }
+    );
+    let ExprKind::MethodCall { args, .. } =
+        parse_expression("s.TryParseJwt(out Jwt t)").unwrap().kind
+    else {
+        panic!()
+    };
+    assert!(matches!(&args[0].value.kind, ExprKind::Out { name, declare: true } if name == "t"));
+    let ExprKind::MethodCall { args, .. } =
+        parse_expression("int.TryParse(s, out n)").unwrap().kind
+    else {
+        panic!()
+    };
+    assert!(matches!(
+        &args[1].value.kind,
+        ExprKind::Out { declare: false, .. }
+    ));
+    assert_eq!(
+        err("f.TryParse(s, out)").2,
+        "expected the name of the `out` variable, found `)`"
+    );
+    let stmts = parse_block("using (var h = x) { return h; }").unwrap();
+    let StmtKind::Block(inner) = &stmts[0].kind else {
+        panic!("{stmts:?}")
+    };
+    assert!(matches!(&inner[0].kind, StmtKind::Var { name, .. } if name == "h"));
+    assert_eq!(
+        block_err("using (h) { return h; }").2,
+        "expected a type name (one of string, int, long, double, bool, decimal, JObject, JArray, JToken, IResponse, IRequest, object, DateTime, DateTimeOffset, TimeSpan, Guid, Uri, Jwt, BasicAuthCredentials), found `h`"
+    );
+}
