@@ -1,7 +1,8 @@
 //! The Gatehouse control plane: the management API where APIs, products,
 //! subscriptions, named values, backends, certificates, hostnames, the global policy
 //! and gateways are defined; the Configuration API v2 gateways pull from with an
-//! expiring token; gateway status from heartbeats. Contract: `docs/control-plane.md`.
+//! expiring token; gateway status from heartbeats; the web portal at `/portal/`
+//! ([`portal`], `docs/portal.md`). Contract: `docs/control-plane.md`.
 //!
 //! [`app`] builds the whole HTTP application from a [`ControlState`], so tests drive it
 //! directly; [`serve`] runs it on a listener until shutdown, [`tls::serve_tls`] over
