@@ -296,8 +296,14 @@ fn json_date(text: &str) -> Option<String> {
         .and_then(|rest| rest.strip_suffix(")/"))
     {
         // `/Date(ms)/` or `/Date(ms+hhmm)/` (the offset only says where it was made).
-        let end = inner[1..].find(['+', '-']).map_or(inner.len(), |at| at + 1);
-        inner[..end].parse().ok()?
+        let digits = inner.strip_prefix('-').unwrap_or(inner);
+        let end = digits.find(['+', '-']).unwrap_or(digits.len());
+        let millis: i64 = digits[..end].parse().ok()?;
+        if inner.starts_with('-') {
+            -millis
+        } else {
+            millis
+        }
     } else {
         iso_millis(text)?
     };
@@ -1990,7 +1996,17 @@ mod tests {
             json_date("/Date(1198908717056)/").as_deref(),
             Some("12/29/2007 06:11:57")
         );
+        assert_eq!(
+            json_date("/Date(-86400000+0100)/").as_deref(),
+            Some("12/31/1969 00:00:00")
+        );
         for not_a_date in [
+            "/Date()/",
+            "/Date(é)/",
+            "/Date(-)/",
+            "2012-03-21T05:40:07.Z",
+            "2012-03-21T05:40+1",
+            "2012-03-21T05:4é",
             "2012-03-21",
             "hello",
             "2012-13-01T00:00Z",

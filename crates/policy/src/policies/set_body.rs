@@ -8,14 +8,17 @@
 //!     return body.ToString();
 //! }</set-body>
 //! <set-body><![CDATA[{"status":"accepted"}]]></set-body>
+//! <set-body template="liquid">{"id":"{{ body.order.id }}"}</set-body>
 //! ```
 //!
-//! The body is literal text (use CDATA for markup) or a policy expression: its value
-//! as text, JSON written as .NET writes it (indented), null as an empty body. The
-//! gateway sends the new body with its length; `Content-Type` is left as it is (set it
-//! with `set-header` when the type changes). `template="liquid"` is not supported
-//! yet; `xsi-nil` and `parse-date` only concern Liquid templates, so they are checked
-//! and have no effect on a plain body, as in APIM.
+//! The body is literal text (use CDATA for markup), a policy expression (its value as
+//! text, JSON written as .NET writes it (indented), null as an empty body), or with
+//! `template="liquid"` a Liquid template ([`crate::liquid`]) over the message's body
+//! and the request's context. The gateway sends the new body with its length;
+//! `Content-Type` is left as it is (set it with `set-header` when the type changes).
+//! `xsi-nil` and `parse-date` only concern Liquid templates, so they are checked and
+//! have no effect on a plain body, as in APIM. Inside `return-response` and
+//! `send-request` a `<set-body>` is literal text or an expression only.
 
 use bytes::Bytes;
 
