@@ -249,6 +249,7 @@ const OUT_METHODS: &[(Option<&str>, &str)] = &[
     (Some("bool"), "TryParse"),
     (None, "TryParseJwt"),
     (None, "TryParseBasic"),
+    (None, "TryGetValue"),
 ];
 
 /// Checks a single expression.

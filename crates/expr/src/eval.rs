@@ -776,6 +776,11 @@ impl Evaluator<'_> {
                 {
                     return result;
                 }
+                if let Some(result) =
+                    self.try_get_value(object, method, args, *null_conditional, span)
+                {
+                    return result;
+                }
                 let Some(obj) = self.object(object, *null_conditional)? else {
                     return Ok(None);
                 };

@@ -176,6 +176,68 @@ impl Evaluator<'_> {
         })())
     }
 
+    /// `dictionary.TryGetValue(key, out var value)` on the host's dictionaries (headers,
+    /// variables, query, matched parameters: by their `ContainsKey` and indexer), a
+    /// `JObject` and a token's `Claims`; `None` when the method is not `TryGetValue`.
+    pub(super) fn try_get_value(
+        &mut self,
+        object: &Expr,
+        method: &str,
+        args: &[Argument],
+        null_conditional: bool,
+        span: Span,
+    ) -> Option<Result<Option<Value>, EvalError>> {
+        if method != "TryGetValue" {
+            return None;
+        }
+        Some((|| {
+            let Some(dictionary) = self.object(object, null_conditional)? else {
+                return Ok(None);
+            };
+            let [key, out] = args else {
+                return Err(failed(span, "`TryGetValue` takes a key and `out var name`"));
+            };
+            let ExprKind::Out { name, declare } = &out.value.kind else {
+                return Err(failed(span, "`TryGetValue` takes `out var name` second"));
+            };
+            let key = self.eval(&key.value)?;
+            let found = match (&dictionary, &key) {
+                (_, Value::Null) => return Err(failed(span, "the key of `TryGetValue` is null")),
+                (Value::Object(o), _) => {
+                    let has = self
+                        .host
+                        .call(o, "ContainsKey", None, std::slice::from_ref(&key))
+                        .map_err(|e| self.host_error(e, span, "TryGetValue", o))?;
+                    if has == Value::Bool(true) {
+                        Some(
+                            self.host
+                                .index(o, &key)
+                                .map_err(|e| self.host_error(e, span, "TryGetValue", o))?,
+                        )
+                    } else {
+                        None
+                    }
+                }
+                (Value::Json(serde_json::Value::Object(map)), Value::String(key)) => {
+                    map.get(&**key).cloned().map(Value::from_json)
+                }
+                (Value::Native(native), Value::String(key)) => match native.kind() {
+                    NativeKind::Claims(claims) => claims
+                        .iter()
+                        .find(|(claim, _)| **claim == **key)
+                        .map(|(_, values)| {
+                            Value::Array(values.iter().map(|v| Value::string(v)).collect())
+                        }),
+                    _ => return Err(unknown(span, method, native.type_name())),
+                },
+                (other, _) => return Err(unknown(span, method, other.type_name())),
+            };
+            let success = found.is_some();
+            self.set_out(name, *declare, found.unwrap_or(Value::Null), out.value.span)?;
+            Ok(Some(Value::Bool(success)))
+        })())
+    }
+
     /// Gives the `out` variable `name` its value (declaring it first for `out var`).
     fn set_out(
         &mut self,

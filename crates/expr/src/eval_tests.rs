@@ -1911,6 +1911,56 @@ fn cases() -> Vec<(&'static str, Want)> {
             r#"((string)context.Variables["basic"]).AsBasic().Nope"#,
             E("`Nope` is not a member of BasicAuthCredentials"),
         ),
+        // TryGetValue and declarations without a value
+        (
+            r#"{
+  string[] value;
+  if (context.Request.Headers.TryGetValue("Authorization", out value))
+  {
+      if (value != null && value.Length > 0)
+      {
+          return "found";
+      }
+  }
+  return null;
+}"#,
+            s("found"),
+        ),
+        (
+            r#"context.Request.Headers.TryGetValue("X-Missing", out var v) ? "yes" : "no""#,
+            s("no"),
+        ),
+        (
+            r#"{ context.Request.Headers.TryGetValue("X-Missing", out var v); return v; }"#,
+            N,
+        ),
+        (
+            r#"context.Variables.TryGetValue("user", out var u) ? u : "none""#,
+            s("alice"),
+        ),
+        (
+            r#"JObject.Parse("{\"a\":{\"b\":1}}").TryGetValue("a", out var t) ? t["b"] : 0"#,
+            i(1),
+        ),
+        (
+            r#"JObject.Parse("{}").TryGetValue("a", out var t)"#,
+            b(false),
+        ),
+        (
+            r#"context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt().Claims.TryGetValue("roles", out var roles) ? roles[0] : """#,
+            s("admin"),
+        ),
+        (
+            r#"context.Variables.TryGetValue(null, out var u)"#,
+            E("the key of `TryGetValue` is null"),
+        ),
+        (
+            r#""x".TryGetValue("a", out var u)"#,
+            E("`TryGetValue` is not a member of string"),
+        ),
+        (r#"{ string s; return s; }"#, N),
+        (r#"{ int[] a = new [] { 1 }; return a[0]; }"#, i(1)),
+        (r#"{ JObject o; o = new JObject(); return o.Count; }"#, i(0)),
         // out arguments of TryParse
         (r#"int.TryParse("42", out var n) ? n + 1 : -1"#, i(43)),
         (r#"int.TryParse("x", out var n) ? n + 1 : n - 1"#, i(-1)),
@@ -1945,8 +1995,8 @@ fn cases() -> Vec<(&'static str, Want)> {
             E("load: 1:19: `missing` is not a declared variable"),
         ),
         (
-            r#"context.Request.Headers.TryGetValue("a", out var v)"#,
-            E("load: 1:1: `TryGetValue` does not take `out` arguments"),
+            r#"context.Request.Headers.Remove("a", out var v)"#,
+            E("load: 1:1: `Remove` does not take `out` arguments"),
         ),
         (r#"Math.Max(out var x, 1)"#, E("load:")),
         (

@@ -21,7 +21,7 @@
 //!   arguments of the LINQ built-ins, `new JObject()`, `new JArray(...)`, `new [] { ... }`.
 //! - Statements in blocks: `var x = e;` (and `string x = e;`), `x = e;`, `x += e;`,
 //!   `x -= e;`, `if`/`else`, `{ ... }`, `return e;`, `foreach (var x in e)`,
-//!   `using (var x = e) ...`.
+//!   `using (var x = e) ...`, typed declarations with or without a value (`string[] v;`).
 //! - Built-ins (the crate's own, not the host's): string members (`Length`, `Contains`,
 //!   `StartsWith`, `EndsWith`, `IndexOf`, `Substring`, `Split`, `Replace`, `ToLower`,
 //!   `ToUpper`, `ToLowerInvariant`, `ToUpperInvariant`, `Trim`, `TrimStart`, `TrimEnd`,
@@ -71,8 +71,10 @@
 //!   `GetValueOrDefault(name[, default])` joining the values with `,`, an indexer,
 //!   `ContainsKey`, `Count`, `Keys`; decoded, not validated), `AsBasic()` and
 //!   `TryParseBasic(out var credentials)` (`UserId`, `Password`), and
-//!   `int`/`long`/`double`/`decimal`/`bool` `.TryParse(text, out var n)`: `out var x`,
-//!   `out T x` and `out x` only in these calls.
+//!   `int`/`long`/`double`/`decimal`/`bool` `.TryParse(text, out var n)`, and
+//!   `TryGetValue(key, out var v)` of the host's dictionaries (through their `ContainsKey`
+//!   and indexer), a `JObject` and `Claims`: `out var x`, `out T x` and `out x` only in
+//!   these calls.
 //! - `JToken.ToString(Formatting.None|Indented)`, `JsonConvert.SerializeObject(value[,
 //!   formatting])` and `JsonConvert.DeserializeObject[<JObject|JArray|JToken>](text)`.
 //! - Namespace-qualified names of the types above (`System.Text.Encoding`,

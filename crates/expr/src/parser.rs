@@ -740,11 +740,9 @@ impl Parser {
                 self.using_statement()?
             }
             TokenKind::Ident(ty)
-                if TYPE_NAMES.contains(&ty.as_str())
-                    && matches!(self.peek_at(1).kind, TokenKind::Ident(_))
-                    && self.is_punct(2, Punct::Assign) =>
+                if TYPE_NAMES.contains(&ty.as_str()) && self.is_typed_declaration() =>
             {
-                self.declaration()?
+                self.typed_declaration()?
             }
             TokenKind::Keyword(Keyword::If) => {
                 self.bump();
@@ -850,6 +848,38 @@ impl Parser {
         };
         let body = self.stmt()?;
         Ok(StmtKind::Block(vec![declaration, body]))
+    }
+
+    /// `T name = e;`, `T name;`, `T[] name = e;` or `T[] name;` ahead (the type at 0).
+    fn is_typed_declaration(&self) -> bool {
+        let at = if self.is_punct(1, Punct::LBracket) && self.is_punct(2, Punct::RBracket) {
+            3
+        } else {
+            1
+        };
+        matches!(self.peek_at(at).kind, TokenKind::Ident(_))
+            && (self.is_punct(at + 1, Punct::Assign) || self.is_punct(at + 1, Punct::Semicolon))
+    }
+
+    /// A typed declaration ([`Self::is_typed_declaration`]); without a value, the variable
+    /// is null (`string[] values;` before `TryGetValue(..., out values)`).
+    #[inline(never)]
+    fn typed_declaration(&mut self) -> Result<StmtKind, ExprError> {
+        self.bump();
+        if self.eat(Punct::LBracket) {
+            self.bump();
+        }
+        let (name, at) = self.ident("a variable name")?;
+        let value = if self.eat(Punct::Assign) {
+            self.expr(0)?
+        } else {
+            Expr {
+                kind: ExprKind::Literal(Literal::Null),
+                span: at,
+            }
+        };
+        self.expect(Punct::Semicolon, "after the declaration")?;
+        Ok(StmtKind::Var { name, value })
     }
 
     fn declaration(&mut self) -> Result<StmtKind, ExprError> {
