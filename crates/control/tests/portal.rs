@@ -825,3 +825,40 @@ async fn assets_are_served_with_their_type_and_a_long_cache() {
     let (status, _, _) = portal.get("", "/portal/assets/nope.js").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+// Security: a certificate's private key never reaches the page.
+#[tokio::test]
+async fn the_certificates_page_shows_subject_expiry_and_host_names_but_never_the_key() {
+    let portal = Portal::start().await;
+    let ca = gatehouse_test_support::pki::TestCa::new("Portal CA");
+    let site = ca.server(&["api.example.com"]);
+    portal
+        .api(
+            reqwest::Method::PUT,
+            "/certificates/site",
+            Some(json!({"certificatePem": site.cert_pem, "privateKeyPem": site.key_pem})),
+        )
+        .await;
+    portal
+        .api(
+            reqwest::Method::PUT,
+            "/hostnames/api.example.com",
+            Some(json!({"certificateId": "site"})),
+        )
+        .await;
+    let session = portal.session().await;
+    let (status, body, _) = portal.get(&session.cookie, "/portal/certificates").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("CN=api.example.com"), "subject: {body}");
+    assert!(body.contains("Portal CA"), "issuer: {body}");
+    assert!(
+        body.contains("<td>api.example.com</td>"),
+        "host names: {body}"
+    );
+    assert!(body.contains("server (with private key)"), "{body}");
+    assert!(body.contains("<td><time>20"), "expiry: {body}");
+    assert!(!body.contains(">expired<"), "valid for a year: {body}");
+    let key_line = site.key_pem.lines().nth(1).unwrap();
+    assert!(!body.contains(key_line), "the private key is shown");
+    assert!(!body.contains("PRIVATE KEY"), "the private key is shown");
+}
