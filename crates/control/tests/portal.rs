@@ -726,6 +726,24 @@ async fn a_policy_with_a_typo_is_reported_at_its_line_and_not_saved() {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("No problems found."), "{body}");
+    // The global policy: saved, then the APIs page says so.
+    let (status, body, headers) = portal
+        .post(
+            &session.cookie,
+            "/portal/policy",
+            &[
+                ("csrf", &session.csrf),
+                ("revision", "0"),
+                ("policy", valid),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(location(&headers), "/portal/apis?done=saved");
+    let global = portal.api(reqwest::Method::GET, "/policy", None).await;
+    assert_eq!(global["value"], valid);
+    let (_, body, _) = portal.get(&session.cookie, "/portal/apis?done=saved").await;
+    assert!(body.contains("Saved."), "{body}");
 }
 
 #[tokio::test]

@@ -49,10 +49,10 @@ struct ListPage {
     apis: Vec<gatehouse_model::Api>,
 }
 
-async fn list(State(state): State<AppState>, session: Session) -> PortalResult {
+async fn list(State(state): State<AppState>, session: Session, done: Query<Done>) -> PortalResult {
     let (_, config) = configuration(&state).await?;
     render(&ListPage {
-        p: Page::new(&session, "apis", "APIs".to_owned()),
+        p: Page::new(&session, "apis", "APIs".to_owned()).with_notice(done.notice()),
         apis: config.apis,
     })
 }
