@@ -29,9 +29,11 @@ fn strip_scheme<'t>(text: &'t str, scheme: &str) -> Option<&'t str> {
 
 /// A base64url segment (padding tolerated) decoded as a JSON object.
 fn json_segment(segment: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(segment.trim_end_matches('='))
-        .ok()?;
+    const URL_SAFE: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        base64::engine::general_purpose::NO_PAD.with_decode_allow_trailing_bits(true),
+    );
+    let bytes = URL_SAFE.decode(segment.trim_end_matches('=')).ok()?;
     match serde_json::from_slice(&bytes).ok()? {
         serde_json::Value::Object(map) => Some(map),
         _ => None,
@@ -66,9 +68,7 @@ fn parse_basic(text: &str) -> Option<(String, String)> {
         return None;
     }
     let encoded = strip_scheme(text.trim(), "Basic")?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
-        .ok()?;
+    let bytes = super::text::DOTNET_BASE64.decode(encoded.trim()).ok()?;
     let decoded = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => e.into_bytes().iter().map(|&b| char::from(b)).collect(),

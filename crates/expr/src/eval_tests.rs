@@ -1153,6 +1153,11 @@ fn cases() -> Vec<(&'static str, Want)> {
         ),
         (r#"Convert.FromBase64String(" aGVs\nbG8= ").Length"#, i(5)),
         (r#"Convert.FromBase64String("").Length"#, i(0)),
+        // the unused bits of the last character are ignored, as .NET does
+        (
+            r#"Encoding.UTF8.GetString(Convert.FromBase64String("YR=="))"#,
+            s("a"),
+        ),
         (
             "Convert.FromBase64String(null)",
             E("the argument of `Convert.FromBase64String` is null"),

@@ -23,6 +23,14 @@ fn is_url_safe(b: u8) -> bool {
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
+/// Base64 as .NET decodes it: padding required, the unused bits of the last character
+/// ignored.
+pub(super) const DOTNET_BASE64: base64::engine::GeneralPurpose =
+    base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+    );
+
 fn hex_value(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
@@ -262,12 +270,13 @@ impl Evaluator<'_> {
                     // .NET ignores white space anywhere in the text
                     let compact: String =
                         text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-                    let bytes = base64::engine::general_purpose::STANDARD
-                        .decode(compact.as_bytes())
-                        .map_err(|e| EvalError::Parse {
-                            message: format!("the input is not a valid Base-64 string ({e})"),
-                            span,
-                        })?;
+                    let bytes =
+                        DOTNET_BASE64
+                            .decode(compact.as_bytes())
+                            .map_err(|e| EvalError::Parse {
+                                message: format!("the input is not a valid Base-64 string ({e})"),
+                                span,
+                            })?;
                     self.bytes(bytes, span)
                 })
             }
