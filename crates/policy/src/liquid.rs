@@ -91,6 +91,8 @@ struct Uses {
     body: bool,
     context: bool,
     request_id: bool,
+    /// `context.Request.HasBody`: known only once the request body was read.
+    has_body: bool,
     /// `context.Variables.name` / `context.Variables["name"]`: the variables to bind.
     variables: Vec<String>,
 }
@@ -140,7 +142,7 @@ impl LiquidTemplate {
     /// What the gateway must prepare for this template.
     pub(crate) fn context_reads(&self) -> ContextReads {
         ContextReads {
-            request_body: self.uses.body && !self.response_body,
+            request_body: (self.uses.body && !self.response_body) || self.uses.has_body,
             response_body: self.uses.body && self.response_body,
             request_id: self.uses.request_id,
         }
@@ -643,6 +645,7 @@ fn scan_markup(markup: &str, uses: &mut Uses) {
             "body" if !member => uses.body = true,
             "context" if !member => uses.context = true,
             "RequestId" => uses.request_id = true,
+            "HasBody" => uses.has_body = true,
             "Variables" => {
                 if let Some(name) = variable_name(markup[at..].trim_start()) {
                     uses.variables.push(name.to_owned());
@@ -2019,7 +2022,7 @@ mod tests {
     #[test]
     fn the_scan_finds_what_a_template_names() {
         let uses = scan(
-            r#"{{ body.a }} {% if context.Variables["x"] %}{{ context.Variables.y-z }}{% endif %} body {{ context.RequestId }}"#,
+            r#"{{ body.a }} {% if context.Variables["x"] %}{{ context.Variables.y-z }}{% endif %} body {{ context.RequestId }} {{ context.Request.HasBody }}"#,
         );
         assert_eq!(
             uses,
@@ -2027,6 +2030,7 @@ mod tests {
                 body: true,
                 context: true,
                 request_id: true,
+                has_body: true,
                 variables: vec!["x".to_owned(), "y-z".to_owned()],
             }
         );

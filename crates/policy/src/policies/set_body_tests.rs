@@ -292,6 +292,18 @@ fn a_template_that_names_body_makes_the_gateway_read_it_and_one_that_does_not_re
             ..ContextReads::default()
         }
     );
+    let has_body = compile_xml(
+        r#"<policies><inbound /><outbound><set-body template="liquid">{{ context.Request.HasBody }}</set-body></outbound></policies>"#,
+    )
+    .unwrap();
+    assert_eq!(
+        has_body.context_reads(),
+        ContextReads {
+            request_body: true,
+            ..ContextReads::default()
+        },
+        "HasBody needs the request body read"
+    );
     let not_reading = compile_in(
         "inbound",
         r#"<set-body template="liquid">{"path":"{{ context.Request.Url.Path }}","x":"{{ x.body }}"}</set-body>"#,
@@ -617,4 +629,51 @@ fn liquid_sees_the_api_operation_subscription_and_urls() {
         sent(state.body.as_ref()),
         "/a?q=1 api.example.com t Ada's gold [] 192.0.2.1"
     );
+}
+
+mod liquid_properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PARTS: &[&str] = &[
+        "{{", "}}", "{%", "%}", " body", ".a", "[0]", "[\"k\"]", " | ", "Upcase", "Split: \",\"",
+        "Join: \"-\"", "Size", "Date: \"yyyy\"", "Replace: \"a\", \"bb\"", "Default: 1", "Slice: 1, 2",
+        "Times: 3", "DividedBy: 0", "Modulo: 0", "Truncate: -1", " if ", " for x in ", " endfor ",
+        " endif ", " else ", " assign y = ", " capture c ", " endcapture ", "(1..3)", "(3..1)",
+        " limit:2 ", " offset:-1 ", " reversed ", " break ", " continue ", " raw ", " endraw ",
+        " case ", " when ", " endcase ", "context.Request.Headers[\"X\"]", "context.Variables.v",
+        "forloop.index", "forloop.parentloop.last", " cycle \"a\", \"b\" ", " increment n ",
+        "\"", "'", "==", "<", "and", "or", "contains", "nil", "empty", "é", "\n", "x",
+    ];
+
+    const BODIES: &[&str] = &[
+        "",
+        "{}",
+        "[]",
+        r#"{"a":[1,"2",null,{"k":true}],"k":"2012-03-21T05:40Z"}"#,
+        r#"[{"a":1.5e300},-1,"/Date(0)/"]"#,
+        "not json",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn liquid_soup_is_refused_or_rendered_never_a_panic(
+            parts in proptest::collection::vec(proptest::sample::select(PARTS), 0..40),
+            body in proptest::sample::select(BODIES),
+        ) {
+            let template = parts.concat().replace('&', "&amp;").replace('<', "&lt;");
+            let xml = format!(r#"<set-body template="liquid">{template}</set-body>"#);
+            if let Ok(pipeline) = compile_in("inbound", &xml) {
+                let mut state = post(body);
+                let _ = pipeline.inbound(&facts(1), &Counters::new(), &mut state);
+            }
+        }
+    }
 }
