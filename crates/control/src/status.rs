@@ -158,6 +158,21 @@ pub(crate) async fn status_of(state: &AppState, id: &str) -> Result<GatewayStatu
     }
     let (current_revision, stored) = state.all().await?;
     let config = crate::entities::configuration(&stored)?;
+    status_in(state, id, current_revision, &config).await
+}
+
+/// The status of gateway `id` (known to exist) in `config` at `current_revision`: one
+/// configuration read serves a whole list of gateways.
+///
+/// # Errors
+///
+/// Storage errors.
+pub(crate) async fn status_in(
+    state: &AppState,
+    id: &str,
+    current_revision: u64,
+    config: &gatehouse_model::Configuration,
+) -> Result<GatewayStatus, ApiError> {
     let now = unix_now();
     let heartbeats = state.store.heartbeats(id, 0).await?;
     let instances: Vec<InstanceStatus> = heartbeats
@@ -187,7 +202,7 @@ pub(crate) async fn status_of(state: &AppState, id: &str) -> Result<GatewayStatu
         current_revision,
         instances,
         certificate_warnings: certificate_warnings(
-            &config,
+            config,
             now,
             state.settings.certificate_expiry_warning,
         ),

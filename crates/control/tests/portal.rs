@@ -632,6 +632,38 @@ async fn the_deployment_page_gives_a_working_token_and_the_api_s_manifest() {
         headers["content-disposition"],
         "attachment; filename=\"edge.yaml\""
     );
+    // An instance reporting with that token shows in the list and on the overview.
+    let response = portal
+        .client
+        .post(format!("{}/v2/gateways/edge/heartbeat", portal.base))
+        .header("authorization", &token)
+        .json(&json!({
+            "instanceId": "pod-1",
+            "hostname": "edge-pod-1",
+            "version": "9.9.9",
+            "appliedRevision": 1,
+            "lastError": "backend <unreachable>",
+            "tokenExpiry": 4_102_444_800_i64,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let (_, list, _) = portal.get(&session.cookie, "/portal/gateways").await;
+    let row = between(&list, "/portal/gateways/edge\"", "</tr>").unwrap();
+    assert!(row.contains("<td>1</td>"), "1 node: {row}");
+    assert!(row.contains("<td>1 / "), "applied revision 1: {row}");
+    assert!(row.contains("2100-01-01T00:00:00Z"), "token expiry: {row}");
+    let (_, fragment, _) = portal
+        .get(&session.cookie, "/portal/gateways/edge/instances")
+        .await;
+    assert!(fragment.contains("1 node connected"), "{fragment}");
+    assert!(fragment.contains("edge-pod-1") && fragment.contains("9.9.9"));
+    assert!(fragment.contains("behind"), "revision lag: {fragment}");
+    assert!(
+        fragment.contains("backend &#60;unreachable&#62;"),
+        "last error, escaped: {fragment}"
+    );
     // Regenerating the secondary key makes that token stop working.
     let (status, _, _) = portal
         .post(

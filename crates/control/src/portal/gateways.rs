@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::deployment::{IMAGE, MAX_EXPIRY_DAYS, deployment_for};
 use crate::error::ApiError;
 use crate::management::{self, KeyType, MAX_PAGE};
-use crate::status::{GatewayStatus, status_of};
+use crate::status::{GatewayStatus, status_in, status_of};
 
 type Session = axum::Extension<ActiveSession>;
 type Id = axum::extract::Path<String>;
@@ -88,21 +88,15 @@ struct ListPage {
 }
 
 async fn list(State(state): State<AppState>, session: Session, done: Query<Done>) -> PortalResult {
-    let page = state
-        .list(
-            Kind::Gateway,
-            &ListQuery {
-                search: None,
-                skip: 0,
-                top: MAX_PAGE as u64,
-            },
-        )
-        .await?;
-    let mut rows = Vec::with_capacity(page.items.len());
-    for stored in &page.items {
-        let status = status_of(&state, &stored.id).await?;
-        rows.push(GatewayRow::new(&stored.body, &status));
+    // One read of the configuration for every row; then each gateway's heartbeats.
+    let (current_revision, stored) = state.all().await?;
+    let config = crate::entities::configuration(&stored)?;
+    let mut rows = Vec::new();
+    for gateway in stored.iter().filter(|s| s.kind == Kind::Gateway) {
+        let status = status_in(&state, &gateway.id, current_revision, &config).await?;
+        rows.push(GatewayRow::new(&gateway.body, &status));
     }
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
     render(&ListPage {
         p: Page::new(&session, "gateways", "Gateways".to_owned()).with_notice(done.notice()),
         rows,
