@@ -501,6 +501,28 @@ fn named_values_that_exist_are_substituted_and_other_braces_are_liquid() {
 }
 
 #[test]
+fn a_secret_named_value_in_a_template_stays_out_of_errors() {
+    let mut named = crate::NamedValues::new();
+    named.insert("token", "s3cret", true);
+    let error = crate::test_util::compile_xml_with(
+        r#"<policies><inbound><set-body template="liquid">{{token}} {{ body.a | Nope }}</set-body></inbound></policies>"#,
+        &crate::CompileContext::new(&named),
+    )
+    .unwrap_err();
+    assert!(!error.to_string().contains("s3cret"), "{error}");
+    assert!(error.message.contains("secret named value"), "{error}");
+
+    let pipeline = crate::test_util::compile_xml_with(
+        r#"<policies><inbound><set-body template="liquid">{{token}}{{ body.a | DividedBy: 0 }}</set-body></inbound></policies>"#,
+        &crate::CompileContext::new(&named),
+    )
+    .unwrap();
+    let mut state = post(r#"{"a":1}"#);
+    let failure = failed(pipeline.inbound(&facts(1), &Counters::new(), &mut state));
+    assert!(!failure.error.message.contains("s3cret"), "{}", failure.error.message);
+}
+
+#[test]
 fn bad_liquid_templates_are_refused_at_load() {
     check_errors(&[
         ErrorCase {
