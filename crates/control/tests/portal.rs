@@ -481,6 +481,9 @@ async fn no_page_shows_a_secret_named_value_or_a_subscription_key_unless_asked()
         "/portal/products",
         "/portal/subscriptions",
         "/portal/named-values",
+        "/portal/named-values/new",
+        "/portal/named-values/secret-one/edit",
+        "/portal/named-values/secret-one/delete",
         "/portal/certificates",
     ];
     for path in pages {
@@ -911,4 +914,148 @@ async fn the_certificates_page_shows_subject_expiry_and_host_names_but_never_the
     let key_line = site.key_pem.lines().nth(1).unwrap();
     assert!(!body.contains(key_line), "the private key is shown");
     assert!(!body.contains("PRIVATE KEY"), "the private key is shown");
+}
+
+/// The value a gateway receives for named value `name` (the only place a secret's
+/// value can be read back).
+async fn value_served(portal: &Portal, name: &str) -> Option<String> {
+    let token = portal
+        .api(
+            reqwest::Method::POST,
+            "/gateways/edge/generate-token",
+            Some(json!({"keyType": "primary", "expiry": humantime_in_a_day()})),
+        )
+        .await["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let snapshot: Value = portal
+        .client
+        .get(format!("{}/v2/gateways/edge/snapshot", portal.base))
+        .header("authorization", token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    snapshot["configuration"]["namedValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .and_then(|n| n["value"].as_str())
+        .map(str::to_owned)
+}
+
+fn humantime_in_a_day() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now() + Duration::from_secs(86_400))
+        .to_string()
+}
+
+// Security: a secret named value is written through the portal but never sent back to
+// the browser, not even in its edit form or after a failed save.
+#[tokio::test]
+async fn named_values_are_created_edited_and_deleted_and_a_secret_is_never_sent_back() {
+    let portal = Portal::start().await;
+    seed(&portal).await;
+    let session = portal.session().await;
+    let form = |fields: &[(&'static str, &'static str)]| {
+        let mut all = vec![("csrf", session.csrf.clone())];
+        all.extend(fields.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        all
+    };
+    let post = |path: &'static str, fields: Vec<(&'static str, String)>| {
+        let portal = &portal;
+        let cookie = session.cookie.clone();
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            portal.post(&cookie, path, &pairs).await
+        }
+    };
+    let (status, body, _) = post(
+        "/portal/named-values",
+        form(&[
+            ("name", "api-key"),
+            ("value", "first-secret-value-01"),
+            ("secret", "on"),
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(
+        value_served(&portal, "api-key").await.as_deref(),
+        Some("first-secret-value-01")
+    );
+    let (status, body, _) = portal
+        .get(&session.cookie, "/portal/named-values/api-key/edit")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.contains("first-secret-value-01"), "{body}");
+    assert!(body.contains("Leave this empty to keep it"), "{body}");
+    let revision = between(&body, "name=\"revision\" value=\"", "\"").unwrap();
+    // Saved with an empty value: the stored one is kept.
+    let mut fields = form(&[("value", ""), ("secret", "on")]);
+    fields.push(("revision", revision.clone()));
+    let (status, body, _) = post("/portal/named-values/api-key", fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(
+        value_served(&portal, "api-key").await.as_deref(),
+        Some("first-secret-value-01")
+    );
+    // Made plain without a value: refused as the API refuses it, nothing echoed.
+    let (_, body, _) = portal
+        .get(&session.cookie, "/portal/named-values/api-key/edit")
+        .await;
+    let revision = between(&body, "name=\"revision\" value=\"", "\"").unwrap();
+    let mut fields = form(&[("value", "")]);
+    fields.push(("revision", revision.clone()));
+    let (status, body, _) = post("/portal/named-values/api-key", fields).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("give `value` again"), "{body}");
+    assert!(!body.contains("first-secret-value-01"), "{body}");
+    // A failed save of a new secret does not send the typed value back either.
+    let (status, body, _) = post(
+        "/portal/named-values",
+        form(&[
+            ("name", "bad name!"),
+            ("value", "typed-secret-value-02"),
+            ("secret", "on"),
+        ]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(!body.contains("typed-secret-value-02"), "{body}");
+    // A new value replaces it.
+    let mut fields = form(&[("value", "second-secret-value-03"), ("secret", "on")]);
+    fields.push(("revision", revision));
+    let (status, body, _) = post("/portal/named-values/api-key", fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(
+        value_served(&portal, "api-key").await.as_deref(),
+        Some("second-secret-value-03")
+    );
+    let (_, body, _) = portal.get(&session.cookie, "/portal/named-values").await;
+    assert!(!body.contains("second-secret-value-03"), "{body}");
+    // Deleted after a confirmation page.
+    let (_, body, _) = portal
+        .get(&session.cookie, "/portal/named-values/api-key/delete")
+        .await;
+    let revision = between(&body, "name=\"revision\" value=\"", "\"").unwrap();
+    let mut fields = form(&[]);
+    fields.push(("revision", revision));
+    let (status, _, headers) = post("/portal/named-values/api-key/delete", fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/portal/named-values?done=deleted");
+    assert_eq!(value_served(&portal, "api-key").await, None);
+    // One still used by a policy cannot be deleted: the API's message.
+    let (_, body, _) = portal
+        .get(&session.cookie, "/portal/named-values/secret-one/delete")
+        .await;
+    let revision = between(&body, "name=\"revision\" value=\"", "\"").unwrap();
+    let mut fields = form(&[]);
+    fields.push(("revision", revision));
+    let (status, body, _) = post("/portal/named-values/secret-one/delete", fields).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(!body.contains(SECRET_VALUE), "{body}");
 }

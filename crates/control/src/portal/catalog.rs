@@ -8,11 +8,13 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::{get, post};
 use gatehouse_model::Configuration;
+use gatehouse_store::{Kind, Precondition};
+use serde_json::Value;
 
 use super::apis::configuration;
 use super::gateways::Fields;
 use super::session::ActiveSession;
-use super::{Done, Page, PortalResult, render};
+use super::{Done, Page, PortalResult, render, render_with};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::management::{self, KeyType, SubscriptionSecrets};
@@ -27,7 +29,17 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/portal/subscriptions/{id}/keys", post(show_keys))
         .route("/portal/subscriptions/{id}/regenerate", post(regenerate))
         .route("/portal/subscriptions/{id}/state", post(set_state))
-        .route("/portal/named-values", get(named_values))
+        .route(
+            "/portal/named-values",
+            get(named_values).post(create_named_value),
+        )
+        .route("/portal/named-values/new", get(new_named_value))
+        .route("/portal/named-values/{id}", post(update_named_value))
+        .route("/portal/named-values/{id}/edit", get(edit_named_value))
+        .route(
+            "/portal/named-values/{id}/delete",
+            get(confirm_delete_named_value).post(delete_named_value),
+        )
         .route("/portal/certificates", get(certificates))
 }
 
@@ -195,7 +207,11 @@ struct NamedValuesPage {
     rows: Vec<NamedValueRow>,
 }
 
-async fn named_values(State(state): State<AppState>, session: Session) -> PortalResult {
+async fn named_values(
+    State(state): State<AppState>,
+    session: Session,
+    done: Query<Done>,
+) -> PortalResult {
     let (_, config) = configuration(&state).await?;
     let rows = config
         .named_values
@@ -207,9 +223,240 @@ async fn named_values(State(state): State<AppState>, session: Session) -> Portal
         })
         .collect();
     render(&NamedValuesPage {
-        p: Page::new(&session, "named-values", "Named values".to_owned()),
+        p: Page::new(&session, "named-values", "Named values".to_owned())
+            .with_notice(done.notice()),
         rows,
     })
+}
+
+// === named value forms ===
+
+#[derive(Template)]
+#[template(path = "portal/named_value_form.html")]
+struct NamedValueForm {
+    p: Page,
+    /// `None`: a new named value.
+    existing: Option<String>,
+    revision: u64,
+    name: String,
+    /// The value to show in the field: never a secret's.
+    value: String,
+    secret: bool,
+    /// Editing a secret: an empty value keeps the stored one.
+    keeps_secret: bool,
+    error: Option<String>,
+}
+
+async fn new_named_value(session: Session) -> PortalResult {
+    render(&NamedValueForm {
+        p: Page::new(&session, "named-values", "New named value".to_owned()),
+        existing: None,
+        revision: 0,
+        name: String::new(),
+        value: String::new(),
+        secret: false,
+        keeps_secret: false,
+        error: None,
+    })
+}
+
+async fn stored_named_value(
+    state: &AppState,
+    name: &str,
+) -> Result<gatehouse_store::Stored, ApiError> {
+    state
+        .get(Kind::NamedValue, name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            kind: "named value",
+            id: name.to_owned(),
+        })
+}
+
+async fn edit_named_value(State(state): State<AppState>, session: Session, id: Id) -> PortalResult {
+    let stored = stored_named_value(&state, &id).await?;
+    let secret = stored.body.get("secret").and_then(Value::as_bool) == Some(true);
+    // Security: a secret's value is never put in the form.
+    let value = if secret {
+        String::new()
+    } else {
+        stored
+            .body
+            .get("value")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    render(&NamedValueForm {
+        p: Page::new(
+            &session,
+            "named-values",
+            format!("Edit named value {}", id.0),
+        ),
+        existing: Some(id.0.clone()),
+        revision: stored.revision,
+        name: id.0,
+        value,
+        secret,
+        keeps_secret: secret,
+        error: None,
+    })
+}
+
+/// The named value body from a form: an empty value is left out, so a secret keeps its
+/// stored one (as the API does when a PUT omits it), and a secret made plain without a
+/// new value is refused rather than emptied.
+fn named_value_body(name: &str, fields: &Fields) -> Value {
+    let mut object = serde_json::Map::new();
+    object.insert("name".to_owned(), Value::String(name.to_owned()));
+    let secret = fields.get("secret") == "on";
+    object.insert("secret".to_owned(), Value::Bool(secret));
+    if let Some(value) = fields.raw("value").filter(|v| !v.is_empty()) {
+        object.insert("value".to_owned(), Value::String(value.to_owned()));
+    }
+    Value::Object(object)
+}
+
+async fn save_named_value(
+    state: &AppState,
+    session: &ActiveSession,
+    existing: Option<String>,
+    fields: &Fields,
+) -> PortalResult {
+    let name = existing.clone().unwrap_or_else(|| fields.get("name"));
+    let revision = fields.get("revision").parse::<u64>().unwrap_or(0);
+    let written = if name.is_empty() {
+        Err(ApiError::BadRequest(
+            "give the named value a name".to_owned(),
+        ))
+    } else {
+        let precondition = if existing.is_some() {
+            Precondition::IfMatch(revision)
+        } else {
+            Precondition::IfNoneMatch
+        };
+        let body = named_value_body(&name, fields);
+        management::put_entity(state, Kind::NamedValue, name.clone(), body, precondition)
+            .await
+            .map(drop)
+    };
+    match written {
+        Ok(()) => Ok(Redirect::to("/portal/named-values?done=saved").into_response()),
+        Err(ApiError::Internal(source)) => Err(ApiError::Internal(source).into()),
+        Err(error) => {
+            let secret = fields.get("secret") == "on";
+            render_with(
+                error.status(),
+                &NamedValueForm {
+                    p: Page::new(
+                        session,
+                        "named-values",
+                        if existing.is_some() {
+                            format!("Edit named value {name}")
+                        } else {
+                            "New named value".to_owned()
+                        },
+                    ),
+                    keeps_secret: existing.is_some() && secret,
+                    existing,
+                    revision,
+                    name,
+                    // Security: what was typed for a secret is not sent back.
+                    value: if secret {
+                        String::new()
+                    } else {
+                        fields.raw("value").unwrap_or_default().to_owned()
+                    },
+                    secret,
+                    error: Some(error.to_string()),
+                },
+            )
+        }
+    }
+}
+
+async fn create_named_value(
+    State(state): State<AppState>,
+    session: Session,
+    body: Bytes,
+) -> PortalResult {
+    save_named_value(&state, &session, None, &Fields::parse(&body)).await
+}
+
+async fn update_named_value(
+    State(state): State<AppState>,
+    session: Session,
+    id: Id,
+    body: Bytes,
+) -> PortalResult {
+    save_named_value(&state, &session, Some(id.0), &Fields::parse(&body)).await
+}
+
+#[derive(Template)]
+#[template(path = "portal/confirm_delete.html")]
+struct ConfirmDelete {
+    p: Page,
+    what: String,
+    action: String,
+    back: String,
+    revision: u64,
+    error: Option<String>,
+}
+
+async fn confirm_delete_named_value(
+    State(state): State<AppState>,
+    session: Session,
+    id: Id,
+) -> PortalResult {
+    let stored = stored_named_value(&state, &id).await?;
+    render(&ConfirmDelete {
+        p: Page::new(
+            &session,
+            "named-values",
+            format!("Delete named value {}", id.0),
+        ),
+        what: format!("named value {}", id.0),
+        action: format!("/portal/named-values/{}/delete", id.0),
+        back: "/portal/named-values".to_owned(),
+        revision: stored.revision,
+        error: None,
+    })
+}
+
+async fn delete_named_value(
+    State(state): State<AppState>,
+    session: Session,
+    id: Id,
+    body: Bytes,
+) -> PortalResult {
+    let fields = Fields::parse(&body);
+    let revision = fields.get("revision").parse::<u64>().unwrap_or(0);
+    match management::delete_entity(
+        &state,
+        Kind::NamedValue,
+        id.0.clone(),
+        Precondition::IfMatch(revision),
+    )
+    .await
+    {
+        Ok(()) => Ok(Redirect::to("/portal/named-values?done=deleted").into_response()),
+        Err(ApiError::Internal(source)) => Err(ApiError::Internal(source).into()),
+        Err(error) => render_with(
+            error.status(),
+            &ConfirmDelete {
+                p: Page::new(
+                    &session,
+                    "named-values",
+                    format!("Delete named value {}", id.0),
+                ),
+                what: format!("named value {}", id.0),
+                action: format!("/portal/named-values/{}/delete", id.0),
+                back: "/portal/named-values".to_owned(),
+                revision,
+                error: Some(error.to_string()),
+            },
+        ),
+    }
 }
 
 // === certificates ===
