@@ -211,7 +211,41 @@ pub struct CompiledConfig {
     pub default_backend_tls: Result<Arc<BackendTlsClient>, Arc<str>>,
     /// When each TLS host name's certificate expires (Unix seconds), for metrics.
     pub certificate_expiry: Vec<(String, i64)>,
+    /// This gateway's id and location (`context.Deployment`): the configuration's own
+    /// gateway entry (a control plane's snapshot lists just the gateway it is for; a
+    /// file, when it lists exactly one). Empty without one.
+    pub deployment: Deployment,
     summary: ConfigSummary,
+}
+
+/// This gateway's id and location, for `context.Deployment`.
+#[derive(Debug, Clone, Default)]
+pub struct Deployment {
+    /// The gateway's id.
+    pub gateway_id: Arc<str>,
+    /// Its `location`.
+    pub region: Arc<str>,
+}
+
+impl Deployment {
+    fn of(config: &Configuration) -> Self {
+        match config.gateways.as_slice() {
+            [gateway] => Self {
+                gateway_id: Arc::from(gateway.id.as_str()),
+                region: Arc::from(gateway.location.as_deref().unwrap_or_default()),
+            },
+            _ => Self::default(),
+        }
+    }
+
+    /// The facts policies read.
+    #[must_use]
+    pub fn facts(&self) -> gatehouse_policy::DeploymentFacts<'_> {
+        gatehouse_policy::DeploymentFacts {
+            gateway_id: &self.gateway_id,
+            region: &self.region,
+        }
+    }
 }
 
 impl CompiledConfig {
@@ -232,6 +266,7 @@ impl CompiledConfig {
             server_tls: None,
             default_backend_tls: Err(Arc::from("no configuration loaded")),
             certificate_expiry: Vec::new(),
+            deployment: Deployment::default(),
             summary: ConfigSummary::default(),
         }
     }
@@ -480,6 +515,7 @@ impl CompiledConfig {
             server_tls,
             default_backend_tls,
             certificate_expiry,
+            deployment: Deployment::of(config),
             summary: ConfigSummary {
                 apis: config.apis.len(),
                 operations: operation_count,

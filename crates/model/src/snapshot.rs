@@ -128,7 +128,9 @@ impl Configuration {
     /// - the subscriptions scoped to one of those products, to one of those APIs, or to
     ///   all APIs (`/apis`);
     /// - every named value, backend, certificate and hostname, and the global policy;
-    /// - no `gateways` list.
+    /// - in `gateways`, the gateway itself, its `apis` narrowed to those served, once each (its id
+    ///   and `location` are what policies read as `context.Deployment`); no other
+    ///   gateway.
     ///
     /// Pure: `self` is not changed, and the result of a valid configuration is valid.
     #[must_use]
@@ -166,6 +168,16 @@ impl Configuration {
             })
             .cloned()
             .collect();
+        let mut listed = HashSet::new();
+        let itself = Gateway {
+            apis: gateway
+                .apis
+                .iter()
+                .filter(|id| served.contains(id.as_str()) && listed.insert(id.as_str()))
+                .cloned()
+                .collect(),
+            ..gateway.clone()
+        };
         Self {
             policy: self.policy.clone(),
             named_values: self.named_values.clone(),
@@ -176,7 +188,7 @@ impl Configuration {
             subscriptions,
             certificates: self.certificates.clone(),
             hostnames: self.hostnames.clone(),
-            gateways: Vec::new(),
+            gateways: vec![itself],
         }
     }
 }

@@ -169,7 +169,21 @@ fn for_gateway_keeps_exactly_what_the_gateway_serves() {
         assert_eq!(served.backends, source.backends, "{name}");
         assert_eq!(served.certificates, source.certificates, "{name}");
         assert_eq!(served.hostnames, source.hostnames, "{name}");
-        assert!(served.gateways.is_empty(), "{name}: no gateways list");
+        // The gateway itself, its `apis` narrowed to those served; no other.
+        let itself = gateway(case.assigned);
+        let listed: Vec<(&str, Vec<&str>)> = served
+            .gateways
+            .iter()
+            .map(|g| (g.id.as_str(), g.apis.iter().map(String::as_str).collect()))
+            .collect();
+        let mut narrowed: Vec<&str> = Vec::new();
+        for id in case.assigned {
+            if case.apis.contains(id) && !narrowed.contains(id) {
+                narrowed.push(id);
+            }
+        }
+        assert_eq!(listed, [(itself.id.as_str(), narrowed)], "{name}: gateways");
+        assert_eq!(served.gateways[0].location, itself.location, "{name}");
 
         // Kept entities are unchanged, but for a product's `apis`.
         for api in &served.apis {

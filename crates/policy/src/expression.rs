@@ -342,8 +342,11 @@ const CONTEXT_MODEL: &[(&str, &[&str])] = &[
             "RequestId",
             "Timestamp",
             "Elapsed",
+            "Deployment",
         ],
     ),
+    ("context.Deployment", &["GatewayId", "Region", "Gateway"]),
+    ("context.Deployment.Gateway", &["Id", "IsManaged"]),
     (
         "context.Request",
         &[
@@ -399,7 +402,17 @@ const CONTEXT_MODEL: &[(&str, &[&str])] = &[
 /// APIM's context model (what its reference documents), for telling a member Gatehouse
 /// lacks (`unsupported`) from a typo (`invalid`).
 const APIM_CONTEXT_MODEL: &[(&str, &[&str])] = &[
-    ("context", &["Deployment", "Trace", "Tracing", "Workspace"]),
+    ("context", &["Trace", "Tracing", "Workspace"]),
+    (
+        "context.Deployment",
+        &[
+            "ServiceId",
+            "ServiceName",
+            "Certificates",
+            "SustainedStorage",
+        ],
+    ),
+    ("context.Deployment.Gateway", &["InstanceId"]),
     (
         "context.Request",
         &["Certificate", "PrivateEndpointConnection"],
@@ -1013,6 +1026,14 @@ impl Host for RequestHost<'_> {
                     .and_then(|s| s.product_name.or(s.product_id))
                     .unwrap_or_default(),
             ),
+            ("context", "Deployment") => object("context.Deployment"),
+            ("context.Deployment", "GatewayId") | ("context.Deployment.Gateway", "Id") => {
+                text(facts.deployment.gateway_id)
+            }
+            ("context.Deployment", "Region") => text(facts.deployment.region),
+            ("context.Deployment", "Gateway") => object("context.Deployment.Gateway"),
+            // A self-hosted gateway.
+            ("context.Deployment.Gateway", "IsManaged") => Value::Bool(false),
             ("context.Subscription", "Name") => text(
                 facts
                     .subscription

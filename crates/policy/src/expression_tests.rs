@@ -133,9 +133,9 @@ fn without_a_subscription_it_is_null_and_dereferencing_it_fails() {
 fn context_members_gatehouse_lacks_are_refused_at_load_and_typos_are_invalid() {
     for (value, kind, message) in [
         (
-            "@(context.Deployment.Region)",
+            "@(context.Deployment.ServiceName)",
             ErrorKind::NotSupported,
-            "`context.Deployment` is not available in Gatehouse yet",
+            "`context.Deployment.ServiceName` is not available in Gatehouse yet",
         ),
         (
             "@(context.Request?.Certificate)",
@@ -350,6 +350,14 @@ fn the_api_operation_product_and_urls() {
             "gold/Gold tier",
         ),
         ("@(context.Subscription.Name)", "Contoso's app"),
+        (
+            "@(context.Deployment.GatewayId + \"/\" + context.Deployment.Region)",
+            "gw-1/eu-west",
+        ),
+        (
+            "@(context.Deployment.Gateway.Id + \"/\" + context.Deployment.Gateway.IsManaged)",
+            "gw-1/False",
+        ),
         ("@(context.User == null)", "True"),
         (
             "@(context.RequestId)",

@@ -97,9 +97,9 @@ pub use error::{ErrorKind, PolicyError, Position};
 pub use expression::Variables;
 pub use gatehouse_expr::Value;
 pub use pipeline::{
-    BackendTarget, Flow, ForwardSettings, HttpVersion, MAX_RESPONSES, OriginalUrl, Pipeline,
-    PolicyErrorInfo, PolicyFailure, PolicyResponse, ReceivedResponse, RequestFacts, RequestState,
-    ResponseState, SubscriptionFacts, TraceEntry, TraceSeverity,
+    BackendTarget, DeploymentFacts, Flow, ForwardSettings, HttpVersion, MAX_RESPONSES, OriginalUrl,
+    Pipeline, PolicyErrorInfo, PolicyFailure, PolicyResponse, ReceivedResponse, RequestFacts,
+    RequestState, ResponseState, SubscriptionFacts, TraceEntry, TraceSeverity,
 };
 pub use policies::retry::RetryDecision;
 pub use services::{

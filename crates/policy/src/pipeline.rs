@@ -56,6 +56,18 @@ pub struct RequestFacts<'a> {
     pub request_id: Option<&'a str>,
     /// What policies may call (`send-request`); `None` where nothing may be called.
     pub services: Option<&'a dyn PolicyServices>,
+    /// Where the gateway runs (`context.Deployment`).
+    pub deployment: DeploymentFacts<'a>,
+}
+
+/// The gateway a request is served by (`context.Deployment`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeploymentFacts<'a> {
+    /// The gateway's id (`GatewayId`, `Gateway.Id`); empty when the configuration names
+    /// none.
+    pub gateway_id: &'a str,
+    /// The gateway's `location` (`Region`); empty when it has none.
+    pub region: &'a str,
 }
 
 /// The URL a request came with, as the client sent it.

@@ -91,6 +91,10 @@ pub(crate) fn facts(now_secs: u64) -> RequestFacts<'static> {
         original_url: crate::OriginalUrl::default(),
         request_id: None,
         services: None,
+        deployment: crate::DeploymentFacts {
+            gateway_id: "gw-1",
+            region: "eu-west",
+        },
     }
 }
 

@@ -407,6 +407,36 @@ async fn a_gateway_serves_what_the_control_plane_holds_and_keeps_serving_when_it
         .await;
 }
 
+/// `context.Deployment` is the gateway's own entity: its id, and its `location` as the
+/// region, following an edit of the location.
+#[tokio::test]
+async fn policies_read_the_gateways_id_and_location_as_context_deployment() {
+    let home = GatewayHome::new();
+    let (control, _token, gateway) = running(&home).await;
+    control
+        .put(
+            "/apis/hello",
+            hello_api("@(context.Deployment.GatewayId + \"@\" + context.Deployment.Region)"),
+        )
+        .await;
+    assert!(
+        gateway.wait_greeting(&format!("{GATEWAY}@")).await,
+        "{}",
+        gateway.log()
+    );
+    control
+        .put(
+            &format!("/gateways/{GATEWAY}"),
+            json!({ "apis": ["hello"], "location": "eu-west" }),
+        )
+        .await;
+    assert!(
+        gateway.wait_greeting(&format!("{GATEWAY}@eu-west")).await,
+        "{}",
+        gateway.log()
+    );
+}
+
 /// Seed 002's hybrid mode, step by step: the cloud adds `/hello`, an Ingress adds
 /// `/hello` and wins; after a restart the Ingress is read first and the cloud's snapshot
 /// wins; Ingress routes are never in the backup.

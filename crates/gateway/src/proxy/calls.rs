@@ -31,6 +31,11 @@ pub struct PolicyCalls<'a> {
 }
 
 impl<'a> PolicyCalls<'a> {
+    /// `context.Deployment`: the gateway's id and location in the configuration served.
+    pub(crate) fn deployment(&self) -> gatehouse_policy::DeploymentFacts<'a> {
+        self.config.deployment.facts()
+    }
+
     /// Calls for a request received at `received`, served with `config` under `limits`
     /// by the gateway whose `state` this is.
     #[must_use]

@@ -242,11 +242,10 @@ async fn proxy(
             let api = &config.apis[index];
             exchange.metrics = api.unmatched_metrics.clone();
             exchange.api = Some(api.id.clone());
-            return answer_preflight(state, api, peer, &parts).ok_or_else(|| {
-                ProxyError::OperationNotFound {
+            return answer_preflight(state, api, peer, &parts, config.deployment.facts())
+                .ok_or_else(|| ProxyError::OperationNotFound {
                     api: api.id.to_string(),
-                }
-            });
+                });
         }
         RouteMatch::OperationNotFound { api } | RouteMatch::MethodMismatch { api } => {
             let api = &config.apis[api];
@@ -291,7 +290,8 @@ async fn proxy(
     // Before the subscription check: browsers send preflights without credentials, so
     // the API's `cors` policy (global or API scope) must be able to answer them.
     if is_cors_preflight(&parts)
-        && let Some(response) = answer_preflight(state, api, peer, &parts)
+        && let Some(response) =
+            answer_preflight(state, api, peer, &parts, config.deployment.facts())
     {
         exchange.policy_answered = true;
         return Ok(response);
@@ -386,6 +386,7 @@ async fn proxy(
         original_url: original_url(&parts.uri, original_host.as_ref(), conn.scheme()),
         request_id: request_id.as_deref(),
         services: Some(&calls),
+        deployment: config.deployment.facts(),
     };
     let call = CallKind {
         grpc: grpc_call,
@@ -797,6 +798,7 @@ async fn builtin_failure_on_error(
         original_url: original_url(&parts.uri, original_host, conn.scheme()),
         request_id: request_id.as_deref(),
         services: Some(calls),
+        deployment: calls.deployment(),
     };
     headers::remove_hop_by_hop(&mut parts.headers);
     let mut request_state = RequestState::new(
@@ -952,6 +954,7 @@ fn answer_preflight(
     api: &CompiledApi,
     peer: SocketAddr,
     parts: &http::request::Parts,
+    deployment: gatehouse_policy::DeploymentFacts<'_>,
 ) -> Option<Response<ResponseBody>> {
     let facts = RequestFacts {
         client_ip: peer.ip(),
@@ -971,6 +974,7 @@ fn answer_preflight(
         },
         request_id: None,
         services: None,
+        deployment,
     };
     let mut request_state = RequestState::new(
         parts.method.clone(),
