@@ -111,6 +111,10 @@ pub enum ExprKind {
     Literal(Literal),
     /// A name: `context`, a local, a lambda parameter or a static type.
     Name(String),
+    /// `context.A.B…`: member accesses from `context` without `?.`, folded by the parser
+    /// into the path (`context.Request.Headers`) the host may answer in one call
+    /// ([`crate::Host::path`]).
+    ContextPath(std::sync::Arc<str>),
     /// `object.name` or `object?.name`.
     Member {
         /// The object.

@@ -341,6 +341,7 @@ fn is_index_chain(expr: &Expr) -> bool {
 fn root_name(expr: &Expr) -> Option<&str> {
     match &expr.kind {
         ExprKind::Name(name) => Some(name),
+        ExprKind::ContextPath(_) => Some("context"),
         ExprKind::Member { object, .. }
         | ExprKind::Index { object, .. }
         | ExprKind::MethodCall { object, .. } => root_name(object),
@@ -583,7 +584,7 @@ impl Checker {
 
     fn expr(&mut self, expr: &Expr) -> Result<(), ExprError> {
         match &expr.kind {
-            ExprKind::Literal(_) => Ok(()),
+            ExprKind::Literal(_) | ExprKind::ContextPath(_) => Ok(()),
             ExprKind::Name(name) => {
                 if name == "context" || self.is_local(name) || STATIC_TYPES.contains(&name.as_str())
                 {

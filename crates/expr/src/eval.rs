@@ -55,6 +55,14 @@ pub trait Host {
     /// [`HostError::UnknownMember`] when the object has no such property.
     fn member(&self, object: &HostObject, name: &str) -> Result<Value, HostError>;
 
+    /// `context.A.B…` (`path`, no `?.`) in one call, for the paths the host can answer
+    /// directly; `None` (the default) has the evaluator ask [`Host::member`] for each
+    /// member in turn. The answer must be what those calls would give.
+    fn path(&self, path: &str) -> Option<Result<Value, HostError>> {
+        let _ = path;
+        None
+    }
+
     /// `object[index]` (`context.Variables["x"]`). By default, no object has an indexer.
     ///
     /// # Errors
@@ -676,6 +684,31 @@ impl Evaluator<'_> {
         }
     }
 
+    /// `context.A.B…`: the host's direct answer, or each member in turn (a step each, a
+    /// null one failing as `context.A.B` would).
+    fn context_path(&mut self, path: &str, span: Span) -> Result<Value, EvalError> {
+        if let Some(answer) = self.host.path(path) {
+            return answer.map_err(|e| {
+                let (parent, name) = path.rsplit_once('.').unwrap_or(("context", path));
+                self.host_error(e, span, name, &HostObject::new(parent))
+            });
+        }
+        let mut value = self.host.context();
+        let mut walked = "context".len();
+        for name in path.split('.').skip(1) {
+            if matches!(value, Value::Null) {
+                return Err(EvalError::NullReference {
+                    what: path[..walked].to_owned(),
+                    span,
+                });
+            }
+            self.step(span)?;
+            value = self.member(&value, name, span)?;
+            walked += 1 + name.len();
+        }
+        Ok(value)
+    }
+
     fn host_error(&self, e: HostError, span: Span, name: &str, object: &HostObject) -> EvalError {
         match e {
             HostError::UnknownMember => unknown(span, name, &format!("`{}`", object.id())),
@@ -820,6 +853,7 @@ impl Evaluator<'_> {
                 Literal::Str(s) => Value::String(Arc::clone(s)),
                 Literal::Char(c) => Value::string(c.encode_utf8(&mut [0; 4])),
             }),
+            ExprKind::ContextPath(path) => self.context_path(path, span),
             ExprKind::Name(name) => {
                 if let Some(v) = self.lookup(name) {
                     Ok(v.clone())

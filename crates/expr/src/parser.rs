@@ -671,6 +671,8 @@ impl Parser {
                         },
                         start,
                     );
+                } else if let Some(path) = context_path(&expr, &name, null_conditional) {
+                    expr = self.node(ExprKind::ContextPath(path), start);
                 } else {
                     expr = self.node(
                         ExprKind::Member {
@@ -895,3 +897,16 @@ impl Parser {
 #[cfg(test)]
 #[path = "parser_tests.rs"]
 mod tests;
+
+/// `context.name` or `context.A.B….name` (no `?.`) as one path: `context` cannot be
+/// redeclared, so the name always means the host's context.
+fn context_path(object: &Expr, name: &str, null_conditional: bool) -> Option<std::sync::Arc<str>> {
+    if null_conditional {
+        return None;
+    }
+    match &object.kind {
+        ExprKind::Name(root) if root == "context" => Some(format!("context.{name}").into()),
+        ExprKind::ContextPath(path) => Some(format!("{path}.{name}").into()),
+        _ => None,
+    }
+}

@@ -938,6 +938,26 @@ fn split_host_port<'h>(authority: &'h str, scheme: &str) -> (&'h str, u16) {
 }
 
 impl Host for RequestHost<'_> {
+    fn path(&self, path: &str) -> Option<Result<Value, HostError>> {
+        // One member lookup on an object that is never null here, instead of one per
+        // level; a parent that may be null is walked by the evaluator.
+        let (parent, name) = path.rsplit_once('.')?;
+        let parent = match parent {
+            "context" => "context",
+            "context.Request" => "context.Request",
+            "context.Request.Url" => "context.Request.Url",
+            "context.Request.OriginalUrl" => "context.Request.OriginalUrl",
+            "context.Deployment" => "context.Deployment",
+            "context.Response" if self.response.is_some() => "context.Response",
+            "context.Subscription" if self.facts.subscription.is_some() => "context.Subscription",
+            "context.LastError" if self.last_error.is_some() => "context.LastError",
+            "context.Api" if self.scope.api.is_some() => "context.Api",
+            "context.Operation" if self.scope.operation.is_some() => "context.Operation",
+            _ => return None,
+        };
+        Some(self.member(&HostObject::from_static(parent), name))
+    }
+
     fn member(&self, object_ref: &HostObject, name: &str) -> Result<Value, HostError> {
         let facts = self.facts;
         let value = match (object_ref.id(), name) {

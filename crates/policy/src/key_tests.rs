@@ -174,10 +174,10 @@ fn bad_keys_are_refused_at_load() {
         ErrorCase {
             name: "a member Gatehouse lacks",
             section: "inbound",
-            body: r#"<rate-limit-by-key calls="1" renewal-period="1" counter-key="@(context.Deployment.Region)"/>"#,
-            at: "Deployment.Region",
+            body: r#"<rate-limit-by-key calls="1" renewal-period="1" counter-key="@(context.Deployment.ServiceName)"/>"#,
+            at: "ServiceName",
             kind: ErrorKind::NotSupported,
-            message: "`context.Deployment` is not available in Gatehouse yet",
+            message: "`context.Deployment.ServiceName` is not available in Gatehouse yet",
         },
         ErrorCase {
             name: "a syntax error",

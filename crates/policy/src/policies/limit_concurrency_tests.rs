@@ -127,10 +127,10 @@ fn rejects_bad_limit_concurrency() {
         ErrorCase {
             name: "unsupported key expression",
             section: "inbound",
-            body: r#"<limit-concurrency key="@(context.Deployment.Region)" max-count="1"/>"#,
-            at: "Deployment.Region",
+            body: r#"<limit-concurrency key="@(context.Deployment.ServiceName)" max-count="1"/>"#,
+            at: "ServiceName",
             kind: ErrorKind::NotSupported,
-            message: "`context.Deployment` is not available in Gatehouse yet",
+            message: "`context.Deployment.ServiceName` is not available in Gatehouse yet",
         },
     ]);
 }
