@@ -93,6 +93,17 @@ pub(crate) trait Step: Send + Sync {
         None
     }
 
+    /// For `wait`: the calls a step that holds calls (`choose`) makes here, chosen on the
+    /// request as it is; `None` for a step that is a call itself or holds none.
+    fn wait_children<'s>(
+        &'s self,
+        meta: &StepMeta,
+        run: &Run<'_, '_, '_>,
+    ) -> Option<Result<&'s [CompiledStep], Flow>> {
+        let _ = (meta, run);
+        None
+    }
+
     /// Ends a call [`Step::start_call`] started, with what it answered.
     fn finish_call(
         &self,

@@ -22,7 +22,7 @@ use crate::document::{ElementReader, Policy, PolicyNode};
 use crate::error::PolicyError;
 use crate::expression::{PolicyExpression, TextValue};
 use crate::reader::RawValue;
-use crate::registry::{StepFuture, Steps, any_async};
+use crate::registry::{CompiledStep, StepFuture, Steps, any_async};
 use crate::registry::prelude::*;
 
 /// Parsed `<choose>`: every branch's policies in one list (so walks over the document
@@ -190,6 +190,14 @@ impl Step for Choose {
 
     fn is_async(&self) -> bool {
         self.whens.iter().any(|(_, steps)| any_async(steps)) || any_async(&self.otherwise)
+    }
+
+    fn wait_children<'s>(
+        &'s self,
+        meta: &StepMeta,
+        run: &Run<'_, '_, '_>,
+    ) -> Option<Result<&'s [CompiledStep], Flow>> {
+        Some(self.branch(meta, run).map(|steps| &**steps))
     }
 
     fn apply_async<'s>(

@@ -15,15 +15,17 @@
 //! `for="all"` (the default) waits for every call, then handles the answers in
 //! document order (a failed call without `ignore-error` fails the request once all have
 //! answered). `for="any"` handles the first answer and abandons the other calls (their
-//! variables are not set). APIM also allows `cache-lookup-value` and `choose`
-//! children; Gatehouse refuses them at load for now.
+//! variables are not set). A `choose` child picks its branch when `wait` starts, and
+//! the `send-request`s of that branch run with the others; its branches may hold only
+//! `send-request`s. APIM also allows `cache-lookup-value` children; Gatehouse refuses
+//! them at load for now.
 
 use std::task::Poll;
 
 use crate::document::{ElementReader, Policy, PolicyNode};
 use crate::error::{ErrorKind, PolicyError};
 use crate::reader::RawValue;
-use crate::registry::{StepFuture, Steps};
+use crate::registry::{CompiledStep, StepFuture, Steps};
 use crate::registry::prelude::*;
 use crate::services::{CallError, CallResponse};
 
@@ -87,16 +89,22 @@ impl PolicyDefinition for Wait {
                 }
             }
         };
-        if let Some(other) = config
-            .policies
-            .iter()
-            .find(|policy| policy.name() != "send-request")
-        {
+        // `send-request`s, and `choose`s whose branches hold only `send-request`s.
+        let refused = config.policies.iter().find_map(|policy| match policy.name() {
+            "send-request" => None,
+            "choose" => policy
+                .kind
+                .nested()
+                .iter()
+                .find(|inner| inner.name() != "send-request"),
+            _ => Some(policy),
+        });
+        if let Some(other) = refused {
             return Err(other.site().err(
                 other.position,
                 ErrorKind::NotSupported,
                 format!(
-                    "<{}> inside <wait> is not supported yet by Gatehouse; <wait> holds <send-request> policies",
+                    "<{}> inside <wait> is not supported yet by Gatehouse; <wait> holds <send-request> policies, and <choose> policies whose branches hold only <send-request>",
                     other.name()
                 ),
             ));
@@ -123,8 +131,17 @@ impl Step for Wait {
         run: &'s mut Run<'_, '_, '_>,
     ) -> StepFuture<'s> {
         Box::pin(async move {
-            let mut started = Vec::with_capacity(self.steps.len());
+            // Each `choose` picks its branch first, on the request as `wait` starts.
+            let mut calls: Vec<&CompiledStep> = Vec::with_capacity(self.steps.len());
             for step in &self.steps {
+                match step.step.wait_children(&step.meta, run) {
+                    Some(Ok(chosen)) => calls.extend(chosen),
+                    Some(Err(flow)) => return flow,
+                    None => calls.push(step),
+                }
+            }
+            let mut started = Vec::with_capacity(calls.len());
+            for step in calls {
                 match step.step.start_call(&step.meta, run) {
                     Some(Ok(call)) => started.push((step, Some(call.call), call.origin)),
                     Some(Err(flow)) => return flow,

@@ -60,6 +60,38 @@ fn a_failed_call_in_wait_fails_the_request_after_all_answered() {
 }
 
 #[test]
+fn a_choose_in_wait_adds_the_calls_of_its_branch() {
+    let pipeline = compile_in(
+        "inbound",
+        r#"<wait for="all">
+             <choose>
+               <when condition="@(context.Request.Headers.ContainsKey("X-Stock"))">
+                 <send-request response-variable-name="stock"><set-url>http://127.0.0.1:9/stock</set-url></send-request>
+               </when>
+               <otherwise>
+                 <send-request response-variable-name="guess"><set-url>http://127.0.0.1:9/guess</set-url></send-request>
+               </otherwise>
+             </choose>
+             <send-request response-variable-name="price"><set-url>http://127.0.0.1:9/price</set-url></send-request>
+           </wait>"#,
+    )
+    .unwrap();
+    for (headers, expected) in [
+        (&[("X-Stock", "1")][..], ["http://127.0.0.1:9/stock", "http://127.0.0.1:9/price"]),
+        (&[][..], ["http://127.0.0.1:9/guess", "http://127.0.0.1:9/price"]),
+    ] {
+        let services = FakeServices::answering(200, "{}");
+        let mut state = request(Method::GET, "/", "", headers);
+        let flow = block_on(pipeline.inbound_async(&with(&services), &Counters::new(), &mut state));
+        assert_eq!(flow, Flow::Continue);
+        let calls = services.calls.lock().unwrap();
+        let urls: Vec<&str> = calls.iter().map(|call| call.url.as_str()).collect();
+        assert_eq!(urls, expected);
+        assert!(state.variables.get("price").is_some());
+    }
+}
+
+#[test]
 fn bad_waits_are_refused_at_load() {
     check_errors(&[
         ErrorCase {
@@ -79,12 +111,12 @@ fn bad_waits_are_refused_at_load() {
             message: "`all` or `any`",
         },
         ErrorCase {
-            name: "choose inside",
+            name: "a choose holding more than calls",
             section: "inbound",
             body: r#"<wait><choose><when condition="@(true)"><set-variable name="x" value="1" /></when></choose></wait>"#,
-            at: "<choose",
+            at: "<set-variable",
             kind: ErrorKind::NotSupported,
-            message: "<choose> inside <wait> is not supported yet",
+            message: "<set-variable> inside <wait> is not supported yet",
         },
         ErrorCase {
             name: "on-error",
