@@ -479,6 +479,9 @@ async fn no_page_shows_a_secret_named_value_or_a_subscription_key_unless_asked()
         "/portal/policy?product=starter",
         "/portal/policy",
         "/portal/products",
+        "/portal/products/new",
+        "/portal/products/starter/edit",
+        "/portal/products/starter/delete",
         "/portal/subscriptions",
         "/portal/named-values",
         "/portal/named-values/new",
@@ -1058,4 +1061,110 @@ async fn named_values_are_created_edited_and_deleted_and_a_secret_is_never_sent_
     let (status, body, _) = post("/portal/named-values/secret-one/delete", fields).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(!body.contains(SECRET_VALUE), "{body}");
+}
+
+#[tokio::test]
+async fn products_are_created_edited_and_deleted_through_the_management_api_s_checks() {
+    let portal = Portal::start().await;
+    seed(&portal).await;
+    let session = portal.session().await;
+    let (status, body, _) = portal
+        .post(
+            &session.cookie,
+            "/portal/products",
+            &[
+                ("csrf", &session.csrf),
+                ("id", "gold"),
+                ("displayName", "Gold"),
+                ("subscriptionRequired", "on"),
+                ("apis", "hello"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let product = portal
+        .api(reqwest::Method::GET, "/products/gold", None)
+        .await;
+    assert_eq!(product["displayName"], "Gold");
+    assert_eq!(product["apis"], json!(["hello"]));
+    assert_eq!(product["subscriptionRequired"], true);
+    // The same id again: refused, as `If-None-Match: *` is.
+    let (status, body, _) = portal
+        .post(
+            &session.cookie,
+            "/portal/products",
+            &[("csrf", &session.csrf), ("id", "gold")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{body}");
+    assert!(body.contains("already exists"), "{body}");
+    // Edited: its policy, set elsewhere, is kept.
+    portal
+        .api(
+            reqwest::Method::PUT,
+            "/products/gold",
+            Some(json!({"apis": ["hello"], "policy": "<policies><inbound><base /></inbound></policies>"})),
+        )
+        .await;
+    let (_, body, _) = portal
+        .get(&session.cookie, "/portal/products/gold/edit")
+        .await;
+    let revision = between(&body, "name=\"revision\" value=\"", "\"").unwrap();
+    let (status, body, _) = portal
+        .post(
+            &session.cookie,
+            "/portal/products/gold",
+            &[
+                ("csrf", &session.csrf),
+                ("revision", &revision),
+                ("displayName", "Gold plan"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let product = portal
+        .api(reqwest::Method::GET, "/products/gold", None)
+        .await;
+    assert_eq!(product["displayName"], "Gold plan");
+    assert_eq!(product["apis"], json!([]));
+    assert_eq!(product["subscriptionRequired"], false);
+    assert_eq!(
+        product["policy"],
+        "<policies><inbound><base /></inbound></policies>"
+    );
+    // One with subscriptions cannot be deleted: the API's message.
+    let (_, body, _) = portal
+        .get(&session.cookie, "/portal/products/starter/delete")
+        .await;
+    let revision = between(&body, "name=\"revision\" value=\"", "\"").unwrap();
+    let (status, body, _) = portal
+        .post(
+            &session.cookie,
+            "/portal/products/starter/delete",
+            &[("csrf", &session.csrf), ("revision", &revision)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("subscription `demo`"), "{body}");
+    let (_, body, _) = portal
+        .get(&session.cookie, "/portal/products/gold/delete")
+        .await;
+    let revision = between(&body, "name=\"revision\" value=\"", "\"").unwrap();
+    let (status, _, headers) = portal
+        .post(
+            &session.cookie,
+            "/portal/products/gold/delete",
+            &[("csrf", &session.csrf), ("revision", &revision)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/portal/products?done=deleted");
+    let response = portal
+        .client
+        .get(format!("{}/products/gold", portal.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }

@@ -512,6 +512,7 @@ async fn the_portal_deploys_a_gateway_watches_it_and_checks_a_policy_in_a_real_b
 
     for (path, name) in [
         ("/portal/products", "11-products"),
+        ("/portal/products/new", "11-product-new"),
         ("/portal/subscriptions", "12-subscriptions"),
         ("/portal/named-values", "13-named-values"),
         ("/portal/named-values/secret-one/edit", "13-named-value-edit"),
@@ -522,6 +523,18 @@ async fn the_portal_deploys_a_gateway_watches_it_and_checks_a_policy_in_a_real_b
         let source = browser.client.source().await.unwrap();
         assert!(!source.contains("s3cret"), "{path} shows a secret");
     }
+
+    // Subscription keys appear when asked for.
+    browser.goto("/portal/subscriptions").await;
+    browser
+        .find("form[action='/portal/subscriptions/demo/keys'] button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let key = browser.value("#primary-demo").await;
+    assert!(key.len() >= 32, "{key}");
+    browser.check("12-subscription-keys").await;
 
     // A narrow screen (a phone): the same pages, reflowed.
     browser.client.set_window_size(390, 844).await.unwrap();

@@ -24,7 +24,14 @@ type Id = axum::extract::Path<String>;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/portal/products", get(products))
+        .route("/portal/products", get(products).post(create_product))
+        .route("/portal/products/new", get(new_product))
+        .route("/portal/products/{id}", post(update_product))
+        .route("/portal/products/{id}/edit", get(edit_product))
+        .route(
+            "/portal/products/{id}/delete",
+            get(confirm_delete_product).post(delete_product),
+        )
         .route("/portal/subscriptions", get(subscriptions))
         .route("/portal/subscriptions/{id}/keys", post(show_keys))
         .route("/portal/subscriptions/{id}/regenerate", post(regenerate))
@@ -88,6 +95,258 @@ async fn products(
         products: config.products,
         subscriptions,
     })
+}
+
+// === product forms ===
+
+#[derive(Template)]
+#[template(path = "portal/product_form.html")]
+struct ProductForm {
+    p: Page,
+    /// `None`: a new product.
+    existing: Option<String>,
+    revision: u64,
+    id: String,
+    display_name: String,
+    subscription_required: bool,
+    /// Every API, and whether the product includes it.
+    apis: Vec<(String, bool)>,
+    error: Option<String>,
+}
+
+impl ProductForm {
+    fn is_checked(&self, api: &str) -> bool {
+        self.apis.iter().any(|(id, on)| id == api && *on)
+    }
+}
+
+async fn all_api_ids(state: &AppState) -> Result<Vec<String>, ApiError> {
+    let (_, config) = configuration(state).await?;
+    Ok(config.apis.into_iter().map(|a| a.id).collect())
+}
+
+async fn stored(
+    state: &AppState,
+    kind: Kind,
+    id: &str,
+) -> Result<gatehouse_store::Stored, ApiError> {
+    state
+        .get(kind, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            kind: crate::entities::noun(kind),
+            id: id.to_owned(),
+        })
+}
+
+async fn new_product(State(state): State<AppState>, session: Session) -> PortalResult {
+    let apis = all_api_ids(&state).await?;
+    render(&ProductForm {
+        p: Page::new(&session, "products", "New product".to_owned()),
+        existing: None,
+        revision: 0,
+        id: String::new(),
+        display_name: String::new(),
+        subscription_required: true,
+        apis: apis.into_iter().map(|a| (a, false)).collect(),
+        error: None,
+    })
+}
+
+async fn edit_product(State(state): State<AppState>, session: Session, id: Id) -> PortalResult {
+    let product = stored(&state, Kind::Product, &id).await?;
+    let included: Vec<String> = product
+        .body
+        .get("apis")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let apis = all_api_ids(&state).await?;
+    render(&ProductForm {
+        p: Page::new(&session, "products", format!("Edit product {}", id.0)),
+        existing: Some(id.0.clone()),
+        revision: product.revision,
+        display_name: product
+            .body
+            .get("displayName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        subscription_required: product
+            .body
+            .get("subscriptionRequired")
+            .and_then(Value::as_bool)
+            .unwrap_or(true),
+        apis: apis
+            .into_iter()
+            .map(|a| {
+                let on = included.contains(&a);
+                (a, on)
+            })
+            .collect(),
+        id: id.0,
+        error: None,
+    })
+}
+
+/// The product body: `base` (the stored one: its policy is kept) with the form's fields.
+fn product_body(base: Value, fields: &Fields) -> Value {
+    let mut object = match base {
+        Value::Object(object) => object,
+        _ => serde_json::Map::new(),
+    };
+    let display_name = fields.get("displayName");
+    if display_name.is_empty() {
+        object.remove("displayName");
+    } else {
+        object.insert("displayName".to_owned(), Value::String(display_name));
+    }
+    object.insert(
+        "subscriptionRequired".to_owned(),
+        Value::Bool(fields.get("subscriptionRequired") == "on"),
+    );
+    object.insert(
+        "apis".to_owned(),
+        Value::Array(fields.all("apis").into_iter().map(Value::String).collect()),
+    );
+    Value::Object(object)
+}
+
+async fn save_product(
+    state: &AppState,
+    session: &ActiveSession,
+    existing: Option<String>,
+    fields: &Fields,
+) -> PortalResult {
+    let id = existing.clone().unwrap_or_else(|| fields.get("id"));
+    let revision = fields.get("revision").parse::<u64>().unwrap_or(0);
+    let written = if id.is_empty() {
+        Err(ApiError::BadRequest("give the product an id".to_owned()))
+    } else {
+        let (base, precondition) = match &existing {
+            Some(_) => (
+                stored(state, Kind::Product, &id).await?.body,
+                Precondition::IfMatch(revision),
+            ),
+            None => (
+                Value::Object(serde_json::Map::new()),
+                Precondition::IfNoneMatch,
+            ),
+        };
+        management::put_entity(
+            state,
+            Kind::Product,
+            id.clone(),
+            product_body(base, fields),
+            precondition,
+        )
+        .await
+        .map(drop)
+    };
+    match written {
+        Ok(()) => Ok(Redirect::to("/portal/products?done=saved").into_response()),
+        Err(ApiError::Internal(source)) => Err(ApiError::Internal(source).into()),
+        Err(error) => {
+            let chosen = fields.all("apis");
+            let apis = all_api_ids(state).await?;
+            render_with(
+                error.status(),
+                &ProductForm {
+                    p: Page::new(
+                        session,
+                        "products",
+                        if existing.is_some() {
+                            format!("Edit product {id}")
+                        } else {
+                            "New product".to_owned()
+                        },
+                    ),
+                    existing,
+                    revision,
+                    id,
+                    display_name: fields.get("displayName"),
+                    subscription_required: fields.get("subscriptionRequired") == "on",
+                    apis: apis
+                        .into_iter()
+                        .map(|a| {
+                            let on = chosen.contains(&a);
+                            (a, on)
+                        })
+                        .collect(),
+                    error: Some(error.to_string()),
+                },
+            )
+        }
+    }
+}
+
+async fn create_product(
+    State(state): State<AppState>,
+    session: Session,
+    body: Bytes,
+) -> PortalResult {
+    save_product(&state, &session, None, &Fields::parse(&body)).await
+}
+
+async fn update_product(
+    State(state): State<AppState>,
+    session: Session,
+    id: Id,
+    body: Bytes,
+) -> PortalResult {
+    save_product(&state, &session, Some(id.0), &Fields::parse(&body)).await
+}
+
+async fn confirm_delete_product(
+    State(state): State<AppState>,
+    session: Session,
+    id: Id,
+) -> PortalResult {
+    let product = stored(&state, Kind::Product, &id).await?;
+    render(&ConfirmDelete {
+        p: Page::new(&session, "products", format!("Delete product {}", id.0)),
+        what: format!("product {}", id.0),
+        action: format!("/portal/products/{}/delete", id.0),
+        back: "/portal/products".to_owned(),
+        revision: product.revision,
+        error: None,
+    })
+}
+
+async fn delete_product(
+    State(state): State<AppState>,
+    session: Session,
+    id: Id,
+    body: Bytes,
+) -> PortalResult {
+    let fields = Fields::parse(&body);
+    let revision = fields.get("revision").parse::<u64>().unwrap_or(0);
+    match management::delete_entity(
+        &state,
+        Kind::Product,
+        id.0.clone(),
+        Precondition::IfMatch(revision),
+    )
+    .await
+    {
+        Ok(()) => Ok(Redirect::to("/portal/products?done=deleted").into_response()),
+        Err(ApiError::Internal(source)) => Err(ApiError::Internal(source).into()),
+        Err(error) => render_with(
+            error.status(),
+            &ConfirmDelete {
+                p: Page::new(&session, "products", format!("Delete product {}", id.0)),
+                what: format!("product {}", id.0),
+                action: format!("/portal/products/{}/delete", id.0),
+                back: "/portal/products".to_owned(),
+                revision,
+                error: Some(error.to_string()),
+            },
+        ),
+    }
 }
 
 // === subscriptions ===
@@ -260,21 +519,8 @@ async fn new_named_value(session: Session) -> PortalResult {
     })
 }
 
-async fn stored_named_value(
-    state: &AppState,
-    name: &str,
-) -> Result<gatehouse_store::Stored, ApiError> {
-    state
-        .get(Kind::NamedValue, name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound {
-            kind: "named value",
-            id: name.to_owned(),
-        })
-}
-
 async fn edit_named_value(State(state): State<AppState>, session: Session, id: Id) -> PortalResult {
-    let stored = stored_named_value(&state, &id).await?;
+    let stored = stored(&state, Kind::NamedValue, &id).await?;
     let secret = stored.body.get("secret").and_then(Value::as_bool) == Some(true);
     // Security: a secret's value is never put in the form.
     let value = if secret {
@@ -408,7 +654,7 @@ async fn confirm_delete_named_value(
     session: Session,
     id: Id,
 ) -> PortalResult {
-    let stored = stored_named_value(&state, &id).await?;
+    let stored = stored(&state, Kind::NamedValue, &id).await?;
     render(&ConfirmDelete {
         p: Page::new(
             &session,
