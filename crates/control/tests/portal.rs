@@ -264,6 +264,8 @@ async fn pages_without_a_session_go_to_the_sign_in_page() {
         "/portal/gateways",
         "/portal/apis",
         "/portal/subscriptions",
+        "/portal/subscriptions/new",
+        "/portal/subscriptions/demo/delete",
         "/portal/named-values",
         "/portal/gateways/edge/deployment",
     ] {
@@ -1162,6 +1164,80 @@ async fn products_are_created_edited_and_deleted_through_the_management_api_s_ch
     let response = portal
         .client
         .get(format!("{}/products/gold", portal.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn subscriptions_are_created_with_generated_keys_and_deleted() {
+    let portal = Portal::start().await;
+    seed(&portal).await;
+    let session = portal.session().await;
+    let (_, form, _) = portal
+        .get(&session.cookie, "/portal/subscriptions/new")
+        .await;
+    assert!(form.contains("value=\"/products/starter\""), "{form}");
+    let (status, body, headers) = portal
+        .post(
+            &session.cookie,
+            "/portal/subscriptions",
+            &[
+                ("csrf", &session.csrf),
+                ("id", "mobile"),
+                ("displayName", "Mobile app"),
+                ("scope", "/products/starter"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(location(&headers), "/portal/subscriptions?done=created");
+    let secrets = portal
+        .api(
+            reqwest::Method::POST,
+            "/subscriptions/mobile/list-secrets",
+            None,
+        )
+        .await;
+    let primary = secrets["primaryKey"].as_str().unwrap().to_owned();
+    assert!(primary.len() >= 32, "generated: {secrets}");
+    let (_, body, _) = portal
+        .get(&session.cookie, "/portal/subscriptions?done=created")
+        .await;
+    assert!(body.contains("Mobile app"), "{body}");
+    assert!(!body.contains(&primary), "keys only when asked");
+    // A scope that does not exist: the API's refusal.
+    let (status, body, _) = portal
+        .post(
+            &session.cookie,
+            "/portal/subscriptions",
+            &[
+                ("csrf", &session.csrf),
+                ("id", "stray"),
+                ("scope", "/products/nope"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("nope"), "{body}");
+    let (_, body, _) = portal
+        .get(&session.cookie, "/portal/subscriptions/mobile/delete")
+        .await;
+    let revision = between(&body, "name=\"revision\" value=\"", "\"").unwrap();
+    let (status, _, headers) = portal
+        .post(
+            &session.cookie,
+            "/portal/subscriptions/mobile/delete",
+            &[("csrf", &session.csrf), ("revision", &revision)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/portal/subscriptions?done=deleted");
+    let response = portal
+        .client
+        .get(format!("{}/subscriptions/mobile", portal.base))
         .bearer_auth(ADMIN)
         .send()
         .await
