@@ -180,8 +180,7 @@ fn exercise(source: &str) {
     }
 }
 
-/// Runs the date and time parsers and formatters, and the text decoders and encoders
-/// (Base64, `Encoding`, `WebUtility`, `Uri`), on `text` (read from a variable, so that
+/// Runs the date and time parsers and formatters on `text` (read from a variable, so that
 /// any text gets there unescaped): nothing may panic.
 fn exercise_dates(text: &str) {
     let mut host = MapHost::sample();
@@ -195,33 +194,60 @@ fn exercise_dates(text: &str) {
         "DateTime.Parse((string)context.Variables[\"s\"])",
         "TimeSpan.Parse((string)context.Variables[\"s\"])",
         "Guid.Parse((string)context.Variables[\"s\"])",
-        "Convert.FromBase64String((string)context.Variables[\"s\"]).Length",
-        "Encoding.UTF8.GetString(Encoding.Unicode.GetBytes((string)context.Variables[\"s\"]))",
-        "Encoding.Unicode.GetString(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"]))",
-        "WebUtility.UrlDecode((string)context.Variables[\"s\"])",
-        "WebUtility.HtmlDecode((string)context.Variables[\"s\"])",
-        "WebUtility.HtmlEncode((string)context.Variables[\"s\"])",
-        "Uri.UnescapeDataString((string)context.Variables[\"s\"])",
-        "new Uri((string)context.Variables[\"s\"]).PathAndQuery",
-        "new Uri(\"http://a/\" + (string)context.Variables[\"s\"]).Segments",
-        "Regex.IsMatch(\"a1-b2\", (string)context.Variables[\"s\"])",
-        "Regex.Matches(\"a1-b2é\", (string)context.Variables[\"s\"]).Count",
-        "Regex.Split(\"a1-b2é\", (string)context.Variables[\"s\"]).Length",
-        "Regex.Replace(\"a1-b2é\", @\"(?<x>\\d)|(-)\", (string)context.Variables[\"s\"])",
-        "Regex.Match(\"a1-b2é\", (string)context.Variables[\"s\"]).Groups[1].Index",
-        "Regex.Unescape((string)context.Variables[\"s\"])",
-        "new HMACSHA1(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"])).ComputeHash(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"]))",
-        "MD5.Create().ComputeHash(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"]))",
-        "((string)context.Variables[\"s\"]).AsJwt()?.Claims.GetValueOrDefault(\"a\", \"\")",
-        "((string)context.Variables[\"s\"]).AsBasic()?.Password",
-        "(\"e30.\" + (string)context.Variables[\"s\"] + \".\").AsJwt()?.ExpirationTime",
-        "(\"Basic \" + (string)context.Variables[\"s\"]).AsBasic()?.UserId",
-        "int.TryParse((string)context.Variables[\"s\"], out var n) ? n : -1",
         "string.Format(\"{0:\" + (string)context.Variables[\"s\"] + \"}\", DateTime.UtcNow)",
     ] {
         if let Ok(expression) = Expression::compile(source, ExpressionKind::Single) {
             let _ = expression.evaluate(&host);
         }
+    }
+}
+
+/// What [`exercise_text`] runs, on the text in the variable `s`.
+const TEXT_SOURCES: &[&str] = &[
+    "Convert.FromBase64String((string)context.Variables[\"s\"]).Length",
+    "Encoding.UTF8.GetString(Encoding.Unicode.GetBytes((string)context.Variables[\"s\"]))",
+    "Encoding.Unicode.GetString(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"]))",
+    "WebUtility.UrlDecode((string)context.Variables[\"s\"])",
+    "WebUtility.HtmlDecode((string)context.Variables[\"s\"])",
+    "WebUtility.HtmlEncode((string)context.Variables[\"s\"])",
+    "Uri.UnescapeDataString((string)context.Variables[\"s\"])",
+    "new Uri((string)context.Variables[\"s\"]).PathAndQuery",
+    "new Uri(\"http://a/\" + (string)context.Variables[\"s\"]).Segments",
+    // one pattern compiled, used every way
+    "{ var r = new Regex((string)context.Variables[\"s\"]); return r.IsMatch(\"a1-b2\") + \"\" + r.Matches(\"a1-b2é\").Count + r.Split(\"a1-b2é\").Length + r.Match(\"a1-b2é\").Groups[1].Index + r.Replace(\"a1-b2é\", \"$1$$\"); }",
+    "Regex.Replace(\"a1-b2é\", @\"(?<x>\\d)|(-)\", (string)context.Variables[\"s\"])",
+    "Regex.Unescape((string)context.Variables[\"s\"])",
+    "new HMACSHA1(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"])).ComputeHash(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"]))",
+    "MD5.Create().ComputeHash(Encoding.UTF8.GetBytes((string)context.Variables[\"s\"]))",
+    "((string)context.Variables[\"s\"]).AsJwt()?.Claims.GetValueOrDefault(\"a\", \"\")",
+    "((string)context.Variables[\"s\"]).AsBasic()?.Password",
+    "(\"e30.\" + (string)context.Variables[\"s\"] + \".\").AsJwt()?.ExpirationTime",
+    "(\"Basic \" + (string)context.Variables[\"s\"]).AsBasic()?.UserId",
+    "int.TryParse((string)context.Variables[\"s\"], out var n) ? n : -1",
+];
+
+/// Runs the text decoders and encoders (Base64, `Encoding`, `WebUtility`, `Uri`), regular
+/// expressions, hashes, tokens and `TryParse` on `text`, as [`exercise_dates`] does. The
+/// expressions are compiled once: only the text changes.
+fn exercise_text(text: &str) {
+    static EXPRESSIONS: std::sync::OnceLock<Vec<Expression>> = std::sync::OnceLock::new();
+    let expressions = EXPRESSIONS.get_or_init(|| {
+        TEXT_SOURCES
+            .iter()
+            .map(|source| {
+                let kind = if source.starts_with('{') {
+                    ExpressionKind::Block
+                } else {
+                    ExpressionKind::Single
+                };
+                Expression::compile(source, kind).unwrap_or_else(|e| panic!("{source}: {e}"))
+            })
+            .collect()
+    });
+    let mut host = MapHost::sample();
+    host.variables.insert("s".to_owned(), Value::from(text));
+    for expression in expressions {
+        let _ = expression.evaluate(&host);
     }
 }
 
@@ -336,6 +362,16 @@ proptest! {
     #[test]
     fn any_text_as_a_date_format_never_panics(text in any::<String>()) {
         exercise_dates(&text);
+    }
+
+    #[test]
+    fn text_decoders_patterns_and_tokens_never_panic(text in date_soup()) {
+        exercise_text(&text);
+    }
+
+    #[test]
+    fn any_text_for_the_text_decoders_patterns_and_tokens_never_panics(text in any::<String>()) {
+        exercise_text(&text);
     }
 
     #[test]
