@@ -516,7 +516,10 @@ async fn the_portal_deploys_a_gateway_watches_it_and_checks_a_policy_in_a_real_b
         ("/portal/subscriptions", "12-subscriptions"),
         ("/portal/subscriptions/new", "12-subscription-new"),
         ("/portal/named-values", "13-named-values"),
-        ("/portal/named-values/secret-one/edit", "13-named-value-edit"),
+        (
+            "/portal/named-values/secret-one/edit",
+            "13-named-value-edit",
+        ),
         ("/portal/certificates", "14-certificates"),
     ] {
         browser.goto(path).await;
