@@ -183,6 +183,7 @@ const STATIC_METHODS: &[(&str, &[&str])] = &[
         "DateTime",
         &[
             "Parse",
+            "TryParse",
             "SpecifyKind",
             "DaysInMonth",
             "IsLeapYear",
@@ -193,6 +194,7 @@ const STATIC_METHODS: &[(&str, &[&str])] = &[
         "DateTimeOffset",
         &[
             "Parse",
+            "TryParse",
             "FromUnixTimeSeconds",
             "FromUnixTimeMilliseconds",
             "Compare",
@@ -208,10 +210,11 @@ const STATIC_METHODS: &[(&str, &[&str])] = &[
             "FromHours",
             "FromDays",
             "Parse",
+            "TryParse",
             "Compare",
         ],
     ),
-    ("Guid", &["NewGuid", "Parse"]),
+    ("Guid", &["NewGuid", "Parse", "TryParse"]),
 ];
 
 /// Whether `name` is a member of static type `ty` in `table`.
@@ -247,6 +250,10 @@ const OUT_METHODS: &[(Option<&str>, &str)] = &[
     (Some("double"), "TryParse"),
     (Some("decimal"), "TryParse"),
     (Some("bool"), "TryParse"),
+    (Some("DateTime"), "TryParse"),
+    (Some("DateTimeOffset"), "TryParse"),
+    (Some("TimeSpan"), "TryParse"),
+    (Some("Guid"), "TryParse"),
     (None, "TryParseJwt"),
     (None, "TryParseBasic"),
     (None, "TryGetValue"),

@@ -178,8 +178,8 @@ fn date_and_time_members_that_gatehouse_lacks_are_refused_at_load() {
         "`DateTime.ParseExact` is not available in policy expressions"
     );
     assert_eq!(
-        expr_err("Guid.TryParse(\"x\")").2,
-        "`Guid.TryParse` is not available in policy expressions"
+        expr_err("Guid.TryParseExact(\"x\")").2,
+        "`Guid.TryParseExact` is not available in policy expressions"
     );
     assert_eq!(
         expr_err("Regex.Escape(\"a\")").2,

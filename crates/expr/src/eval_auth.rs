@@ -261,8 +261,9 @@ impl Evaluator<'_> {
         Ok(())
     }
 
-    /// `int.TryParse(text, out var n)` and the same of `long`, `double`, `decimal` and
-    /// `bool`: `true` and the value, or `false` and the type's default.
+    /// `int.TryParse(text, out var n)` and the same of `long`, `double`, `decimal`, `bool`,
+    /// `DateTime`, `DateTimeOffset`, `TimeSpan` and `Guid` (what their `Parse` accepts):
+    /// `true` and the value, or `false` and the type's default.
     pub(super) fn try_parse(
         &mut self,
         ty: &str,
@@ -285,6 +286,9 @@ impl Evaluator<'_> {
         let default = match ty {
             "double" | "decimal" => Value::Double(0.0),
             "bool" => Value::Bool(false),
+            "DateTime" | "DateTimeOffset" => Value::DateTime(0),
+            "TimeSpan" => Value::TimeSpan(0),
+            "Guid" => Value::string("00000000-0000-0000-0000-000000000000"),
             _ => Value::Int(0),
         };
         let parsed = match &text {

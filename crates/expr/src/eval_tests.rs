@@ -2009,8 +2009,36 @@ fn cases() -> Vec<(&'static str, Want)> {
             E("load: 1:12: `out x` is only allowed"),
         ),
         (
-            r#"Guid.TryParse("x", out var g)"#,
-            E("load: 1:1: `Guid.TryParse` is not available"),
+            r#"Guid.TryParse("x", out var g) ? "yes" : g"#,
+            s("00000000-0000-0000-0000-000000000000"),
+        ),
+        (
+            r#"Guid.TryParse("{00112233-4455-6677-8899-AABBCCDDEEFF}", out var g) ? g : "no""#,
+            s("00112233-4455-6677-8899-aabbccddeeff"),
+        ),
+        (
+            r#"DateTime.TryParse("2024-01-02T03:04:05Z", out var d) ? d.Year : 0"#,
+            i(2024),
+        ),
+        (
+            r#"DateTime.TryParse("yesterday", out var d) ? 1 : d.Ticks"#,
+            i(0),
+        ),
+        (
+            r#"DateTimeOffset.TryParse("2024-01-02T03:04:05+01:00", out var d) ? d.Hour : -1"#,
+            i(2),
+        ),
+        (
+            r#"TimeSpan.TryParse("1.02:03:04", out var t) ? t.Hours : -1"#,
+            i(2),
+        ),
+        (
+            r#"TimeSpan.TryParse("x", out var t) || t.Ticks != 0"#,
+            b(false),
+        ),
+        (
+            r#"DateTime.TryParseExact("x", "y", null, DateTimeStyles.None, out var d)"#,
+            E("load: 1:1: `DateTime.TryParseExact` is not available"),
         ),
         (
             r#"{ var s = "x"; return s.TryParseJwt(out var s); }"#,

@@ -71,7 +71,8 @@
 //!   `GetValueOrDefault(name[, default])` joining the values with `,`, an indexer,
 //!   `ContainsKey`, `Count`, `Keys`; decoded, not validated), `AsBasic()` and
 //!   `TryParseBasic(out var credentials)` (`UserId`, `Password`), and
-//!   `int`/`long`/`double`/`decimal`/`bool` `.TryParse(text, out var n)`, and
+//!   `int`/`long`/`double`/`decimal`/`bool`/`DateTime`/`DateTimeOffset`/`TimeSpan`/`Guid`
+//!   `.TryParse(text, out var n)`, and
 //!   `TryGetValue(key, out var v)` of the host's dictionaries (through their `ContainsKey`
 //!   and indexer), a `JObject` and `Claims`: `out var x`, `out T x` and `out x` only in
 //!   these calls.
