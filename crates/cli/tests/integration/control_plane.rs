@@ -503,7 +503,7 @@ fn the_cli_the_control_plane_and_the_gateway_give_the_same_verdict() {
         ),
         (
             "unsupported expression",
-            "<policies><inbound><set-variable name=\"t\" value=\"@(Regex.Escape(\"a.b\"))\" /></inbound></policies>",
+            "<policies><inbound><set-variable name=\"t\" value=\"@(context.Workspace.Id)\" /></inbound></policies>",
             false,
         ),
         (

@@ -38,7 +38,7 @@ const DOCUMENTS: [(&str, &str); 9] = [
     ),
     (
         "expression.xml",
-        "<policies>\n  <inbound>\n    <set-header name=\"a\" exists-action=\"override\"><value>@(Regex.Escape(\"a.b\"))</value></set-header>\n  </inbound>\n</policies>\n",
+        "<policies>\n  <inbound>\n    <set-header name=\"a\" exists-action=\"override\"><value>@(context.Workspace.Id)</value></set-header>\n  </inbound>\n</policies>\n",
     ),
     (
         // Every problem of one document, a byte-order mark and CRLF line ends.
@@ -49,7 +49,7 @@ const DOCUMENTS: [(&str, &str); 9] = [
 
 const GOLDEN: &str = "\
 accepted.xml: no problem
-expression.xml:3:60: error (unsupported): policy expression: `Regex` is not available in policy expressions [set-header]
+expression.xml:3:68: error (unsupported): policy expression: `context.Workspace` is not available in Gatehouse yet (docs/expressions.md lists the context members it has) [set-header]
 malformed.xml:1:41: error: invalid XML: ill-formed document: expected `</set-header>`, but `</inbound>` was found
 many.xml:3:5: error: missing required attribute `renewal-period` [rate-limit]
 many.xml:4:5: error: unknown policy element [frobnicate]
