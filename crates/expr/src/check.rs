@@ -579,7 +579,7 @@ impl Checker {
         {
             return Ok(());
         }
-        let compiled = Pattern::compile(source, options)
+        let compiled = Pattern::compile(source, options, crate::eval::LITERAL_PATTERN_SIZE_LIMIT)
             .map_err(|message| ExprError::new(pattern.value.span, message))?;
         self.patterns.push(compiled);
         Ok(())

@@ -19,7 +19,9 @@ mod crypto;
 mod linq;
 #[path = "eval_regex.rs"]
 mod regexes;
-pub(crate) use regexes::{REGEX_OPTIONS, options_position as regex_options_position};
+pub(crate) use regexes::{
+    LITERAL_PATTERN_SIZE_LIMIT, REGEX_OPTIONS, options_position as regex_options_position,
+};
 #[path = "eval_text.rs"]
 mod text;
 #[path = "eval_time.rs"]

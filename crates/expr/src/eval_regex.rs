@@ -26,8 +26,12 @@ pub(crate) const REGEX_OPTIONS: &[(&str, i64)] = &[
 /// nothing here).
 const KNOWN_OPTIONS: i64 = 1 | 2 | 8 | 16 | 32 | 512;
 
-/// The largest compiled program of a pattern (the `regex` crate's size limit).
-const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+/// The largest compiled program of a literal pattern, compiled once at load (the `regex`
+/// crate's size limit; Unicode classes are large: `\w{100}` needs more than 4 MiB).
+pub(crate) const LITERAL_PATTERN_SIZE_LIMIT: usize = 8 << 20;
+
+/// The largest compiled program of a pattern computed per evaluation (`\w{20}` fits).
+const COMPUTED_PATTERN_SIZE_LIMIT: usize = 1 << 20;
 
 /// Steps a pattern compiled during an evaluation costs, besides one per byte of pattern.
 const COMPILE_STEPS: u64 = 50;
@@ -36,8 +40,9 @@ const COMPILE_STEPS: u64 = 50;
 const SCAN_BYTES_PER_STEP: usize = 1024;
 
 impl Pattern {
-    /// Compiles `source` with .NET `options`; the message says what is wrong.
-    pub(crate) fn compile(source: &str, options: i64) -> Result<Self, String> {
+    /// Compiles `source` with .NET `options` into a program of at most `size_limit` bytes;
+    /// the message says what is wrong.
+    pub(crate) fn compile(source: &str, options: i64, size_limit: usize) -> Result<Self, String> {
         if options & !KNOWN_OPTIONS != 0 {
             return Err(format!(
                 "RegexOptions {options} are not supported (only None, IgnoreCase, Multiline, Singleline, IgnorePatternWhitespace, Compiled, CultureInvariant)"
@@ -48,8 +53,8 @@ impl Pattern {
             .multi_line(options & 2 != 0)
             .dot_matches_new_line(options & 16 != 0)
             .ignore_whitespace(options & 32 != 0)
-            .size_limit(PATTERN_SIZE_LIMIT)
-            .dfa_size_limit(PATTERN_SIZE_LIMIT)
+            .size_limit(size_limit)
+            .dfa_size_limit(COMPUTED_PATTERN_SIZE_LIMIT)
             .nest_limit(100)
             .build()
             .map_err(|e| {
@@ -298,7 +303,8 @@ impl Evaluator<'_> {
         for _ in 0..COMPILE_STEPS.saturating_add(to_u64(source.len())) {
             self.step(span)?;
         }
-        Pattern::compile(source, options).map_err(|message| EvalError::Parse { message, span })
+        Pattern::compile(source, options, COMPUTED_PATTERN_SIZE_LIMIT)
+            .map_err(|message| EvalError::Parse { message, span })
     }
 
     /// Charges the scan of `input`.

@@ -2391,6 +2391,31 @@ fn literal_patterns_are_compiled_once_at_load() {
 }
 
 #[test]
+fn literal_patterns_may_be_larger_than_computed_ones() {
+    // Unicode classes are large: \w{30} needs more than the 1 MiB a computed pattern gets
+    let literal =
+        Expression::compile(r#"Regex.IsMatch("a", @"\w{30}")"#, ExpressionKind::Single).unwrap();
+    assert_eq!(
+        literal.evaluate(&MapHost::sample()).unwrap(),
+        Value::Bool(false)
+    );
+    let mut host = MapHost::sample();
+    host.variables
+        .insert("p".to_owned(), Value::from(r"\w{30}"));
+    let computed = Expression::compile(
+        r#"Regex.IsMatch("a", (string)context.Variables["p"])"#,
+        ExpressionKind::Single,
+    )
+    .unwrap();
+    let err = computed.evaluate(&host).unwrap_err();
+    assert!(err.to_string().contains("exceeds size limit"), "{err}");
+    // past the literal limit, refused at load
+    let err = Expression::compile(r#"Regex.IsMatch("a", @"\w{1000}")"#, ExpressionKind::Single)
+        .unwrap_err();
+    assert!(err.message.contains("exceeds size limit"), "{err}");
+}
+
+#[test]
 fn a_huge_computed_pattern_is_refused() {
     let mut host = MapHost::sample();
     host.variables
