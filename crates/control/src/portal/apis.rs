@@ -15,9 +15,8 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::gateways::Fields;
 use super::session::ActiveSession;
-use super::{Done, Page, PortalResult, render, render_with};
+use super::{Done, Fields, Page, PortalResult, render, render_with};
 use crate::AppState;
 use crate::entities::{self, GLOBAL_POLICY_ID};
 use crate::error::ApiError;

@@ -12,9 +12,8 @@ use gatehouse_store::{Kind, Precondition};
 use serde_json::Value;
 
 use super::apis::configuration;
-use super::gateways::Fields;
 use super::session::ActiveSession;
-use super::{Done, Page, PortalResult, render, render_with};
+use super::{Done, Fields, Page, PortalResult, render, render_with};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::management::{self, KeyType, SubscriptionSecrets};

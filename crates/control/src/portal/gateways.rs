@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::session::ActiveSession;
-use super::{Done, Page, PortalResult, render, render_with};
+use super::{Done, Fields, Page, PortalResult, render, render_with};
 use crate::AppState;
 use crate::deployment::{IMAGE, MAX_EXPIRY_DAYS, deployment_for};
 use crate::error::ApiError;
@@ -194,45 +194,6 @@ async fn edit_form(State(state): State<AppState>, session: Session, id: Id) -> P
             .collect(),
         error: None,
     })
-}
-
-/// A submitted form's fields, in order (repeated names kept: checkboxes).
-pub(crate) struct Fields(Vec<(String, String)>);
-
-impl Fields {
-    pub(crate) fn parse(bytes: &[u8]) -> Self {
-        Self(
-            url::form_urlencoded::parse(bytes)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-
-    /// The first value of `name`, trimmed; empty when absent.
-    pub(crate) fn get(&self, name: &str) -> String {
-        self.0
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.trim().to_owned())
-            .unwrap_or_default()
-    }
-
-    /// The first value of `name`, untrimmed (a policy document).
-    pub(crate) fn raw(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// Every value of `name`.
-    pub(crate) fn all(&self, name: &str) -> Vec<String> {
-        self.0
-            .iter()
-            .filter(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
-            .collect()
-    }
 }
 
 /// Sets `field` to `value`, or removes it when `value` is empty.

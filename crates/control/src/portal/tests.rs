@@ -37,3 +37,13 @@ fn notices_come_from_a_fixed_vocabulary() {
     // Security: nothing from the query string is echoed.
     assert_eq!(done("<script>").notice(), None);
 }
+
+#[test]
+fn form_fields_keep_repeated_names_and_raw_values() {
+    let fields = Fields::parse(b"apis=a&apis=b+c&name=+x+&policy=%3Cp%3E%0A++");
+    assert_eq!(fields.all("apis"), ["a", "b c"]);
+    assert_eq!(fields.get("name"), "x", "trimmed");
+    assert_eq!(fields.raw("policy"), Some("<p>\n  "), "a document as typed");
+    assert_eq!(fields.get("missing"), "");
+    assert_eq!(fields.raw("missing"), None);
+}
