@@ -84,7 +84,8 @@ const QUALIFIED_NAMES: &[(&str, &str)] = &[
     ("Newtonsoft.Json.JsonConvert", "JsonConvert"),
 ];
 
-/// The roots of [`QUALIFIED_NAMES`]: no local may take these names.
+/// The first parts of the namespace-qualified type names (`System.Text.Encoding`): no
+/// local may take these names.
 pub const NAMESPACE_ROOTS: &[&str] = &["System", "Newtonsoft"];
 
 /// Parses the body of `@( ... )`: a single expression.
