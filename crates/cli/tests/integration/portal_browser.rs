@@ -197,21 +197,25 @@ fn start_control(dir: &Path) -> (Process, String) {
     (Process(child), url)
 }
 
-/// `gatehouse gateway` fed by the control plane with `token`.
-fn start_gateway(dir: &Path, endpoint: &str, token: &str) -> Process {
+/// Runs the `gatehouse gateway` command line the Deployment page shows, as a shell
+/// would (its `gatehouse` replaced by this build's binary, test ports and directories
+/// added): the page's command itself is what starts the gateway.
+fn start_gateway(dir: &Path, page_command: &str) -> Process {
+    let prefix = page_command
+        .strip_suffix("gatehouse gateway")
+        .unwrap_or_else(|| panic!("unexpected command line: {page_command}"));
     let log = dir.join("gateway.log");
     let bound = dir.join("gateway-bound.json");
-    let mut child = Command::new(BIN)
-        .args(["--log-format", "text", "gateway"])
-        .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-        .args(["--https-listen", "127.0.0.1:0"])
-        .args(["--workers", "1", "--heartbeat-interval", "1s"])
-        .arg("--config-backup-dir")
-        .arg(dir)
-        .arg("--bound-addresses-file")
-        .arg(&bound)
-        .env("config.service.endpoint", endpoint)
-        .env("config.service.auth", token)
+    let script = format!(
+        "exec {prefix}'{BIN}' --log-format text gateway --listen 127.0.0.1:0 \
+         --admin-listen 127.0.0.1:0 --https-listen 127.0.0.1:0 --workers 1 \
+         --heartbeat-interval 1s --config-backup-dir '{}' --bound-addresses-file '{}'",
+        dir.display(),
+        bound.display()
+    );
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(script)
         .env("no_proxy", "127.0.0.1,localhost")
         .env_remove("GATEHOUSE_CONFIG")
         .stdin(Stdio::null())
@@ -437,6 +441,8 @@ async fn the_portal_deploys_a_gateway_watches_it_and_checks_a_policy_in_a_real_b
             .await
             .starts_with(&format!("kubectl create secret generic {GATEWAY}-token"))
     );
+    let gateway_command = browser.value("#gateway-command").await;
+    assert!(gateway_command.contains(&token), "{gateway_command}");
     browser.check("05-gateway-deployment").await;
     // The copy button runs (the page's script is allowed by its CSP): it copies, or
     // selects the text when the browser refuses the clipboard.
@@ -480,7 +486,7 @@ async fn the_portal_deploys_a_gateway_watches_it_and_checks_a_policy_in_a_real_b
     // A real gateway with that token: the overview counts it, live.
     browser.goto(&format!("/portal/gateways/{GATEWAY}")).await;
     let gateway_dir = tempfile::tempdir().unwrap();
-    let mut gateway = start_gateway(gateway_dir.path(), &base, &token);
+    let mut gateway = start_gateway(gateway_dir.path(), &gateway_command);
     browser.wait_text("#nodes", "1 node connected").await;
     browser.wait_text("#instances", "up to date").await;
     browser.check("06-gateway-overview-1-node").await;
