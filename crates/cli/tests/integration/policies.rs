@@ -1823,3 +1823,19 @@ async fn a_liquid_template_transforms_the_json_request_body_the_backend_gets() {
         })
     );
 }
+
+#[tokio::test]
+async fn set_status_takes_its_code_and_reason_from_expressions() {
+    let unreachable = format!("http://{}", refused_addr());
+    let policy = r#"<policies><inbound><base /></inbound><backend><base /></backend><outbound><base /></outbound><on-error><return-response><set-status code="@(context.Response.StatusCode)" reason="@(context.LastError.Reason)" /><set-body>@(context.LastError.Source)</set-body></return-response></on-error></policies>"#;
+    let gateway = start(&config("api", &unreachable, ANY_OPERATION, Some(policy)));
+    let request = format!(
+        "GET /api/x HTTP/1.1\r\nHost: localhost\r\nOcp-Apim-Subscription-Key: {ALL_APIS_KEY}\r\nConnection: close\r\n\r\n"
+    );
+    let (answer, _) = raw(gateway.http_addr(), request.as_bytes());
+    assert!(
+        answer.starts_with("HTTP/1.1 502 BackendConnectionFailure\r\n"),
+        "{answer}"
+    );
+    assert!(answer.ends_with("forward-request"), "{answer}");
+}

@@ -24,8 +24,8 @@ use super::{set_header, set_status};
 use crate::context::CompileContext;
 use crate::document::ElementReader;
 use crate::error::{PolicyError, Site};
-use crate::pipeline::PolicyResponse;
 use crate::expression::RequestHost;
+use crate::pipeline::PolicyResponse;
 use crate::reader::RawValue;
 use crate::registry::prelude::*;
 
@@ -84,6 +84,8 @@ pub(crate) struct ReturnResponse {
     headers: Box<[set_header::SetHeader]>,
     /// A body from an expression, evaluated per request.
     body: Option<BodyValue>,
+    /// A status or reason from an expression, evaluated per request.
+    status: Option<set_status::SetStatus>,
     /// With `response-variable-name`: the response comes from that variable (a
     /// `send-request` response) and the children change it.
     from_variable: Option<FromVariable>,
@@ -94,7 +96,7 @@ pub(crate) struct ReturnResponse {
 #[derive(Debug)]
 struct FromVariable {
     variable: Arc<str>,
-    status: Option<(http::StatusCode, Option<Arc<str>>)>,
+    status: Option<set_status::SetStatus>,
     headers: Box<[set_header::SetHeader]>,
     body: Option<BodyValue>,
 }
@@ -109,17 +111,15 @@ impl ReturnResponse {
             let variable = cx.literal(site, raw)?;
             let variable = variable.text.trim();
             if variable.is_empty() {
-                return Err(site.invalid(
-                    raw.position,
-                    "`response-variable-name` must not be empty",
-                ));
+                return Err(
+                    site.invalid(raw.position, "`response-variable-name` must not be empty")
+                );
             }
             let status = config
                 .status
                 .as_ref()
                 .map(|status| set_status::SetStatus::compile(status, site, cx))
-                .transpose()?
-                .map(|status| (status.status, status.reason));
+                .transpose()?;
             let headers = config
                 .headers
                 .iter()
@@ -135,6 +135,7 @@ impl ReturnResponse {
                 response: PolicyResponse::empty(http::StatusCode::OK),
                 headers: Box::default(),
                 body: None,
+                status: None,
                 from_variable: Some(FromVariable {
                     variable: Arc::from(variable),
                     status,
@@ -144,10 +145,15 @@ impl ReturnResponse {
             });
         }
         let mut response = PolicyResponse::empty(http::StatusCode::OK);
+        let mut computed_status = None;
         if let Some(status) = &config.status {
-            let status = set_status::SetStatus::compile(status, site, cx)?;
-            response.status = status.status;
-            response.reason = status.reason;
+            match set_status::SetStatus::compile(status, site, cx)? {
+                set_status::SetStatus::Fixed { status, reason } => {
+                    response.status = status;
+                    response.reason = reason;
+                }
+                computed => computed_status = Some(computed),
+            }
         }
         let headers = config
             .headers
@@ -173,6 +179,7 @@ impl ReturnResponse {
             response,
             headers,
             body: computed_body,
+            status: computed_status,
             from_variable: None,
         })
     }
@@ -208,9 +215,8 @@ impl ReturnResponse {
             headers: stored.headers.clone(),
             body: stored.body.to_send(),
         };
-        if let Some((status, reason)) = &from.status {
-            response.status = *status;
-            response.reason.clone_from(reason);
+        if let Some(status) = &from.status {
+            (response.status, response.reason) = status.resolve(host, meta, section)?;
         }
         for header in &from.headers {
             header.apply_with(host, &mut response.headers, meta, section)?;
@@ -236,6 +242,9 @@ impl ReturnResponse {
         section: SectionKind,
     ) -> Result<PolicyResponse, Flow> {
         let mut response = self.response.clone();
+        if let Some(status) = &self.status {
+            (response.status, response.reason) = status.resolve(host, meta, section)?;
+        }
         for header in &self.headers {
             header.apply_with(host, &mut response.headers, meta, section)?;
         }
@@ -268,7 +277,7 @@ impl Step for ReturnResponse {
                 Err(flow) => flow,
             };
         }
-        if self.headers.is_empty() && self.body.is_none() {
+        if self.headers.is_empty() && self.body.is_none() && self.status.is_none() {
             return Flow::Respond(Box::new(self.response()));
         }
         match self.response_for(&run.host(), meta, run.section()) {

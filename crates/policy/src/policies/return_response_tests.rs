@@ -120,9 +120,13 @@ fn expressions_in_the_body_and_header_values_are_evaluated_per_request() {
         r#"<set-variable name="who" value="@(context.Request.Headers.GetValueOrDefault("X-Who", "nobody"))" /><return-response><set-header name="Content-Type" exists-action="override"><value>application/json</value></set-header><set-header name="X-Who" exists-action="override"><value>@((string)context.Variables["who"])</value></set-header><set-body>@{ var who = (string)context.Variables["who"]; return "{\"hello\":\"" + who + "\"}"; }</set-body></return-response>"#,
     )
     .unwrap();
-    let response = responded(run_inbound(&pipeline, &crate::Counters::new(), &[("x-who", "ada")]).0);
+    let response =
+        responded(run_inbound(&pipeline, &crate::Counters::new(), &[("x-who", "ada")]).0);
     assert_eq!(header(&response.headers, "x-who"), Some("ada"));
-    assert_eq!(header(&response.headers, "content-type"), Some("application/json"));
+    assert_eq!(
+        header(&response.headers, "content-type"),
+        Some("application/json")
+    );
     let body: serde_json::Value = serde_json::from_slice(&response.body).unwrap();
     assert_eq!(body, serde_json::json!({"hello": "ada"}));
 }
