@@ -882,6 +882,14 @@ async fn assets_are_served_with_their_type_and_a_long_cache() {
     assert_eq!(status, StatusCode::OK);
     let (status, _, _) = portal.get("", "/portal/assets/nope.js").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Other addresses under /portal/: sign-in first, then an HTML 404 with the headers.
+    let (status, _, headers) = portal.get("", "/portal/nope/at/all").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&headers), "/portal/sign-in");
+    let (status, body, headers) = portal.get(&session.cookie, "/portal/nope/at/all").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("<h1>404 Not Found</h1>"), "{body}");
+    assert_eq!(headers["x-frame-options"], "DENY");
 }
 
 // Security: a certificate's private key never reaches the page.

@@ -77,6 +77,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(gateways::routes())
         .merge(apis::routes())
         .merge(catalog::routes())
+        .route("/portal/{*rest}", axum::routing::any(not_found))
         .route_layer(middleware::from_fn_with_state(state, require_session));
     Router::new()
         .route("/portal/sign-in", get(sign_in_page).post(sign_in))
@@ -206,6 +207,15 @@ impl Fields {
             .map(|(_, value)| value.clone())
             .collect()
     }
+}
+
+/// Any other path under `/portal/`: an HTML 404 with the portal's headers (not the
+/// management API's JSON one).
+async fn not_found() -> PortalError {
+    PortalError::Api(ApiError::NotFound {
+        kind: "page",
+        id: "this address".to_owned(),
+    })
 }
 
 // === what every page shows ===
