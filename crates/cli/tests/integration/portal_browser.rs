@@ -567,6 +567,31 @@ async fn the_portal_deploys_a_gateway_watches_it_and_checks_a_policy_in_a_real_b
         .goto(&format!("/portal/gateways/{GATEWAY}/deployment"))
         .await;
     assert_eq!(browser.path().await, "/portal/sign-in");
+
+    // A session that ends while the overview polls: the whole page goes to sign-in
+    // (htmx follows the 401's HX-Redirect), not a fragment of it.
+    browser
+        .find("#token")
+        .await
+        .send_keys(&admin)
+        .await
+        .unwrap();
+    browser
+        .find("button[type=submit]")
+        .await
+        .click()
+        .await
+        .unwrap();
+    browser.wait_text("h1", "Gateways").await;
+    browser.goto(&format!("/portal/gateways/{GATEWAY}")).await;
+    browser.wait_text("#nodes", "0 nodes connected").await;
+    browser
+        .client
+        .delete_cookie("gatehouse_portal")
+        .await
+        .unwrap();
+    browser.wait_text("h1", "Sign in").await;
+    assert_eq!(browser.path().await, "/portal/sign-in");
     browser.client.close().await.unwrap();
     eprintln!(
         "portal browser test: {:.1} s, screenshots in {}",
