@@ -33,6 +33,7 @@ pub const STATIC_TYPES: &[&str] = &[
     "Uri",
     "Regex",
     "RegexOptions",
+    "StringComparison",
     "MD5",
     "SHA1",
     "SHA256",
@@ -50,6 +51,7 @@ pub const STATIC_TYPES: &[&str] = &[
 const STATIC_PROPERTIES: &[(&str, &[&str])] = &[
     ("string", &["Empty"]),
     ("String", &["Empty"]),
+    ("StringComparison", crate::eval::STRING_COMPARISON_NAMES),
     ("int", &["MaxValue", "MinValue"]),
     ("long", &["MaxValue", "MinValue"]),
     ("Math", &["PI", "E"]),
@@ -121,6 +123,8 @@ const STATIC_METHODS: &[(&str, &[&str])] = &[
             "Join",
             "Concat",
             "Format",
+            "Equals",
+            "Compare",
         ],
     ),
     (
@@ -131,6 +135,8 @@ const STATIC_METHODS: &[(&str, &[&str])] = &[
             "Join",
             "Concat",
             "Format",
+            "Equals",
+            "Compare",
         ],
     ),
     ("int", &["Parse", "TryParse"]),

@@ -387,6 +387,46 @@ fn array_items(v: &Value) -> Option<Vec<Value>> {
     }
 }
 
+/// `StringComparison`'s members, and whether each ignores case. The culture ones compare
+/// as the ordinal ones do (the gateway has no culture): a documented difference.
+const STRING_COMPARISONS: &[(&str, bool)] = &[
+    ("CurrentCulture", false),
+    ("CurrentCultureIgnoreCase", true),
+    ("InvariantCulture", false),
+    ("InvariantCultureIgnoreCase", true),
+    ("Ordinal", false),
+    ("OrdinalIgnoreCase", true),
+];
+
+/// The names of [`STRING_COMPARISONS`], for the load-time check.
+pub(crate) const STRING_COMPARISON_NAMES: &[&str] = &[
+    "CurrentCulture",
+    "CurrentCultureIgnoreCase",
+    "InvariantCulture",
+    "InvariantCultureIgnoreCase",
+    "Ordinal",
+    "OrdinalIgnoreCase",
+];
+
+/// Whether `value` is a `StringComparison` that ignores case (`None`: not one).
+fn ignores_case(value: &Value) -> Option<bool> {
+    match value {
+        Value::Native(native) => match native.kind() {
+            NativeKind::StringComparison { ignore_case, .. } => Some(*ignore_case),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `text` with each character lowercased one for one (so character positions stay
+/// those of `text`): case-insensitive comparisons compare these.
+fn fold_case(text: &str) -> String {
+    text.chars()
+        .map(|c| c.to_lowercase().next().unwrap_or(c))
+        .collect()
+}
+
 fn char_index(s: &str, byte: usize) -> i64 {
     i64::try_from(s[..byte].chars().count()).unwrap_or(i64::MAX)
 }
@@ -1193,6 +1233,15 @@ impl Evaluator<'_> {
             return value;
         }
         Ok(match (ty, name) {
+            ("StringComparison", _) => match STRING_COMPARISONS.iter().find(|(n, _)| *n == name) {
+                Some((name, ignore_case)) => {
+                    Value::Native(crate::native::Native::new(NativeKind::StringComparison {
+                        name,
+                        ignore_case: *ignore_case,
+                    }))
+                }
+                None => return Err(unknown(span, name, "`StringComparison`")),
+            },
             ("string" | "String", "Empty") => Value::string(""),
             ("int", "MaxValue") => Value::Int(i64::from(i32::MAX)),
             ("int", "MinValue") => Value::Int(i64::from(i32::MIN)),
@@ -1376,6 +1425,11 @@ impl Evaluator<'_> {
         args: &[Value],
         span: Span,
     ) -> Result<Value, EvalError> {
+        if let [rest @ .., last] = args
+            && let Some(ignore_case) = ignores_case(last)
+        {
+            return compare_strings(s, method, rest, ignore_case, span);
+        }
         let str_arg = |i: usize| -> Result<&str, EvalError> {
             match args.get(i) {
                 Some(Value::String(a)) => Ok(a),
@@ -1588,6 +1642,55 @@ impl Evaluator<'_> {
             span,
         };
         match (ty, method, args) {
+            ("string" | "String", "Equals", [a, b]) => Ok(Value::Bool(values_equal(a, b))),
+            ("string" | "String", "Equals", [a, b, comparison])
+                if ignores_case(comparison).is_some() =>
+            {
+                match (a, b) {
+                    (Value::String(a), _) => compare_strings(
+                        a,
+                        "Equals",
+                        &[b.clone()],
+                        ignores_case(comparison) == Some(true),
+                        span,
+                    ),
+                    (Value::Null, _) => Ok(Value::Bool(matches!(b, Value::Null))),
+                    _ => Err(bad_cast(
+                        span,
+                        format!("`string.Equals` compares strings, not {}", a.type_name()),
+                    )),
+                }
+            }
+            ("string" | "String", "Compare", [a, b, rest @ ..]) if rest.len() <= 1 => {
+                let ignore_case = match rest {
+                    [] => false,
+                    [Value::Bool(ignore_case)] => *ignore_case,
+                    [other] => ignores_case(other).ok_or_else(|| {
+                        bad_cast(span, format!("the third argument of `string.Compare` is a bool or a StringComparison, not {}", other.type_name()))
+                    })?,
+                    _ => false,
+                };
+                let text = |v: &Value| -> Result<Option<String>, EvalError> {
+                    match v {
+                        Value::Null => Ok(None),
+                        Value::String(s) if ignore_case => Ok(Some(fold_case(s))),
+                        Value::String(s) => Ok(Some(s.to_string())),
+                        other => Err(bad_cast(
+                            span,
+                            format!(
+                                "`string.Compare` compares strings, not {}",
+                                other.type_name()
+                            ),
+                        )),
+                    }
+                };
+                // Null sorts first, as in .NET; strings ordinally (no culture).
+                Ok(Value::Int(match text(a)?.cmp(&text(b)?) {
+                    std::cmp::Ordering::Less => -1,
+                    std::cmp::Ordering::Equal => 0,
+                    std::cmp::Ordering::Greater => 1,
+                }))
+            }
             ("string" | "String", "IsNullOrEmpty", [v]) => Ok(Value::Bool(match v {
                 Value::Null => true,
                 Value::String(s) => s.is_empty(),
@@ -1804,3 +1907,63 @@ impl Evaluator<'_> {
 #[cfg(test)]
 #[path = "eval_tests.rs"]
 mod tests;
+
+/// `s.Equals(other, comparison)`, `StartsWith`, `EndsWith`, `Contains` and `IndexOf` with
+/// a `StringComparison` (its `ignore_case`).
+fn compare_strings(
+    s: &str,
+    method: &str,
+    args: &[Value],
+    ignore_case: bool,
+    span: Span,
+) -> Result<Value, EvalError> {
+    if !matches!(
+        method,
+        "Equals" | "StartsWith" | "EndsWith" | "Contains" | "IndexOf"
+    ) {
+        return Err(failed(
+            span,
+            format!("`{method}` does not take a StringComparison"),
+        ));
+    }
+    let other = match args {
+        [Value::String(other)] => other,
+        [Value::Null] if method == "Equals" => return Ok(Value::Bool(false)),
+        [Value::Null] => {
+            return Err(failed(
+                span,
+                format!("the value given to `{method}` is null"),
+            ));
+        }
+        [other] => {
+            return Err(bad_cast(
+                span,
+                format!(
+                    "`{method}` compares with a string, not {}",
+                    other.type_name()
+                ),
+            ));
+        }
+        _ => {
+            return Err(failed(
+                span,
+                format!("`{method}` takes a string and a StringComparison"),
+            ));
+        }
+    };
+    let (folded_s, folded_other);
+    let (s, other) = if ignore_case {
+        folded_s = fold_case(s);
+        folded_other = fold_case(other);
+        (folded_s.as_str(), folded_other.as_str())
+    } else {
+        (s, &**other)
+    };
+    Ok(match method {
+        "Equals" => Value::Bool(s == other),
+        "StartsWith" => Value::Bool(s.starts_with(other)),
+        "EndsWith" => Value::Bool(s.ends_with(other)),
+        "Contains" => Value::Bool(s.contains(other)),
+        _ => Value::Int(s.find(other).map_or(-1, |byte| char_index(s, byte))),
+    })
+}

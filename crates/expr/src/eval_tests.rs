@@ -135,6 +135,63 @@ fn cases() -> Vec<(&'static str, Want)> {
         (r#""hello".IndexOf("l")"#, i(2)),
         (r#""hello".IndexOf("l", 3)"#, i(3)),
         (r#""hello".IndexOf("z")"#, i(-1)),
+        // StringComparison
+        (
+            r#""PATCH".Equals("patch", StringComparison.OrdinalIgnoreCase)"#,
+            b(true),
+        ),
+        (
+            r#""PATCH".Equals("patch", StringComparison.Ordinal)"#,
+            b(false),
+        ),
+        (
+            r#""PATCH".Equals(null, StringComparison.OrdinalIgnoreCase)"#,
+            b(false),
+        ),
+        (
+            r#""Bearer x".StartsWith("bearer ", StringComparison.InvariantCultureIgnoreCase)"#,
+            b(true),
+        ),
+        (
+            r#""file.JSON".EndsWith(".json", StringComparison.CurrentCultureIgnoreCase)"#,
+            b(true),
+        ),
+        (
+            r#""Hello".Contains("ELL", StringComparison.OrdinalIgnoreCase)"#,
+            b(true),
+        ),
+        (
+            r#""Hello".Contains("ELL", System.StringComparison.Ordinal)"#,
+            b(false),
+        ),
+        (
+            r#""ÀBC-àbc".IndexOf("àB", StringComparison.OrdinalIgnoreCase)"#,
+            i(0),
+        ),
+        (
+            r#""xxÀbc".IndexOf("àB", StringComparison.OrdinalIgnoreCase)"#,
+            i(2),
+        ),
+        (r#""abc".IndexOf("z", StringComparison.Ordinal)"#, i(-1)),
+        (
+            r#""abc".Substring(1, StringComparison.Ordinal)"#,
+            E("does not take a StringComparison"),
+        ),
+        (
+            r#"string.Equals("A", "a", StringComparison.OrdinalIgnoreCase)"#,
+            b(true),
+        ),
+        (r#"string.Equals("A", "a")"#, b(false)),
+        (r#"String.Equals(null, null)"#, b(true)),
+        (r#"string.Compare("a", "b")"#, i(-1)),
+        (r#"string.Compare("B", "b", true)"#, i(0)),
+        (
+            r#"string.Compare("b", "A", StringComparison.OrdinalIgnoreCase)"#,
+            i(1),
+        ),
+        (r#"string.Compare(null, "a")"#, i(-1)),
+        (r#"StringComparison.Ordinal.ToString()"#, s("Ordinal")),
+        (r#"StringComparison.Whatever"#, E("Whatever")),
         (r#""hello".Substring(1)"#, s("ello")),
         (r#""hello".Substring(1, 3)"#, s("ell")),
         (r#""hello".Substring(4, 3)"#, E("out of range")),

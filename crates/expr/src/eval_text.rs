@@ -496,7 +496,9 @@ impl Evaluator<'_> {
             NativeKind::Jwt(_) | NativeKind::Claims(_) | NativeKind::Basic { .. } => {
                 self.auth_member(native, name, span)
             }
-            NativeKind::Encoding(_) => Err(unknown(span, name, native.type_name())),
+            NativeKind::Encoding(_) | NativeKind::StringComparison { .. } => {
+                Err(unknown(span, name, native.type_name()))
+            }
         }
     }
 

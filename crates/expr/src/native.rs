@@ -36,6 +36,7 @@ impl Native {
             NativeKind::Jwt(_) => "Jwt",
             NativeKind::Claims(_) => "IReadOnlyDictionary<string, string[]>",
             NativeKind::Basic { .. } => "BasicAuthCredentials",
+            NativeKind::StringComparison { .. } => "StringComparison",
         }
     }
 }
@@ -56,6 +57,7 @@ impl fmt::Debug for Native {
             NativeKind::Jwt(_) => f.write_str("Jwt(<token>)"),
             NativeKind::Claims(_) => f.write_str("Claims(<claims>)"),
             NativeKind::Basic { .. } => f.write_str("BasicAuthCredentials(<credentials>)"),
+            NativeKind::StringComparison { name, .. } => write!(f, "StringComparison.{name}"),
         }
     }
 }
@@ -77,6 +79,7 @@ impl fmt::Display for Native {
             NativeKind::Group(g) => f.write_str(&g.value),
             NativeKind::Groups(_) => f.write_str("System.Text.RegularExpressions.GroupCollection"),
             NativeKind::Hash(h) => f.write_str(h.type_name()),
+            NativeKind::StringComparison { name, .. } => f.write_str(name),
             NativeKind::Hmac(h, _) => write!(f, "System.Security.Cryptography.HMAC{}", h.name()),
             NativeKind::Jwt(_) => f.write_str("Jwt"),
             NativeKind::Claims(_) => f.write_str(
@@ -110,6 +113,12 @@ pub(crate) enum NativeKind {
     Jwt(Jwt),
     /// A `Jwt`'s `Claims`: each claim's values, in the token's order.
     Claims(Arc<[(String, Vec<String>)]>),
+    /// `StringComparison.Ordinal`, `OrdinalIgnoreCase`, ...: its name, and whether it
+    /// ignores case.
+    StringComparison {
+        name: &'static str,
+        ignore_case: bool,
+    },
     /// `AsBasic()`.
     Basic {
         /// The user id (before the first `:`).

@@ -47,6 +47,7 @@ const QUALIFIED_NAMES: &[(&str, &str)] = &[
     ("System.DayOfWeek", "DayOfWeek"),
     ("System.DateTimeKind", "DateTimeKind"),
     ("System.Uri", "Uri"),
+    ("System.StringComparison", "StringComparison"),
     ("System.BitConverter", "BitConverter"),
     ("System.Net.WebUtility", "WebUtility"),
     ("System.Text.Encoding", "Encoding"),
