@@ -468,6 +468,7 @@ async fn no_page_shows_a_secret_named_value_or_a_subscription_key_unless_asked()
     let session = portal.session().await;
     let pages = [
         "/portal/gateways",
+        "/portal/gateways-table",
         "/portal/gateways/edge",
         "/portal/gateways/edge/edit",
         "/portal/gateways/edge/instances",
@@ -662,6 +663,11 @@ async fn the_deployment_page_gives_a_working_token_and_the_api_s_manifest() {
     assert!(row.contains("<td>1</td>"), "1 node: {row}");
     assert!(row.contains("<td>1 / "), "applied revision 1: {row}");
     assert!(row.contains("2100-01-01T00:00:00Z"), "token expiry: {row}");
+    // The list polls its table.
+    let (status, table, _) = portal.get(&session.cookie, "/portal/gateways-table").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(table.starts_with("<div id=\"gateway-list\""), "{table}");
+    assert!(table.contains("<td>1</td>"), "1 node: {table}");
     let (_, fragment, _) = portal
         .get(&session.cookie, "/portal/gateways/edge/instances")
         .await;

@@ -27,6 +27,8 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/portal/gateways", get(list).post(create))
         .route("/portal/gateways/new", get(new_form))
+        // Not under /portal/gateways/: any name there may be a gateway's id.
+        .route("/portal/gateways-table", get(table))
         .route("/portal/gateways/{id}", get(overview).post(update))
         .route("/portal/gateways/{id}/edit", get(edit_form))
         .route("/portal/gateways/{id}/instances", get(instances))
@@ -88,19 +90,37 @@ struct ListPage {
 }
 
 async fn list(State(state): State<AppState>, session: Session, done: Query<Done>) -> PortalResult {
+    render(&ListPage {
+        p: Page::new(&session, "gateways", "Gateways".to_owned()).with_notice(done.notice()),
+        rows: rows(&state).await?,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "portal/gateway_rows.html")]
+struct RowsFragment {
+    rows: Vec<GatewayRow>,
+}
+
+/// The table alone, which the list polls.
+async fn table(State(state): State<AppState>) -> PortalResult {
+    render(&RowsFragment {
+        rows: rows(&state).await?,
+    })
+}
+
+/// Every gateway's row, by id.
+async fn rows(state: &AppState) -> Result<Vec<GatewayRow>, ApiError> {
     // One read of the configuration for every row; then each gateway's heartbeats.
     let (current_revision, stored) = state.all().await?;
     let config = crate::entities::configuration(&stored)?;
     let mut rows = Vec::new();
     for gateway in stored.iter().filter(|s| s.kind == Kind::Gateway) {
-        let status = status_in(&state, &gateway.id, current_revision, &config).await?;
+        let status = status_in(state, &gateway.id, current_revision, &config).await?;
         rows.push(GatewayRow::new(&gateway.body, &status));
     }
     rows.sort_by(|a, b| a.id.cmp(&b.id));
-    render(&ListPage {
-        p: Page::new(&session, "gateways", "Gateways".to_owned()).with_notice(done.notice()),
-        rows,
-    })
+    Ok(rows)
 }
 
 // === create and edit ===
