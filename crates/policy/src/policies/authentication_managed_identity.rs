@@ -73,14 +73,7 @@ impl PolicyDefinition for AuthenticationManagedIdentity {
     }
 
     fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
-        let resource = cx.context.text_value(cx.site, &config.resource)?;
-        if let TextValue::Fixed(text) = &resource
-            && text.text.trim().is_empty()
-        {
-            return Err(cx
-                .site
-                .invalid(config.resource.position, "`resource` must not be empty"));
-        }
+        let (resource, ignore_error) = config.compile_parts(cx.site, cx.context)?;
         let variable = match &config.output_token_variable_name {
             Some(raw) => {
                 let name = cx.context.literal(cx.site, raw)?;
@@ -98,13 +91,31 @@ impl PolicyDefinition for AuthenticationManagedIdentity {
         Ok(Self {
             resource,
             variable,
-            ignore_error: cx.context.boolean_or(
-                cx.site,
-                config.ignore_error.as_ref(),
-                "ignore-error",
-                false,
-            )?,
+            ignore_error,
         })
+    }
+}
+
+impl Config {
+    /// `output-token-variable-name`, if given.
+    pub(crate) fn output_token_variable_name(&self) -> Option<&RawValue> {
+        self.output_token_variable_name.as_ref()
+    }
+
+    /// The compiled `resource` and `ignore-error` (for the policy inside `send-request`).
+    pub(crate) fn compile_parts(
+        &self,
+        site: crate::error::Site<'_>,
+        cx: &crate::context::CompileContext<'_>,
+    ) -> Result<(TextValue, bool), PolicyError> {
+        let resource = cx.text_value(site, &self.resource)?;
+        if let TextValue::Fixed(text) = &resource
+            && text.text.trim().is_empty()
+        {
+            return Err(site.invalid(self.resource.position, "`resource` must not be empty"));
+        }
+        let ignore_error = cx.boolean_or(site, self.ignore_error.as_ref(), "ignore-error", false)?;
+        Ok((resource, ignore_error))
     }
 }
 

@@ -32,8 +32,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 
+use super::authentication_managed_identity;
 use super::set_body::{self, BodyValue};
 use super::set_header::{self, SetHeader};
 use crate::body::{BufferedBody, ContextReads};
@@ -60,6 +61,7 @@ pub(crate) struct Config {
     method: Option<RawValue>,
     headers: Vec<set_header::Config>,
     body: Option<set_body::Config>,
+    identity: Option<authentication_managed_identity::Config>,
 }
 
 /// Compiled `<send-request>`.
@@ -73,6 +75,17 @@ pub(crate) struct SendRequest {
     method: Option<Method>,
     headers: Box<[SetHeader]>,
     body: Option<BodyValue>,
+    /// `<authentication-managed-identity>`: a token for the call, sent as
+    /// `Authorization: Bearer …`.
+    identity: Option<CallIdentity>,
+}
+
+/// `<authentication-managed-identity>` inside `<send-request>`.
+#[derive(Debug)]
+struct CallIdentity {
+    resource: TextValue,
+    /// Without a token, make the call without one.
+    ignore_error: bool,
 }
 
 impl PolicyDefinition for SendRequest {
@@ -80,7 +93,7 @@ impl PolicyDefinition for SendRequest {
     const SECTIONS: &'static [SectionKind] = &[Inbound, Backend, Outbound, OnError];
     type Config = Config;
 
-    fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+    fn parse(reader: &mut ElementReader<'_>, cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
         reader.no_text()?;
         let mut config = Config {
             mode: reader.optional("mode"),
@@ -91,8 +104,10 @@ impl PolicyDefinition for SendRequest {
             method: None,
             headers: Vec::new(),
             body: None,
+            identity: None,
         };
         let (mut url_seen, mut method_seen, mut body_seen) = (false, false, false);
+        let mut identity_seen = false;
         for child in &reader.element.children {
             let mut child_reader = reader.child(child);
             match child.name.as_str() {
@@ -113,6 +128,18 @@ impl PolicyDefinition for SendRequest {
                     reader.at_most_once(&mut body_seen, child)?;
                     config.body = Some(set_body::Config::parse(&mut child_reader)?);
                 }
+                "authentication-managed-identity" => {
+                    reader.at_most_once(&mut identity_seen, child)?;
+                    let identity = <authentication_managed_identity::AuthenticationManagedIdentity as PolicyDefinition>::parse(&mut child_reader, cx)?;
+                    if let Some(raw) = identity.output_token_variable_name() {
+                        return Err(reader.site.err(
+                            raw.position,
+                            ErrorKind::NotSupported,
+                            "`output-token-variable-name` has no use inside <send-request>: the token goes with the call",
+                        ));
+                    }
+                    config.identity = Some(identity);
+                }
                 "authentication-certificate" | "proxy" => {
                     return Err(reader.site.err(
                         child.position,
@@ -126,7 +153,7 @@ impl PolicyDefinition for SendRequest {
                 _ => {
                     return Err(reader.unexpected_child(
                         child,
-                        "<set-url>, <set-method>, <set-header> or <set-body>",
+                        "<set-url>, <set-method>, <set-header>, <set-body> or <authentication-managed-identity>",
                     ));
                 }
             }
@@ -223,6 +250,17 @@ impl PolicyDefinition for SendRequest {
             .as_ref()
             .map(|body| body.compile(site, cx.context))
             .transpose()?;
+        let identity = config
+            .identity
+            .as_ref()
+            .map(|identity| {
+                let (resource, ignore_error) = identity.compile_parts(site, cx.context)?;
+                Ok::<_, PolicyError>(CallIdentity {
+                    resource,
+                    ignore_error,
+                })
+            })
+            .transpose()?;
         Ok(Self {
             copy,
             variable: Arc::from(variable),
@@ -232,6 +270,7 @@ impl PolicyDefinition for SendRequest {
             method,
             headers,
             body,
+            identity,
         })
     }
 }
@@ -350,15 +389,42 @@ impl Step for SendRequest {
         meta: &StepMeta,
         run: &Run<'_, '_, 'a>,
     ) -> Option<Result<StartedCall<'a>, Flow>> {
-        let call = match self.outgoing(&run.host(), meta, run.section()) {
+        let host = run.host();
+        let mut call = match self.outgoing(&host, meta, run.section()) {
             Ok(call) => call,
             Err(flow) => return Some(Err(flow)),
         };
         // Only the origin in messages: the path and query may hold secrets.
         let origin = call.url.origin().ascii_serialization();
-        let call = match run.exec.facts.services {
-            Some(services) => services.call(call),
-            None => Box::pin(std::future::ready(Err(CallError::Unavailable))),
+        let identity = match &self.identity {
+            Some(identity) => match identity.resource.render(&host) {
+                Ok(resource) => Some((resource.trim().to_owned(), identity.ignore_error)),
+                Err(failure) => return Some(Err(failure.into_flow(meta, run.section()))),
+            },
+            None => None,
+        };
+        let call = match (run.exec.facts.services, identity) {
+            (Some(services), None) => services.call(call),
+            // The token first, then the call with it.
+            (Some(services), Some((resource, ignore_error))) => Box::pin(async move {
+                match services.token(&resource).await {
+                    Ok(token) => {
+                        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+                            .map_err(|_| {
+                                CallError::Refused(
+                                    "the token endpoint gave a token that is not a header value"
+                                        .to_owned(),
+                                )
+                            })?;
+                        value.set_sensitive(true);
+                        call.headers.insert(http::header::AUTHORIZATION, value);
+                    }
+                    Err(_) if ignore_error => {}
+                    Err(error) => return Err(error),
+                }
+                services.call(call).await
+            }),
+            (None, _) => Box::pin(std::future::ready(Err(CallError::Unavailable))),
         };
         Some(Ok(StartedCall { call, origin }))
     }

@@ -15,6 +15,46 @@ fn with(services: &FakeServices) -> RequestFacts<'_> {
 }
 
 #[test]
+fn a_managed_identity_inside_send_request_authorizes_the_call() {
+    let pipeline = compile_in(
+        "outbound",
+        r#"<send-request mode="new" response-variable-name="bus" timeout="5">
+            <set-url>https://bus.example.com/queue/messages</set-url>
+            <set-method>POST</set-method>
+            <authentication-managed-identity resource="@("https://" + "servicebus.azure.net")" />
+        </send-request>"#,
+    )
+    .unwrap();
+    let services = FakeServices::answering(201, "{}");
+    let mut state = request(Method::GET, "/", "", &[]);
+    let mut response = crate::ResponseState::new(http::StatusCode::OK, http::HeaderMap::new());
+    let flow = block_on(pipeline.outbound_async(
+        &with(&services),
+        &Counters::new(),
+        &mut state,
+        &mut response,
+    ));
+    assert_eq!(flow, Flow::Continue);
+    let calls = services.calls.lock().unwrap();
+    assert_eq!(
+        header(&calls[0].headers, "authorization"),
+        Some("Bearer token-for-https://servicebus.azure.net")
+    );
+    assert!(calls[0].headers["authorization"].is_sensitive());
+    // No token: the call fails as send-request, unless the identity may be skipped.
+    let failing = FakeServices::failing(CallError::NoIdentity);
+    let mut state = request(Method::GET, "/", "", &[]);
+    let failure = failed(block_on(pipeline.outbound_async(
+        &with(&failing),
+        &Counters::new(),
+        &mut state,
+        &mut crate::ResponseState::new(http::StatusCode::OK, http::HeaderMap::new()),
+    )));
+    assert!(failure.error.message.contains("no identity"), "{}", failure.error.message);
+    assert!(failing.calls.lock().unwrap().is_empty(), "no call without its token");
+}
+
+#[test]
 fn the_response_is_kept_for_later_expressions() {
     let pipeline = compile_in(
         "inbound",
@@ -163,6 +203,14 @@ fn pipelines_without_send_request_are_not_async() {
 fn bad_send_requests_are_refused_at_load() {
     check_errors(&[
         ErrorCase {
+            name: "a token variable inside send-request",
+            section: "inbound",
+            body: r#"<send-request response-variable-name="r"><set-url>http://127.0.0.1:9/</set-url><authentication-managed-identity resource="x" output-token-variable-name="t" /></send-request>"#,
+            at: "output-token-variable-name",
+            kind: ErrorKind::NotSupported,
+            message: "no use inside <send-request>",
+        },
+        ErrorCase {
             name: "no variable",
             section: "inbound",
             body: r#"<send-request><set-url>http://a/</set-url></send-request>"#,
@@ -216,7 +264,7 @@ fn bad_send_requests_are_refused_at_load() {
             body: r#"<send-request response-variable-name="r"><set-url>http://a/</set-url><set-status code="200" /></send-request>"#,
             at: "<set-status",
             kind: ErrorKind::Structure,
-            message: "<set-url>, <set-method>, <set-header> or <set-body>",
+            message: "<set-url>, <set-method>, <set-header>, <set-body> or <authentication-managed-identity>",
         },
     ]);
 }
