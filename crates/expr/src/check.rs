@@ -232,6 +232,8 @@ fn has_member(table: &[(&str, &[&str])], ty: &str, name: &str) -> bool {
 
 /// The types `new` may construct.
 const NEW_TYPES: &[&str] = &[
+    "Random",
+    "JProperty",
     "JObject",
     "JArray",
     "DateTime",

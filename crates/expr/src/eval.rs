@@ -22,6 +22,9 @@ mod regexes;
 pub(crate) use regexes::{
     LITERAL_PATTERN_SIZE_LIMIT, REGEX_OPTIONS, options_position as regex_options_position,
 };
+#[path = "eval_objects.rs"]
+mod objects;
+pub(crate) use objects::RandomState;
 #[path = "eval_text.rs"]
 mod text;
 #[path = "eval_time.rs"]
@@ -977,12 +980,15 @@ impl Evaluator<'_> {
                     "DateTime" | "TimeSpan" => self.time_new(type_name, &args, span),
                     "Uri" => self.new_uri(&args, span),
                     "Regex" => self.new_regex(&args, span),
-                    other => self.crypto_new(other, &args, span).unwrap_or_else(|| {
-                        Err(failed(
-                            span,
-                            format!("`new {other}` with these arguments is not supported"),
-                        ))
-                    }),
+                    other => self
+                        .object_new(other, &args, span)
+                        .or_else(|| self.crypto_new(other, &args, span))
+                        .unwrap_or_else(|| {
+                            Err(failed(
+                                span,
+                                format!("`new {other}` with these arguments is not supported"),
+                            ))
+                        }),
                 }
             }
             ExprKind::NewArray(items) => {
@@ -1483,6 +1489,7 @@ impl Evaluator<'_> {
         let chars: Vec<char> = s.chars().collect();
         let n = args.len();
         match (method, n) {
+            ("GetHashCode", 0) => Ok(Value::Int(objects::string_hash(s))),
             ("Contains", 1) => Ok(Value::Bool(s.contains(str_arg(0)?))),
             ("StartsWith", 1) => Ok(Value::Bool(s.starts_with(str_arg(0)?))),
             ("EndsWith", 1) => Ok(Value::Bool(s.ends_with(str_arg(0)?))),
@@ -1650,7 +1657,7 @@ impl Evaluator<'_> {
                     (Value::String(a), _) => compare_strings(
                         a,
                         "Equals",
-                        &[b.clone()],
+                        std::slice::from_ref(b),
                         ignores_case(comparison) == Some(true),
                         span,
                     ),

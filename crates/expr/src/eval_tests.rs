@@ -135,6 +135,24 @@ fn cases() -> Vec<(&'static str, Want)> {
         (r#""hello".IndexOf("l")"#, i(2)),
         (r#""hello".IndexOf("l", 3)"#, i(3)),
         (r#""hello".IndexOf("z")"#, i(-1)),
+        // Random, JProperty, GetHashCode
+        (
+            r#"new Random(42).Next(1, 3) == new Random(42).Next(1, 3)"#,
+            b(true),
+        ),
+        (r#"new Random(7).Next(5, 5)"#, i(5)),
+        (r#"new Random(7).Next(3) < 3"#, b(true)),
+        (r#"new Random(7).Next(3, 1)"#, E("is empty")),
+        (r#"new Random(7).NextDouble() < 1.0"#, b(true)),
+        (r#"new Random("x")"#, E("int seed")),
+        (r#""abc".GetHashCode() == "abc".GetHashCode()"#, b(true)),
+        (r#""abc".GetHashCode() != "abd".GetHashCode()"#, b(true)),
+        (
+            r#"new JObject(new JProperty("status", "HTTP 405"), new JProperty("n", 1)).ToString(Newtonsoft.Json.Formatting.None)"#,
+            s(r#"{"n":1,"status":"HTTP 405"}"#),
+        ),
+        (r#"new JObject(1)"#, E("JProperty")),
+        (r#"new JProperty(1, 2)"#, E("takes a name")),
         // StringComparison
         (
             r#""PATCH".Equals("patch", StringComparison.OrdinalIgnoreCase)"#,

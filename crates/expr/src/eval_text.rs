@@ -496,9 +496,10 @@ impl Evaluator<'_> {
             NativeKind::Jwt(_) | NativeKind::Claims(_) | NativeKind::Basic { .. } => {
                 self.auth_member(native, name, span)
             }
-            NativeKind::Encoding(_) | NativeKind::StringComparison { .. } => {
-                Err(unknown(span, name, native.type_name()))
-            }
+            NativeKind::Encoding(_)
+            | NativeKind::StringComparison { .. }
+            | NativeKind::Random(_)
+            | NativeKind::JProperty(..) => Err(unknown(span, name, native.type_name())),
         }
     }
 
@@ -511,6 +512,7 @@ impl Evaluator<'_> {
         span: Span,
     ) -> Result<Value, EvalError> {
         match (native.kind(), method) {
+            (NativeKind::Random(state), _) => Self::random_method(state, method, args, span),
             (NativeKind::Encoding(encoding), "GetBytes") => {
                 let what = format!("Encoding.{method}");
                 let text = self.str_arg(args, 0, &what, span)?;

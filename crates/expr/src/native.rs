@@ -37,6 +37,8 @@ impl Native {
             NativeKind::Claims(_) => "IReadOnlyDictionary<string, string[]>",
             NativeKind::Basic { .. } => "BasicAuthCredentials",
             NativeKind::StringComparison { .. } => "StringComparison",
+            NativeKind::Random(_) => "Random",
+            NativeKind::JProperty(..) => "JProperty",
         }
     }
 }
@@ -58,6 +60,8 @@ impl fmt::Debug for Native {
             NativeKind::Claims(_) => f.write_str("Claims(<claims>)"),
             NativeKind::Basic { .. } => f.write_str("BasicAuthCredentials(<credentials>)"),
             NativeKind::StringComparison { name, .. } => write!(f, "StringComparison.{name}"),
+            NativeKind::Random(_) => f.write_str("Random"),
+            NativeKind::JProperty(name, value) => write!(f, "JProperty({name:?}: {value})"),
         }
     }
 }
@@ -80,6 +84,8 @@ impl fmt::Display for Native {
             NativeKind::Groups(_) => f.write_str("System.Text.RegularExpressions.GroupCollection"),
             NativeKind::Hash(h) => f.write_str(h.type_name()),
             NativeKind::StringComparison { name, .. } => f.write_str(name),
+            NativeKind::Random(_) => f.write_str("System.Random"),
+            NativeKind::JProperty(name, value) => write!(f, "\"{name}\": {value}"),
             NativeKind::Hmac(h, _) => write!(f, "System.Security.Cryptography.HMAC{}", h.name()),
             NativeKind::Jwt(_) => f.write_str("Jwt"),
             NativeKind::Claims(_) => f.write_str(
@@ -119,6 +125,10 @@ pub(crate) enum NativeKind {
         name: &'static str,
         ignore_case: bool,
     },
+    /// `new Random()` / `new Random(seed)`: its state.
+    Random(Arc<crate::eval::RandomState>),
+    /// `new JProperty(name, value)`.
+    JProperty(String, serde_json::Value),
     /// `AsBasic()`.
     Basic {
         /// The user id (before the first `:`).
