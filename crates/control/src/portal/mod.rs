@@ -344,11 +344,10 @@ async fn sign_in(
     }
     let (id, _) = state.portal.create().await;
     tracing::info!("portal sign-in");
-    let max_age = state.portal.idle_timeout().as_secs();
     let secure = if https.is_some() { "; Secure" } else { "" };
-    let cookie = format!(
-        "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path={PREFIX}; Max-Age={max_age}{secure}"
-    );
+    // No Max-Age: the browser drops it when it closes, and the server ends the session
+    // after its idle timeout whatever the browser keeps.
+    let cookie = format!("{COOKIE}={id}; HttpOnly; SameSite=Strict; Path={PREFIX}{secure}");
     let mut response = Redirect::to("/portal/gateways").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -373,10 +372,29 @@ async fn sign_out(
     response
 }
 
-/// The session the request's cookie names, if valid.
+/// The session the request's cookie names, if valid; marked used unless the request
+/// is a page refreshing itself.
 async fn session_of(state: &AppState, headers: &HeaderMap) -> Option<ActiveSession> {
     let id = cookie_value(headers, COOKIE)?;
-    state.portal.touch(&id).await
+    if is_polling(headers) {
+        state.portal.peek(&id).await
+    } else {
+        state.portal.touch(&id).await
+    }
+}
+
+/// The elements that refresh themselves (`hx-trigger="every …"`): their requests are
+/// not activity, so a tab left open on them does not keep its session alive.
+const POLLING_ELEMENTS: [&str; 2] = ["instances", "gateway-list"];
+
+/// Whether htmx sent this request for one of the [`POLLING_ELEMENTS`] (htmx names the
+/// triggering element's id in `HX-Trigger`).
+fn is_polling(headers: &HeaderMap) -> bool {
+    headers.contains_key("hx-request")
+        && headers
+            .get("hx-trigger")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|id| POLLING_ELEMENTS.contains(&id))
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.

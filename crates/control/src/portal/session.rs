@@ -66,12 +66,6 @@ impl Sessions {
         }
     }
 
-    /// How long an unused session lasts.
-    #[must_use]
-    pub const fn idle_timeout(&self) -> Duration {
-        self.idle_timeout
-    }
-
     /// Starts a session: returns its id (for the cookie) and its CSRF token. Drops
     /// expired sessions, and the least recently used one when the map is full.
     pub async fn create(&self) -> (String, String) {
@@ -103,6 +97,16 @@ impl Sessions {
     /// The session `id` names, marked used now; `None` when there is none or it has
     /// expired (then it is removed).
     pub async fn touch(&self, id: &str) -> Option<ActiveSession> {
+        self.find(id, true).await
+    }
+
+    /// The session `id` names, without marking it used: what a page refreshing itself
+    /// (polling) asks, so an open tab alone does not keep a session alive.
+    pub async fn peek(&self, id: &str) -> Option<ActiveSession> {
+        self.find(id, false).await
+    }
+
+    async fn find(&self, id: &str, mark_used: bool) -> Option<ActiveSession> {
         let digest = digest(id);
         let now = Instant::now();
         let mut sessions = self.by_digest.lock().await;
@@ -111,7 +115,9 @@ impl Sessions {
             sessions.remove(&digest);
             return None;
         }
-        session.last_used = now;
+        if mark_used {
+            session.last_used = now;
+        }
         Some(ActiveSession {
             csrf: session.csrf.clone(),
             digest,

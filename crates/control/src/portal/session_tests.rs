@@ -59,3 +59,18 @@ async fn the_csrf_token_matches_only_itself() {
     assert!(!active.csrf_matches(&other));
     assert_ne!(csrf, other, "each session has its own token");
 }
+
+#[tokio::test(start_paused = true)]
+async fn peeking_does_not_keep_a_session_alive() {
+    let sessions = Sessions::new(Duration::from_secs(60), 10);
+    let (id, _) = sessions.create().await;
+    for _ in 0..5 {
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(sessions.peek(&id).await.is_some());
+    }
+    tokio::time::advance(Duration::from_secs(10)).await;
+    assert!(
+        sessions.peek(&id).await.is_none(),
+        "60 s since its last use"
+    );
+}
