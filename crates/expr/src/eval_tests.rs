@@ -135,6 +135,18 @@ fn cases() -> Vec<(&'static str, Want)> {
         (r#""hello".IndexOf("l")"#, i(2)),
         (r#""hello".IndexOf("l", 3)"#, i(3)),
         (r#""hello".IndexOf("z")"#, i(-1)),
+        // .NET type names as casts, declarations of types kept as other values
+        (r#"(String)("a" + 1)"#, s("a1")),
+        (r#"(Int32)3.0"#, i(3)),
+        (r#"(Boolean)(1 == 1)"#, b(true)),
+        (
+            r#"{ byte[] bytes = Encoding.UTF8.GetBytes("hi"); return bytes.Length; }"#,
+            i(2),
+        ),
+        (
+            r#"{ String s = "x"; Int32 n = 2; return s + n; }"#,
+            s("x2"),
+        ),
         // Random, JProperty, GetHashCode
         (
             r#"new Random(42).Next(1, 3) == new Random(42).Next(1, 3)"#,

@@ -29,6 +29,24 @@ pub const TYPE_NAMES: &[&str] = &[
     "BasicAuthCredentials",
 ];
 
+/// Types a typed declaration may name whose values are other types' here (`byte[] b =
+/// Encoding.UTF8.GetBytes(s);`): the declared type is not checked, as with `var`.
+const DECLARATION_TYPES: &[&str] = &["byte", "char", "float", "short", "uint", "ulong"];
+
+/// .NET's names of the C# keyword types (`(String)x` is `(string)x`).
+fn type_alias(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "String" => "string",
+        "Int32" => "int",
+        "Int64" => "long",
+        "Double" => "double",
+        "Boolean" => "bool",
+        "Decimal" => "decimal",
+        "Object" => "object",
+        _ => return None,
+    })
+}
+
 /// The namespace-qualified names of the static types (`System.Text.Encoding`), by the
 /// short name the checker and evaluator know them by.
 const QUALIFIED_NAMES: &[(&str, &str)] = &[
@@ -269,6 +287,11 @@ impl Parser {
                 self.bump();
                 Ok(name)
             }
+            TokenKind::Ident(name) if type_alias(name).is_some() => {
+                let name = type_alias(name).unwrap_or_default().to_owned();
+                self.bump();
+                Ok(name)
+            }
             _ => Err(self.error_here(&format!("a type name (one of {})", TYPE_NAMES.join(", ")))),
         }
     }
@@ -403,7 +426,7 @@ impl Parser {
     /// `(` type `)` is a cast: the type names are a fixed list, so no lookahead further.
     fn is_cast(&self) -> bool {
         self.is_punct(0, Punct::LParen)
-            && matches!(&self.peek_at(1).kind, TokenKind::Ident(n) if TYPE_NAMES.contains(&n.as_str()))
+            && matches!(&self.peek_at(1).kind, TokenKind::Ident(n) if TYPE_NAMES.contains(&n.as_str()) || type_alias(n).is_some())
             && self.is_punct(2, Punct::RParen)
     }
 
@@ -744,7 +767,10 @@ impl Parser {
                 self.using_statement()?
             }
             TokenKind::Ident(ty)
-                if TYPE_NAMES.contains(&ty.as_str()) && self.is_typed_declaration() =>
+                if (TYPE_NAMES.contains(&ty.as_str())
+                    || DECLARATION_TYPES.contains(&ty.as_str())
+                    || type_alias(ty.as_str()).is_some())
+                    && self.is_typed_declaration() =>
             {
                 self.typed_declaration()?
             }
