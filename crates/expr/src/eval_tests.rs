@@ -143,10 +143,7 @@ fn cases() -> Vec<(&'static str, Want)> {
             r#"{ byte[] bytes = Encoding.UTF8.GetBytes("hi"); return bytes.Length; }"#,
             i(2),
         ),
-        (
-            r#"{ String s = "x"; Int32 n = 2; return s + n; }"#,
-            s("x2"),
-        ),
+        (r#"{ String s = "x"; Int32 n = 2; return s + n; }"#, s("x2")),
         // Random, JProperty, GetHashCode
         (
             r#"new Random(42).Next(1, 3) == new Random(42).Next(1, 3)"#,

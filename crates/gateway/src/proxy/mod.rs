@@ -407,28 +407,24 @@ async fn proxy(
     let mut incoming = Some(incoming);
     if context_reads.request_body
         && let Some(body) = incoming.take()
+        // A body that is malformed, too slow or too large: on-error runs for it, as when
+        // it fails while being forwarded (`ClientConnectionFailure`).
+        && let Err(error) = buffer_request_body(body, &mut request_state, limits, exchange).await
     {
-        match read_request_for_policies(body, &request_state.headers, limits, exchange).await {
-            Ok(bytes) => request_state.body = Some(BufferedBody::new(bytes)),
-            // A body that is malformed, too slow or too large: on-error runs for it, as
-            // when it fails while being forwarded (`ClientConnectionFailure`).
-            Err(error) => {
-                let failed = GatewayFailure {
-                    error: &error,
-                    source: "forward-request",
-                    section: SectionKind::Inbound,
-                };
-                return Ok(on_error_for(
-                    pipeline,
-                    &facts,
-                    counters,
-                    &mut request_state,
-                    exchange,
-                    failed,
-                )
-                .await);
-            }
-        }
+        let failed = GatewayFailure {
+            error: &error,
+            source: "forward-request",
+            section: SectionKind::Inbound,
+        };
+        return Ok(on_error_for(
+            pipeline,
+            &facts,
+            counters,
+            &mut request_state,
+            exchange,
+            failed,
+        )
+        .await);
     }
 
     // --- inbound, then backend ---
@@ -486,26 +482,22 @@ async fn proxy(
     if request_state.retries_forward()
         && request_state.body.is_none()
         && let Some(body) = incoming.take()
+        && let Err(error) = buffer_request_body(body, &mut request_state, limits, exchange).await
     {
-        match read_request_for_policies(body, &request_state.headers, limits, exchange).await {
-            Ok(bytes) => request_state.body = Some(BufferedBody::new(bytes)),
-            Err(error) => {
-                let failed = GatewayFailure {
-                    error: &error,
-                    source: "forward-request",
-                    section: SectionKind::Backend,
-                };
-                return Ok(on_error_for(
-                    pipeline,
-                    &facts,
-                    counters,
-                    &mut request_state,
-                    exchange,
-                    failed,
-                )
-                .await);
-            }
-        }
+        let failed = GatewayFailure {
+            error: &error,
+            source: "forward-request",
+            section: SectionKind::Backend,
+        };
+        return Ok(on_error_for(
+            pipeline,
+            &facts,
+            counters,
+            &mut request_state,
+            exchange,
+            failed,
+        )
+        .await);
     }
     let mut retries = 0;
     // Forwarding takes the headers: kept when a retry sends them again, or when outbound
@@ -1292,6 +1284,20 @@ fn client_body(incoming: ClientBody, limits: &Limits, exchange: &Exchange) -> Re
 fn set_body_length(headers: &mut http::HeaderMap, length: usize) {
     headers.remove(header::TRANSFER_ENCODING);
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+}
+
+/// Reads the client's body whole into `request_state` (see
+/// [`read_request_for_policies`]).
+async fn buffer_request_body(
+    incoming: ClientBody,
+    request_state: &mut RequestState,
+    limits: &Limits,
+    exchange: &Exchange,
+) -> Result<(), ProxyError> {
+    let bytes =
+        read_request_for_policies(incoming, &request_state.headers, limits, exchange).await?;
+    request_state.body = Some(BufferedBody::new(bytes));
+    Ok(())
 }
 
 /// Reads the client's body whole before inbound, because an expression in the pipeline

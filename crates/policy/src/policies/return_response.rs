@@ -152,7 +152,9 @@ impl ReturnResponse {
                     response.status = status;
                     response.reason = reason;
                 }
-                computed => computed_status = Some(computed),
+                computed @ set_status::SetStatus::Computed { .. } => {
+                    computed_status = Some(computed);
+                }
             }
         }
         let headers = config
