@@ -99,6 +99,8 @@ pub struct Counters {
     rates: DashMap<CellKey, RateCell>,
     quotas: DashMap<CellKey, Arc<QuotaCell>>,
     gauges: DashMap<u64, Arc<AtomicU32>>,
+    /// The values `cache-store-value` keeps: state that outlives configurations too.
+    pub values: crate::value_cache::ValueCache,
 }
 
 impl Default for Counters {
@@ -113,6 +115,7 @@ impl std::fmt::Debug for Counters {
             .field("rates", &self.rates.len())
             .field("quotas", &self.quotas.len())
             .field("concurrency", &self.gauges.len())
+            .field("cached_values", &self.values.len())
             .finish()
     }
 }
@@ -125,6 +128,7 @@ impl Counters {
             rates: DashMap::new(),
             quotas: DashMap::new(),
             gauges: DashMap::new(),
+            values: crate::value_cache::ValueCache::default(),
         }
     }
 

@@ -79,6 +79,7 @@ mod policies;
 mod reader;
 mod registry;
 mod services;
+pub mod value_cache;
 
 #[cfg(test)]
 mod test_util;

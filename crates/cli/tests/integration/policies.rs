@@ -1839,3 +1839,24 @@ async fn set_status_takes_its_code_and_reason_from_expressions() {
     );
     assert!(answer.ends_with("forward-request"), "{answer}");
 }
+
+#[tokio::test]
+async fn cached_values_outlive_the_request_that_stored_them() {
+    let backend = EchoBackend::start();
+    let gateway = with_policy(
+        &backend,
+        r#"<cache-lookup-value key="last" variable-name="previous" default-value="none" />
+<cache-store-value key="last" value="@(context.Request.Headers.GetValueOrDefault("X-Set", ""))" duration="60" />
+<return-response><set-body>@((string)context.Variables["previous"])</set-body></return-response>"#,
+    );
+    let send = |value: &'static str| {
+        let request = http_client()
+            .get(gateway.url("/api/x"))
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+            .header("X-Set", value);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    assert_eq!(send("first").await, "none");
+    assert_eq!(send("second").await, "first");
+    assert_eq!(send("third").await, "second");
+}

@@ -28,6 +28,9 @@ macro_rules! policies {
 
 policies! {
     authentication_managed_identity::AuthenticationManagedIdentity,
+    cache_lookup_value::CacheLookupValue,
+    cache_remove_value::CacheRemoveValue,
+    cache_store_value::CacheStoreValue,
     check_header::CheckHeader,
     choose::Choose,
     cors::Cors,
@@ -185,4 +188,42 @@ pub(crate) fn status_code(
             format!("`{attribute}` must be an HTTP status code"),
         )
     })
+}
+
+/// `caching-type` of the cache policies: Gatehouse has only its internal cache, which
+/// is what `internal` names and what `prefer-external` (APIM's default) falls back to
+/// without an external one; `external` is refused.
+pub(crate) fn check_caching_type(
+    cx: &CompileContext<'_>,
+    site: Site<'_>,
+    value: Option<&RawValue>,
+) -> Result<(), PolicyError> {
+    let Some(raw) = value else { return Ok(()) };
+    let text = cx.literal(site, raw)?;
+    match text.text.trim() {
+        "internal" | "prefer-external" => Ok(()),
+        "external" => Err(site.not_supported(
+            raw.position,
+            "`caching-type=\"external\"`: Gatehouse has no external cache yet; use `internal` or `prefer-external` (its internal cache)",
+        )),
+        _ => Err(site.invalid(
+            raw.position,
+            format!(
+                "`caching-type` must be `internal`, `external` or `prefer-external`, found {}",
+                text.shown()
+            ),
+        )),
+    }
+}
+
+/// A cache key (`key` of the cache policies): text or an expression, evaluated as text.
+pub(crate) fn cache_key(
+    key: &crate::expression::TextValue,
+    host: &crate::expression::RequestHost<'_>,
+    meta: &crate::pipeline::StepMeta,
+    section: crate::document::SectionKind,
+) -> Result<String, crate::Flow> {
+    key.render(host)
+        .map(|text| text.to_string())
+        .map_err(|failure| failure.into_flow(meta, section))
 }

@@ -17,8 +17,8 @@
 //! answered). `for="any"` handles the first answer and abandons the other calls (their
 //! variables are not set). A `choose` child picks its branch when `wait` starts, and
 //! the `send-request`s of that branch run with the others; its branches may hold only
-//! `send-request`s. APIM also allows `cache-lookup-value` children; Gatehouse refuses
-//! them at load for now.
+//! `send-request`s and `cache-lookup-value`s. A `cache-lookup-value` child answers from
+//! the gateway's memory at once, before the calls are awaited.
 
 use std::task::Poll;
 
@@ -89,14 +89,16 @@ impl PolicyDefinition for Wait {
                 }
             }
         };
-        // `send-request`s, and `choose`s whose branches hold only `send-request`s.
+        // `send-request`s, `cache-lookup-value`s, and `choose`s whose branches hold only
+        // those.
+        let allowed = |name: &str| matches!(name, "send-request" | "cache-lookup-value");
         let refused = config.policies.iter().find_map(|policy| match policy.name() {
-            "send-request" => None,
             "choose" => policy
                 .kind
                 .nested()
                 .iter()
-                .find(|inner| inner.name() != "send-request"),
+                .find(|inner| !allowed(inner.name())),
+            name if allowed(name) => None,
             _ => Some(policy),
         });
         if let Some(other) = refused {
@@ -104,7 +106,7 @@ impl PolicyDefinition for Wait {
                 other.position,
                 ErrorKind::NotSupported,
                 format!(
-                    "<{}> inside <wait> is not supported yet by Gatehouse; <wait> holds <send-request> policies, and <choose> policies whose branches hold only <send-request>",
+                    "<{}> inside <wait> is not supported yet by Gatehouse; <wait> holds <send-request> and <cache-lookup-value> policies, and <choose> policies whose branches hold only those",
                     other.name()
                 ),
             ));
@@ -145,7 +147,13 @@ impl Step for Wait {
                 match step.step.start_call(&step.meta, run) {
                     Some(Ok(call)) => started.push((step, Some(call.call), call.origin)),
                     Some(Err(flow)) => return flow,
-                    None => {}
+                    // Not a call (`cache-lookup-value`): it answers at once.
+                    None => {
+                        let flow = step.step.apply(&step.meta, run);
+                        if flow != Flow::Continue {
+                            return flow;
+                        }
+                    }
                 }
             }
             let mut answers: Vec<Option<Result<CallResponse, CallError>>> =

@@ -92,6 +92,26 @@ fn a_choose_in_wait_adds_the_calls_of_its_branch() {
 }
 
 #[test]
+fn a_cache_lookup_in_wait_answers_with_the_calls() {
+    let pipeline = compile_in(
+        "inbound",
+        r#"<cache-store-value key="k" value="cached" duration="60" />
+           <wait for="all">
+             <cache-lookup-value key="k" variable-name="fromCache" />
+             <send-request response-variable-name="price"><set-url>http://127.0.0.1:9/price</set-url></send-request>
+           </wait>
+           <set-header name="X-From-Cache" exists-action="override"><value>@((string)context.Variables["fromCache"])</value></set-header>"#,
+    )
+    .unwrap();
+    let services = FakeServices::answering(200, "{}");
+    let mut state = request(Method::GET, "/", "", &[]);
+    let flow = block_on(pipeline.inbound_async(&with(&services), &Counters::new(), &mut state));
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(header(&state.headers, "x-from-cache"), Some("cached"));
+    assert!(state.variables.get("price").is_some());
+}
+
+#[test]
 fn bad_waits_are_refused_at_load() {
     check_errors(&[
         ErrorCase {
