@@ -54,8 +54,12 @@ impl PolicyDefinition for Trace {
     fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
         let source = reader.required("source")?;
         let severity = reader.optional("severity");
-        reader.no_text()?;
-        let mut message = None;
+        // APIM's first form: the message as the element's text (`<trace source="x">text</trace>`).
+        let legacy = reader.element.text.clone();
+        if legacy.is_some() && !reader.element.children.is_empty() {
+            reader.no_text()?;
+        }
+        let mut message = legacy;
         let mut metadata = Vec::new();
         let mut message_seen = false;
         for child in &reader.element.children {

@@ -28,6 +28,21 @@ fn traces_are_recorded_with_their_expressions_evaluated() {
 }
 
 #[test]
+fn the_first_form_with_the_message_as_text_is_read() {
+    let pipeline = compile_in(
+        "inbound",
+        r#"<trace source="OnError">On Error</trace><trace source="x">@("computed " + 1)</trace>"#,
+    )
+    .unwrap();
+    let (flow, state) = run_inbound(&pipeline, &Counters::new(), &[]);
+    assert_eq!(flow, Flow::Continue);
+    assert_eq!(state.traces[0].message.trim(), "On Error");
+    assert_eq!(state.traces[1].message, "computed 1");
+    // Not both forms at once.
+    assert!(compile_in("inbound", r#"<trace source="x">text<message>m</message></trace>"#).is_err());
+}
+
+#[test]
 fn secrets_are_not_traced_and_traces_are_bounded() {
     let mut named = NamedValues::new();
     named.insert("token", "s3cr3t", true);
