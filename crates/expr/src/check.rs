@@ -34,6 +34,7 @@ pub const STATIC_TYPES: &[&str] = &[
     "Regex",
     "RegexOptions",
     "StringComparison",
+    "Array",
     "MD5",
     "SHA1",
     "SHA256",
@@ -183,6 +184,10 @@ const STATIC_METHODS: &[(&str, &[&str])] = &[
     ("JsonConvert", &["SerializeObject", "DeserializeObject"]),
     ("Math", &["Max", "Min", "Abs", "Floor", "Ceiling", "Round"]),
     ("JObject", &["Parse"]),
+    (
+        "Array",
+        &["Exists", "TrueForAll", "Find", "FindAll", "IndexOf"],
+    ),
     ("JArray", &["Parse"]),
     ("JToken", &["Parse"]),
     (

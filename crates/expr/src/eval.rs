@@ -840,6 +840,9 @@ impl Evaluator<'_> {
                     {
                         return result.map(Some);
                     }
+                    if ty == "Array" {
+                        return self.array_static(method, args, span).map(Some);
+                    }
                     let args = self.args(args)?;
                     if let Some(result) = self.regex_static_call(ty, method, &args, span) {
                         return result.map(Some);
@@ -1300,6 +1303,52 @@ impl Evaluator<'_> {
                 format!("the lambda must return a bool, not {}", other.type_name()),
             )),
         }
+    }
+
+    /// `Array.Exists`, `TrueForAll`, `Find`, `FindAll` (with a predicate, as the LINQ
+    /// `Any`, `All`, `FirstOrDefault` and `Where`) and `Array.IndexOf`.
+    fn array_static(
+        &mut self,
+        method: &str,
+        args: &[Argument],
+        span: Span,
+    ) -> Result<Value, EvalError> {
+        let [array, rest @ ..] = args else {
+            return Err(failed(span, format!("`Array.{method}` needs an array")));
+        };
+        let value = self.eval(&array.value)?;
+        let Some(items) = array_items(&value) else {
+            return Err(bad_cast(
+                span,
+                format!("`Array.{method}` takes an array, not {}", value.type_name()),
+            ));
+        };
+        let linq = match method {
+            "Exists" => "Any",
+            "TrueForAll" => "All",
+            "Find" => "FirstOrDefault",
+            "FindAll" => "Where",
+            "IndexOf" => {
+                let [needle] = rest else {
+                    return Err(failed(span, "`Array.IndexOf` takes an array and a value"));
+                };
+                let needle = self.eval(&needle.value)?;
+                return Ok(Value::Int(
+                    items
+                        .iter()
+                        .position(|item| values_equal(item, &needle))
+                        .map_or(-1, to_i64),
+                ));
+            }
+            _ => return Err(unknown(span, method, "`Array`")),
+        };
+        if rest.len() != 1 {
+            return Err(failed(
+                span,
+                format!("`Array.{method}` takes an array and a predicate"),
+            ));
+        }
+        self.linq(items, linq, rest, span)
     }
 
     fn linq(

@@ -135,6 +135,26 @@ fn cases() -> Vec<(&'static str, Want)> {
         (r#""hello".IndexOf("l")"#, i(2)),
         (r#""hello".IndexOf("l", 3)"#, i(3)),
         (r#""hello".IndexOf("z")"#, i(-1)),
+        // Array
+        (
+            r#"Array.Exists(new [] { "read", "sendEmail" }, e => e == "sendEmail")"#,
+            b(true),
+        ),
+        (
+            r#"Array.Exists(new [] { "read" }, e => e == "sendEmail")"#,
+            b(false),
+        ),
+        (r#"Array.TrueForAll(new [] { 1, 2 }, n => n > 0)"#, b(true)),
+        (r#"Array.Find(new [] { 1, 5, 9 }, n => n > 3)"#, i(5)),
+        (r#"Array.Find(new [] { 1 }, n => n > 3) == null"#, b(true)),
+        (
+            r#"Array.FindAll(new [] { 1, 5, 9 }, n => n > 3).Length"#,
+            i(2),
+        ),
+        (r#"Array.IndexOf(new [] { "a", "b" }, "b")"#, i(1)),
+        (r#"System.Array.IndexOf(new [] { "a" }, "z")"#, i(-1)),
+        (r#"Array.Exists("x", e => true)"#, E("takes an array")),
+        (r#"Array.Sort(new [] { 1 })"#, E("Sort")),
         // .NET type names as casts, declarations of types kept as other values
         (r#"(String)("a" + 1)"#, s("a1")),
         (r#"(Int32)3.0"#, i(3)),

@@ -66,6 +66,7 @@ const QUALIFIED_NAMES: &[(&str, &str)] = &[
     ("System.DateTimeKind", "DateTimeKind"),
     ("System.Uri", "Uri"),
     ("System.StringComparison", "StringComparison"),
+    ("System.Array", "Array"),
     ("System.BitConverter", "BitConverter"),
     ("System.Net.WebUtility", "WebUtility"),
     ("System.Text.Encoding", "Encoding"),
