@@ -359,8 +359,8 @@ const CONTEXT_MODEL: &[(&str, &[&str])] = &[
             "Body",
         ],
     ),
-    ("context.Request.Body", &["As"]),
-    ("context.Response.Body", &["As"]),
+    ("context.Request.Body", &["As", "AsFormUrlEncodedContent"]),
+    ("context.Response.Body", &["As", "AsFormUrlEncodedContent"]),
     ("context.Request.Url", URL_MEMBERS),
     ("context.Request.OriginalUrl", URL_MEMBERS),
     (
@@ -419,8 +419,6 @@ const APIM_CONTEXT_MODEL: &[(&str, &[&str])] = &[
     ),
     ("context.Request.Url", &["ToUri"]),
     ("context.Request.OriginalUrl", &["ToUri"]),
-    ("context.Request.Body", &["AsFormUrlEncodedContent"]),
-    ("context.Response.Body", &["AsFormUrlEncodedContent"]),
     (
         "context.Subscription",
         &[
@@ -1209,6 +1207,13 @@ impl Host for RequestHost<'_> {
             ("context.Request.Body", "As") => {
                 read_body(self.request.body.as_ref(), type_argument, args)
             }
+            ("context.Request.Body", "AsFormUrlEncodedContent") => {
+                read_form(self.request.body.as_ref(), args)
+            }
+            ("context.Response.Body", "AsFormUrlEncodedContent") => read_form(
+                self.response.and_then(|response| response.body.as_ref()),
+                args,
+            ),
             ("context.Response.Body", "As") => read_body(
                 self.response.and_then(|response| response.body.as_ref()),
                 type_argument,
@@ -1335,6 +1340,29 @@ fn read_body(
             "a body cannot be read as `{other}`"
         ))),
     }
+}
+
+/// `Body.AsFormUrlEncodedContent(preserveContent)`: the body as
+/// `application/x-www-form-urlencoded` fields, each name with its values in order (a
+/// JSON object of arrays here: `form["code"][0]`, `ContainsKey`); null when empty.
+fn read_form(body: Option<&BufferedBody>, args: &[Value]) -> Result<Value, HostError> {
+    let text = match read_body(body, Some("string"), args)? {
+        Value::String(text) => text,
+        _ => Arc::from(""),
+    };
+    if text.is_empty() {
+        return Ok(Value::Null);
+    }
+    let mut fields = serde_json::Map::new();
+    for (name, value) in url::form_urlencoded::parse(text.as_bytes()) {
+        let values = fields
+            .entry(name.into_owned())
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let serde_json::Value::Array(values) = values {
+            values.push(serde_json::Value::String(value.into_owned()));
+        }
+    }
+    Ok(Value::from_json(serde_json::Value::Object(fields)))
 }
 
 fn facts_parameter<'a>(facts: &'a RequestFacts<'_>, name: &str) -> Option<&'a str> {

@@ -463,3 +463,35 @@ fn dates_come_from_the_gateways_clock_and_the_requests_time() {
         "2023"
     );
 }
+
+#[test]
+fn form_bodies_read_as_their_fields() {
+    let pipeline = compile_xml(
+        r#"<policies><inbound><set-header name="X-Code" exists-action="override"><value>@((string)context.Request.Body.AsFormUrlEncodedContent(true)["code"][0])</value></set-header><set-header name="X-Scopes" exists-action="override"><value>@(((JArray)context.Request.Body.AsFormUrlEncodedContent(true)["scope"]).Count.ToString())</value></set-header><set-header name="X-Has-State" exists-action="override"><value>@(context.Request.Body.AsFormUrlEncodedContent(true).ContainsKey("state").ToString())</value></set-header></inbound></policies>"#,
+    )
+    .unwrap();
+    assert!(
+        pipeline.context_reads().request_body,
+        "the body is read whole"
+    );
+    let mut state = request(Method::POST, "/", "", &[]);
+    state.body = Some(crate::BufferedBody::new(bytes::Bytes::from_static(
+        b"code=a%20b&scope=read&scope=write",
+    )));
+    assert_eq!(
+        pipeline.inbound(&facts(1), &Counters::new(), &mut state),
+        Flow::Continue
+    );
+    assert_eq!(
+        crate::test_util::header(&state.headers, "x-code"),
+        Some("a b")
+    );
+    assert_eq!(
+        crate::test_util::header(&state.headers, "x-scopes"),
+        Some("2")
+    );
+    assert_eq!(
+        crate::test_util::header(&state.headers, "x-has-state"),
+        Some("False")
+    );
+}
