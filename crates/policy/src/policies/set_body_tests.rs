@@ -206,12 +206,12 @@ fn bad_set_bodies_are_refused_at_load() {
             message: "a body cannot be read as `int`",
         },
         ErrorCase {
-            name: "form content",
+            name: "an XML body",
             section: "inbound",
-            body: r#"<set-body>@(context.Request.Body.AsFormUrlEncodedContent())</set-body>"#,
-            at: "AsFormUrlEncodedContent",
+            body: r#"<set-body>@(context.Request.Body.As<XDocument>())</set-body>"#,
+            at: "XDocument",
             kind: ErrorKind::NotSupported,
-            message: "not available in Gatehouse yet",
+            message: "XDocument",
         },
         ErrorCase {
             name: "markup",
