@@ -370,7 +370,9 @@ const CONTEXT_MODEL: &[(&str, &[&str])] = &[
     ("context.Subscription", &["Id", "Key", "Name"]),
     (
         "context.LastError",
-        &["Source", "Reason", "Message", "Section", "PolicyId"],
+        &[
+            "Source", "Reason", "Message", "Section", "PolicyId", "Scope",
+        ],
     ),
     (
         "context.Api",
@@ -429,7 +431,7 @@ const APIM_CONTEXT_MODEL: &[(&str, &[&str])] = &[
             "StartDate",
         ],
     ),
-    ("context.LastError", &["Scope", "Path"]),
+    ("context.LastError", &["Path"]),
     (
         "context.Api",
         &[
@@ -1113,6 +1115,7 @@ impl Host for RequestHost<'_> {
                         .section
                         .map_or(Value::Null, |section| text(section.name())),
                     "PolicyId" => error.policy_id.as_deref().map_or(Value::Null, text),
+                    "Scope" => error.scope.map_or(Value::Null, text),
                     _ => return Err(HostError::UnknownMember),
                 }
             }

@@ -206,6 +206,7 @@ fn outbound_reads_the_response_and_on_error_reads_last_error() {
         message: "Rate limit is exceeded".into(),
         section: Some(crate::SectionKind::Inbound),
         policy_id: Some("limit-1".into()),
+        scope: None,
     };
     let mut response = ResponseState::new(StatusCode::TOO_MANY_REQUESTS, HeaderMap::new());
     assert_eq!(

@@ -557,6 +557,9 @@ pub struct PolicyErrorInfo {
     pub section: Option<SectionKind>,
     /// The failing policy's `id` attribute, if it has one.
     pub policy_id: Option<Arc<str>>,
+    /// The scope of the document the failing policy is in (`global`, `product`, `api`,
+    /// `operation`); `None` for the gateway's own steps and for a policy in a fragment.
+    pub scope: Option<&'static str>,
 }
 
 /// A policy refused the request: the error for on-error, and the response to send if
@@ -914,6 +917,7 @@ impl StepMeta {
                 message: message.into(),
                 section: Some(section),
                 policy_id: self.id.clone(),
+                scope: scope_of(&self.origin),
             },
             response,
         }))
@@ -1067,3 +1071,21 @@ fn move_headers(from: &mut HeaderMap, into: &mut HeaderMap) {
 #[cfg(test)]
 #[path = "pipeline_tests.rs"]
 mod tests;
+
+/// The scope of the document `origin` names (`…: apis[a].operations[o].policy` is
+/// `operation`), as the configuration walk names documents; `None` for a fragment or a
+/// document named otherwise (a file given to `gatehouse policy check`).
+fn scope_of(origin: &str) -> Option<&'static str> {
+    let place = origin.rsplit(": ").next().unwrap_or(origin);
+    if place.starts_with("apis[") && place.contains("].operations[") {
+        Some("operation")
+    } else if place.starts_with("apis[") {
+        Some("api")
+    } else if place.starts_with("products[") {
+        Some("product")
+    } else if place == "policy" {
+        Some("global")
+    } else {
+        None
+    }
+}

@@ -154,6 +154,7 @@ fn outbound_and_on_error_can_replace_the_response() {
         message: "connection refused".into(),
         section: Some(SectionKind::Backend),
         policy_id: None,
+        scope: None,
     };
     let mocked =
         responded(pipeline.on_error(&facts(0), &counters, &mut state, &error, &mut response));
@@ -253,4 +254,21 @@ fn json_errors_are_escaped() {
         "{\"statusCode\":403,\"message\":\"a \\\"b\\\" \\\\ c\\n\\u0001é\"}"
     );
     assert_eq!(response.headers[CONTENT_TYPE], "application/json");
+}
+
+#[test]
+fn the_scope_of_a_failing_policy_comes_from_its_document() {
+    for (origin, scope) in [
+        ("gateway.yaml: policy", Some("global")),
+        ("policy: products[gold].policy", Some("product")),
+        ("gateway.yaml: apis[orders].policy", Some("api")),
+        (
+            "gateway.yaml: apis[orders].operations[get].policy",
+            Some("operation"),
+        ),
+        ("gateway.yaml: fragments[auth]", None),
+        ("policies/check.xml", None),
+    ] {
+        assert_eq!(super::scope_of(origin), scope, "{origin}");
+    }
 }

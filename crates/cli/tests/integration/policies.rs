@@ -1860,3 +1860,22 @@ async fn cached_values_outlive_the_request_that_stored_them() {
     assert_eq!(send("second").await, "first");
     assert_eq!(send("third").await, "second");
 }
+
+#[tokio::test]
+async fn last_error_tells_the_scope_of_the_failing_policy() {
+    let backend = EchoBackend::start();
+    let gateway = with_full_policy(
+        &backend,
+        r#"<policies><inbound><set-variable name="x" value="@(1 / (context.Request.Headers.Count - context.Request.Headers.Count))" /></inbound><on-error><return-response><set-body>@(context.LastError.Scope + "/" + context.LastError.Section + "/" + context.LastError.Reason)</set-body></return-response></on-error></policies>"#,
+    );
+    let response = http_client()
+        .get(gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.text().await.unwrap(),
+        "api/inbound/ExpressionValueEvaluationFailure"
+    );
+}

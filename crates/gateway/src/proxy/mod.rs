@@ -643,6 +643,7 @@ async fn proxy(
             message: format!("The backend answered {}.", response_state.status).into(),
             section: Some(SectionKind::Backend),
             policy_id: None,
+            scope: None,
         };
         if waits {
             pipeline
@@ -914,6 +915,7 @@ fn failure_of(error: &ProxyError, source: &'static str, section: SectionKind) ->
             message: error.client_message().into(),
             section: Some(section),
             policy_id: None,
+            scope: None,
         },
         response: gateway_error_response(error),
     }

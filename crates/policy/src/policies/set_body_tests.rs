@@ -165,6 +165,7 @@ fn on_error_replaces_the_error_body() {
         message: "x".into(),
         section: None,
         policy_id: None,
+        scope: None,
     };
     let mut response = ResponseState::new(StatusCode::TOO_MANY_REQUESTS, http::HeaderMap::new());
     response.body = Some(BufferedBody::new(Bytes::from_static(b"original")));
