@@ -48,16 +48,14 @@ pub enum CacheError {
 impl ValueCache {
     /// The value under `key`, unless it has expired by `now`.
     pub fn get(&self, key: &str, now: Duration) -> Option<Value> {
-        let expired = {
+        {
+            // The shard's read guard ends here, before `remove` takes its write lock.
             let entry = self.entries.get(key)?;
             if entry.expires_at > now {
                 return Some(entry.value.clone());
             }
-            true
-        };
-        if expired {
-            self.remove(key);
         }
+        self.remove(key);
         None
     }
 

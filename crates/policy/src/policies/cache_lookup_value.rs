@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use super::set_variable::VariableValue;
 use super::{cache_key, check_caching_type};
 use crate::document::ElementReader;
 use crate::error::PolicyError;
@@ -34,7 +35,7 @@ pub(crate) struct Config {
 pub(crate) struct CacheLookupValue {
     key: TextValue,
     variable: Arc<str>,
-    default: Option<TextValue>,
+    default: Option<VariableValue>,
 }
 
 impl PolicyDefinition for CacheLookupValue {
@@ -69,7 +70,7 @@ impl PolicyDefinition for CacheLookupValue {
             default: config
                 .default_value
                 .as_ref()
-                .map(|raw| cx.context.text_value(cx.site, raw))
+                .map(|raw| VariableValue::compile(cx.context, cx.site, raw))
                 .transpose()?,
         })
     }
@@ -87,10 +88,9 @@ impl Step for CacheLookupValue {
         let value = match (found, &self.default) {
             (Some(value), _) => value,
             (None, None) => return Flow::Continue,
-            (None, Some(TextValue::Fixed(text))) => gatehouse_expr::Value::string(&text.text),
-            (None, Some(TextValue::Computed(expression))) => match expression.evaluate(&host) {
+            (None, Some(default)) => match default.value(&host, meta, section) {
                 Ok(value) => value,
-                Err(failure) => return failure.into_flow(meta, section),
+                Err(flow) => return flow,
             },
         };
         run.request.variables.set(&self.variable, value);

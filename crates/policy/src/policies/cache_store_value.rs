@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+use super::set_variable::VariableValue;
 use super::{cache_key, check_caching_type};
 use crate::document::ElementReader;
 use crate::error::PolicyError;
@@ -37,7 +38,7 @@ pub(crate) struct Config {
 #[derive(Debug)]
 pub(crate) struct CacheStoreValue {
     key: TextValue,
-    value: TextValue,
+    value: VariableValue,
     duration: DurationValue,
 }
 
@@ -76,7 +77,7 @@ impl PolicyDefinition for CacheStoreValue {
         };
         Ok(Self {
             key: cx.context.text_value(cx.site, &config.key)?,
-            value: cx.context.text_value(cx.site, &config.value)?,
+            value: VariableValue::compile(cx.context, cx.site, &config.value)?,
             duration,
         })
     }
@@ -101,12 +102,9 @@ impl Step for CacheStoreValue {
             Ok(key) => key,
             Err(flow) => return flow,
         };
-        let value = match &self.value {
-            TextValue::Fixed(text) => gatehouse_expr::Value::string(&text.text),
-            TextValue::Computed(expression) => match expression.evaluate(&host) {
-                Ok(value) => value,
-                Err(failure) => return failure.into_flow(meta, section),
-            },
+        let value = match self.value.value(&host, meta, section) {
+            Ok(value) => value,
+            Err(flow) => return flow,
         };
         let duration = match &self.duration {
             DurationValue::Fixed(duration) => *duration,

@@ -55,15 +55,15 @@ pub(crate) enum SetStatus {
     },
     /// A policy expression in `code` or `reason`: computed per request.
     Computed {
-        code: Computed<StatusCode>,
+        code: Code,
         reason: Option<TextValue>,
     },
 }
 
-/// A value known at load, or an expression giving it.
+/// `code`: known at load, or an expression giving it.
 #[derive(Debug)]
-pub(crate) enum Computed<T> {
-    Fixed(T),
+pub(crate) enum Code {
+    Fixed(StatusCode),
     Expression(PolicyExpression),
 }
 
@@ -75,9 +75,9 @@ impl SetStatus {
     ) -> Result<Self, PolicyError> {
         let code = match (&config.code.text, cx.text_value(site, &config.code)) {
             (RawText::Expression(_), Ok(TextValue::Computed(expression))) => {
-                Computed::Expression(expression)
+                Code::Expression(expression)
             }
-            _ => Computed::Fixed(status_code(cx, site, &config.code, "code")?),
+            _ => Code::Fixed(status_code(cx, site, &config.code, "code")?),
         };
         let reason = match &config.reason {
             None => None,
@@ -92,11 +92,11 @@ impl SetStatus {
             },
         };
         Ok(match (code, reason) {
-            (Computed::Fixed(status), None) => Self::Fixed {
+            (Code::Fixed(status), None) => Self::Fixed {
                 status,
                 reason: None,
             },
-            (Computed::Fixed(status), Some(TextValue::Fixed(literal))) => Self::Fixed {
+            (Code::Fixed(status), Some(TextValue::Fixed(literal))) => Self::Fixed {
                 status,
                 reason: reason_override(status, literal.text.trim()),
             },
@@ -127,8 +127,8 @@ impl SetStatus {
             )
         };
         let status = match code {
-            Computed::Fixed(status) => *status,
-            Computed::Expression(expression) => {
+            Code::Fixed(status) => *status,
+            Code::Expression(expression) => {
                 let value = expression
                     .evaluate(host)
                     .map_err(|failure| failure.into_flow(meta, section))?;

@@ -15,7 +15,9 @@ use gatehouse_expr::Value;
 
 use crate::document::ElementReader;
 use crate::error::PolicyError;
-use crate::expression::{PolicyExpression, TextValue};
+use crate::context::CompileContext;
+use crate::error::Site;
+use crate::expression::{PolicyExpression, RequestHost, TextValue};
 use crate::reader::RawValue;
 use crate::registry::prelude::*;
 
@@ -33,10 +35,40 @@ pub(crate) struct SetVariable {
     value: VariableValue,
 }
 
+/// A value policies store (`set-variable`, `cache-store-value`, a lookup's default):
+/// plain text as a string, or an expression's value as it is.
 #[derive(Debug)]
-enum VariableValue {
+pub(crate) enum VariableValue {
     Fixed(Value),
     Computed(PolicyExpression),
+}
+
+impl VariableValue {
+    pub(crate) fn compile(
+        cx: &CompileContext<'_>,
+        site: Site<'_>,
+        raw: &RawValue,
+    ) -> Result<Self, PolicyError> {
+        Ok(match cx.text_value(site, raw)? {
+            TextValue::Fixed(text) => Self::Fixed(Value::string(&text.text)),
+            TextValue::Computed(expression) => Self::Computed(expression),
+        })
+    }
+
+    /// The value for this request; a failing expression fails it.
+    pub(crate) fn value(
+        &self,
+        host: &RequestHost<'_>,
+        meta: &StepMeta,
+        section: SectionKind,
+    ) -> Result<Value, Flow> {
+        match self {
+            Self::Fixed(value) => Ok(value.clone()),
+            Self::Computed(expression) => expression
+                .evaluate(host)
+                .map_err(|failure| failure.into_flow(meta, section)),
+        }
+    }
 }
 
 impl PolicyDefinition for SetVariable {
@@ -61,25 +93,18 @@ impl PolicyDefinition for SetVariable {
                 .site
                 .invalid(config.name.position, "`name` must not be empty"));
         }
-        let value = match cx.context.text_value(cx.site, &config.value)? {
-            TextValue::Fixed(text) => VariableValue::Fixed(Value::string(&text.text)),
-            TextValue::Computed(expression) => VariableValue::Computed(expression),
-        };
         Ok(Self {
             name: Arc::from(name),
-            value,
+            value: VariableValue::compile(cx.context, cx.site, &config.value)?,
         })
     }
 }
 
 impl Step for SetVariable {
     fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
-        let value = match &self.value {
-            VariableValue::Fixed(value) => value.clone(),
-            VariableValue::Computed(expression) => match expression.evaluate(&run.host()) {
-                Ok(value) => value,
-                Err(failure) => return failure.into_flow(meta, run.section()),
-            },
+        let value = match self.value.value(&run.host(), meta, run.section()) {
+            Ok(value) => value,
+            Err(flow) => return flow,
         };
         run.request.variables.set(&self.name, value);
         Flow::Continue
