@@ -29,7 +29,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/portal/products/{id}/edit", get(edit_product))
         .route(
             "/portal/products/{id}/delete",
-            get(confirm_delete_product).post(delete_product),
+            get(|state, session, id| confirm_delete(state, session, id, &PRODUCT))
+                .post(|state, session, id, body| delete(state, session, id, body, &PRODUCT)),
         )
         .route(
             "/portal/subscriptions",
@@ -38,7 +39,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/portal/subscriptions/new", get(new_subscription))
         .route(
             "/portal/subscriptions/{id}/delete",
-            get(confirm_delete_subscription).post(delete_subscription),
+            get(|state, session, id| confirm_delete(state, session, id, &SUBSCRIPTION))
+                .post(|state, session, id, body| delete(state, session, id, body, &SUBSCRIPTION)),
         )
         .route("/portal/subscriptions/{id}/keys", post(show_keys))
         .route("/portal/subscriptions/{id}/regenerate", post(regenerate))
@@ -52,7 +54,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/portal/named-values/{id}/edit", get(edit_named_value))
         .route(
             "/portal/named-values/{id}/delete",
-            get(confirm_delete_named_value).post(delete_named_value),
+            get(|state, session, id| confirm_delete(state, session, id, &NAMED_VALUE))
+                .post(|state, session, id, body| delete(state, session, id, body, &NAMED_VALUE)),
         )
         .route("/portal/certificates", get(certificates))
 }
@@ -308,54 +311,6 @@ async fn update_product(
     save_product(&state, &session, Some(id.0), &Fields::parse(&body)).await
 }
 
-async fn confirm_delete_product(
-    State(state): State<AppState>,
-    session: Session,
-    id: Id,
-) -> PortalResult {
-    let product = stored(&state, Kind::Product, &id).await?;
-    render(&ConfirmDelete {
-        p: Page::new(&session, "products", format!("Delete product {}", id.0)),
-        what: format!("product {}", id.0),
-        action: format!("/portal/products/{}/delete", id.0),
-        back: "/portal/products".to_owned(),
-        revision: product.revision,
-        error: None,
-    })
-}
-
-async fn delete_product(
-    State(state): State<AppState>,
-    session: Session,
-    id: Id,
-    body: Bytes,
-) -> PortalResult {
-    let fields = Fields::parse(&body);
-    let revision = fields.get("revision").parse::<u64>().unwrap_or(0);
-    match management::delete_entity(
-        &state,
-        Kind::Product,
-        id.0.clone(),
-        Precondition::IfMatch(revision),
-    )
-    .await
-    {
-        Ok(()) => Ok(Redirect::to("/portal/products?done=deleted").into_response()),
-        Err(ApiError::Internal(source)) => Err(ApiError::Internal(source).into()),
-        Err(error) => render_with(
-            error.status(),
-            &ConfirmDelete {
-                p: Page::new(&session, "products", format!("Delete product {}", id.0)),
-                what: format!("product {}", id.0),
-                action: format!("/portal/products/{}/delete", id.0),
-                back: "/portal/products".to_owned(),
-                revision,
-                error: Some(error.to_string()),
-            },
-        ),
-    }
-}
-
 // === subscriptions ===
 
 /// A subscription as listed: never its keys, unless [`SubscriptionsPage::shown`].
@@ -540,62 +495,6 @@ async fn create_subscription(
                 display_name: fields.get("displayName"),
                 scopes: subscription_scopes(&state).await?,
                 scope: fields.get("scope"),
-                error: Some(error.to_string()),
-            },
-        ),
-    }
-}
-
-async fn confirm_delete_subscription(
-    State(state): State<AppState>,
-    session: Session,
-    id: Id,
-) -> PortalResult {
-    let subscription = stored(&state, Kind::Subscription, &id).await?;
-    render(&ConfirmDelete {
-        p: Page::new(
-            &session,
-            "subscriptions",
-            format!("Delete subscription {}", id.0),
-        ),
-        what: format!("subscription {} (its keys stop working at once)", id.0),
-        action: format!("/portal/subscriptions/{}/delete", id.0),
-        back: "/portal/subscriptions".to_owned(),
-        revision: subscription.revision,
-        error: None,
-    })
-}
-
-async fn delete_subscription(
-    State(state): State<AppState>,
-    session: Session,
-    id: Id,
-    body: Bytes,
-) -> PortalResult {
-    let fields = Fields::parse(&body);
-    let revision = fields.get("revision").parse::<u64>().unwrap_or(0);
-    match management::delete_entity(
-        &state,
-        Kind::Subscription,
-        id.0.clone(),
-        Precondition::IfMatch(revision),
-    )
-    .await
-    {
-        Ok(()) => Ok(Redirect::to("/portal/subscriptions?done=deleted").into_response()),
-        Err(ApiError::Internal(source)) => Err(ApiError::Internal(source).into()),
-        Err(error) => render_with(
-            error.status(),
-            &ConfirmDelete {
-                p: Page::new(
-                    &session,
-                    "subscriptions",
-                    format!("Delete subscription {}", id.0),
-                ),
-                what: format!("subscription {}", id.0),
-                action: format!("/portal/subscriptions/{}/delete", id.0),
-                back: "/portal/subscriptions".to_owned(),
-                revision,
                 error: Some(error.to_string()),
             },
         ),
@@ -801,59 +700,99 @@ struct ConfirmDelete {
     error: Option<String>,
 }
 
-async fn confirm_delete_named_value(
+// === deleting ===
+
+/// What the delete pages say of one kind of entity, and where they lead.
+struct Deletable {
+    kind: Kind,
+    /// The portal's section: its menu entry and path (`/portal/{section}`).
+    section: &'static str,
+    /// The entity's name in the page (`named value`).
+    noun: &'static str,
+    /// Said on the confirmation page after the entity's name.
+    warning: &'static str,
+}
+
+const PRODUCT: Deletable = Deletable {
+    kind: Kind::Product,
+    section: "products",
+    noun: "product",
+    warning: "",
+};
+
+const SUBSCRIPTION: Deletable = Deletable {
+    kind: Kind::Subscription,
+    section: "subscriptions",
+    noun: "subscription",
+    warning: " (its keys stop working at once)",
+};
+
+const NAMED_VALUE: Deletable = Deletable {
+    kind: Kind::NamedValue,
+    section: "named-values",
+    noun: "named value",
+    warning: "",
+};
+
+impl Deletable {
+    fn page(
+        &self,
+        session: &ActiveSession,
+        id: &str,
+        what: String,
+        revision: u64,
+        error: Option<String>,
+    ) -> ConfirmDelete {
+        ConfirmDelete {
+            p: Page::new(session, self.section, format!("Delete {} {id}", self.noun)),
+            what,
+            action: format!("/portal/{}/{id}/delete", self.section),
+            back: format!("/portal/{}", self.section),
+            revision,
+            error,
+        }
+    }
+}
+
+async fn confirm_delete(
     State(state): State<AppState>,
     session: Session,
     id: Id,
+    deletable: &Deletable,
 ) -> PortalResult {
-    let stored = stored(&state, Kind::NamedValue, &id).await?;
-    render(&ConfirmDelete {
-        p: Page::new(
-            &session,
-            "named-values",
-            format!("Delete named value {}", id.0),
-        ),
-        what: format!("named value {}", id.0),
-        action: format!("/portal/named-values/{}/delete", id.0),
-        back: "/portal/named-values".to_owned(),
-        revision: stored.revision,
-        error: None,
-    })
+    let entity = stored(&state, deletable.kind, &id).await?;
+    let what = format!("{} {}{}", deletable.noun, id.0, deletable.warning);
+    render(&deletable.page(&session, &id.0, what, entity.revision, None))
 }
 
-async fn delete_named_value(
+async fn delete(
     State(state): State<AppState>,
     session: Session,
     id: Id,
     body: Bytes,
+    deletable: &Deletable,
 ) -> PortalResult {
     let fields = Fields::parse(&body);
     let revision = fields.get("revision").parse::<u64>().unwrap_or(0);
     match management::delete_entity(
         &state,
-        Kind::NamedValue,
+        deletable.kind,
         id.0.clone(),
         Precondition::IfMatch(revision),
     )
     .await
     {
-        Ok(()) => Ok(Redirect::to("/portal/named-values?done=deleted").into_response()),
-        Err(ApiError::Internal(source)) => Err(ApiError::Internal(source).into()),
-        Err(error) => render_with(
-            error.status(),
-            &ConfirmDelete {
-                p: Page::new(
-                    &session,
-                    "named-values",
-                    format!("Delete named value {}", id.0),
-                ),
-                what: format!("named value {}", id.0),
-                action: format!("/portal/named-values/{}/delete", id.0),
-                back: "/portal/named-values".to_owned(),
-                revision,
-                error: Some(error.to_string()),
-            },
+        Ok(()) => Ok(
+            Redirect::to(&format!("/portal/{}?done=deleted", deletable.section)).into_response(),
         ),
+        Err(ApiError::Internal(source)) => Err(ApiError::Internal(source).into()),
+        Err(error) => {
+            let what = format!("{} {}", deletable.noun, id.0);
+            render_with(
+                error.status(),
+                &deletable.page(&session, &id.0, what, revision, Some(error.to_string())),
+            )
+        }
     }
 }
 
