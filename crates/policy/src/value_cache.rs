@@ -40,7 +40,7 @@ pub struct ValueCache {
 pub enum CacheError {
     /// Values of this type have no meaning outside the request (the context's objects).
     #[error(
-        "a {0} cannot be cached (only strings, numbers, bools, dates, JSON, bytes and arrays of those)"
+        "a value of type `{0}` cannot be cached (only strings, numbers, bools, dates, JSON, bytes and arrays of those)"
     )]
     NotStorable(&'static str),
 }
