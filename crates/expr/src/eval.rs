@@ -245,7 +245,7 @@ impl Expression {
             source: &self.source,
             limits,
             steps: 0,
-            scopes: vec![Vec::new()],
+            locals: Vec::new(),
             json_written: 0,
             patterns: &self.patterns,
         };
@@ -273,7 +273,8 @@ struct Evaluator<'a> {
     source: &'a str,
     limits: &'a Limits,
     steps: u64,
-    scopes: Vec<Vec<(String, Value)>>,
+    /// The local variables in scope, innermost last ([`Self::scoped`] drops a block's).
+    locals: Vec<(String, Value)>,
     /// Bytes (roughly) written into JSON by indexer assignments so far.
     json_written: usize,
     /// The patterns compiled at load.
@@ -502,10 +503,9 @@ impl Evaluator<'_> {
     }
 
     fn lookup(&self, name: &str) -> Option<&Value> {
-        self.scopes
+        self.locals
             .iter()
             .rev()
-            .flat_map(|s| s.iter().rev())
             .find(|(n, _)| n == name)
             .map(|(_, v)| v)
     }
@@ -536,11 +536,7 @@ impl Evaluator<'_> {
             });
         }
         let slot = self
-            .scopes
-            .iter_mut()
-            .rev()
-            .flat_map(|scope| scope.iter_mut().rev())
-            .find(|(local, _)| local == name)
+            .local_mut(name)
             .ok_or_else(|| failed(node.span, format!("`{name}` is not declared")))?;
         let Value::Json(root) = &mut slot.1 else {
             return Err(failed(
@@ -597,9 +593,15 @@ impl Evaluator<'_> {
     }
 
     fn declare(&mut self, name: &str, value: Value) {
-        if let Some(scope) = self.scopes.last_mut() {
-            scope.push((name.to_owned(), value));
-        }
+        self.locals.push((name.to_owned(), value));
+    }
+
+    /// The innermost local variable called `name`.
+    fn local_mut(&mut self, name: &str) -> Option<&mut (String, Value)> {
+        self.locals
+            .iter_mut()
+            .rev()
+            .find(|(local, _)| local == name)
     }
 
     /// The static type an expression names (`string` in `string.Join`), unless shadowed.
@@ -618,9 +620,9 @@ impl Evaluator<'_> {
         &mut self,
         f: impl FnOnce(&mut Self) -> Result<T, EvalError>,
     ) -> Result<T, EvalError> {
-        self.scopes.push(Vec::new());
+        let outer = self.locals.len();
         let result = f(self);
-        self.scopes.pop();
+        self.locals.truncate(outer);
         result
     }
 
@@ -640,11 +642,7 @@ impl Evaluator<'_> {
                     return Err(failed(target.span, "only local variables can be assigned"));
                 };
                 let slot = self
-                    .scopes
-                    .iter_mut()
-                    .rev()
-                    .flat_map(|s| s.iter_mut().rev())
-                    .find(|(n, _)| n == name)
+                    .local_mut(name)
                     .ok_or_else(|| failed(target.span, format!("`{name}` is not declared")))?;
                 slot.1 = value;
             }
@@ -1007,8 +1005,7 @@ impl Evaluator<'_> {
                     match part {
                         InterpolatedPart::Text(t) => out.push_str(t),
                         InterpolatedPart::Expr(e) => {
-                            let v = self.eval(e)?;
-                            out.push_str(&v.to_string());
+                            self.eval(e)?.append_text(&mut out);
                         }
                     }
                     if out.len() > self.limits.max_string_len {
@@ -1075,8 +1072,9 @@ impl Evaluator<'_> {
             BinaryOp::Eq => Ok(Value::Bool(values_equal(&l, &r))),
             BinaryOp::Ne => Ok(Value::Bool(!values_equal(&l, &r))),
             BinaryOp::Add if matches!(l, Value::String(_)) || matches!(r, Value::String(_)) => {
-                let mut s = l.to_string();
-                s.push_str(&r.to_string());
+                let mut s = String::with_capacity(l.text_len_hint() + r.text_len_hint());
+                l.append_text(&mut s);
+                r.append_text(&mut s);
                 self.string(s, span)
             }
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {

@@ -251,11 +251,7 @@ impl Evaluator<'_> {
             return Ok(());
         }
         let slot = self
-            .scopes
-            .iter_mut()
-            .rev()
-            .flat_map(|s| s.iter_mut().rev())
-            .find(|(n, _)| n == name)
+            .local_mut(name)
             .ok_or_else(|| failed(span, format!("`{name}` is not declared")))?;
         slot.1 = value;
         Ok(())

@@ -164,6 +164,28 @@ fn cases() -> Vec<(&'static str, Want)> {
             i(2),
         ),
         (r#"{ String s = "x"; Int32 n = 2; return s + n; }"#, s("x2")),
+        // Declarations of the language's other types, short or namespace-qualified,
+        // and the HMAC key initializer.
+        (
+            r#"{ System.Security.Cryptography.HMACSHA256 h = new System.Security.Cryptography.HMACSHA256(Convert.FromBase64String("a2V5")); return Convert.ToHexString(h.ComputeHash(Encoding.UTF8.GetBytes("x"))); }"#,
+            s("4FC3B7EAF34D7E594A6F51D9517BA543ABF41067B27587FFD82BA3584E4D3CDD"),
+        ),
+        (
+            r#"{ HMACSHA256 h = new HMACSHA256 { Key = Convert.FromBase64String("a2V5") }; return Convert.ToHexString(h.ComputeHash(Encoding.UTF8.GetBytes("x"))); }"#,
+            s("4FC3B7EAF34D7E594A6F51D9517BA543ABF41067B27587FFD82BA3584E4D3CDD"),
+        ),
+        (
+            r#"{ System.Text.Encoding e = Encoding.UTF8; return e.GetByteCount("ab"); }"#,
+            i(2),
+        ),
+        (
+            r#"new JObject { { "a", 1 } }"#,
+            E("initializers are not supported"),
+        ),
+        (
+            r#"new HMACSHA256(Encoding.UTF8.GetBytes("k")) { Key = Encoding.UTF8.GetBytes("k") }"#,
+            E("initializers are not supported"),
+        ),
         // Random, JProperty, GetHashCode
         (
             r#"new Random(42).Next(1, 3) == new Random(42).Next(1, 3)"#,

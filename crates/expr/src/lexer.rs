@@ -244,14 +244,25 @@ struct Lexer<'a> {
 pub const MAX_INTERPOLATION_NESTING: usize = 8;
 
 impl Lexer<'_> {
+    #[inline]
     fn peek(&self) -> Option<char> {
-        self.src[self.pos..].chars().next()
+        match self.src.as_bytes().get(self.pos) {
+            Some(&b) if b.is_ascii() => Some(char::from(b)),
+            _ => self.src[self.pos..].chars().next(),
+        }
     }
 
+    #[inline]
     fn peek_at(&self, n: usize) -> Option<char> {
-        self.src[self.pos..].chars().nth(n)
+        let rest = &self.src.as_bytes()[self.pos..];
+        match rest.get(..=n) {
+            // Expressions are mostly ASCII: the `n`th byte is then the `n`th character.
+            Some(ahead) if ahead.is_ascii() => Some(char::from(ahead[n])),
+            _ => self.src[self.pos..].chars().nth(n),
+        }
     }
 
+    #[inline]
     fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
         self.pos += c.len_utf8();
@@ -262,6 +273,20 @@ impl Lexer<'_> {
             self.column += 1;
         }
         Some(c)
+    }
+
+    /// Moves past `len` bytes of characters on the current line (no newline among them).
+    fn advance_on_line(&mut self, len: usize) {
+        let run = &self.src[self.pos..self.pos + len];
+        let chars = if run.is_ascii() {
+            len
+        } else {
+            run.chars().count()
+        };
+        self.column = self
+            .column
+            .saturating_add(u32::try_from(chars).unwrap_or(u32::MAX));
+        self.pos += len;
     }
 
     fn here(&self) -> Span {
@@ -322,6 +347,16 @@ impl Lexer<'_> {
 
     fn skip_trivia(&mut self) -> Result<(), ExprError> {
         loop {
+            match self.src.as_bytes().get(self.pos) {
+                Some(b' ' | b'\t' | b'\r' | b'\n') => {
+                    self.bump();
+                    continue;
+                }
+                Some(b'/') => {}
+                Some(b) if b.is_ascii() => return Ok(()),
+                None => return Ok(()),
+                Some(_) => {}
+            }
             match (self.peek(), self.peek_at(1)) {
                 (Some(c), _) if c.is_whitespace() => {
                     self.bump();
@@ -442,12 +477,11 @@ impl Lexer<'_> {
 
     fn word(&mut self) -> TokenKind {
         let start = self.pos;
-        while self
-            .peek()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            self.bump();
-        }
+        let len = self.src.as_bytes()[start..]
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'_'))
+            .unwrap_or(self.src.len() - start);
+        self.advance_on_line(len);
         let word = &self.src[start..self.pos];
         Keyword::from_word(word)
             .map_or_else(|| TokenKind::Ident(word.to_owned()), TokenKind::Keyword)
@@ -554,6 +588,16 @@ impl Lexer<'_> {
         let mut text = String::new();
         let mut parts = Vec::new();
         loop {
+            // A run of ordinary characters is copied at once.
+            let run = self.src.as_bytes()[self.pos..]
+                .iter()
+                .position(|b| matches!(b, b'"' | b'\\' | b'\n' | b'\r' | b'{' | b'}'))
+                .unwrap_or(self.src.len() - self.pos);
+            if run > 0 {
+                text.push_str(&self.src[self.pos..self.pos + run]);
+                self.advance_on_line(run);
+                continue;
+            }
             let Some(c) = self.bump() else {
                 return Err(ExprError::new(start, "unterminated string"));
             };

@@ -252,15 +252,24 @@ impl Parser {
     }
 
     fn expect(&mut self, p: Punct, context: &str) -> Result<Span, ExprError> {
+        self.expect_with(p, || context.to_owned())
+    }
+
+    /// [`Self::expect`] with the context written only when the token is missing.
+    fn expect_with(
+        &mut self,
+        p: Punct,
+        context: impl FnOnce() -> String,
+    ) -> Result<Span, ExprError> {
         if self.is_punct(0, p) {
             Ok(self.bump().span)
         } else {
-            Err(self.error_here(&format!("`{}` {context}", p.as_str())))
+            Err(self.error_here(&format!("`{}` {}", p.as_str(), context())))
         }
     }
 
     fn expect_close(&mut self, p: Punct, what: &str, open: Span) -> Result<Span, ExprError> {
-        self.expect(p, &format!("to close {what} opened at {open}"))
+        self.expect_with(p, || format!("to close {what} opened at {open}"))
     }
 
     fn expect_eof(&mut self) -> Result<(), ExprError> {
@@ -272,13 +281,13 @@ impl Parser {
     }
 
     fn ident(&mut self, what: &str) -> Result<(String, Span), ExprError> {
-        if let TokenKind::Ident(name) = &self.peek().kind {
-            let name = name.clone();
-            let span = self.bump().span;
-            Ok((name, span))
-        } else {
-            Err(self.error_here(what))
+        if matches!(self.peek().kind, TokenKind::Ident(_)) {
+            let token = self.bump();
+            if let TokenKind::Ident(name) = token.kind {
+                return Ok((name, token.span));
+            }
         }
+        Err(self.error_here(what))
     }
 
     fn type_name(&mut self) -> Result<String, ExprError> {
@@ -335,7 +344,7 @@ impl Parser {
                 TokenKind::Punct(Punct::Question) if min_bp <= BP_CONDITIONAL => {
                     let question = self.bump().span;
                     let then = self.expr(BP_CONDITIONAL)?;
-                    self.expect(Punct::Colon, &format!("of the `?` at {question}"))?;
+                    self.expect_with(Punct::Colon, || format!("of the `?` at {question}"))?;
                     let otherwise = self.expr(BP_CONDITIONAL)?;
                     left = self.node(
                         ExprKind::Conditional {
@@ -465,9 +474,8 @@ impl Parser {
     }
 
     fn primary(&mut self) -> Result<Expr, ExprError> {
-        let token = self.peek().clone();
-        let start = token.span;
-        let literal = match &token.kind {
+        let start = self.peek().span;
+        let literal = match &self.peek().kind {
             TokenKind::Int { value, .. } => Some(Literal::Int(*value)),
             TokenKind::Float(v) => Some(Literal::Float(*v)),
             TokenKind::Str(s) => Some(Literal::Str(std::sync::Arc::from(s.as_str()))),
@@ -481,9 +489,11 @@ impl Parser {
             self.bump();
             return Ok(self.node(ExprKind::Literal(literal), start));
         }
-        match token.kind {
-            TokenKind::Ident(name) => {
-                self.bump();
+        match self.peek().kind {
+            TokenKind::Ident(_) => {
+                let TokenKind::Ident(name) = self.bump().kind else {
+                    return Err(self.error_here("an expression"));
+                };
                 if let Some(short) = self.qualified_name(&name) {
                     return Ok(self.node(ExprKind::Name(short.to_owned()), start));
                 }
@@ -491,7 +501,7 @@ impl Parser {
                     return self.lambda(vec![name], start);
                 }
                 if self.is_punct(0, Punct::LParen) {
-                    let args = self.args(&format!("the call of `{name}`"))?;
+                    let args = self.args(|| format!("the call of `{name}`"))?;
                     return Ok(self.node(
                         ExprKind::Call {
                             function: name,
@@ -502,8 +512,10 @@ impl Parser {
                 }
                 Ok(self.node(ExprKind::Name(name), start))
             }
-            TokenKind::Interpolated(parts) => {
-                self.bump();
+            TokenKind::Interpolated(_) => {
+                let TokenKind::Interpolated(parts) = self.bump().kind else {
+                    return Err(self.error_here("an expression"));
+                };
                 let mut out = Vec::with_capacity(parts.len());
                 for part in parts {
                     match part {
@@ -593,11 +605,45 @@ impl Parser {
         if self.is_punct(0, Punct::LBracket) {
             return self.array_initializer(start);
         }
-        if !self.is_punct(0, Punct::LParen) {
+        let mut args = if self.is_punct(0, Punct::LParen) {
+            self.args(|| format!("`new {type_name}`"))?
+        } else if self.is_punct(0, Punct::LBrace) {
+            Vec::new()
+        } else {
             return Err(self.error_here(&format!("`(` after `new {type_name}`")));
+        };
+        if self.is_punct(0, Punct::LBrace) {
+            let key = self.key_initializer(&type_name, !args.is_empty())?;
+            args.push(Argument {
+                name: None,
+                value: key,
+            });
         }
-        let args = self.args(&format!("`new {type_name}`"))?;
         Ok(self.node(ExprKind::New { type_name, args }, start))
+    }
+
+    /// `new HMACSHA256 { Key = bytes }`, as `new HMACSHA256(bytes)`: the one object
+    /// initializer real policies write (a keyed hash's `Key`); others are refused.
+    #[inline(never)]
+    fn key_initializer(&mut self, type_name: &str, has_args: bool) -> Result<Expr, ExprError> {
+        let open = self.expect(Punct::LBrace, "")?;
+        let keyed = type_name.starts_with("HMAC") && !has_args;
+        let is_key = matches!(&self.peek().kind, TokenKind::Ident(name) if name == "Key")
+            && self.is_punct(1, Punct::Assign);
+        if !keyed || !is_key {
+            return Err(ExprError::new(
+                open,
+                format!(
+                    "object and collection initializers are not supported (`new {type_name} {{ ... }}`); the one supported is `new HMACSHA256 {{ Key = bytes }}` (and the other HMAC types)"
+                ),
+            ));
+        }
+        self.bump();
+        self.bump();
+        let key = self.expr(0)?;
+        self.eat(Punct::Comma);
+        self.expect_close(Punct::RBrace, "the object initializer", open)?;
+        Ok(key)
     }
 
     fn array_initializer(&mut self, start: Span) -> Result<Expr, ExprError> {
@@ -615,7 +661,7 @@ impl Parser {
         Ok(self.node(ExprKind::NewArray(items), start))
     }
 
-    fn args(&mut self, what: &str) -> Result<Vec<Argument>, ExprError> {
+    fn args(&mut self, what: impl FnOnce() -> String) -> Result<Vec<Argument>, ExprError> {
         let open = self.expect(Punct::LParen, "")?;
         let mut args = Vec::new();
         if !self.is_punct(0, Punct::RParen) {
@@ -639,7 +685,9 @@ impl Parser {
                 }
             }
         }
-        self.expect_close(Punct::RParen, what, open)?;
+        self.expect_with(Punct::RParen, || {
+            format!("to close {} opened at {open}", what())
+        })?;
         Ok(args)
     }
 
@@ -686,7 +734,7 @@ impl Parser {
                 let (name, _) = self.ident("a member name")?;
                 let type_argument = self.generic_argument()?;
                 if self.is_punct(0, Punct::LParen) {
-                    let args = self.args(&format!("the call of `{name}`"))?;
+                    let args = self.args(|| format!("the call of `{name}`"))?;
                     expr = self.node(
                         ExprKind::MethodCall {
                             object: Box::new(expr),
@@ -767,13 +815,8 @@ impl Parser {
             TokenKind::Ident(using) if using == "using" && self.is_punct(1, Punct::LParen) => {
                 self.using_statement()?
             }
-            TokenKind::Ident(ty)
-                if (TYPE_NAMES.contains(&ty.as_str())
-                    || DECLARATION_TYPES.contains(&ty.as_str())
-                    || type_alias(ty.as_str()).is_some())
-                    && self.is_typed_declaration() =>
-            {
-                self.typed_declaration()?
+            TokenKind::Ident(_) if let Some(type_len) = self.typed_declaration_ahead() => {
+                self.typed_declaration(type_len)?
             }
             TokenKind::Keyword(Keyword::If) => {
                 self.bump();
@@ -870,7 +913,7 @@ impl Parser {
             self.type_name()?;
         }
         let (name, _) = self.ident("a variable name")?;
-        self.expect(Punct::Assign, &format!("to initialise `{name}`"))?;
+        self.expect_with(Punct::Assign, || format!("to initialise `{name}`"))?;
         let value = self.expr(0)?;
         self.expect_close(Punct::RParen, "`using`", open)?;
         let declaration = Stmt {
@@ -881,22 +924,58 @@ impl Parser {
         Ok(StmtKind::Block(vec![declaration, body]))
     }
 
-    /// `T name = e;`, `T name;`, `T[] name = e;` or `T[] name;` ahead (the type at 0).
-    fn is_typed_declaration(&self) -> bool {
-        let at = if self.is_punct(1, Punct::LBracket) && self.is_punct(2, Punct::RBracket) {
-            3
-        } else {
-            1
+    /// `T name = e;`, `T name;`, `T[] name = e;` or `T[] name;` ahead: the number of
+    /// tokens `T` spans. `T` is a type of the language (`string`, `HMACSHA256`, `String`,
+    /// `byte`) or a namespace-qualified one (`System.Security.Cryptography.HMACSHA256`).
+    fn typed_declaration_ahead(&self) -> Option<usize> {
+        let TokenKind::Ident(first) = &self.peek().kind else {
+            return None;
         };
-        matches!(self.peek_at(at).kind, TokenKind::Ident(_))
-            && (self.is_punct(at + 1, Punct::Assign) || self.is_punct(at + 1, Punct::Semicolon))
+        let type_len = if NAMESPACE_ROOTS.contains(&first.as_str()) {
+            let mut full = first.clone();
+            let mut n = 1;
+            let mut found = None;
+            while self.is_punct(n, Punct::Dot) {
+                let TokenKind::Ident(part) = &self.peek_at(n + 1).kind else {
+                    break;
+                };
+                full.push('.');
+                full.push_str(part);
+                n += 2;
+                if QUALIFIED_NAMES.iter().any(|(q, _)| *q == full) {
+                    found = Some(n);
+                }
+            }
+            found?
+        } else if TYPE_NAMES.contains(&first.as_str())
+            || DECLARATION_TYPES.contains(&first.as_str())
+            || type_alias(first).is_some()
+            || crate::check::STATIC_TYPES.contains(&first.as_str())
+        {
+            1
+        } else {
+            return None;
+        };
+        let at = if self.is_punct(type_len, Punct::LBracket)
+            && self.is_punct(type_len + 1, Punct::RBracket)
+        {
+            type_len + 2
+        } else {
+            type_len
+        };
+        (matches!(self.peek_at(at).kind, TokenKind::Ident(_))
+            && (self.is_punct(at + 1, Punct::Assign) || self.is_punct(at + 1, Punct::Semicolon)))
+        .then_some(type_len)
     }
 
-    /// A typed declaration ([`Self::is_typed_declaration`]); without a value, the variable
-    /// is null (`string[] values;` before `TryGetValue(..., out values)`).
+    /// A typed declaration ([`Self::typed_declaration_ahead`], whose type spans
+    /// `type_len` tokens); without a value, the variable is null (`string[] values;`
+    /// before `TryGetValue(..., out values)`). The type is not checked, as with `var`.
     #[inline(never)]
-    fn typed_declaration(&mut self) -> Result<StmtKind, ExprError> {
-        self.bump();
+    fn typed_declaration(&mut self, type_len: usize) -> Result<StmtKind, ExprError> {
+        for _ in 0..type_len {
+            self.bump();
+        }
         if self.eat(Punct::LBracket) {
             self.bump();
         }
@@ -916,7 +995,7 @@ impl Parser {
     fn declaration(&mut self) -> Result<StmtKind, ExprError> {
         self.bump();
         let (name, _) = self.ident("a variable name")?;
-        self.expect(Punct::Assign, &format!("to initialise `{name}`"))?;
+        self.expect_with(Punct::Assign, || format!("to initialise `{name}`"))?;
         let value = self.expr(0)?;
         self.expect(Punct::Semicolon, "after the declaration")?;
         Ok(StmtKind::Var { name, value })

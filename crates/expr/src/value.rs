@@ -191,6 +191,34 @@ impl Value {
 /// Formats like .NET's `ToString()`: null is empty, booleans are `True`/`False`, JSON is
 /// indented (two spaces, `\n`), a `DateTime` is the invariant culture's
 /// `MM/dd/yyyy HH:mm:ss`, a `TimeSpan` is `[-][d.]hh:mm:ss[.fffffff]`.
+impl Value {
+    /// Appends the value as `ToString()` writes it (its [`fmt::Display`]), without the
+    /// formatting machinery for the common strings.
+    pub(crate) fn append_text(&self, out: &mut String) {
+        match self {
+            Self::Null => {}
+            Self::String(s) => out.push_str(s),
+            Self::Json(serde_json::Value::String(s)) => out.push_str(s),
+            Self::Bool(true) => out.push_str("True"),
+            Self::Bool(false) => out.push_str("False"),
+            other => {
+                use fmt::Write as _;
+                // Writing into a String cannot fail.
+                let _ = write!(out, "{other}");
+            }
+        }
+    }
+
+    /// The length of [`Value::append_text`]'s text when known without formatting.
+    pub(crate) fn text_len_hint(&self) -> usize {
+        match self {
+            Self::String(s) => s.len(),
+            Self::Json(serde_json::Value::String(s)) => s.len(),
+            _ => 8,
+        }
+    }
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -941,7 +941,9 @@ impl Host for RequestHost<'_> {
     fn path(&self, path: &str) -> Option<Result<Value, HostError>> {
         // One member lookup on an object that is never null here, instead of one per
         // level; a parent that may be null is walked by the evaluator.
-        let (parent, name) = path.rsplit_once('.')?;
+        // A byte search: `rsplit_once('.')`'s char searcher costs more than the lookup.
+        let dot = path.as_bytes().iter().rposition(|&b| b == b'.')?;
+        let (parent, name) = (&path[..dot], &path[dot + 1..]);
         let parent = match parent {
             "context" => "context",
             "context.Request" => "context.Request",
