@@ -93,6 +93,7 @@ fn meta(policy: &Policy) -> StepMeta {
         name: policy.name(),
         origin: Arc::clone(&policy.origin),
         position: policy.position,
+        path: Arc::clone(&policy.path),
         id: policy.id.as_deref().map(Arc::from),
     }
 }

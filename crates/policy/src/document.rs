@@ -157,6 +157,9 @@ pub enum PolicyNode {
 pub struct Policy {
     pub(crate) origin: Arc<str>,
     pub(crate) position: Position,
+    /// Where the element is in its section (`choose[3]\when[2]\set-header[1]`), for
+    /// `context.LastError.Path`.
+    pub(crate) path: Arc<str>,
     /// APIM's optional `id` attribute, reported in errors raised by the policy.
     pub(crate) id: Option<String>,
     pub(crate) kind: ParsedKind,
@@ -282,6 +285,7 @@ pub(crate) fn from_element_partial(
     let cx = ParseCx {
         origin: &origin,
         problems: std::cell::RefCell::new(Vec::new()),
+        path: std::cell::RefCell::new(Vec::new()),
     };
     let read = read_document(&cx, &origin, root);
     let mut problems = cx.problems.into_inner();
@@ -382,6 +386,9 @@ pub(crate) struct ParseCx<'a> {
     /// The policies that could not be read, in document order; reading goes on without
     /// them, so one run reports them all.
     problems: std::cell::RefCell<Vec<PolicyError>>,
+    /// Where the element being read is, as APIM's `context.LastError.Path` writes it:
+    /// `choose[3]`, `when[2]`, … from the section down (1-based among the siblings).
+    path: std::cell::RefCell<Vec<String>>,
 }
 
 impl ParseCx<'_> {
@@ -393,7 +400,7 @@ impl ParseCx<'_> {
     ) -> Result<Vec<PolicyNode>, PolicyError> {
         let mut nodes = Vec::with_capacity(elements.len());
         let mut base_seen = false;
-        for element in elements {
+        for (index, element) in elements.iter().enumerate() {
             if element.name == "base" {
                 let reader = ElementReader::new(element, Site::new(self.origin, "base"), false);
                 if !base_allowed {
@@ -414,7 +421,8 @@ impl ParseCx<'_> {
                 base_seen = true;
                 nodes.push(PolicyNode::Base(element.position));
             } else {
-                match self.policy(element) {
+                let read = self.within(&element.name, index, || self.policy(element));
+                match read {
                     Ok(policy) => nodes.push(PolicyNode::Policy(Box::new(policy))),
                     Err(problem) => self.problems.borrow_mut().push(problem),
                 }
@@ -423,7 +431,19 @@ impl ParseCx<'_> {
         Ok(nodes)
     }
 
+    /// Runs `read` with `name[index + 1]` added to the element path (a container
+    /// policy's branches: `when[2]`).
+    pub(crate) fn within<T>(&self, name: &str, index: usize, read: impl FnOnce() -> T) -> T {
+        self.path
+            .borrow_mut()
+            .push(format!("{name}[{}]", index + 1));
+        let result = read();
+        self.path.borrow_mut().pop();
+        result
+    }
+
     fn policy(&self, element: &Element) -> Result<Policy, PolicyError> {
+        let path: Arc<str> = Arc::from(self.path.borrow().join("\\"));
         let name = element.name.as_str();
         let site = Site::new(self.origin, name);
         let mut reader = ElementReader::new(element, site, true);
@@ -447,6 +467,7 @@ impl ParseCx<'_> {
         Ok(Policy {
             origin: Arc::clone(self.origin),
             position: element.position,
+            path,
             id,
             kind,
         })

@@ -371,7 +371,7 @@ const CONTEXT_MODEL: &[(&str, &[&str])] = &[
     (
         "context.LastError",
         &[
-            "Source", "Reason", "Message", "Section", "PolicyId", "Scope",
+            "Source", "Reason", "Message", "Section", "PolicyId", "Scope", "Path",
         ],
     ),
     (
@@ -431,7 +431,6 @@ const APIM_CONTEXT_MODEL: &[(&str, &[&str])] = &[
             "StartDate",
         ],
     ),
-    ("context.LastError", &["Path"]),
     (
         "context.Api",
         &[
@@ -1118,6 +1117,7 @@ impl Host for RequestHost<'_> {
                         .map_or(Value::Null, |section| text(section.name())),
                     "PolicyId" => error.policy_id.as_deref().map_or(Value::Null, text),
                     "Scope" => error.scope.map_or(Value::Null, text),
+                    "Path" => error.path.as_deref().map_or(Value::Null, text),
                     _ => return Err(HostError::UnknownMember),
                 }
             }

@@ -207,6 +207,7 @@ fn outbound_reads_the_response_and_on_error_reads_last_error() {
         section: Some(crate::SectionKind::Inbound),
         policy_id: Some("limit-1".into()),
         scope: None,
+        path: None,
     };
     let mut response = ResponseState::new(StatusCode::TOO_MANY_REQUESTS, HeaderMap::new());
     assert_eq!(

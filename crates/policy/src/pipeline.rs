@@ -560,6 +560,10 @@ pub struct PolicyErrorInfo {
     /// The scope of the document the failing policy is in (`global`, `product`, `api`,
     /// `operation`); `None` for the gateway's own steps and for a policy in a fragment.
     pub scope: Option<&'static str>,
+    /// Where the failing policy is in its section, as APIM writes it
+    /// (`choose[3]\when[2]\set-header[1]`: element names with their 1-based position
+    /// among their siblings); `None` for the gateway's own steps.
+    pub path: Option<Arc<str>>,
 }
 
 /// A policy refused the request: the error for on-error, and the response to send if
@@ -881,6 +885,8 @@ pub(crate) struct StepMeta {
     pub(crate) name: &'static str,
     pub(crate) origin: Arc<str>,
     pub(crate) position: Position,
+    /// The element path in its section, for `context.LastError.Path`.
+    pub(crate) path: Arc<str>,
     pub(crate) id: Option<Arc<str>>,
 }
 
@@ -918,6 +924,7 @@ impl StepMeta {
                 section: Some(section),
                 policy_id: self.id.clone(),
                 scope: scope_of(&self.origin),
+                path: Some(Arc::clone(&self.path)),
             },
             response,
         }))

@@ -155,6 +155,7 @@ fn outbound_and_on_error_can_replace_the_response() {
         section: Some(SectionKind::Backend),
         policy_id: None,
         scope: None,
+        path: None,
     };
     let mocked =
         responded(pipeline.on_error(&facts(0), &counters, &mut state, &error, &mut response));

@@ -1866,7 +1866,7 @@ async fn last_error_tells_the_scope_of_the_failing_policy() {
     let backend = EchoBackend::start();
     let gateway = with_full_policy(
         &backend,
-        r#"<policies><inbound><set-variable name="x" value="@(1 / (context.Request.Headers.Count - context.Request.Headers.Count))" /></inbound><on-error><return-response><set-body>@(context.LastError.Scope + "/" + context.LastError.Section + "/" + context.LastError.Reason)</set-body></return-response></on-error></policies>"#,
+        r#"<policies><inbound><set-variable name="x" value="@(1 / (context.Request.Headers.Count - context.Request.Headers.Count))" /></inbound><on-error><return-response><set-body>@(context.LastError.Scope + "/" + context.LastError.Section + "/" + context.LastError.Reason + "/" + context.LastError.Path)</set-body></return-response></on-error></policies>"#,
     );
     let response = http_client()
         .get(gateway.url("/api/x"))
@@ -1876,6 +1876,26 @@ async fn last_error_tells_the_scope_of_the_failing_policy() {
         .unwrap();
     assert_eq!(
         response.text().await.unwrap(),
-        "api/inbound/ExpressionValueEvaluationFailure"
+        "api/inbound/ExpressionValueEvaluationFailure/set-variable[1]"
+    );
+}
+
+#[tokio::test]
+async fn last_error_tells_the_path_of_the_failing_policy_in_its_section() {
+    let backend = EchoBackend::start();
+    // The failing set-header is the 1st child of the 2nd branch of the 3rd element.
+    let gateway = with_full_policy(
+        &backend,
+        r#"<policies><inbound><base /><set-variable name="a" value="1" /><choose><when condition="@(false)"><set-header name="X" exists-action="override"><value>x</value></set-header></when><when condition="@(true)"><set-header name="X" exists-action="override"><value>@(((string)null).Length.ToString())</value></set-header></when></choose></inbound><on-error><return-response><set-body>@(context.LastError.Path)</set-body></return-response></on-error></policies>"#,
+    );
+    let response = http_client()
+        .get(gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.text().await.unwrap(),
+        r"choose[3]\when[2]\set-header[1]"
     );
 }

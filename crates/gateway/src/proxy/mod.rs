@@ -644,6 +644,7 @@ async fn proxy(
             section: Some(SectionKind::Backend),
             policy_id: None,
             scope: None,
+            path: None,
         };
         if waits {
             pipeline
@@ -916,6 +917,7 @@ fn failure_of(error: &ProxyError, source: &'static str, section: SectionKind) ->
             section: Some(section),
             policy_id: None,
             scope: None,
+            path: None,
         },
         response: gateway_error_response(error),
     }

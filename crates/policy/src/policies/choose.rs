@@ -112,7 +112,7 @@ impl PolicyDefinition for Choose {
             otherwise: None,
         };
         let mut otherwise_seen = false;
-        for child in &reader.element.children {
+        for (index, child) in reader.element.children.iter().enumerate() {
             let mut branch = reader.child(child);
             let condition = match child.name.as_str() {
                 "when" => {
@@ -135,7 +135,10 @@ impl PolicyDefinition for Choose {
             let start = config.policies.len();
             config
                 .policies
-                .extend(cx.nodes(&child.children, false)?.into_iter().filter_map(
+                .extend(
+                    cx.within(&child.name, index, || cx.nodes(&child.children, false))?
+                        .into_iter()
+                        .filter_map(
                     |node| match node {
                         PolicyNode::Policy(policy) => Some(*policy),
                         PolicyNode::Base(_) => None, // refused by `nodes` here

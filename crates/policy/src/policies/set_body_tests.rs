@@ -166,6 +166,7 @@ fn on_error_replaces_the_error_body() {
         section: None,
         policy_id: None,
         scope: None,
+        path: None,
     };
     let mut response = ResponseState::new(StatusCode::TOO_MANY_REQUESTS, http::HeaderMap::new());
     response.body = Some(BufferedBody::new(Bytes::from_static(b"original")));
