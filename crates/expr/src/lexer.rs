@@ -305,7 +305,8 @@ impl Lexer<'_> {
 
     /// Lexes until the end of input, or (inside a hole) until the unmatched `}`.
     fn tokens(&mut self, in_hole: bool) -> Result<Vec<Token>, ExprError> {
-        let mut tokens = Vec::new();
+        // Roughly one token per four bytes of source: few reallocations.
+        let mut tokens = Vec::with_capacity(if in_hole { 4 } else { self.src.len() / 4 + 2 });
         let mut depth = 0usize;
         loop {
             self.skip_trivia()?;

@@ -1013,8 +1013,17 @@ fn context_path(object: &Expr, name: &str, null_conditional: bool) -> Option<std
         return None;
     }
     match &object.kind {
-        ExprKind::Name(root) if root == "context" => Some(format!("context.{name}").into()),
-        ExprKind::ContextPath(path) => Some(format!("{path}.{name}").into()),
+        ExprKind::Name(root) if root == "context" => Some(joined("context", name)),
+        ExprKind::ContextPath(path) => Some(joined(path, name)),
         _ => None,
     }
+}
+
+/// `parent.name`, without the formatting machinery (paths are built per member).
+fn joined(parent: &str, name: &str) -> std::sync::Arc<str> {
+    let mut path = String::with_capacity(parent.len() + 1 + name.len());
+    path.push_str(parent);
+    path.push('.');
+    path.push_str(name);
+    path.into()
 }

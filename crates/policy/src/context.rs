@@ -128,7 +128,14 @@ pub struct CompileContext<'a> {
 /// [`CompileContext::with_expression_cache`]).
 #[derive(Default)]
 pub struct ExpressionCache(
-    std::cell::RefCell<HashMap<String, (std::sync::Arc<gatehouse_expr::Expression>, ContextReads)>>,
+    std::cell::RefCell<
+        HashMap<
+            String,
+            (std::sync::Arc<gatehouse_expr::Expression>, ContextReads),
+            // The keys are the configuration's own text, not a client's: a fast hash.
+            foldhash::fast::RandomState,
+        >,
+    >,
 );
 
 impl fmt::Debug for ExpressionCache {
