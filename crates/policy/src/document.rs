@@ -285,7 +285,7 @@ pub(crate) fn from_element_partial(
     let cx = ParseCx {
         origin: &origin,
         problems: std::cell::RefCell::new(Vec::new()),
-        path: std::cell::RefCell::new(Vec::new()),
+        path: std::cell::RefCell::new(String::new()),
     };
     let read = read_document(&cx, &origin, root);
     let mut problems = cx.problems.into_inner();
@@ -388,7 +388,7 @@ pub(crate) struct ParseCx<'a> {
     problems: std::cell::RefCell<Vec<PolicyError>>,
     /// Where the element being read is, as APIM's `context.LastError.Path` writes it:
     /// `choose[3]`, `when[2]`, … from the section down (1-based among the siblings).
-    path: std::cell::RefCell<Vec<String>>,
+    path: std::cell::RefCell<String>,
 }
 
 impl ParseCx<'_> {
@@ -434,16 +434,25 @@ impl ParseCx<'_> {
     /// Runs `read` with `name[index + 1]` added to the element path (a container
     /// policy's branches: `when[2]`).
     pub(crate) fn within<T>(&self, name: &str, index: usize, read: impl FnOnce() -> T) -> T {
-        self.path
-            .borrow_mut()
-            .push(format!("{name}[{}]", index + 1));
+        let outer = {
+            let mut path = self.path.borrow_mut();
+            let outer = path.len();
+            if outer > 0 {
+                path.push('\\');
+            }
+            path.push_str(name);
+            path.push('[');
+            push_decimal(&mut path, index + 1);
+            path.push(']');
+            outer
+        };
         let result = read();
-        self.path.borrow_mut().pop();
+        self.path.borrow_mut().truncate(outer);
         result
     }
 
     fn policy(&self, element: &Element) -> Result<Policy, PolicyError> {
-        let path: Arc<str> = Arc::from(self.path.borrow().join("\\"));
+        let path: Arc<str> = Arc::from(self.path.borrow().as_str());
         let name = element.name.as_str();
         let site = Site::new(self.origin, name);
         let mut reader = ElementReader::new(element, site, true);
@@ -472,6 +481,15 @@ impl ParseCx<'_> {
             kind,
         })
     }
+}
+
+/// Appends `n` in decimal (read per policy element: no formatter).
+fn push_decimal(out: &mut String, n: usize) {
+    if n >= 10 {
+        push_decimal(out, n / 10);
+    }
+    // A digit: `n % 10` is below 10.
+    out.push(char::from(b'0' + u8::try_from(n % 10).unwrap_or(0)));
 }
 
 fn unknown_policy(site: Site<'_>, element: &Element) -> PolicyError {

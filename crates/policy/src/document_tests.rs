@@ -239,3 +239,13 @@ fn edit_distance_counts_edits() {
     assert_eq!(edit_distance("cors", "cros"), 2);
     assert_eq!(edit_distance("", "abc"), 3);
 }
+
+#[test]
+fn element_paths_number_siblings_from_one() {
+    let mut path = String::new();
+    for n in [1, 9, 10, 12, 305] {
+        path.clear();
+        super::push_decimal(&mut path, n);
+        assert_eq!(path, n.to_string());
+    }
+}
