@@ -565,14 +565,25 @@ impl Parser {
     /// (`.Text.Encoding`), consumed, and the short name it stands for. `None` (nothing
     /// consumed) when the tokens do not spell one of [`QUALIFIED_NAMES`].
     fn qualified_name(&mut self, first: &str) -> Option<&'static str> {
+        let (tokens, short) = self.qualified_name_at(first, 0)?;
+        for _ in 0..tokens {
+            self.bump();
+        }
+        Some(short)
+    }
+
+    /// The longest namespace-qualified type name `first.A.B…` whose `.A.B…` starts `at`
+    /// tokens ahead: how many tokens that rest spans, and the short name. Consumes
+    /// nothing.
+    fn qualified_name_at(&self, first: &str, at: usize) -> Option<(usize, &'static str)> {
         if !NAMESPACE_ROOTS.contains(&first) {
             return None;
         }
         let mut full = first.to_owned();
         let mut found = None;
         let mut n = 0;
-        while self.is_punct(n, Punct::Dot) {
-            let TokenKind::Ident(part) = &self.peek_at(n + 1).kind else {
+        while self.is_punct(at + n, Punct::Dot) {
+            let TokenKind::Ident(part) = &self.peek_at(at + n + 1).kind else {
                 break;
             };
             full.push('.');
@@ -582,11 +593,7 @@ impl Parser {
                 found = Some((n, *short));
             }
         }
-        let (tokens, short) = found?;
-        for _ in 0..tokens {
-            self.bump();
-        }
-        Some(short)
+        found
     }
 
     fn new_expr(&mut self, start: Span) -> Result<Expr, ExprError> {
@@ -932,21 +939,7 @@ impl Parser {
             return None;
         };
         let type_len = if NAMESPACE_ROOTS.contains(&first.as_str()) {
-            let mut full = first.clone();
-            let mut n = 1;
-            let mut found = None;
-            while self.is_punct(n, Punct::Dot) {
-                let TokenKind::Ident(part) = &self.peek_at(n + 1).kind else {
-                    break;
-                };
-                full.push('.');
-                full.push_str(part);
-                n += 2;
-                if QUALIFIED_NAMES.iter().any(|(q, _)| *q == full) {
-                    found = Some(n);
-                }
-            }
-            found?
+            1 + self.qualified_name_at(first, 1)?.0
         } else if TYPE_NAMES.contains(&first.as_str())
             || DECLARATION_TYPES.contains(&first.as_str())
             || type_alias(first).is_some()

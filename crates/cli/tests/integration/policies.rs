@@ -1861,41 +1861,39 @@ async fn cached_values_outlive_the_request_that_stored_them() {
     assert_eq!(send("third").await, "second");
 }
 
-#[tokio::test]
-async fn last_error_tells_the_scope_of_the_failing_policy() {
+/// The body a GET answers under the API-level `policy`.
+async fn answer_under(policy: &str) -> String {
     let backend = EchoBackend::start();
-    let gateway = with_full_policy(
-        &backend,
-        r#"<policies><inbound><set-variable name="x" value="@(1 / (context.Request.Headers.Count - context.Request.Headers.Count))" /></inbound><on-error><return-response><set-body>@(context.LastError.Scope + "/" + context.LastError.Section + "/" + context.LastError.Reason + "/" + context.LastError.Path)</set-body></return-response></on-error></policies>"#,
-    );
-    let response = http_client()
+    let gateway = with_full_policy(&backend, policy);
+    http_client()
         .get(gateway.url("/api/x"))
         .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn last_error_tells_the_scope_of_the_failing_policy() {
+    let answer = answer_under(
+        r#"<policies><inbound><set-variable name="x" value="@(1 / (context.Request.Headers.Count - context.Request.Headers.Count))" /></inbound><on-error><return-response><set-body>@(context.LastError.Scope + "/" + context.LastError.Section + "/" + context.LastError.Reason + "/" + context.LastError.Path)</set-body></return-response></on-error></policies>"#,
+    )
+    .await;
     assert_eq!(
-        response.text().await.unwrap(),
+        answer,
         "api/inbound/ExpressionValueEvaluationFailure/set-variable[1]"
     );
 }
 
 #[tokio::test]
 async fn last_error_tells_the_path_of_the_failing_policy_in_its_section() {
-    let backend = EchoBackend::start();
     // The failing set-header is the 1st child of the 2nd branch of the 3rd element.
-    let gateway = with_full_policy(
-        &backend,
+    let answer = answer_under(
         r#"<policies><inbound><base /><set-variable name="a" value="1" /><choose><when condition="@(false)"><set-header name="X" exists-action="override"><value>x</value></set-header></when><when condition="@(true)"><set-header name="X" exists-action="override"><value>@(((string)null).Length.ToString())</value></set-header></when></choose></inbound><on-error><return-response><set-body>@(context.LastError.Path)</set-body></return-response></on-error></policies>"#,
-    );
-    let response = http_client()
-        .get(gateway.url("/api/x"))
-        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        response.text().await.unwrap(),
-        r"choose[3]\when[2]\set-header[1]"
-    );
+    )
+    .await;
+    assert_eq!(answer, r"choose[3]\when[2]\set-header[1]");
 }
