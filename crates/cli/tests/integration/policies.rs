@@ -1897,3 +1897,29 @@ async fn last_error_tells_the_path_of_the_failing_policy_in_its_section() {
     .await;
     assert_eq!(answer, r"choose[3]\when[2]\set-header[1]");
 }
+
+#[tokio::test]
+async fn find_and_replace_rewrites_the_request_and_the_response_bodies() {
+    let backend = EchoBackend::start();
+    let gateway = with_full_policy(
+        &backend,
+        r#"<policies><inbound><find-and-replace from="internal" to="public" /></inbound><outbound><find-and-replace from="@(context.Request.Headers.GetValueOrDefault("X-Find", "none"))" to="gateway" /></outbound></policies>"#,
+    );
+    let response = http_client()
+        .post(gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .header("x-test-mirror", "1")
+        .header("X-Find", "world")
+        .body("hello internal world, internal world")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let expected = "hello public gateway, public gateway";
+    assert_eq!(
+        response.headers()["content-length"],
+        expected.len().to_string().as_str(),
+        "the new body is sent with its own length"
+    );
+    assert_eq!(response.text().await.unwrap(), expected);
+}

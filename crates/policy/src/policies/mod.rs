@@ -34,6 +34,7 @@ policies! {
     check_header::CheckHeader,
     choose::Choose,
     cors::Cors,
+    find_and_replace::FindAndReplace,
     forward_request::ForwardRequest,
     include_fragment::IncludeFragment,
     ip_filter::IpFilter,
