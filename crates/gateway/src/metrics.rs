@@ -322,6 +322,10 @@ pub struct Metrics {
     /// Requests forwarded again by a `retry` around `forward-request`
     /// (`gatehouse_backend_retries_total`).
     pub backend_retries: Counter,
+    /// `gatehouse_one_way_requests_total{outcome}` (`send-one-way-request`), resolved
+    /// per outcome: `answered` (any status), `failed` (no answer), `dropped` (too many
+    /// in flight).
+    one_way_requests: [(OneWayOutcome, Counter); 3],
     /// `gatehouse_tls_handshakes_total{version}`, resolved per version.
     tls_handshakes: [(&'static str, Counter); 3],
     /// `gatehouse_tls_handshake_errors_total{reason}`, resolved per reason.
@@ -336,6 +340,41 @@ pub struct Metrics {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HostnameLabels {
     hostname: String,
+}
+
+/// What became of a `send-one-way-request` call; a metric label.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum OneWayOutcome {
+    /// The service answered, with any status.
+    Answered,
+    /// No answer: no connection, a timeout, a broken exchange.
+    Failed,
+    /// Not sent: too many were in flight.
+    Dropped,
+}
+
+impl OneWayOutcome {
+    /// The label value.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Answered => "answered",
+            Self::Failed => "failed",
+            Self::Dropped => "dropped",
+        }
+    }
+}
+
+impl EncodeLabelValue for OneWayOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// Labels of `gatehouse_one_way_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OneWayLabels {
+    outcome: OneWayOutcome,
 }
 
 /// Labels of `gatehouse_tls_handshakes_total`.
@@ -464,6 +503,21 @@ impl Metrics {
             "Requests forwarded to the backend again by a retry policy around forward-request",
             backend_retries.clone(),
         );
+        let one_way = Family::<OneWayLabels, Counter>::default();
+        registry.register(
+            "one_way_requests",
+            "Calls made by send-one-way-request policies, by outcome (answered, failed, dropped when too many were in flight)",
+            one_way.clone(),
+        );
+        let one_way_requests = [
+            OneWayOutcome::Answered,
+            OneWayOutcome::Failed,
+            OneWayOutcome::Dropped,
+        ]
+        .map(|outcome| {
+            let counter = one_way.get_or_create(&OneWayLabels { outcome }).clone();
+            (outcome, counter)
+        });
         let handshakes = Family::<TlsVersionLabels, Counter>::default();
         registry.register(
             "tls_handshakes",
@@ -517,6 +571,7 @@ impl Metrics {
             client_body_timeouts,
             malformed_requests,
             backend_retries,
+            one_way_requests,
             tls_handshakes,
             tls_handshake_errors,
             tls_certificate_expiry,
@@ -532,6 +587,17 @@ impl Metrics {
             _ => 2,
         };
         self.tls_handshakes[index].1.inc();
+    }
+
+    /// The counter of `send-one-way-request` calls with `outcome` (a handle the
+    /// background task keeps).
+    #[must_use]
+    pub fn one_way_requests(&self, outcome: OneWayOutcome) -> Counter {
+        self.one_way_requests
+            .iter()
+            .find(|(o, _)| *o == outcome)
+            .map(|(_, counter)| counter.clone())
+            .unwrap_or_default()
     }
 
     /// Counts a failed TLS handshake by its reason label.

@@ -92,6 +92,20 @@ pub trait PolicyServices: Send + Sync + fmt::Debug {
     /// Waits `duration` on the gateway's timer (`retry` between attempts).
     fn sleep(&self, duration: Duration) -> SleepFuture;
 
+    /// Starts a call without waiting for it (`send-one-way-request`): the gateway makes
+    /// it in the background, bounded, and its outcome never reaches the request (the
+    /// gateway logs and counts it). `Err` when the call cannot be started at all; by
+    /// default calls are not made ([`CallError::Unavailable`]).
+    ///
+    /// # Errors
+    ///
+    /// [`CallError::Unavailable`] where calls are not made; [`CallError::Failed`] when
+    /// the call cannot be built.
+    fn send_one_way(&self, call: OutgoingCall) -> Result<(), CallError> {
+        let _ = call;
+        Err(CallError::Unavailable)
+    }
+
     /// An access token for `resource` from the gateway's identity
     /// (`authentication-managed-identity`), cached until it expires. By default there
     /// is no identity.

@@ -246,6 +246,13 @@ impl crate::PolicyServices for FakeServices {
         Box::pin(std::future::ready(self.answer.clone()))
     }
 
+    /// Records the call; a failing double refuses to start it with its error.
+    fn send_one_way(&self, call: crate::OutgoingCall) -> Result<(), crate::CallError> {
+        self.answer.as_ref().map(|_| ()).map_err(Clone::clone)?;
+        self.calls.lock().unwrap().push(call);
+        Ok(())
+    }
+
     fn now(&self) -> Duration {
         // 2024-01-02T03:04:05Z
         Duration::from_secs(1_704_164_645)

@@ -1923,3 +1923,51 @@ async fn find_and_replace_rewrites_the_request_and_the_response_bodies() {
     );
     assert_eq!(response.text().await.unwrap(), expected);
 }
+
+#[tokio::test]
+async fn send_one_way_request_calls_in_the_background_without_holding_the_request() {
+    let backend = EchoBackend::start();
+    let service = EchoBackend::builder().name("audit").start();
+    let silent = gatehouse_test_support::SilentBackend::start();
+    let gateway = with_full_policy(
+        &backend,
+        &format!(
+            r#"<policies><inbound>
+                <send-one-way-request mode="new" timeout="1"><set-url>http://{}/never</set-url></send-one-way-request>
+                <send-one-way-request mode="new"><set-url>{}/audit</set-url><set-method>POST</set-method><set-body>@(context.Request.Url.Path)</set-body></send-one-way-request>
+            </inbound></policies>"#,
+            silent.addr(),
+            service.url()
+        ),
+    );
+    let started = std::time::Instant::now();
+    let response = http_client()
+        .get(gateway.url("/api/x"))
+        .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "the request did not wait for the silent service ({:?})",
+        started.elapsed()
+    );
+    // The audit service gets its call; the silent one times out after 1 s, counted.
+    assert!(wait_for(|| service.requests() == 1, WAIT));
+    wait_for_metric(
+        gateway.admin_addr(),
+        r#"gatehouse_one_way_requests_total{outcome="answered"}"#,
+        |n| n == 1.0,
+        WAIT,
+    )
+    .await;
+    wait_for_metric(
+        gateway.admin_addr(),
+        r#"gatehouse_one_way_requests_total{outcome="failed"}"#,
+        |n| n == 1.0,
+        WAIT,
+    )
+    .await;
+    assert!(gateway.wait_for_output("send-one-way-request failed", WAIT));
+}

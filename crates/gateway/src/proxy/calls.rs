@@ -14,6 +14,7 @@ use super::body::{CollectError, RequestBody, collect_at_most};
 use super::client::{self, BackendProtocol};
 use crate::GatewayState;
 use crate::compiled::CompiledConfig;
+use crate::metrics::OneWayOutcome;
 use crate::server::Limits;
 
 /// What `send-request` calls go through for one request: the configuration's default
@@ -54,6 +55,12 @@ impl<'a> PolicyCalls<'a> {
     }
 
     pub(crate) async fn send(&self, call: OutgoingCall) -> Result<CallResponse, CallError> {
+        self.prepare(call)?.exchange().await
+    }
+
+    /// The call made ready to go (its client, its request): what needs the request's
+    /// configuration, done now; the exchange can then run on its own.
+    fn prepare(&self, call: OutgoingCall) -> Result<PreparedCall, CallError> {
         let uri: Uri = call
             .url
             .as_str()
@@ -102,7 +109,34 @@ impl<'a> PolicyCalls<'a> {
         *request.method_mut() = call.method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        let limit = self.limits.max_buffered_body_bytes;
+        Ok(PreparedCall {
+            client,
+            request,
+            limit: self.limits.max_buffered_body_bytes,
+            timeout: call.timeout,
+        })
+    }
+}
+
+/// A call ready to go: [`PolicyCalls::prepare`].
+struct PreparedCall {
+    client: client::BackendClient,
+    request: Request<RequestBody>,
+    /// The most of the response body read.
+    limit: u64,
+    timeout: Duration,
+}
+
+impl PreparedCall {
+    /// Sends the request and reads the response whole (up to the limit), all within the
+    /// call's timeout.
+    async fn exchange(self) -> Result<CallResponse, CallError> {
+        let Self {
+            client,
+            request,
+            limit,
+            timeout,
+        } = self;
         let exchange = async {
             let response = client
                 .request(request)
@@ -122,11 +156,19 @@ impl<'a> PolicyCalls<'a> {
                 body,
             })
         };
-        tokio::time::timeout(call.timeout, exchange)
+        tokio::time::timeout(timeout, exchange)
             .await
-            .unwrap_or(Err(CallError::Timeout(call.timeout)))
+            .unwrap_or(Err(CallError::Timeout(timeout)))
     }
 }
+
+/// `send-one-way-request` calls that may be in flight at once in the process; past it a
+/// call is dropped (logged, counted as `dropped`), so a slow service cannot pile up
+/// tasks and memory in the gateway.
+pub const MAX_ONE_WAY_IN_FLIGHT: usize = 512;
+
+static ONE_WAY_IN_FLIGHT: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_ONE_WAY_IN_FLIGHT);
 
 /// The client error with its causes, without the URL (which may hold secrets).
 fn describe(error: &hyper_util::client::legacy::Error) -> String {
@@ -147,6 +189,46 @@ fn describe(error: &hyper_util::client::legacy::Error) -> String {
 impl PolicyServices for PolicyCalls<'_> {
     fn call(&self, call: OutgoingCall) -> CallFuture<'_> {
         Box::pin(self.send(call))
+    }
+
+    fn send_one_way(&self, call: OutgoingCall) -> Result<(), CallError> {
+        // Only the origin in logs: the path and query may hold secrets.
+        let origin = call.url.origin().ascii_serialization();
+        let metrics = &self.state.metrics;
+        let Ok(permit) = ONE_WAY_IN_FLIGHT.try_acquire() else {
+            metrics.one_way_requests(OneWayOutcome::Dropped).inc();
+            tracing::warn!(
+                                %origin,
+                limit = MAX_ONE_WAY_IN_FLIGHT,
+                "send-one-way-request dropped: too many one-way calls in flight"
+            );
+            return Ok(());
+        };
+        let prepared = self.prepare(call)?;
+        let answered = metrics.one_way_requests(OneWayOutcome::Answered);
+        let failed = metrics.one_way_requests(OneWayOutcome::Failed);
+        drop(tokio::spawn(async move {
+            let _in_flight = permit;
+            match prepared.exchange().await {
+                Ok(response) => {
+                    answered.inc();
+                    tracing::debug!(
+                                                %origin,
+                        status = response.status.as_u16(),
+                        "send-one-way-request answered"
+                    );
+                }
+                Err(error) => {
+                    failed.inc();
+                    tracing::warn!(
+                                                %origin,
+                        %error,
+                        "send-one-way-request failed"
+                    );
+                }
+            }
+        }));
+        Ok(())
     }
 
     fn now(&self) -> Duration {

@@ -46,6 +46,7 @@ policies! {
     rate_limit_by_key::RateLimitByKey,
     retry::Retry,
     return_response::ReturnResponse,
+    send_one_way_request::SendOneWayRequest,
     send_request::SendRequest,
     rewrite_uri::RewriteUri,
     set_backend_service::SetBackendService,

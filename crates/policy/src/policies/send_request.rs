@@ -54,7 +54,8 @@ const MAX_TIMEOUT_SECONDS: u64 = 86_400;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
     mode: Option<RawValue>,
-    response_variable_name: RawValue,
+    /// `None` for `send-one-way-request`, which keeps no response.
+    response_variable_name: Option<RawValue>,
     timeout: Option<RawValue>,
     ignore_error: Option<RawValue>,
     url: Option<RawValue>,
@@ -67,17 +68,24 @@ pub(crate) struct Config {
 /// Compiled `<send-request>`.
 #[derive(Debug)]
 pub(crate) struct SendRequest {
-    copy: bool,
+    call: CallTemplate,
     variable: Arc<str>,
-    timeout: Duration,
     ignore_error: bool,
+    /// `<authentication-managed-identity>`: a token for the call, sent as
+    /// `Authorization: Bearer …`.
+    identity: Option<CallIdentity>,
+}
+
+/// The call a `send-request` or `send-one-way-request` makes, compiled: its mode,
+/// timeout and children.
+#[derive(Debug)]
+pub(crate) struct CallTemplate {
+    copy: bool,
+    timeout: Duration,
     url: Option<TextValue>,
     method: Option<Method>,
     headers: Box<[SetHeader]>,
     body: Option<BodyValue>,
-    /// `<authentication-managed-identity>`: a token for the call, sent as
-    /// `Authorization: Bearer …`.
-    identity: Option<CallIdentity>,
 }
 
 /// `<authentication-managed-identity>` inside `<send-request>`.
@@ -94,12 +102,71 @@ impl PolicyDefinition for SendRequest {
     type Config = Config;
 
     fn parse(reader: &mut ElementReader<'_>, cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
+        Config::parse(reader, cx, false)
+    }
+
+    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+        let site = cx.site;
+        let Some(raw_variable) = &config.response_variable_name else {
+            return Err(site.err(
+                cx.position,
+                ErrorKind::Missing,
+                "`response-variable-name` is missing",
+            ));
+        };
+        let variable = cx.context.literal(site, raw_variable)?;
+        let variable = variable.text.trim();
+        if variable.is_empty() {
+            return Err(site.invalid(
+                raw_variable.position,
+                "`response-variable-name` must not be empty",
+            ));
+        }
+        let ignore_error =
+            cx.context
+                .boolean_or(site, config.ignore_error.as_ref(), "ignore-error", false)?;
+        let identity = config
+            .identity
+            .as_ref()
+            .map(|identity| {
+                let (resource, ignore_error) = identity.compile_parts(site, cx.context)?;
+                Ok::<_, PolicyError>(CallIdentity {
+                    resource,
+                    ignore_error,
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            call: CallTemplate::compile(config, cx)?,
+            variable: Arc::from(variable),
+            ignore_error,
+            identity,
+        })
+    }
+}
+
+impl Config {
+    /// Reads a `<send-request>`, or with `one_way` a `<send-one-way-request>` (no
+    /// response variable, no `ignore-error`, no token child).
+    pub(crate) fn parse(
+        reader: &mut ElementReader<'_>,
+        cx: &ParseCx<'_>,
+        one_way: bool,
+    ) -> Result<Self, PolicyError> {
         reader.no_text()?;
-        let mut config = Config {
+        let mut config = Self {
             mode: reader.optional("mode"),
-            response_variable_name: reader.required("response-variable-name")?,
+            response_variable_name: if one_way {
+                None
+            } else {
+                Some(reader.required("response-variable-name")?)
+            },
             timeout: reader.optional("timeout"),
-            ignore_error: reader.optional("ignore-error"),
+            ignore_error: if one_way {
+                None
+            } else {
+                reader.optional("ignore-error")
+            },
             url: None,
             method: None,
             headers: Vec::new(),
@@ -128,6 +195,13 @@ impl PolicyDefinition for SendRequest {
                     reader.at_most_once(&mut body_seen, child)?;
                     config.body = Some(set_body::Config::parse(&mut child_reader)?);
                 }
+                "authentication-managed-identity" if one_way => {
+                    return Err(reader.site.err(
+                        child.position,
+                        ErrorKind::NotSupported,
+                        "<authentication-managed-identity> inside <send-one-way-request> is not supported yet by Gatehouse (it is inside <send-request>)",
+                    ));
+                }
                 "authentication-managed-identity" => {
                     reader.at_most_once(&mut identity_seen, child)?;
                     let identity = <authentication_managed_identity::AuthenticationManagedIdentity as PolicyDefinition>::parse(&mut child_reader, cx)?;
@@ -145,8 +219,9 @@ impl PolicyDefinition for SendRequest {
                         child.position,
                         ErrorKind::NotSupported,
                         format!(
-                            "<{}> inside <send-request> is not supported yet by Gatehouse",
-                            child.name
+                            "<{}> inside <{}> is not supported yet by Gatehouse",
+                            child.name,
+                            reader.element.name
                         ),
                     ));
                 }
@@ -161,8 +236,11 @@ impl PolicyDefinition for SendRequest {
         }
         Ok(config)
     }
+}
 
-    fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
+impl CallTemplate {
+    /// Compiles the call's mode, timeout and children.
+    pub(crate) fn compile(config: &Config, cx: &StepCx<'_, '_>) -> Result<Self, PolicyError> {
         let site = cx.site;
         let copy = match &config.mode {
             None => false,
@@ -187,14 +265,6 @@ impl PolicyDefinition for SendRequest {
                 ..ContextReads::default()
             });
         }
-        let variable = cx.context.literal(site, &config.response_variable_name)?;
-        let variable = variable.text.trim();
-        if variable.is_empty() {
-            return Err(site.invalid(
-                config.response_variable_name.position,
-                "`response-variable-name` must not be empty",
-            ));
-        }
         let timeout = match &config.timeout {
             Some(raw) => Duration::from_secs(cx.context.number(
                 site,
@@ -204,9 +274,6 @@ impl PolicyDefinition for SendRequest {
             )?),
             None => Duration::from_secs(60),
         };
-        let ignore_error =
-            cx.context
-                .boolean_or(site, config.ignore_error.as_ref(), "ignore-error", false)?;
         let url = match &config.url {
             Some(raw) => {
                 let value = cx.context.text_value(site, raw)?;
@@ -222,7 +289,7 @@ impl PolicyDefinition for SendRequest {
                 return Err(site.err(
                     cx.position,
                     ErrorKind::Structure,
-                    "<send-request mode=\"new\"> needs a <set-url>",
+                    format!("<{} mode=\"new\"> needs a <set-url>", cx.site.element),
                 ));
             }
         };
@@ -250,27 +317,13 @@ impl PolicyDefinition for SendRequest {
             .as_ref()
             .map(|body| body.compile(site, cx.context))
             .transpose()?;
-        let identity = config
-            .identity
-            .as_ref()
-            .map(|identity| {
-                let (resource, ignore_error) = identity.compile_parts(site, cx.context)?;
-                Ok::<_, PolicyError>(CallIdentity {
-                    resource,
-                    ignore_error,
-                })
-            })
-            .transpose()?;
         Ok(Self {
             copy,
-            variable: Arc::from(variable),
             timeout,
-            ignore_error,
             url,
             method,
             headers,
             body,
-            identity,
         })
     }
 }
@@ -284,9 +337,9 @@ fn check_url(text: &str) -> Result<url::Url, &'static str> {
     Ok(url)
 }
 
-impl SendRequest {
+impl CallTemplate {
     /// The call to make, built from the current request (`copy`) or from nothing.
-    fn outgoing(
+    pub(crate) fn outgoing(
         &self,
         host: &RequestHost<'_>,
         meta: &StepMeta,
@@ -330,15 +383,15 @@ impl SendRequest {
                 } else {
                     format!("`{}`", &*text)
                 };
-                invalid(format!("<send-request> <set-url>: {why}: {shown}"))
+                invalid(format!("<{}> <set-url>: {why}: {shown}", meta.name))
             })?;
             url = Some(parsed);
         }
         let Some(url) = url else {
-            return Err(invalid(
-                "<send-request mode=\"copy\">: the request has no backend URL to copy; give a <set-url>"
-                    .to_owned(),
-            ));
+            return Err(invalid(format!(
+                "<{} mode=\"copy\">: the request has no backend URL to copy; give a <set-url>",
+                meta.name
+            )));
         };
         if let Some(new_method) = &self.method {
             method = new_method.clone();
@@ -390,7 +443,7 @@ impl Step for SendRequest {
         run: &Run<'_, '_, 'a>,
     ) -> Option<Result<StartedCall<'a>, Flow>> {
         let host = run.host();
-        let mut call = match self.outgoing(&host, meta, run.section()) {
+        let mut call = match self.call.outgoing(&host, meta, run.section()) {
             Ok(call) => call,
             Err(flow) => return Some(Err(flow)),
         };
