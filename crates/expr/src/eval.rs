@@ -1430,7 +1430,13 @@ impl Evaluator<'_> {
                     .call(o, method, type_argument, args)
                     .map_err(|e| self.host_error(e, span, method, o));
             }
-            (_, "ToString", []) => return self.string(obj.to_string(), span),
+            // A string is its own text: no copy.
+            (Value::String(_), "ToString", []) => return Ok(obj.clone()),
+            (_, "ToString", []) => {
+                let mut text = String::new();
+                obj.append_text(&mut text);
+                return self.string(text, span);
+            }
             // `JToken.ToString(Formatting.None | Formatting.Indented)`
             (Value::Json(json), "ToString", [Value::Int(formatting @ (0 | 1))]) => {
                 return self.json_text(json, *formatting == 1, span);
@@ -1637,6 +1643,13 @@ impl Evaluator<'_> {
                     return Err(self.too_long(len, span));
                 }
                 self.string(s.replace(from, to), span)
+            }
+            // ASCII text (the usual header and variable) skips the Unicode tables.
+            ("ToLower" | "ToLowerInvariant", 0) if s.is_ascii() => {
+                self.string(s.to_ascii_lowercase(), span)
+            }
+            ("ToUpper" | "ToUpperInvariant", 0) if s.is_ascii() => {
+                self.string(s.to_ascii_uppercase(), span)
             }
             ("ToLower" | "ToLowerInvariant", 0) => self.string(s.to_lowercase(), span),
             ("ToUpper" | "ToUpperInvariant", 0) => self.string(s.to_uppercase(), span),

@@ -164,6 +164,20 @@ fn cases() -> Vec<(&'static str, Want)> {
             i(2),
         ),
         (r#"{ String s = "x"; Int32 n = 2; return s + n; }"#, s("x2")),
+        // Integers as text, without the formatter.
+        (
+            r#"(-12345).ToString() + "|" + 0 + "|" + 7.ToString()"#,
+            s("-12345|0|7"),
+        ),
+        (
+            r#"(-9223372036854775807 - 1).ToString()"#,
+            s("-9223372036854775808"),
+        ),
+        (r#""x".ToString() == "x""#, b(true)),
+        (
+            r#""ÀB".ToLower() + "àb".ToUpper() + "Ab".ToLowerInvariant()"#,
+            s("àbÀBab"),
+        ),
         // Declarations of the language's other types, short or namespace-qualified,
         // and the HMAC key initializer.
         (

@@ -201,6 +201,7 @@ impl Value {
             Self::Json(serde_json::Value::String(s)) => out.push_str(s),
             Self::Bool(true) => out.push_str("True"),
             Self::Bool(false) => out.push_str("False"),
+            Self::Int(i) => push_int(out, *i),
             other => {
                 use fmt::Write as _;
                 // Writing into a String cannot fail.
@@ -268,5 +269,27 @@ impl From<bool> for Value {
 impl From<f64> for Value {
     fn from(d: f64) -> Self {
         Self::Double(d)
+    }
+}
+
+/// Appends `n` in decimal without the formatter (status codes, counts).
+fn push_int(out: &mut String, n: i64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = n.unsigned_abs();
+    loop {
+        at -= 1;
+        // `rest % 10` is a digit.
+        digits[at] = b'0' + u8::try_from(rest % 10).unwrap_or(0);
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        out.push('-');
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
     }
 }

@@ -497,3 +497,22 @@ fn form_bodies_read_as_their_fields() {
         Some("False")
     );
 }
+
+#[test]
+fn client_addresses_read_as_dotnet_writes_them() {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let text = |ip: IpAddr| match super::ip_text(ip) {
+        gatehouse_expr::Value::String(text) => text.to_string(),
+        other => panic!("{other:?}"),
+    };
+    for octets in [
+        [0, 0, 0, 0],
+        [9, 10, 99, 100],
+        [127, 0, 0, 1],
+        [255, 255, 255, 255],
+    ] {
+        let ip = Ipv4Addr::from(octets);
+        assert_eq!(text(IpAddr::V4(ip)), ip.to_string());
+    }
+    assert_eq!(text(IpAddr::V6(Ipv6Addr::LOCALHOST)), "::1");
+}
