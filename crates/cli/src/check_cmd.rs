@@ -400,7 +400,7 @@ fn check_document(file: &Path, context: &CompileContext<'_>, lenient_names: bool
 // === gatehouse validate ===
 
 /// `gatehouse validate -f FILE` and `gatehouse gateway --config FILE --validate`.
-pub(crate) fn validate(file: &Path, format: Format) -> ExitCode {
+pub(crate) fn validate(file: &Path, format: Format, timings: bool) -> ExitCode {
     let text = match std::fs::read_to_string(file) {
         Ok(text) => text
             .strip_prefix('\u{feff}')
@@ -411,7 +411,11 @@ pub(crate) fn validate(file: &Path, format: Format) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let report = Report::new(vec![validate_configuration(file, &text)]);
+    let mut steps = Timings::default();
+    let report = Report::new(vec![validate_configuration(file, &text, &mut steps)]);
+    if timings {
+        eprintln!("{steps}");
+    }
     match report.print(format) {
         Ok(code) => code,
         Err(error) => {
@@ -421,9 +425,38 @@ pub(crate) fn validate(file: &Path, format: Format) -> ExitCode {
     }
 }
 
-fn validate_configuration(file: &Path, text: &str) -> FileReport {
+/// How long each step of `validate` took (`--timings`); a step not reached is absent.
+#[derive(Debug, Default)]
+struct Timings {
+    parse: Option<std::time::Duration>,
+    checks: Option<std::time::Duration>,
+    gateway_compile: Option<std::time::Duration>,
+}
+
+impl std::fmt::Display for Timings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |step: Option<std::time::Duration>| {
+            step.map_or_else(
+                || "-".to_owned(),
+                |d| format!("{:.1}", d.as_secs_f64() * 1e3),
+            )
+        };
+        write!(
+            f,
+            "timings (ms): parse {} checks {} gateway-compile {}",
+            ms(self.parse),
+            ms(self.checks),
+            ms(self.gateway_compile)
+        )
+    }
+}
+
+fn validate_configuration(file: &Path, text: &str, timings: &mut Timings) -> FileReport {
     let origin = file.display().to_string();
-    let config = match Configuration::from_yaml(&origin, text) {
+    let started = std::time::Instant::now();
+    let parsed = Configuration::from_yaml(&origin, text);
+    timings.parse = Some(started.elapsed());
+    let config = match parsed {
         Ok(config) => config,
         Err(gatehouse_model::ConfigError::Yaml {
             line,
@@ -445,6 +478,7 @@ fn validate_configuration(file: &Path, text: &str) -> FileReport {
             );
         }
     };
+    let started = std::time::Instant::now();
     let mut problems = Vec::new();
     if let Err(errors) = config.validate() {
         problems.extend(
@@ -467,12 +501,16 @@ fn validate_configuration(file: &Path, text: &str) -> FileReport {
                 policy_problem(error, place, false)
             }),
     );
+    timings.checks = Some(started.elapsed());
     if problems.is_empty() {
         // What only the gateway's own load checks: routes (two APIs on one path,
         // operations no request can reach), certificates and keys.
         let metrics = gatehouse_gateway::Metrics::new();
         let tls = gatehouse_gateway::tls::TlsSettings::default();
-        match gatehouse_gateway::CompiledConfig::build(&config, &origin, 1, &metrics, &tls) {
+        let started = std::time::Instant::now();
+        let built = gatehouse_gateway::CompiledConfig::build(&config, &origin, 1, &metrics, &tls);
+        timings.gateway_compile = Some(started.elapsed());
+        match built {
             Ok(_) => {}
             Err(gatehouse_gateway::CompileError::Routing { source, .. }) => {
                 problems.extend(

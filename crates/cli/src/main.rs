@@ -62,6 +62,11 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t)]
         format: check_cmd::Format,
+        /// Also print to stderr how long each step took: parsing the YAML, the checks
+        /// (entities and every policy, each problem reported) and the gateway's own
+        /// compile (what a gateway does at start after parsing).
+        #[arg(long)]
+        timings: bool,
     },
     /// Make the control plane hold what a configuration file says (idempotent).
     Apply {
@@ -155,13 +160,17 @@ fn main() -> std::process::ExitCode {
                     format,
                 },
         } => return check_cmd::policy_check(paths, named_values.as_deref(), *format),
-        Command::Validate { file, format } => return check_cmd::validate(file, *format),
+        Command::Validate {
+            file,
+            format,
+            timings,
+        } => return check_cmd::validate(file, *format, *timings),
         Command::Gateway { verb: None, run } if run.validate => {
             let Some(file) = run.config_file() else {
                 eprintln!("error: --validate checks the file given with --config");
                 return std::process::ExitCode::from(2);
             };
-            return check_cmd::validate(file, check_cmd::Format::Text);
+            return check_cmd::validate(file, check_cmd::Format::Text, false);
         }
         _ => {}
     }
