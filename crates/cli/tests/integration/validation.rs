@@ -263,3 +263,43 @@ bad.yaml: apis[a].policy:1:44: error: unknown policy element [frobnicate]
         text(&yaml_error.stdout)
     );
 }
+
+#[test]
+fn validate_timings_name_each_step_on_stderr_and_leave_the_report_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/gateway.yaml");
+    let plain = run(dir.path(), &["validate", "-f", example.to_str().unwrap()]);
+    let timed = run(
+        dir.path(),
+        &["validate", "-f", example.to_str().unwrap(), "--timings"],
+    );
+    assert_eq!(timed.status.code(), Some(0));
+    assert_eq!(
+        text(&timed.stdout),
+        text(&plain.stdout),
+        "the report is unchanged"
+    );
+    let stderr = text(&timed.stderr);
+    let line = stderr
+        .lines()
+        .find(|line| line.starts_with("timings (ms): "))
+        .unwrap_or_else(|| panic!("no timings line: {stderr}"));
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    for step in ["parse", "checks", "gateway-compile"] {
+        let at = fields.iter().position(|field| *field == step).unwrap();
+        let ms: f64 = fields[at + 1].parse().unwrap_or_else(|_| panic!("{line}"));
+        assert!(ms >= 0.0, "{line}");
+    }
+    // A configuration the checks refuse is not compiled for the gateway.
+    std::fs::write(
+        dir.path().join("bad.yaml"),
+        "apis:\n  - id: a\n    pathh: x\n",
+    )
+    .unwrap();
+    let refused = run(dir.path(), &["validate", "-f", "bad.yaml", "--timings"]);
+    assert!(
+        text(&refused.stderr).contains("checks - gateway-compile -"),
+        "{}",
+        text(&refused.stderr)
+    );
+}
