@@ -13,7 +13,8 @@
 //! expression computes it. The body is searched as bytes, so a body that is not UTF-8
 //! text is searched as it is rather than refused; the gateway reads the body whole to
 //! search it (up to `--max-buffered-body-bytes`) and sends the result with its new
-//! length.
+//! length. A result over [`MAX_RESULT_BYTES`] (a short `from` and a long `to` can
+//! multiply a body) fails the request rather than growing without bound.
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -24,6 +25,9 @@ use crate::error::PolicyError;
 use crate::expression::TextValue;
 use crate::reader::RawValue;
 use crate::registry::prelude::*;
+
+/// The largest body a replacement may make: 16 MiB.
+pub(crate) const MAX_RESULT_BYTES: usize = 16 << 20;
 
 /// Parsed `<find-and-replace>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,21 +86,22 @@ impl PolicyDefinition for FindAndReplace {
 
 impl Step for FindAndReplace {
     fn apply(&self, meta: &StepMeta, run: &mut Run<'_, '_, '_>) -> Flow {
+        let section = run.section();
         let (from, to) = {
             let host = run.host();
             let from = match self.from.render(&host) {
                 Ok(text) => String::from(&*text),
-                Err(failure) => return failure.into_flow(meta, run.section()),
+                Err(failure) => return failure.into_flow(meta, section),
             };
             let to = match self.to.render(&host) {
                 Ok(text) => String::from(&*text),
-                Err(failure) => return failure.into_flow(meta, run.section()),
+                Err(failure) => return failure.into_flow(meta, section),
             };
             (from, to)
         };
         if from.is_empty() {
             return meta.fail(
-                run.section(),
+                section,
                 "ExpressionValueEvaluationFailure",
                 format!(
                     "find-and-replace: `from` is empty, there is nothing to find ({}:{})",
@@ -114,21 +119,53 @@ impl Step for FindAndReplace {
         };
         if let Some(current) = body {
             let text = current.read(true);
-            if let Some(replaced) = replace_all(&text, from.as_bytes(), to.as_bytes()) {
-                *body = Some(BufferedBody::new(replaced));
+            match replace_all(&text, from.as_bytes(), to.as_bytes(), MAX_RESULT_BYTES) {
+                Ok(Some(replaced)) => *body = Some(BufferedBody::new(replaced)),
+                Ok(None) => {}
+                Err(TooLarge(size)) => {
+                    return meta.fail(
+                        section,
+                        "BodyTooLarge",
+                        format!(
+                            "find-and-replace: the body would grow to {size} bytes, over the limit of {MAX_RESULT_BYTES} ({}:{})",
+                            meta.origin, meta.position
+                        ),
+                        PolicyResponse::json_error(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "Internal server error",
+                        ),
+                    );
+                }
             }
         }
         Flow::Continue
     }
 }
 
+/// A replacement that would make a body of this many bytes, over the limit.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TooLarge(pub(crate) usize);
+
 /// `haystack` with every occurrence of `from` (not empty) replaced by `to`, left to
-/// right and without overlaps; `None` when `from` does not occur.
-pub(crate) fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Option<Bytes> {
+/// right and without overlaps; `None` when `from` does not occur. The result's size is
+/// counted before anything is copied: over `limit`, [`TooLarge`].
+pub(crate) fn replace_all(
+    haystack: &[u8],
+    from: &[u8],
+    to: &[u8],
+    limit: usize,
+) -> Result<Option<Bytes>, TooLarge> {
     let finder = memchr::memmem::Finder::new(from);
-    let mut found = finder.find_iter(haystack).peekable();
-    found.peek()?;
-    let mut out = Vec::with_capacity(haystack.len());
+    let count = finder.find_iter(haystack).count();
+    if count == 0 {
+        return Ok(None);
+    }
+    let size = (haystack.len() - count * from.len()).saturating_add(count.saturating_mul(to.len()));
+    if size > limit {
+        return Err(TooLarge(size));
+    }
+    let found = finder.find_iter(haystack);
+    let mut out = Vec::with_capacity(size);
     let mut copied = 0;
     for at in found {
         out.extend_from_slice(&haystack[copied..at]);
@@ -136,7 +173,7 @@ pub(crate) fn replace_all(haystack: &[u8], from: &[u8], to: &[u8]) -> Option<Byt
         copied = at + from.len();
     }
     out.extend_from_slice(&haystack[copied..]);
-    Some(Bytes::from(out))
+    Ok(Some(Bytes::from(out)))
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ fn sent(body: Option<&BufferedBody>) -> Bytes {
 #[test]
 fn replaces_every_occurrence_left_to_right_without_rescanning() {
     let replaced = |text: &str, from: &str, to: &str| {
-        replace_all(text.as_bytes(), from.as_bytes(), to.as_bytes())
+        replace_all(text.as_bytes(), from.as_bytes(), to.as_bytes(), 1 << 20)
+            .unwrap()
             .map(|bytes| String::from_utf8(bytes.to_vec()).unwrap())
     };
     assert_eq!(replaced("a-b-c", "-", "+").as_deref(), Some("a+b+c"));
@@ -24,9 +25,36 @@ fn replaces_every_occurrence_left_to_right_without_rescanning() {
     assert_eq!(replaced("x", "x", "").as_deref(), Some(""));
     // Bytes that are not UTF-8 are searched as they are.
     assert_eq!(
-        replace_all(b"\xff\x00key\xfe", b"key", b"k").as_deref(),
+        replace_all(b"\xff\x00key\xfe", b"key", b"k", 100)
+            .unwrap()
+            .as_deref(),
         Some(&b"\xff\x00k\xfe"[..])
     );
+    // The size is known before anything is copied: exactly at the limit is fine.
+    assert_eq!(
+        replace_all(b"aaaa", b"a", b"bb", 8).unwrap().as_deref(),
+        Some(&b"bbbbbbbb"[..])
+    );
+    assert_eq!(replace_all(b"aaaa", b"a", b"bbb", 8), Err(super::TooLarge(12)));
+}
+
+#[test]
+fn a_body_that_would_grow_past_the_limit_fails_the_request() {
+    let pipeline = compile_in(
+        "inbound",
+        &format!(
+            r#"<find-and-replace from="a" to="{}" />"#,
+            "x".repeat(1000)
+        ),
+    )
+    .unwrap();
+    let mut state = request(Method::POST, "/", "", &[]);
+    state.body = Some(BufferedBody::new(Bytes::from(vec![b'a'; 20_000])));
+    let failure = failed(pipeline.inbound(&facts(1), &Counters::new(), &mut state));
+    assert_eq!(failure.error.source, "find-and-replace");
+    assert_eq!(failure.error.reason, "BodyTooLarge");
+    assert!(failure.error.message.contains("20000000 bytes"), "{}", failure.error.message);
+    assert_eq!(sent(state.body.as_ref()).len(), 20_000, "the body is left as it was");
 }
 
 #[test]
