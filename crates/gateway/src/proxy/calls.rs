@@ -198,7 +198,7 @@ impl PolicyServices for PolicyCalls<'_> {
         let Ok(permit) = ONE_WAY_IN_FLIGHT.try_acquire() else {
             metrics.one_way_requests(OneWayOutcome::Dropped).inc();
             tracing::warn!(
-                                %origin,
+                %origin,
                 limit = MAX_ONE_WAY_IN_FLIGHT,
                 "send-one-way-request dropped: too many one-way calls in flight"
             );
@@ -213,7 +213,7 @@ impl PolicyServices for PolicyCalls<'_> {
                 Ok(response) => {
                     answered.inc();
                     tracing::debug!(
-                                                %origin,
+                        %origin,
                         status = response.status.as_u16(),
                         "send-one-way-request answered"
                     );
@@ -221,7 +221,7 @@ impl PolicyServices for PolicyCalls<'_> {
                 Err(error) => {
                     failed.inc();
                     tracing::warn!(
-                                                %origin,
+                        %origin,
                         %error,
                         "send-one-way-request failed"
                     );
