@@ -103,10 +103,10 @@ fn rejects_bad_structure() {
             message: "policy `<cache-lookup>` is not supported yet by Gatehouse",
         },
         ErrorCase {
-            name: "validate-jwt not implemented",
+            name: "validate-azure-ad-token not implemented",
             section: "inbound",
-            body: r#"<validate-jwt header-name="Authorization"/>"#,
-            at: "<validate-jwt",
+            body: r#"<validate-azure-ad-token tenant-id="contoso.onmicrosoft.com"/>"#,
+            at: "<validate-azure-ad-token",
             kind: ErrorKind::NotSupported,
             // Points a user at the documentation, not at the source tree.
             message: "not supported yet by Gatehouse; docs/policies.md lists what is",

@@ -473,7 +473,7 @@ fn the_cli_the_control_plane_and_the_gateway_give_the_same_verdict() {
         ),
         (
             "unsupported",
-            "<policies><inbound><validate-jwt header-name=\"Authorization\" /></inbound></policies>",
+            "<policies><inbound><validate-azure-ad-token tenant-id=\"contoso\" /></inbound></policies>",
             false,
         ),
         (

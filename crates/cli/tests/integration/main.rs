@@ -44,6 +44,8 @@ mod tls;
 #[cfg(test)]
 mod tls_control_plane;
 #[cfg(test)]
+mod validate_jwt;
+#[cfg(test)]
 mod validation;
 #[cfg(test)]
 mod websocket;

@@ -43,7 +43,7 @@ const DOCUMENTS: [(&str, &str); 9] = [
     (
         // Every problem of one document, a byte-order mark and CRLF line ends.
         "many.xml",
-        "\u{feff}<policies>\r\n  <inbound>\r\n    <rate-limit calls=\"5\" />\r\n    <frobnicate />\r\n    <validate-jwt header-name=\"Authorization\" />\r\n  </inbound>\r\n</policies>\r\n",
+        "\u{feff}<policies>\r\n  <inbound>\r\n    <rate-limit calls=\"5\" />\r\n    <frobnicate />\r\n    <validate-azure-ad-token tenant-id=\"contoso\" />\r\n  </inbound>\r\n</policies>\r\n",
     ),
 ];
 
@@ -53,7 +53,7 @@ expression.xml:3:68: error (unsupported): policy expression: `context.Workspace`
 malformed.xml:1:41: error: invalid XML: ill-formed document: expected `</set-header>`, but `</inbound>` was found
 many.xml:3:5: error: missing required attribute `renewal-period` [rate-limit]
 many.xml:4:5: error: unknown policy element [frobnicate]
-many.xml:5:5: error (unsupported): policy `<validate-jwt>` is not supported yet by Gatehouse; docs/policies.md lists what is [validate-jwt]
+many.xml:5:5: error (unsupported): policy `<validate-azure-ad-token>` is not supported yet by Gatehouse; docs/policies.md lists what is [validate-azure-ad-token]
 named-value.xml:3:58: warning: named value `{{tenant}}` is not defined; add it under `namedValues` (names are case-insensitive) or fix the name [set-header]
 unbalanced.xml:1:73: error: unterminated policy expression: missing `)`; check that every `(`, `{` and string literal is closed
 unknown-attribute.xml:3:26: error: unknown attribute `exist-action`; supported: exists-action, id, name [set-header]
@@ -203,7 +203,7 @@ fn the_json_report_has_files_a_summary_and_what_blocked_them() {
         serde_json::json!({"files": 9, "accepted": 2, "rejected": 7, "invalid": 6,
             "unsupported": 1, "warnings": 1})
     );
-    assert_eq!(report["blockers"]["validate-jwt"], 1);
+    assert_eq!(report["blockers"]["validate-azure-ad-token"], 1);
     assert_eq!(
         report["blockers"]["set-header"], 2,
         "{}",

@@ -58,6 +58,7 @@ policies! {
     set_variable::SetVariable,
     trace::Trace,
     validate_client_certificate::ValidateClientCertificate,
+    validate_jwt::ValidateJwt,
     wait::Wait,
 }
 
