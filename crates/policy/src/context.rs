@@ -300,6 +300,34 @@ impl<'a> CompileContext<'a> {
             .find(|certificate| certificate.id == id)
     }
 
+    /// The configured certificate `raw` names (named values substituted), with the
+    /// resolved reference for messages; an unknown one is refused, listing those there
+    /// are. `what` names the attribute in the message (`` `certificate-id` ``).
+    pub(crate) fn configured_certificate(
+        &self,
+        site: Site<'_>,
+        raw: &RawValue,
+        what: &str,
+    ) -> Result<(&'a Certificate, Resolved), PolicyError> {
+        let resolved = self.literal(site, raw)?;
+        let Some(certificate) = self.certificate(resolved.text.trim()) else {
+            let known = self.certificate_ids();
+            let hint = if known.is_empty() {
+                "no certificates are configured".to_owned()
+            } else {
+                format!("configured certificates: {}", known.join(", "))
+            };
+            return Err(site.invalid(
+                raw.position,
+                format!(
+                    "{what}: unknown certificate {}; add it under `certificates` ({hint})",
+                    resolved.shown()
+                ),
+            ));
+        };
+        Ok((certificate, resolved))
+    }
+
     pub(crate) fn certificate_ids(&self) -> Vec<&'a str> {
         self.certificates
             .iter()

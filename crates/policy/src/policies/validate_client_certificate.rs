@@ -385,23 +385,8 @@ fn compile_identity(
         Ok(text.to_owned())
     };
     let entity = |raw: &RawValue, attribute: &str| -> Result<Box<str>, PolicyError> {
-        let resolved = cx.literal(site, raw)?;
-        let id = resolved.text.trim();
-        let Some(certificate) = cx.certificate(id) else {
-            let known = cx.certificate_ids();
-            let hint = if known.is_empty() {
-                "no certificates are configured".to_owned()
-            } else {
-                format!("configured certificates: {}", known.join(", "))
-            };
-            return Err(site.invalid(
-                raw.position,
-                format!(
-                    "`{attribute}`: unknown certificate {}; add it under `certificates` ({hint})",
-                    resolved.shown()
-                ),
-            ));
-        };
+        let (certificate, _) = cx.configured_certificate(site, raw, &format!("`{attribute}`"))?;
+        let id = &certificate.id;
         pem_thumbprint(&certificate.certificate_pem)
             .map(String::into_boxed_str)
             .ok_or_else(|| {

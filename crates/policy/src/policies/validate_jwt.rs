@@ -643,23 +643,8 @@ fn compile_key(config: &KeyConfig, cx: &StepCx<'_, '_>) -> Result<VerifyKey, Pol
             )
         }
         KeyForm::Certificate(raw) => {
-            let resolved = context.literal(site, raw)?;
-            let id = resolved.text.trim();
-            let Some(certificate) = context.certificate(id) else {
-                let known = context.certificate_ids();
-                let hint = if known.is_empty() {
-                    "no certificates are configured".to_owned()
-                } else {
-                    format!("configured certificates: {}", known.join(", "))
-                };
-                return Err(site.invalid(
-                    raw.position,
-                    format!(
-                        "<key> `certificate-id`: unknown certificate {}; add it under `certificates` ({hint})",
-                        resolved.shown()
-                    ),
-                ));
-            };
+            let (certificate, resolved) =
+                context.configured_certificate(site, raw, "<key> `certificate-id`")?;
             certificate_key(&certificate.certificate_pem).map_err(|why| {
                 site.invalid(
                     raw.position,
