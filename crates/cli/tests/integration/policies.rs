@@ -1971,3 +1971,33 @@ async fn send_one_way_request_calls_in_the_background_without_holding_the_reques
     .await;
     assert!(gateway.wait_for_output("send-one-way-request failed", WAIT));
 }
+
+#[tokio::test]
+async fn quota_refuses_a_subscription_past_its_call_volume_as_apim_does() {
+    // APIM's default Starter product policy.
+    let answer = |gateway: &GatewayProcess| {
+        let request = http_client()
+            .get(gateway.url("/api/x"))
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY);
+        async move { request.send().await.unwrap() }
+    };
+    let backend = EchoBackend::start();
+    let gateway = with_full_policy(
+        &backend,
+        r#"<policies><inbound><rate-limit calls="5" renewal-period="60" /><quota calls="2" renewal-period="604800" /></inbound></policies>"#,
+    );
+    assert_eq!(answer(&gateway).await.status(), 200);
+    assert_eq!(answer(&gateway).await.status(), 200);
+    let refused = answer(&gateway).await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["statusCode"], 403);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Out of call volume quota. Quota will be replenished in"),
+        "{body}"
+    );
+}

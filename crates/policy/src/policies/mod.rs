@@ -41,6 +41,7 @@ policies! {
     limit_concurrency::LimitConcurrency,
     log_to_eventhub::LogToEventhub,
     mock_response::MockResponse,
+    quota::Quota,
     quota_by_key::QuotaByKey,
     rate_limit::RateLimit,
     rate_limit_by_key::RateLimitByKey,

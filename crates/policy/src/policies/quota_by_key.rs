@@ -28,7 +28,7 @@ use crate::reader::RawValue;
 use crate::registry::prelude::*;
 
 /// `0001-01-01T00:00:00Z`, APIM's default `first-period-start`, in Unix seconds.
-const YEAR_ONE: i64 = -62_135_596_800;
+pub(crate) const YEAR_ONE: i64 = -62_135_596_800;
 
 /// Parsed `<quota-by-key>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,28 +85,13 @@ impl QuotaByKey {
         site: Site<'_>,
         cx: &CompileContext<'_>,
     ) -> Result<Self, PolicyError> {
-        let calls: Option<u32> = config
-            .calls
-            .as_ref()
-            .map(|raw| cx.number(site, raw, "calls", 1..=u32::MAX))
-            .transpose()?;
-        let bandwidth_kb: Option<u64> = config
-            .bandwidth
-            .as_ref()
-            .map(|raw| cx.number(site, raw, "bandwidth", 1..=MAX_QUOTA_BYTES / 1024))
-            .transpose()?;
-        let period: u64 = cx.number(
+        let (calls, bandwidth_bytes, period) = quota_amounts(
             site,
+            cx,
+            config.calls.as_ref(),
+            config.bandwidth.as_ref(),
             &config.renewal_period,
-            "renewal-period",
-            0..=u64::from(u32::MAX),
         )?;
-        if period != 0 && period < 300 {
-            return Err(site.invalid(
-                config.renewal_period.position,
-                "`renewal-period` must be 0 (never renew) or at least 300 seconds; use rate-limit-by-key for shorter windows",
-            ));
-        }
         let start = match &config.first_period_start {
             None => YEAR_ONE,
             Some(raw) => {
@@ -127,7 +112,7 @@ impl QuotaByKey {
             instance: policy_instance_id(site.origin, config.position, "quota-by-key"),
             limit: QuotaLimit {
                 calls,
-                bandwidth_bytes: bandwidth_kb.map(|kb| kb * 1024),
+                bandwidth_bytes,
                 window: QuotaWindow {
                     period_s: period,
                     start_s: start,
@@ -189,6 +174,37 @@ impl QuotaByKey {
         let (message, response) = quota_exceeded(what, retry_after);
         meta.fail_from("quota", exec.section, "QuotaExceeded", message, response)
     }
+}
+
+/// A quota's `calls`, `bandwidth` (kilobytes, as bytes) and `renewal-period` (seconds:
+/// 0 for a lifetime quota, else at least 300, as in APIM), checked; shared with
+/// `quota`.
+pub(crate) fn quota_amounts(
+    site: Site<'_>,
+    cx: &CompileContext<'_>,
+    calls: Option<&RawValue>,
+    bandwidth: Option<&RawValue>,
+    renewal_period: &RawValue,
+) -> Result<(Option<u32>, Option<u64>, u64), PolicyError> {
+    let calls: Option<u32> = calls
+        .map(|raw| cx.number(site, raw, "calls", 1..=u32::MAX))
+        .transpose()?;
+    let bandwidth_kb: Option<u64> = bandwidth
+        .map(|raw| cx.number(site, raw, "bandwidth", 1..=MAX_QUOTA_BYTES / 1024))
+        .transpose()?;
+    let period: u64 = cx.number(
+        site,
+        renewal_period,
+        "renewal-period",
+        0..=u64::from(u32::MAX),
+    )?;
+    if period != 0 && period < 300 {
+        return Err(site.invalid(
+            renewal_period.position,
+            "`renewal-period` must be 0 (never renew) or at least 300 seconds; use rate-limit-by-key for shorter windows",
+        ));
+    }
+    Ok((calls, bandwidth_kb.map(|kb| kb * 1024), period))
 }
 
 /// Parses `yyyy-MM-ddTHH:mm:ss` with an optional `Z` into Unix seconds (UTC).

@@ -146,14 +146,14 @@ impl Scoped {
         id: &str,
         display_name: Option<&str>,
     ) -> Result<bool, PolicyError> {
-        for raw in [&self.name, &self.id].into_iter().flatten() {
-            let wanted = cx.literal(site, raw)?;
-            let wanted = wanted.text.trim();
-            if wanted == id || display_name == Some(wanted) {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        super::throttle::names_entity(
+            site,
+            cx,
+            self.name.as_ref(),
+            self.id.as_ref(),
+            id,
+            display_name,
+        )
     }
 }
 

@@ -171,3 +171,24 @@ impl IncrementCondition {
         true
     }
 }
+
+/// Whether a nested `<api>` or `<operation>` of `rate-limit` or `quota` names the
+/// pipeline's entity: its `name` or `id` (named values substituted) equal to the
+/// entity's id or display name.
+pub(crate) fn names_entity(
+    site: crate::error::Site<'_>,
+    cx: &crate::context::CompileContext<'_>,
+    name: Option<&crate::reader::RawValue>,
+    id: Option<&crate::reader::RawValue>,
+    entity_id: &str,
+    display_name: Option<&str>,
+) -> Result<bool, crate::error::PolicyError> {
+    for raw in [id, name].into_iter().flatten() {
+        let wanted = cx.literal(site, raw)?;
+        let wanted = wanted.text.trim();
+        if wanted == entity_id || display_name == Some(wanted) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
