@@ -2001,3 +2001,27 @@ async fn quota_refuses_a_subscription_past_its_call_volume_as_apim_does() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn authentication_basic_sends_the_backend_basic_credentials() {
+    let backend = EchoBackend::start();
+    let gateway = with_policy(
+        &backend,
+        r#"<authentication-basic username="gateway" password="@("pass" + "word")" />"#,
+    );
+    let landed = echo(
+        http_client()
+            .get(gateway.url("/api/x"))
+            .header("Ocp-Apim-Subscription-Key", ALL_APIS_KEY)
+            .header("Authorization", "Bearer from-the-client")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    // base64("gateway:password")
+    assert_eq!(
+        landed.header("authorization"),
+        Some("Basic Z2F0ZXdheTpwYXNzd29yZA==")
+    );
+}

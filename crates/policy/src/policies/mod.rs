@@ -27,6 +27,7 @@ macro_rules! policies {
 }
 
 policies! {
+    authentication_basic::AuthenticationBasic,
     authentication_managed_identity::AuthenticationManagedIdentity,
     cache_lookup_value::CacheLookupValue,
     cache_remove_value::CacheRemoveValue,
