@@ -279,3 +279,52 @@ impl crate::PolicyServices for FakeServices {
         Box::pin(std::future::ready(answer))
     }
 }
+
+/// The inbound `body` compiled for operation `operation_id` ("`{id}` op") of API
+/// `orders` ("Orders API"): what nested `<api>`/`<operation>` limits match against.
+pub(crate) fn compile_for_operation(body: &str, operation_id: &str) -> Pipeline {
+    let named = crate::NamedValues::new();
+    let api = gatehouse_model::Api {
+        id: "orders".to_owned(),
+        display_name: Some("Orders API".to_owned()),
+        path: "orders".to_owned(),
+        hostnames: Vec::new(),
+        protocols: Vec::new(),
+        service_url: None,
+        backend_id: None,
+        subscription_required: true,
+        subscription_key_parameter_names: gatehouse_model::SubscriptionKeyParameterNames::default(),
+        policy: None,
+        operations: Vec::new(),
+    };
+    let operation = gatehouse_model::Operation {
+        id: operation_id.to_owned(),
+        display_name: Some(format!("{operation_id} op")),
+        method: "GET".to_owned(),
+        url_template: "/".to_owned(),
+        policy: None,
+        responses: Vec::new(),
+    };
+    let cx = crate::CompileContext::new(&named)
+        .with_api(&api)
+        .with_operation(&operation);
+    compile_xml_with(&in_section("inbound", body), &cx).unwrap()
+}
+
+/// Runs inbound for a GET by `subscription` (none: a request without one).
+pub(crate) fn call_as(
+    pipeline: &Pipeline,
+    counters: &crate::Counters,
+    subscription: Option<&str>,
+) -> crate::Flow {
+    let mut facts = facts(500);
+    facts.subscription = subscription.map(|id| crate::pipeline::SubscriptionFacts {
+        id,
+        key: "key",
+        product_id: None,
+        product_name: None,
+        name: "subscription",
+    });
+    let mut state = request(Method::GET, "/", "", &[]);
+    pipeline.inbound(&facts, counters, &mut state)
+}

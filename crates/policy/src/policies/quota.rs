@@ -21,20 +21,20 @@
 //! `QuotaExceeded`, source `quota`.
 
 use super::quota_by_key::{YEAR_ONE, quota_amounts};
-use super::throttle::{names_entity, quota_exceeded};
+use super::throttle::{Nested, quota_exceeded};
 use crate::context::CompileContext;
 use crate::counters::{CellKey, QuotaLimit, QuotaOutcome, QuotaWindow, policy_instance_id};
 use crate::document::ElementReader;
 use crate::error::{ErrorKind, PolicyError, Position, Site};
 use crate::pipeline::{Exec, Flow, RequestState, StepMeta};
-use crate::reader::{Element, RawValue};
+use crate::reader::RawValue;
 use crate::registry::prelude::*;
 
 /// Parsed `<quota>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Config {
     amounts: Amounts,
-    apis: Vec<Scoped>,
+    apis: Vec<Nested<Amounts>>,
 }
 
 /// `calls`, `bandwidth` and `renewal-period` of the policy or of a nested element.
@@ -44,15 +44,6 @@ struct Amounts {
     bandwidth: Option<RawValue>,
     renewal_period: RawValue,
     position: Position,
-}
-
-/// A nested `<api>` or `<operation>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Scoped {
-    name: Option<RawValue>,
-    id: Option<RawValue>,
-    amounts: Amounts,
-    operations: Vec<Self>,
 }
 
 impl Amounts {
@@ -95,56 +86,6 @@ impl Amounts {
     }
 }
 
-impl Scoped {
-    /// Reads the `<api>` (or `<operation>`) children of `reader`'s element.
-    fn parse_all(reader: &ElementReader<'_>, kind: &str) -> Result<Vec<Self>, PolicyError> {
-        reader
-            .element
-            .children
-            .iter()
-            .map(|child| {
-                if child.name == kind {
-                    Self::parse(reader, child, kind)
-                } else {
-                    Err(reader.unexpected_child(child, &format!("<{kind}>")))
-                }
-            })
-            .collect()
-    }
-
-    fn parse(
-        parent: &ElementReader<'_>,
-        element: &Element,
-        kind: &str,
-    ) -> Result<Self, PolicyError> {
-        let mut reader = parent.child(element);
-        let name = reader.optional("name");
-        let id = reader.optional("id");
-        let amounts = Amounts::parse(&mut reader)?;
-        reader.finish()?;
-        reader.no_text()?;
-        if name.is_none() && id.is_none() {
-            return Err(reader.site.err(
-                element.position,
-                ErrorKind::Missing,
-                format!("<{kind}> needs a `name` or an `id`"),
-            ));
-        }
-        let operations = if kind == "api" {
-            Self::parse_all(&reader, "operation")?
-        } else {
-            reader.no_children()?;
-            Vec::new()
-        };
-        Ok(Self {
-            name,
-            id,
-            amounts,
-            operations,
-        })
-    }
-}
-
 /// Compiled `<quota>`.
 #[derive(Debug)]
 pub(crate) struct Quota {
@@ -160,40 +101,10 @@ impl Quota {
             instance(config.amounts.position),
             config.amounts.compile(site, cx)?,
         )];
-        for api in &config.apis {
-            // Every nested value is checked, whether or not it applies here.
-            let api_limit = api.amounts.compile(site, cx)?;
-            let api_matches = match cx.api() {
-                Some(target) => names_entity(
-                    site,
-                    cx,
-                    api.name.as_ref(),
-                    api.id.as_ref(),
-                    &target.id,
-                    target.display_name.as_deref(),
-                )?,
-                None => false,
-            };
-            if api_matches {
-                limits.push((instance(api.amounts.position), api_limit));
-            }
-            for operation in &api.operations {
-                let operation_limit = operation.amounts.compile(site, cx)?;
-                let operation_matches = match cx.operation() {
-                    Some(target) if api_matches => names_entity(
-                        site,
-                        cx,
-                        operation.name.as_ref(),
-                        operation.id.as_ref(),
-                        &target.id,
-                        target.display_name.as_deref(),
-                    )?,
-                    _ => false,
-                };
-                if operation_matches {
-                    limits.push((instance(operation.amounts.position), operation_limit));
-                }
-            }
+        for (amounts, limit) in Nested::applicable(&config.apis, site, cx, |amounts: &Amounts| {
+            amounts.compile(site, cx)
+        })? {
+            limits.push((instance(amounts.position), limit));
         }
         Ok(Self {
             limits: limits.into_boxed_slice(),
@@ -258,7 +169,7 @@ impl PolicyDefinition for Quota {
     fn parse(reader: &mut ElementReader<'_>, _cx: &ParseCx<'_>) -> Result<Config, PolicyError> {
         let config = Config {
             amounts: Amounts::parse(reader)?,
-            apis: Scoped::parse_all(reader, "api")?,
+            apis: Nested::parse_all(reader, "api", Amounts::parse)?,
         };
         reader.no_text()?;
         Ok(config)

@@ -1,54 +1,7 @@
-use gatehouse_model::{Api, Operation, SubscriptionKeyParameterNames};
-use http::Method;
-
-use crate::pipeline::SubscriptionFacts;
 use crate::test_util::{
-    ErrorCase, check_errors, compile_xml_with, facts, failed, header, in_section, request,
+    ErrorCase, call_as as call, check_errors, compile_for_operation as compile, failed, header,
 };
-use crate::{CompileContext, Counters, ErrorKind, Flow, NamedValues, Pipeline};
-
-/// The pipeline of API `orders` ("Orders API"), operation `operation_id`.
-fn compile(body: &str, operation_id: &str) -> Pipeline {
-    let named = NamedValues::new();
-    let api = Api {
-        id: "orders".to_owned(),
-        display_name: Some("Orders API".to_owned()),
-        path: "orders".to_owned(),
-        hostnames: Vec::new(),
-        protocols: Vec::new(),
-        service_url: None,
-        backend_id: None,
-        subscription_required: true,
-        subscription_key_parameter_names: SubscriptionKeyParameterNames::default(),
-        policy: None,
-        operations: Vec::new(),
-    };
-    let operation = Operation {
-        id: operation_id.to_owned(),
-        display_name: None,
-        method: "GET".to_owned(),
-        url_template: "/".to_owned(),
-        policy: None,
-        responses: Vec::new(),
-    };
-    let cx = CompileContext::new(&named)
-        .with_api(&api)
-        .with_operation(&operation);
-    compile_xml_with(&in_section("inbound", body), &cx).unwrap()
-}
-
-fn call(pipeline: &Pipeline, counters: &Counters, subscription: Option<&str>) -> Flow {
-    let mut facts = facts(1_000);
-    facts.subscription = subscription.map(|id| SubscriptionFacts {
-        id,
-        key: "key",
-        product_id: None,
-        product_name: None,
-        name: "subscription",
-    });
-    let mut state = request(Method::GET, "/", "", &[]);
-    pipeline.inbound(&facts, counters, &mut state)
-}
+use crate::{Counters, ErrorKind, Flow};
 
 #[test]
 fn calls_are_counted_per_subscription_in_fixed_windows() {

@@ -17,14 +17,14 @@
 //! `rate-limit-by-key`; the remaining-calls header reports the tightest applicable
 //! limit.
 
-use super::throttle::LimitHeaders;
+use super::throttle::{LimitHeaders, Nested};
 use crate::context::CompileContext;
 use crate::counters::RateLimit as Window;
 use crate::counters::{CellKey, MAX_RATE_CALLS, RateOutcome, policy_instance_id};
 use crate::document::ElementReader;
-use crate::error::{ErrorKind, PolicyError, Position, Site};
+use crate::error::{PolicyError, Position, Site};
 use crate::pipeline::{Exec, Flow, RequestState, StepMeta};
-use crate::reader::{Element, RawValue};
+use crate::reader::RawValue;
 use crate::registry::prelude::*;
 
 const VARIABLES: &str =
@@ -37,7 +37,7 @@ pub(crate) struct Config {
     retry_after_header_name: Option<RawValue>,
     remaining_calls_header_name: Option<RawValue>,
     total_calls_header_name: Option<RawValue>,
-    apis: Vec<Scoped>,
+    apis: Vec<Nested<Limit>>,
 }
 
 /// `calls` and `renewal-period` of the policy or of a nested element.
@@ -46,15 +46,6 @@ struct Limit {
     calls: RawValue,
     renewal_period: RawValue,
     position: Position,
-}
-
-/// A nested `<api>` or `<operation>`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Scoped {
-    name: Option<RawValue>,
-    id: Option<RawValue>,
-    limit: Limit,
-    operations: Vec<Self>,
 }
 
 impl Config {
@@ -67,7 +58,7 @@ impl Config {
             retry_after_header_name: reader.optional("retry-after-header-name"),
             remaining_calls_header_name: reader.optional("remaining-calls-header-name"),
             total_calls_header_name: reader.optional("total-calls-header-name"),
-            apis: Scoped::parse_all(reader, "api")?,
+            apis: Nested::parse_all(reader, "api", Limit::parse)?,
         };
         reader.no_text()?;
         Ok(config)
@@ -93,70 +84,6 @@ impl Limit {
     }
 }
 
-impl Scoped {
-    /// Reads the `<api>` (or `<operation>`) children of `reader`'s element.
-    fn parse_all(reader: &ElementReader<'_>, kind: &str) -> Result<Vec<Self>, PolicyError> {
-        let mut scoped = Vec::new();
-        for child in &reader.element.children {
-            if child.name != kind {
-                return Err(reader.unexpected_child(child, &format!("<{kind}>")));
-            }
-            scoped.push(Self::parse(reader, child, kind)?);
-        }
-        Ok(scoped)
-    }
-
-    fn parse(
-        parent: &ElementReader<'_>,
-        element: &Element,
-        kind: &str,
-    ) -> Result<Self, PolicyError> {
-        let mut reader = parent.child(element);
-        let name = reader.optional("name");
-        let id = reader.optional("id");
-        let limit = Limit::parse(&mut reader)?;
-        reader.finish()?;
-        reader.no_text()?;
-        if name.is_none() && id.is_none() {
-            return Err(reader.site.err(
-                element.position,
-                ErrorKind::Missing,
-                format!("<{kind}> needs a `name` or an `id`"),
-            ));
-        }
-        let operations = if kind == "api" {
-            Self::parse_all(&reader, "operation")?
-        } else {
-            reader.no_children()?;
-            Vec::new()
-        };
-        Ok(Self {
-            name,
-            id,
-            limit,
-            operations,
-        })
-    }
-
-    /// Whether this element names the given entity (by id or display name).
-    fn matches(
-        &self,
-        site: Site<'_>,
-        cx: &CompileContext<'_>,
-        id: &str,
-        display_name: Option<&str>,
-    ) -> Result<bool, PolicyError> {
-        super::throttle::names_entity(
-            site,
-            cx,
-            self.name.as_ref(),
-            self.id.as_ref(),
-            id,
-            display_name,
-        )
-    }
-}
-
 /// Compiled `<rate-limit>`.
 #[derive(Debug)]
 pub(crate) struct RateLimit {
@@ -177,36 +104,13 @@ impl RateLimit {
             policy_instance_id(site.origin, config.limit.position, "rate-limit"),
             top,
         )];
-        for api in &config.apis {
-            // Every nested value is checked, whether or not it applies here.
-            let api_window = api.limit.compile(site, cx)?;
-            let api_matches = match cx.api() {
-                Some(target) => {
-                    api.matches(site, cx, &target.id, target.display_name.as_deref())?
-                }
-                None => false,
-            };
-            if api_matches {
-                limits.push((
-                    policy_instance_id(site.origin, api.limit.position, "rate-limit"),
-                    api_window,
-                ));
-            }
-            for operation in &api.operations {
-                let operation_window = operation.limit.compile(site, cx)?;
-                let operation_matches = match cx.operation() {
-                    Some(target) if api_matches => {
-                        operation.matches(site, cx, &target.id, target.display_name.as_deref())?
-                    }
-                    _ => false,
-                };
-                if operation_matches {
-                    limits.push((
-                        policy_instance_id(site.origin, operation.limit.position, "rate-limit"),
-                        operation_window,
-                    ));
-                }
-            }
+        for (limit, window) in Nested::applicable(&config.apis, site, cx, |limit: &Limit| {
+            limit.compile(site, cx)
+        })? {
+            limits.push((
+                policy_instance_id(site.origin, limit.position, "rate-limit"),
+                window,
+            ));
         }
         Ok(Self {
             limits: limits.into_boxed_slice(),

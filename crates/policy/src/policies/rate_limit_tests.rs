@@ -1,61 +1,11 @@
-use gatehouse_model::{Api, Operation, SubscriptionKeyParameterNames};
 use http::Method;
 
 use crate::pipeline::SubscriptionFacts;
 use crate::test_util::{
-    ErrorCase, check_errors, compile_xml_with, facts, failed, header, in_section, request,
+    ErrorCase, call_as as call, check_errors, compile_for_operation as compile, facts, failed,
+    header, request,
 };
-use crate::{CompileContext, Counters, ErrorKind, Flow, NamedValues, Pipeline};
-
-fn api() -> Api {
-    Api {
-        id: "orders".to_owned(),
-        display_name: Some("Orders API".to_owned()),
-        path: "orders".to_owned(),
-        hostnames: Vec::new(),
-        protocols: Vec::new(),
-        service_url: None,
-        backend_id: None,
-        subscription_required: true,
-        subscription_key_parameter_names: SubscriptionKeyParameterNames::default(),
-        policy: None,
-        operations: Vec::new(),
-    }
-}
-
-fn operation(id: &str) -> Operation {
-    Operation {
-        id: id.to_owned(),
-        display_name: Some(format!("{id} op")),
-        method: "GET".to_owned(),
-        url_template: "/".to_owned(),
-        policy: None,
-        responses: Vec::new(),
-    }
-}
-
-fn compile(body: &str, operation_id: &str) -> Pipeline {
-    let named = NamedValues::new();
-    let api = api();
-    let operation = operation(operation_id);
-    let cx = CompileContext::new(&named)
-        .with_api(&api)
-        .with_operation(&operation);
-    compile_xml_with(&in_section("inbound", body), &cx).unwrap()
-}
-
-fn call(pipeline: &Pipeline, counters: &Counters, subscription: Option<&str>) -> Flow {
-    let mut facts = facts(500);
-    facts.subscription = subscription.map(|id| SubscriptionFacts {
-        id,
-        key: "key",
-        product_id: None,
-        product_name: None,
-        name: "subscription",
-    });
-    let mut state = request(Method::GET, "/", "", &[]);
-    pipeline.inbound(&facts, counters, &mut state)
-}
+use crate::{Counters, ErrorKind, Flow};
 
 #[test]
 fn limits_per_subscription() {

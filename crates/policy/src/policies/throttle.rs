@@ -9,10 +9,11 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 
 use super::header_name;
 use crate::context::CompileContext;
-use crate::error::{PolicyError, Site};
+use crate::document::ElementReader;
+use crate::error::{ErrorKind, PolicyError, Site};
 use crate::expression::PolicyExpression;
 use crate::pipeline::{PendingCount, PendingCounter, PolicyResponse, RequestState, StepMeta};
-use crate::reader::{RawText, RawValue};
+use crate::reader::{Element, RawText, RawValue};
 
 /// The headers a rate limit reports: `Retry-After` (or its replacement) on refusal,
 /// and optionally remaining and total calls on every response.
@@ -172,23 +173,125 @@ impl IncrementCondition {
     }
 }
 
-/// Whether a nested `<api>` or `<operation>` of `rate-limit` or `quota` names the
-/// pipeline's entity: its `name` or `id` (named values substituted) equal to the
-/// entity's id or display name.
-pub(crate) fn names_entity(
-    site: crate::error::Site<'_>,
-    cx: &crate::context::CompileContext<'_>,
-    name: Option<&crate::reader::RawValue>,
-    id: Option<&crate::reader::RawValue>,
-    entity_id: &str,
-    display_name: Option<&str>,
-) -> Result<bool, crate::error::PolicyError> {
-    for raw in [id, name].into_iter().flatten() {
-        let wanted = cx.literal(site, raw)?;
-        let wanted = wanted.text.trim();
-        if wanted == entity_id || display_name == Some(wanted) {
-            return Ok(true);
-        }
+/// A nested `<api>` or `<operation>` of `rate-limit` or `quota`: what it names (`id`
+/// or `name`, against the entity's id or display name) and its own amounts `A`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Nested<A> {
+    name: Option<RawValue>,
+    id: Option<RawValue>,
+    pub(crate) amounts: A,
+    operations: Vec<Self>,
+}
+
+/// Reads a nested element's amounts.
+pub(crate) type ParseAmounts<A> = fn(&mut ElementReader<'_>) -> Result<A, PolicyError>;
+
+impl<A> Nested<A> {
+    /// Reads the `<api>` (or, inside one, `<operation>`) children of `reader`'s element.
+    pub(crate) fn parse_all(
+        reader: &ElementReader<'_>,
+        kind: &str,
+        amounts: ParseAmounts<A>,
+    ) -> Result<Vec<Self>, PolicyError> {
+        reader
+            .element
+            .children
+            .iter()
+            .map(|child| {
+                if child.name == kind {
+                    Self::parse(reader, child, kind, amounts)
+                } else {
+                    Err(reader.unexpected_child(child, &format!("<{kind}>")))
+                }
+            })
+            .collect()
     }
-    Ok(false)
+
+    fn parse(
+        parent: &ElementReader<'_>,
+        element: &Element,
+        kind: &str,
+        amounts: ParseAmounts<A>,
+    ) -> Result<Self, PolicyError> {
+        let mut reader = parent.child(element);
+        let name = reader.optional("name");
+        let id = reader.optional("id");
+        let own = amounts(&mut reader)?;
+        reader.finish()?;
+        reader.no_text()?;
+        if name.is_none() && id.is_none() {
+            return Err(reader.site.err(
+                element.position,
+                ErrorKind::Missing,
+                format!("<{kind}> needs a `name` or an `id`"),
+            ));
+        }
+        let operations = if kind == "api" {
+            Self::parse_all(&reader, "operation", amounts)?
+        } else {
+            reader.no_children()?;
+            Vec::new()
+        };
+        Ok(Self {
+            name,
+            id,
+            amounts: own,
+            operations,
+        })
+    }
+
+    /// The nested elements of `apis` that apply to the pipeline's API and operation
+    /// (an `<operation>` only inside a matching `<api>`), each with its amounts
+    /// compiled. Every element is compiled, whether it applies or not, so a bad value
+    /// is refused wherever it is.
+    pub(crate) fn applicable<'n, T>(
+        apis: &'n [Self],
+        site: Site<'_>,
+        cx: &CompileContext<'_>,
+        compile: impl Fn(&A) -> Result<T, PolicyError>,
+    ) -> Result<Vec<(&'n A, T)>, PolicyError> {
+        let mut applicable = Vec::new();
+        for api in apis {
+            let compiled = compile(&api.amounts)?;
+            let api_matches = match cx.api() {
+                Some(target) => api.names(site, cx, &target.id, target.display_name.as_deref())?,
+                None => false,
+            };
+            if api_matches {
+                applicable.push((&api.amounts, compiled));
+            }
+            for operation in &api.operations {
+                let compiled = compile(&operation.amounts)?;
+                let operation_matches = match cx.operation() {
+                    Some(target) if api_matches => {
+                        operation.names(site, cx, &target.id, target.display_name.as_deref())?
+                    }
+                    _ => false,
+                };
+                if operation_matches {
+                    applicable.push((&operation.amounts, compiled));
+                }
+            }
+        }
+        Ok(applicable)
+    }
+
+    /// Whether this element names the entity: its `id` or `name` (named values
+    /// substituted) equal to the entity's id or display name.
+    fn names(
+        &self,
+        site: Site<'_>,
+        cx: &CompileContext<'_>,
+        entity_id: &str,
+        display_name: Option<&str>,
+    ) -> Result<bool, PolicyError> {
+        for raw in [&self.id, &self.name].into_iter().flatten() {
+            let wanted = cx.literal(site, raw)?;
+            let wanted = wanted.text.trim();
+            if wanted == entity_id || display_name == Some(wanted) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
 }
