@@ -15,33 +15,7 @@ use serde_json::json;
 use crate::common::*;
 
 /// A test-only RSA key (`openssl genrsa 2048`) and its modulus (base64url).
-const RSA_PEM: &str = "-----BEGIN RSA PRIVATE KEY-----
-MIIEogIBAAKCAQEAwEaq/QFETONE+vm/tbDu7r4FgsxLZw7s5Z0iswihiM5spJpY
-rbVY/nqbcxtQ+SQT4kHIvKHvpM10ZP0DsP8nItf5lgOhd/TWVT+/g9BBhqlxzTL/
-Ti8QlQz2AULHGfyA8io7L3Chw9RoGOfsK9JnnIAMP+K8mnwhBygl0VlyvwYiSrm3
-Q/RQ+MHeVLw6FYrHVSTzUo4UGWiCQzOsKnUQu6BaozBJPjkfT4JBTogp1INZGy/J
-XRfHcNzfnAjPb+a0FiwtErbQqUButNuWEh2JJ14lhRyt9BSbg6Y1qPPH6jt380vH
-e4AToAMtzpJOEeBo8sxKDL8xab5zelsSbKkZ7QIDAQABAoIBAArvWe/Gn9WcQpg1
-a5zlLEmBSWXywW0MhmuD6sJyK2GmP7vYF/1VEskc5vSpE+CqF8QRMrM2UHSNHLar
-mbH6E4Xh8OICYISmdNQR/+MlYmdKrAaxWkoI14a/3x5w56AyNzvOgWGFedBd0Z0X
-qjD50oZY1UQthxq6vtQd3pIP5hHiqX+pU8O5b1gf+61pYCYrCCyu4B4sR0LLzBkE
-HfKKykMnqUjufa7wflTy81WPxRuV+GfAww4Ls/mPaXWFta7kTgvvEAvG8lj8CZrU
-jqoAfeQ72+fCGC09xK4D/JW76OE/JrUwEinHWGbDleALNUd1899Er5HiA9bqQquu
-1wAfnp8CgYEA+n9Yl/QKZQqV3CKXc0Pp68EhkV7lO2bHCjhDl9pno4glOSJycTkS
-ZQcCdzNZKDUWJn2XxGNip2RHj6V68pIW1wQpzl9AoEZejeQXLOuInXtwgDQCvb0F
-VySDAVShPssYDPtKf3XJA/Mo/PcSH3xQKycs0amFT7iIefFmRNtWfXMCgYEAxH/r
-CQJJQGLA4pups1rqwCWNlC4VSwHX4tZvtbYUN4cTYvEXUiWJFrPhSoXvh6X4GiAk
-DubzRaueknFxVT2+H8ryfmAxdhJhTi6uw5H+gg2XqmcjQtTVJGb3tWJy74UiHa+6
-t8WBbcnz5GvGMgqNXjvcitA2NAEhWhkuriiGMx8CgYBZMg8xzEwHPoWuJQMYoA4j
-TFnPkaK+TBKDqRUodTSCHnBir8lgV5odLynJmBcfIggJHJ915o2yXRq+I4Zr6WkI
-lwrr2S8B4wy4KYe3DwdOTC36+IohVbUZGn8rch8YZOjjdndIe4BgT61Aphll7LX/
-J6vl3B8EDAlMopBv5Eof0QKBgD24VDHjNvDzU9SZwkbkssGhygOWKfgCXzYP1szD
-oTwDwHIeeg3CXnn0DDqlMSRxXCmQmOLZZeYnTsp+uXNlzlccHujU/BQzF78/6ILj
-U4a0EERk2u19/mjNstaVUrarIZkjfkmEzu+WNHY15+4F5HuJ3+72EWBqTniHWmM3
-tVdPAoGAJbWUcFS2RGv+oGR63e2Wh94753iJAQLjIDNEUyf1DwyEnwAyuy0tJ19I
-YcOaPo5JtepG7XtS1gZaRbp09JP66ZjzpZOofXVNjAP6nWjQ0mp7dCfzChIoe/oO
-colgz28ozKAgz8W61xZSz/d9XVPl+i5+kIgO7uC9AExRIDCgtRk=
------END RSA PRIVATE KEY-----";
+const RSA_PEM: &str = include_str!("../../../policy/src/policies/validate_jwt_test_key.pem");
 const RSA_N: &str = "wEaq_QFETONE-vm_tbDu7r4FgsxLZw7s5Z0iswihiM5spJpYrbVY_nqbcxtQ-SQT4kHIvKHvpM10ZP0DsP8nItf5lgOhd_TWVT-_g9BBhqlxzTL_Ti8QlQz2AULHGfyA8io7L3Chw9RoGOfsK9JnnIAMP-K8mnwhBygl0VlyvwYiSrm3Q_RQ-MHeVLw6FYrHVSTzUo4UGWiCQzOsKnUQu6BaozBJPjkfT4JBTogp1INZGy_JXRfHcNzfnAjPb-a0FiwtErbQqUButNuWEh2JJ14lhRyt9BSbg6Y1qPPH6jt380vHe4AToAMtzpJOEeBo8sxKDL8xab5zelsSbKkZ7Q";
 
 const ISSUER: &str = "https://issuer.test/";
